@@ -1,0 +1,204 @@
+/* db.c: PostgreSQL connections, error classification and the idempotent
+ * unit of work (see db.h). */
+#include "ledgerline/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledgerline/log.h"
+#include "ledgerline/shutdown.h"
+
+static PGconn *connect_once(const char *url, char *err, size_t errlen)
+{
+    PGconn *pg = PQconnectdb(url);
+    if (PQstatus(pg) == CONNECTION_OK) {
+        /* Server notices (e.g. "schema already exists") are not errors. */
+        PQclear(PQexec(pg, "SET client_min_messages = warning"));
+        return pg;
+    }
+    snprintf(err, errlen, "%s", PQerrorMessage(pg));
+    /* libpq messages end with a newline; a log line must not. */
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+    PQfinish(pg);
+    return NULL;
+}
+
+static PGconn *connect_retry(const char *url, int max_wait_ms, char *err, size_t errlen)
+{
+    int waited = 0, delay = 100;
+    for (;;) {
+        PGconn *pg = connect_once(url, err, errlen);
+        if (pg != NULL)
+            return pg;
+        if (waited >= max_wait_ms || shutdown_requested())
+            return NULL;
+        log_msg(LOG_WARN, "database not reachable, retrying", "error", err, NULL);
+        if (!shutdown_sleep_ms(delay))
+            return NULL;
+        waited += delay;
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
+db_conn *db_connect(const char *url, int max_wait_ms, char *err, size_t errlen)
+{
+    PGconn *pg = connect_retry(url, max_wait_ms, err, errlen);
+    if (pg == NULL)
+        return NULL;
+    db_conn *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->url = strdup(url)) == NULL) {
+        free(c);
+        PQfinish(pg);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->pg = pg;
+    return c;
+}
+
+void db_close(db_conn *c)
+{
+    if (c == NULL)
+        return;
+    PQfinish(c->pg);
+    free(c->url);
+    free(c);
+}
+
+bool db_ensure(db_conn *c, int max_wait_ms)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        return true;
+    char err[256];
+    PGconn *pg = connect_retry(c->url, max_wait_ms, err, sizeof err);
+    if (pg == NULL)
+        return false;
+    PQfinish(c->pg);
+    c->pg = pg;
+    log_msg(LOG_INFO, "database reconnected", NULL);
+    return true;
+}
+
+db_status db_classify(const db_conn *c, const PGresult *r)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return DB_TRANSIENT;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state == NULL)
+        return DB_TRANSIENT; /* no answer from the server at all */
+    /* 08: connection exception; 40: transaction rollback (serialization
+     * failure, deadlock); 53: insufficient resources; 57P0x: server shutting
+     * down or in recovery; 55P03: lock not available. */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
+        strncmp(state, "53", 2) == 0 || strncmp(state, "57P0", 4) == 0 ||
+        strcmp(state, "55P03") == 0)
+        return DB_TRANSIENT;
+    return DB_PERMANENT;
+}
+
+static void copy_error(const db_conn *c, const PGresult *r, char *err, size_t errlen)
+{
+    const char *msg = r ? PQresultErrorMessage(r) : "";
+    if (msg == NULL || *msg == '\0')
+        msg = PQerrorMessage(c->pg);
+    snprintf(err, errlen, "%s", msg);
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+}
+
+PGresult *db_exec(db_conn *c, const char *sql, int nparams, const char *const *params,
+                  db_status *st, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+        if (st)
+            *st = DB_OK;
+        return r;
+    }
+    db_status cls = db_classify(c, r);
+    copy_error(c, r, err, errlen);
+    PQclear(r);
+    if (st)
+        *st = cls;
+    return NULL;
+}
+
+db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params,
+                     char *err, size_t errlen)
+{
+    db_status st;
+    PGresult *r = db_exec(c, sql, nparams, params, &st, err, errlen);
+    PQclear(r);
+    return st;
+}
+
+static void rollback(db_conn *c)
+{
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+}
+
+db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn,
+                      void *arg, char *err, size_t errlen)
+{
+    if (!db_ensure(c, 0)) {
+        snprintf(err, errlen, "database connection lost and not yet back");
+        return DB_TRANSIENT;
+    }
+    db_status st = db_command(c, "BEGIN", 0, NULL, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (key != NULL) {
+        const char *p[] = {consumer, key};
+        PGresult *r = db_exec(c,
+                              "INSERT INTO billing.processed_messages(consumer, idempotency_key) "
+                              "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                              2, p, &st, err, errlen);
+        if (r == NULL) {
+            rollback(c);
+            return st;
+        }
+        bool fresh = strcmp(PQcmdTuples(r), "1") == 0;
+        PQclear(r);
+        if (!fresh) {
+            rollback(c);
+            return DB_DUPLICATE;
+        }
+    }
+    st = fn(c, arg, err, errlen);
+    if (st != DB_OK) {
+        rollback(c);
+        return st;
+    }
+    st = db_command(c, "COMMIT", 0, NULL, err, errlen);
+    if (st != DB_OK)
+        rollback(c);
+    return st;
+}
+
+db_status db_run_tx(db_conn *c, db_work_fn fn, void *arg, char *err, size_t errlen)
+{
+    return db_run_once(c, NULL, NULL, fn, arg, err, errlen);
+}
+
+const char *db_i64(int64_t v, char *buf, size_t bufsz)
+{
+    snprintf(buf, bufsz, "%lld", (long long)v);
+    return buf;
+}
+
+const char *db_status_name(db_status s)
+{
+    switch (s) {
+    case DB_OK: return "ok";
+    case DB_DUPLICATE: return "duplicate";
+    case DB_PERMANENT: return "permanent";
+    case DB_TRANSIENT: return "transient";
+    }
+    return "unknown";
+}

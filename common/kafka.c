@@ -1,0 +1,525 @@
+/* kafka.c: the shared producer (acks=all, idempotent, wait for delivery) and
+ * the consumer-group loop (store offsets only after the handler committed,
+ * dead-letter permanent failures, rewind and back off on transient ones).
+ *
+ * Modelled on librdkafka's examples/producer.c and consumer.c: delivery
+ * reports through dr_msg_cb, an explicit rebalance callback, and a clean
+ * close that commits what was processed.
+ */
+#include "ledgerline/kafka.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledgerline/log.h"
+#include "ledgerline/shutdown.h"
+
+/* ---------------------------------------------------------------- shared */
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug. */
+    log_level lvl = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO
+                                                                                : LOG_DEBUG;
+    log_msg(lvl, "librdkafka", "facility", fac, "detail", buf, NULL);
+}
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    /* Broker transport failures are normal while a broker restarts; librdkafka
+     * reconnects by itself. Only fatal errors need attention. */
+    log_level lvl = err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN;
+    log_msg(lvl, "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+            "reason", reason, NULL);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                    size_t errlen)
+{
+    if (rd_kafka_conf_set(conf, name, value, err, errlen) != RD_KAFKA_CONF_OK)
+        return -1;
+    return 0;
+}
+
+static rd_kafka_conf_t *conf_base(const char *brokers, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_set(conf, "bootstrap.servers", brokers, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    return conf;
+}
+
+/* -------------------------------------------------------------- producer */
+
+/* One waiter per produced message. Shared by the producing thread and the
+ * delivery-report callback; whichever finishes last frees it, so a caller
+ * that gave up waiting never leaves the callback a dangling pointer. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    rd_kafka_resp_err_t err;
+} delivery_waiter;
+
+static void waiter_release(delivery_waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int left = --w->refs;
+    pthread_mutex_unlock(&w->mu);
+    if (left == 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+struct kafka_producer {
+    rd_kafka_t *rk;
+    pthread_t poller;
+    volatile int stopping;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    delivery_waiter *w = m->_private;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    w->err = m->err;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    waiter_release(w);
+}
+
+/* Serves delivery reports so that many threads can wait at once. */
+static void *producer_poll_thread(void *arg)
+{
+    kafka_producer *p = arg;
+    while (!p->stopping)
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,
+                                   size_t errlen)
+{
+    rd_kafka_conf_t *conf = conf_base(brokers, err, errlen);
+    if (conf == NULL)
+        return NULL;
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%d", message_timeout_ms > 0 ? message_timeout_ms : 30000);
+    if (conf_set(conf, "enable.idempotence", "true", err, errlen) != 0 ||
+        conf_set(conf, "acks", "all", err, errlen) != 0 ||
+        conf_set(conf, "message.timeout.ms", timeout, err, errlen) != 0 ||
+        conf_set(conf, "linger.ms", "5", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+
+    kafka_producer *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    if (pthread_create(&p->poller, NULL, producer_poll_thread, p) != 0) {
+        snprintf(err, errlen, "cannot start the delivery-report thread");
+        rd_kafka_destroy(p->rk);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static rd_kafka_headers_t *headers_build(const kafka_header *headers, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
+    return h;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void *key,
+                                size_t keylen, const void *value, size_t valuelen,
+                                const kafka_header *headers, size_t nheaders, int wait_ms,
+                                char *err, size_t errlen)
+{
+    delivery_waiter *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KAFKA_FAILED;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->refs = 2; /* this call + the delivery report */
+
+    rd_kafka_headers_t *hdrs = headers_build(headers, nheaders);
+    rd_kafka_resp_err_t perr = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
+        RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+    if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Not enqueued: no report will come, and the headers are still ours. */
+        if (hdrs != NULL)
+            rd_kafka_headers_destroy(hdrs);
+        snprintf(err, errlen, "produce to %s failed: %s", topic, rd_kafka_err2str(perr));
+        w->refs = 1;
+        waiter_release(w);
+        return KAFKA_FAILED;
+    }
+
+    struct timespec deadline;
+    deadline_after(&deadline, wait_ms);
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    while (!w->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
+    bool done = w->done;
+    rd_kafka_resp_err_t derr = w->err;
+    pthread_mutex_unlock(&w->mu);
+    waiter_release(w);
+
+    if (!done) {
+        snprintf(err, errlen, "no delivery report from the broker within %d ms", wait_ms);
+        return KAFKA_TIMEOUT;
+    }
+    if (derr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "delivery to %s failed: %s", topic, rd_kafka_err2str(derr));
+        return KAFKA_FAILED;
+    }
+    return KAFKA_OK;
+}
+
+bool kafka_producer_reachable(kafka_producer *p, int wait_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, NULL, &md, wait_ms);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    bool ok = md->broker_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
+void kafka_producer_destroy(kafka_producer *p, int flush_ms)
+{
+    if (p == NULL)
+        return;
+    rd_kafka_flush(p->rk, flush_ms);
+    /* Whatever is still queued fails now, so every waiter gets its report. */
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(p->rk, 1000);
+    p->stopping = 1;
+    pthread_join(p->poller, NULL);
+    rd_kafka_poll(p->rk, 0);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+/* -------------------------------------------------------------- consumer */
+
+struct kafka_consumer {
+    rd_kafka_t *rk;
+    kafka_consumer_config cfg;
+    kafka_producer *dlq;
+    char *brokers;
+    char *group_id;
+    char *dlq_topic;
+    int backoff_ms;
+    kafka_consumer_stats stats;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)opaque;
+    char count[16];
+    snprintf(count, sizeof count, "%d", parts->cnt);
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_msg(LOG_INFO, "partitions assigned", "partitions", count, NULL);
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        return;
+    }
+    log_msg(LOG_INFO, "partitions revoked", "partitions", count, "reason",
+            rd_kafka_err2str(err), NULL);
+    /* Hand over with everything processed so far committed, so the next
+     * owner starts right after it. */
+    rd_kafka_commit(rk, NULL, 0);
+    if (cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, size_t errlen)
+{
+    kafka_consumer *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->brokers = strdup(cfg->brokers);
+    c->group_id = strdup(cfg->group_id);
+    c->dlq_topic = strdup(cfg->dlq_topic);
+    c->cfg.brokers = c->brokers;
+    c->cfg.group_id = c->group_id;
+    c->cfg.dlq_topic = c->dlq_topic;
+    if (c->cfg.max_backoff_ms <= 0)
+        c->cfg.max_backoff_ms = 30000;
+
+    rd_kafka_conf_t *conf = conf_base(cfg->brokers, err, errlen);
+    if (conf == NULL)
+        goto fail;
+    if (conf_set(conf, "group.id", cfg->group_id, err, errlen) != 0 ||
+        conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != 0 ||
+        conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
+        conf_set(conf, "enable.auto.commit", "true", err, errlen) != 0 ||
+        conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) != 0 ||
+        conf_set(conf, "enable.partition.eof", "false", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+
+    c->dlq = kafka_producer_new(cfg->brokers, 30000, err, errlen);
+    if (c->dlq == NULL)
+        goto fail;
+
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)cfg->ntopics);
+    for (size_t i = 0; i < cfg->ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, cfg->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (serr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "subscribe failed: %s", rd_kafka_err2str(serr));
+        goto fail;
+    }
+    return c;
+
+fail:
+    if (c->rk != NULL)
+        rd_kafka_destroy(c->rk);
+    kafka_producer_destroy(c->dlq, 0);
+    free(c->brokers);
+    free(c->group_id);
+    free(c->dlq_topic);
+    free(c);
+    return NULL;
+}
+
+bool kafka_msg_header(const kafka_msg *m, const char *name, const void **value, size_t *len)
+{
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers((const rd_kafka_message_t *)m->raw, &h) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    return rd_kafka_header_get_last(h, name, value, len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static void store_next_offset(kafka_consumer *c, const rd_kafka_message_t *rm)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rm->rkt), rm->partition)->offset =
+        rm->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        /* The partition was revoked meanwhile: its next owner replays the
+         * message, and the idempotency key absorbs it. */
+        log_msg(LOG_WARN, "offset not stored", "error", rd_kafka_err2str(e), NULL);
+}
+
+/* Puts the partition back at the failed message so the next poll returns it
+ * again; other partitions keep flowing meanwhile. */
+static void rewind_to(kafka_consumer *c, const rd_kafka_message_t *rm)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rm->rkt), rm->partition)->offset =
+        rm->offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (e != NULL) {
+        log_msg(LOG_WARN, "seek failed", "error", rd_kafka_error_string(e), NULL);
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static kafka_status send_to_dlq(kafka_consumer *c, const rd_kafka_message_t *rm,
+                                const char *reason, char *err, size_t errlen)
+{
+    char partition[16], offset[32];
+    snprintf(partition, sizeof partition, "%" PRId32, rm->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, rm->offset);
+    const char *topic = rd_kafka_topic_name(rm->rkt);
+    kafka_header h[5] = {
+        {"error", reason, strlen(reason)},
+        {"source-topic", topic, strlen(topic)},
+        {"source-partition", partition, strlen(partition)},
+        {"source-offset", offset, strlen(offset)},
+        {"consumer", c->group_id, strlen(c->group_id)},
+    };
+    return kafka_produce_wait(c->dlq, c->dlq_topic, rm->key, rm->key_len, rm->payload, rm->len,
+                              h, 5, 30000, err, errlen);
+}
+
+static void log_message(log_level lvl, const char *what, const rd_kafka_message_t *rm,
+                        const char *detail)
+{
+    char partition[16], offset[32];
+    snprintf(partition, sizeof partition, "%" PRId32, rm->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, rm->offset);
+    log_msg(lvl, what, "topic", rd_kafka_topic_name(rm->rkt), "partition", partition, "offset",
+            offset, "error", detail, NULL);
+}
+
+static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
+{
+    kafka_msg m = {
+        .topic = rd_kafka_topic_name(rm->rkt),
+        .partition = rm->partition,
+        .offset = rm->offset,
+        .key = rm->key,
+        .key_len = rm->key_len,
+        .value = rm->payload,
+        .value_len = rm->len,
+        .raw = rm,
+    };
+    char herr[512] = "";
+    kafka_result res = c->cfg.handler(c->cfg.ctx, &m, herr, sizeof herr);
+
+    if (res == KAFKA_MSG_PERMANENT) {
+        char derr[256];
+        if (send_to_dlq(c, rm, herr[0] ? herr : "permanent failure", derr, sizeof derr) !=
+            KAFKA_OK) {
+            /* Never drop a message: if the dlq is unreachable, retry it all. */
+            c->stats.dlq_failed++;
+            log_message(LOG_ERROR, "dead-lettering failed, will retry", rm, derr);
+            res = KAFKA_MSG_TRANSIENT;
+        } else {
+            c->stats.permanent++;
+            log_message(LOG_WARN, "message dead-lettered", rm, herr);
+        }
+    }
+    if (res == KAFKA_MSG_TRANSIENT) {
+        c->stats.transient++;
+        c->backoff_ms = c->backoff_ms == 0 ? 200 : c->backoff_ms * 2;
+        if (c->backoff_ms > c->cfg.max_backoff_ms)
+            c->backoff_ms = c->cfg.max_backoff_ms;
+        log_message(LOG_WARN, "transient failure, retrying", rm, herr);
+        rewind_to(c, rm);
+        shutdown_sleep_ms(c->backoff_ms);
+        return;
+    }
+    if (res == KAFKA_MSG_OK)
+        c->stats.ok++;
+    c->backoff_ms = 0;
+    store_next_offset(c, rm);
+}
+
+int kafka_consumer_poll_once(kafka_consumer *c, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (rm == NULL)
+        return 0;
+    if (rm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int rc = 0;
+        if (rm->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char why[256];
+            rd_kafka_fatal_error(c->rk, why, sizeof why);
+            snprintf(err, errlen, "fatal consumer error: %s", why);
+            rc = -1;
+        } else {
+            log_msg(LOG_WARN, "consumer error", "error", rd_kafka_message_errstr(rm), NULL);
+        }
+        rd_kafka_message_destroy(rm);
+        return rc;
+    }
+    handle_message(c, rm);
+    rd_kafka_message_destroy(rm);
+    return 1;
+}
+
+int kafka_consumer_run(kafka_consumer *c)
+{
+    char err[512];
+    while (!shutdown_requested()) {
+        if (kafka_consumer_poll_once(c, 500, err, sizeof err) < 0) {
+            log_msg(LOG_ERROR, "consumer stopped", "error", err, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int kafka_consumer_commit(kafka_consumer *c)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    /* _NO_OFFSET: nothing new to commit, which is fine. */
+    return (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) ? 0 : -1;
+}
+
+void kafka_consumer_close(kafka_consumer *c)
+{
+    if (c == NULL)
+        return;
+    kafka_consumer_commit(c);
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    kafka_producer_destroy(c->dlq, 5000);
+    free(c->brokers);
+    free(c->group_id);
+    free(c->dlq_topic);
+    free(c);
+}
+
+kafka_consumer_stats kafka_consumer_get_stats(const kafka_consumer *c)
+{
+    return c->stats;
+}

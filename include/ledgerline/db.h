@@ -1,0 +1,72 @@
+/* db.h: PostgreSQL access shared by every binary.
+ *
+ * - db_connect: connect with retry and exponential backoff (a worker started
+ *   before its database waits for it instead of crashing).
+ * - db_run_once: one unit of work in one transaction, guarded by an
+ *   idempotency key in billing.processed_messages, so that a message applied
+ *   twice (redelivery, replay, two instances) has its effect once.
+ * - Errors are classified as transient (connection lost, serialization
+ *   failure, deadlock, server shutting down: retry the same message) or
+ *   permanent (constraint refused, bad data: retrying cannot help).
+ * Values always travel as parameters (PQexecParams), never inside SQL text.
+ */
+#ifndef LEDGERLINE_DB_H
+#define LEDGERLINE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+typedef enum {
+    DB_OK = 0,        /* committed */
+    DB_DUPLICATE,     /* idempotency key already recorded: nothing done */
+    DB_PERMANENT,     /* refused; the same input will always be refused */
+    DB_TRANSIENT      /* may succeed later; retry the same input */
+} db_status;
+
+typedef struct db_conn {
+    PGconn *pg;
+    char *url; /* owned copy of the connection string, for reconnects */
+} db_conn;
+
+/* Connects to url, retrying with backoff from 100 ms doubling to 5 s for at
+ * most max_wait_ms in total (0 = a single attempt). Returns NULL with a
+ * message in err when it cannot connect. */
+db_conn *db_connect(const char *url, int max_wait_ms, char *err, size_t errlen);
+void db_close(db_conn *c);
+/* Reconnects when the session is broken (after a transient error). */
+bool db_ensure(db_conn *c, int max_wait_ms);
+
+/* Classifies a failed result by its SQLSTATE and the connection's state. */
+db_status db_classify(const db_conn *c, const PGresult *r);
+
+/* PQexecParams with text parameters. On failure returns NULL after filling
+ * err with the server's message and *st (if given) with the class; on success
+ * the caller PQclear()s the result. */
+PGresult *db_exec(db_conn *c, const char *sql, int nparams, const char *const *params,
+                  db_status *st, char *err, size_t errlen);
+/* As db_exec but for statements whose result is not needed. */
+db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params,
+                     char *err, size_t errlen);
+
+/* Work run inside db_run_once's transaction. Return DB_OK to commit; any
+ * other status rolls back (write a message into err). */
+typedef db_status (*db_work_fn)(db_conn *c, void *arg, char *err, size_t errlen);
+
+/* BEGIN; INSERT (consumer, key) INTO billing.processed_messages; when the key
+ * was already there: ROLLBACK and return DB_DUPLICATE without calling fn;
+ * else fn(); COMMIT. A COMMIT that fails is classified like any error.
+ * key == NULL runs fn in a plain transaction (no idempotency record). */
+db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn,
+                      void *arg, char *err, size_t errlen);
+
+/* Plain transaction without an idempotency key. */
+db_status db_run_tx(db_conn *c, db_work_fn fn, void *arg, char *err, size_t errlen);
+
+/* Formats v as decimal into buf (for text parameters). Returns buf. */
+const char *db_i64(int64_t v, char *buf, size_t bufsz);
+
+const char *db_status_name(db_status s);
+
+#endif

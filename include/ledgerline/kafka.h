@@ -1,0 +1,106 @@
+/* kafka.h: the producer and the consumer-group loop every process shares.
+ *
+ * Producer: acks=all, idempotent; kafka_produce_wait() returns only once the
+ * broker acknowledged the message (or the bounded wait ran out), which is what
+ * lets the ingester promise "never a 2xx for an event not in Kafka".
+ *
+ * Consumer: one message at a time is handed to a handler. The handler commits
+ * its database transaction (recording the idempotency key) and then says how
+ * it went:
+ *   KAFKA_MSG_OK        -> the offset is stored and committed after it;
+ *   KAFKA_MSG_PERMANENT -> the message goes to the dlq topic with the
+ *                          contract's headers, then its offset is stored;
+ *   KAFKA_MSG_TRANSIENT -> nothing is stored; the partition is rewound to the
+ *                          message and it is retried after a backoff.
+ * Offsets are stored only after the handler returned (enable.auto.offset.store
+ * is off), so a crash replays at most the messages whose transaction may not
+ * have committed; the handler's idempotency key makes that replay harmless.
+ */
+#ifndef LEDGERLINE_KAFKA_H
+#define LEDGERLINE_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+typedef struct {
+    const char *name;
+    const void *value;
+    size_t len;
+} kafka_header;
+
+typedef enum {
+    KAFKA_OK = 0,
+    KAFKA_TIMEOUT,   /* no delivery report in time: the message may or may not land */
+    KAFKA_FAILED     /* the broker refused it, the queue is full, or it could not be sent */
+} kafka_status;
+
+typedef struct kafka_producer kafka_producer;
+
+/* Creates a producer for brokers; message_timeout_ms bounds how long
+ * librdkafka keeps trying one message. NULL with err on bad settings. */
+kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,
+                                   size_t errlen);
+/* Produces one message and waits up to wait_ms for its delivery report. */
+kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void *key,
+                                size_t keylen, const void *value, size_t valuelen,
+                                const kafka_header *headers, size_t nheaders, int wait_ms,
+                                char *err, size_t errlen);
+/* true when at least one broker answered a metadata request within wait_ms. */
+bool kafka_producer_reachable(kafka_producer *p, int wait_ms);
+/* Flushes for at most flush_ms, then frees. */
+void kafka_producer_destroy(kafka_producer *p, int flush_ms);
+
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const void *raw; /* rd_kafka_message_t */
+} kafka_msg;
+
+/* Looks up the last header called name; false when absent. */
+bool kafka_msg_header(const kafka_msg *m, const char *name, const void **value, size_t *len);
+
+typedef enum { KAFKA_MSG_OK = 0, KAFKA_MSG_PERMANENT, KAFKA_MSG_TRANSIENT } kafka_result;
+
+typedef kafka_result (*kafka_handler_fn)(void *ctx, const kafka_msg *m, char *err,
+                                         size_t errlen);
+
+typedef struct {
+    const char *brokers;
+    const char *group_id;       /* also the "consumer" dlq header */
+    const char *const *topics;  /* full (prefixed) names */
+    size_t ntopics;
+    const char *dlq_topic;      /* full name */
+    kafka_handler_fn handler;
+    void *ctx;
+    int max_backoff_ms;         /* transient retry cap; 0 = 30000 */
+} kafka_consumer_config;
+
+typedef struct kafka_consumer kafka_consumer;
+
+kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, size_t errlen);
+/* Waits up to timeout_ms for one message and handles it. Returns 1 when a
+ * message was handled (any outcome), 0 when none came, -1 on a fatal
+ * consumer error (err filled). */
+int kafka_consumer_poll_once(kafka_consumer *c, int timeout_ms, char *err, size_t errlen);
+/* The standard loop: poll_once until shutdown_requested(); returns 0, or -1 on
+ * a fatal error. */
+int kafka_consumer_run(kafka_consumer *c);
+/* Commits stored offsets now (synchronously). */
+int kafka_consumer_commit(kafka_consumer *c);
+/* Commits stored offsets, leaves the group, frees. */
+void kafka_consumer_close(kafka_consumer *c);
+
+/* Counters for metrics and tests. */
+typedef struct {
+    uint64_t ok, permanent, transient, dlq_failed;
+} kafka_consumer_stats;
+kafka_consumer_stats kafka_consumer_get_stats(const kafka_consumer *c);
+
+#endif

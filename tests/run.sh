@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tests/run.sh: the one command that runs every test.
+#
+# Installs missing Debian packages, builds a Release build and a sanitizer
+# build (AddressSanitizer + UndefinedBehaviorSanitizer), starts a private
+# PostgreSQL and the dev broker, runs ctest for both builds against them and
+# stops everything it started, also on failure. Exits non-zero on any failure.
+#
+#   tests/run.sh [ctest args...]     e.g. tests/run.sh -L unit
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+deploy/local/deps.sh
+
+build() { # dir build-type [cmake args...]
+  local dir=$1 type=$2; shift 2
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+echo "== build: release"
+build build/release Release
+echo "== build: sanitize (address, undefined)"
+build build/sanitize Debug -DLEDGERLINE_SANITIZE=ON
+
+state="$root/.stack/test-$$"
+cleanup() {
+  deploy/local/stack-down.sh --dir "$state" >/dev/null 2>&1 || true
+  rm -rf "$state"
+}
+trap cleanup EXIT INT TERM
+
+echo "== stack: postgresql + dev broker"
+deploy/local/stack-up.sh --dir "$state" --build build/release \
+  --db ledgerline_release --db ledgerline_sanitize
+# shellcheck disable=SC1091
+. "$state/env"
+base_url=${DATABASE_URL%/*}
+export KAFKA_BROKERS
+BILLINGCTL=build/sanitize/workers/billingctl/billingctl
+DATABASE_URL="$base_url/ledgerline_sanitize" "$BILLINGCTL" db migrate >/dev/null
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LOG_LEVEL=${LOG_LEVEL:-warn}
+
+status=0
+for b in release sanitize; do
+  echo "== ctest: $b"
+  DATABASE_URL="$base_url/ledgerline_$b" \
+    ctest --test-dir "build/$b" --output-on-failure --timeout 600 "$@" || status=1
+done
+[ "$status" -eq 0 ] && echo "== all tests passed" || echo "== TESTS FAILED"
+exit "$status"

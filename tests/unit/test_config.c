@@ -1,0 +1,470 @@
+/* test_config.c: environment parsing (config.h), including the exit path a
+ * process takes on a bad setting at start. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ledgerline/config.h"
+
+#define VAR "LL_TEST_VAR"
+
+static char err[512];
+static const char *progname;
+
+static int reset_env(void **state)
+{
+    (void)state;
+    unsetenv(VAR);
+    unsetenv("STRIPE_SECRET_KEY");
+    unsetenv("DB_PASSWORD");
+    err[0] = '\0';
+    return 0;
+}
+
+static void test_str_default_and_required(void **state)
+{
+    (void)state;
+    const char *v = NULL;
+    assert_int_equal(config_get_str(VAR, "billing.", &v, err, sizeof err), 0);
+    assert_string_equal(v, "billing.");
+
+    setenv(VAR, "", 1); /* empty counts as unset */
+    assert_int_equal(config_get_str(VAR, "billing.", &v, err, sizeof err), 0);
+    assert_string_equal(v, "billing.");
+
+    setenv(VAR, "acme.", 1);
+    assert_int_equal(config_get_str(VAR, "billing.", &v, err, sizeof err), 0);
+    assert_string_equal(v, "acme.");
+    assert_string_equal(config_str(VAR, "x"), "acme.");
+    assert_string_equal(config_require(VAR), "acme.");
+
+    unsetenv(VAR);
+    assert_int_equal(config_get_str(VAR, NULL, &v, err, sizeof err), -1);
+    assert_string_equal(err, VAR " is required but not set");
+}
+
+static void test_required_hint(void **state)
+{
+    (void)state;
+    const char *saved = getenv("KAFKA_BROKERS");
+    char *copy = saved != NULL ? strdup(saved) : NULL;
+    unsetenv("KAFKA_BROKERS");
+    const char *v = NULL;
+    assert_int_equal(config_get_str("KAFKA_BROKERS", NULL, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "KAFKA_BROKERS is required but not set"));
+    assert_non_null(strstr(err, "127.0.0.1:9092"));
+    if (copy != NULL) {
+        setenv("KAFKA_BROKERS", copy, 1);
+        free(copy);
+    }
+}
+
+static void test_int_valid(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 25);
+    setenv(VAR, "1000", 1);
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 1000);
+    setenv(VAR, "1", 1);
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 1);
+    setenv(VAR, "-5", 1);
+    assert_int_equal(config_get_int(VAR, 0, -10, 10, &v, err, sizeof err), 0);
+    assert_int_equal(v, -5);
+    setenv(VAR, "9223372036854775807", 1);
+    assert_int_equal(config_get_int(VAR, 0, 0, INT64_MAX, &v, err, sizeof err), 0);
+    assert_int_equal(v, INT64_MAX);
+    setenv(VAR, "-9223372036854775808", 1);
+    assert_int_equal(config_get_int(VAR, 0, INT64_MIN, 0, &v, err, sizeof err), 0);
+    assert_true(v == INT64_MIN);
+    setenv(VAR, "300", 1);
+    assert_int_equal(config_int(VAR, 1, 1, 3600), 300);
+}
+
+static void test_int_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"abc", "12abc", " 12", "12 ", "+12", "1.5", "0x10",
+                                      "-",   "--1",   "1e3", "1,000", "12\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = 77;
+        setenv(VAR, bad[i], 1);
+        assert_int_equal(config_get_int(VAR, 25, -1000, 1000, &v, err, sizeof err), -1);
+        assert_int_equal(v, 77); /* untouched on failure */
+        assert_non_null(strstr(err, VAR " must be an integer between -1000 and 1000, got \""));
+        assert_null(strchr(err, '\n'));
+    }
+    setenv(VAR, "abc", 1);
+    int64_t v;
+    config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err);
+    assert_string_equal(err, VAR " must be an integer between 1 and 1000, got \"abc\"");
+    setenv(VAR, "12\n", 1);
+    config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err);
+    assert_string_equal(err, VAR " must be an integer between 1 and 1000, got \"12\\x0a\"");
+}
+
+static void test_int_out_of_range(void **state)
+{
+    (void)state;
+    int64_t v;
+    setenv(VAR, "0", 1);
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), -1);
+    assert_string_equal(err, VAR " must be an integer between 1 and 1000, got \"0\"");
+    setenv(VAR, "1001", 1);
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), -1);
+    setenv(VAR, "-1", 1);
+    assert_int_equal(config_get_int(VAR, 25, 1, 1000, &v, err, sizeof err), -1);
+    setenv(VAR, "9223372036854775808", 1); /* overflows int64 */
+    assert_int_equal(config_get_int(VAR, 0, 0, INT64_MAX, &v, err, sizeof err), -1);
+    setenv(VAR, "-9223372036854775809", 1);
+    assert_int_equal(config_get_int(VAR, 0, INT64_MIN, 0, &v, err, sizeof err), -1);
+    setenv(VAR, "99999999999999999999999999999999999999", 1);
+    assert_int_equal(config_get_int(VAR, 0, 0, INT64_MAX, &v, err, sizeof err), -1);
+    /* A default outside its own range is refused too. */
+    unsetenv(VAR);
+    assert_int_equal(config_get_int(VAR, 0, 1, 10, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, VAR));
+}
+
+static void test_long_value_is_cut(void **state)
+{
+    (void)state;
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    setenv(VAR, big, 1);
+    int64_t v;
+    assert_int_equal(config_get_int(VAR, 1, 1, 2, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "...\""));
+    assert_true(strlen(err) < 200);
+}
+
+static void test_bool(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"true", "1", "yes", "on", "TRUE", "Yes", "ON"};
+    static const char *const no[] = {"false", "0", "no", "off", "False", "NO", "Off"};
+    bool b;
+    assert_int_equal(config_get_bool(VAR, true, &b, err, sizeof err), 0);
+    assert_true(b);
+    assert_int_equal(config_get_bool(VAR, false, &b, err, sizeof err), 0);
+    assert_false(b);
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        setenv(VAR, yes[i], 1);
+        b = false;
+        assert_int_equal(config_get_bool(VAR, false, &b, err, sizeof err), 0);
+        assert_true(b);
+        setenv(VAR, no[i], 1);
+        b = true;
+        assert_int_equal(config_get_bool(VAR, true, &b, err, sizeof err), 0);
+        assert_false(b);
+    }
+    static const char *const bad[] = {"maybe", "2", "tru", "yes ", "enabled", "-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(VAR, bad[i], 1);
+        assert_int_equal(config_get_bool(VAR, false, &b, err, sizeof err), -1);
+        assert_non_null(strstr(err, VAR " must be true or false"));
+    }
+    setenv(VAR, "on", 1);
+    assert_true(config_bool(VAR, false));
+}
+
+static void test_int_list_valid(void **state)
+{
+    (void)state;
+    config_int_list l;
+    assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 3);
+    assert_int_equal(l.values[0], 3);
+    assert_int_equal(l.values[1], 7);
+    assert_int_equal(l.values[2], 14);
+
+    setenv(VAR, "1,2", 1);
+    assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 2);
+    assert_int_equal(l.values[0], 1);
+    assert_int_equal(l.values[1], 2);
+
+    setenv(VAR, "5", 1);
+    assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(l.values[0], 5);
+
+    /* Empty means unset: the default applies. */
+    setenv(VAR, "", 1);
+    assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 3);
+
+    setenv(VAR, "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", 1);
+    assert_int_equal(config_get_int_list(VAR, NULL, 1, 365, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, CONFIG_MAX_LIST);
+    assert_int_equal(l.values[15], 16);
+
+    setenv(VAR, "2,4", 1);
+    config_int_list_or_exit(VAR, "3", 1, 10, &l);
+    assert_int_equal(l.count, 2);
+}
+
+static void test_int_list_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"3,,7", "3,x",  ",3",    "3,",  "3, 7", " 3",
+                                      "3;7",  "0,1",  "3,400", "1.5", ",",    "3,-7",
+                                      "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_int_list l = {.count = 99};
+        setenv(VAR, bad[i], 1);
+        assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), -1);
+        assert_int_equal(l.count, 99);
+        assert_non_null(strstr(err, VAR " must be a comma-separated list of 1 to 16 integers "
+                                    "between 1 and 365"));
+    }
+    setenv(VAR, "3,x", 1);
+    config_int_list l;
+    config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err);
+    assert_non_null(strstr(err, "got \"3,x\""));
+
+    /* An empty default is not a list. */
+    unsetenv(VAR);
+    assert_int_equal(config_get_int_list(VAR, "", 1, 365, &l, err, sizeof err), -1);
+    assert_int_equal(config_get_int_list(VAR, NULL, 1, 365, &l, err, sizeof err), -1);
+    assert_string_equal(err, VAR " is required but not set");
+}
+
+static void test_hostport(void **state)
+{
+    (void)state;
+    char host[64];
+    int port = 0;
+    assert_int_equal(
+        config_get_hostport(VAR, "0.0.0.0:8080", host, sizeof host, &port, err, sizeof err), 0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(port, 8080);
+
+    setenv(VAR, ":9000", 1);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
+                     0);
+    assert_string_equal(host, "");
+    assert_int_equal(port, 9000);
+
+    setenv(VAR, "localhost:65535", 1);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
+                     0);
+    assert_string_equal(host, "localhost");
+    assert_int_equal(port, 65535);
+
+    setenv(VAR, "ingest-1.internal:1", 1);
+    config_hostport(VAR, NULL, host, sizeof host, &port);
+    assert_string_equal(host, "ingest-1.internal");
+    assert_int_equal(port, 1);
+
+    static const char *const bad[] = {"8080",       "host:",     "host:0",   "host:65536",
+                                      "host:http",  "host:80x",  "host: 80", "ho st:80",
+                                      "a:b:80",     "host:-1",   ":",        "host:+80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(VAR, bad[i], 1);
+        port = 7;
+        assert_int_equal(
+            config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err), -1);
+        assert_int_equal(port, 7);
+        assert_non_null(strstr(err, VAR " must be host:port"));
+    }
+
+    /* Host longer than the caller's buffer. */
+    setenv(VAR, "averyveryverylonghostname:80", 1);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, 8, &port, err, sizeof err), -1);
+    assert_non_null(strstr(err, VAR));
+
+    unsetenv(VAR);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
+                     -1);
+    assert_string_equal(err, VAR " is required but not set");
+}
+
+static void test_hhmm(void **state)
+{
+    (void)state;
+    int m = -1;
+    assert_int_equal(config_get_hhmm(VAR, "02:00", &m, err, sizeof err), 0);
+    assert_int_equal(m, 120);
+    setenv(VAR, "00:00", 1);
+    assert_int_equal(config_get_hhmm(VAR, "02:00", &m, err, sizeof err), 0);
+    assert_int_equal(m, 0);
+    setenv(VAR, "23:59", 1);
+    assert_int_equal(config_get_hhmm(VAR, "02:00", &m, err, sizeof err), 0);
+    assert_int_equal(m, 23 * 60 + 59);
+    setenv(VAR, "03:30", 1);
+    assert_int_equal(config_hhmm(VAR, "02:00"), 210);
+
+    static const char *const bad[] = {"24:00", "23:60", "2:00", "02:0",  "0200", "02-00",
+                                      "ab:cd", "02:00 ", " 2:00", "-1:00", "02:00Z", "99:99"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(VAR, bad[i], 1);
+        m = -1;
+        assert_int_equal(config_get_hhmm(VAR, "02:00", &m, err, sizeof err), -1);
+        assert_int_equal(m, -1);
+        assert_non_null(strstr(err, VAR " must be a time of day HH:MM"));
+    }
+    unsetenv(VAR);
+    assert_int_equal(config_get_hhmm(VAR, NULL, &m, err, sizeof err), -1);
+    assert_string_equal(err, VAR " is required but not set");
+}
+
+static void test_secret_not_echoed(void **state)
+{
+    (void)state;
+    int64_t v;
+    bool b;
+    config_int_list l;
+    char host[32];
+    int port, m;
+
+    setenv("STRIPE_SECRET_KEY", "sk_live_hunter2", 1);
+    assert_int_equal(config_get_int("STRIPE_SECRET_KEY", 1, 1, 2, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "STRIPE_SECRET_KEY"));
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(config_get_bool("STRIPE_SECRET_KEY", false, &b, err, sizeof err), -1);
+    assert_null(strstr(err, "hunter2"));
+
+    setenv("DB_PASSWORD", "hunter2", 1);
+    assert_int_equal(config_get_int_list("DB_PASSWORD", "1", 1, 2, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "DB_PASSWORD"));
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(
+        config_get_hostport("DB_PASSWORD", NULL, host, sizeof host, &port, err, sizeof err), -1);
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(config_get_hhmm("DB_PASSWORD", NULL, &m, err, sizeof err), -1);
+    assert_null(strstr(err, "hunter2"));
+
+    setenv("API_TOKEN_X", "hunter2", 1);
+    assert_int_equal(config_get_int("API_TOKEN_X", 1, 1, 2, &v, err, sizeof err), -1);
+    assert_null(strstr(err, "hunter2"));
+    unsetenv("API_TOKEN_X");
+
+    /* A non-secret name does echo, which is what makes the message useful. */
+    setenv(VAR, "hunter2", 1);
+    assert_int_equal(config_get_int(VAR, 1, 1, 2, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "hunter2"));
+}
+
+/* Runs fn in a child with stderr on a pipe; returns the exit status and what
+ * the child wrote. */
+static int run_child(void (*fn)(void), char *out, size_t outlen)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        fn();
+        _exit(99); /* fn must not return */
+    }
+    close(fds[1]);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], out + n, outlen - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == outlen - 1)
+            break;
+    }
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void child_require_brokers(void)
+{
+    unsetenv("KAFKA_BROKERS");
+    config_require("KAFKA_BROKERS");
+}
+
+static void child_bad_int(void)
+{
+    setenv("STRIPE_MAX_RPS", "abc", 1);
+    config_int("STRIPE_MAX_RPS", 25, 1, 1000);
+}
+
+static void child_bad_secret_bool(void)
+{
+    setenv("STRIPE_SECRET_KEY", "sk_live_hunter2", 1);
+    config_bool("STRIPE_SECRET_KEY", false);
+}
+
+static void assert_one_line(const char *out)
+{
+    size_t len = strlen(out);
+    assert_true(len > 1);
+    assert_int_equal(out[len - 1], '\n');
+    assert_ptr_equal(strchr(out, '\n'), out + len - 1);
+}
+
+static void test_exit_required_missing(void **state)
+{
+    (void)state;
+    char out[2048];
+    assert_int_equal(run_child(child_require_brokers, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    /* "<program>: configuration error: <msg>", the program being this test. */
+    char want[256];
+    snprintf(want, sizeof want, "%s: configuration error: KAFKA_BROKERS is required", progname);
+    assert_int_equal(strncmp(out, want, strlen(want)), 0);
+}
+
+static void test_exit_malformed(void **state)
+{
+    (void)state;
+    char out[2048];
+    assert_int_equal(run_child(child_bad_int, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    assert_non_null(strstr(out, "configuration error: STRIPE_MAX_RPS must be an integer between "
+                                "1 and 1000, got \"abc\"\n"));
+
+    assert_int_equal(run_child(child_bad_secret_bool, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    assert_non_null(strstr(out, "STRIPE_SECRET_KEY"));
+    assert_null(strstr(out, "hunter2"));
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    const char *slash = strrchr(argv[0], '/');
+    progname = slash != NULL ? slash + 1 : argv[0];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_str_default_and_required, reset_env),
+        cmocka_unit_test_setup(test_required_hint, reset_env),
+        cmocka_unit_test_setup(test_int_valid, reset_env),
+        cmocka_unit_test_setup(test_int_malformed, reset_env),
+        cmocka_unit_test_setup(test_int_out_of_range, reset_env),
+        cmocka_unit_test_setup(test_long_value_is_cut, reset_env),
+        cmocka_unit_test_setup(test_bool, reset_env),
+        cmocka_unit_test_setup(test_int_list_valid, reset_env),
+        cmocka_unit_test_setup(test_int_list_malformed, reset_env),
+        cmocka_unit_test_setup(test_hostport, reset_env),
+        cmocka_unit_test_setup(test_hhmm, reset_env),
+        cmocka_unit_test_setup(test_secret_not_echoed, reset_env),
+        cmocka_unit_test_setup(test_exit_required_missing, reset_env),
+        cmocka_unit_test_setup(test_exit_malformed, reset_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,22 @@
+/* cli.h: what billingctl's command files share: exit statuses and the
+ * signature of a command. */
+#ifndef BILLINGCTL_CLI_H
+#define BILLINGCTL_CLI_H
+
+#include <stdbool.h>
+
+/* Exit statuses of the contract. */
+#define CLI_OK 0
+#define CLI_REFUSED 1 /* the operation was refused; the message says why */
+#define CLI_USAGE 2   /* usage or configuration error */
+
+typedef struct {
+    bool json; /* --json: machine-readable output */
+} cli_opts;
+
+/* argv[0] is the verb (e.g. "migrate"); returns an exit status. */
+typedef int (*cli_cmd_fn)(int argc, char **argv, const cli_opts *o);
+
+int cmd_db_migrate(int argc, char **argv, const cli_opts *o);
+
+#endif

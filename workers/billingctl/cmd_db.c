@@ -1,0 +1,36 @@
+/* cmd_db.c: `billingctl db migrate`. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "ledgerline/config.h"
+#include "ledgerline/db.h"
+#include "ledgerline/migrations.h"
+
+int cmd_db_migrate(int argc, char **argv, const cli_opts *o)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: billingctl db migrate\n");
+        return CLI_USAGE;
+    }
+    const char *url = config_require("DATABASE_URL");
+    char err[1024];
+    db_conn *c = db_connect(url, 30000, err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+        return CLI_REFUSED;
+    }
+    int applied = 0;
+    int rc = migrate_apply(c, &applied, err, sizeof err);
+    db_close(c);
+    if (rc != 0) {
+        fprintf(stderr, "billingctl: db migrate failed: %s\n", err);
+        return CLI_REFUSED;
+    }
+    if (o->json)
+        printf("{\"applied\":%d,\"available\":%zu}\n", applied, ll_migrations_count);
+    else
+        printf("applied %d migration(s); %zu known, database is up to date\n", applied,
+               ll_migrations_count);
+    return CLI_OK;
+}
