@@ -313,6 +313,9 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
         goto fail;
     if (conf_set(conf, "group.id", cfg->group_id, err, errlen) != 0 ||
         conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != 0 ||
+        /* A killed worker's partitions move to a live one after this long
+         * (librdkafka's default is 45 s; heartbeats go every 3 s). */
+        conf_set(conf, "session.timeout.ms", "10000", err, errlen) != 0 ||
         conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
         conf_set(conf, "enable.auto.commit", "true", err, errlen) != 0 ||
         conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) != 0 ||
