@@ -24,22 +24,16 @@ build build/release Release
 echo "== build: sanitize (address, undefined)"
 build build/sanitize Debug -DLEDGERLINE_SANITIZE=ON
 
+# Each build gets its own PostgreSQL and dev broker, so the two runs never
+# see each other's rows or messages (ids coincide across the two databases).
 state="$root/.stack/test-$$"
 cleanup() {
-  deploy/local/stack-down.sh --dir "$state" >/dev/null 2>&1 || true
+  for b in release sanitize; do
+    deploy/local/stack-down.sh --dir "$state/$b" >/dev/null 2>&1 || true
+  done
   rm -rf "$state"
 }
 trap cleanup EXIT INT TERM
-
-echo "== stack: postgresql + dev broker"
-deploy/local/stack-up.sh --dir "$state" --build build/release \
-  --db ledgerline_release --db ledgerline_sanitize
-# shellcheck disable=SC1091
-. "$state/env"
-base_url=${DATABASE_URL%/*}
-export KAFKA_BROKERS
-BILLINGCTL=build/sanitize/workers/billingctl/billingctl
-DATABASE_URL="$base_url/ledgerline_sanitize" "$BILLINGCTL" db migrate >/dev/null
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -47,9 +41,17 @@ export LOG_LEVEL=${LOG_LEVEL:-warn}
 
 status=0
 for b in release sanitize; do
+  echo "== stack for $b: postgresql + dev broker"
+  deploy/local/stack-up.sh --dir "$state/$b" --build "build/$b" --db "ledgerline_$b"
   echo "== ctest: $b"
-  DATABASE_URL="$base_url/ledgerline_$b" \
-    ctest --test-dir "build/$b" --output-on-failure --timeout 600 "$@" || status=1
+  (
+    set -a
+    # shellcheck disable=SC1090
+    . "$state/$b/env"
+    set +a
+    ctest --test-dir "build/$b" --output-on-failure --timeout 600 "$@"
+  ) || status=1
+  deploy/local/stack-down.sh --dir "$state/$b" >/dev/null 2>&1 || true
 done
 [ "$status" -eq 0 ] && echo "== all tests passed" || echo "== TESTS FAILED"
 exit "$status"

@@ -18,5 +18,12 @@ typedef struct {
 typedef int (*cli_cmd_fn)(int argc, char **argv, const cli_opts *o);
 
 int cmd_db_migrate(int argc, char **argv, const cli_opts *o);
+int cmd_invoices_generate(int argc, char **argv, const cli_opts *o);
+int cmd_time_approve(int argc, char **argv, const cli_opts *o);
+int cmd_time_revoke(int argc, char **argv, const cli_opts *o);
+int cmd_engagement_renew(int argc, char **argv, const cli_opts *o);
+int cmd_invoice_create(int argc, char **argv, const cli_opts *o);
+int cmd_invoice_show(int argc, char **argv, const cli_opts *o);
+int cmd_report_revenue(int argc, char **argv, const cli_opts *o);
 
 #endif

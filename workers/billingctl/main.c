@@ -15,6 +15,18 @@ typedef struct {
 
 static const cli_command commands[] = {
     {"db", "migrate", cmd_db_migrate, "db migrate"},
+    {"invoices", "generate", cmd_invoices_generate,
+     "invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]"},
+    {"time", "approve", cmd_time_approve, "time approve ENTRY_ID... --by NAME"},
+    {"time", "revoke", cmd_time_revoke, "time revoke ENTRY_ID... [--by NAME]"},
+    {"engagement", "renew", cmd_engagement_renew,
+     "engagement renew ENGAGEMENT_ID [--start D] [--end D] [--package-fee-cents N] "
+     "[--hourly-rate-cents N] [--by NAME]"},
+    {"invoice", "create", cmd_invoice_create,
+     "invoice create --client N [--engagement N | --override-reason TEXT --override-by NAME] "
+     "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date D] [--by NAME]"},
+    {"invoice", "show", cmd_invoice_show, "invoice show INVOICE_ID"},
+    {"report", "revenue", cmd_report_revenue, "report revenue --firm-id N --from D --to D"},
 };
 
 static int usage(void)

@@ -1,0 +1,183 @@
+/* outbox.c: the outbox relay (see outbox.h). Owns reading billing.outbox,
+ * publishing its rows to Kafka and marking them published. */
+#include "ledgerline/outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ledgerline/log.h"
+#include "ledgerline/topics.h"
+
+#define OUTBOX_WAIT_MS 30000
+#define OUTBOX_MAX_HEADERS 16
+
+typedef struct {
+    kafka_producer *producer;
+    const char *prefix;
+    int limit;
+    int64_t claimed;
+    int64_t published;
+} outbox_pass;
+
+/* Headers jsonb {"name": "value", ...} -> kafka headers (borrowing from obj).
+ * Non-string values are skipped. */
+static size_t outbox_headers(json_t *obj, kafka_header *h, size_t max)
+{
+    size_t n = 0;
+    const char *name;
+    json_t *v;
+    if (!json_is_object(obj))
+        return 0;
+    json_object_foreach(obj, name, v)
+    {
+        if (n == max)
+            break;
+        if (!json_is_string(v))
+            continue;
+        h[n].name = name;
+        h[n].value = json_string_value(v);
+        h[n].len = json_string_length(v);
+        n++;
+    }
+    return n;
+}
+
+/* Publishes one row; 0 when the broker acknowledged it. */
+static int outbox_publish_row(outbox_pass *x, PGresult *r, int i, char *err, size_t errlen)
+{
+    const char *id = PQgetvalue(r, i, 0);
+    char topic[TOPIC_NAME_MAX + 1];
+    if (topic_name(x->prefix, PQgetvalue(r, i, 1), topic, sizeof topic) != 0) {
+        log_msg(LOG_ERROR, "outbox row has an illegal topic; left unpublished", "outbox_id", id,
+                "topic", PQgetvalue(r, i, 1), NULL);
+        return 1;
+    }
+    const char *key = PQgetvalue(r, i, 2);
+    const char *payload = PQgetvalue(r, i, 3);
+    kafka_header h[OUTBOX_MAX_HEADERS];
+    size_t nh = 0;
+    json_t *hj = NULL;
+    if (!PQgetisnull(r, i, 4)) {
+        hj = json_loads(PQgetvalue(r, i, 4), 0, NULL);
+        nh = outbox_headers(hj, h, OUTBOX_MAX_HEADERS);
+    }
+    kafka_status st = kafka_produce_wait(x->producer, topic, key, strlen(key), payload,
+                                         strlen(payload), nh ? h : NULL, nh, OUTBOX_WAIT_MS, err,
+                                         errlen);
+    json_decref(hj);
+    if (st != KAFKA_OK) {
+        log_msg(LOG_WARN, "outbox publish failed", "outbox_id", id, "topic", topic, "error", err,
+                NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    outbox_pass *x = arg;
+    char lim[24];
+    const char *p[] = {db_i64(x->limit, lim, sizeof lim)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT id, topic, msg_key, payload::text, headers::text"
+                          " FROM billing.outbox WHERE published_at IS NULL"
+                          " ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int n = PQntuples(r);
+    x->claimed = n;
+    char *ids = malloc((size_t)n * 21 + 3);
+    if (ids == NULL) {
+        PQclear(r);
+        snprintf(err, errlen, "out of memory");
+        return DB_TRANSIENT;
+    }
+    size_t off = 0;
+    ids[off++] = '{';
+    int64_t sent = 0;
+    bool broker_failed = false;
+    char perr[512] = "";
+    for (int i = 0; i < n && !broker_failed; i++) {
+        int rc = outbox_publish_row(x, r, i, perr, sizeof perr);
+        if (rc < 0)
+            broker_failed = true;
+        if (rc != 0)
+            continue;
+        const char *id = PQgetvalue(r, i, 0);
+        if (sent > 0)
+            ids[off++] = ',';
+        size_t len = strlen(id);
+        memcpy(ids + off, id, len);
+        off += len;
+        sent++;
+    }
+    ids[off++] = '}';
+    ids[off] = '\0';
+    PQclear(r);
+    if (sent > 0) {
+        const char *up[] = {ids};
+        st = db_command(c,
+                        "UPDATE billing.outbox SET published_at = now()"
+                        " WHERE id = ANY($1::bigint[])",
+                        1, up, err, errlen);
+        if (st != DB_OK) {
+            free(ids);
+            return st;
+        }
+    }
+    free(ids);
+    x->published = sent;
+    if (broker_failed) {
+        /* Commit what was sent (db_run_tx commits on DB_OK); report the
+         * failure through the pass result instead. */
+        snprintf(err, errlen, "%s", perr);
+        x->claimed = -1;
+    }
+    return DB_OK;
+}
+
+db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, int limit,
+                            int64_t *published, char *err, size_t errlen)
+{
+    outbox_pass x = {.producer = p,
+                     .prefix = prefix,
+                     .limit = limit > 0 ? limit : OUTBOX_DEFAULT_BATCH};
+    if (published)
+        *published = 0;
+    db_status st = db_run_tx(c, outbox_pass_tx, &x, err, errlen);
+    if (st != DB_OK)
+        return st == DB_PERMANENT ? DB_TRANSIENT : st;
+    if (published)
+        *published = x.published;
+    if (x.claimed < 0)
+        return DB_TRANSIENT; /* broker failure; err already filled */
+    if (x.published > 0) {
+        char n[24];
+        log_msg(LOG_DEBUG, "outbox rows published", "count", db_i64(x.published, n, sizeof n),
+                NULL);
+    }
+    return DB_OK;
+}
+
+db_status outbox_relay_all(db_conn *c, kafka_producer *p, const char *prefix, int limit,
+                           int64_t *published, char *err, size_t errlen)
+{
+    int lim = limit > 0 ? limit : OUTBOX_DEFAULT_BATCH;
+    int64_t total = 0;
+    db_status st;
+    for (;;) {
+        int64_t n = 0;
+        st = outbox_relay_once(c, p, prefix, lim, &n, err, errlen);
+        total += n;
+        if (st != DB_OK || n < lim)
+            break;
+    }
+    if (published)
+        *published = total;
+    return st;
+}

@@ -1,0 +1,50 @@
+/* metrics.h: a small Prometheus registry shared by every process.
+ *
+ * Families (counters, histograms) are declared once with their help text;
+ * series are created on first use from NULL-terminated label pairs. All
+ * values are integers: histogram observations are microseconds and bucket
+ * bounds / sums are printed in seconds as decimal text, with no floating
+ * point anywhere. Thread-safe (one mutex; updates are short).
+ *
+ *   metrics_registry *m = metrics_new();
+ *   metrics_declare(m, "http_requests_total", METRICS_COUNTER, "HTTP requests.");
+ *   metrics_counter_add(m, "http_requests_total", 1, "route", "/x", "code", "200", NULL);
+ *   char *text = metrics_render(m, &len);   // caller frees
+ */
+#ifndef LEDGERLINE_METRICS_H
+#define LEDGERLINE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { METRICS_COUNTER = 0, METRICS_HISTOGRAM } metrics_type;
+
+typedef struct metrics_registry metrics_registry;
+
+/* Latency bucket upper bounds, microseconds (le="0.001" ... le="10"). */
+#define METRICS_NBUCKETS 14
+extern const uint64_t metrics_bucket_us[METRICS_NBUCKETS];
+
+metrics_registry *metrics_new(void);
+void metrics_free(metrics_registry *m);
+
+/* Declares a family; name must match [a-zA-Z_:][a-zA-Z0-9_:]*. Returns 0, or
+ * -1 on a bad name, a duplicate or no memory. */
+int metrics_declare(metrics_registry *m, const char *name, metrics_type type, const char *help);
+
+/* Label arguments: NULL-terminated (key, value) pairs; values are escaped.
+ * Return 0, or -1 when the family is undeclared, of the other type, or the
+ * labels are malformed. */
+int metrics_counter_add(metrics_registry *m, const char *name, uint64_t n, ...)
+    __attribute__((sentinel));
+int metrics_histogram_observe_us(metrics_registry *m, const char *name, uint64_t us, ...)
+    __attribute__((sentinel));
+
+/* Current value of one counter series (tests); 0 when absent. */
+uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
+    __attribute__((sentinel));
+
+/* Prometheus text exposition format 0.0.4; malloc'd, NUL-terminated. */
+char *metrics_render(metrics_registry *m, size_t *len);
+
+#endif

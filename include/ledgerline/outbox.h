@@ -1,0 +1,37 @@
+/* outbox.h: the transactional outbox relay every worker can reuse.
+ *
+ * A state change writes its event into billing.outbox in the same
+ * transaction (topic = the contract's UNPREFIXED topic name, e.g. "invoices";
+ * msg_key; payload jsonb; headers jsonb object of string values or NULL).
+ * The relay claims unpublished rows (FOR UPDATE SKIP LOCKED, so several
+ * relays share the work without waiting on each other), publishes each to
+ * <prefix><topic> with kafka_produce_wait (acks=all), marks them published
+ * and commits. At-least-once: a crash between the broker's ack and the
+ * commit republishes those rows; consumers dedupe by idempotency key.
+ */
+#ifndef LEDGERLINE_OUTBOX_H
+#define LEDGERLINE_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledgerline/db.h"
+#include "ledgerline/kafka.h"
+
+#define OUTBOX_DEFAULT_BATCH 500
+
+/* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH), publishes
+ * them in id order and marks the published ones in one transaction. Rows
+ * published before a failure are still marked. *published (if given) gets
+ * how many were sent. Returns DB_OK, or DB_TRANSIENT (broker or database
+ * unavailable: call again later) with err. Must not be called inside an open
+ * transaction. */
+db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, int limit,
+                            int64_t *published, char *err, size_t errlen);
+
+/* Repeats outbox_relay_once until the outbox is empty (a pass sends fewer
+ * than limit rows) or a pass fails. *published gets the total. */
+db_status outbox_relay_all(db_conn *c, kafka_producer *p, const char *prefix, int limit,
+                           int64_t *published, char *err, size_t errlen);
+
+#endif

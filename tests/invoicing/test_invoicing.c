@@ -1,0 +1,448 @@
+/* test_invoicing.c: invoice generation (common/invoicing.c) against the real
+ * database: BILLING_RULES sections 2, 3 and 9. Each test makes its own firm
+ * and runs firm-scoped, so tests never see each other's data. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ledgerline/db.h"
+#include "ledgerline/envelope.h"
+#include "ledgerline/invoicing.h"
+#include "ledgerline/log.h"
+#include "support/dbtest.h"
+
+static db_conn *db;
+static PGconn *pg;
+
+#define I64(v) db_i64((v), (char[24]){0}, 24)
+
+static int setup(void **state)
+{
+    (void)state;
+    pg = dbtest_connect();
+    const char *url = getenv("DATABASE_URL");
+    char err[256];
+    db = db_connect(url, 0, err, sizeof err);
+    log_init("test_invoicing");
+    log_set_level(LOG_WARN);
+    return db ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    db_close(db);
+    PQfinish(pg);
+    return 0;
+}
+
+static int64_t client_new(int64_t firm, int tax_bp, bool autopay, const char *pm)
+{
+    const char *p[] = {I64(firm), I64(tax_bp), autopay ? "true" : "false", pm};
+    return dbtest_ok(pg,
+                     "INSERT INTO billing.clients(firm_id, company_name, tax_rate_bp,"
+                     " autopay_enabled, autopay_payment_method_id)"
+                     " VALUES ($1, 'Client', $2, $3, $4) RETURNING id",
+                     4, p);
+}
+
+/* fee / rate 0 = NULL; end NULL = open-ended. */
+static int64_t eng_new(int64_t firm, int64_t client, const char *mode, int64_t fee,
+                       const char *schedule, int64_t rate, bool prorate, const char *start,
+                       const char *end)
+{
+    char f[24], r[24];
+    const char *p[] = {I64(firm), I64(client), mode, fee ? db_i64(fee, f, sizeof f) : NULL,
+                       schedule, rate ? db_i64(rate, r, sizeof r) : NULL,
+                       prorate ? "true" : "false", start, end};
+    return dbtest_ok(pg,
+                     "INSERT INTO billing.engagements(firm_id, client_id, title, pricing_mode,"
+                     " package_fee_cents, package_fee_schedule, hourly_rate_cents,"
+                     " prorate_partial_periods, start_date, end_date)"
+                     " VALUES ($1, $2, 'Retainer', $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                     9, p);
+}
+
+static int64_t entry_new(int64_t firm, int64_t eng, const char *date, const char *hours,
+                         int64_t rate, bool approved)
+{
+    char r[24];
+    const char *p[] = {I64(firm), I64(eng), date, hours, rate ? db_i64(rate, r, sizeof r) : NULL,
+                       approved ? "true" : "false"};
+    return dbtest_ok(pg,
+                     "INSERT INTO billing.time_entries(firm_id, engagement_id, staff, work_date,"
+                     " hours, hourly_rate_cents, approved) VALUES ($1, $2, 'ann', $3, $4, $5, $6)"
+                     " RETURNING id",
+                     6, p);
+}
+
+static invoicing_stats run_shard(int64_t firm, const char *date, int shard, int shards)
+{
+    invoicing_params p = {.shard = shard, .shards = shards, .firm_id = firm, .batch_size = 2};
+    assert_true(date_parse(date, &p.business_date));
+    invoicing_stats s;
+    char err[1024];
+    db_status st = invoicing_run(db, &p, &s, err, sizeof err);
+    if (st != DB_OK)
+        fail_msg("invoicing_run: %s", err);
+    return s;
+}
+
+static int64_t run(int64_t firm, const char *date)
+{
+    return run_shard(firm, date, 0, 1).invoices;
+}
+
+static int64_t count(const char *sql, int64_t id)
+{
+    const char *p[] = {I64(id)};
+    return dbtest_ok(pg, sql, 1, p);
+}
+
+static int64_t firm_invoices(int64_t firm)
+{
+    return count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1", firm);
+}
+
+/* A column of the engagement's single auto invoice, as text. */
+static const char *inv_col(int64_t eng, const char *expr)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT (%s)::text FROM billing.invoices WHERE engagement_id = $1"
+             " ORDER BY period_start DESC LIMIT 1",
+             expr);
+    const char *p[] = {I64(eng)};
+    const char *v = dbtest_text(pg, sql, 1, p);
+    return v ? v : "(null)";
+}
+
+static void test_monthly_package_invoice(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 825, true, "pm_card_visa");
+    int64_t eng = eng_new(firm, client, "package", 100010, "monthly", 0, false, "2026-01-01", NULL);
+    const char *pp[] = {I64(eng)};
+    dbtest_ok(pg,
+              "UPDATE billing.engagements SET payment_terms_days = 15, autopay_cadence = 'on_due'"
+              " WHERE id = $1",
+              1, pp);
+
+    assert_int_equal(run(firm, "2026-11-24"), 1);
+    char want[64];
+    snprintf(want, sizeof want, "PKG-%lld-2026-11-01", (long long)eng);
+    assert_string_equal(inv_col(eng, "invoice_number"), want);
+    assert_string_equal(inv_col(eng, "status"), "sent");
+    assert_string_equal(inv_col(eng, "issue_date"), "2026-11-24");
+    assert_string_equal(inv_col(eng, "due_date"), "2026-12-09");
+    assert_string_equal(inv_col(eng, "period_start || ' ' || period_end"), "2026-11-01 2026-11-30");
+    /* 100010 x 8.25% = 8250.825 -> 8251 */
+    assert_string_equal(inv_col(eng, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "100010 8251 108261");
+    assert_string_equal(inv_col(eng, "is_auto_generated || ' ' || autopay_opt_in || ' ' ||"
+                                     " autopay_payment_method_id || ' ' || autopay_cadence"),
+                        "true true pm_card_visa on_due");
+    int64_t inv = strtoll(inv_col(eng, "id"), NULL, 10);
+    const char *lp[] = {I64(inv)};
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT line_type || '|' || description || '|' || amount_cents"
+                                    " FROM billing.invoice_line_items WHERE invoice_id = $1",
+                                    1, lp),
+                        "package_fee|Package Fee - Retainer|100010");
+    assert_int_equal(count("SELECT count(*) FROM billing.invoice_line_items WHERE invoice_id = $1",
+                           inv),
+                     1);
+    /* audit */
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE action ="
+                           " 'package_invoice_auto_generated' AND (metadata->>'invoice_id')::bigint = $1",
+                           inv),
+                     1);
+    /* outbox: unprefixed topic, key = invoice id, payload = the contract's event */
+    snprintf(want, sizeof want, "invoices %lld", (long long)inv);
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT topic || ' ' || msg_key FROM billing.outbox"
+                                    " WHERE payload->>'invoice_id' = $1::text",
+                                    1, lp),
+                        want);
+    const char *payload = dbtest_text(
+        pg, "SELECT payload::text FROM billing.outbox WHERE payload->>'invoice_id' = $1::text", 1,
+        lp);
+    invoice_event ev;
+    char err[256];
+    assert_int_equal(invoice_event_parse(payload, strlen(payload), &ev, err, sizeof err), 0);
+    assert_int_equal(ev.type, INVOICE_EVENT_ISSUED);
+    assert_int_equal(ev.invoice_id, inv);
+    assert_int_equal(ev.firm_id, firm);
+    assert_int_equal(ev.client_id, client);
+    assert_int_equal(ev.total_cents, 108261);
+    snprintf(want, sizeof want, "invoice.issued:%lld", (long long)inv);
+    assert_string_equal(ev.idempotency_key, want);
+
+    /* The same day again, and a later day of the same month: nothing new. */
+    assert_int_equal(run(firm, "2026-11-24"), 0);
+    assert_int_equal(run(firm, "2026-11-30"), 0);
+    assert_int_equal(firm_invoices(firm), 1);
+    assert_int_equal(count("SELECT count(*) FROM billing.outbox WHERE firm_id = $1", firm), 1);
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm), 1);
+    /* next month: a new invoice */
+    assert_int_equal(run(firm, "2026-12-01"), 1);
+}
+
+static void test_schedules(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    int64_t q = eng_new(firm, client, "package", 300000, "quarterly", 0, false, "2025-01-01", NULL);
+    int64_t a = eng_new(firm, client, "package", 1200000, "annual", 0, false, "2025-01-01", NULL);
+    int64_t o = eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15",
+                        "2027-03-31");
+    int64_t no_end = eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15",
+                             NULL);
+    assert_int_equal(run(firm, "2026-11-24"), 3);
+    assert_string_equal(inv_col(q, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2026-10-01 2026-12-31 300000");
+    assert_string_equal(inv_col(a, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2026-01-01 2026-12-31 1200000");
+    assert_string_equal(inv_col(o, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2026-09-15 2027-03-31 500000");
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", no_end),
+                     0);
+    /* one_time once across months; quarter and year boundaries */
+    assert_int_equal(run(firm, "2026-12-31"), 0);
+    assert_int_equal(run(firm, "2027-01-01"), 2); /* Q1 2027 and year 2027 */
+    assert_string_equal(inv_col(q, "period_start || ' ' || period_end"), "2027-01-01 2027-03-31");
+    assert_string_equal(inv_col(a, "period_start || ' ' || period_end"), "2027-01-01 2027-12-31");
+    assert_int_equal(run(firm, "2027-02-15"), 0);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", o), 1);
+}
+
+static void test_clipping_and_proration(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    /* starts 11-08: 23 of 30 days */
+    int64_t pr = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-11-08", NULL);
+    int64_t full = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-08", NULL);
+    /* ends 11-20: 20 of 30 days */
+    int64_t end = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-01-01",
+                          "2026-11-20");
+    /* leap February: 15 of 29 days */
+    int64_t leap = eng_new(firm, client, "package", 29000, "monthly", 0, true, "2028-02-15", NULL);
+    /* not started, ended before the period began, not current */
+    int64_t later = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-25", NULL);
+    int64_t ended = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01",
+                            "2026-10-31");
+    int64_t done = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01", NULL);
+    const char *dp[] = {I64(done)};
+    dbtest_ok(pg, "UPDATE billing.engagements SET status = 'completed' WHERE id = $1", 1, dp);
+
+    assert_int_equal(run(firm, "2026-11-24"), 3);
+    assert_string_equal(inv_col(pr, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2026-11-08 2026-11-30 76667"); /* 76666.67 */
+    assert_string_equal(inv_col(full, "period_start || ' ' || total_cents"), "2026-11-08 100000");
+    assert_string_equal(inv_col(end, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2026-11-01 2026-11-20 66667"); /* 66666.67 */
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", later),
+                     0);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", ended),
+                     0);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", done),
+                     0);
+    /* after its end: the engagement ended before December began */
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", end), 1);
+    assert_int_equal(run(firm, "2028-02-20"), 4); /* pr, full, leap, later */
+    assert_string_equal(inv_col(leap, "period_start || ' ' || period_end || ' ' || total_cents"),
+                        "2028-02-15 2028-02-29 15000");
+}
+
+static void test_hourly_arrears(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    int64_t eng = eng_new(firm, client, "hourly", 0, "monthly", 15000, false, "2026-01-01", NULL);
+    int64_t idle = eng_new(firm, client, "hourly", 0, "monthly", 15000, false, "2026-01-01", NULL);
+    int64_t e1 = entry_new(firm, eng, "2026-10-10", "5.00", 0, true);
+    int64_t e2 = entry_new(firm, eng, "2026-10-11", "5", 0, true);
+    int64_t e3 = entry_new(firm, eng, "2026-10-12", "2.50", 20000, true);
+    int64_t e4 = entry_new(firm, eng, "2026-10-14", "0.50", 12345, true); /* 6172.5 -> 6173 */
+    int64_t unapproved = entry_new(firm, eng, "2026-10-13", "3.00", 0, false);
+    int64_t current = entry_new(firm, eng, "2026-11-05", "4.00", 0, true);
+    entry_new(firm, idle, "2026-10-13", "3.00", 0, false); /* unapproved only */
+
+    assert_int_equal(run(firm, "2026-11-24"), 1);
+    char want[64];
+    snprintf(want, sizeof want, "HRS-%lld-2026-11-01", (long long)eng);
+    assert_string_equal(inv_col(eng, "invoice_number"), want);
+    assert_string_equal(inv_col(eng, "total_cents"), "206173");
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", idle),
+                     0);
+    int64_t inv = strtoll(inv_col(eng, "id"), NULL, 10);
+    const char *p[] = {I64(inv)};
+    char lines[512];
+    snprintf(lines, sizeof lines,
+             "hourly|Consulting hours (0.50h @ 123.45 usd/h)|0.50|12345|6173|{%lld};"
+             "hourly|Consulting hours (10.00h @ 150.00 usd/h)|10.00|15000|150000|{%lld,%lld};"
+             "hourly|Consulting hours (2.50h @ 200.00 usd/h)|2.50|20000|50000|{%lld}",
+             (long long)e4, (long long)e1, (long long)e2, (long long)e3);
+    assert_string_equal(
+        dbtest_text(pg,
+                    "SELECT string_agg(line_type || '|' || description || '|' || quantity || '|' ||"
+                    " rate_cents || '|' || amount_cents || '|' || time_entry_ids::text, ';'"
+                    " ORDER BY rate_cents) FROM billing.invoice_line_items WHERE invoice_id = $1",
+                    1, p),
+        lines);
+    assert_int_equal(count("SELECT count(*) FROM billing.time_entries WHERE invoice_id = $1", inv),
+                     4);
+    assert_int_equal(count("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND invoice_id"
+                           " IS NULL",
+                           unapproved),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND invoice_id"
+                           " IS NULL",
+                           current),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1 AND"
+                           " action = 'hourly_invoice_auto_generated'",
+                           firm),
+                     1);
+    /* approved later: billed with the November entry in December */
+    const char *up[] = {I64(unapproved)};
+    dbtest_ok(pg, "UPDATE billing.time_entries SET approved = true, approved_by = 'boss' WHERE id = $1",
+              1, up);
+    assert_int_equal(run(firm, "2026-12-01"), 1);
+    assert_string_equal(inv_col(eng, "period_start || ' ' || total_cents"), "2026-12-01 105000");
+    assert_int_equal(run(firm, "2026-12-02"), 0);
+}
+
+static void test_mixed_invoice(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 1000, false, NULL);
+    int64_t eng = eng_new(firm, client, "mixed", 50000, "monthly", 10000, false, "2026-01-01", NULL);
+    entry_new(firm, eng, "2026-10-30", "2.00", 0, true);
+    entry_new(firm, eng, "2026-10-31", "1.00", 30000, true);
+    assert_int_equal(run(firm, "2026-11-24"), 1);
+    char want[64];
+    snprintf(want, sizeof want, "PKG-%lld-2026-11-01", (long long)eng);
+    assert_string_equal(inv_col(eng, "invoice_number"), want);
+    assert_string_equal(inv_col(eng, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "100000 10000 110000");
+    int64_t inv = strtoll(inv_col(eng, "id"), NULL, 10);
+    const char *p[] = {I64(inv)};
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT string_agg(line_type || ':' || amount_cents, ','"
+                                    " ORDER BY id) FROM billing.invoice_line_items WHERE invoice_id = $1",
+                                    1, p),
+                        "package_fee:50000,hourly:20000,hourly:30000");
+    /* a mixed engagement without entries still gets its package invoice */
+    assert_int_equal(run(firm, "2026-12-01"), 1);
+    assert_string_equal(inv_col(eng, "total_cents"), "55000");
+}
+
+static void test_firm_scoping(void **state)
+{
+    (void)state;
+    int64_t a = dbtest_firm(pg), b = dbtest_firm(pg);
+    eng_new(a, client_new(a, 0, false, NULL), "package", 1000, "monthly", 0, false, "2026-01-01",
+            NULL);
+    eng_new(b, client_new(b, 0, false, NULL), "package", 1000, "monthly", 0, false, "2026-01-01",
+            NULL);
+    assert_int_equal(run(a, "2026-11-24"), 1);
+    assert_int_equal(firm_invoices(a), 1);
+    assert_int_equal(firm_invoices(b), 0);
+}
+
+static void test_dry_run_equals_real_run(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 725, false, NULL);
+    int64_t m = eng_new(firm, client, "mixed", 50000, "quarterly", 10000, true, "2026-11-10", NULL);
+    int64_t h = eng_new(firm, client, "hourly", 0, "monthly", 12500, false, "2026-01-01", NULL);
+    eng_new(firm, client, "package", 7000, "monthly", 0, false, "2026-01-01", NULL);
+    eng_new(firm, client, "hourly", 0, "monthly", 12500, false, "2026-01-01", NULL); /* nothing */
+    entry_new(firm, m, "2026-11-01", "1.25", 0, true);
+    entry_new(firm, h, "2026-10-01", "3.33", 0, true);
+
+    invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm, .batch_size = 3};
+    assert_true(date_parse("2026-12-15", &p.business_date));
+    invoicing_preview pv;
+    char err[512];
+    assert_int_equal(invoicing_preview_run(db, &p, &pv, err, sizeof err), DB_OK);
+    assert_int_equal(pv.count, 3);
+    assert_int_equal(firm_invoices(firm), 0);
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm), 0);
+    assert_int_equal(count("SELECT count(*) FROM billing.outbox WHERE firm_id = $1", firm), 0);
+    assert_int_equal(count("SELECT count(*) FROM billing.time_entries WHERE firm_id = $1 AND"
+                           " invoice_id IS NOT NULL",
+                           firm),
+                     0);
+
+    assert_int_equal(run(firm, "2026-12-15"), 3);
+    for (size_t i = 0; i < pv.count; i++) {
+        const invoicing_preview_row *r = &pv.rows[i];
+        const char *q[] = {I64(firm), r->invoice_number};
+        char got[256], want[256];
+        snprintf(got, sizeof got, "%s",
+                 dbtest_text(pg,
+                             "SELECT engagement_id || ' ' || period_start || ' ' || period_end"
+                             " || ' ' || subtotal_cents || ' ' || tax_cents || ' ' || total_cents"
+                             " FROM billing.invoices WHERE firm_id = $1 AND invoice_number = $2",
+                             2, q));
+        snprintf(want, sizeof want, "%lld %s %s %lld %lld %lld", (long long)r->engagement_id,
+                 r->period_start, r->period_end, (long long)r->subtotal_cents,
+                 (long long)r->tax_cents, (long long)r->total_cents);
+        assert_string_equal(got, want);
+    }
+    invoicing_preview_free(&pv);
+    /* after the real run the dry run has nothing left */
+    assert_int_equal(invoicing_preview_run(db, &p, &pv, err, sizeof err), DB_OK);
+    assert_int_equal(pv.count, 0);
+    invoicing_preview_free(&pv);
+}
+
+static void test_two_shards_partition(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    for (int i = 0; i < 7; i++)
+        eng_new(firm, client, "package", 1000 + i, "monthly", 0, false, "2026-01-01", NULL);
+    invoicing_stats s0 = run_shard(firm, "2026-11-24", 0, 2);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1 AND"
+                           " engagement_id % 2 = 1",
+                           firm),
+                     0);
+    invoicing_stats s1 = run_shard(firm, "2026-11-24", 1, 2);
+    assert_int_equal(s0.invoices + s1.invoices, 7);
+    assert_int_equal(firm_invoices(firm), 7);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1 AND"
+                           " engagement_id % 2 = 0",
+                           firm),
+                     s0.invoices);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_monthly_package_invoice),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_clipping_and_proration),
+        cmocka_unit_test(test_hourly_arrears),
+        cmocka_unit_test(test_mixed_invoice),
+        cmocka_unit_test(test_firm_scoping),
+        cmocka_unit_test(test_dry_run_equals_real_run),
+        cmocka_unit_test(test_two_shards_partition),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,95 @@
+/* args.c: shared argument and database helpers of billingctl's time,
+ * engagement, invoice and report commands (see args.h). */
+#include "args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ledgerline/config.h"
+
+static bool parse_digits(const char *text, int64_t *out)
+{
+    if (text == NULL || *text == '\0' || strlen(text) > 19)
+        return false;
+    uint64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+bool args_parse_id(const char *text, int64_t *out)
+{
+    int64_t v;
+    if (!parse_digits(text, &v) || v <= 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool args_parse_cents(const char *text, int64_t *out)
+{
+    return parse_digits(text, out);
+}
+
+int args_usage(const char *usage, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "billingctl: %s\nusage: billingctl %s\n", msg, usage);
+    return CLI_USAGE;
+}
+
+int args_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    if (strcmp(argv[*i], name) != 0)
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+db_conn *args_connect(void)
+{
+    const char *url = config_require("DATABASE_URL");
+    char err[1024];
+    db_conn *c = db_connect(url, 10000, err, sizeof err);
+    if (c == NULL)
+        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+    return c;
+}
+
+int args_refused(const char *what, const char *err)
+{
+    /* The server's message starts with "ERROR:  "; keep the rule text. */
+    const char *m = err;
+    if (strncmp(m, "ERROR:", 6) == 0) {
+        m += 6;
+        while (*m == ' ')
+            m++;
+    }
+    /* Only the first line: drop the server's CONTEXT / DETAIL lines. */
+    int n = (int)strcspn(m, "\n");
+    fprintf(stderr, "billingctl: %s refused: %.*s\n", what, n, m);
+    return CLI_REFUSED;
+}
+
+const char *args_i64(int64_t v)
+{
+    static char ring[32][24];
+    static unsigned next;
+    char *b = ring[next++ % 32];
+    snprintf(b, sizeof ring[0], "%lld", (long long)v);
+    return b;
+}

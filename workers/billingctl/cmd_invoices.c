@@ -1,0 +1,143 @@
+/* cmd_invoices.c: `billingctl invoices generate [--date D] [--firm-id N]
+ * [--dry-run]`. Publishes the invoicing tick (TICK_SHARDS shards, firm-scoped
+ * when asked); --dry-run lists the invoices a real run would create, from the
+ * same SQL as the worker (common/invoicing.c), and writes nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "ledgerline/config.h"
+#include "ledgerline/db.h"
+#include "ledgerline/invoicing.h"
+#include "ledgerline/kafka.h"
+#include "ledgerline/ticks.h"
+#include "ledgerline/topics.h"
+
+#define INVOICES_USAGE "usage: billingctl invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]\n"
+
+static int invoices_print_preview(const invoicing_preview *pv, const cli_opts *o)
+{
+    if (o->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < pv->count; i++) {
+            const invoicing_preview_row *r = &pv->rows[i];
+            json_t *lines = json_loads(r->lines_json, 0, NULL);
+            json_array_append_new(
+                arr, json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
+                               "invoice_number", r->invoice_number, "engagement_id",
+                               (json_int_t)r->engagement_id, "firm_id", (json_int_t)r->firm_id,
+                               "client_id", (json_int_t)r->client_id, "period_start",
+                               r->period_start, "period_end", r->period_end, "currency",
+                               r->currency, "subtotal_cents", (json_int_t)r->subtotal_cents,
+                               "tax_cents", (json_int_t)r->tax_cents, "total_cents",
+                               (json_int_t)r->total_cents, "lines",
+                               lines ? lines : json_array()));
+        }
+        char *s = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        if (s == NULL)
+            return CLI_REFUSED;
+        printf("%s\n", s);
+        free(s);
+        return CLI_OK;
+    }
+    printf("%-32s %12s %-10s %-10s %14s %5s\n", "INVOICE_NUMBER", "ENGAGEMENT", "PERIOD_START",
+           "PERIOD_END", "TOTAL_CENTS", "LINES");
+    for (size_t i = 0; i < pv->count; i++) {
+        const invoicing_preview_row *r = &pv->rows[i];
+        json_t *lines = json_loads(r->lines_json, 0, NULL);
+        printf("%-32s %12lld %-12s %-10s %14lld %5zu\n", r->invoice_number,
+               (long long)r->engagement_id, r->period_start, r->period_end,
+               (long long)r->total_cents, json_array_size(lines));
+        json_decref(lines);
+    }
+    printf("%zu invoice(s) would be created (dry run: nothing written)\n", pv->count);
+    return CLI_OK;
+}
+
+static int invoices_dry_run(civil_date date, int64_t firm_id, const cli_opts *o)
+{
+    const char *url = config_require("DATABASE_URL");
+    char err[1024];
+    db_conn *c = db_connect(url, 10000, err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+        return CLI_REFUSED;
+    }
+    invoicing_params p = {.business_date = date, .shard = 0, .shards = 1, .firm_id = firm_id};
+    invoicing_preview pv;
+    db_status st = invoicing_preview_run(c, &p, &pv, err, sizeof err);
+    db_close(c);
+    int rc = CLI_REFUSED;
+    if (st == DB_OK)
+        rc = invoices_print_preview(&pv, o);
+    else
+        fprintf(stderr, "billingctl: dry run failed: %s\n", err);
+    invoicing_preview_free(&pv);
+    return rc;
+}
+
+static int invoices_publish(civil_date date, int64_t firm_id, const cli_opts *o)
+{
+    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *prefix = topic_prefix();
+    int shards = (int)config_int("TICK_SHARDS", 12, 1, 1024);
+    char err[1024], ds[11];
+    kafka_producer *p = kafka_producer_new(brokers, 30000, err, sizeof err);
+    if (p == NULL) {
+        fprintf(stderr, "billingctl: cannot create a Kafka producer: %s\n", err);
+        return CLI_REFUSED;
+    }
+    int rc = ticks_publish(p, prefix, TICK_INVOICING, date, NULL, shards, firm_id, err, sizeof err);
+    kafka_producer_destroy(p, 5000);
+    if (rc != 0) {
+        fprintf(stderr, "billingctl: invoicing tick not published: %s\n", err);
+        return CLI_REFUSED;
+    }
+    date_format(date, ds, sizeof ds);
+    if (o->json) {
+        if (firm_id > 0)
+            printf("{\"business_date\":\"%s\",\"shards\":%d,\"firm_id\":%lld}\n", ds, shards,
+                   (long long)firm_id);
+        else
+            printf("{\"business_date\":\"%s\",\"shards\":%d,\"firm_id\":null}\n", ds, shards);
+    } else if (firm_id > 0) {
+        printf("published invoicing tick for %s (%d shards, firm %lld)\n", ds, shards,
+               (long long)firm_id);
+    } else {
+        printf("published invoicing tick for %s (%d shards, all firms)\n", ds, shards);
+    }
+    return CLI_OK;
+}
+
+int cmd_invoices_generate(int argc, char **argv, const cli_opts *o)
+{
+    civil_date date = date_today_utc();
+    int64_t firm_id = 0;
+    bool dry_run = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = true;
+        } else if (strcmp(argv[i], "--date") == 0 && i + 1 < argc) {
+            if (!date_parse(argv[++i], &date)) {
+                fprintf(stderr, "billingctl: --date must be YYYY-MM-DD\n" INVOICES_USAGE);
+                return CLI_USAGE;
+            }
+        } else if (strcmp(argv[i], "--firm-id") == 0 && i + 1 < argc) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*argv[i] == '\0' || *end != '\0' || v <= 0) {
+                fprintf(stderr, "billingctl: --firm-id must be a positive integer\n" INVOICES_USAGE);
+                return CLI_USAGE;
+            }
+            firm_id = v;
+        } else {
+            fprintf(stderr, INVOICES_USAGE);
+            return CLI_USAGE;
+        }
+    }
+    return dry_run ? invoices_dry_run(date, firm_id, o) : invoices_publish(date, firm_id, o);
+}
