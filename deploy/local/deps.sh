@@ -8,6 +8,7 @@ packages=(
   librdkafka-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
   libmicrohttpd-dev libcmocka-dev
   postgresql postgresql-client openssl curl procps iproute2
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,77 @@
+/* harness.h: what the ingester tests share: a private billing-dev-broker and
+ * billing-ingester per test program (temp dir, free loopback port, killed at
+ * exit even on failure), Stripe signing with OpenSSL, HTTP with libcurl, and
+ * reading a topic back with a plain librdkafka consumer. */
+#ifndef TESTS_INGESTER_HARNESS_H
+#define TESTS_INGESTER_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H_SECRET_A "whsec_test_a_0123456789"
+#define H_SECRET_B "whsec_test_b_9876543210"
+
+typedef struct {
+    char dir[256];
+    char brokers[512];
+    char url[64]; /* http://127.0.0.1:PORT */
+    pid_t broker_pid, ingester_pid;
+} h_env;
+
+extern h_env H;
+
+/* Starts the broker and an ingester (STRIPE_WEBHOOK_SECRET=A,B) with extra
+ * "NAME=value" settings (NULL-terminated, may be NULL). 0 on success. */
+int h_start(const char *const *extra_env);
+/* Records the test run's result: the temp dir (logs) is removed at exit
+ * only when rc == 0. Returns rc. */
+int h_done(int rc);
+/* SIGTERM to the ingester; returns its exit status (or -1). */
+int h_stop_ingester(int timeout_ms);
+/* Signals the dev broker (SIGUSR1 down, SIGUSR2 up). */
+void h_broker_signal(int sig);
+
+/* Exact bytes of a fixture (malloc'd), or NULL. */
+char *h_fixture(const char *name, size_t *len);
+/* "t=<t>,v1=<hex>" for secret over "<t>.<body>". */
+void h_sign(const char *secret, int64_t t, const void *body, size_t len, char *out, size_t outlen);
+/* Just the 64-hex v1 value. */
+void h_sign_hex(const char *secret, int64_t t, const void *body, size_t len, char hex[65]);
+
+typedef struct {
+    long code;
+    char *body; /* NUL-terminated, malloc'd */
+    size_t body_len;
+    char allow[64];
+    int64_t micros; /* total time of the request */
+} h_resp;
+
+/* One request. sig may be NULL (no header). chunked: send with
+ * Transfer-Encoding: chunked (no Content-Length). Returns 0 when an HTTP
+ * answer came (code filled). */
+int h_http(const char *method, const char *path, const void *body, size_t len, const char *sig,
+           int chunked, h_resp *r);
+void h_resp_free(h_resp *r);
+/* POST to /webhooks/stripe signed with secret at now. */
+int h_post_signed(const char *secret, const void *body, size_t len, h_resp *r);
+
+typedef struct {
+    char *key;
+    char *value;
+    size_t value_len;
+    char event_id[256];
+    char event_type[256];
+    char received_at[64];
+} h_msg;
+
+/* Reads topic (full name) from the beginning of every partition until want
+ * messages arrived (then settle_ms more to catch extras) or timeout_ms.
+ * Returns the count; *out is malloc'd (free with h_msgs_free). */
+size_t h_read_topic(const char *topic, size_t want, int timeout_ms, int settle_ms, h_msg **out);
+void h_msgs_free(h_msg *m, size_t n);
+
+int64_t h_now(void);
+uint64_t h_mono_ms(void);
+
+#endif

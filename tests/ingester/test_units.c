@@ -1,0 +1,274 @@
+/* test_units.c: Stripe-Signature parsing and verification edge cases, the
+ * secret list, the envelope check and routing table, the metrics registry,
+ * and a cross-check of the test signer against the fixtures' sign.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "harness.h"
+#include "ledgerline/metrics.h"
+#include "route.h"
+#include "signature.h"
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+static signature_result parse(const char *h, signature_header *out)
+{
+    return signature_parse(h, strlen(h), out);
+}
+
+static void test_parse_edges(void **state)
+{
+    (void)state;
+    signature_header h;
+    assert_int_equal(parse("t=1700000000,v1=" HEX_A, &h), SIGNATURE_OK);
+    assert_int_equal(h.t, 1700000000);
+    assert_int_equal(h.nv1, 1);
+    assert_int_equal(h.v1[0][0], 0xaa);
+    /* several v1, unknown schemes, v0, any order, spaces around items */
+    assert_int_equal(parse(" v0=" HEX_A " , v1=" HEX_A ",x9=whatever, t=5 ,v1=" HEX_B " ", &h),
+                     SIGNATURE_OK);
+    assert_int_equal(h.t, 5);
+    assert_int_equal(h.nv1, 2);
+    assert_int_equal(h.v1[1][31], 0xbb);
+    /* v1 values that are not 64 hex digits are skipped, not fatal */
+    assert_int_equal(parse("t=5,v1=abc,v1=" HEX_A, &h), SIGNATURE_OK);
+    assert_int_equal(h.nv1, 1);
+    assert_int_equal(parse("t=5,v1=abc", &h), SIGNATURE_NO_V1);
+    assert_int_equal(parse("t=5,v1=" HEX_A "00", &h), SIGNATURE_NO_V1);
+    assert_int_equal(parse("t=5,v1=" "zz" HEX_A, &h), SIGNATURE_NO_V1);
+    /* 64 characters with a non-hex one inside (found by the fuzzer) */
+    assert_int_equal(parse("t=5,v1=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaiaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &h),
+                     SIGNATURE_NO_V1);
+    assert_int_equal(parse("t=5,v0=" HEX_A, &h), SIGNATURE_NO_V1);
+    assert_int_equal(parse("t=5", &h), SIGNATURE_NO_V1);
+    /* missing, duplicate, empty, non-numeric, signed, huge t */
+    assert_int_equal(parse("v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=1,t=2,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=abc,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=-5,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=+5,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=1.5,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=99999999999999999999999,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=999999999999999999,v1=" HEX_A, &h), SIGNATURE_OK); /* 18 digits */
+    /* structure */
+    assert_int_equal(parse("", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse(",", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,,v1=" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,v1=" HEX_A ",", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,v1", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,=x", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("garbage", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,v1 =" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,v1=\t" HEX_A, &h), SIGNATURE_MALFORMED);
+    assert_int_equal(parse("t=5,v1=" HEX_A "\x01", &h), SIGNATURE_MALFORMED);
+    assert_int_equal(signature_parse(NULL, 0, &h), SIGNATURE_MISSING);
+    /* embedded NUL within the given length */
+    assert_int_equal(signature_parse("t=5\0,v1=" HEX_A, 9 + 64, &h), SIGNATURE_MALFORMED);
+    /* too many v1 */
+    char many[2048] = "t=5";
+    for (int i = 0; i <= SIGNATURE_MAX_V1; i++)
+        strcat(many, ",v1=" HEX_A);
+    assert_int_equal(parse(many, &h), SIGNATURE_MALFORMED);
+    /* too long */
+    char *longh = malloc(SIGNATURE_HEADER_MAX + 2);
+    memset(longh, 'x', SIGNATURE_HEADER_MAX + 1);
+    memcpy(longh, "t=5,x=", 6);
+    longh[SIGNATURE_HEADER_MAX + 1] = '\0';
+    assert_int_equal(parse(longh, &h), SIGNATURE_MALFORMED);
+    free(longh);
+}
+
+static void test_verify(void **state)
+{
+    (void)state;
+    signature_secrets s;
+    char err[256];
+    assert_int_equal(signature_secrets_parse(" whsec_one , whsec_two", &s, err, sizeof err), 0);
+    assert_int_equal(s.count, 2);
+    assert_string_equal(s.secret[1], "whsec_two");
+    const char body[] = "{\"id\":\"evt_1\",\"type\":\"x\"}";
+    int64_t now = 1700000000;
+    char sig[256], hex1[65], hex2[65], mine[65];
+    h_sign("whsec_two", now, body, sizeof body - 1, sig, sizeof sig);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now, 300), SIGNATURE_OK);
+    /* the module's own HMAC agrees with the test's */
+    h_sign_hex("whsec_one", now, body, sizeof body - 1, hex1);
+    assert_int_equal(signature_compute_hex("whsec_one", 9, now, body, sizeof body - 1, mine), 0);
+    assert_string_equal(hex1, mine);
+    /* tolerance both ways, inclusive at the edge */
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now + 300, 300), SIGNATURE_OK);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now - 300, 300), SIGNATURE_OK);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now + 301, 300),
+                     SIGNATURE_STALE);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now - 301, 300),
+                     SIGNATURE_FUTURE);
+    /* huge t is simply far in the future */
+    assert_int_equal(signature_verify("t=999999999999999999,v1=" HEX_A, body, sizeof body - 1, &s,
+                                      now, 300),
+                     SIGNATURE_FUTURE);
+    assert_int_equal(signature_verify("t=0,v1=" HEX_A, body, sizeof body - 1, &s, now, 300),
+                     SIGNATURE_STALE);
+    /* any v1 may match; the wrong ones around it do not matter */
+    h_sign_hex("whsec_other", now, body, sizeof body - 1, hex2);
+    h_sign_hex("whsec_one", now, body, sizeof body - 1, hex1);
+    snprintf(sig, sizeof sig, "t=%lld,v1=%s,v1=%s", (long long)now, hex2, hex1);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now, 300), SIGNATURE_OK);
+    snprintf(sig, sizeof sig, "t=%lld,v1=%s", (long long)now, hex2);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now, 300),
+                     SIGNATURE_MISMATCH);
+    /* upper-case hex of the right digest is the same digest */
+    for (char *p = hex1; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    snprintf(sig, sizeof sig, "t=%lld,v1=%s", (long long)now, hex1);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now, 300), SIGNATURE_OK);
+    assert_int_equal(signature_verify(NULL, body, sizeof body - 1, &s, now, 300),
+                     SIGNATURE_MISSING);
+    signature_secrets_free(&s);
+
+    assert_int_equal(signature_secrets_parse("whsec_a,,whsec_b", &s, err, sizeof err), -1);
+    assert_null(strstr(err, "whsec_a"));
+    assert_int_equal(signature_secrets_parse(" ", &s, err, sizeof err), -1);
+    assert_int_equal(signature_secrets_parse("a,b,c,d,e,f,g,h,i", &s, err, sizeof err), -1);
+}
+
+/* sign.sh and this test's signer produce the same header. */
+static void test_matches_sign_sh(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "sh '%s/sign.sh' '%s/payment_intent.succeeded.json' whsec_test 1700000000",
+             LL_FIXTURES_DIR, LL_FIXTURES_DIR);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[256] = "";
+    char *got = fgets(line, sizeof line, p);
+    int st = pclose(p);
+    if (got == NULL || st != 0)
+        skip(); /* no openssl binary */
+    line[strcspn(line, "\n")] = '\0';
+    size_t len;
+    char *body = h_fixture("payment_intent.succeeded.json", &len);
+    char mine[256];
+    h_sign("whsec_test", 1700000000, body, len, mine, sizeof mine);
+    assert_string_equal(line, mine);
+    free(body);
+}
+
+static int route(const char *json, route_event *ev, char *err)
+{
+    return route_event_parse(json, strlen(json), ev, err, 200);
+}
+
+static void test_route(void **state)
+{
+    (void)state;
+    route_event ev;
+    char err[200];
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"payment_intent.processing\",\"data\":"
+                           "{\"object\":{\"id\":\"pi_9\"}}}", &ev, err), 0);
+    assert_int_equal(ev.dest, ROUTE_PAYMENTS);
+    assert_string_equal(ev.key, "pi_9");
+    /* invoice: its payment_intent, expanded or not, else the invoice id */
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"invoice.payment_failed\",\"data\":{\"object\":"
+                           "{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}", &ev, err), 0);
+    assert_string_equal(ev.key, "pi_x");
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"invoice.payment_succeeded\",\"data\":"
+                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":null}}}", &ev, err), 0);
+    assert_string_equal(ev.key, "in_1");
+    /* disputes by charge; the funds_reinstated type is routed too */
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":\"ch_7\"}}}", &ev, err), 0);
+    assert_int_equal(ev.dest, ROUTE_DISPUTES);
+    assert_string_equal(ev.key, "ch_7");
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+                           "{\"object\":{\"id\":\"ch_8\"}}}", &ev, err), 0);
+    assert_string_equal(ev.key, "ch_8");
+    /* no data at all: keyed by the event id rather than refused */
+    assert_int_equal(route("{\"id\":\"evt_z\",\"type\":\"charge.dispute.closed\"}", &ev, err), 0);
+    assert_string_equal(ev.key, "evt_z");
+    /* other types are ignored, including near misses */
+    const char *ignored[] = {"customer.created", "charge.succeeded", "payment_intent.created",
+                             "charge.dispute", "PAYMENT_INTENT.SUCCEEDED",
+                             "payment_intent.succeeded.extra"};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"id\":\"e\",\"type\":\"%s\"}", ignored[i]);
+        assert_int_equal(route(json, &ev, err), 0);
+        assert_int_equal(ev.dest, ROUTE_IGNORED);
+    }
+    /* refusals */
+    assert_int_equal(route("nope", &ev, err), -1);
+    assert_int_equal(route("\"str\"", &ev, err), -1);
+    assert_int_equal(route("{\"id\":\"e\"}", &ev, err), -1);
+    assert_int_equal(route("{\"type\":\"customer.created\"}", &ev, err), -1);
+    assert_int_equal(route("{\"id\":\"has space\",\"type\":\"customer.created\"}", &ev, err), -1);
+    assert_int_equal(route("{\"id\":\"e\",\"id\":\"f\",\"type\":\"customer.created\"}", &ev, err),
+                     -1);
+    assert_int_equal(route_event_parse("{\"id\":\"e\",\"type\":\"x\"}\0junk", 30, &ev, err, 200),
+                     -1);
+    char big[600];
+    snprintf(big, sizeof big, "{\"id\":\"%0300d\",\"type\":\"customer.created\"}", 1);
+    assert_int_equal(route(big, &ev, err), -1);
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    metrics_registry *m = metrics_new();
+    assert_int_equal(metrics_declare(m, "a_total", METRICS_COUNTER, "A\nthing \\ here."), 0);
+    assert_int_equal(metrics_declare(m, "a_total", METRICS_COUNTER, "dup"), -1);
+    assert_int_equal(metrics_declare(m, "9bad", METRICS_COUNTER, "x"), -1);
+    assert_int_equal(metrics_declare(m, "lat_seconds", METRICS_HISTOGRAM, "Latency."), 0);
+    assert_int_equal(metrics_counter_add(m, "a_total", 2, "k", "v\"1\\\n", NULL), 0);
+    assert_int_equal(metrics_counter_add(m, "a_total", 3, "k", "v\"1\\\n", NULL), 0);
+    assert_int_equal(metrics_counter_add(m, "a_total", 1, NULL), 0);
+    assert_int_equal(metrics_counter_add(m, "missing", 1, NULL), -1);
+    assert_int_equal(metrics_counter_add(m, "lat_seconds", 1, NULL), -1);
+    assert_int_equal(metrics_counter_add(m, "a_total", 1, "bad-key", "v", NULL), -1);
+    assert_int_equal(metrics_counter_get(m, "a_total", "k", "v\"1\\\n", NULL), 5);
+    assert_int_equal(metrics_histogram_observe_us(m, "lat_seconds", 4000, NULL), 0);
+    assert_int_equal(metrics_histogram_observe_us(m, "lat_seconds", 5000, NULL), 0);
+    assert_int_equal(metrics_histogram_observe_us(m, "lat_seconds", 20000000, NULL), 0);
+    size_t len;
+    char *text = metrics_render(m, &len);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    const char *want[] = {
+        "# HELP a_total A\\nthing \\\\ here.\n# TYPE a_total counter\n",
+        "a_total{k=\"v\\\"1\\\\\\n\"} 5\n",
+        "a_total 1\n",
+        "# TYPE lat_seconds histogram\n",
+        "lat_seconds_bucket{le=\"0.0025\"} 0\n",
+        "lat_seconds_bucket{le=\"0.005\"} 2\n",
+        "lat_seconds_bucket{le=\"10\"} 2\n",
+        "lat_seconds_bucket{le=\"+Inf\"} 3\n",
+        "lat_seconds_sum 20.009000\n",
+        "lat_seconds_count 3\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(text, want[i]) == NULL)
+            fail_msg("missing '%s' in:\n%s", want[i], text);
+    free(text);
+    metrics_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_edges),
+        cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_matches_sign_sh),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_metrics),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,45 @@
+/* ingester.h: the state billing-ingester's HTTP layer works on, filled by
+ * main.c from the environment. */
+#ifndef INGESTER_INGESTER_H
+#define INGESTER_INGESTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledgerline/kafka.h"
+#include "ledgerline/metrics.h"
+#include "ledgerline/topics.h"
+#include "publish.h"
+#include "signature.h"
+
+typedef struct {
+    char host[256];
+    int port;
+    size_t max_body;
+    int64_t tolerance_s;
+    int publish_timeout_ms;
+    unsigned threads;
+    unsigned max_connections;
+    unsigned per_ip_limit;
+    unsigned connection_timeout_s;
+    signature_secrets secrets;
+    char topic_payments[TOPIC_NAME_MAX + 1];
+    char topic_disputes[TOPIC_NAME_MAX + 1];
+    publisher *pub;
+    metrics_registry *metrics;
+} ingester;
+
+typedef struct ingester_http ingester_http;
+
+/* Declares the ingester's metric families on ing->metrics. */
+int ingester_metrics_declare(ingester *ing);
+/* Starts listening; NULL with err on failure. */
+ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen);
+/* Stops accepting new connections (in-flight requests continue). */
+void ingester_http_quiesce(ingester_http *h);
+/* Waits up to timeout_ms for every in-flight publish to be answered. */
+void ingester_http_drain(ingester_http *h, int timeout_ms);
+/* Finishes in-flight requests, closes everything, frees. */
+void ingester_http_stop(ingester_http *h);
+
+#endif

@@ -1,0 +1,79 @@
+/* main.c: billing-ingester: configuration, producer, HTTP server, wait for
+ * SIGTERM/SIGINT, then stop accepting, finish in-flight requests, flush and
+ * exit 0. Everything request-related lives in http.c. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ingester.h"
+#include "ledgerline/config.h"
+#include "ledgerline/log.h"
+#include "ledgerline/shutdown.h"
+
+int main(void)
+{
+    if (log_init("billing-ingester") != 0)
+        config_die("LOG_LEVEL must be one of debug, info, warn, error");
+
+    ingester ing = {0};
+    char err[512];
+    if (signature_secrets_parse(config_require("STRIPE_WEBHOOK_SECRET"), &ing.secrets, err,
+                                sizeof err) != 0)
+        config_die(err);
+    ing.tolerance_s = config_int("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400);
+    config_hostport("INGESTER_LISTEN", "0.0.0.0:8080", ing.host, sizeof ing.host, &ing.port);
+    ing.max_body = (size_t)config_int("INGESTER_MAX_BODY", 1048576, 1024, 64 * 1048576);
+    ing.publish_timeout_ms = (int)config_int("INGESTER_PUBLISH_TIMEOUT_MS", 5000, 100, 60000);
+    ing.threads = (unsigned)config_int("INGESTER_THREADS", 4, 1, 1024);
+    ing.max_connections = (unsigned)config_int("INGESTER_MAX_CONNECTIONS", 1024, 1, 60000);
+    ing.per_ip_limit = (unsigned)config_int("INGESTER_PER_IP_LIMIT", 512, 0, 60000);
+    ing.connection_timeout_s = (unsigned)config_int("INGESTER_CONNECTION_TIMEOUT", 30, 1, 3600);
+    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *prefix = topic_prefix();
+    if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments,
+                   sizeof ing.topic_payments) != 0 ||
+        topic_name(prefix, TOPIC_STRIPE_DISPUTES, ing.topic_disputes,
+                   sizeof ing.topic_disputes) != 0)
+        config_die("KAFKA_TOPIC_PREFIX makes an illegal topic name");
+
+    shutdown_install();
+    ing.metrics = metrics_new();
+    if (ing.metrics == NULL || ingester_metrics_declare(&ing) != 0) {
+        log_msg(LOG_ERROR, "cannot create metrics", NULL);
+        return 1;
+    }
+    /* librdkafka gives up on a message after the publish timeout, so a 503'd
+     * event rarely lands later (if it does, the event id makes the
+     * redelivery a no-op downstream). */
+    ing.pub = publisher_new(brokers, ing.publish_timeout_ms, err, sizeof err);
+    if (ing.pub == NULL)
+        config_die(err);
+
+    ingester_http *h = ingester_http_start(&ing, err, sizeof err);
+    if (h == NULL) {
+        log_msg(LOG_ERROR, "cannot start the HTTP server", "error", err, NULL);
+        publisher_destroy(ing.pub, 0);
+        metrics_free(ing.metrics);
+        signature_secrets_free(&ing.secrets);
+        return 1;
+    }
+    char port[16], nsecrets[16];
+    snprintf(port, sizeof port, "%d", ing.port);
+    snprintf(nsecrets, sizeof nsecrets, "%zu", ing.secrets.count);
+    log_msg(LOG_INFO, "ingester listening", "host", ing.host[0] ? ing.host : "0.0.0.0", "port",
+            port, "signing_keys_configured", nsecrets, "topic_payments", ing.topic_payments,
+            "topic_disputes", ing.topic_disputes, NULL);
+
+    while (shutdown_sleep_ms(1000)) {
+    }
+    log_msg(LOG_INFO, "ingester stopping: finishing in-flight requests", NULL);
+    ingester_http_quiesce(h);
+    /* Every suspended request is answered (the backstop bounds this) before
+     * the server stops, so no delivery report resumes a freed connection. */
+    ingester_http_drain(h, ing.publish_timeout_ms + 5000);
+    ingester_http_stop(h);
+    publisher_destroy(ing.pub, 10000);
+    metrics_free(ing.metrics);
+    signature_secrets_free(&ing.secrets);
+    log_msg(LOG_INFO, "ingester stopped", NULL);
+    return 0;
+}
