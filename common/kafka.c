@@ -175,46 +175,76 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void *key,
-                                size_t keylen, const void *value, size_t valuelen,
-                                const kafka_header *headers, size_t nheaders, int wait_ms,
-                                char *err, size_t errlen)
+static delivery_waiter *waiter_new(void)
 {
     delivery_waiter *w = calloc(1, sizeof *w);
-    if (w == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return KAFKA_FAILED;
-    }
+    if (w == NULL)
+        return NULL;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->refs = 2; /* this call + the delivery report */
+    w->refs = 2; /* the producing call + the delivery report */
+    return w;
+}
 
+/* Enqueues one message with w as its opaque. On failure nothing was enqueued,
+ * no report will come, and the caller's reference is the only one left. */
+static rd_kafka_resp_err_t produce_one(kafka_producer *p, const char *topic, const void *key,
+                                       size_t keylen, const void *value, size_t valuelen,
+                                       const kafka_header *headers, size_t nheaders,
+                                       delivery_waiter *w)
+{
     rd_kafka_headers_t *hdrs = headers_build(headers, nheaders);
     rd_kafka_resp_err_t perr = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
         RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
     if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* Not enqueued: no report will come, and the headers are still ours. */
+        /* Not enqueued: the headers are still ours. */
         if (hdrs != NULL)
             rd_kafka_headers_destroy(hdrs);
-        snprintf(err, errlen, "produce to %s failed: %s", topic, rd_kafka_err2str(perr));
         w->refs = 1;
+    }
+    return perr;
+}
+
+/* Waits for w's report until deadline, then drops the caller's reference.
+ * Returns whether the report came; *derr gets its error. */
+static bool waiter_wait(delivery_waiter *w, const struct timespec *deadline,
+                        rd_kafka_resp_err_t *derr)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    while (!w->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&w->cv, &w->mu, deadline);
+    bool done = w->done;
+    *derr = w->err;
+    pthread_mutex_unlock(&w->mu);
+    waiter_release(w);
+    return done;
+}
+
+kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void *key,
+                                size_t keylen, const void *value, size_t valuelen,
+                                const kafka_header *headers, size_t nheaders, int wait_ms,
+                                char *err, size_t errlen)
+{
+    delivery_waiter *w = waiter_new();
+    if (w == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KAFKA_FAILED;
+    }
+    rd_kafka_resp_err_t perr =
+        produce_one(p, topic, key, keylen, value, valuelen, headers, nheaders, w);
+    if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "produce to %s failed: %s", topic, rd_kafka_err2str(perr));
         waiter_release(w);
         return KAFKA_FAILED;
     }
 
     struct timespec deadline;
     deadline_after(&deadline, wait_ms);
-    pthread_mutex_lock(&w->mu);
-    int rc = 0;
-    while (!w->done && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
-    bool done = w->done;
-    rd_kafka_resp_err_t derr = w->err;
-    pthread_mutex_unlock(&w->mu);
-    waiter_release(w);
-
+    rd_kafka_resp_err_t derr;
+    bool done = waiter_wait(w, &deadline, &derr);
     if (!done) {
         snprintf(err, errlen, "no delivery report from the broker within %d ms", wait_ms);
         return KAFKA_TIMEOUT;
@@ -224,6 +254,69 @@ kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void
         return KAFKA_FAILED;
     }
     return KAFKA_OK;
+}
+
+kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *msgs, size_t n,
+                                      int wait_ms, kafka_status *results, char *err,
+                                      size_t errlen)
+{
+    if (n == 0)
+        return KAFKA_OK;
+    delivery_waiter **ws = calloc(n, sizeof *ws);
+    if (ws == NULL) {
+        snprintf(err, errlen, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            results[i] = KAFKA_FAILED;
+        return KAFKA_FAILED;
+    }
+    kafka_status first = KAFKA_OK;
+    /* Enqueue everything first, so librdkafka sends the batch in as few
+     * requests as it can; then collect every report against one deadline. */
+    for (size_t i = 0; i < n; i++) {
+        const kafka_out_msg *m = &msgs[i];
+        results[i] = KAFKA_FAILED;
+        ws[i] = waiter_new();
+        if (ws[i] == NULL) {
+            if (first == KAFKA_OK)
+                snprintf(err, errlen, "out of memory");
+            first = first == KAFKA_OK ? KAFKA_FAILED : first;
+            continue;
+        }
+        rd_kafka_resp_err_t perr = produce_one(p, m->topic, m->key, m->keylen, m->value,
+                                               m->valuelen, m->headers, m->nheaders, ws[i]);
+        if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (first == KAFKA_OK)
+                snprintf(err, errlen, "produce to %s failed: %s", m->topic,
+                         rd_kafka_err2str(perr));
+            first = first == KAFKA_OK ? KAFKA_FAILED : first;
+            waiter_release(ws[i]);
+            ws[i] = NULL;
+        }
+    }
+    struct timespec deadline;
+    deadline_after(&deadline, wait_ms);
+    for (size_t i = 0; i < n; i++) {
+        if (ws[i] == NULL)
+            continue;
+        rd_kafka_resp_err_t derr;
+        if (!waiter_wait(ws[i], &deadline, &derr)) {
+            results[i] = KAFKA_TIMEOUT;
+            if (first == KAFKA_OK)
+                snprintf(err, errlen, "no delivery report from the broker within %d ms",
+                         wait_ms);
+        } else if (derr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            results[i] = KAFKA_FAILED;
+            if (first == KAFKA_OK)
+                snprintf(err, errlen, "delivery to %s failed: %s", msgs[i].topic,
+                         rd_kafka_err2str(derr));
+        } else {
+            results[i] = KAFKA_OK;
+        }
+        if (first == KAFKA_OK)
+            first = results[i];
+    }
+    free(ws);
+    return first;
 }
 
 bool kafka_producer_reachable(kafka_producer *p, int wait_ms)

@@ -45,35 +45,74 @@ static size_t outbox_headers(json_t *obj, kafka_header *h, size_t max)
     return n;
 }
 
-/* Publishes one row; 0 when the broker acknowledged it. */
-static int outbox_publish_row(outbox_pass *x, PGresult *r, int i, char *err, size_t errlen)
+/* Publishes the claimed rows r as one batch: every message is enqueued, then
+ * every delivery report awaited (kafka_produce_batch_wait). sent[i] = true
+ * for the rows the broker acknowledged. Rows with an illegal topic are left
+ * unpublished (logged). Returns -1 with err when some delivery failed. */
+static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *err,
+                               size_t errlen)
 {
-    const char *id = PQgetvalue(r, i, 0);
-    char topic[TOPIC_NAME_MAX + 1];
-    if (topic_name(x->prefix, PQgetvalue(r, i, 1), topic, sizeof topic) != 0) {
-        log_msg(LOG_ERROR, "outbox row has an illegal topic; left unpublished", "outbox_id", id,
-                "topic", PQgetvalue(r, i, 1), NULL);
-        return 1;
+    int n = PQntuples(r);
+    kafka_out_msg *msgs = calloc((size_t)n, sizeof *msgs);
+    int *row = calloc((size_t)n, sizeof *row);
+    kafka_status *res = calloc((size_t)n, sizeof *res);
+    char (*topics)[TOPIC_NAME_MAX + 1] = calloc((size_t)n, sizeof *topics);
+    kafka_header(*hdrs)[OUTBOX_MAX_HEADERS] = calloc((size_t)n, sizeof *hdrs);
+    json_t **hj = calloc((size_t)n, sizeof *hj);
+    int rc = 0;
+    if (msgs == NULL || row == NULL || res == NULL || topics == NULL || hdrs == NULL ||
+        hj == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+        goto out;
     }
-    const char *key = PQgetvalue(r, i, 2);
-    const char *payload = PQgetvalue(r, i, 3);
-    kafka_header h[OUTBOX_MAX_HEADERS];
-    size_t nh = 0;
-    json_t *hj = NULL;
-    if (!PQgetisnull(r, i, 4)) {
-        hj = json_loads(PQgetvalue(r, i, 4), 0, NULL);
-        nh = outbox_headers(hj, h, OUTBOX_MAX_HEADERS);
+    size_t m = 0;
+    for (int i = 0; i < n; i++) {
+        sent[i] = false;
+        const char *id = PQgetvalue(r, i, 0);
+        if (topic_name(x->prefix, PQgetvalue(r, i, 1), topics[m], sizeof topics[m]) != 0) {
+            log_msg(LOG_ERROR, "outbox row has an illegal topic; left unpublished", "outbox_id",
+                    id, "topic", PQgetvalue(r, i, 1), NULL);
+            continue;
+        }
+        const char *key = PQgetvalue(r, i, 2);
+        const char *payload = PQgetvalue(r, i, 3);
+        size_t nh = 0;
+        if (!PQgetisnull(r, i, 4)) {
+            hj[m] = json_loads(PQgetvalue(r, i, 4), 0, NULL);
+            nh = outbox_headers(hj[m], hdrs[m], OUTBOX_MAX_HEADERS);
+        }
+        msgs[m] = (kafka_out_msg){.topic = topics[m], .key = key, .keylen = strlen(key),
+                                  .value = payload, .valuelen = strlen(payload),
+                                  .headers = nh ? hdrs[m] : NULL, .nheaders = nh};
+        row[m] = i;
+        m++;
     }
-    kafka_status st = kafka_produce_wait(x->producer, topic, key, strlen(key), payload,
-                                         strlen(payload), nh ? h : NULL, nh, OUTBOX_WAIT_MS, err,
-                                         errlen);
-    json_decref(hj);
-    if (st != KAFKA_OK) {
-        log_msg(LOG_WARN, "outbox publish failed", "outbox_id", id, "topic", topic, "error", err,
-                NULL);
-        return -1;
+    if (kafka_produce_batch_wait(x->producer, msgs, m, OUTBOX_WAIT_MS, res, err, errlen) !=
+        KAFKA_OK)
+        rc = -1;
+    bool logged = false;
+    for (size_t k = 0; k < m; k++) {
+        if (res[k] == KAFKA_OK) {
+            sent[row[k]] = true;
+        } else if (!logged) {
+            /* one line per batch: the first failure (err describes it) */
+            log_msg(LOG_WARN, "outbox publish failed", "outbox_id", PQgetvalue(r, row[k], 0),
+                    "topic", topics[k], "error", err, NULL);
+            logged = true;
+        }
     }
-    return 0;
+out:
+    if (hj != NULL)
+        for (int i = 0; i < n; i++)
+            json_decref(hj[i]);
+    free(hj);
+    free(hdrs);
+    free(topics);
+    free(res);
+    free(row);
+    free(msgs);
+    return rc;
 }
 
 static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
@@ -92,34 +131,35 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     int n = PQntuples(r);
     x->claimed = n;
     char *ids = malloc((size_t)n * 21 + 3);
-    if (ids == NULL) {
+    bool *sent = calloc((size_t)n + 1, sizeof *sent);
+    if (ids == NULL || sent == NULL) {
         PQclear(r);
+        free(ids);
+        free(sent);
         snprintf(err, errlen, "out of memory");
         return DB_TRANSIENT;
     }
+    char perr[512] = "";
+    bool broker_failed = n > 0 && outbox_publish_rows(x, r, sent, perr, sizeof perr) != 0;
     size_t off = 0;
     ids[off++] = '{';
-    int64_t sent = 0;
-    bool broker_failed = false;
-    char perr[512] = "";
-    for (int i = 0; i < n && !broker_failed; i++) {
-        int rc = outbox_publish_row(x, r, i, perr, sizeof perr);
-        if (rc < 0)
-            broker_failed = true;
-        if (rc != 0)
+    int64_t nsent = 0;
+    for (int i = 0; i < n; i++) {
+        if (!sent[i])
             continue;
         const char *id = PQgetvalue(r, i, 0);
-        if (sent > 0)
+        if (nsent > 0)
             ids[off++] = ',';
         size_t len = strlen(id);
         memcpy(ids + off, id, len);
         off += len;
-        sent++;
+        nsent++;
     }
     ids[off++] = '}';
     ids[off] = '\0';
     PQclear(r);
-    if (sent > 0) {
+    free(sent);
+    if (nsent > 0) {
         const char *up[] = {ids};
         st = db_command(c,
                         "UPDATE billing.outbox SET published_at = now()"
@@ -131,7 +171,7 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
         }
     }
     free(ids);
-    x->published = sent;
+    x->published = nsent;
     if (broker_failed) {
         /* Commit what was sent (db_run_tx commits on DB_OK); report the
          * failure through the pass result instead. */

@@ -47,6 +47,26 @@ kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void
                                 size_t keylen, const void *value, size_t valuelen,
                                 const kafka_header *headers, size_t nheaders, int wait_ms,
                                 char *err, size_t errlen);
+/* One message of a batch (nothing is copied until the call). */
+typedef struct {
+    const char *topic;
+    const void *key;
+    size_t keylen;
+    const void *value;
+    size_t valuelen;
+    const kafka_header *headers;
+    size_t nheaders;
+} kafka_out_msg;
+
+/* Enqueues all n messages, then waits (up to wait_ms in all) for every
+ * delivery report. results[i] (n entries, filled by the call) says how
+ * message i went, as kafka_produce_wait would: KAFKA_OK only for messages the
+ * broker acknowledged. Returns KAFKA_OK when all were, else the first
+ * non-OK result, with err describing it. Per partition and key, messages
+ * keep their order in msgs. */
+kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *msgs, size_t n,
+                                      int wait_ms, kafka_status *results, char *err,
+                                      size_t errlen);
 /* true when at least one broker answered a metadata request within wait_ms. */
 bool kafka_producer_reachable(kafka_producer *p, int wait_ms);
 /* Flushes for at most flush_ms, then frees. */

@@ -4,9 +4,10 @@
  * transaction (topic = the contract's UNPREFIXED topic name, e.g. "invoices";
  * msg_key; payload jsonb; headers jsonb object of string values or NULL).
  * The relay claims unpublished rows (FOR UPDATE SKIP LOCKED, so several
- * relays share the work without waiting on each other), publishes each to
- * <prefix><topic> with kafka_produce_wait (acks=all), marks them published
- * and commits. At-least-once: a crash between the broker's ack and the
+ * relays share the work without waiting on each other), publishes them to
+ * <prefix><topic> as one batch (kafka_produce_batch_wait: all enqueued, then
+ * every acks=all delivery report awaited), marks published only the rows the
+ * broker acknowledged, and commits. At-least-once: a crash between the broker's ack and the
  * commit republishes those rows; consumers dedupe by idempotency key.
  */
 #ifndef LEDGERLINE_OUTBOX_H
@@ -21,9 +22,9 @@
 #define OUTBOX_DEFAULT_BATCH 500
 
 /* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH), publishes
- * them in id order and marks the published ones in one transaction. Rows
- * published before a failure are still marked. *published (if given) gets
- * how many were sent. Returns DB_OK, or DB_TRANSIENT (broker or database
+ * them in id order as one batch and marks the acknowledged ones in one
+ * transaction. Rows acknowledged in a batch where others failed are still
+ * marked. *published (if given) gets how many were sent. Returns DB_OK, or DB_TRANSIENT (broker or database
  * unavailable: call again later) with err. Must not be called inside an open
  * transaction. */
 db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, int limit,
