@@ -19,7 +19,7 @@
 #include "ledgerline/db.h"
 #include "ledgerline/kafka.h"
 
-#define OUTBOX_DEFAULT_BATCH 500
+#define OUTBOX_DEFAULT_BATCH 2000
 
 /* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH), publishes
  * them in id order as one batch and marks the acknowledged ones in one
