@@ -2,9 +2,12 @@
  * publishing its rows to Kafka and marking them published. */
 #include "ledgerline/outbox.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -220,4 +223,123 @@ db_status outbox_relay_all(db_conn *c, kafka_producer *p, const char *prefix, in
     if (published)
         *published = total;
     return st;
+}
+
+/* ---------------------------------------------------------- relay thread */
+
+struct outbox_relay {
+    db_conn *db;
+    kafka_producer *producer;
+    char *prefix;
+    int idle_ms;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool kicked, stopping;
+    int64_t published;
+};
+
+/* Waits until kicked, stopping, or ms passed. Returns true when stopping. */
+static bool outbox_relay_wait(outbox_relay *r, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->mu);
+    int rc = 0;
+    while (!r->kicked && !r->stopping && rc == 0)
+        rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    r->kicked = false;
+    bool stopping = r->stopping;
+    pthread_mutex_unlock(&r->mu);
+    return stopping;
+}
+
+static db_status outbox_relay_pass(outbox_relay *r)
+{
+    char err[512] = "database connection lost and not yet back";
+    int64_t n = 0;
+    db_status st = DB_TRANSIENT;
+    if (db_ensure(r->db, 0))
+        st = outbox_relay_all(r->db, r->producer, r->prefix, 0, &n, err, sizeof err);
+    r->published += n;
+    if (st != DB_OK)
+        log_msg(LOG_WARN, "outbox relay pass failed, will retry", "error", err, NULL);
+    return st;
+}
+
+static void *outbox_relay_main(void *arg)
+{
+    outbox_relay *r = arg;
+    int backoff = 0;
+    while (!outbox_relay_wait(r, backoff > 0 ? backoff : r->idle_ms)) {
+        if (outbox_relay_pass(r) == DB_OK)
+            backoff = 0;
+        else
+            backoff = backoff == 0 ? 200 : (backoff * 2 > 30000 ? 30000 : backoff * 2);
+    }
+    outbox_relay_pass(r); /* what the last messages wrote */
+    return NULL;
+}
+
+outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const char *prefix,
+                                 int idle_ms, char *err, size_t errlen)
+{
+    outbox_relay *r = calloc(1, sizeof *r);
+    if (r == NULL || (r->prefix = strdup(prefix)) == NULL) {
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->producer = p;
+    r->idle_ms = idle_ms > 0 ? idle_ms : 1000;
+    r->db = db_connect(db_url, 60000, err, errlen);
+    if (r->db == NULL) {
+        free(r->prefix);
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, outbox_relay_main, r) != 0) {
+        snprintf(err, errlen, "cannot start the outbox relay thread");
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        db_close(r->db);
+        free(r->prefix);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void outbox_relay_kick(outbox_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->kicked = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int64_t outbox_relay_stop(outbox_relay *r)
+{
+    if (r == NULL)
+        return 0;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    int64_t n = r->published;
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    db_close(r->db);
+    free(r->prefix);
+    free(r);
+    return n;
 }

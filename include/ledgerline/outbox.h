@@ -35,4 +35,20 @@ db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, i
 db_status outbox_relay_all(db_conn *c, kafka_producer *p, const char *prefix, int limit,
                            int64_t *published, char *err, size_t errlen);
 
+/* A relay running in its own thread with its own database connection, so a
+ * worker's handler commits its state change and goes on to the next message
+ * while the events are published behind it. It relays whenever kicked and at
+ * least every idle_ms, backing off while the broker or database is down. */
+typedef struct outbox_relay outbox_relay;
+
+/* Connects to db_url (retrying up to 60 s) and starts the thread; p must
+ * outlive the relay. NULL with err on failure. */
+outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const char *prefix,
+                                 int idle_ms, char *err, size_t errlen);
+/* Asks for a pass now (after a transaction that wrote outbox rows). */
+void outbox_relay_kick(outbox_relay *r);
+/* Runs a last pass, stops the thread and frees; returns how many rows the
+ * relay published in its lifetime. */
+int64_t outbox_relay_stop(outbox_relay *r);
+
 #endif

@@ -87,6 +87,10 @@ kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, s
         log_msg(LOG_INFO, "invoicing tick already applied", "idempotency_key",
                 t.idempotency_key, NULL);
     }
+    if (w->relay != NULL) {
+        outbox_relay_kick(w->relay);
+        return KAFKA_MSG_OK;
+    }
     int64_t sent = 0;
     st = outbox_relay_all(w->db, w->producer, w->prefix, 0, &sent, err, errlen);
     w->events_published += sent;

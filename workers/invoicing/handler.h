@@ -8,10 +8,12 @@
 
 #include "ledgerline/db.h"
 #include "ledgerline/kafka.h"
+#include "ledgerline/outbox.h"
 
 typedef struct {
     db_conn *db;
     kafka_producer *producer;   /* for the outbox relay */
+    outbox_relay *relay;        /* background relay; NULL = relay inline */
     const char *prefix;         /* KAFKA_TOPIC_PREFIX */
     const char *group;          /* consumer group = processed_messages.consumer */
     int batch_size;             /* 0 = INVOICING_DEFAULT_BATCH */
@@ -23,7 +25,8 @@ typedef struct {
 /* kafka_handler_fn: parse the tick (malformed -> permanent, to the dlq);
  * unless the tick's idempotency key is already recorded, generate its
  * shard's invoices (batches, each one transaction) and record the key; then
- * relay the outbox to <prefix>invoices. Database or broker down -> transient. */
+ * relay the outbox to <prefix>invoices: kick the background relay, or relay
+ * inline when there is none (tests). Database or broker down -> transient. */
 kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, size_t errlen);
 
 #endif

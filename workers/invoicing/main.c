@@ -35,11 +35,14 @@ int main(void)
         return 1;
     }
     w.producer = kafka_producer_new(brokers, 30000, err, sizeof err);
+    /* Events are published behind the ticks, so invoicing never waits on it. */
+    if (w.producer != NULL)
+        w.relay = outbox_relay_start(url, w.producer, prefix, 1000, err, sizeof err);
     const char *topics[] = {topic};
     kafka_consumer_config cc = {.brokers = brokers, .group_id = group, .topics = topics,
                                 .ntopics = 1, .dlq_topic = dlq,
                                 .handler = invoicing_worker_handle, .ctx = &w};
-    kafka_consumer *consumer = w.producer ? kafka_consumer_new(&cc, err, sizeof err) : NULL;
+    kafka_consumer *consumer = w.relay ? kafka_consumer_new(&cc, err, sizeof err) : NULL;
     int rc = 1;
     if (consumer != NULL) {
         log_msg(LOG_INFO, "invoicing worker started", "group", group, "topic", topic, NULL);
@@ -48,6 +51,7 @@ int main(void)
     } else {
         log_msg(LOG_ERROR, "cannot start kafka clients", "error", err, NULL);
     }
+    outbox_relay_stop(w.relay);
     if (w.producer)
         kafka_producer_destroy(w.producer, 10000);
     db_close(w.db);
