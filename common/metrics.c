@@ -182,56 +182,52 @@ static metrics_series *metrics_series_get(metrics_family *f, const char *labels,
     return s;
 }
 
-int metrics_counter_add(metrics_registry *m, const char *name, uint64_t n, ...)
+/* Adds value to a counter, or observes it (microseconds) in a histogram, for
+ * the series named by the label pairs in ap. -1 when the family is unknown,
+ * of the other type, or the labels do not fit. */
+static int metrics_update(metrics_registry *m, const char *name, metrics_type type,
+                          uint64_t value, va_list ap)
 {
     char labels[METRICS_LABELS_MAX];
-    va_list ap;
-    va_start(ap, n);
-    int lrc = metrics_labels(ap, labels, sizeof labels);
-    va_end(ap);
-    if (lrc != 0)
+    if (metrics_labels(ap, labels, sizeof labels) != 0)
         return -1;
     int rc = -1;
     pthread_mutex_lock(&m->mu);
     metrics_family *f = metrics_find(m, name);
-    if (f != NULL && f->type == METRICS_COUNTER) {
-        metrics_series *s = metrics_series_get(f, labels, true);
-        if (s != NULL) {
-            s->value += n;
-            rc = 0;
+    metrics_series *s = f != NULL && f->type == type ? metrics_series_get(f, labels, true) : NULL;
+    if (s != NULL && type == METRICS_COUNTER) {
+        s->value += value;
+        rc = 0;
+    } else if (s != NULL) {
+        for (size_t i = 0; i < METRICS_NBUCKETS; i++) {
+            if (value <= metrics_bucket_us[i]) {
+                s->buckets[i]++;
+                break;
+            }
         }
+        s->count++;
+        s->sum_us += value;
+        rc = 0;
     }
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
 
+int metrics_counter_add(metrics_registry *m, const char *name, uint64_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int rc = metrics_update(m, name, METRICS_COUNTER, n, ap);
+    va_end(ap);
+    return rc;
+}
+
 int metrics_histogram_observe_us(metrics_registry *m, const char *name, uint64_t us, ...)
 {
-    char labels[METRICS_LABELS_MAX];
     va_list ap;
     va_start(ap, us);
-    int lrc = metrics_labels(ap, labels, sizeof labels);
+    int rc = metrics_update(m, name, METRICS_HISTOGRAM, us, ap);
     va_end(ap);
-    if (lrc != 0)
-        return -1;
-    int rc = -1;
-    pthread_mutex_lock(&m->mu);
-    metrics_family *f = metrics_find(m, name);
-    if (f != NULL && f->type == METRICS_HISTOGRAM) {
-        metrics_series *s = metrics_series_get(f, labels, true);
-        if (s != NULL) {
-            for (size_t i = 0; i < METRICS_NBUCKETS; i++) {
-                if (us <= metrics_bucket_us[i]) {
-                    s->buckets[i]++;
-                    break;
-                }
-            }
-            s->count++;
-            s->sum_us += us;
-            rc = 0;
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
     return rc;
 }
 
