@@ -23,6 +23,7 @@
 #include "ledgerline/ticks.h"
 #include "ledgerline/topics.h"
 #include "support/dbtest.h"
+#include "support/kafkatest.h"
 
 static int64_t my_firm;
 static int mine_handled;
@@ -39,19 +40,8 @@ static kafka_result filtered_handler(void *ctx, const kafka_msg *m, char *err, s
 /* Counts invoice.issued events for (invoice, firm, client) on billing.invoices. */
 static int count_events(const char *brokers, int64_t inv, int64_t firm, int64_t client)
 {
-    char err[512], g[128];
-    snprintf(g, sizeof g, "test.%s.invoices-reader", dbtest_unique());
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "group.id", g, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err), 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, "billing.invoices", RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    char err[512];
+    rd_kafka_t *rk = kafkatest_reader(brokers, "billing.invoices");
     int found = 0, idle = 0;
     time_t deadline = time(NULL) + 60;
     /* read until the topic is drained: 10 empty polls after the first hit */

@@ -33,6 +33,7 @@
 #include "ledgerline/outbox.h"
 #include "ledgerline/ticks.h"
 #include "support/dbtest.h"
+#include "support/kafkatest.h"
 
 static PGconn *pg;
 static const char *url, *brokers;
@@ -403,19 +404,7 @@ static void test_relay_concurrent_once_per_invoice(void **state)
         ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
     PQclear(r);
 
-    char g[128];
-    snprintf(g, sizeof g, "test.%s.relay-reader", dbtest_unique());
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "group.id", g, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err), 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = kafkatest_reader(brokers, topic);
     int found = 0, idle = 0;
     time_t deadline = time(NULL) + 60;
     while (time(NULL) < deadline && !(found >= N && idle >= 10)) {

@@ -22,6 +22,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "support/dbtest.h"
+#include "support/kafkatest.h"
 
 static char topic[256], dlq[256], group[256], run_id[128];
 static const char *brokers;
@@ -148,21 +149,7 @@ static int64_t effects(db_conn *db)
 /* Reads the dead letter back with a plain consumer and checks its headers. */
 static void assert_dead_letter(const char *want_key, const char *want_value)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char g[300];
-    snprintf(g, sizeof g, "%s.dlq-reader", group);
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "group.id", g, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err),
-                     0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, dlq, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = kafkatest_reader(brokers, dlq);
 
     bool found = false;
     time_t deadline = time(NULL) + 60;
