@@ -116,8 +116,8 @@ static void *producer_poll_thread(void *arg)
     return NULL;
 }
 
-kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,
-                                   size_t errlen)
+rd_kafka_conf_t *kafka_producer_conf(const char *brokers, int message_timeout_ms, char *err,
+                                     size_t errlen)
 {
     rd_kafka_conf_t *conf = conf_base(brokers, err, errlen);
     if (conf == NULL)
@@ -131,6 +131,15 @@ kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, 
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    return conf;
+}
+
+kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,
+                                   size_t errlen)
+{
+    rd_kafka_conf_t *conf = kafka_producer_conf(brokers, message_timeout_ms, err, errlen);
+    if (conf == NULL)
+        return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 
     kafka_producer *p = calloc(1, sizeof *p);

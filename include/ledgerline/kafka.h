@@ -38,6 +38,13 @@ typedef enum {
 
 typedef struct kafka_producer kafka_producer;
 
+/* The producer settings every process shares (acks=all, idempotence,
+ * message.timeout.ms, linger, logs and errors routed to the JSON log), for a
+ * caller that needs its own delivery-report callback (the ingester resumes
+ * suspended HTTP connections from it). NULL with err on a bad setting. */
+rd_kafka_conf_t *kafka_producer_conf(const char *brokers, int message_timeout_ms, char *err,
+                                     size_t errlen);
+
 /* Creates a producer for brokers; message_timeout_ms bounds how long
  * librdkafka keeps trying one message. NULL with err on bad settings. */
 kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,

@@ -90,22 +90,6 @@ static void publish_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     publish_wait_release(w);
 }
 
-static void publish_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    log_level lvl = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO
-                                                                                : LOG_DEBUG;
-    log_msg(lvl, "librdkafka", "facility", fac, "detail", buf, NULL);
-}
-
-static void publish_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    log_msg(err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN, "kafka error", "error",
-            rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
-}
-
 /* Serves delivery reports and the backstop deadline. */
 static void *publish_poll_thread(void *arg)
 {
@@ -126,23 +110,15 @@ static void *publish_poll_thread(void *arg)
 
 publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char timeout[32];
-    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
-    const char *settings[][2] = {
-        {"bootstrap.servers", brokers},
-        {"enable.idempotence", "true"},
-        {"acks", "all"},
-        {"message.timeout.ms", timeout},
-        {"linger.ms", "2"},
-        {"queue.buffering.max.messages", "100000"},
-    };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], err, errlen) !=
+    rd_kafka_conf_t *conf = kafka_producer_conf(brokers, timeout_ms, err, errlen);
+    if (conf == NULL)
+        return NULL;
+    /* Requests wait on the broker: send sooner and allow a deep queue. */
+    if (rd_kafka_conf_set(conf, "linger.ms", "2", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err, errlen) !=
             RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     publisher *p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -154,8 +130,6 @@ publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t 
     pthread_mutex_init(&p->mu, NULL);
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, publish_dr_cb);
-    rd_kafka_conf_set_log_cb(conf, publish_log_cb);
-    rd_kafka_conf_set_error_cb(conf, publish_error_cb);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
     if (p->rk == NULL) {
         rd_kafka_conf_destroy(conf);
