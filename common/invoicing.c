@@ -145,11 +145,14 @@ static const char inv_insert_sql[] = INV_CTE_SQL ","
     "  l.amount_cents, l.time_entry_ids"
     " FROM ins n JOIN lines l ON l.engagement_id = n.engagement_id"
     " ORDER BY n.id, l.ord RETURNING 1),"
+    /* "t.id = ANY (the line's ids)": a primary-key probe per billed entry.
+     * (A join to unnest() made the planner hash all of time_entries, a scan
+     * of the whole table per batch.) */
     " te AS ("
-    " UPDATE billing.time_entries t SET invoice_id = x.invoice_id"
-    " FROM (SELECT n.id AS invoice_id, unnest(l.time_entry_ids) AS entry_id"
-    "   FROM ins n JOIN lines l ON l.engagement_id = n.engagement_id) x"
-    " WHERE t.id = x.entry_id AND t.invoice_id IS NULL RETURNING 1),"
+    " UPDATE billing.time_entries t SET invoice_id = n.id"
+    " FROM ins n JOIN lines l ON l.engagement_id = n.engagement_id"
+    " WHERE l.line_type = 'hourly' AND t.id = ANY (l.time_entry_ids)"
+    "   AND t.invoice_id IS NULL RETURNING 1),"
     " aud AS ("
     " INSERT INTO billing.audit_events (firm_id, category, action, severity, actor, metadata)"
     " SELECT n.firm_id, 'billing',"

@@ -5,6 +5,13 @@
  * Modelled on librdkafka's examples/producer.c and consumer.c: delivery
  * reports through dr_msg_cb, an explicit rebalance callback, and a clean
  * close that commits what was processed.
+ *
+ * Consumer metrics (optional, kafka_consumer_config.metrics): outcomes and
+ * handler latency per message, dead-lettered messages, and the lag of each
+ * assigned partition (cached high watermark - position, as librdkafka's
+ * rd_kafka_get_watermark_offsets()/rd_kafka_position() give them without a
+ * broker round trip; the committed offset stands in for partitions this
+ * instance has not consumed from yet).
  */
 #include "ledgerline/kafka.h"
 
@@ -365,12 +372,107 @@ struct kafka_consumer {
     char *dlq_topic;
     int backoff_ms;
     kafka_consumer_stats stats;
+    int64_t lag_next_ms; /* monotonic ms of the next lag refresh */
 };
+
+static int64_t kafka_mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+int kafka_consumer_metrics_declare(metrics_registry *m)
+{
+    if (m == NULL)
+        return -1;
+    /* metrics_declare refuses duplicates: a process with two consumers (or a
+     * caller that declared them first) keeps the existing families. */
+    metrics_declare(m, "billing_messages_total", METRICS_COUNTER,
+                    "Messages handled, by source topic and outcome (ok, permanent = "
+                    "dead-lettered, transient = will be retried).");
+    metrics_declare(m, "billing_message_processing_seconds", METRICS_HISTOGRAM,
+                    "Time the handler took for one message, by source topic.");
+    metrics_declare(m, "billing_dlq_messages_total", METRICS_COUNTER,
+                    "Messages written to the dlq topic, by source topic.");
+    metrics_declare(m, "billing_consumer_lag", METRICS_GAUGE,
+                    "Messages behind the high watermark, per assigned partition.");
+    return 0;
+}
+
+static void consumer_count(kafka_consumer *c, const char *topic, const char *outcome,
+                           int64_t handler_us)
+{
+    metrics_registry *m = c->cfg.metrics;
+    if (m == NULL)
+        return;
+    metrics_counter_add(m, "billing_messages_total", 1, "topic", topic, "outcome", outcome, NULL);
+    metrics_histogram_observe_us(m, "billing_message_processing_seconds",
+                                 handler_us > 0 ? (uint64_t)handler_us : 0, "topic", topic,
+                                 NULL);
+}
+
+static void consumer_lag_set(kafka_consumer *c, const char *topic, int32_t partition,
+                             int64_t lag)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%" PRId32, partition);
+    metrics_gauge_set(c->cfg.metrics, "billing_consumer_lag", lag < 0 ? 0 : lag, "topic", topic,
+                      "partition", ps, NULL);
+}
+
+/* Refreshes billing_consumer_lag for every assigned partition, at most every
+ * KAFKA_LAG_REFRESH_MS. Called from the polling thread only. */
+static void consumer_refresh_lag(kafka_consumer *c)
+{
+    if (c->cfg.metrics == NULL)
+        return;
+    int64_t now_ms = kafka_mono_us() / 1000;
+    if (now_ms < c->lag_next_ms)
+        return;
+    c->lag_next_ms = now_ms + KAFKA_LAG_REFRESH_MS;
+
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+        return;
+    rd_kafka_position(c->rk, parts);
+    /* Partitions with no message consumed by this instance have no
+     * position: their committed offset is where consumption resumes. */
+    rd_kafka_topic_partition_list_t *unknown = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(unknown, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    if (unknown->cnt > 0 && rd_kafka_committed(c->rk, unknown, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int i = 0; i < unknown->cnt; i++)
+            unknown->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t low = RD_KAFKA_OFFSET_INVALID, high = RD_KAFKA_OFFSET_INVALID;
+        if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue; /* nothing fetched yet: unknown, not zero */
+        int64_t pos = p->offset;
+        if (pos < 0) {
+            rd_kafka_topic_partition_t *u =
+                rd_kafka_topic_partition_list_find(unknown, p->topic, p->partition);
+            pos = u != NULL ? u->offset : RD_KAFKA_OFFSET_INVALID;
+        }
+        if (pos < 0)
+            /* No commit either: the group starts at the earliest offset. */
+            pos = low >= 0 ? low : high == 0 ? 0 : RD_KAFKA_OFFSET_INVALID;
+        if (pos >= 0)
+            consumer_lag_set(c, p->topic, p->partition, high - pos);
+    }
+    rd_kafka_topic_partition_list_destroy(unknown);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    (void)opaque;
+    kafka_consumer *c = opaque;
     char count[16];
     snprintf(count, sizeof count, "%d", parts->cnt);
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -384,6 +486,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     log_msg(LOG_INFO, "partitions revoked", "partitions", count, "reason",
             rd_kafka_err2str(err), NULL);
+    /* Their lag is now the new owner's to report; summing over instances
+     * must not count it twice. */
+    if (c != NULL && c->cfg.metrics != NULL)
+        for (int i = 0; i < parts->cnt; i++)
+            consumer_lag_set(c, parts->elems[i].topic, parts->elems[i].partition, 0);
     /* Hand over with everything processed so far committed, so the next
      * owner starts right after it. */
     rd_kafka_commit(rk, NULL, 0);
@@ -426,6 +533,9 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
         goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    if (c->cfg.metrics != NULL)
+        kafka_consumer_metrics_declare(c->cfg.metrics);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
     if (c->rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -537,7 +647,9 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
         .raw = rm,
     };
     char herr[512] = "";
+    int64_t t0 = kafka_mono_us();
     kafka_result res = c->cfg.handler(c->cfg.ctx, &m, herr, sizeof herr);
+    int64_t handler_us = kafka_mono_us() - t0;
 
     if (res == KAFKA_MSG_PERMANENT) {
         char derr[256];
@@ -550,10 +662,15 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
         } else {
             c->stats.permanent++;
             log_message(LOG_WARN, "message dead-lettered", rm, herr);
+            consumer_count(c, m.topic, "permanent", handler_us);
+            if (c->cfg.metrics != NULL)
+                metrics_counter_add(c->cfg.metrics, "billing_dlq_messages_total", 1, "topic",
+                                    m.topic, NULL);
         }
     }
     if (res == KAFKA_MSG_TRANSIENT) {
         c->stats.transient++;
+        consumer_count(c, m.topic, "transient", handler_us);
         c->backoff_ms = c->backoff_ms == 0 ? 200 : c->backoff_ms * 2;
         if (c->backoff_ms > c->cfg.max_backoff_ms)
             c->backoff_ms = c->cfg.max_backoff_ms;
@@ -562,8 +679,10 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
         shutdown_sleep_ms(c->backoff_ms);
         return;
     }
-    if (res == KAFKA_MSG_OK)
+    if (res == KAFKA_MSG_OK) {
         c->stats.ok++;
+        consumer_count(c, m.topic, "ok", handler_us);
+    }
     c->backoff_ms = 0;
     store_next_offset(c, rm);
 }
@@ -571,6 +690,7 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
 int kafka_consumer_poll_once(kafka_consumer *c, int timeout_ms, char *err, size_t errlen)
 {
     rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    consumer_refresh_lag(c);
     if (rm == NULL)
         return 0;
     if (rm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

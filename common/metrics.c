@@ -26,6 +26,7 @@ static const char *const metrics_bucket_text[METRICS_NBUCKETS] = {
 typedef struct {
     char *labels; /* rendered: key="value",key2="value2" (may be empty) */
     uint64_t value;                     /* counter */
+    int64_t gauge;                      /* gauge */
     uint64_t buckets[METRICS_NBUCKETS]; /* histogram, non-cumulative */
     uint64_t count, sum_us;
 } metrics_series;
@@ -182,11 +183,11 @@ static metrics_series *metrics_series_get(metrics_family *f, const char *labels,
     return s;
 }
 
-/* Adds value to a counter, or observes it (microseconds) in a histogram, for
- * the series named by the label pairs in ap. -1 when the family is unknown,
- * of the other type, or the labels do not fit. */
+/* Adds value to a counter, observes it (microseconds) in a histogram, or
+ * sets a gauge to gauge_value, for the series named by the label pairs in ap.
+ * -1 when the family is unknown, of another type, or the labels do not fit. */
 static int metrics_update(metrics_registry *m, const char *name, metrics_type type,
-                          uint64_t value, va_list ap)
+                          uint64_t value, int64_t gauge_value, va_list ap)
 {
     char labels[METRICS_LABELS_MAX];
     if (metrics_labels(ap, labels, sizeof labels) != 0)
@@ -197,6 +198,9 @@ static int metrics_update(metrics_registry *m, const char *name, metrics_type ty
     metrics_series *s = f != NULL && f->type == type ? metrics_series_get(f, labels, true) : NULL;
     if (s != NULL && type == METRICS_COUNTER) {
         s->value += value;
+        rc = 0;
+    } else if (s != NULL && type == METRICS_GAUGE) {
+        s->gauge = gauge_value;
         rc = 0;
     } else if (s != NULL) {
         for (size_t i = 0; i < METRICS_NBUCKETS; i++) {
@@ -217,7 +221,7 @@ int metrics_counter_add(metrics_registry *m, const char *name, uint64_t n, ...)
 {
     va_list ap;
     va_start(ap, n);
-    int rc = metrics_update(m, name, METRICS_COUNTER, n, ap);
+    int rc = metrics_update(m, name, METRICS_COUNTER, n, 0, ap);
     va_end(ap);
     return rc;
 }
@@ -226,9 +230,39 @@ int metrics_histogram_observe_us(metrics_registry *m, const char *name, uint64_t
 {
     va_list ap;
     va_start(ap, us);
-    int rc = metrics_update(m, name, METRICS_HISTOGRAM, us, ap);
+    int rc = metrics_update(m, name, METRICS_HISTOGRAM, us, 0, ap);
     va_end(ap);
     return rc;
+}
+
+int metrics_gauge_set(metrics_registry *m, const char *name, int64_t value, ...)
+{
+    va_list ap;
+    va_start(ap, value);
+    int rc = metrics_update(m, name, METRICS_GAUGE, 0, value, ap);
+    va_end(ap);
+    return rc;
+}
+
+int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
+{
+    char labels[METRICS_LABELS_MAX];
+    va_list ap;
+    va_start(ap, name);
+    int lrc = metrics_labels(ap, labels, sizeof labels);
+    va_end(ap);
+    if (lrc != 0)
+        return 0;
+    int64_t v = 0;
+    pthread_mutex_lock(&m->mu);
+    metrics_family *f = metrics_find(m, name);
+    if (f != NULL && f->type == METRICS_GAUGE) {
+        metrics_series *s = metrics_series_get(f, labels, false);
+        if (s != NULL)
+            v = s->gauge;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return v;
 }
 
 uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
@@ -312,13 +346,20 @@ char *metrics_render(metrics_registry *m, size_t *len)
         metrics_printf(&o, "# HELP %s ", f->name);
         metrics_help(&o, f->help);
         metrics_printf(&o, "\n# TYPE %s %s\n", f->name,
-                       f->type == METRICS_COUNTER ? "counter" : "histogram");
+                       f->type == METRICS_COUNTER ? "counter"
+                       : f->type == METRICS_GAUGE ? "gauge"
+                                                  : "histogram");
         for (size_t j = 0; j < f->nseries; j++) {
             const metrics_series *s = &f->series[j];
             bool has = s->labels[0] != '\0';
             if (f->type == METRICS_COUNTER) {
                 metrics_printf(&o, "%s%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
                                s->labels, has ? "}" : "", s->value);
+                continue;
+            }
+            if (f->type == METRICS_GAUGE) {
+                metrics_printf(&o, "%s%s%s%s %" PRId64 "\n", f->name, has ? "{" : "",
+                               s->labels, has ? "}" : "", s->gauge);
                 continue;
             }
             uint64_t cum = 0;

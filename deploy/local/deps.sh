@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh: installs the Debian packages ledgerline needs to build, test and
 # run its local stack, when any is missing. apt-get as root, else via sudo.
+# docker-compose (with python3-yaml) only validates docker-compose.yml in
+# the `deploy` tests; no Docker daemon is needed or started.
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
   libmicrohttpd-dev libcmocka-dev
   postgresql postgresql-client openssl curl procps iproute2
   clang libclang-rt-14-dev
+  docker-compose python3-yaml
 )
 
 missing=()

@@ -1,45 +1,106 @@
 #!/usr/bin/env bash
 # run-stack.sh: the README's local-stack command. Installs what is missing,
-# builds, starts PostgreSQL and the dev broker (migrated), seeds the demo
-# firm and prints how to use the stack. Stop it with deploy/local/stack-down.sh.
+# builds build/release, starts PostgreSQL (migrated), the dev broker and
+# every process of the system (ingester, scheduler, every worker that is
+# built, the Stripe stand-in when built), seeds the demo firm and prints how
+# to post a signed webhook, publish a tick and read the metrics. Returns once
+# everything is started; stop it with deploy/local/stack-down.sh.
+#
+#   run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N]
+#
+# Defaults: DIR .stack/local, BASE 8080 (ingester on BASE, the others on
+# BASE+1.. as stack-up.sh lists). With --build the given, already built
+# tree is used as it is (nothing is configured or built: tests pass their
+# own build); stop that stack with stack-down.sh --dir DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 dir="$root/.stack/local"
+build=""
+port_base=8080
+usage() { echo "usage: run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
+    --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
+    --port-base) [ $# -ge 2 ] || usage; port_base=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
 
 "$here/deps.sh"
-cmake -S "$root" -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-"$here/stack-up.sh" --dir "$dir" --build build/release --services >/dev/null
+if [ -z "$build" ]; then
+  build=build/release
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+fi
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+# A stack that fails half-way is stopped again, so nothing is left running.
+trap 'echo "run-stack.sh: failed; stopping what was started" >&2; "$here/stack-down.sh" --dir "$dir" >/dev/null 2>&1' ERR
+"$here/stack-up.sh" --dir "$dir" --build "$build" --services --port-base "$port_base" >/dev/null
+set -a
 # shellcheck disable=SC1091
 . "$dir/env"
+set +a
 psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$here/demo.sql"
 
-running=$(for f in "$dir"/*.pid; do basename "$f" .pid; done | tr '\n' ' ')
+# Every process must still be running a moment after start (a bad setting
+# exits at once with status 2 and one line naming it).
+sleep 1
+for f in "$dir"/*.pid; do
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || {
+    name=$(basename "$f" .pid)
+    echo "run-stack.sh: $name exited at start; its log ($dir/$name.log):" >&2
+    tail -n 5 "$dir/$name.log" >&2 || true
+    false
+  }
+done
+trap - ERR
+
+running=$(for f in "$dir"/*.pid; do basename "$f" .pid; done | grep -v '^broker$' | tr '\n' ' ')
+missing=""
+for b in billing-ingester billing-scheduler billing-invoicing-worker billing-autopay-worker \
+         billing-retry-worker billing-dispute-worker; do
+  [ -f "$dir/$b.pid" ] || missing="$missing $b"
+done
 fixtures="$root/../shared/fixtures/stripe"
+ctl="$build/workers/billingctl/billingctl"
 cat <<MSG
 ledgerline local stack is running (state and logs in $dir).
 
   PostgreSQL   $DATABASE_URL
   Kafka        $KAFKA_BROKERS   (billing-dev-broker, topics billing.*)
+  Stripe       $STRIPE_API_BASE
   Processes    $running
+MSG
+[ -z "$missing" ] || echo "  NOT BUILT    $missing   (warning: start them later with deploy/local/stack-up.sh --dir $dir --build $build --services --port-base $port_base)"
+cat <<MSG
 
 Use it (in this shell first: set -a; . $dir/env; set +a):
 
-  # invoice the demo firm as of a date (publishes an invoicing tick), then look
-  build/release/workers/billingctl/billingctl invoices generate --date 2026-11-01 --dry-run
-  build/release/workers/billingctl/billingctl invoices generate --date 2026-11-01
-  psql "\$DATABASE_URL" -c 'select id, invoice_number, status, total_cents from billing.invoices'
-
-  # post a signed Stripe webhook to the ingester (secret \$STRIPE_WEBHOOK_SECRET)
+  # post a signed Stripe webhook to the ingester (answers {"received":true})
   f=$fixtures/payment_intent.succeeded.json
   curl -s -X POST http://\$INGESTER_LISTEN/webhooks/stripe \\
     -H "Stripe-Signature: \$($fixtures/sign.sh \$f \$STRIPE_WEBHOOK_SECRET)" \\
     -H 'Content-Type: application/json' --data-binary @\$f
 
+  # publish an invoicing tick for a date (the invoicing worker creates the invoices)
+  $ctl invoices generate --date 2026-11-01 --dry-run
+  $ctl invoices generate --date 2026-11-01
+  psql "\$DATABASE_URL" -c 'select id, invoice_number, status, total_cents from billing.invoices'
+
+  # metrics (Prometheus text), /healthz and /readyz on the same ports
+MSG
+grep -v '^stripe-standin ' "$dir/endpoints" | while read -r name url; do
+  printf '  %-26s %s\n' "$name" "$url"
+done
+cat <<MSG
+
   Logs: $dir/<process>.log (one JSON object per line)
 
 Stop it:
-  deploy/local/stack-down.sh
+  deploy/local/stack-down.sh$([ "$dir" = "$root/.stack/local" ] || echo " --dir $dir")
 MSG

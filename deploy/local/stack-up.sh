@@ -4,11 +4,22 @@
 # DATABASE_URL and KAFKA_BROKERS for `source`-ing, and remembers every PID
 # so stack-down.sh stops exactly what was started.
 #
-# With --services it also starts every built long-running process of the
-# system (ingester, scheduler, workers) against them, one instance each, with
-# logs in DIR/<name>.log.
+# With --services it also starts every long-running process of the system
+# against them, one instance each, with logs in DIR/<name>.log:
+#   billing-ingester          INGESTER_LISTEN    127.0.0.1:BASE
+#   billing-scheduler         WORKER_HTTP_LISTEN 127.0.0.1:BASE+1
+#   billing-invoicing-worker  WORKER_HTTP_LISTEN 127.0.0.1:BASE+2
+#   billing-autopay-worker    WORKER_HTTP_LISTEN 127.0.0.1:BASE+3
+#   billing-retry-worker      WORKER_HTTP_LISTEN 127.0.0.1:BASE+4
+#   billing-dispute-worker    WORKER_HTTP_LISTEN 127.0.0.1:BASE+5
+#   stripe-standin            127.0.0.1:BASE+9 (when built; STRIPE_API_BASE
+#                             of the workers that call Stripe)
+# BASE is --port-base (default 8080). A process that is not built yet is
+# skipped with a warning. DIR/endpoints lists "name url" of every HTTP
+# endpoint started (ingester webhook URL, each /metrics).
 #
-#   stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N] [--services]
+#   stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N]
+#               [--services [--port-base N]]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,6 +27,7 @@ dir="$root/.stack/local"
 build="$root/build/release"
 partitions=12
 services=0
+port_base=8080
 dbs=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,9 +36,15 @@ while [ $# -gt 0 ]; do
     --db) dbs+=("$2"); shift 2 ;;
     --partitions) partitions=$2; shift 2 ;;
     --services) services=1; shift ;;
-    *) echo "usage: stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N] [--services]" >&2; exit 2 ;;
+    --port-base) port_base=$2; shift 2 ;;
+    *) echo "usage: stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N] [--services [--port-base N]]" >&2; exit 2 ;;
   esac
 done
+case "$port_base" in
+  ''|*[!0-9]*) echo "stack-up.sh: --port-base must be a number" >&2; exit 2 ;;
+esac
+[ "$port_base" -ge 1024 ] && [ "$port_base" -le 65000 ] ||
+  { echo "stack-up.sh: --port-base must be between 1024 and 65000" >&2; exit 2; }
 [ "${#dbs[@]}" -gt 0 ] || dbs=(ledgerline)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -65,28 +83,75 @@ DATABASE_URL=$DATABASE_URL
 KAFKA_BROKERS=$brokers
 PGPORT=$PGPORT
 ENV
-# Long-running processes of the system, when asked and built.
-start_service() { # name binary
+# Long-running processes of the system, when asked. Each gets the stack's
+# DATABASE_URL/KAFKA_BROKERS plus its own extra VAR=VALUE settings.
+start_service() { # name binary [VAR=VALUE...]
   local name=$1 bin=$2
-  [ -x "$bin" ] || return 0
+  shift 2
+  if [ ! -x "$bin" ]; then
+    echo "stack-up.sh: warning: $name is not built yet ($bin): starting without it" >&2
+    return 0
+  fi
   if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
     return 0
   fi
-  DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$brokers nohup "$bin" \
+  env DATABASE_URL="$DATABASE_URL" KAFKA_BROKERS="$brokers" "$@" nohup "$bin" \
     >>"$dir/$name.log" 2>&1 </dev/null &
   echo $! >"$dir/$name.pid"
 }
 if [ "$services" -eq 1 ]; then
   export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}
-  export INGESTER_LISTEN=${INGESTER_LISTEN:-127.0.0.1:8080}
+  export INGESTER_LISTEN=${INGESTER_LISTEN:-127.0.0.1:$port_base}
+  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_local_dev}
+  : >"$dir/endpoints"
+  # Stripe: the loopback stand-in when it is built. Without it Stripe calls
+  # go to a closed local port (transient failures, retried): never to Stripe.
+  standin=""
+  for c in "$build/tests/standin/stripe-standin" "$build/tests/support/stripe_standin/stripe-standin"; do
+    [ -x "$c" ] && { standin=$c; break; }
+  done
+  if [ -z "${STRIPE_API_BASE:-}" ] && [ -n "$standin" ]; then
+    if ! { [ -f "$dir/stripe-standin.pid" ] && kill -0 "$(cat "$dir/stripe-standin.pid")" 2>/dev/null; }; then
+      rm -f "$dir/stripe-standin.addr"
+      nohup "$standin" --listen "127.0.0.1:$((port_base + 9))" --addr-file "$dir/stripe-standin.addr" \
+        --api-key "$STRIPE_SECRET_KEY" >"$dir/stripe-standin.out" 2>>"$dir/stripe-standin.log" </dev/null &
+      echo $! >"$dir/stripe-standin.pid"
+      for _ in $(seq 1 50); do
+        [ -s "$dir/stripe-standin.addr" ] && break
+        kill -0 "$(cat "$dir/stripe-standin.pid")" 2>/dev/null || break
+        sleep 0.1
+      done
+    fi
+    if [ -s "$dir/stripe-standin.addr" ]; then
+      STRIPE_API_BASE=$(head -n 1 "$dir/stripe-standin.addr")
+    else
+      echo "stack-up.sh: warning: stripe-standin did not start (see $dir/stripe-standin.log)" >&2
+    fi
+  elif [ -z "${STRIPE_API_BASE:-}" ]; then
+    echo "stack-up.sh: warning: stripe-standin is not built yet: Stripe calls will fail (transient) until it is" >&2
+  fi
+  export STRIPE_API_BASE=${STRIPE_API_BASE:-http://127.0.0.1:9}
+  [ -n "$standin" ] && [ "$STRIPE_API_BASE" != "http://127.0.0.1:9" ] &&
+    echo "stripe-standin $STRIPE_API_BASE" >>"$dir/endpoints"
+
   start_service billing-ingester "$build/workers/ingester/billing-ingester"
-  start_service billing-scheduler "$build/workers/scheduler/billing-scheduler"
-  for w in "$build"/workers/*/billing-*-worker; do
-    [ -e "$w" ] && start_service "$(basename "$w")" "$w"
+  [ -f "$dir/billing-ingester.pid" ] &&
+    echo "billing-ingester http://$INGESTER_LISTEN/metrics" >>"$dir/endpoints"
+  n=1
+  for w in scheduler invoicing-worker autopay-worker retry-worker dispute-worker; do
+    name=billing-$w
+    listen=127.0.0.1:$((port_base + n))
+    n=$((n + 1))
+    # workers/<folder>/<binary>: found by name, whatever the folder is called.
+    bin=$(find "$build/workers" -mindepth 2 -maxdepth 2 -type f -name "$name" 2>/dev/null | head -n 1)
+    start_service "$name" "${bin:-$build/workers/${w%-worker}/$name}" WORKER_HTTP_LISTEN="$listen"
+    [ -f "$dir/$name.pid" ] && echo "$name http://$listen/metrics" >>"$dir/endpoints"
   done
   {
     echo "STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK_SECRET"
     echo "INGESTER_LISTEN=$INGESTER_LISTEN"
+    echo "STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY"
+    echo "STRIPE_API_BASE=$STRIPE_API_BASE"
   } >>"$dir/env"
 fi
 echo "stack up: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$brokers (env in $dir/env)"

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
 
+#include "ledgerline/metrics.h"
+
 typedef struct {
     const char *name;
     const void *value;
@@ -107,7 +109,21 @@ typedef struct {
     kafka_handler_fn handler;
     void *ctx;
     int max_backoff_ms;         /* transient retry cap; 0 = 30000 */
+    /* Optional (NULL: none). When set, the loop records
+     *   billing_messages_total{topic,outcome="ok|permanent|transient"}
+     *   billing_message_processing_seconds{topic}        (histogram, handler time)
+     *   billing_dlq_messages_total{topic}                 (source topic)
+     *   billing_consumer_lag{topic,partition}             (gauge: high watermark -
+     *       position, refreshed at most every KAFKA_LAG_REFRESH_MS; 0 once revoked)
+     * The registry must outlive the consumer. */
+    metrics_registry *metrics;
 } kafka_consumer_config;
+
+#define KAFKA_LAG_REFRESH_MS 5000
+
+/* Declares the consumer families above in m (already declared ones are
+ * kept); kafka_consumer_new calls it. 0, or -1 when m is unusable. */
+int kafka_consumer_metrics_declare(metrics_registry *m);
 
 typedef struct kafka_consumer kafka_consumer;
 

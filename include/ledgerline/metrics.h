@@ -1,6 +1,6 @@
 /* metrics.h: a small Prometheus registry shared by every process.
  *
- * Families (counters, histograms) are declared once with their help text;
+ * Families (counters, gauges, histograms) are declared once with their help text;
  * series are created on first use from NULL-terminated label pairs. All
  * values are integers: histogram observations are microseconds and bucket
  * bounds / sums are printed in seconds as decimal text, with no floating
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { METRICS_COUNTER = 0, METRICS_HISTOGRAM } metrics_type;
+typedef enum { METRICS_COUNTER = 0, METRICS_HISTOGRAM, METRICS_GAUGE } metrics_type;
 
 typedef struct metrics_registry metrics_registry;
 
@@ -38,6 +38,15 @@ int metrics_declare(metrics_registry *m, const char *name, metrics_type type, co
 int metrics_counter_add(metrics_registry *m, const char *name, uint64_t n, ...)
     __attribute__((sentinel));
 int metrics_histogram_observe_us(metrics_registry *m, const char *name, uint64_t us, ...)
+    __attribute__((sentinel));
+
+/* Sets a gauge series to value (which may be negative). Same labels and
+ * return values as metrics_counter_add. */
+int metrics_gauge_set(metrics_registry *m, const char *name, int64_t value, ...)
+    __attribute__((sentinel));
+
+/* Current value of one gauge series (tests); 0 when absent. */
+int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
     __attribute__((sentinel));
 
 /* Current value of one counter series (tests); 0 when absent. */

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "ledgerline/metrics.h"
+
 /* The API version every request pins (the fixtures' version). */
 #define STRIPE_API_VERSION "2024-06-20"
 #define STRIPE_ID_MAX 128
@@ -85,6 +87,9 @@ typedef struct {
     int connect_timeout_ms;   /* default 5000 */
     int timeout_ms;           /* whole request, default 30000 */
     int max_concurrency;      /* calls in flight in stripe_perform_many, default 256 */
+    /* Optional: billing_stripe_requests_total{outcome} and
+     * billing_stripe_request_seconds are recorded here (declared by the client). */
+    metrics_registry *metrics;
 } stripe_config;
 
 typedef struct stripe_client stripe_client;

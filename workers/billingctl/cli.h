@@ -24,6 +24,20 @@ int cmd_time_revoke(int argc, char **argv, const cli_opts *o);
 int cmd_engagement_renew(int argc, char **argv, const cli_opts *o);
 int cmd_invoice_create(int argc, char **argv, const cli_opts *o);
 int cmd_invoice_show(int argc, char **argv, const cli_opts *o);
+int cmd_autopay_run(int argc, char **argv, const cli_opts *o);
+int cmd_retry_run(int argc, char **argv, const cli_opts *o);
+int cmd_report_failures(int argc, char **argv, const cli_opts *o);
 int cmd_report_revenue(int argc, char **argv, const cli_opts *o);
+int cmd_credit_add(int argc, char **argv, const cli_opts *o);
+int cmd_credit_apply(int argc, char **argv, const cli_opts *o);
+int cmd_credit_balance(int argc, char **argv, const cli_opts *o);
+int cmd_credit_expire(int argc, char **argv, const cli_opts *o);
+int cmd_report_credits(int argc, char **argv, const cli_opts *o);
+int cmd_health_check(int argc, char **argv, const cli_opts *o);
+int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o);
+int cmd_refund(int argc, char **argv, const cli_opts *o);
+int cmd_report_disputes(int argc, char **argv, const cli_opts *o);
+int cmd_dlq_list(int argc, char **argv, const cli_opts *o);
+int cmd_dlq_replay(int argc, char **argv, const cli_opts *o);
 
 #endif

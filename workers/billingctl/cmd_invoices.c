@@ -15,6 +15,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/ticks.h"
 #include "ledgerline/topics.h"
+#include "ticks_cli.h"
 
 #define INVOICES_USAGE "usage: billingctl invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]\n"
 
@@ -80,64 +81,12 @@ static int invoices_dry_run(civil_date date, int64_t firm_id, const cli_opts *o)
     return rc;
 }
 
-static int invoices_publish(civil_date date, int64_t firm_id, const cli_opts *o)
-{
-    const char *brokers = config_require("KAFKA_BROKERS");
-    const char *prefix = topic_prefix();
-    int shards = (int)config_int("TICK_SHARDS", 12, 1, 1024);
-    char err[1024], ds[11];
-    kafka_producer *p = kafka_producer_new(brokers, 30000, err, sizeof err);
-    if (p == NULL) {
-        fprintf(stderr, "billingctl: cannot create a Kafka producer: %s\n", err);
-        return CLI_REFUSED;
-    }
-    int rc = ticks_publish(p, prefix, TICK_INVOICING, date, NULL, shards, firm_id, err, sizeof err);
-    kafka_producer_destroy(p, 5000);
-    if (rc != 0) {
-        fprintf(stderr, "billingctl: invoicing tick not published: %s\n", err);
-        return CLI_REFUSED;
-    }
-    date_format(date, ds, sizeof ds);
-    if (o->json) {
-        if (firm_id > 0)
-            printf("{\"business_date\":\"%s\",\"shards\":%d,\"firm_id\":%lld}\n", ds, shards,
-                   (long long)firm_id);
-        else
-            printf("{\"business_date\":\"%s\",\"shards\":%d,\"firm_id\":null}\n", ds, shards);
-    } else if (firm_id > 0) {
-        printf("published invoicing tick for %s (%d shards, firm %lld)\n", ds, shards,
-               (long long)firm_id);
-    } else {
-        printf("published invoicing tick for %s (%d shards, all firms)\n", ds, shards);
-    }
-    return CLI_OK;
-}
-
 int cmd_invoices_generate(int argc, char **argv, const cli_opts *o)
 {
-    civil_date date = date_today_utc();
-    int64_t firm_id = 0;
-    bool dry_run = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = true;
-        } else if (strcmp(argv[i], "--date") == 0 && i + 1 < argc) {
-            if (!date_parse(argv[++i], &date)) {
-                fprintf(stderr, "billingctl: --date must be YYYY-MM-DD\n" INVOICES_USAGE);
-                return CLI_USAGE;
-            }
-        } else if (strcmp(argv[i], "--firm-id") == 0 && i + 1 < argc) {
-            char *end;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (*argv[i] == '\0' || *end != '\0' || v <= 0) {
-                fprintf(stderr, "billingctl: --firm-id must be a positive integer\n" INVOICES_USAGE);
-                return CLI_USAGE;
-            }
-            firm_id = v;
-        } else {
-            fprintf(stderr, INVOICES_USAGE);
-            return CLI_USAGE;
-        }
-    }
-    return dry_run ? invoices_dry_run(date, firm_id, o) : invoices_publish(date, firm_id, o);
+    tick_cli_args a;
+    int rc = tick_cli_parse(argc, argv, INVOICES_USAGE, &a);
+    if (rc != CLI_OK)
+        return rc;
+    return a.dry_run ? invoices_dry_run(a.date, a.firm_id, o)
+                     : tick_cli_publish(TICK_INVOICING, &a, o);
 }

@@ -26,7 +26,26 @@ static const cli_command commands[] = {
      "invoice create --client N [--engagement N | --override-reason TEXT --override-by NAME] "
      "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date D] [--by NAME]"},
     {"invoice", "show", cmd_invoice_show, "invoice show INVOICE_ID"},
+    {"autopay", "run", cmd_autopay_run, "autopay run [--date D] [--firm-id N] [--dry-run]"},
+    {"retry", "run", cmd_retry_run, "retry run [--date D] [--firm-id N] [--dry-run]"},
+    {"report", "failures", cmd_report_failures, "report failures --firm-id N --from D --to D"},
     {"report", "revenue", cmd_report_revenue, "report revenue --firm-id N --from D --to D"},
+    {"credit", "add", cmd_credit_add,
+     "credit add --client N --amount-cents N --source SOURCE --description TEXT [--reason TEXT] "
+     "[--approved-by NAME] [--created-by NAME] [--expires D] [--source-invoice N]"},
+    {"credit", "apply", cmd_credit_apply,
+     "credit apply --invoice N [--amount-cents N] [--created-by NAME] [--date D]"},
+    {"credit", "balance", cmd_credit_balance, "credit balance --client N"},
+    {"credit", "expire", cmd_credit_expire, "credit expire [--date D] [--firm-id N]"},
+    {"report", "credits", cmd_report_credits, "report credits --firm-id N [--date D]"},
+    {"health", "check", cmd_health_check, "health check http://HOST:PORT/readyz"},
+    /* dispute worker issue: disputes, refunds, dead letters */
+    {"dispute", "evidence", cmd_dispute_evidence,
+     "dispute evidence DISPUTE --file EVIDENCE.json [--by NAME]"},
+    {"refund", NULL, cmd_refund, "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME"},
+    {"report", "disputes", cmd_report_disputes, "report disputes --firm-id N"},
+    {"dlq", "list", cmd_dlq_list, "dlq list"},
+    {"dlq", "replay", cmd_dlq_replay, "dlq replay [--partition P] OFFSET|PARTITION:OFFSET..."},
 };
 
 static int usage(void)
@@ -57,7 +76,12 @@ int main(int argc, char **argv)
     if (argc - i < 2)
         return usage();
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
-        if (strcmp(argv[i], commands[c].group) == 0 && strcmp(argv[i + 1], commands[c].verb) == 0)
+        /* verb NULL: a one-word command ("refund 42 ..."); it gets its own
+         * name as argv[0], like a verb. */
+        if (commands[c].verb == NULL && strcmp(argv[i], commands[c].group) == 0)
+            return commands[c].fn(argc - i, argv + i, &o);
+        if (commands[c].verb != NULL && strcmp(argv[i], commands[c].group) == 0 &&
+            strcmp(argv[i + 1], commands[c].verb) == 0)
             return commands[c].fn(argc - i - 1, argv + i + 1, &o);
     }
     fprintf(stderr, "billingctl: unknown command '%s %s'\n", argv[i], argv[i + 1]);

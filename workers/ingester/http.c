@@ -2,17 +2,20 @@
  * and methods, body limits (413 from Content-Length before reading, and while
  * accumulating), the webhook pipeline (signature first, then the JSON
  * envelope, then a publish that waits for the broker's acknowledgement),
- * /healthz, /readyz, /metrics, and request metrics.
+ * /healthz, /readyz, /metrics, and request metrics (stats.c).
  *
  * Threading: an internal epoll thread pool. A webhook whose event is being
  * published has its connection suspended (publish.c) and resumed from the
  * delivery report, so no pool thread waits on the broker; the resumed call of
  * the access handler answers 200 or 503.
+ *
+ * Per request, the hot path allocates the request state and the body only:
+ * the constant answers are libmicrohttpd responses built once at start and
+ * shared by every connection (they are reference counted), the body is
+ * handed to librdkafka instead of copied, and the metrics are atomics.
  */
 #include "ingester.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -26,11 +29,29 @@
 #include <microhttpd.h>
 
 #include "ledgerline/log.h"
+#include "ledgerline/worker_http.h"
 #include "route.h"
+
+/* Answers whose bytes never change, built once (http_canned). */
+typedef enum {
+    CANNED_RECEIVED = 0, /* 200 {"received":true} */
+    CANNED_IGNORED,      /* 200 {"received":true,"ignored":true} */
+    CANNED_UNAVAILABLE,  /* 503 not durably published */
+    CANNED_NOT_FOUND,    /* 404 */
+    CANNED_POST_ONLY,    /* 405, Allow: POST */
+    CANNED_GET_ONLY,     /* 405, Allow: GET, HEAD */
+    CANNED_TOO_LARGE,    /* 413 */
+    CANNED_HEALTHY,      /* 200 ok */
+    CANNED_READY,        /* 200 ready */
+    CANNED_NOT_READY,    /* 503 broker unreachable */
+    CANNED_COUNT
+} http_canned;
 
 struct ingester_http {
     struct MHD_Daemon *d;
     ingester *ing;
+    struct MHD_Response *canned[CANNED_COUNT];
+    unsigned canned_code[CANNED_COUNT];
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -41,7 +62,7 @@ typedef enum { EP_WEBHOOK = 0, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE } http
 
 typedef struct {
     http_endpoint ep;
-    const char *route; /* metrics label */
+    stats_route route; /* metrics label */
     char *buf;
     size_t len, cap;
     bool too_large;
@@ -50,30 +71,79 @@ typedef struct {
     route_event ev;
 } http_req;
 
-static const char json_received[] = "{\"received\":true}";
-static const char json_ignored[] = "{\"received\":true,\"ignored\":true}";
+static const char json_unavailable[] =
+    "{\"error\":\"event could not be durably published; retry later\"}";
 
-int ingester_metrics_declare(ingester *ing)
+/* The response every canned answer shares the headers of; NULL when out of
+ * memory. */
+static struct MHD_Response *http_canned_new(const char *ctype, const char *body,
+                                            const char *allow)
 {
-    metrics_registry *m = ing->metrics;
-    int rc = 0;
-    rc |= metrics_declare(m, "ingester_http_requests_total", METRICS_COUNTER,
-                          "HTTP requests answered, by route and status code.");
-    rc |= metrics_declare(m, "ingester_events_published_total", METRICS_COUNTER,
-                          "Stripe events acknowledged by Kafka, by event type.");
-    rc |= metrics_declare(m, "ingester_events_ignored_total", METRICS_COUNTER,
-                          "Verified Stripe events of types the system does not handle.");
-    rc |= metrics_declare(m, "ingester_signature_failures_total", METRICS_COUNTER,
-                          "Requests refused by signature verification, by reason.");
-    rc |= metrics_declare(m, "ingester_publish_failures_total", METRICS_COUNTER,
-                          "Events answered 503 because Kafka did not acknowledge them in time.");
-    rc |= metrics_declare(m, "ingester_publish_duration_seconds", METRICS_HISTOGRAM,
-                          "Time from produce to the broker's delivery report.");
-    return rc == 0 ? 0 : -1;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
+        MHD_add_response_header(r, "Cache-Control", "no-store") != MHD_YES ||
+        (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int http_canned_build(ingester_http *h)
+{
+    static const struct {
+        unsigned code;
+        const char *ctype, *body, *allow;
+    } def[CANNED_COUNT] = {
+        [CANNED_RECEIVED] = {MHD_HTTP_OK, "application/json", "{\"received\":true}", NULL},
+        [CANNED_IGNORED] = {MHD_HTTP_OK, "application/json",
+                            "{\"received\":true,\"ignored\":true}", NULL},
+        [CANNED_UNAVAILABLE] = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                                json_unavailable, NULL},
+        [CANNED_NOT_FOUND] = {MHD_HTTP_NOT_FOUND, "application/json",
+                              "{\"error\":\"not found\"}", NULL},
+        [CANNED_POST_ONLY] = {MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                              "{\"error\":\"method not allowed\"}", "POST"},
+        [CANNED_GET_ONLY] = {MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                             "{\"error\":\"method not allowed\"}", "GET, HEAD"},
+        [CANNED_TOO_LARGE] = {MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
+                              "{\"error\":\"body larger than INGESTER_MAX_BODY\"}", NULL},
+        [CANNED_HEALTHY] = {MHD_HTTP_OK, "text/plain", "ok\n", NULL},
+        [CANNED_READY] = {MHD_HTTP_OK, "text/plain", "ready\n", NULL},
+        [CANNED_NOT_READY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                              "broker unreachable\n", NULL},
+    };
+    for (size_t i = 0; i < CANNED_COUNT; i++) {
+        h->canned[i] = http_canned_new(def[i].ctype, def[i].body, def[i].allow);
+        h->canned_code[i] = def[i].code;
+        if (h->canned[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static void http_canned_free(ingester_http *h)
+{
+    for (size_t i = 0; i < CANNED_COUNT; i++) {
+        if (h->canned[i] != NULL)
+            MHD_destroy_response(h->canned[i]);
+        h->canned[i] = NULL;
+    }
+}
+
+/* Queues a canned answer and counts it. */
+static enum MHD_Result http_send(struct MHD_Connection *c, ingester_http *h, stats_route route,
+                                 http_canned which)
+{
+    stats_http(h->ing->stats, route, h->canned_code[which]);
+    return MHD_queue_response(c, h->canned_code[which], h->canned[which]);
 }
 
 /* Takes a body that MHD copies; counts the answer by route and code. */
-static enum MHD_Result http_respond(struct MHD_Connection *c, ingester *ing, const char *route,
+static enum MHD_Result http_respond(struct MHD_Connection *c, ingester *ing, stats_route route,
                                     unsigned code, const char *ctype, const void *body,
                                     size_t len, const char *allow)
 {
@@ -87,20 +157,18 @@ static enum MHD_Result http_respond(struct MHD_Connection *c, ingester *ing, con
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
-    char codes[8];
-    snprintf(codes, sizeof codes, "%u", code);
-    metrics_counter_add(ing->metrics, "ingester_http_requests_total", 1, "route", route, "code",
-                        codes, NULL);
+    stats_http(ing->stats, route, code);
     return ret;
 }
 
-static enum MHD_Result http_json(struct MHD_Connection *c, ingester *ing, const char *route,
+static enum MHD_Result http_json(struct MHD_Connection *c, ingester *ing, stats_route route,
                                  unsigned code, const char *json)
 {
     return http_respond(c, ing, route, code, "application/json", json, strlen(json), NULL);
 }
 
-static enum MHD_Result http_error(struct MHD_Connection *c, ingester *ing, const char *route,
+/* An error whose text varies (refusals: not the hot path). */
+static enum MHD_Result http_error(struct MHD_Connection *c, ingester *ing, stats_route route,
                                   unsigned code, const char *msg)
 {
     json_t *o = json_pack("{s:s}", "error", msg);
@@ -111,35 +179,42 @@ static enum MHD_Result http_error(struct MHD_Connection *c, ingester *ing, const
     return ret;
 }
 
-static void http_now_rfc3339(char *buf, size_t len)
+/* "2026-11-24T07:42:13.123Z". The date and time part is formatted once per
+ * second per thread. */
+#define HTTP_RFC3339_LEN 64
+static void http_now_rfc3339(char buf[HTTP_RFC3339_LEN])
 {
+    static _Thread_local time_t cached_sec = (time_t)-1;
+    static _Thread_local char cached[HTTP_RFC3339_LEN - 8];
+    static _Thread_local size_t cached_len;
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000L));
+    if (now.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        cached_len = n > 0 && (size_t)n < sizeof cached ? (size_t)n : 0;
+        cached_sec = now.tv_sec;
+    }
+    memcpy(buf, cached, cached_len);
+    int ms = (int)(now.tv_nsec / 1000000L);
+    buf[cached_len] = (char)('0' + ms / 100);
+    buf[cached_len + 1] = (char)('0' + ms / 10 % 10);
+    buf[cached_len + 2] = (char)('0' + ms % 10);
+    buf[cached_len + 3] = 'Z';
+    buf[cached_len + 4] = '\0';
 }
 
-/* Label for events_published: routed types are a fixed set. */
-static const char *http_type_label(const char *type)
+static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester_http *h, http_req *rq)
 {
-    for (size_t i = 0; route_known_types[i] != NULL; i++)
-        if (strcmp(route_known_types[i], type) == 0)
-            return route_known_types[i];
-    return "other";
-}
-
-static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester *ing, http_req *rq)
-{
+    ingester *ing = h->ing;
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Stripe-Signature");
     signature_result sr = signature_verify(sig, rq->buf, rq->len, &ing->secrets,
                                            (int64_t)time(NULL), ing->tolerance_s);
     if (sr != SIGNATURE_OK) {
-        static const char *const reasons[] = {"ok", "missing", "malformed", "no_v1",
-                                              "stale", "future", "mismatch"};
-        metrics_counter_add(ing->metrics, "ingester_signature_failures_total", 1, "reason",
-                            reasons[sr], NULL);
+        stats_signature_failure(ing->stats, (int)sr);
         log_msg(LOG_WARN, "webhook refused: signature", "reason", signature_result_text(sr),
                 NULL);
         return http_error(c, ing, rq->route, MHD_HTTP_BAD_REQUEST, signature_result_text(sr));
@@ -152,14 +227,14 @@ static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester *ing, htt
         return http_error(c, ing, rq->route, MHD_HTTP_BAD_REQUEST, err);
     }
     if (ev.dest == ROUTE_IGNORED) {
-        metrics_counter_add(ing->metrics, "ingester_events_ignored_total", 1, NULL);
+        stats_ignored(ing->stats);
         log_msg(LOG_INFO, "webhook ignored", "event_id", ev.id, "event_type", ev.type, NULL);
-        return http_json(c, ing, rq->route, MHD_HTTP_OK, json_ignored);
+        return http_send(c, h, rq->route, CANNED_IGNORED);
     }
 
     const char *topic = ev.dest == ROUTE_PAYMENTS ? ing->topic_payments : ing->topic_disputes;
-    char received_at[64];
-    http_now_rfc3339(received_at, sizeof received_at);
+    char received_at[HTTP_RFC3339_LEN];
+    http_now_rfc3339(received_at);
     kafka_header hdrs[] = {
         {"stripe-event-id", ev.id, strlen(ev.id)},
         {"stripe-event-type", ev.type, strlen(ev.type)},
@@ -167,54 +242,50 @@ static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester *ing, htt
     };
     rq->ev = ev;
     /* Suspends the connection; the handler is called again once the outcome
-     * is known (http_webhook_done). */
-    rq->wait = publish_start(ing->pub, c, topic, ev.key, rq->buf, rq->len, hdrs, 3);
+     * is known (http_webhook_done). The body goes to librdkafka as is
+     * (rq->buf becomes NULL once it is librdkafka's). */
+    rq->wait = publish_start(ing->pub, c, topic, ev.key, &rq->buf, rq->len, hdrs, 3);
     if (rq->wait == NULL)
-        return http_error(c, ing, rq->route, MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "event could not be durably published; retry later");
+        return http_send(c, h, rq->route, CANNED_UNAVAILABLE);
     return MHD_YES;
 }
 
 /* The resumed call: the broker acknowledged the event, or not in time. */
-static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester *ing, http_req *rq)
+static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http *h,
+                                         http_req *rq)
 {
+    ingester *ing = h->ing;
     const route_event *ev = &rq->ev;
     const char *topic = ev->dest == ROUTE_PAYMENTS ? ing->topic_payments : ing->topic_disputes;
     char kerr[256];
     uint64_t dt = 0;
     kafka_status ks = publish_wait_result(rq->wait, &dt, kerr, sizeof kerr);
     if (ks != KAFKA_OK) {
-        metrics_counter_add(ing->metrics, "ingester_publish_failures_total", 1, "reason",
-                            ks == KAFKA_TIMEOUT ? "timeout" : "failed", NULL);
+        stats_publish_failure(ing->stats, ks == KAFKA_TIMEOUT);
         log_msg(LOG_ERROR, "webhook not published, answering 503", "event_id", ev->id,
                 "event_type", ev->type, "topic", topic, "error", kerr, NULL);
-        return http_error(c, ing, rq->route, MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "event could not be durably published; retry later");
+        return http_send(c, h, rq->route, CANNED_UNAVAILABLE);
     }
-    metrics_histogram_observe_us(ing->metrics, "ingester_publish_duration_seconds", dt, NULL);
-    metrics_counter_add(ing->metrics, "ingester_events_published_total", 1, "type",
-                        http_type_label(ev->type), NULL);
+    stats_publish_duration_us(ing->stats, dt);
+    stats_published(ing->stats, ev->known);
     log_msg(LOG_INFO, "webhook published", "event_id", ev->id, "event_type", ev->type, "topic",
             topic, "key", ev->key, NULL);
-    return http_json(c, ing, rq->route, MHD_HTTP_OK, json_received);
+    return http_send(c, h, rq->route, CANNED_RECEIVED);
 }
 
-static enum MHD_Result http_get(struct MHD_Connection *c, ingester *ing, http_endpoint ep,
-                                const char *route)
+static enum MHD_Result http_get(struct MHD_Connection *c, ingester_http *h, http_endpoint ep,
+                                stats_route route)
 {
+    ingester *ing = h->ing;
     if (ep == EP_HEALTHZ)
-        return http_respond(c, ing, route, MHD_HTTP_OK, "text/plain", "ok\n", 3, NULL);
-    if (ep == EP_READYZ) {
-        if (publisher_reachable(ing->pub, 2000))
-            return http_respond(c, ing, route, MHD_HTTP_OK, "text/plain", "ready\n", 6, NULL);
-        return http_respond(c, ing, route, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
-                            "broker unreachable\n", 19, NULL);
-    }
+        return http_send(c, h, route, CANNED_HEALTHY);
+    if (ep == EP_READYZ)
+        return http_send(c, h, route,
+                         publisher_reachable(ing->pub, 2000) ? CANNED_READY : CANNED_NOT_READY);
     /* Count this request first so the rendered text includes it. */
-    metrics_counter_add(ing->metrics, "ingester_http_requests_total", 1, "route", route, "code",
-                        "200", NULL);
+    stats_http(ing->stats, route, MHD_HTTP_OK);
     size_t len = 0;
-    char *text = metrics_render(ing->metrics, &len);
+    char *text = stats_render(ing->stats, &len);
     if (text == NULL)
         return MHD_NO;
     struct MHD_Response *r =
@@ -252,49 +323,43 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                                     void **con_cls)
 {
     (void)version;
-    ingester *ing = cls;
+    ingester_http *h = cls;
+    ingester *ing = h->ing;
     http_req *rq = *con_cls;
 
     if (rq == NULL) {
         http_endpoint ep = EP_NONE;
-        const char *route = "other";
+        stats_route route = STATS_ROUTE_OTHER;
         if (strcmp(url, "/webhooks/stripe") == 0) {
             ep = EP_WEBHOOK;
-            route = "/webhooks/stripe";
+            route = STATS_ROUTE_WEBHOOK;
         } else if (strcmp(url, "/api/webhooks/stripe/") == 0) {
             ep = EP_WEBHOOK;
-            route = "/api/webhooks/stripe/";
+            route = STATS_ROUTE_API_WEBHOOK;
         } else if (strcmp(url, "/healthz") == 0) {
             ep = EP_HEALTHZ;
-            route = "/healthz";
+            route = STATS_ROUTE_HEALTHZ;
         } else if (strcmp(url, "/readyz") == 0) {
             ep = EP_READYZ;
-            route = "/readyz";
+            route = STATS_ROUTE_READYZ;
         } else if (strcmp(url, "/metrics") == 0) {
             ep = EP_METRICS;
-            route = "/metrics";
+            route = STATS_ROUTE_METRICS;
         }
         if (ep == EP_NONE)
-            return http_error(c, ing, route, MHD_HTTP_NOT_FOUND, "not found");
+            return http_send(c, h, route, CANNED_NOT_FOUND);
         if (ep != EP_WEBHOOK) {
             if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-                strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-                static const char body[] = "{\"error\":\"method not allowed\"}";
-                return http_respond(c, ing, route, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                    "application/json", body, sizeof body - 1, "GET, HEAD");
-            }
-            return http_get(c, ing, ep, route);
+                strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+                return http_send(c, h, route, CANNED_GET_ONLY);
+            return http_get(c, h, ep, route);
         }
-        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-            static const char body[] = "{\"error\":\"method not allowed\"}";
-            return http_respond(c, ing, route, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
-                                body, sizeof body - 1, "POST");
-        }
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return http_send(c, h, route, CANNED_POST_ONLY);
         uint64_t clen = 0;
         bool has_len = http_content_length(c, &clen);
         if (has_len && clen > ing->max_body)
-            return http_error(c, ing, route, MHD_HTTP_CONTENT_TOO_LARGE,
-                              "body larger than INGESTER_MAX_BODY");
+            return http_send(c, h, route, CANNED_TOO_LARGE);
         rq = calloc(1, sizeof *rq);
         if (rq == NULL)
             return MHD_NO;
@@ -339,12 +404,11 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
     }
 
     if (rq->wait != NULL)
-        return http_webhook_done(c, ing, rq);
+        return http_webhook_done(c, h, rq);
     if (rq->too_large)
-        return http_error(c, ing, rq->route, MHD_HTTP_CONTENT_TOO_LARGE,
-                          "body larger than INGESTER_MAX_BODY");
+        return http_send(c, h, rq->route, CANNED_TOO_LARGE);
     rq->buf[rq->len] = '\0';
-    return http_webhook(c, ing, rq);
+    return http_webhook(c, h, rq);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -374,28 +438,11 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
 }
 
+/* Address resolution is shared with the workers' listener (worker_http.c). */
 static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char *err,
                         size_t errlen)
 {
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)port);
-    if (host[0] == '\0') {
-        sa->sin_addr.s_addr = htonl(INADDR_ANY);
-        return 0;
-    }
-    if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int e = getaddrinfo(host, NULL, &hints, &res);
-    if (e != 0 || res == NULL) {
-        snprintf(err, errlen, "INGESTER_LISTEN host %s does not resolve: %s", host,
-                 gai_strerror(e));
-        return -1;
-    }
-    sa->sin_addr = ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
-    freeaddrinfo(res);
-    return 0;
+    return worker_http_resolve("INGESTER_LISTEN", host, port, sa, err, errlen);
 }
 
 ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
@@ -409,10 +456,16 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     h->ing = ing;
+    if (http_canned_build(h) != 0) {
+        snprintf(err, errlen, "out of memory");
+        http_canned_free(h);
+        free(h);
+        return NULL;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(
-        flags, (uint16_t)ing->port, NULL, NULL, http_handler, ing,
+        flags, (uint16_t)ing->port, NULL, NULL, http_handler, h,
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, ing->threads,
@@ -425,6 +478,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
+        http_canned_free(h);
         free(h);
         return NULL;
     }
@@ -452,5 +506,6 @@ void ingester_http_stop(ingester_http *h)
         return;
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
+    http_canned_free(h);
     free(h);
 }

@@ -7,10 +7,10 @@
 #include <stdint.h>
 
 #include "ledgerline/kafka.h"
-#include "ledgerline/metrics.h"
 #include "ledgerline/topics.h"
 #include "publish.h"
 #include "signature.h"
+#include "stats.h"
 
 typedef struct {
     char host[256];
@@ -26,13 +26,11 @@ typedef struct {
     char topic_payments[TOPIC_NAME_MAX + 1];
     char topic_disputes[TOPIC_NAME_MAX + 1];
     publisher *pub;
-    metrics_registry *metrics;
+    ingester_stats *stats;
 } ingester;
 
 typedef struct ingester_http ingester_http;
 
-/* Declares the ingester's metric families on ing->metrics. */
-int ingester_metrics_declare(ingester *ing);
 /* Starts listening; NULL with err on failure. */
 ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen);
 /* Stops accepting new connections (in-flight requests continue). */

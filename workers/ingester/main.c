@@ -36,8 +36,8 @@ int main(void)
         config_die("KAFKA_TOPIC_PREFIX makes an illegal topic name");
 
     shutdown_install();
-    ing.metrics = metrics_new();
-    if (ing.metrics == NULL || ingester_metrics_declare(&ing) != 0) {
+    ing.stats = stats_new();
+    if (ing.stats == NULL) {
         log_msg(LOG_ERROR, "cannot create metrics", NULL);
         return 1;
     }
@@ -52,7 +52,7 @@ int main(void)
     if (h == NULL) {
         log_msg(LOG_ERROR, "cannot start the HTTP server", "error", err, NULL);
         publisher_destroy(ing.pub, 0);
-        metrics_free(ing.metrics);
+        stats_free(ing.stats);
         signature_secrets_free(&ing.secrets);
         return 1;
     }
@@ -72,7 +72,7 @@ int main(void)
     ingester_http_drain(h, ing.publish_timeout_ms + 5000);
     ingester_http_stop(h);
     publisher_destroy(ing.pub, 10000);
-    metrics_free(ing.metrics);
+    stats_free(ing.stats);
     signature_secrets_free(&ing.secrets);
     log_msg(LOG_INFO, "ingester stopped", NULL);
     return 0;

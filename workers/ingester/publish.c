@@ -114,7 +114,8 @@ publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t 
     if (conf == NULL)
         return NULL;
     /* Requests wait on the broker: send sooner and allow a deep queue. */
-    if (rd_kafka_conf_set(conf, "linger.ms", "2", err, errlen) != RD_KAFKA_CONF_OK ||
+    const char *linger = getenv("INGESTER_LINGER_MS");
+    if (rd_kafka_conf_set(conf, "linger.ms", linger ? linger : "2", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err, errlen) !=
             RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
@@ -148,7 +149,7 @@ publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t 
 }
 
 publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const char *topic,
-                            const char *key, const void *value, size_t len,
+                            const char *key, char **value, size_t len,
                             const kafka_header *headers, size_t nheaders)
 {
     publish_wait *w = calloc(1, sizeof *w);
@@ -175,9 +176,11 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
         rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(*value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        *value = NULL; /* librdkafka frees it with the message */
+    } else {
         /* Not enqueued (queue full, unknown topic...): no report will come. */
         rd_kafka_headers_destroy(h);
         pthread_mutex_lock(&p->mu);

@@ -23,12 +23,14 @@ publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t 
 /* Flushes for at most flush_ms, then frees. Call with no request pending. */
 void publisher_destroy(publisher *p, int flush_ms);
 
-/* Suspends conn and produces. Returns a wait handle owned by the caller
- * (release with publish_wait_release). conn is resumed exactly once, when
- * the outcome is known (possibly before this returns). NULL only when out of
- * memory (conn not suspended). */
+/* Suspends conn and produces *value (a malloc'd buffer of len bytes): when
+ * librdkafka accepts the message it takes the buffer (no copy) and *value
+ * becomes NULL; otherwise the caller keeps it. Returns a wait handle owned
+ * by the caller (release with publish_wait_release). conn is resumed exactly
+ * once, when the outcome is known (possibly before this returns). NULL only
+ * when out of memory (conn not suspended). */
 publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const char *topic,
-                            const char *key, const void *value, size_t len,
+                            const char *key, char **value, size_t len,
                             const kafka_header *headers, size_t nheaders);
 /* After resume: KAFKA_OK when the broker acknowledged; err says why not. */
 kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err,

@@ -16,6 +16,7 @@ typedef enum { ROUTE_IGNORED = 0, ROUTE_PAYMENTS, ROUTE_DISPUTES } route_dest;
 
 typedef struct {
     route_dest dest;
+    int known; /* index of type in route_known_types, or -1 */
     char id[ROUTE_FIELD_MAX + 1];
     char type[ROUTE_FIELD_MAX + 1];
     char key[ROUTE_FIELD_MAX + 1]; /* empty when ignored */

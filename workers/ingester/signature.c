@@ -1,5 +1,6 @@
 /* signature.c: Stripe-Signature parsing and HMAC-SHA256 verification
- * (signature.h). OpenSSL's EVP_MAC does the HMAC; CRYPTO_memcmp compares. */
+ * (signature.h). OpenSSL's EVP_MAC does the HMAC, from a context keyed once
+ * per secret and copied per request; CRYPTO_memcmp compares. */
 #include "signature.h"
 
 #include <inttypes.h>
@@ -117,6 +118,65 @@ signature_result signature_parse(const char *hdr, size_t len, signature_header *
     return out->nv1 == 0 ? SIGNATURE_NO_V1 : SIGNATURE_OK;
 }
 
+/* Fetching an algorithm takes locks and a lookup: do it once per process
+ * (OpenSSL frees it at exit). */
+static pthread_once_t signature_mac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *signature_mac;
+
+static void signature_mac_fetch(void)
+{
+    signature_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/* A new HMAC-SHA256 context keyed with secret, or NULL. */
+static EVP_MAC_CTX *signature_mac_keyed(const char *secret, size_t secret_len)
+{
+    pthread_once(&signature_mac_once, signature_mac_fetch);
+    if (signature_mac == NULL)
+        return NULL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(signature_mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end()};
+    if (ctx != NULL &&
+        EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+/* HMAC of "<t>.<body>" on a copy of the keyed context (keyed stays as it
+ * is, so threads can share it). */
+static int signature_hmac_ctx(const EVP_MAC_CTX *keyed, int64_t t, const void *body,
+                              size_t body_len, unsigned char out[32])
+{
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof prefix, "%" PRId64 ".", t);
+    if (plen < 0 || (size_t)plen >= sizeof prefix || keyed == NULL)
+        return -1;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+    int rc = -1;
+    size_t outl = 0;
+    if (ctx != NULL &&
+        EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
+        (body_len == 0 || EVP_MAC_update(ctx, body, body_len) == 1) &&
+        EVP_MAC_final(ctx, out, &outl, 32) == 1 && outl == 32)
+        rc = 0;
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
+static int signature_hmac(const char *secret, size_t secret_len, int64_t t, const void *body,
+                          size_t body_len, unsigned char out[32])
+{
+    EVP_MAC_CTX *keyed = signature_mac_keyed(secret, secret_len);
+    int rc = signature_hmac_ctx(keyed, t, body, body_len, out);
+    EVP_MAC_CTX_free(keyed);
+    return rc;
+}
+
 int signature_secrets_parse(const char *list, signature_secrets *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -148,7 +208,16 @@ int signature_secrets_parse(const char *list, signature_secrets *out, char *err,
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        out->len[out->count++] = (size_t)(b - a);
+        out->len[out->count] = (size_t)(b - a);
+        out->mac[out->count] = signature_mac_keyed(out->secret[out->count], out->len[out->count]);
+        if (out->mac[out->count] == NULL) {
+            OPENSSL_cleanse(out->secret[out->count], out->len[out->count]);
+            free(out->secret[out->count]);
+            out->secret[out->count] = NULL;
+            snprintf(err, errlen, "cannot set up HMAC-SHA256 (OpenSSL)");
+            goto fail;
+        }
+        out->count++;
         if (comma == NULL)
             break;
         p = comma + 1;
@@ -164,46 +233,11 @@ void signature_secrets_free(signature_secrets *s)
     for (size_t i = 0; i < s->count; i++) {
         OPENSSL_cleanse(s->secret[i], s->len[i]);
         free(s->secret[i]);
+        EVP_MAC_CTX_free(s->mac[i]);
     }
     memset(s, 0, sizeof *s);
 }
 
-/* Fetching an algorithm takes locks and a lookup: do it once per process
- * (OpenSSL frees it at exit). */
-static pthread_once_t signature_mac_once = PTHREAD_ONCE_INIT;
-static EVP_MAC *signature_mac;
-
-static void signature_mac_fetch(void)
-{
-    signature_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
-static int signature_hmac(const char *secret, size_t secret_len, int64_t t, const void *body,
-                          size_t body_len, unsigned char out[32])
-{
-    char prefix[32];
-    int plen = snprintf(prefix, sizeof prefix, "%" PRId64 ".", t);
-    if (plen < 0 || (size_t)plen >= sizeof prefix)
-        return -1;
-    pthread_once(&signature_mac_once, signature_mac_fetch);
-    if (signature_mac == NULL)
-        return -1;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(signature_mac);
-    int rc = -1;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
-    size_t outl = 0;
-    if (ctx != NULL &&
-        EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
-        (body_len == 0 || EVP_MAC_update(ctx, body, body_len) == 1) &&
-        EVP_MAC_final(ctx, out, &outl, 32) == 1 && outl == 32)
-        rc = 0;
-    EVP_MAC_CTX_free(ctx);
-    return rc;
-}
 
 int signature_compute_hex(const char *secret, size_t secret_len, int64_t t, const void *body,
                           size_t body_len, char out[65])
@@ -236,7 +270,10 @@ signature_result signature_verify(const char *hdr, const void *body, size_t body
     bool match = false;
     for (size_t s = 0; s < secrets->count; s++) {
         unsigned char d[32];
-        if (signature_hmac(secrets->secret[s], secrets->len[s], h.t, body, body_len, d) != 0)
+        int hrc = secrets->mac[s] != NULL
+                      ? signature_hmac_ctx(secrets->mac[s], h.t, body, body_len, d)
+                      : signature_hmac(secrets->secret[s], secrets->len[s], h.t, body, body_len, d);
+        if (hrc != 0)
             continue;
         /* Every entry is compared, so timing says nothing about which. */
         for (size_t i = 0; i < h.nv1; i++)

@@ -31,10 +31,16 @@ typedef enum {
     SIGNATURE_MISMATCH      /* no v1 matches any secret */
 } signature_result;
 
+struct evp_mac_ctx_st; /* OpenSSL's EVP_MAC_CTX */
+
 typedef struct {
     size_t count;
     char *secret[SIGNATURE_MAX_SECRETS];
     size_t len[SIGNATURE_MAX_SECRETS];
+    /* HMAC-SHA256 contexts keyed once with each secret; a request works on
+     * a copy (EVP_MAC_CTX_dup) instead of fetching the digest and keying
+     * again. */
+    struct evp_mac_ctx_st *mac[SIGNATURE_MAX_SECRETS];
 } signature_secrets;
 
 /* Short text for a result, used in the 400 body and logs. */
@@ -44,8 +50,9 @@ const char *signature_result_text(signature_result r);
  * not 64 hex digits are skipped (they can never match). */
 signature_result signature_parse(const char *hdr, size_t len, signature_header *out);
 
-/* Comma-separated secrets (blanks around each trimmed, empty items refused).
- * Returns 0, or -1 with a message (never containing a secret). */
+/* Comma-separated secrets (blanks around each trimmed, empty items refused);
+ * also keys an HMAC context per secret. Returns 0, or -1 with a message
+ * (never containing a secret). */
 int signature_secrets_parse(const char *list, signature_secrets *out, char *err, size_t errlen);
 void signature_secrets_free(signature_secrets *s);
 

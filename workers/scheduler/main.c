@@ -9,6 +9,11 @@
  * very first start, today's ticks whose time has passed. Then it sleeps until
  * the next tick is due, waking on SIGTERM/SIGINT.
  *
+ * Serves /healthz, /readyz and /metrics on WORKER_HTTP_LISTEN when set:
+ * billing_ticks_published_total{kind}, billing_tick_failures_total{kind} and
+ * billing_scheduler_last_business_date_seconds{kind} (the last published
+ * business date as Unix time at 00:00Z: alert when it falls behind).
+ *
  * Testing only:
  *   SCHEDULER_NOW=YYYY-MM-DDTHH:MM:SSZ  the clock starts at this instant (and
  *                                        advances with real time from there);
@@ -23,9 +28,11 @@
 #include "ledgerline/db.h"
 #include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
+#include "ledgerline/metrics.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/ticks.h"
 #include "ledgerline/topics.h"
+#include "ledgerline/worker_http.h"
 #include "schedule.h"
 
 typedef struct {
@@ -37,7 +44,26 @@ typedef struct {
     bool fake_clock;
     sched_instant fake_base;
     struct timespec mono_base;
+    metrics_registry *metrics;
 } scheduler;
+
+static int scheduler_metrics_declare(metrics_registry *m)
+{
+    int rc = 0;
+    rc |= metrics_declare(m, "billing_ticks_published_total", METRICS_COUNTER,
+                          "Daily ticks published (every shard acknowledged), by kind.");
+    rc |= metrics_declare(m, "billing_tick_failures_total", METRICS_COUNTER,
+                          "Ticks that could not be published or recorded (retried), by kind.");
+    rc |= metrics_declare(m, "billing_scheduler_last_business_date_seconds", METRICS_GAUGE,
+                          "Last published business date, as Unix time at 00:00Z, by kind.");
+    return rc == 0 ? 0 : -1;
+}
+
+static void scheduler_metrics_date(scheduler *s, tick_kind kind, civil_date d)
+{
+    metrics_gauge_set(s->metrics, "billing_scheduler_last_business_date_seconds",
+                      (int64_t)d.days * 86400, "kind", tick_kind_name(kind), NULL);
+}
 
 static sched_instant now_of(const scheduler *s)
 {
@@ -67,6 +93,7 @@ static int load_state(scheduler *s, char *err, size_t errlen)
             if (s->kinds[k].kind == kind) {
                 s->kinds[k].has_last = true;
                 s->kinds[k].last = d;
+                scheduler_metrics_date(s, kind, d);
             }
         }
     }
@@ -122,17 +149,24 @@ static int catch_up(scheduler *s, sched_instant *next_due)
         snprintf(shards, sizeof shards, "%d", s->shards);
         if (ticks_publish(s->producer, s->prefix, k->kind, best_date, as_of, s->shards, 0, err,
                           sizeof err) != 0) {
+            metrics_counter_add(s->metrics, "billing_tick_failures_total", 1, "kind",
+                                tick_kind_name(k->kind), NULL);
             log_msg(LOG_ERROR, "tick not acknowledged; will retry", "kind",
                     tick_kind_name(k->kind), "business_date", ds, "error", err, NULL);
             return -1;
         }
         if (save_state(s, k->kind, best_date, err, sizeof err) != 0) {
+            metrics_counter_add(s->metrics, "billing_tick_failures_total", 1, "kind",
+                                tick_kind_name(k->kind), NULL);
             log_msg(LOG_ERROR, "tick published but state not saved; will republish (harmless)",
                     "kind", tick_kind_name(k->kind), "business_date", ds, "error", err, NULL);
             return -1;
         }
         k->has_last = true;
         k->last = best_date;
+        metrics_counter_add(s->metrics, "billing_ticks_published_total", 1, "kind",
+                            tick_kind_name(k->kind), NULL);
+        scheduler_metrics_date(s, k->kind, best_date);
         log_msg(LOG_INFO, "tick published", "kind", tick_kind_name(k->kind), "business_date", ds,
                 "as_of", as_of, "shards", shards, NULL);
     }
@@ -173,16 +207,35 @@ int main(int argc, char **argv)
     shutdown_install();
 
     char err[1024];
-    s.db = db_connect(url, 30000, err, sizeof err);
-    if (s.db == NULL) {
-        log_msg(LOG_ERROR, "cannot connect to the database", "error", err, NULL);
+    s.metrics = metrics_new();
+    if (s.metrics == NULL || scheduler_metrics_declare(s.metrics) != 0) {
+        log_msg(LOG_ERROR, "cannot create metrics", NULL);
         return 1;
     }
     s.producer = kafka_producer_new(brokers, 30000, err, sizeof err);
     if (s.producer == NULL) {
-        db_close(s.db);
+        metrics_free(s.metrics);
         log_msg(LOG_ERROR, "cannot create the Kafka producer", "error", err, NULL);
         return CONFIG_EXIT_STATUS;
+    }
+    /* Before the database: a malformed WORKER_HTTP_LISTEN stops the process
+     * at once (exit 2), and /readyz says 503 while PostgreSQL is down. */
+    worker_readiness readiness = {.database_url = url, .producer = s.producer};
+    worker_http *http = NULL;
+    if (worker_http_start_from_env(s.metrics, worker_ready_db_kafka, &readiness, &http, err,
+                                   sizeof err) != 0) {
+        log_msg(LOG_ERROR, "cannot start the metrics listener", "error", err, NULL);
+        kafka_producer_destroy(s.producer, 0);
+        metrics_free(s.metrics);
+        return 1;
+    }
+    s.db = db_connect(url, 30000, err, sizeof err);
+    if (s.db == NULL) {
+        log_msg(LOG_ERROR, "cannot connect to the database", "error", err, NULL);
+        worker_http_stop(http);
+        kafka_producer_destroy(s.producer, 0);
+        metrics_free(s.metrics);
+        return 1;
     }
     log_msg(LOG_INFO, "scheduler started", "prefix", s.prefix, once ? "mode" : NULL, "once",
             NULL);
@@ -210,8 +263,10 @@ int main(int argc, char **argv)
         if (wait_s > 0)
             shutdown_sleep_ms((int)wait_s * 1000);
     }
+    worker_http_stop(http);
     kafka_producer_destroy(s.producer, 10000);
     db_close(s.db);
+    metrics_free(s.metrics);
     log_msg(LOG_INFO, "scheduler stopped", NULL);
     return rc;
 }

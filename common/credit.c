@@ -1,0 +1,451 @@
+/* credit.c: the append-only credit ledger (BILLING_RULES section 4, see
+ * credit.h): adding credit, the balance, applying credit to an invoice and
+ * expiring lapsed credit. Runs inside the caller's transaction; never
+ * BEGINs or COMMITs.
+ *
+ * Concurrency: every write first locks the client row (FOR NO KEY UPDATE,
+ * the same lock 002's balance trigger takes), then reads the ledger in a new
+ * statement, so writes of one client run one after the other and each sees
+ * the previous one's entries. Lock order is invoice, then client (clients in
+ * id order when several), never the other way round.
+ *
+ * Oldest credit first: sql/005_credit.sql's billing.credit_remainders()
+ * allocates debits to credits in (created_at, id) order. Credits are stamped
+ * with clock_timestamp() while the client row is locked, so that order is
+ * also the order in which they became visible. Lapsed credit is expired
+ * (written off by an `expired` debit naming the credit) before credit is
+ * applied, so a payment never consumes a credit that had already lapsed.
+ *
+ * Each entry and its audit event are written by one statement: the entry id
+ * is drawn from the identity sequence first, so the audit metadata can name
+ * the entry and the entry can record the audit id (the ledger is append-only:
+ * the entry cannot be updated afterwards).
+ */
+#include "ledgerline/credit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENTRY_ID_SQL "nextval(pg_get_serial_sequence('billing.credit_ledger', 'id'))"
+
+static bool blank(const char *s)
+{
+    if (s == NULL)
+        return true;
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+static bool credit_source_valid(const char *s)
+{
+    static const char *const sources[] = {"overpayment", "refund", "goodwill", "promotional",
+                                          "correction"};
+    for (size_t i = 0; s && i < sizeof sources / sizeof sources[0]; i++)
+        if (strcmp(s, sources[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Locks the client row (serialises ledger writes of one client) and returns
+ * its firm and currency. Unknown client: DB_PERMANENT. */
+static db_status credit_lock_client(db_conn *c, int64_t client_id, int64_t *firm_id,
+                                    char currency[4], bool lock, char *err, size_t errlen)
+{
+    char b[24];
+    const char *p[] = {db_i64(client_id, b, sizeof b)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          lock ? "SELECT firm_id, currency FROM billing.clients WHERE id = $1 "
+                                 "FOR NO KEY UPDATE"
+                               : "SELECT firm_id, currency FROM billing.clients WHERE id = $1",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        snprintf(err, errlen, "no such client: %lld", (long long)client_id);
+        return DB_PERMANENT;
+    }
+    if (firm_id)
+        *firm_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (currency)
+        snprintf(currency, 4, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return DB_OK;
+}
+
+/* The client's ledger balance (credits - debits). */
+static db_status credit_sum(db_conn *c, int64_t client_id, int64_t *balance, char *err,
+                            size_t errlen)
+{
+    char b[24];
+    const char *p[] = {db_i64(client_id, b, sizeof b)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT coalesce(sum(CASE entry_type WHEN 'credit' THEN amount_cents "
+                          "ELSE -amount_cents END), 0) FROM billing.credit_ledger "
+                          "WHERE client_id = $1",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    *balance = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, char *err,
+                     size_t errlen)
+{
+    if (p == NULL || c == NULL) {
+        snprintf(err, errlen, "credit_add: missing arguments");
+        return DB_PERMANENT;
+    }
+    if (p->client_id <= 0) {
+        snprintf(err, errlen, "credit: client id must be a positive integer");
+        return DB_PERMANENT;
+    }
+    if (p->amount_cents <= 0) {
+        snprintf(err, errlen, "credit: amount must be a positive number of cents, got %lld",
+                 (long long)p->amount_cents);
+        return DB_PERMANENT;
+    }
+    if (!credit_source_valid(p->source)) {
+        snprintf(err, errlen,
+                 "credit: source must be one of overpayment, refund, goodwill, promotional, "
+                 "correction (got '%s')",
+                 p->source ? p->source : "");
+        return DB_PERMANENT;
+    }
+    bool needs_approval =
+        strcmp(p->source, "goodwill") == 0 || strcmp(p->source, "correction") == 0;
+    if (needs_approval && (blank(p->reason) || blank(p->approved_by))) {
+        snprintf(err, errlen,
+                 "rule 4 (approval): a %s credit needs a reason and the name of its approver",
+                 p->source);
+        return DB_PERMANENT;
+    }
+    if (strcmp(p->source, "overpayment") == 0 && p->source_invoice_id <= 0) {
+        snprintf(err, errlen, "credit: an overpayment credit must name the invoice overpaid");
+        return DB_PERMANENT;
+    }
+    if (p->source_invoice_id < 0) {
+        snprintf(err, errlen, "credit: source invoice id must be a positive integer");
+        return DB_PERMANENT;
+    }
+    char expires[11] = "";
+    if (p->has_expiry && date_format(p->expires_at, expires, sizeof expires) == NULL) {
+        snprintf(err, errlen, "credit: expiry date out of range");
+        return DB_PERMANENT;
+    }
+
+    int64_t firm = 0;
+    db_status st = credit_lock_client(c, p->client_id, &firm, NULL, true, err, errlen);
+    if (st != DB_OK)
+        return st;
+
+    char bf[24], bc[24], ba[24], bi[24];
+    const char *desc = blank(p->description) ? p->source : p->description;
+    const char *par[] = {db_i64(firm, bf, sizeof bf),
+                         db_i64(p->client_id, bc, sizeof bc),
+                         db_i64(p->amount_cents, ba, sizeof ba),
+                         p->source,
+                         desc,
+                         blank(p->reason) ? NULL : p->reason,
+                         blank(p->approved_by) ? NULL : p->approved_by,
+                         blank(p->created_by) ? NULL : p->created_by,
+                         p->source_invoice_id > 0 ? db_i64(p->source_invoice_id, bi, sizeof bi)
+                                                  : NULL,
+                         p->has_expiry ? expires : NULL};
+    if (p->source_invoice_id > 0) {
+        PGresult *r = db_exec(c,
+                              "SELECT 1 FROM billing.invoices WHERE id = $1 AND client_id = $2",
+                              2, (const char *const[]){par[8], par[1]}, &st, err, errlen);
+        if (r == NULL)
+            return st;
+        int found = PQntuples(r);
+        PQclear(r);
+        if (!found) {
+            snprintf(err, errlen, "credit: invoice %lld is not an invoice of client %lld",
+                     (long long)p->source_invoice_id, (long long)p->client_id);
+            return DB_PERMANENT;
+        }
+    }
+    PGresult *r = db_exec(
+        c,
+        "WITH n AS MATERIALIZED (SELECT " ENTRY_ID_SQL " AS id), "
+        "a AS MATERIALIZED (SELECT billing.audit($1, 'credit_created', 'INFO', $8, "
+        "  jsonb_strip_nulls(jsonb_build_object('entry_id', n.id, 'client_id', $2::bigint, "
+        "  'amount_cents', $3::bigint, 'source', $4::text, 'source_invoice_id', $9::bigint, "
+        "  'expires_at', $10::date, 'reason', $6::text, 'approved_by', $7::text))) AS id "
+        "  FROM n) "
+        "INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
+        "  source, source_invoice_id, description, reason, approved_by, created_by, expires_at, "
+        "  created_at, audit_event_id) "
+        "SELECT n.id, $1, $2, 'credit', $3, $4, $9, $5, $6, $7, $8, $10, clock_timestamp(), a.id "
+        "FROM n, a RETURNING id",
+        10, par, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (entry_id)
+        *entry_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents,
+                         char currency[4], char *err, size_t errlen)
+{
+    db_status st = credit_lock_client(c, client_id, NULL, currency, false, err, errlen);
+    if (st != DB_OK)
+        return st;
+    int64_t bal = 0;
+    st = credit_sum(c, client_id, &bal, err, errlen);
+    if (st == DB_OK && balance_cents)
+        *balance_cents = bal;
+    return st;
+}
+
+/* Candidates: clients with a credit that lapsed before as_of, was not
+ * expired yet (an expired credit has no remainder left: see 005) and still
+ * has a remainder; only those are locked, in id order, which is what keeps
+ * two concurrent expiries (and applications) deadlock-free. The remainders
+ * are computed again after the locks. */
+static const char *const EXPIRE_LOCK_SQL =
+    "WITH cand AS (SELECT DISTINCT l.client_id FROM billing.credit_ledger l "
+    "  WHERE l.entry_type = 'credit' AND l.expires_at < $1::date "
+    "  AND ($2::bigint = 0 OR l.firm_id = $2) AND ($3::bigint = 0 OR l.client_id = $3) "
+    "  AND NOT EXISTS (SELECT 1 FROM billing.credit_ledger x WHERE x.expired_entry_id = l.id)), "
+    "live AS (SELECT cand.client_id FROM cand WHERE EXISTS (SELECT 1 "
+    "  FROM billing.credit_remainders(cand.client_id) r "
+    "  WHERE r.expires_at < $1::date AND r.remaining_cents > 0)) "
+    "SELECT c.id FROM billing.clients c WHERE c.id IN (SELECT client_id FROM live) "
+    "ORDER BY c.id FOR NO KEY UPDATE";
+
+/* After the locks (a new statement, so it sees every committed entry): one
+ * `expired` debit per lapsed credit with a remainder, each with its audit
+ * event. */
+static const char *const EXPIRE_SQL =
+    "WITH todo AS MATERIALIZED (SELECT r.*, " ENTRY_ID_SQL " AS new_id "
+    "  FROM unnest($1::bigint[]) AS cl(id), LATERAL billing.credit_remainders(cl.id) r "
+    "  WHERE r.expires_at < $2::date AND r.remaining_cents > 0 "
+    "  ORDER BY r.client_id, r.created_at, r.entry_id), "
+    "aud AS MATERIALIZED (SELECT t.new_id, billing.audit(t.firm_id, 'credit_expired', 'INFO', "
+    "  $3, jsonb_build_object('entry_id', t.new_id, 'credit_entry_id', t.entry_id, "
+    "  'client_id', t.client_id, 'amount_cents', t.remaining_cents, "
+    "  'expires_at', t.expires_at, 'as_of', $2::date)) AS audit_id FROM todo t) "
+    "INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, use, "
+    "  expired_entry_id, description, created_by, created_at, audit_event_id) "
+    "SELECT t.new_id, t.firm_id, t.client_id, 'debit', t.remaining_cents, 'expired', t.entry_id, "
+    "  'Expired unused remainder of credit entry ' || t.entry_id || ' (last usable day ' "
+    "  || t.expires_at || ')', $3, clock_timestamp(), a.audit_id "
+    "FROM todo t JOIN aud a USING (new_id) ORDER BY t.new_id "
+    "RETURNING amount_cents";
+
+static db_status credit_expire_scoped(db_conn *c, civil_date as_of, int64_t firm_id,
+                                      int64_t client_id, const char *actor, int64_t *entries,
+                                      int64_t *amount_cents, char *err, size_t errlen)
+{
+    if (entries)
+        *entries = 0;
+    if (amount_cents)
+        *amount_cents = 0;
+    char d[11], bf[24], bc[24];
+    if (date_format(as_of, d, sizeof d) == NULL) {
+        snprintf(err, errlen, "credit expire: date out of range");
+        return DB_PERMANENT;
+    }
+    const char *p[] = {d, db_i64(firm_id, bf, sizeof bf), db_i64(client_id, bc, sizeof bc)};
+    db_status st;
+    PGresult *r = db_exec(c, EXPIRE_LOCK_SQL, 3, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        return DB_OK;
+    }
+    /* The locked ids as a text array literal "{1,2,3}". */
+    size_t cap = (size_t)n * 21 + 3, len = 0;
+    char *ids = malloc(cap);
+    if (ids == NULL) {
+        PQclear(r);
+        snprintf(err, errlen, "credit expire: out of memory");
+        return DB_TRANSIENT;
+    }
+    ids[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(ids + len, cap - len, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+    snprintf(ids + len, cap - len, "}");
+    PQclear(r);
+
+    const char *p2[] = {ids, d, actor};
+    r = db_exec(c, EXPIRE_SQL, 3, p2, &st, err, errlen);
+    free(ids);
+    if (r == NULL)
+        return st;
+    int64_t total = 0;
+    for (int i = 0; i < PQntuples(r); i++)
+        total += strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    if (entries)
+        *entries = PQntuples(r);
+    if (amount_cents)
+        *amount_cents = total;
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status credit_expire(db_conn *c, civil_date as_of, int64_t firm_id, int64_t *entries,
+                        int64_t *amount_cents, char *err, size_t errlen)
+{
+    if (firm_id < 0) {
+        snprintf(err, errlen, "credit expire: firm id must be positive (0 = all firms)");
+        return DB_PERMANENT;
+    }
+    return credit_expire_scoped(c, as_of, firm_id, 0, NULL, entries, amount_cents, err, errlen);
+}
+
+/* Invoice statuses credit cannot be applied to: not issued, or its money is
+ * already contested or given back. */
+static bool credit_invoice_refused(const char *status)
+{
+    static const char *const refused[] = {"draft", "cancelled", "refunded", "charged_back",
+                                          "disputed"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (strcmp(status, refused[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The debit (with its credit_applied audit event), the payments row and the
+ * invoice's new amount_paid / status, in one statement; returns the status. */
+static const char *const APPLY_SQL =
+    "WITH n AS MATERIALIZED (SELECT " ENTRY_ID_SQL " AS id), "
+    "a AS MATERIALIZED (SELECT billing.audit($1, 'credit_applied', 'INFO', $6, "
+    "  jsonb_build_object('invoice_id', $3::bigint, 'client_id', $2::bigint, "
+    "  'amount_cents', $4::bigint, 'entry_id', n.id)) AS id FROM n), "
+    "d AS (INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
+    "  use, applied_to_invoice_id, description, created_by, created_at, audit_event_id) "
+    "  SELECT n.id, $1, $2, 'debit', $4, $5, $3, 'Credit applied to invoice ' || $7::text, $6, "
+    "  clock_timestamp(), a.id FROM n, a RETURNING id), "
+    "p AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source) "
+    "  SELECT $1, $3, $4, 'credit' FROM d RETURNING id) "
+    "UPDATE billing.invoices i SET amount_paid_cents = i.amount_paid_cents + $4, "
+    "  status = CASE WHEN i.amount_paid_cents + $4 = i.total_cents THEN 'paid' ELSE 'partial' END, "
+    "  paid_date = CASE WHEN i.amount_paid_cents + $4 = i.total_cents THEN $8::date "
+    "    ELSE i.paid_date END "
+    "FROM d, p WHERE i.id = $3 "
+    "RETURNING i.status, d.id";
+
+db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents,
+                                  civil_date on, const char *actor, int64_t *applied,
+                                  char *err, size_t errlen)
+{
+    if (applied)
+        *applied = 0;
+    if (invoice_id <= 0 || max_cents < 0) {
+        snprintf(err, errlen, "credit apply: invoice id must be positive and the maximum "
+                              "amount not negative");
+        return DB_PERMANENT;
+    }
+    char day[11];
+    if (date_format(on, day, sizeof day) == NULL) {
+        snprintf(err, errlen, "credit apply: date out of range");
+        return DB_PERMANENT;
+    }
+    char bi[24];
+    const char *pi[] = {db_i64(invoice_id, bi, sizeof bi)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT i.firm_id, i.client_id, i.status, i.currency, i.total_cents, "
+                          "i.amount_paid_cents, i.invoice_number FROM billing.invoices i "
+                          "WHERE i.id = $1 FOR UPDATE",
+                          1, pi, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        snprintf(err, errlen, "credit apply: no such invoice: %lld", (long long)invoice_id);
+        return DB_PERMANENT;
+    }
+    int64_t firm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int64_t client = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    char status[32], inv_currency[4], number[128];
+    snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 2));
+    snprintf(inv_currency, sizeof inv_currency, "%s", PQgetvalue(r, 0, 3));
+    int64_t total = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    int64_t paid = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    snprintf(number, sizeof number, "%s", PQgetvalue(r, 0, 6));
+    PQclear(r);
+
+    if (credit_invoice_refused(status)) {
+        snprintf(err, errlen,
+                 "credit apply: invoice %lld is %s; credit can only be applied to an issued "
+                 "invoice with a balance due (sent, partial, failed or overdue)",
+                 (long long)invoice_id, status);
+        return DB_PERMANENT;
+    }
+    int64_t due = total - paid;
+    if (due <= 0)
+        return DB_OK;
+
+    char client_currency[4];
+    st = credit_lock_client(c, client, NULL, client_currency, true, err, errlen);
+    if (st != DB_OK)
+        return st;
+    /* Credit that lapsed before `on` is written off first, so it is neither
+     * available nor consumed ahead of younger credit. */
+    st = credit_expire_scoped(c, on, 0, client, NULL, NULL, NULL, err, errlen);
+    if (st != DB_OK)
+        return st;
+    int64_t balance = 0;
+    st = credit_sum(c, client, &balance, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (balance <= 0)
+        return DB_OK;
+    if (strcmp(client_currency, inv_currency) != 0) {
+        snprintf(err, errlen,
+                 "credit apply: invoice %lld is in %s but client %lld's credit balance is in "
+                 "%s; credit is applied only to invoices in the client's currency",
+                 (long long)invoice_id, inv_currency, (long long)client, client_currency);
+        return DB_PERMANENT;
+    }
+    int64_t amount = balance < due ? balance : due;
+    if (max_cents > 0 && max_cents < amount)
+        amount = max_cents;
+
+    char bf[24], bc[24], ba[24];
+    const char *pa[] = {db_i64(firm, bf, sizeof bf),
+                        db_i64(client, bc, sizeof bc),
+                        pi[0],
+                        db_i64(amount, ba, sizeof ba),
+                        amount == due ? "invoice_payment" : "partial_payment",
+                        blank(actor) ? NULL : actor,
+                        number,
+                        day};
+    r = db_exec(c, APPLY_SQL, 8, pa, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    bool now_paid = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "paid") == 0;
+    PQclear(r);
+    if (now_paid) {
+        /* Paid in full by credit: the same audit event and lifecycle event
+         * as any other way of paying it. */
+        char bt[24];
+        const char *pp[] = {pa[0], pa[1], pa[2], pa[5], db_i64(total, bt, sizeof bt)};
+        st = db_command(c,
+                        "SELECT billing.audit($1, 'invoice_paid', 'INFO', $4, "
+                        "jsonb_build_object('invoice_id', $3::bigint, 'client_id', $2::bigint, "
+                        "'amount_paid_cents', $5::bigint, 'source', 'credit')), "
+                        "billing.invoice_event($3, 'invoice.paid', 0, NULL)",
+                        5, pp, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
+    if (applied)
+        *applied = amount;
+    return DB_OK;
+}

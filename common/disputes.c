@@ -1,0 +1,948 @@
+/* disputes.c: the dispute, chargeback and refund rules of BILLING_RULES
+ * section 7, the evidence field list and the dispute summary of section 10
+ * (see disputes.h). The worker (workers/dispute/) decides when to call
+ * these; billingctl's dispute, refund and report commands reuse them. */
+#include "ledgerline/disputes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static int disputes_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int disputes_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Copies src (NULL = "") into a fixed field; false when it does not fit. */
+static bool disputes_copy(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= dstsz)
+        return false;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+    return true;
+}
+
+#define DI64(v) db_i64((v), (char[24]){0}, 24)
+
+/* Runs sql and returns the first column of the first row as int64 in *out
+ * (0 when no row). */
+static db_status disputes_q64(db_conn *c, const char *sql, int n, const char *const *p,
+                              int64_t *out, char *err, size_t errlen)
+{
+    db_status st;
+    PGresult *r = db_exec(c, sql, n, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    *out = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                                                       : 0;
+    PQclear(r);
+    return DB_OK;
+}
+
+/* ---------------------------------------------------------- status mapping */
+
+int dispute_map_status(const char *s, dispute_status *status, dispute_resolution *resolution)
+{
+    static const struct {
+        const char *stripe;
+        dispute_status status;
+        dispute_resolution resolution;
+    } map[] = {
+        {"warning_needs_response", DISPUTE_OPENED, DISPUTE_RES_NONE},
+        {"needs_response", DISPUTE_OPENED, DISPUTE_RES_NONE},
+        {"warning_under_review", DISPUTE_UNDER_REVIEW, DISPUTE_RES_NONE},
+        {"under_review", DISPUTE_UNDER_REVIEW, DISPUTE_RES_NONE},
+        /* An inquiry closed without a chargeback counts as won. */
+        {"won", DISPUTE_CLOSED, DISPUTE_WON},
+        {"warning_closed", DISPUTE_CLOSED, DISPUTE_WON},
+        {"prevented", DISPUTE_CLOSED, DISPUTE_WON},
+        {"lost", DISPUTE_CLOSED, DISPUTE_LOST},
+    };
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(s, map[i].stripe) == 0) {
+            *status = map[i].status;
+            *resolution = map[i].resolution;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *dispute_status_name(dispute_status s)
+{
+    switch (s) {
+    case DISPUTE_OPENED:
+        return "opened";
+    case DISPUTE_UNDER_REVIEW:
+        return "under_review";
+    case DISPUTE_CLOSED:
+        return "closed";
+    }
+    return "opened";
+}
+
+const char *dispute_resolution_name(dispute_resolution r)
+{
+    return r == DISPUTE_WON ? "won" : r == DISPUTE_LOST ? "lost" : NULL;
+}
+
+int dispute_status_parse(const char *text, dispute_status *out)
+{
+    for (int s = DISPUTE_OPENED; s <= DISPUTE_CLOSED; s++) {
+        if (text != NULL && strcmp(text, dispute_status_name((dispute_status)s)) == 0) {
+            *out = (dispute_status)s;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool dispute_moves_forward(dispute_status old_status, int64_t old_created,
+                           dispute_status new_status, int64_t new_created)
+{
+    if (old_status == DISPUTE_CLOSED)
+        return false;
+    if (new_status != old_status)
+        return new_status > old_status;
+    return new_created >= old_created;
+}
+
+int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    const char *kind = stripe_json_str(o, "object");
+    const char *id = stripe_json_str(o, "id");
+    const char *status = stripe_json_str(o, "status");
+    const char *currency = stripe_json_str(o, "currency");
+    if (kind == NULL || strcmp(kind, "dispute") != 0)
+        return disputes_fail(err, errlen, "data.object is not a dispute (object \"%s\")",
+                             kind ? kind : "");
+    if (id == NULL || strncmp(id, "dp_", 3) != 0 || !disputes_copy(d->id, sizeof d->id, id))
+        return disputes_fail(err, errlen, "dispute: no valid \"id\" (dp_...)");
+    if (dispute_map_status(status, &d->status, &d->resolution) != 0)
+        return disputes_fail(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
+                             status ? status : "(none)");
+    disputes_copy(d->stripe_status, sizeof d->stripe_status, status);
+    d->amount = stripe_json_i64(o, "amount", -1);
+    if (d->amount < 0)
+        return disputes_fail(err, errlen, "dispute %s: \"amount\" missing or negative", d->id);
+    if (currency == NULL || strlen(currency) != 3)
+        return disputes_fail(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
+    for (int i = 0; i < 3; i++) {
+        char ch = currency[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch < 'a' || ch > 'z')
+            return disputes_fail(err, errlen, "dispute %s: \"currency\" is not an ISO code",
+                                 d->id);
+        d->currency[i] = ch;
+    }
+    if (!disputes_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
+        !disputes_copy(d->payment_intent, sizeof d->payment_intent,
+                       stripe_json_str(o, "payment_intent")))
+        return disputes_fail(err, errlen, "dispute %s: charge or payment_intent id too long",
+                             d->id);
+    if (!disputes_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
+        d->reason[0] = '\0';
+    d->created = stripe_json_i64(o, "created", 0);
+    d->due_by = stripe_json_i64(o, "evidence_details.due_by", 0);
+    const json_t *he = stripe_json_get(o, "evidence_details.has_evidence");
+    d->has_evidence = json_is_true(he) ||
+                      stripe_json_i64(o, "evidence_details.submission_count", 0) > 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------- disputes */
+
+typedef struct {
+    int64_t invoice_id, firm_id, amount_paid;
+    const dispute_info *d;
+    const stripe_event *ev;
+} dispute_ctx;
+
+/* The n-th dispute of the invoice (by id) as the event key's :seq: the
+ * first dispute's events have the plain key, later ones ":<n>". */
+static db_status dispute_seq(db_conn *c, const dispute_ctx *x, int64_t dispute_id, int *seq,
+                             char *err, size_t errlen)
+{
+    const char *p[] = {DI64(x->invoice_id), DI64(dispute_id)};
+    int64_t n = 0;
+    db_status st = disputes_q64(c,
+                                "SELECT count(*) FROM billing.payment_disputes"
+                                " WHERE invoice_id = $1 AND id <= $2",
+                                2, p, &n, err, errlen);
+    *seq = n > 1 ? (int)n : 0;
+    return st;
+}
+
+/* First sight of a dispute: the invoice becomes disputed (its status
+ * remembered unless it already was), audit payment_disputed, event
+ * invoice.disputed. */
+static db_status dispute_open_effects(db_conn *c, const dispute_ctx *x, int64_t dispute_id,
+                                      char *err, size_t errlen)
+{
+    const dispute_info *d = x->d;
+    const char *pi[] = {DI64(x->invoice_id)};
+    db_status st = db_command(c,
+                              "UPDATE billing.invoices SET status_before_dispute ="
+                              " CASE WHEN status = 'disputed' THEN status_before_dispute"
+                              " ELSE status END, status = 'disputed' WHERE id = $1",
+                              1, pi, err, errlen);
+    if (st != DB_OK)
+        return st;
+    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, d->charge,
+                        DI64(d->amount), d->currency, d->reason, d->stripe_status,
+                        DI64(d->due_by), x->ev->id, DI64(dispute_id)};
+    st = db_command(c,
+                    "SELECT billing.audit($1::bigint, 'payment_disputed', 'CRITICAL', NULL,"
+                    " jsonb_build_object('invoice_id', $2::bigint, 'dispute_id', $11::bigint,"
+                    " 'stripe_dispute_id', $3::text, 'stripe_charge_id', NULLIF($4::text, ''),"
+                    " 'amount_cents', $5::bigint, 'currency', $6::text,"
+                    " 'reason', NULLIF($7::text, ''), 'stripe_status', $8::text,"
+                    " 'respond_by', CASE WHEN $9::bigint > 0 THEN to_char(to_timestamp("
+                    "$9::bigint) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END,"
+                    " 'stripe_event_id', $10::text))",
+                    11, pa, err, errlen);
+    if (st != DB_OK)
+        return st;
+    int seq = 0;
+    if ((st = dispute_seq(c, x, dispute_id, &seq, err, errlen)) != DB_OK)
+        return st;
+    const char *pe[] = {DI64(x->invoice_id), DI64(seq), d->id, DI64(d->amount), d->reason};
+    return db_command(c,
+                      "SELECT billing.invoice_event($1::bigint, 'invoice.disputed', $2::int,"
+                      " jsonb_build_object('stripe_dispute_id', $3::text,"
+                      " 'dispute_amount_cents', $4::bigint, 'reason', NULLIF($5::text, '')))",
+                      5, pe, err, errlen);
+}
+
+/* Reaching closed. Won: the remembered status comes back (unless another
+ * dispute of the invoice is still open), audit dispute_won. Lost: the
+ * invoice is charged back, amount_paid drops by the disputed amount (not
+ * below zero), audit dispute_lost, event invoice.charged_back. */
+static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_t dispute_id,
+                                        char *err, size_t errlen)
+{
+    const dispute_info *d = x->d;
+    db_status st;
+    if (d->resolution == DISPUTE_WON) {
+        const char *p[] = {DI64(x->invoice_id), DI64(dispute_id)};
+        st = db_command(c,
+                        "UPDATE billing.invoices i SET status = CASE WHEN i.status = 'disputed'"
+                        " THEN coalesce(i.status_before_dispute, 'paid') ELSE i.status END,"
+                        " status_before_dispute = NULL WHERE i.id = $1 AND NOT EXISTS ("
+                        " SELECT 1 FROM billing.payment_disputes o WHERE o.invoice_id = i.id"
+                        " AND o.status <> 'closed' AND o.id <> $2)",
+                        2, p, err, errlen);
+        if (st != DB_OK)
+            return st;
+        const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, DI64(d->amount),
+                            d->currency, d->stripe_status, x->ev->id, DI64(dispute_id)};
+        return db_command(c,
+                          "SELECT billing.audit($1::bigint, 'dispute_won', 'CRITICAL', NULL,"
+                          " jsonb_build_object('invoice_id', $2::bigint,"
+                          " 'dispute_id', $8::bigint, 'stripe_dispute_id', $3::text,"
+                          " 'amount_cents', $4::bigint, 'currency', $5::text,"
+                          " 'stripe_status', $6::text, 'stripe_event_id', $7::text,"
+                          " 'invoice_status', (SELECT status FROM billing.invoices"
+                          " WHERE id = $2::bigint)))",
+                          8, pa, err, errlen);
+    }
+    int64_t paid_after = x->amount_paid > d->amount ? x->amount_paid - d->amount : 0;
+    const char *p[] = {DI64(x->invoice_id), DI64(paid_after)};
+    st = db_command(c,
+                    "UPDATE billing.invoices SET status = 'charged_back',"
+                    " amount_paid_cents = LEAST(amount_paid_cents, $2::bigint),"
+                    " status_before_dispute = NULL WHERE id = $1",
+                    2, p, err, errlen);
+    if (st != DB_OK)
+        return st;
+    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, DI64(d->amount),
+                        d->currency, d->stripe_status, x->ev->id, DI64(x->amount_paid),
+                        DI64(paid_after), DI64(dispute_id)};
+    st = db_command(c,
+                    "SELECT billing.audit($1::bigint, 'dispute_lost', 'CRITICAL', NULL,"
+                    " jsonb_build_object('invoice_id', $2::bigint, 'dispute_id', $10::bigint,"
+                    " 'stripe_dispute_id', $3::text, 'amount_cents', $4::bigint,"
+                    " 'currency', $5::text, 'stripe_status', $6::text,"
+                    " 'stripe_event_id', $7::text, 'amount_paid_before_cents', $8::bigint,"
+                    " 'amount_paid_after_cents', $9::bigint))",
+                    10, pa, err, errlen);
+    if (st != DB_OK)
+        return st;
+    int seq = 0;
+    if ((st = dispute_seq(c, x, dispute_id, &seq, err, errlen)) != DB_OK)
+        return st;
+    const char *pe[] = {DI64(x->invoice_id), DI64(seq), d->id, DI64(d->amount)};
+    return db_command(c,
+                      "SELECT billing.invoice_event($1::bigint, 'invoice.charged_back', $2::int,"
+                      " jsonb_build_object('stripe_dispute_id', $3::text,"
+                      " 'dispute_amount_cents', $4::bigint))",
+                      4, pe, err, errlen);
+}
+
+/* dispute_funds_withdrawn / dispute_funds_reinstated: the balance
+ * transactions of the direction the event names (negative amounts are
+ * withdrawals, positive ones reinstatements), summed. */
+static db_status dispute_funds_audit(db_conn *c, const dispute_ctx *x, int64_t dispute_id,
+                                     bool withdrawn, char *err, size_t errlen)
+{
+    int64_t amount = 0, fee = 0, count = 0;
+    const json_t *txs = stripe_json_get(x->ev->object, "balance_transactions");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(txs, i, t)
+    {
+        int64_t a = stripe_json_i64(t, "amount", 0);
+        if ((withdrawn && a < 0) || (!withdrawn && a > 0)) {
+            amount += a < 0 ? -a : a;
+            fee += stripe_json_i64(t, "fee", 0);
+            count++;
+        }
+    }
+    const dispute_info *d = x->d;
+    const char *p[] = {DI64(x->firm_id),
+                       withdrawn ? "dispute_funds_withdrawn" : "dispute_funds_reinstated",
+                       withdrawn ? "WARNING" : "INFO",
+                       DI64(x->invoice_id),
+                       d->id,
+                       DI64(d->amount),
+                       d->currency,
+                       DI64(amount),
+                       DI64(fee),
+                       DI64(count),
+                       x->ev->id,
+                       DI64(dispute_id)};
+    return db_command(c,
+                      "SELECT billing.audit($1::bigint, $2::text, $3::text, NULL,"
+                      " jsonb_build_object('invoice_id', $4::bigint, 'dispute_id', $12::bigint,"
+                      " 'stripe_dispute_id', $5::text, 'amount_cents', $6::bigint,"
+                      " 'currency', $7::text, 'balance_amount_cents', $8::bigint,"
+                      " 'balance_fee_cents', $9::bigint, 'balance_transactions', $10::bigint,"
+                      " 'stripe_event_id', $11::text))",
+                      12, p, err, errlen);
+}
+
+db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const dispute_info *d,
+                        const stripe_event *ev, dispute_apply_result *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    dispute_ctx x = {.invoice_id = invoice_id, .firm_id = firm_id, .d = d, .ev = ev};
+    db_status st;
+    /* The invoice row lock serialises every event about this invoice
+     * (several worker instances, a dispute and a refund at once). */
+    const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
+    PGresult *r = db_exec(c,
+                          "SELECT currency, amount_paid_cents FROM billing.invoices"
+                          " WHERE id = $1 AND firm_id = $2 FOR UPDATE",
+                          2, pi, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
+                 (long long)firm_id);
+        return DB_PERMANENT;
+    }
+    bool same_currency = strcmp(PQgetvalue(r, 0, 0), d->currency) == 0;
+    char inv_currency[8];
+    disputes_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
+    x.amount_paid = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    if (!same_currency) {
+        /* Subtracting another currency's amount would corrupt the books. */
+        snprintf(err, errlen, "dispute %s is in %s but invoice %lld is in %s", d->id,
+                 d->currency, (long long)invoice_id, inv_currency);
+        return DB_PERMANENT;
+    }
+
+    const char *pd[] = {d->id};
+    r = db_exec(c,
+                "SELECT id, status, stripe_event_created FROM billing.payment_disputes"
+                " WHERE stripe_dispute_id = $1 FOR UPDATE",
+                1, pd, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    bool exists = PQntuples(r) > 0;
+    dispute_status old_status = DISPUTE_OPENED;
+    int64_t old_created = 0;
+    if (exists) {
+        out->dispute_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        if (dispute_status_parse(PQgetvalue(r, 0, 1), &old_status) != 0)
+            old_status = DISPUTE_OPENED;
+        old_created = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    }
+    PQclear(r);
+
+    const char *res = dispute_resolution_name(d->resolution);
+    const char *pv[] = {DI64(firm_id),
+                        DI64(invoice_id),
+                        dispute_status_name(d->status),
+                        d->reason,
+                        DI64(d->amount),
+                        d->currency,
+                        d->id,
+                        d->charge,
+                        DI64(d->created),
+                        DI64(d->due_by),
+                        DI64(ev->created),
+                        d->has_evidence ? "true" : "false",
+                        res,
+                        d->stripe_status};
+    out->status = old_status;
+    if (!exists) {
+        int64_t id = 0;
+        st = disputes_q64(
+            c,
+            "INSERT INTO billing.payment_disputes (firm_id, invoice_id, status, reason,"
+            " amount_cents, currency, stripe_dispute_id, stripe_charge_id, opened_at,"
+            " respond_by, closed_at, evidence_submitted, resolution, resolution_reason,"
+            " stripe_status, stripe_event_created) VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6,"
+            " $7, NULLIF($8, ''),"
+            " CASE WHEN $9::bigint > 0 THEN to_timestamp($9::bigint) ELSE now() END,"
+            " CASE WHEN $10::bigint > 0 THEN to_timestamp($10::bigint) END,"
+            " CASE WHEN $3 = 'closed' THEN CASE WHEN $11::bigint > 0"
+            "   THEN to_timestamp($11::bigint) ELSE now() END END,"
+            " $12::boolean, $13, CASE WHEN $3 = 'closed' THEN $14 END, $14, $11::bigint)"
+            " RETURNING id",
+            14, pv, &id, err, errlen);
+        if (st != DB_OK)
+            return st;
+        out->dispute_id = id;
+        out->inserted = out->changed = true;
+        out->status = d->status;
+        if ((st = dispute_open_effects(c, &x, id, err, errlen)) != DB_OK)
+            return st;
+        out->opened = true;
+        if (d->status == DISPUTE_CLOSED) {
+            if ((st = dispute_settle_effects(c, &x, id, err, errlen)) != DB_OK)
+                return st;
+            out->settled = true;
+        }
+    } else if (dispute_moves_forward(old_status, old_created, d->status, ev->created)) {
+        const char *pu[] = {DI64(out->dispute_id),
+                            dispute_status_name(d->status),
+                            d->reason,
+                            DI64(d->amount),
+                            d->currency,
+                            DI64(d->due_by),
+                            DI64(ev->created),
+                            d->has_evidence ? "true" : "false",
+                            res,
+                            d->stripe_status,
+                            d->charge};
+        st = db_command(
+            c,
+            "UPDATE billing.payment_disputes SET status = $2, reason = NULLIF($3, ''),"
+            " amount_cents = $4, currency = $5,"
+            " respond_by = CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint)"
+            "   ELSE respond_by END,"
+            " closed_at = CASE WHEN $2 = 'closed' THEN CASE WHEN $7::bigint > 0"
+            "   THEN to_timestamp($7::bigint) ELSE now() END END,"
+            " evidence_submitted = evidence_submitted OR $8::boolean,"
+            " resolution = $9, resolution_reason = CASE WHEN $2 = 'closed' THEN $10 END,"
+            " stripe_status = $10, stripe_event_created = $7::bigint,"
+            " stripe_charge_id = coalesce(NULLIF($11, ''), stripe_charge_id)"
+            " WHERE id = $1",
+            11, pu, err, errlen);
+        if (st != DB_OK)
+            return st;
+        out->changed = true;
+        out->status = d->status;
+        if (d->status == DISPUTE_CLOSED) {
+            if ((st = dispute_settle_effects(c, &x, out->dispute_id, err, errlen)) != DB_OK)
+                return st;
+            out->settled = true;
+        }
+    }
+
+    if (strcmp(ev->type, "charge.dispute.funds_withdrawn") == 0 ||
+        strcmp(ev->type, "charge.dispute.funds_reinstated") == 0) {
+        bool withdrawn = strcmp(ev->type, "charge.dispute.funds_withdrawn") == 0;
+        if ((st = dispute_funds_audit(c, &x, out->dispute_id, withdrawn, err, errlen)) != DB_OK)
+            return st;
+    }
+    return DB_OK;
+}
+
+typedef struct {
+    const stripe_event *ev;
+    const stripe_event_refs *refs;
+} unmatched_arg;
+
+static db_status dispute_unmatched_work(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    const unmatched_arg *a = varg;
+    const char *obj = stripe_json_str(a->ev->object, "id");
+    const char *p[] = {a->ev->id, a->ev->type, obj ? obj : "", a->refs->charge,
+                       a->refs->payment_intent, a->refs->metadata_invoice_id};
+    return db_command(c,
+                      "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
+                      " jsonb_build_object('stripe_event_id', $1::text,"
+                      " 'stripe_event_type', $2::text, 'stripe_object_id', NULLIF($3::text, ''),"
+                      " 'stripe_charge_id', NULLIF($4::text, ''),"
+                      " 'stripe_payment_intent_id', NULLIF($5::text, ''),"
+                      " 'metadata_invoice_id', NULLIF($6::text, ''),"
+                      " 'disposition', 'dead-lettered for an operator'))",
+                      6, p, err, errlen);
+}
+
+db_status dispute_audit_unmatched(db_conn *c, const char *consumer, const stripe_event *ev,
+                                  const stripe_event_refs *refs, char *err, size_t errlen)
+{
+    char key[sizeof ev->id + 16];
+    snprintf(key, sizeof key, "%s:unmatched", ev->id);
+    unmatched_arg a = {ev, refs};
+    db_status st = db_run_once(c, consumer, key, dispute_unmatched_work, &a, err, errlen);
+    return st == DB_DUPLICATE ? DB_OK : st;
+}
+
+/* --------------------------------------------------------------- refunds */
+
+int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t errlen)
+{
+    memset(ch, 0, sizeof *ch);
+    const char *kind = stripe_json_str(o, "object");
+    const char *id = stripe_json_str(o, "id");
+    if (kind == NULL || strcmp(kind, "charge") != 0)
+        return disputes_fail(err, errlen, "data.object is not a charge (object \"%s\")",
+                             kind ? kind : "");
+    if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
+        return disputes_fail(err, errlen, "charge: no valid \"id\" (ch_...)");
+    if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
+                       stripe_json_str(o, "payment_intent")))
+        return disputes_fail(err, errlen, "charge %s: payment_intent id too long", ch->id);
+    const char *cur = stripe_json_str(o, "currency");
+    if (cur == NULL || strlen(cur) != 3)
+        return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
+    for (int i = 0; i < 3; i++) {
+        char c = cur[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c < 'a' || c > 'z')
+            return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code",
+                                 ch->id);
+        ch->currency[i] = c;
+    }
+    ch->amount = stripe_json_i64(o, "amount", -1);
+    ch->amount_refunded = stripe_json_i64(o, "amount_refunded", -1);
+    if (ch->amount < 0 || ch->amount_refunded < 0 || ch->amount_refunded > ch->amount)
+        return disputes_fail(err, errlen,
+                             "charge %s: \"amount\" / \"amount_refunded\" missing or"
+                             " inconsistent",
+                             ch->id);
+    ch->refunded = json_is_true(stripe_json_get(o, "refunded"));
+    return 0;
+}
+
+int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *has_more,
+                      char *err, size_t errlen)
+{
+    const char *kind = stripe_json_str(body, "object");
+    const json_t *data = stripe_json_get(body, "data");
+    if (kind == NULL || strcmp(kind, "list") != 0 || !json_is_array(data))
+        return disputes_fail(err, errlen, "refund list: not a Stripe list object");
+    *has_more = json_is_true(stripe_json_get(body, "has_more"));
+    size_t add = json_array_size(data);
+    if (add == 0)
+        return 0;
+    refund_info *grown = realloc(*items, (*n + add) * sizeof **items);
+    if (grown == NULL)
+        return disputes_fail(err, errlen, "out of memory");
+    *items = grown;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(data, i, o)
+    {
+        refund_info *r = &(*items)[*n];
+        memset(r, 0, sizeof *r);
+        const char *id = stripe_json_str(o, "id");
+        if (id == NULL || strncmp(id, "re_", 3) != 0 || !disputes_copy(r->id, sizeof r->id, id))
+            return disputes_fail(err, errlen, "refund list: an item has no valid id (re_...)");
+        if (!disputes_copy(r->charge, sizeof r->charge, stripe_json_str(o, "charge")) ||
+            !disputes_copy(r->status, sizeof r->status, stripe_json_str(o, "status")))
+            return disputes_fail(err, errlen, "refund %s: charge or status too long", r->id);
+        r->amount = stripe_json_i64(o, "amount", -1);
+        if (r->amount < 0)
+            return disputes_fail(err, errlen, "refund %s: \"amount\" missing or negative",
+                                 r->id);
+        (*n)++;
+    }
+    return 0;
+}
+
+db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_info **items,
+                             size_t *n, char *err, size_t errlen)
+{
+    *items = NULL;
+    *n = 0;
+    char after[STRIPE_ID_MAX] = "";
+    /* 100 pages of 100 refunds is far beyond what one charge can have. */
+    for (int page = 0; page < 100; page++) {
+        stripe_form *f = stripe_form_new();
+        if (f == NULL || stripe_form_add(f, "charge", charge_id) != 0 ||
+            stripe_form_add_i64(f, "limit", 100) != 0 ||
+            (after[0] && stripe_form_add(f, "starting_after", after) != 0)) {
+            stripe_form_free(f);
+            snprintf(err, errlen, "out of memory");
+            return DB_TRANSIENT;
+        }
+        stripe_call call = {.method = "GET", .path = "/v1/refunds", .form = f};
+        char cerr[256] = "";
+        int rc = stripe_perform(sc, &call, cerr, sizeof cerr);
+        db_status st = DB_OK;
+        bool more = false;
+        if (rc != 0) {
+            snprintf(err, errlen, "listing refunds of %s: %s", charge_id, cerr);
+            st = DB_TRANSIENT;
+        } else if (call.result.outcome != STRIPE_OK) {
+            snprintf(err, errlen, "listing refunds of %s: %s (HTTP %ld): %s", charge_id,
+                     stripe_outcome_name(call.result.outcome), call.result.http_status,
+                     call.result.message);
+            st = DB_TRANSIENT;
+        } else if (refund_list_parse(call.result.body, items, n, &more, err, errlen) != 0) {
+            st = DB_TRANSIENT;
+        }
+        stripe_result_free(&call.result);
+        stripe_form_free(f);
+        if (st != DB_OK) {
+            free(*items);
+            *items = NULL;
+            *n = 0;
+            return st;
+        }
+        if (!more || *n == 0)
+            return DB_OK;
+        disputes_copy(after, sizeof after, (*items)[*n - 1].id);
+    }
+    return DB_OK;
+}
+
+void refund_compute(int64_t old_refunded, int64_t recorded_sum, int64_t charge_refunded,
+                    int64_t amount_paid, int64_t total, int64_t *new_refunded,
+                    int64_t *new_paid, int64_t *increase, const char **new_status)
+{
+    int64_t t = old_refunded;
+    if (recorded_sum > t)
+        t = recorded_sum;
+    if (charge_refunded > t)
+        t = charge_refunded;
+    *new_refunded = t;
+    *increase = t - old_refunded;
+    *new_paid = amount_paid > *increase ? amount_paid - *increase : 0;
+    *new_status = (t >= total || *new_paid == 0) ? "refunded" : "partial";
+}
+
+db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const refund_charge *ch,
+                       const refund_info *items, size_t n, const char *event_id,
+                       refund_apply_result *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    db_status st;
+    const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
+    PGresult *r = db_exec(c,
+                          "SELECT currency, status, amount_paid_cents, total_cents, refunded_cents"
+                          " FROM billing.invoices WHERE id = $1 AND firm_id = $2 FOR UPDATE",
+                          2, pi, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
+                 (long long)firm_id);
+        return DB_PERMANENT;
+    }
+    bool same_currency = strcmp(PQgetvalue(r, 0, 0), ch->currency) == 0;
+    disputes_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
+    int64_t paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    int64_t total = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    int64_t old_refunded = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    PQclear(r);
+    out->refunded_total = old_refunded;
+    if (!same_currency) {
+        snprintf(err, errlen, "charge %s is in %s but invoice %lld is not", ch->id, ch->currency,
+                 (long long)invoice_id);
+        return DB_PERMANENT;
+    }
+
+    /* Each refund once, by its Stripe id; only money that left or is
+     * leaving (failed and canceled refunds gave it back). */
+    json_t *new_ids = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const refund_info *f = &items[i];
+        if (strcmp(f->charge, ch->id) != 0 ||
+            (strcmp(f->status, "succeeded") != 0 && strcmp(f->status, "pending") != 0))
+            continue;
+        const char *p[] = {DI64(firm_id), DI64(invoice_id), f->id, ch->id, DI64(f->amount)};
+        int64_t id = 0;
+        st = disputes_q64(c,
+                          "INSERT INTO billing.refunds (firm_id, invoice_id, stripe_refund_id,"
+                          " stripe_charge_id, amount_cents) VALUES ($1, $2, $3, $4, $5)"
+                          " ON CONFLICT (stripe_refund_id) DO NOTHING RETURNING id",
+                          5, p, &id, err, errlen);
+        if (st != DB_OK) {
+            json_decref(new_ids);
+            return st;
+        }
+        if (id > 0) {
+            out->recorded++;
+            json_array_append_new(new_ids, json_string(f->id));
+        }
+    }
+    int64_t recorded_sum = 0;
+    const char *ps[] = {DI64(invoice_id)};
+    st = disputes_q64(c,
+                      "SELECT coalesce(sum(amount_cents), 0) FROM billing.refunds"
+                      " WHERE invoice_id = $1",
+                      1, ps, &recorded_sum, err, errlen);
+    if (st != DB_OK) {
+        json_decref(new_ids);
+        return st;
+    }
+    int64_t new_refunded, new_paid, increase;
+    const char *new_status;
+    refund_compute(old_refunded, recorded_sum, ch->amount_refunded, paid, total, &new_refunded,
+                   &new_paid, &increase, &new_status);
+    out->increase = increase;
+    out->refunded_total = new_refunded;
+    if (increase == 0) {
+        /* A duplicate, or an older event than one already applied. */
+        json_decref(new_ids);
+        return DB_OK;
+    }
+    disputes_copy(out->status, sizeof out->status, new_status);
+    const char *pu[] = {DI64(invoice_id), DI64(new_refunded), DI64(new_paid), new_status};
+    st = db_command(c,
+                    "UPDATE billing.invoices SET refunded_cents = $2, amount_paid_cents = $3,"
+                    " status = $4 WHERE id = $1",
+                    4, pu, err, errlen);
+    if (st != DB_OK) {
+        json_decref(new_ids);
+        return st;
+    }
+    /* The invoice's n-th refund change gets :n, so each change's event key
+     * is unique; audit events are append-only, so the count only grows. */
+    int64_t seq = 0;
+    const char *pq[] = {DI64(firm_id), DI64(invoice_id)};
+    st = disputes_q64(c,
+                      "SELECT count(*) + 1 FROM billing.audit_events WHERE firm_id = $1"
+                      " AND action = 'invoice_refunded' AND metadata->>'invoice_id' = $2",
+                      2, pq, &seq, err, errlen);
+    char *ids = json_dumps(new_ids, JSON_COMPACT);
+    json_decref(new_ids);
+    if (st != DB_OK || ids == NULL) {
+        free(ids);
+        if (st == DB_OK)
+            snprintf(err, errlen, "out of memory");
+        return st == DB_OK ? DB_TRANSIENT : st;
+    }
+    const char *pa[] = {DI64(firm_id),      DI64(invoice_id), ch->id,        ids,
+                        DI64(increase),     DI64(new_refunded), DI64(paid), DI64(new_paid),
+                        event_id,           DI64(seq),        new_status,    ch->currency};
+    st = db_command(c,
+                    "SELECT billing.audit($1::bigint, 'invoice_refunded', 'INFO', NULL,"
+                    " jsonb_build_object('invoice_id', $2::bigint, 'stripe_charge_id', $3::text,"
+                    " 'stripe_refund_ids', $4::jsonb, 'refund_cents', $5::bigint,"
+                    " 'refunded_total_cents', $6::bigint, 'amount_paid_before_cents', $7::bigint,"
+                    " 'amount_paid_after_cents', $8::bigint, 'stripe_event_id', $9::text,"
+                    " 'seq', $10::int, 'invoice_status', $11::text, 'currency', $12::text))",
+                    12, pa, err, errlen);
+    if (st == DB_OK) {
+        const char *pe[] = {DI64(invoice_id), DI64(seq), ch->id, DI64(increase),
+                            DI64(new_refunded), ids};
+        st = db_command(c,
+                        "SELECT billing.invoice_event($1::bigint, 'invoice.refunded', $2::int,"
+                        " jsonb_build_object('stripe_charge_id', $3::text,"
+                        " 'refund_cents', $4::bigint, 'refunded_cents', $5::bigint,"
+                        " 'stripe_refund_ids', $6::jsonb))",
+                        6, pe, err, errlen);
+    }
+    free(ids);
+    return st;
+}
+
+/* -------------------------------------------------------------- evidence */
+
+const char *const dispute_evidence_fields[] = {
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+    NULL,
+};
+
+bool dispute_evidence_field_known(const char *key)
+{
+    for (size_t i = 0; key != NULL && dispute_evidence_fields[i] != NULL; i++)
+        if (strcmp(key, dispute_evidence_fields[i]) == 0)
+            return true;
+    return false;
+}
+
+int dispute_evidence_validate(const json_t *doc, char *err, size_t errlen)
+{
+    if (!json_is_object(doc))
+        return disputes_fail(err, errlen, "evidence must be one JSON object");
+    if (json_object_size(doc) == 0)
+        return disputes_fail(err, errlen, "evidence has no fields");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        if (!dispute_evidence_field_known(key))
+            return disputes_fail(err, errlen,
+                                 "unknown evidence field \"%s\" (Stripe's fields are"
+                                 " customer_name, service_date, receipt, ...; see"
+                                 " docs/DISPUTES.md)",
+                                 key);
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return disputes_fail(err, errlen, "evidence field \"%s\" must be a non-empty string",
+                                 key);
+        if (json_string_length(v) > 20000)
+            return disputes_fail(err, errlen,
+                                 "evidence field \"%s\" is longer than 20000 characters", key);
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return disputes_fail(err, errlen, "evidence field \"%s\" contains a NUL character",
+                                 key);
+    }
+    return 0;
+}
+
+static int dispute_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+stripe_form *dispute_evidence_form(const json_t *doc)
+{
+    size_t n = json_object_size(doc);
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    stripe_form *f = stripe_form_new();
+    if (keys == NULL || f == NULL) {
+        free(keys);
+        stripe_form_free(f);
+        return NULL;
+    }
+    size_t k = 0;
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)doc, key, v) keys[k++] = key;
+    qsort(keys, k, sizeof *keys, dispute_cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "evidence[%s]", keys[i]);
+        rc = stripe_form_add(f, name, json_string_value(json_object_get(doc, keys[i])));
+    }
+    if (rc == 0)
+        rc = stripe_form_add(f, "submit", "true");
+    free(keys);
+    if (rc != 0) {
+        stripe_form_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void dispute_fingerprint(const char *text, char out[17])
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* ---------------------------------------------------------------- report */
+
+db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *err,
+                         size_t errlen)
+{
+    *json_text = NULL;
+    const char *p[] = {DI64(firm_id)};
+    db_status st;
+    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1", 1, p, &st, err,
+                          errlen);
+    if (r == NULL)
+        return st;
+    int found = PQntuples(r);
+    PQclear(r);
+    if (!found) {
+        snprintf(err, errlen, "no such firm: %lld", (long long)firm_id);
+        return DB_PERMANENT;
+    }
+    /* Counts are exact integers; the win rate is won / (won + lost), as an
+     * exact fraction and as a whole percentage rounded half up, computed in
+     * integers (no floating point). */
+    r = db_exec(
+        c,
+        "WITH d AS (SELECT * FROM billing.payment_disputes WHERE firm_id = $1),"
+        " n AS (SELECT count(*) AS total,"
+        "  count(*) FILTER (WHERE status <> 'closed') AS open,"
+        "  count(*) FILTER (WHERE status = 'opened') AS opened,"
+        "  count(*) FILTER (WHERE status = 'under_review') AS under_review,"
+        "  count(*) FILTER (WHERE resolution = 'won') AS won,"
+        "  count(*) FILTER (WHERE resolution = 'lost') AS lost FROM d),"
+        " cur AS (SELECT currency, sum(amount_cents) AS disputed,"
+        "  coalesce(sum(amount_cents) FILTER (WHERE status <> 'closed'), 0) AS open_c,"
+        "  coalesce(sum(amount_cents) FILTER (WHERE resolution = 'won'), 0) AS won_c,"
+        "  coalesce(sum(amount_cents) FILTER (WHERE resolution = 'lost'), 0) AS lost_c"
+        "  FROM d GROUP BY currency)"
+        " SELECT jsonb_build_object('firm_id', $1::bigint, 'total', n.total, 'open', n.open,"
+        "  'opened', n.opened, 'under_review', n.under_review, 'won', n.won, 'lost', n.lost,"
+        "  'win_rate_percent', CASE WHEN n.won + n.lost > 0 THEN"
+        "   (n.won * 200 + n.won + n.lost) / (2 * (n.won + n.lost)) END,"
+        "  'win_rate', CASE WHEN n.won + n.lost > 0 THEN n.won || '/' || (n.won + n.lost) END,"
+        "  'currencies', coalesce((SELECT jsonb_agg(jsonb_build_object('currency', currency,"
+        "   'disputed_cents', disputed, 'open_cents', open_c, 'won_cents', won_c,"
+        "   'lost_cents', lost_c) ORDER BY currency) FROM cur), '[]'::jsonb))::text FROM n",
+        1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    *json_text = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (*json_text == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return DB_TRANSIENT;
+    }
+    return DB_OK;
+}

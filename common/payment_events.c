@@ -1,0 +1,150 @@
+/* payment_events.c: stripe.payments events -> payments and failures (see
+ * payment_events.h). The rules themselves are payments.c's; this file reads
+ * the events and finds their invoice. */
+#include "ledgerline/payment_events.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledgerline/log.h"
+#include "ledgerline/stripe_event.h"
+
+payment_event_kind payment_event_kind_of(const char *type)
+{
+    if (strcmp(type, "payment_intent.succeeded") == 0 ||
+        strcmp(type, "invoice.payment_succeeded") == 0)
+        return PAYMENT_EVENT_SUCCESS;
+    if (strcmp(type, "payment_intent.processing") == 0)
+        return PAYMENT_EVENT_PROCESSING;
+    if (strcmp(type, "payment_intent.payment_failed") == 0 ||
+        strcmp(type, "invoice.payment_failed") == 0)
+        return PAYMENT_EVENT_FAILURE;
+    return PAYMENT_EVENT_OTHER;
+}
+
+typedef struct {
+    const payments_ctx *ctx;
+    const stripe_event *ev;
+    payment_event_kind kind;
+    stripe_event_refs refs;
+    int64_t invoice_id;
+    bool applied;
+} pe_arg;
+
+/* The event's time as RFC 3339 UTC, and its UTC date. */
+static void pe_when(const stripe_event *ev, char at[40], civil_date *day)
+{
+    time_t t = ev->created > 0 ? (time_t)ev->created : time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(at, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!date_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, day))
+        *day = date_today_utc();
+}
+
+static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    pe_arg *a = arg;
+    const json_t *o = a->ev->object;
+    bool is_invoice = strcmp(a->ev->type, "invoice.payment_succeeded") == 0 ||
+                      strcmp(a->ev->type, "invoice.payment_failed") == 0;
+    char at[40];
+    civil_date day;
+    pe_when(a->ev, at, &day);
+    if (a->refs.payment_intent[0] == '\0') {
+        snprintf(err, errlen, "%s %s carries no PaymentIntent id; it cannot be applied once",
+                 a->ev->type, a->ev->id);
+        return DB_PERMANENT;
+    }
+    switch (a->kind) {
+    case PAYMENT_EVENT_SUCCESS: {
+        int64_t amount = is_invoice ? stripe_json_i64(o, "amount_paid", -1)
+                                    : stripe_json_i64(o, "amount_received", -1);
+        if (amount < 0) {
+            snprintf(err, errlen, "%s %s has no amount", a->ev->type, a->ev->id);
+            return DB_PERMANENT;
+        }
+        return payments_apply_success(c, a->invoice_id, a->refs.payment_intent,
+                                      a->refs.charge[0] ? a->refs.charge : NULL, amount, day,
+                                      &a->applied, err, errlen);
+    }
+    case PAYMENT_EVENT_PROCESSING:
+        a->applied = true;
+        return payments_mark_processing(c, a->invoice_id, a->refs.payment_intent, err, errlen);
+    case PAYMENT_EVENT_FAILURE: {
+        const char *code = stripe_json_str(o, "last_payment_error.decline_code");
+        if (code == NULL)
+            code = stripe_json_str(o, "last_payment_error.code");
+        const char *msg = stripe_json_str(o, "last_payment_error.message");
+        /* A Stripe invoice does not say why its payment failed. */
+        payments_failure f = {.invoice_id = a->invoice_id,
+                              .payment_intent = a->refs.payment_intent,
+                              .code = code ? code : "payment_failed",
+                              .message = msg ? msg : "payment failed (reported by Stripe)",
+                              .failed_at = at,
+                              .amount_cents = is_invoice ? stripe_json_i64(o, "amount_due", 0)
+                                                         : stripe_json_i64(o, "amount", 0)};
+        return payments_record_failure(c, a->ctx, &f, &a->applied, err, errlen);
+    }
+    default:
+        return DB_OK;
+    }
+}
+
+/* An event we cannot place is kept for an operator: audited (firm unknown)
+ * in its own transaction, then dead-lettered by the caller. */
+static db_status pe_unmatched(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    const pe_arg *a = arg;
+    const char *p[] = {a->ev->id, a->ev->type, a->refs.payment_intent, a->refs.charge,
+                       a->refs.metadata_invoice_id};
+    return db_command(c,
+                      "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
+                      " jsonb_build_object('stripe_event_id', $1::text, 'type', $2::text,"
+                      "  'payment_intent', nullif($3, ''), 'charge', nullif($4, ''),"
+                      "  'metadata_invoice_id', nullif($5, '')))",
+                      5, p, err, errlen);
+}
+
+kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned kinds,
+                                   const kafka_msg *m, char *err, size_t errlen)
+{
+    stripe_event ev;
+    if (stripe_event_parse(m->value, m->value_len, &ev, err, errlen) != 0)
+        return KAFKA_MSG_PERMANENT;
+    pe_arg a = {.ctx = ctx, .ev = &ev, .kind = payment_event_kind_of(ev.type)};
+    kafka_result res = KAFKA_MSG_OK;
+    if ((a.kind & kinds) == 0) {
+        stripe_event_free(&ev);
+        return KAFKA_MSG_OK;
+    }
+    stripe_event_refs_of(ev.object, &a.refs);
+    int64_t firm_id = 0;
+    db_status st = stripe_event_find_invoice(w->db, &a.refs, &a.invoice_id, &firm_id, err, errlen);
+    if (st == DB_OK && a.invoice_id == 0) {
+        bool seen = false;
+        st = worker_seen(w, ev.id, &seen, err, errlen);
+        if (st == DB_OK && !seen)
+            st = db_run_tx(w->db, pe_unmatched, &a, err, errlen);
+        if (st == DB_OK) {
+            snprintf(err, errlen, "%s %s matches no invoice (payment_intent %s, charge %s)",
+                     ev.type, ev.id, a.refs.payment_intent, a.refs.charge);
+            st = DB_PERMANENT;
+        }
+    } else if (st == DB_OK) {
+        st = db_run_once(w->db, w->group, ev.id, pe_apply, &a, err, errlen);
+        char id[24];
+        if (st == DB_OK || st == DB_DUPLICATE)
+            log_msg(LOG_INFO, "stripe event applied", "stripe_event_id", ev.id, "type", ev.type,
+                    "invoice_id", db_i64(a.invoice_id, id, sizeof id), "payment_intent",
+                    a.refs.payment_intent, "effect",
+                    st == DB_DUPLICATE ? "duplicate event"
+                    : a.applied        ? "applied"
+                                       : "already counted",
+                    NULL);
+    }
+    res = worker_result(st);
+    stripe_event_free(&ev);
+    return res;
+}

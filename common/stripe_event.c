@@ -1,0 +1,193 @@
+/* stripe_event.c: parsing Stripe event envelopes and finding the invoice an
+ * event is about (see stripe_event.h). Owns nothing else: what an event does
+ * to an invoice lives with the worker that applies it. */
+#include "ledgerline/stripe_event.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int stripe_event_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int stripe_event_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const json_t *stripe_json_get(const json_t *obj, const char *path)
+{
+    char key[128];
+    const json_t *cur = obj;
+    while (cur != NULL && *path != '\0') {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n == 0 || n >= sizeof key || !json_is_object(cur))
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        cur = json_object_get(cur, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return json_is_null(cur) ? NULL : cur;
+}
+
+const char *stripe_json_str(const json_t *obj, const char *path)
+{
+    const json_t *v = stripe_json_get(obj, path);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int64_t stripe_json_i64(const json_t *obj, const char *path, int64_t dflt)
+{
+    const json_t *v = stripe_json_get(obj, path);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* Copies src into a fixed field; false when it does not fit (a Stripe id
+ * longer than our column sizes is not a Stripe id). */
+static bool stripe_event_copy(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= dstsz)
+        return false;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+    return true;
+}
+
+int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL)
+        return stripe_event_fail(err, errlen, "stripe event: not JSON (%s at byte %d)", je.text,
+                                 je.position);
+    const char *id = stripe_json_str(root, "id");
+    const char *type = stripe_json_str(root, "type");
+    const json_t *object = stripe_json_get(root, "data.object");
+    const char *why = NULL;
+    if (!json_is_object(root))
+        why = "not a JSON object";
+    else if (id == NULL || id[0] == '\0')
+        why = "no string \"id\"";
+    else if (!stripe_event_copy(out->id, sizeof out->id, id))
+        why = "\"id\" too long";
+    else if (type == NULL || type[0] == '\0')
+        why = "no string \"type\"";
+    else if (!stripe_event_copy(out->type, sizeof out->type, type))
+        why = "\"type\" too long";
+    else if (!json_is_object(object))
+        why = "no object at data.object";
+    if (why != NULL) {
+        json_decref(root);
+        return stripe_event_fail(err, errlen, "stripe event: %s", why);
+    }
+    out->created = stripe_json_i64(root, "created", 0);
+    out->root = root;
+    out->object = (json_t *)object;
+    return 0;
+}
+
+void stripe_event_free(stripe_event *e)
+{
+    if (e == NULL)
+        return;
+    json_decref(e->root);
+    e->root = NULL;
+    e->object = NULL;
+}
+
+void stripe_event_refs_of(const json_t *object, stripe_event_refs *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *kind = stripe_json_str(object, "object");
+    const char *pi = NULL, *charge = NULL;
+    if (kind != NULL && strcmp(kind, "payment_intent") == 0) {
+        pi = stripe_json_str(object, "id");
+        charge = stripe_json_str(object, "latest_charge");
+    } else if (kind != NULL && strcmp(kind, "charge") == 0) {
+        pi = stripe_json_str(object, "payment_intent");
+        charge = stripe_json_str(object, "id");
+    } else {
+        /* invoice, dispute, refund: they point at both. */
+        pi = stripe_json_str(object, "payment_intent");
+        charge = stripe_json_str(object, "charge");
+    }
+    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi))
+        out->payment_intent[0] = '\0';
+    if (!stripe_event_copy(out->charge, sizeof out->charge, charge))
+        out->charge[0] = '\0';
+    const char *meta = stripe_json_str(object, "metadata.invoice_id");
+    if (!stripe_event_copy(out->metadata_invoice_id, sizeof out->metadata_invoice_id, meta))
+        out->metadata_invoice_id[0] = '\0';
+}
+
+/* A positive decimal id without sign, spaces or leading zeros. */
+static bool stripe_event_decimal_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 18 || s[0] == '0')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* One lookup: the first row's (invoice id, firm id), or 0 when none. */
+static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *value,
+                                     int64_t *invoice_id, int64_t *firm_id, char *err,
+                                     size_t errlen)
+{
+    const char *p[] = {value};
+    db_status st;
+    PGresult *r = db_exec(c, sql, 1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) > 0) {
+        *invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        *firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    }
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
+                                    int64_t *invoice_id, int64_t *firm_id, char *err,
+                                    size_t errlen)
+{
+    /* Our own records first: an id we sent or received is proof; metadata is
+     * only a hint we wrote into the PaymentIntent ourselves. */
+    static const char by_pi[] =
+        "SELECT invoice_id, firm_id FROM ("
+        " SELECT invoice_id, firm_id, 1 AS o FROM billing.payment_attempts"
+        "  WHERE stripe_payment_intent_id = $1"
+        " UNION ALL SELECT invoice_id, firm_id, 2 FROM billing.payments"
+        "  WHERE stripe_payment_intent_id = $1"
+        " UNION ALL SELECT id, firm_id, 3 FROM billing.invoices"
+        "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
+    static const char by_charge[] =
+        "SELECT id, firm_id FROM billing.invoices WHERE stripe_charge_id = $1"
+        " ORDER BY id LIMIT 1";
+    static const char by_id[] = "SELECT id, firm_id FROM billing.invoices WHERE id = $1::bigint";
+    *invoice_id = 0;
+    *firm_id = 0;
+    db_status st = DB_OK;
+    if (refs->payment_intent[0] != '\0')
+        st = stripe_event_lookup(c, by_pi, refs->payment_intent, invoice_id, firm_id, err,
+                                 errlen);
+    if (st == DB_OK && *invoice_id == 0 && refs->charge[0] != '\0')
+        st = stripe_event_lookup(c, by_charge, refs->charge, invoice_id, firm_id, err, errlen);
+    if (st == DB_OK && *invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))
+        st = stripe_event_lookup(c, by_id, refs->metadata_invoice_id, invoice_id, firm_id, err,
+                                 errlen);
+    return st;
+}

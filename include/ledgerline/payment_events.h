@@ -1,0 +1,32 @@
+/* payment_events.h: applying the stripe.payments events (the exact bodies
+ * Stripe sent) to invoices, shared by the autopay worker (successes and
+ * processing) and the retry worker (failures).
+ *
+ * Each event is applied in one transaction with its Stripe event id recorded
+ * for the worker's group, so a duplicate event does nothing; below that,
+ * money counts once per PaymentIntent (payments) and a failure once per
+ * PaymentIntent (payment attempts), however many events report it.
+ */
+#ifndef LEDGERLINE_PAYMENT_EVENTS_H
+#define LEDGERLINE_PAYMENT_EVENTS_H
+
+#include "ledgerline/payments.h"
+#include "ledgerline/worker.h"
+
+typedef enum {
+    PAYMENT_EVENT_OTHER = 0,
+    PAYMENT_EVENT_SUCCESS = 1,     /* payment_intent.succeeded, invoice.payment_succeeded */
+    PAYMENT_EVENT_PROCESSING = 2,  /* payment_intent.processing */
+    PAYMENT_EVENT_FAILURE = 4      /* payment_intent.payment_failed, invoice.payment_failed */
+} payment_event_kind;
+
+payment_event_kind payment_event_kind_of(const char *type);
+
+/* Handles one stripe.payments message when its kind is in `kinds` (a mask of
+ * payment_event_kind); other kinds are acknowledged untouched (another
+ * worker kind handles them). An event that matches no invoice is kept: a
+ * WARNING audit event is committed and the message goes to the dlq. */
+kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned kinds,
+                                   const kafka_msg *m, char *err, size_t errlen);
+
+#endif

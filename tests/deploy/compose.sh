@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# compose.sh: docker-compose.yml is valid (Debian's docker-compose `config
+# -q`, with .env.example standing in for the uncommitted .env) and has the
+# production shape: Kafka in KRaft mode, PostgreSQL, a migration and a topic
+# provisioning one-shot, the ingester with a published port, the scheduler
+# and one scalable service per worker kind, health checks on every
+# long-running service; the topics it provisions are exactly the contract's,
+# and .env is ignored by git.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+command -v docker-compose >/dev/null ||
+  { echo "FAIL: docker-compose not installed (deploy/local/deps.sh installs it)" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+docker-compose --env-file .env.example -f docker-compose.yml config -q
+echo "docker-compose config -q: valid"
+# Without the env file the secrets are refused, naming the variable.
+: >"$tmp/empty.env"
+if out=$(env -i PATH="$PATH" docker-compose --env-file "$tmp/empty.env" -f docker-compose.yml config -q 2>&1); then
+  echo "FAIL: config accepted without the secrets of .env" >&2; exit 1
+fi
+grep -Eq "set [A-Z_]+ in .env" <<<"$out" || { echo "FAIL: missing secret not named: $out" >&2; exit 1; }
+docker-compose --env-file .env.example -f docker-compose.yml config >"$tmp/config.yml"
+deploy/kafka/create-topics.sh --list >"$tmp/provisioned"
+
+python3 - "$tmp/config.yml" "$tmp/provisioned" <<'PY'
+import re, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+svc = cfg["services"]
+errors = []
+def check(cond, msg):
+    if not cond:
+        errors.append(msg)
+
+workers = ["billing-invoicing-worker", "billing-autopay-worker", "billing-retry-worker",
+           "billing-dispute-worker"]
+long_running = ["kafka", "postgres", "billing-ingester", "billing-scheduler"] + workers
+for name in long_running + ["migrate", "topics"]:
+    check(name in svc, f"service {name} missing")
+if errors:
+    print("\n".join("FAIL: " + e for e in errors)); sys.exit(1)
+
+k = svc["kafka"]
+check(k["image"].startswith("apache/kafka:"), "kafka must use the official apache/kafka image")
+kenv = k["environment"]
+check("controller" in str(kenv.get("KAFKA_PROCESS_ROLES", "")), "kafka must run in KRaft mode")
+check("KAFKA_CONTROLLER_QUORUM_VOTERS" in kenv, "kafka needs its controller quorum")
+check(svc["postgres"]["image"].startswith("postgres:"), "postgres must use the official image")
+check(svc["migrate"]["command"] == ["billingctl", "db", "migrate"], "migrate runs billingctl db migrate")
+check(str(svc["migrate"].get("restart")) == "no", "migrate is one-shot")
+t = svc["topics"]
+check("create-topics.sh" in " ".join(t.get("entrypoint", []) + (t.get("command") or [])),
+      "topics runs deploy/kafka/create-topics.sh")
+check(any(str(v).endswith("deploy/kafka:/provision:ro") for v in t.get("volumes", [])),
+      "topics mounts deploy/kafka")
+check(any(str(p).endswith(":8080") or p.get("target") == 8080 if isinstance(p, dict) else str(p).endswith(":8080")
+          for p in svc["billing-ingester"].get("ports", [])), "ingester port published")
+for name in long_running:
+    check("healthcheck" in svc[name], f"{name} has no health check")
+for name in workers + ["billing-scheduler"]:
+    s = svc[name]
+    check("container_name" not in s, f"{name} has a container_name: it could not --scale")
+    check(not s.get("ports"), f"{name} publishes a port: it could not --scale")
+    check(s["command"] == [name], f"{name} runs its own binary")
+    check("WORKER_HTTP_LISTEN" in s["environment"], f"{name} has no WORKER_HTTP_LISTEN")
+    hc = s["healthcheck"]["test"]
+    check(hc[:4] == ["CMD", "billingctl", "health", "check"] and
+          hc[4].endswith(":" + s["environment"]["WORKER_HTTP_LISTEN"].split(":")[-1] + "/readyz"),
+          f"{name} health check must call its WORKER_HTTP_LISTEN /readyz")
+    deps = s.get("depends_on", {})
+    check(deps.get("migrate", {}).get("condition") == "service_completed_successfully",
+          f"{name} must wait for the migration")
+for name in ["billing-autopay-worker", "billing-retry-worker", "billing-dispute-worker"]:
+    check("STRIPE_SECRET_KEY" in svc[name]["environment"], f"{name} needs STRIPE_SECRET_KEY")
+check("STRIPE_WEBHOOK_SECRET" in svc["billing-ingester"]["environment"], "ingester needs STRIPE_WEBHOOK_SECRET")
+
+# The provisioned topics are exactly the contract's (CONTRACT.md table, and
+# the code's list in include/ledgerline/topics.h), each with partitions.
+provisioned = {}
+for line in open(sys.argv[2]):
+    name, parts = line.split()
+    provisioned[name] = int(parts)
+contract = open("../shared/spec/CONTRACT.md").read()
+section = contract.split("## Topics and messages", 1)[1].split("\n\n", 2)[1]
+spec = set()
+for row in section.splitlines():
+    cell = row.split("|")[1] if row.startswith("|") else ""
+    spec.update(re.findall(r"`([a-z.]+)`", cell))
+code = set(re.findall(r'#define TOPIC_[A-Z_]+ "([a-z.]+)"', open("include/ledgerline/topics.h").read()))
+code.discard("billing.")
+check(spec, "no topics found in CONTRACT.md")
+check(set(provisioned) == spec, f"provisioned {sorted(provisioned)} != contract {sorted(spec)}")
+check(set(provisioned) == code, f"provisioned {sorted(provisioned)} != topics.h {sorted(code)}")
+check(all(p >= 1 for p in provisioned.values()), "every topic needs at least one partition")
+if errors:
+    print("\n".join("FAIL: " + e for e in errors)); sys.exit(1)
+print(f"compose shape ok; topics provisioned: {', '.join(f'{k}({v})' for k, v in provisioned.items())}")
+PY
+
+if command -v git >/dev/null && git -C "$root" rev-parse >/dev/null 2>&1; then
+  git -C "$root" check-ignore -q .env || { echo "FAIL: .env is not ignored by git" >&2; exit 1; }
+fi
+echo "compose: 1 passed, 0 failed"

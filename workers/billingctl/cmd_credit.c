@@ -1,0 +1,343 @@
+/* cmd_credit.c: the credit ledger commands (BILLING_RULES section 4); the
+ * ledger rules themselves live in common/credit.c.
+ *
+ * `credit add --client N --amount-cents N --source SOURCE --description TEXT
+ *  [--reason TEXT] [--approved-by NAME] [--created-by NAME] [--expires D]
+ *  [--source-invoice N]`
+ *   prints the entry id (--json {"entry_id":N}). --source-invoice names the
+ *   invoice a credit came from (required for source overpayment: the invoice
+ *   overpaid, e.g. by a cheque above the balance due). A goodwill or
+ *   correction credit without a reason and an approver is refused (exit 1)
+ *   before the database is touched.
+ * `credit apply --invoice N [--amount-cents N] [--created-by NAME] [--date D]`
+ *   applies the client's available credit (as of --date, default today UTC)
+ *   to the invoice's balance due; prints the amount and the invoice's new
+ *   status. Nothing to apply (no available credit, nothing due) is exit 1
+ *   and writes nothing.
+ * `credit balance --client N` (--json {"client_id":N,"balance_cents":N,"currency":"usd"}).
+ * `credit expire [--date D] [--firm-id N]`: writes off credit whose last
+ *   usable day is before D (default today UTC). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "ledgerline/credit.h"
+#include "ledgerline/log.h"
+
+static const char *const ADD_USAGE =
+    "credit add --client N --amount-cents N --source SOURCE --description TEXT "
+    "[--reason TEXT] [--approved-by NAME] [--created-by NAME] [--expires YYYY-MM-DD] "
+    "[--source-invoice N]";
+static const char *const APPLY_USAGE =
+    "credit apply --invoice N [--amount-cents N] [--created-by NAME] [--date YYYY-MM-DD]";
+static const char *const BALANCE_USAGE = "credit balance --client N";
+static const char *const EXPIRE_USAGE = "credit expire [--date YYYY-MM-DD] [--firm-id N]";
+
+static bool is_blank(const char *s)
+{
+    if (s == NULL)
+        return true;
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+/* ---- credit add --------------------------------------------------------- */
+
+typedef struct {
+    credit_add_params p;
+    int64_t entry_id;
+} add_arg;
+
+static db_status add_work(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    add_arg *a = varg;
+    return credit_add(c, &a->p, &a->entry_id, err, errlen);
+}
+
+int cmd_credit_add(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
+               *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--client", &client)) ||
+            (g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
+            (g = args_opt(argc, argv, &i, "--source", &source)) ||
+            (g = args_opt(argc, argv, &i, "--description", &desc)) ||
+            (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
+            (g = args_opt(argc, argv, &i, "--approved-by", &approver)) ||
+            (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
+            (g = args_opt(argc, argv, &i, "--expires", &expires)) ||
+            (g = args_opt(argc, argv, &i, "--source-invoice", &src_inv))) {
+            if (g < 0)
+                return args_usage(ADD_USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    add_arg a = {0};
+    credit_add_params *p = &a.p;
+    if (client == NULL || !args_parse_id(client, &p->client_id))
+        return args_usage(ADD_USAGE, "--client N (a positive integer) is required");
+    if (amount == NULL || !args_parse_cents(amount, &p->amount_cents) || p->amount_cents <= 0)
+        return args_usage(ADD_USAGE, "--amount-cents N (a positive integer) is required");
+    if (source == NULL)
+        return args_usage(ADD_USAGE, "--source is required");
+    if (strcmp(source, "overpayment") != 0 && strcmp(source, "refund") != 0 &&
+        strcmp(source, "goodwill") != 0 && strcmp(source, "promotional") != 0 &&
+        strcmp(source, "correction") != 0)
+        return args_usage(ADD_USAGE, "--source must be one of overpayment, refund, goodwill, "
+                                     "promotional, correction");
+    if (src_inv != NULL && !args_parse_id(src_inv, &p->source_invoice_id))
+        return args_usage(ADD_USAGE, "--source-invoice must be a positive integer");
+    if (strcmp(source, "overpayment") == 0 && src_inv == NULL)
+        return args_usage(ADD_USAGE, "--source overpayment needs --source-invoice N (the "
+                                     "invoice that was overpaid)");
+    if (is_blank(desc))
+        return args_usage(ADD_USAGE, "--description TEXT is required");
+    if (expires != NULL) {
+        if (!date_parse(expires, &p->expires_at))
+            return args_usage(ADD_USAGE, "--expires must be a date YYYY-MM-DD");
+        p->has_expiry = true;
+    }
+    /* Rule 4: refused before anything is written (exit 1, not a usage error:
+     * the command is well-formed, the credit is not allowed). */
+    if ((strcmp(source, "goodwill") == 0 || strcmp(source, "correction") == 0) &&
+        (is_blank(reason) || is_blank(approver))) {
+        fprintf(stderr,
+                "billingctl: credit add refused: rule 4 (approval): a %s credit needs "
+                "--reason TEXT and --approved-by NAME\n",
+                source);
+        return CLI_REFUSED;
+    }
+    p->source = source;
+    p->description = desc;
+    p->reason = reason;
+    p->approved_by = approver;
+    p->created_by = by;
+
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, add_work, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("credit add", err);
+    int64_t id = a.entry_id;
+    log_msg(LOG_INFO, "credit added", "entry_id", args_i64(id), "client_id",
+            args_i64(p->client_id), "amount_cents", args_i64(p->amount_cents), "source", source,
+            NULL);
+    if (json)
+        printf("{\"entry_id\":%lld}\n", (long long)id);
+    else
+        printf("%lld\n", (long long)id);
+    return CLI_OK;
+}
+
+/* ---- credit apply ------------------------------------------------------- */
+
+typedef struct {
+    int64_t invoice_id, max_cents;
+    civil_date on;
+    const char *by;
+    int64_t applied, total, paid, client_id;
+    char status[32];
+} apply_arg;
+
+static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    apply_arg *a = varg;
+    db_status st = credit_apply_to_invoice(c, a->invoice_id, a->max_cents, a->on, a->by,
+                                           &a->applied, err, errlen);
+    if (st != DB_OK)
+        return st;
+    const char *p[] = {args_i64(a->invoice_id)};
+    PGresult *r = db_exec(c,
+                          "SELECT status, total_cents, amount_paid_cents, client_id "
+                          "FROM billing.invoices WHERE id = $1",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 0));
+    a->total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    a->paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    a->client_id = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    PQclear(r);
+    if (a->applied == 0) {
+        /* Roll back: nothing applied means nothing (not even a write-off of
+         * lapsed credit) is written by this command. */
+        if (a->total - a->paid <= 0)
+            snprintf(err, errlen, "nothing to apply: invoice %lld (%s) has no balance due",
+                     (long long)a->invoice_id, a->status);
+        else
+            snprintf(err, errlen, "nothing to apply: client %lld has no available credit",
+                     (long long)a->client_id);
+        return DB_PERMANENT;
+    }
+    return DB_OK;
+}
+
+int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--invoice", &inv)) ||
+            (g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
+            (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
+            (g = args_opt(argc, argv, &i, "--date", &date))) {
+            if (g < 0)
+                return args_usage(APPLY_USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    apply_arg a = {0};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(APPLY_USAGE, "--invoice N (a positive integer) is required");
+    if (amount != NULL && (!args_parse_cents(amount, &a.max_cents) || a.max_cents <= 0))
+        return args_usage(APPLY_USAGE, "--amount-cents must be a positive integer");
+    a.on = date_today_utc();
+    if (date != NULL && !date_parse(date, &a.on))
+        return args_usage(APPLY_USAGE, "--date must be a date YYYY-MM-DD");
+    a.by = by;
+
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, apply_work, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("credit apply", err);
+    log_msg(LOG_INFO, "credit applied", "invoice_id", args_i64(a.invoice_id), "amount_cents",
+            args_i64(a.applied), "status", a.status, NULL);
+    if (json)
+        printf("{\"invoice_id\":%lld,\"applied_cents\":%lld,\"status\":\"%s\","
+               "\"amount_paid_cents\":%lld,\"balance_due_cents\":%lld}\n",
+               (long long)a.invoice_id, (long long)a.applied, a.status, (long long)a.paid,
+               (long long)(a.total - a.paid));
+    else
+        printf("applied %lld cents to invoice %lld; status %s, balance due %lld cents\n",
+               (long long)a.applied, (long long)a.invoice_id, a.status,
+               (long long)(a.total - a.paid));
+    return CLI_OK;
+}
+
+/* ---- credit balance ----------------------------------------------------- */
+
+typedef struct {
+    int64_t client_id, balance;
+    char currency[4];
+} balance_arg;
+
+static db_status balance_work(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    balance_arg *a = varg;
+    return credit_balance(c, a->client_id, &a->balance, a->currency, err, errlen);
+}
+
+int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    const char *client = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--client", &client))) {
+            if (g < 0)
+                return args_usage(BALANCE_USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            return args_usage(BALANCE_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    balance_arg a = {0};
+    if (client == NULL || !args_parse_id(client, &a.client_id))
+        return args_usage(BALANCE_USAGE, "--client N (a positive integer) is required");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, balance_work, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("credit balance", err);
+    if (json)
+        printf("{\"client_id\":%lld,\"balance_cents\":%lld,\"currency\":\"%s\"}\n",
+               (long long)a.client_id, (long long)a.balance, a.currency);
+    else
+        printf("client %lld credit balance: %lld cents (%s)\n", (long long)a.client_id,
+               (long long)a.balance, a.currency);
+    return CLI_OK;
+}
+
+/* ---- credit expire ------------------------------------------------------ */
+
+typedef struct {
+    civil_date as_of;
+    int64_t firm_id, entries, amount;
+} expire_arg;
+
+static db_status expire_work(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    expire_arg *a = varg;
+    return credit_expire(c, a->as_of, a->firm_id, &a->entries, &a->amount, err, errlen);
+}
+
+int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    const char *date = NULL, *firm = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--date", &date)) ||
+            (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
+            if (g < 0)
+                return args_usage(EXPIRE_USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            return args_usage(EXPIRE_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    expire_arg a = {.as_of = date_today_utc()};
+    if (date != NULL && !date_parse(date, &a.as_of))
+        return args_usage(EXPIRE_USAGE, "--date must be a date YYYY-MM-DD");
+    if (firm != NULL && !args_parse_id(firm, &a.firm_id))
+        return args_usage(EXPIRE_USAGE, "--firm-id must be a positive integer");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, expire_work, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("credit expire", err);
+    char d[11];
+    date_format(a.as_of, d, sizeof d);
+    log_msg(LOG_INFO, "credit expired", "date", d, "entries", args_i64(a.entries),
+            "amount_cents", args_i64(a.amount), NULL);
+    if (json)
+        printf("{\"date\":\"%s\",\"entries\":%lld,\"amount_cents\":%lld}\n", d,
+               (long long)a.entries, (long long)a.amount);
+    else
+        printf("expired %lld credit remainder(s), %lld cents, lapsed before %s\n",
+               (long long)a.entries, (long long)a.amount, d);
+    return CLI_OK;
+}

@@ -1,0 +1,251 @@
+/* cmd_refund.c: `billingctl refund INVOICE_ID [--amount-cents N] --reason
+ * TEXT --by NAME` (BILLING_RULES section 7): refunds an invoice's Stripe
+ * payment through POST /v1/refunds.
+ *
+ * This command does not record the refund: Stripe's charge.refunded
+ * webhook does, once, through billing-dispute-worker (refunds are recorded
+ * by Stripe refund id), so a refund made here and one made in Stripe's
+ * dashboard are handled alike.
+ *
+ * Idempotency key: "refund-<invoice id>-<amount or full>-r<refunded_cents>",
+ * where refunded_cents is the invoice's refunded total as recorded when the
+ * command runs. Re-running the same command (after a timeout, a crash, a
+ * lost answer) before the webhook recorded the refund sends the same key, so
+ * Stripe answers with the first refund instead of making a second one. Once
+ * the webhook has recorded it, the refunded total has changed, so running
+ * the command again is a new, deliberate refund with a new key; it is still
+ * bounded by what remains paid on the invoice. (Stripe keeps keys for at
+ * least 24 hours.)
+ *
+ * --reason is the operator's text (metadata[refund_reason]); when it is one
+ * of Stripe's reasons (duplicate, fraudulent, requested_by_customer) it is
+ * also sent as `reason`. An audit event refund_requested (actor = --by) is
+ * written once per Stripe refund id. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "args.h"
+#include "cli.h"
+#include "ledgerline/stripe.h"
+
+static const char *const USAGE =
+    "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
+
+typedef struct {
+    int64_t invoice_id;
+    int64_t firm_id, amount_paid, refunded, total;
+    char status[16], currency[8];
+    char pi[STRIPE_ID_MAX], charge[STRIPE_ID_MAX];
+    /* audit */
+    const char *by, *reason, *idem, *refund_id, *refund_status;
+    int64_t amount;
+    bool audited;
+} refund_arg;
+
+static db_status refund_find(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    refund_arg *a = varg;
+    db_status st;
+    const char *p[] = {args_i64(a->invoice_id)};
+    /* The PaymentIntent that paid the invoice: the invoice's own, else its
+     * latest Stripe payment; the charge as a fallback. */
+    PGresult *r = db_exec(c,
+                          "SELECT i.firm_id, i.status, i.currency, i.amount_paid_cents,"
+                          " i.refunded_cents, i.total_cents,"
+                          " coalesce(i.stripe_payment_intent_id, (SELECT p.stripe_payment_intent_id"
+                          "  FROM billing.payments p WHERE p.invoice_id = i.id"
+                          "  AND p.source = 'stripe' ORDER BY p.id DESC LIMIT 1), ''),"
+                          " coalesce(i.stripe_charge_id, '')"
+                          " FROM billing.invoices i WHERE i.id = $1",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "no such invoice: %lld", (long long)a->invoice_id);
+        return DB_PERMANENT;
+    }
+    a->firm_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 1));
+    snprintf(a->currency, sizeof a->currency, "%s", PQgetvalue(r, 0, 2));
+    a->amount_paid = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    a->refunded = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    a->total = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    snprintf(a->pi, sizeof a->pi, "%s", PQgetvalue(r, 0, 6));
+    snprintf(a->charge, sizeof a->charge, "%s", PQgetvalue(r, 0, 7));
+    PQclear(r);
+    return DB_OK;
+}
+
+static db_status refund_audit(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    refund_arg *a = varg;
+    db_status st;
+    const char *p[] = {args_i64(a->firm_id), a->by,        args_i64(a->invoice_id),
+                       a->refund_id,         args_i64(a->amount), a->reason,
+                       a->idem,              a->refund_status, a->currency};
+    /* Once per Stripe refund: a re-run answered with the same refund adds
+     * nothing. */
+    PGresult *r = db_exec(c,
+                          "SELECT billing.audit($1::bigint, 'refund_requested', 'INFO', $2,"
+                          " jsonb_build_object('invoice_id', $3::bigint,"
+                          " 'stripe_refund_id', $4::text, 'amount_cents', $5::bigint,"
+                          " 'reason', $6::text, 'idempotency_key', $7::text,"
+                          " 'stripe_status', NULLIF($8::text, ''), 'currency', $9::text))"
+                          " WHERE NOT EXISTS (SELECT 1 FROM billing.audit_events"
+                          "  WHERE firm_id = $1::bigint AND action = 'refund_requested'"
+                          "  AND metadata->>'stripe_refund_id' = $4::text)",
+                          9, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    a->audited = PQntuples(r) > 0;
+    PQclear(r);
+    return DB_OK;
+}
+
+static bool refund_stripe_reason(const char *text)
+{
+    return strcmp(text, "duplicate") == 0 || strcmp(text, "fraudulent") == 0 ||
+           strcmp(text, "requested_by_customer") == 0;
+}
+
+int cmd_refund(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL;
+    /* argv[0] is "refund" (a one-word command: main.c passes it as the verb). */
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
+            (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
+            (g = args_opt(argc, argv, &i, "--by", &by))) {
+            if (g < 0)
+                return args_usage(USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] != '-' && inv == NULL)
+            inv = argv[i];
+        else
+            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    refund_arg a = {0};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(USAGE, "INVOICE_ID (a positive integer) is required");
+    if (amount != NULL && (!args_parse_cents(amount, &a.amount) || a.amount <= 0))
+        return args_usage(USAGE, "--amount-cents must be a positive whole number of cents");
+    if (reason == NULL || reason[0] == '\0')
+        return args_usage(USAGE, "--reason TEXT is required");
+    if (strlen(reason) > 500)
+        return args_usage(USAGE, "--reason is longer than 500 characters (Stripe's limit)");
+    if (by == NULL || by[0] == '\0')
+        return args_usage(USAGE, "--by NAME is required");
+    if (strlen(by) > 500)
+        return args_usage(USAGE, "--by is longer than 500 characters");
+    a.by = by;
+    a.reason = reason;
+    stripe_config scfg;
+    stripe_config_from_env(&scfg);
+
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    int rc = CLI_REFUSED;
+    char err[1024];
+    stripe_client *sc = NULL;
+    stripe_form *form = NULL;
+    stripe_call call = {0};
+    db_status st = db_run_tx(c, refund_find, &a, err, sizeof err);
+    if (st != DB_OK) {
+        args_refused("refund", err);
+        goto out;
+    }
+    const char *why = NULL;
+    char whybuf[256];
+    if (a.pi[0] == '\0' && a.charge[0] == '\0')
+        why = "it has no Stripe payment (no PaymentIntent or charge) to refund";
+    else if (strcmp(a.status, "disputed") == 0 || strcmp(a.status, "charged_back") == 0)
+        why = "it is disputed or charged back: the card network holds that money";
+    else if (a.amount_paid <= 0)
+        why = "nothing paid remains on it";
+    else if (a.amount > a.amount_paid) {
+        snprintf(whybuf, sizeof whybuf, "--amount-cents %lld exceeds the %lld cents paid",
+                 (long long)a.amount, (long long)a.amount_paid);
+        why = whybuf;
+    }
+    if (why != NULL) {
+        fprintf(stderr, "billingctl: refund refused: invoice %lld: %s\n",
+                (long long)a.invoice_id, why);
+        goto out;
+    }
+    sc = stripe_client_new(&scfg, err, sizeof err);
+    if (sc == NULL) {
+        fprintf(stderr, "billingctl: configuration error: %s\n", err);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    form = stripe_form_refund(a.pi[0] ? a.pi : NULL, a.charge, a.amount,
+                              refund_stripe_reason(reason) ? reason : NULL, a.invoice_id);
+    if (form == NULL || stripe_form_add(form, "metadata[refund_reason]", reason) != 0 ||
+        stripe_form_add(form, "metadata[requested_by]", by) != 0) {
+        fprintf(stderr, "billingctl: out of memory\n");
+        goto out;
+    }
+    char idem[128];
+    snprintf(idem, sizeof idem, "refund-%lld-%s-r%lld", (long long)a.invoice_id,
+             amount ? args_i64(a.amount) : "full", (long long)a.refunded);
+    call.method = "POST";
+    call.path = "/v1/refunds";
+    call.form = form;
+    call.idempotency_key = idem;
+    char cerr[256] = "";
+    if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "billingctl: refund refused: %s\n", cerr);
+        goto out;
+    }
+    if (call.result.outcome != STRIPE_OK) {
+        fprintf(stderr, "billingctl: refund refused: Stripe answered %s (HTTP %ld): %s%s\n",
+                stripe_outcome_name(call.result.outcome), call.result.http_status,
+                call.result.message,
+                stripe_result_transient(&call.result)
+                    ? " (temporary; re-running the same command is safe: same idempotency key)"
+                    : "");
+        goto out;
+    }
+    a.idem = idem;
+    a.refund_id = call.result.object_id;
+    a.refund_status = call.result.object_status;
+    if (call.result.amount >= 0)
+        a.amount = call.result.amount;
+    st = db_run_tx(c, refund_audit, &a, err, sizeof err);
+    if (st != DB_OK)
+        /* The refund exists at Stripe; only our audit row is missing. */
+        fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
+                a.refund_id, err);
+    if (json) {
+        json_t *j = json_pack("{sI ss sI ss ss ss}", "invoice_id", (json_int_t)a.invoice_id,
+                              "refund_id", a.refund_id, "amount_cents", (json_int_t)a.amount,
+                              "currency", a.currency, "status", a.refund_status,
+                              "idempotency_key", idem);
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(j);
+    } else {
+        printf("refund %s of invoice %lld: %lld %s cents, %s (recorded when Stripe's"
+               " charge.refunded webhook arrives)\n",
+               a.refund_id, (long long)a.invoice_id, (long long)a.amount, a.currency,
+               a.refund_status);
+    }
+    rc = CLI_OK;
+out:
+    stripe_result_free(&call.result);
+    stripe_form_free(form);
+    stripe_client_free(sc);
+    db_close(c);
+    return rc;
+}

@@ -1,0 +1,98 @@
+/* cmd_report_failures.c: `billingctl report failures --firm-id N --from D
+ * --to D` (BILLING_RULES section 10): payment failures of a firm whose
+ * business time falls in [from, to] (UTC days), counted and summed by failure
+ * code and currency. Every failed attempt counts once (a failure reported
+ * twice is one attempt, see common/payments.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "args.h"
+#include "cli.h"
+
+static const char *const USAGE =
+    "report failures --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD [--json]";
+
+static const char *const FAILURES_SQL =
+    "SELECT coalesce(failure_code, 'unknown'), currency, count(*), sum(amount_cents)"
+    " FROM billing.payment_attempts"
+    " WHERE firm_id = $1::bigint AND status = 'failed'"
+    " AND failed_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'"
+    " AND failed_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
+    " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2";
+
+int cmd_report_failures(int argc, char **argv, const cli_opts *o)
+{
+    const char *firm = NULL, *from = NULL, *to = NULL;
+    bool json = o->json; /* --json before the command or among its options */
+    for (int i = 1; i < argc; i++) {
+        int g;
+        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
+            (g = args_opt(argc, argv, &i, "--from", &from)) ||
+            (g = args_opt(argc, argv, &i, "--to", &to))) {
+            if (g < 0)
+                return args_usage(USAGE, "%s needs a value", argv[i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+            continue;
+        }
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    int64_t firm_id;
+    civil_date f, t;
+    if (firm == NULL || !args_parse_id(firm, &firm_id))
+        return args_usage(USAGE, "--firm-id N (a positive integer) is required");
+    if (from == NULL || !date_parse(from, &f) || to == NULL || !date_parse(to, &t))
+        return args_usage(USAGE, "--from and --to YYYY-MM-DD are required");
+    if (t.days < f.days)
+        return args_usage(USAGE, "--to is before --from");
+    char fs[11], ts[11];
+    date_format(f, fs, sizeof fs);
+    date_format(t, ts, sizeof ts);
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st;
+    const char *p[] = {args_i64(firm_id), fs, ts};
+    PGresult *r = db_exec(c, FAILURES_SQL, 3, p, &st, err, sizeof err);
+    db_close(c);
+    if (r == NULL)
+        return args_refused("report failures", err);
+    long long total_n = 0;
+    json_t *rows = json_array();
+    if (!json)
+        printf("payment failures of firm %lld from %s to %s\n%-28s %-8s %8s %16s\n",
+               (long long)firm_id, fs, ts, "failure_code", "currency", "count", "amount_cents");
+    for (int i = 0; i < PQntuples(r); i++) {
+        long long n = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        long long amount = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+        total_n += n;
+        if (json)
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I}", "failure_code",
+                                                  PQgetvalue(r, i, 0), "currency",
+                                                  PQgetvalue(r, i, 1), "count", (json_int_t)n,
+                                                  "amount_cents", (json_int_t)amount));
+        else
+            printf("%-28s %-8s %8lld %16lld\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), n,
+                   amount);
+    }
+    PQclear(r);
+    if (json) {
+        json_t *out = json_pack("{s:I, s:s, s:s, s:I, s:o}", "firm_id", (json_int_t)firm_id,
+                                "from", fs, "to", ts, "failure_count", (json_int_t)total_n,
+                                "by_code", rows);
+        char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(out);
+    } else {
+        printf("%lld failure(s)\n", total_n);
+        json_decref(rows);
+    }
+    return CLI_OK;
+}
