@@ -30,7 +30,11 @@
  * CTEs: eng (period per schedule), todo (clipped period, fee, not yet
  * invoiced for that period), hrs (hourly groups by effective rate), lines,
  * inv (numbered invoices with subtotal and tax; engagements with no line,
- * i.e. hourly with nothing to bill, drop out here). */
+ * i.e. hourly with nothing to bill, drop out here).
+ * The client and "already invoiced" lookups are LATERAL ... LIMIT 1 so that
+ * they stay one index probe per engagement: as plain joins the planner
+ * hashed the whole clients table, and the whole invoices table for the
+ * NOT EXISTS, in every batch (a tick got slower the more it had invoiced). */
 #define INV_CTE_SQL                                                                    \
     "WITH eng AS ("                                                                    \
     " SELECT e.id, e.firm_id, e.client_id, e.title, e.pricing_mode,"                   \
@@ -39,7 +43,9 @@
     "  c.currency, c.tax_rate_bp, c.autopay_enabled, c.autopay_payment_method_id,"     \
     "  p.full_start, p.full_end"                                                       \
     " FROM billing.engagements e"                                                      \
-    " JOIN billing.clients c ON c.firm_id = e.firm_id AND c.id = e.client_id"          \
+    " CROSS JOIN LATERAL (SELECT c.currency, c.tax_rate_bp, c.autopay_enabled,"        \
+    "   c.autopay_payment_method_id FROM billing.clients c"                            \
+    "  WHERE c.firm_id = e.firm_id AND c.id = e.client_id LIMIT 1) c"                  \
     " CROSS JOIN LATERAL (SELECT CASE e.package_fee_schedule"                          \
     "    WHEN 'one_time' THEN e.start_date"                                            \
     "    ELSE date_trunc(u.unit, $1::date::timestamp)::date END AS full_start,"        \
@@ -71,9 +77,9 @@
     "            + (per.full_end - per.full_start + 1),"                               \
     "            2 * (per.full_end - per.full_start + 1))::bigint"                     \
     "   ELSE per.package_fee_cents END END AS fee_cents"                               \
-    " FROM per WHERE NOT EXISTS (SELECT 1 FROM billing.invoices x"                     \
+    " FROM per LEFT JOIN LATERAL (SELECT true AS done FROM billing.invoices x"         \
     "   WHERE x.engagement_id = per.id AND x.period_start = per.period_start"          \
-    "     AND x.is_auto_generated)),"                                                  \
+    "     AND x.is_auto_generated LIMIT 1) x ON true WHERE x.done IS NULL),"          \
     " hrs AS ("                                                                        \
     " SELECT t.engagement_id, coalesce(t.hourly_rate_cents, d.hourly_rate_cents) AS rate," \
     "  sum(t.hours)::numeric(12,2) AS hours, array_agg(t.id ORDER BY t.id) AS ids"     \

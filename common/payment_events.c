@@ -87,8 +87,7 @@ static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
                                                          : stripe_json_i64(o, "amount", 0)};
         return payments_record_failure(c, a->ctx, &f, &a->applied, err, errlen);
     }
-    default:
-        return DB_OK;
+    default: return DB_OK;
     }
 }
 
@@ -147,4 +146,34 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
     res = worker_result(st);
     stripe_event_free(&ev);
     return res;
+}
+
+kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kind,
+                                 const char *counter, const kafka_msg *m, char *err, size_t errlen)
+{
+    tick_kind want = kind == PAYMENTS_AUTOPAY ? TICK_AUTOPAY : TICK_RETRY;
+    tick_msg t;
+    if (tick_parse(m->value, m->value_len, &t, err, errlen) != 0)
+        return KAFKA_MSG_PERMANENT;
+    if (t.kind != want) {
+        snprintf(err, errlen, "expected a tick.%s, got tick.%s", tick_kind_name(want),
+                 tick_kind_name(t.kind));
+        return KAFKA_MSG_PERMANENT;
+    }
+    bool seen = false;
+    db_status st = worker_seen(w, t.idempotency_key, &seen, err, errlen);
+    if (st != DB_OK || seen)
+        return worker_result(st);
+    payments_stats s = {0};
+    st = payments_run_tick(ctx, kind, &t, &s, err, errlen);
+    payments_stats_count(w->metrics, counter, &s);
+    if (st == DB_OK)
+        st = worker_record(w, t.idempotency_key, err, errlen);
+    char n1[24], n2[24], n3[24], n4[24], n5[24];
+    log_msg(st == DB_OK ? LOG_INFO : LOG_WARN, "payment tick applied", "idempotency_key",
+            t.idempotency_key, "considered", db_i64(s.considered, n1, sizeof n1), "succeeded",
+            db_i64(s.succeeded, n2, sizeof n2), "failed", db_i64(s.failed, n3, sizeof n3),
+            "transient", db_i64(s.transient, n4, sizeof n4), "overdue",
+            db_i64(s.overdue, n5, sizeof n5), "status", db_status_name(st), NULL);
+    return worker_result(st);
 }

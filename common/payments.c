@@ -49,12 +49,27 @@ void payments_schedule_from_env(payments_ctx *ctx)
         ctx->retry_days[i] = l.values[i];
 }
 
+void payments_stats_count(metrics_registry *m, const char *family, const payments_stats *s)
+{
+    const struct {
+        const char *outcome;
+        int64_t n;
+    } rows[] = {{"succeeded", s->succeeded},   {"failed", s->failed},
+                {"processing", s->processing}, {"credit", s->credit_paid},
+                {"transient", s->transient},   {"cancelled", s->cancelled},
+                {"overdue", s->overdue}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].n > 0)
+            metrics_counter_add(m, family, (uint64_t)rows[i].n, "outcome", rows[i].outcome, NULL);
+}
+
 bool payments_is_hard_decline(const char *code)
 {
     static const char *const hard[] = {
-        "expired_card",     "lost_card",          "stolen_card",      "pickup_card",
-        "fraudulent",       "invalid_account",    "card_not_supported", "incorrect_number",
-        "authentication_required", "payment_method_missing"};
+        "expired_card",          "lost_card",        "stolen_card",
+        "pickup_card",           "fraudulent",       "invalid_account",
+        "card_not_supported",    "incorrect_number", "authentication_required",
+        "payment_method_missing"};
     for (size_t i = 0; code != NULL && i < sizeof hard / sizeof hard[0]; i++)
         if (strcmp(code, hard[i]) == 0)
             return true;
@@ -118,25 +133,30 @@ db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *pay
     db_i64(apply, ap, sizeof ap);
     db_i64(over, ov, sizeof ov);
     const char *p3[] = {id, ap, day, payment_intent, pay_null(charge), payment_id};
-    r = db_exec(
-        c,
-        "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint WHERE id = $6::bigint),"
-        " inv AS (UPDATE billing.invoices SET"
-        "  amount_paid_cents = amount_paid_cents + $2::bigint,"
-        "  status = CASE WHEN status IN ('draft', 'sent', 'partial', 'overdue', 'failed')"
-        "   THEN CASE WHEN amount_paid_cents + $2::bigint = total_cents THEN 'paid' ELSE 'partial' END"
-        "   ELSE status END,"
-        "  paid_date = CASE WHEN amount_paid_cents + $2::bigint = total_cents"
-        "   THEN coalesce(paid_date, $3::date) ELSE paid_date END,"
-        "  autopay_status = CASE WHEN autopay_opt_in THEN 'succeeded' ELSE autopay_status END,"
-        "  next_payment_retry_at = NULL,"
-        "  stripe_payment_intent_id = $4, stripe_charge_id = coalesce($5, stripe_charge_id)"
-        "  WHERE id = $1::bigint RETURNING status),"
-        " att AS (UPDATE billing.payment_attempts SET status = 'succeeded', finished_at = now(),"
-        "  failure_code = NULL, failure_message = NULL"
-        "  WHERE stripe_payment_intent_id = $4 AND status <> 'succeeded')"
-        " SELECT status FROM inv",
-        6, p3, &st, err, errlen);
+    r = db_exec(c,
+                "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint "
+                "WHERE id = $6::bigint),"
+                " inv AS (UPDATE billing.invoices SET"
+                "  amount_paid_cents = amount_paid_cents + $2::bigint,"
+                "  status = CASE WHEN status IN ('draft', 'sent', 'partial', 'overdue', "
+                "'failed')"
+                "   THEN CASE WHEN amount_paid_cents + $2::bigint = total_cents THEN "
+                "'paid' ELSE 'partial' END"
+                "   ELSE status END,"
+                "  paid_date = CASE WHEN amount_paid_cents + $2::bigint = total_cents"
+                "   THEN coalesce(paid_date, $3::date) ELSE paid_date END,"
+                "  autopay_status = CASE WHEN autopay_opt_in THEN 'succeeded' ELSE "
+                "autopay_status END,"
+                "  next_payment_retry_at = NULL,"
+                "  stripe_payment_intent_id = $4, stripe_charge_id = coalesce($5, "
+                "stripe_charge_id)"
+                "  WHERE id = $1::bigint RETURNING status),"
+                " att AS (UPDATE billing.payment_attempts SET status = 'succeeded', "
+                "finished_at = now(),"
+                "  failure_code = NULL, failure_message = NULL"
+                "  WHERE stripe_payment_intent_id = $4 AND status <> 'succeeded')"
+                " SELECT status FROM inv",
+                6, p3, &st, err, errlen);
     if (r == NULL)
         return st;
     char new_status[24];
@@ -192,7 +212,8 @@ db_status payments_mark_processing(db_conn *c, int64_t invoice_id, const char *p
                       "  WHERE stripe_payment_intent_id = $2 AND status = 'transient_error')"
                       " UPDATE billing.invoices SET autopay_status = 'processing',"
                       "  stripe_payment_intent_id = $2"
-                      " WHERE id = $1::bigint AND status NOT IN ('paid', 'refunded', 'charged_back')",
+                      " WHERE id = $1::bigint AND status NOT IN ('paid', 'refunded', "
+                      "'charged_back')",
                       2, p, err, errlen);
 }
 
@@ -230,13 +251,16 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     snprintf(key, sizeof key, "stripe:%s", f->payment_intent ? f->payment_intent : "");
     const char *p2[] = {inv, key, pay_null(f->payment_intent), amt};
     r = db_exec(c,
-                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
-                " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
+                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, "
+                "kind,"
+                " idempotency_key, amount_cents, stripe_payment_intent_id, status, "
+                "currency)"
                 " SELECT i.firm_id, i.id,"
                 "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
                 "   WHERE invoice_id = i.id), 'autopay', $2,"
                 "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
-                "   ELSE greatest(i.total_cents - i.amount_paid_cents, 0) END, $3, 'processing',"
+                "   ELSE greatest(i.total_cents - i.amount_paid_cents, 0) END, $3, "
+                "'processing',"
                 "  i.currency"
                 " FROM billing.invoices i WHERE i.id = $1::bigint RETURNING id",
                 4, p2, &st, err, errlen);
@@ -247,9 +271,8 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     return DB_OK;
 }
 
-db_status payments_record_failure(db_conn *c, const payments_ctx *ctx,
-                                  const payments_failure *f, bool *recorded, char *err,
-                                  size_t errlen)
+db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const payments_failure *f,
+                                  bool *recorded, char *err, size_t errlen)
 {
     *recorded = false;
     int64_t attempt_id = 0;
@@ -264,7 +287,8 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx,
     const char *pa[] = {aid, code, f->message ? f->message : "", pay_null(f->payment_intent),
                         f->failed_at};
     st = db_command(c,
-                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = $2,"
+                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = "
+                    "$2,"
                     " failure_message = $3, finished_at = now(), failed_at = $5::timestamptz,"
                     " stripe_payment_intent_id = coalesce($4, stripe_payment_intent_id)"
                     " WHERE id = $1::bigint",
@@ -300,43 +324,55 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx,
     int64_t delay = (!hard && !exhausted) ? ctx->retry_days[n - 1] : 0;
     db_i64(delay, days, sizeof days);
     db_i64(n, nbuf, sizeof nbuf);
-    const char *next_action = hard ? "payment_retry_skipped"
+    const char *next_action = hard        ? "payment_retry_skipped"
                               : exhausted ? "payment_retry_exhausted"
                                           : "payment_retry_scheduled";
-    const char *pu[] = {inv,     exhausted ? "overdue" : "failed",
-                        f->failed_at, f->message ? f->message : "",
-                        code,    nbuf,
+    const char *pu[] = {inv,
+                        exhausted ? "overdue" : "failed",
+                        f->failed_at,
+                        f->message ? f->message : "",
+                        code,
+                        nbuf,
                         (hard || exhausted) ? NULL : days,
                         pay_null(f->payment_intent),
-                        aid,     next_action,
+                        aid,
+                        next_action,
                         hard ? "true" : "false"};
-    r = db_exec(
-        c,
-        "WITH u AS (UPDATE billing.invoices SET status = $2, payment_failed_at = $3::timestamptz,"
-        "  payment_failure_reason = $4, payment_failure_code = $5,"
-        "  payment_retry_count = $6::int, last_payment_retry_at = $3::timestamptz,"
-        "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + $7::int)"
-        "   ::timestamp AT TIME ZONE 'UTC',"
-        "  autopay_status = CASE WHEN autopay_opt_in THEN 'failed' ELSE autopay_status END,"
-        "  stripe_payment_intent_id = coalesce($8, stripe_payment_intent_id)"
-        "  WHERE id = $1::bigint"
-        "  RETURNING firm_id, next_payment_retry_at, total_cents - amount_paid_cents AS due)"
-        " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
-        "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', $9::bigint,"
-        "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
-        "    'payment_intent', $8, 'amount_cents', u.due)),"
-        "  billing.audit(u.firm_id, $10, CASE WHEN $10 = 'payment_retry_exhausted'"
-        "   THEN 'WARNING' ELSE 'INFO' END, NULL,"
-        "   jsonb_build_object('invoice_id', $1::bigint, 'failure_code', $5,"
-        "    'retry_count', $6::int, 'next_payment_retry_at', u.next_payment_retry_at))"
-        " FROM u",
-        10, pu, &st, err, errlen);
+    r = db_exec(c,
+                "WITH u AS (UPDATE billing.invoices SET status = $2, payment_failed_at = "
+                "$3::timestamptz,"
+                "  payment_failure_reason = $4, payment_failure_code = $5,"
+                "  payment_retry_count = $6::int, last_payment_retry_at = "
+                "$3::timestamptz,"
+                "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + "
+                "$7::int)"
+                "   ::timestamp AT TIME ZONE 'UTC',"
+                "  autopay_status = CASE WHEN autopay_opt_in THEN 'failed' ELSE "
+                "autopay_status END,"
+                "  stripe_payment_intent_id = coalesce($8, stripe_payment_intent_id)"
+                "  WHERE id = $1::bigint"
+                "  RETURNING firm_id, next_payment_retry_at, total_cents - "
+                "amount_paid_cents AS due)"
+                " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
+                "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', "
+                "$9::bigint,"
+                "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
+                "    'payment_intent', $8, 'amount_cents', u.due)),"
+                "  billing.audit(u.firm_id, $10, CASE WHEN $10 = "
+                "'payment_retry_exhausted'"
+                "   THEN 'WARNING' ELSE 'INFO' END, NULL,"
+                "   jsonb_build_object('invoice_id', $1::bigint, 'failure_code', $5,"
+                "    'retry_count', $6::int, 'next_payment_retry_at', "
+                "u.next_payment_retry_at))"
+                " FROM u",
+                10, pu, &st, err, errlen);
     if (r == NULL)
         return st;
     PQclear(r);
     const char *pe[] = {inv, nbuf, code, hard ? "true" : "false"};
     st = db_command(c,
-                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', $2::int,"
+                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', "
+                    "$2::int,"
                     " jsonb_build_object('failure_code', $3::text, 'retry_count', $2::int,"
                     "  'customer_action_required', $4::boolean))",
                     4, pe, err, errlen);
@@ -376,15 +412,16 @@ typedef struct {
 
 /* The unfinished attempt of an invoice, if any: replayed as it was. Returns
  * 1 when the job is set (or the invoice awaits a webhook), 0 when none. */
-static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, db_status *st,
-                          char *err, size_t errlen)
+static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, db_status *st, char *err,
+                          size_t errlen)
 {
     const char *p[] = {inv};
     PGresult *r = db_exec(c,
                           "SELECT id, idempotency_key, amount_cents, stripe_payment_intent_id,"
                           " payment_method_id, stripe_customer_id, currency, status, firm_id"
                           " FROM billing.payment_attempts"
-                          " WHERE invoice_id = $1::bigint AND status IN ('processing', 'transient_error')"
+                          " WHERE invoice_id = $1::bigint AND status IN ('processing', "
+                          "'transient_error')"
                           " ORDER BY attempt_no DESC LIMIT 1",
                           1, p, st, err, errlen);
     if (r == NULL)
@@ -410,8 +447,10 @@ static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, db_st
     pay_copy(j->currency, sizeof j->currency, r, 0, 6);
     j->firm_id = pay_i64(r, 0, 8);
     PQclear(r);
-    *st = db_command(c, "UPDATE billing.invoices SET autopay_status = 'processing'"
-                        " WHERE id = $1::bigint AND autopay_opt_in", 1, p, err, errlen);
+    *st = db_command(c,
+                     "UPDATE billing.invoices SET autopay_status = 'processing'"
+                     " WHERE id = $1::bigint AND autopay_opt_in",
+                     1, p, err, errlen);
     return *st == DB_OK ? 1 : -1;
 }
 
@@ -442,17 +481,20 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
         return u < 0 ? st : DB_OK;
 
     const char *p[] = {inv, day};
-    PGresult *r = db_exec(
-        c,
-        "SELECT i.firm_id, i.status, i.total_cents - i.amount_paid_cents, i.currency,"
-        " i.autopay_opt_in, i.autopay_status,"
-        " coalesce(nullif(c.autopay_payment_method_id, ''), nullif(i.autopay_payment_method_id, '')),"
-        " c.stripe_customer_id, c.autopay_enabled,"
-        " coalesce(i.autopay_next_charge_at < ($2::date + 1)::timestamp AT TIME ZONE 'UTC', false),"
-        " coalesce(i.next_payment_retry_at < ($2::date + 1)::timestamp AT TIME ZONE 'UTC', false)"
-        " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
-        " WHERE i.id = $1::bigint FOR UPDATE OF i",
-        2, p, &st, err, errlen);
+    PGresult *r = db_exec(c,
+                          "SELECT i.firm_id, i.status, i.total_cents - i.amount_paid_cents, "
+                          "i.currency,"
+                          " i.autopay_opt_in, i.autopay_status,"
+                          " coalesce(nullif(c.autopay_payment_method_id, ''), "
+                          "nullif(i.autopay_payment_method_id, '')),"
+                          " c.stripe_customer_id, c.autopay_enabled,"
+                          " coalesce(i.autopay_next_charge_at < ($2::date + 1)::timestamp AT TIME "
+                          "ZONE 'UTC', false),"
+                          " coalesce(i.next_payment_retry_at < ($2::date + 1)::timestamp AT TIME "
+                          "ZONE 'UTC', false)"
+                          " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
+                          " WHERE i.id = $1::bigint FOR UPDATE OF i",
+                          2, p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -476,8 +518,9 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
 
     bool due_now;
     if (a->kind == PAYMENTS_AUTOPAY)
-        due_now = opt_in && (strcmp(autopay_status, "scheduled") == 0 ||
-                             strcmp(autopay_status, "processing") == 0) &&
+        due_now = opt_in &&
+                  (strcmp(autopay_status, "scheduled") == 0 ||
+                   strcmp(autopay_status, "processing") == 0) &&
                   autopay_due &&
                   (strcmp(status, "sent") == 0 || strcmp(status, "partial") == 0 ||
                    strcmp(status, "overdue") == 0);
@@ -518,14 +561,21 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
              attempt_no);
     j->amount = due;
     char amt[24], no[24];
-    const char *pi[] = {inv, db_i64(attempt_no, no, sizeof no), payments_kind_names[a->kind],
-                        j->key, db_i64(due, amt, sizeof amt), pay_null(j->pm),
-                        pay_null(j->customer), j->currency};
+    const char *pi[] = {inv,
+                        db_i64(attempt_no, no, sizeof no),
+                        payments_kind_names[a->kind],
+                        j->key,
+                        db_i64(due, amt, sizeof amt),
+                        pay_null(j->pm),
+                        pay_null(j->customer),
+                        j->currency};
     r = db_exec(c,
-                "WITH a AS (INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no,"
+                "WITH a AS (INSERT INTO billing.payment_attempts (firm_id, invoice_id, "
+                "attempt_no,"
                 "  kind, idempotency_key, amount_cents, status, payment_method_id,"
                 "  stripe_customer_id, currency)"
-                "  SELECT firm_id, id, $2::int, $3, $4, $5::bigint, 'processing', $6, $7, $8"
+                "  SELECT firm_id, id, $2::int, $3, $4, $5::bigint, 'processing', $6, "
+                "$7, $8"
                 "  FROM billing.invoices WHERE id = $1::bigint RETURNING id),"
                 " i AS (UPDATE billing.invoices SET autopay_status = 'processing',"
                 "  autopay_last_attempt_at = now() WHERE id = $1::bigint)"
@@ -593,14 +643,14 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     if (stripe_result_transient(res)) {
         const char *pt[] = {aid, res->message};
         a->stats->transient++;
-        return db_command(
-            c,
-            "WITH a AS (UPDATE billing.payment_attempts SET status = 'transient_error',"
-            "  failure_message = $2 WHERE id = $1::bigint RETURNING invoice_id)"
-            " UPDATE billing.invoices i SET autopay_status ="
-            "  CASE WHEN i.status = 'failed' THEN 'failed' ELSE 'scheduled' END"
-            " FROM a WHERE i.id = a.invoice_id AND i.autopay_opt_in",
-            2, pt, err, errlen);
+        return db_command(c,
+                          "WITH a AS (UPDATE billing.payment_attempts SET status = "
+                          "'transient_error',"
+                          "  failure_message = $2 WHERE id = $1::bigint RETURNING invoice_id)"
+                          " UPDATE billing.invoices i SET autopay_status ="
+                          "  CASE WHEN i.status = 'failed' THEN 'failed' ELSE 'scheduled' END"
+                          " FROM a WHERE i.id = a.invoice_id AND i.autopay_opt_in",
+                          2, pt, err, errlen);
     }
     if (pi != NULL) {
         const char *pp[] = {aid, pi};
@@ -634,15 +684,17 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
         const char *pc[] = {aid, res->message};
         log_msg(LOG_ERROR, "idempotency key reused with other parameters", "attempt_id", aid,
                 "idempotency_key", j->key, "stripe_message", res->message, NULL);
-        return db_command(
-            c,
-            "WITH a AS (UPDATE billing.payment_attempts SET status = 'failed',"
-            "  failure_code = 'idempotency_error', failure_message = $2, finished_at = now()"
-            "  WHERE id = $1::bigint RETURNING invoice_id, firm_id)"
-            " SELECT billing.audit(a.firm_id, 'payment_attempt_conflict', 'CRITICAL', NULL,"
-            "  jsonb_build_object('attempt_id', $1::bigint, 'invoice_id', a.invoice_id,"
-            "   'stripe_message', $2)) FROM a",
-            2, pc, err, errlen);
+        return db_command(c,
+                          "WITH a AS (UPDATE billing.payment_attempts SET status = 'failed',"
+                          "  failure_code = 'idempotency_error', failure_message = $2, "
+                          "finished_at = now()"
+                          "  WHERE id = $1::bigint RETURNING invoice_id, firm_id)"
+                          " SELECT billing.audit(a.firm_id, 'payment_attempt_conflict', "
+                          "'CRITICAL', NULL,"
+                          "  jsonb_build_object('attempt_id', $1::bigint, 'invoice_id', "
+                          "a.invoice_id,"
+                          "   'stripe_message', $2)) FROM a",
+                          2, pc, err, errlen);
     }
     /* A decline, a request Stripe refused, or an intent that cannot go on
      * without the customer: a payment failure. */
@@ -669,8 +721,8 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
 
 /* Calls Stripe for every job, replaying transient answers a few times with
  * the same key (backing off, longer for rate limits). */
-static int pay_call_all(payments_ctx *ctx, pay_job *jobs, stripe_call *calls, size_t n,
-                        char *err, size_t errlen)
+static int pay_call_all(payments_ctx *ctx, pay_job *jobs, stripe_call *calls, size_t n, char *err,
+                        size_t errlen)
 {
     size_t *todo = malloc((n ? n : 1) * sizeof *todo);
     stripe_call *round = malloc((n ? n : 1) * sizeof *round);
@@ -746,16 +798,17 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
         if (jobs[i].what != JOB_CALL)
             continue;
         jobs[i].form = stripe_form_payment_intent(jobs[i].amount, jobs[i].currency,
-                                                  jobs[i].customer, jobs[i].pm,
-                                                  jobs[i].invoice_id, jobs[i].firm_id,
-                                                  jobs[i].key);
+                                                  jobs[i].customer, jobs[i].pm, jobs[i].invoice_id,
+                                                  jobs[i].firm_id, jobs[i].key);
         if (jobs[i].form == NULL) {
             snprintf(err, errlen, "out of memory");
             st = DB_TRANSIENT;
             break;
         }
-        calls[i] = (stripe_call){.method = "POST", .path = "/v1/payment_intents",
-                                 .form = jobs[i].form, .idempotency_key = jobs[i].key};
+        calls[i] = (stripe_call){.method = "POST",
+                                 .path = "/v1/payment_intents",
+                                 .form = jobs[i].form,
+                                 .idempotency_key = jobs[i].key};
         ncall++;
     }
     if (st == DB_OK && ncall > 0 && pay_call_all(ctx, jobs, calls, n, err, errlen) != 0)
@@ -763,8 +816,8 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
     for (size_t i = 0; i < n && st == DB_OK; i++) {
         if (jobs[i].what != JOB_CALL)
             continue;
-        pay_apply_arg aa = {.ctx = ctx, .on = on, .job = &jobs[i], .res = &calls[i].result,
-                            .stats = stats};
+        pay_apply_arg aa = {
+            .ctx = ctx, .on = on, .job = &jobs[i], .res = &calls[i].result, .stats = stats};
         st = db_run_tx(ctx->db, pay_apply, &aa, err, errlen);
         char id[24];
         log_msg(st == DB_OK ? LOG_INFO : LOG_ERROR, "charge answered", "invoice_id",
@@ -793,26 +846,30 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
 
 /* The shard and firm filter every tick selection shares: $2 shards, $3
  * shard, $4 firm (NULL = all). */
-#define PAY_SHARD_FILTER " AND i.id % $2::bigint = $3::bigint AND ($4::bigint IS NULL OR i.firm_id = $4::bigint)"
+#define PAY_SHARD_FILTER                                                                           \
+    " AND i.id % $2::bigint = $3::bigint AND ($4::bigint IS NULL OR i.firm_id "                    \
+    "= $4::bigint)"
 
 static const char pay_due_autopay_sql[] =
     "SELECT i.id FROM billing.invoices i"
-    " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', 'processing')"
+    " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', "
+    "'processing')"
     " AND i.status IN ('sent', 'partial', 'overdue')"
-    " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'"
-    PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
+    " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE "
+    "'UTC'" PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
 
 static const char pay_due_retry_sql[] =
     "SELECT i.id FROM billing.invoices i"
-    " WHERE i.status = 'failed' AND i.autopay_opt_in AND i.next_payment_retry_at IS NOT NULL"
-    " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'"
-    PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
+    " WHERE i.status = 'failed' AND i.autopay_opt_in AND "
+    "i.next_payment_retry_at IS NOT NULL"
+    " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE "
+    "'UTC'" PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
 
 /* Invoices past their due date, unpaid and not in a retry cycle (section 6):
  * overdue on the first business date after the due date. */
-#define PAY_OVERDUE_WHERE                                                                   \
-    " WHERE i.status IN ('sent', 'partial', 'failed') AND i.due_date < $1::date"           \
-    " AND NOT (i.status = 'failed' AND i.next_payment_retry_at IS NOT NULL)"                 \
+#define PAY_OVERDUE_WHERE                                                                          \
+    " WHERE i.status IN ('sent', 'partial', 'failed') AND i.due_date < $1::date"                   \
+    " AND NOT (i.status = 'failed' AND i.next_payment_retry_at IS NOT NULL)"                       \
     " AND i.autopay_status <> 'processing'" PAY_SHARD_FILTER
 
 typedef struct {
@@ -836,10 +893,9 @@ static db_status pay_overdue_tx(db_conn *c, void *arg, char *err, size_t errlen)
     pay_tick_params(a->t, day, shards, shard, firm);
     const char *p[] = {day, shards, shard, a->t->firm_id ? firm : NULL};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "UPDATE billing.invoices i SET status = 'overdue'" PAY_OVERDUE_WHERE
-                          " RETURNING i.id",
-                          4, p, &st, err, errlen);
+    PGresult *r = db_exec(
+        c, "UPDATE billing.invoices i SET status = 'overdue'" PAY_OVERDUE_WHERE " RETURNING i.id",
+        4, p, &st, err, errlen);
     if (r == NULL)
         return st;
     a->count = PQntuples(r);
@@ -881,18 +937,18 @@ static db_status pay_cancel_tx(db_conn *c, void *arg, char *err, size_t errlen)
     pay_tick_params(a->t, day, shards, shard, firm);
     const char *p[] = {day, shards, shard, a->t->firm_id ? firm : NULL};
     db_status st;
-    PGresult *r = db_exec(
-        c,
-        "WITH u AS (UPDATE billing.invoices i SET autopay_status = 'cancelled',"
-        "  autopay_opt_in = false, autopay_next_charge_at = NULL"
-        "  FROM billing.clients c WHERE c.id = i.client_id AND NOT c.autopay_enabled"
-        "  AND i.autopay_opt_in AND i.autopay_status = 'scheduled'"
-        "  AND $1::date IS NOT NULL" PAY_SHARD_FILTER
-        "  RETURNING i.id, i.firm_id, i.client_id)"
-        " SELECT billing.audit(firm_id, 'autopay_cancelled', 'INFO', NULL,"
-        "  jsonb_build_object('invoice_id', id, 'client_id', client_id,"
-        "   'reason', 'client autopay disabled')) FROM u",
-        4, p, &st, err, errlen);
+    PGresult *r = db_exec(c,
+                          "WITH u AS (UPDATE billing.invoices i SET autopay_status = 'cancelled',"
+                          "  autopay_opt_in = false, autopay_next_charge_at = NULL"
+                          "  FROM billing.clients c WHERE c.id = i.client_id AND NOT "
+                          "c.autopay_enabled"
+                          "  AND i.autopay_opt_in AND i.autopay_status = 'scheduled'"
+                          "  AND $1::date IS NOT NULL" PAY_SHARD_FILTER
+                          "  RETURNING i.id, i.firm_id, i.client_id)"
+                          " SELECT billing.audit(firm_id, 'autopay_cancelled', 'INFO', NULL,"
+                          "  jsonb_build_object('invoice_id', id, 'client_id', client_id,"
+                          "   'reason', 'client autopay disabled')) FROM u",
+                          4, p, &st, err, errlen);
     if (r == NULL)
         return st;
     a->count = PQntuples(r);
@@ -924,11 +980,11 @@ db_status payments_run_tick(payments_ctx *ctx, payments_kind kind, const tick_ms
     db_i64(limit, lim, sizeof lim);
     int64_t after = 0;
     for (;;) {
-        const char *p[] = {day, shards, shard, t->firm_id ? firm : NULL,
-                           db_i64(after, last, sizeof last), lim};
-        PGresult *r = db_exec(ctx->db,
-                              kind == PAYMENTS_AUTOPAY ? pay_due_autopay_sql : pay_due_retry_sql,
-                              6, p, &st, err, errlen);
+        const char *p[] = {
+            day, shards, shard, t->firm_id ? firm : NULL, db_i64(after, last, sizeof last), lim};
+        PGresult *r =
+            db_exec(ctx->db, kind == PAYMENTS_AUTOPAY ? pay_due_autopay_sql : pay_due_retry_sql, 6,
+                    p, &st, err, errlen);
         if (r == NULL)
             break;
         size_t n = (size_t)PQntuples(r);
@@ -955,23 +1011,26 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
     /* The ticks' own selections, over every shard (shards = 1). */
     static const char charge_autopay[] =
         "SELECT 'charge', i.id FROM billing.invoices i"
-        " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', 'processing')"
+        " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', "
+        "'processing')"
         " AND i.status IN ('sent', 'partial', 'overdue')"
-        " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'"
-        PAY_SHARD_FILTER;
+        " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE "
+        "'UTC'" PAY_SHARD_FILTER;
     static const char charge_retry[] =
         "SELECT 'charge', i.id FROM billing.invoices i"
-        " WHERE i.status = 'failed' AND i.autopay_opt_in AND i.next_payment_retry_at IS NOT NULL"
-        " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'"
-        PAY_SHARD_FILTER " UNION ALL SELECT 'overdue', i.id FROM billing.invoices i"
-        PAY_OVERDUE_WHERE;
+        " WHERE i.status = 'failed' AND i.autopay_opt_in AND "
+        "i.next_payment_retry_at IS NOT NULL"
+        " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE "
+        "'UTC'" PAY_SHARD_FILTER " UNION ALL SELECT 'overdue', i.id FROM "
+        "billing.invoices i" PAY_OVERDUE_WHERE;
     char sql[2048];
     snprintf(sql, sizeof sql,
              "SELECT s.action, i.id, i.invoice_number, coalesce(i.engagement_id, 0),"
              " coalesce(to_char(i.period_start, 'YYYY-MM-DD'), ''),"
              " coalesce(to_char(i.period_end, 'YYYY-MM-DD'), ''), i.total_cents,"
              " i.total_cents - i.amount_paid_cents, i.currency,"
-             " (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts a"
+             " (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts "
+             "a"
              "  WHERE a.invoice_id = i.id)"
              " FROM (%s) s(action, id) JOIN billing.invoices i ON i.id = s.id"
              " ORDER BY i.id, s.action",

@@ -57,8 +57,7 @@ static void stripe_read_object(const json_t *obj, stripe_result *out)
     stripe_copy(out->latest_charge, sizeof out->latest_charge,
                 stripe_json_str(obj, "latest_charge"));
     if (out->latest_charge[0] == '\0')
-        stripe_copy(out->latest_charge, sizeof out->latest_charge,
-                    stripe_json_str(obj, "charge"));
+        stripe_copy(out->latest_charge, sizeof out->latest_charge, stripe_json_str(obj, "charge"));
     out->amount = stripe_json_i64(obj, "amount", -1);
 }
 
@@ -134,10 +133,8 @@ bool stripe_result_transient(const stripe_result *r)
     case STRIPE_RATE_LIMITED:
     case STRIPE_SERVER_ERROR:
     case STRIPE_NETWORK_ERROR:
-    case STRIPE_IDEMPOTENCY_ERROR:
-        return r->retryable;
-    default:
-        return false;
+    case STRIPE_IDEMPOTENCY_ERROR: return r->retryable;
+    default: return false;
     }
 }
 
@@ -230,10 +227,9 @@ const char *stripe_form_body(const stripe_form *f)
     return f ? f->buf : "";
 }
 
-stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency,
-                                        const char *customer, const char *payment_method,
-                                        int64_t invoice_id, int64_t firm_id,
-                                        const char *attempt_key)
+stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency, const char *customer,
+                                        const char *payment_method, int64_t invoice_id,
+                                        int64_t firm_id, const char *attempt_key)
 {
     stripe_form *f = stripe_form_new();
     if (f == NULL)
@@ -282,13 +278,13 @@ stripe_form *stripe_form_refund(const char *payment_intent, const char *charge, 
 /* Client                                                                    */
 
 struct stripe_client {
-    char *base;          /* without a trailing slash */
-    char *auth_header;   /* "Authorization: Bearer sk_..." */
+    char *base;        /* without a trailing slash */
+    char *auth_header; /* "Authorization: Bearer sk_..." */
     bool plain_http;
     int max_rps;
     int connect_timeout_ms, timeout_ms, max_concurrency;
-    uint64_t *starts;    /* ring of the last max_rps start times, µs */
-    size_t next;         /* oldest slot */
+    uint64_t *starts; /* ring of the last max_rps start times, µs */
+    size_t next;      /* oldest slot */
     CURLM *multi;
     stripe_stats stats;
     metrics_registry *metrics;
@@ -353,7 +349,8 @@ stripe_client *stripe_client_new(const stripe_config *cfg, char *err, size_t err
     bool plain = !https && stripe_loopback_http(base);
     if (!https && !plain) {
         snprintf(err, errlen,
-                 "API base \"%s\" must be https:// (plain http only on 127.0.0.1, localhost or [::1])",
+                 "API base \"%s\" must be https:// (plain http only on 127.0.0.1, "
+                 "localhost or [::1])",
                  base);
         return NULL;
     }
@@ -548,8 +545,8 @@ static int stripe_xfer_start(stripe_client *c, stripe_xfer *x, stripe_call *call
     if (x->url == NULL || x->easy == NULL)
         return -1;
     if (!post && form[0] != '\0')
-        snprintf(x->url, ulen, "%s%s%c%s", c->base, call->path,
-                 strchr(call->path, '?') ? '&' : '?', form);
+        snprintf(x->url, ulen, "%s%s%c%s", c->base, call->path, strchr(call->path, '?') ? '&' : '?',
+                 form);
     else
         snprintf(x->url, ulen, "%s%s", c->base, call->path);
 
@@ -607,8 +604,8 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
                  x->errbuf[0] ? x->errbuf : "no detail");
     }
     stripe_classify(status, x->has_should_retry ? x->should_retry : NULL,
-                    x->request_id[0] ? x->request_id : NULL, x->body, x->body_len,
-                    neterr, &x->call->result);
+                    x->request_id[0] ? x->request_id : NULL, x->body, x->body_len, neterr,
+                    &x->call->result);
     x->call->latency_us = stripe_now_us() - x->started_us;
     c->stats.requests++;
     c->stats.by_outcome[x->call->result.outcome]++;
@@ -623,8 +620,7 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
     stripe_xfer_free(x);
 }
 
-int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err,
-                        size_t errlen)
+int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err, size_t errlen)
 {
     size_t slots = (size_t)c->max_concurrency < n ? (size_t)c->max_concurrency : n;
     stripe_xfer *xs = calloc(slots ? slots : 1, sizeof *xs);
@@ -652,7 +648,8 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
                 s++;
             if (stripe_xfer_start(c, &xs[s], call) != 0) {
                 stripe_xfer_free(&xs[s]);
-                stripe_classify(0, NULL, NULL, NULL, 0, "could not set up the request", &call->result);
+                stripe_classify(0, NULL, NULL, NULL, 0, "could not set up the request",
+                                &call->result);
                 next++;
                 continue;
             }

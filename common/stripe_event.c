@@ -61,8 +61,7 @@ static bool stripe_event_copy(char *dst, size_t dstsz, const char *src)
     return true;
 }
 
-int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err,
-                       size_t errlen)
+int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     json_error_t je;
@@ -160,20 +159,18 @@ static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *va
     return DB_OK;
 }
 
-db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
-                                    int64_t *invoice_id, int64_t *firm_id, char *err,
-                                    size_t errlen)
+db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs, int64_t *invoice_id,
+                                    int64_t *firm_id, char *err, size_t errlen)
 {
     /* Our own records first: an id we sent or received is proof; metadata is
      * only a hint we wrote into the PaymentIntent ourselves. */
-    static const char by_pi[] =
-        "SELECT invoice_id, firm_id FROM ("
-        " SELECT invoice_id, firm_id, 1 AS o FROM billing.payment_attempts"
-        "  WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT invoice_id, firm_id, 2 FROM billing.payments"
-        "  WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT id, firm_id, 3 FROM billing.invoices"
-        "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
+    static const char by_pi[] = "SELECT invoice_id, firm_id FROM ("
+                                " SELECT invoice_id, firm_id, 1 AS o FROM billing.payment_attempts"
+                                "  WHERE stripe_payment_intent_id = $1"
+                                " UNION ALL SELECT invoice_id, firm_id, 2 FROM billing.payments"
+                                "  WHERE stripe_payment_intent_id = $1"
+                                " UNION ALL SELECT id, firm_id, 3 FROM billing.invoices"
+                                "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
     static const char by_charge[] =
         "SELECT id, firm_id FROM billing.invoices WHERE stripe_charge_id = $1"
         " ORDER BY id LIMIT 1";
@@ -182,8 +179,7 @@ db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
     *firm_id = 0;
     db_status st = DB_OK;
     if (refs->payment_intent[0] != '\0')
-        st = stripe_event_lookup(c, by_pi, refs->payment_intent, invoice_id, firm_id, err,
-                                 errlen);
+        st = stripe_event_lookup(c, by_pi, refs->payment_intent, invoice_id, firm_id, err, errlen);
     if (st == DB_OK && *invoice_id == 0 && refs->charge[0] != '\0')
         st = stripe_event_lookup(c, by_charge, refs->charge, invoice_id, firm_id, err, errlen);
     if (st == DB_OK && *invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))

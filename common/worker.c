@@ -161,8 +161,8 @@ int worker_main(const worker_spec *spec)
     if (spec->ntopics == 0 || spec->ntopics > WORKER_MAX_TOPICS)
         config_die("worker_spec: 1..WORKER_MAX_TOPICS topics");
     for (size_t i = 0; i < spec->ntopics; i++)
-        if (topic_name(w->prefix, spec->topics[i], w->topic_names[i],
-                       sizeof w->topic_names[i]) != 0)
+        if (topic_name(w->prefix, spec->topics[i], w->topic_names[i], sizeof w->topic_names[i]) !=
+            0)
             config_die("KAFKA_TOPIC_PREFIX makes an illegal topic name");
 
     char err[1024];

@@ -29,4 +29,12 @@ payment_event_kind payment_event_kind_of(const char *type);
 kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned kinds,
                                    const kafka_msg *m, char *err, size_t errlen);
 
+/* Handles one autopay or retry tick shard (payments_run_tick): several
+ * transactions made idempotent by the invoices' own state, so the tick's key
+ * is recorded once all of them are done; outcomes are added to the counter
+ * family `counter`. A tick of the other kind is dead-lettered. */
+kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kind,
+                                 const char *counter, const kafka_msg *m, char *err,
+                                 size_t errlen);
+
 #endif

@@ -26,6 +26,7 @@
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
 #include "ledgerline/envelope.h"
+#include "ledgerline/metrics.h"
 #include "ledgerline/stripe.h"
 
 typedef enum { PAYMENTS_AUTOPAY = 0, PAYMENTS_RETRY } payments_kind;
@@ -54,6 +55,11 @@ typedef struct {
     int64_t overdue;      /* became overdue (retry tick) */
     int64_t skipped;      /* not due, already paid, or awaiting a webhook */
 } payments_stats;
+
+/* Adds the non-zero outcomes of s to the counter `family` (declared by the
+ * caller) with label outcome = succeeded, failed, processing, credit,
+ * transient, cancelled, overdue. */
+void payments_stats_count(metrics_registry *m, const char *family, const payments_stats *s);
 
 /* Reads RETRY_SCHEDULE_DAYS (default 3,7,14; exits 2 when malformed). */
 void payments_schedule_from_env(payments_ctx *ctx);

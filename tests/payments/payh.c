@@ -1,9 +1,9 @@
 /* payh.c: the payment tests' harness (see payh.h). */
 #include "payh.h"
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +91,20 @@ void payh_start_retry2(payh *h)
     h->retry2 = payh_spawn(h, LL_RETRY_WORKER_BIN, h->log_retry);
 }
 
+int payh_retry_log_count(payh *h, const char *needle)
+{
+    FILE *f = fopen(h->log_retry, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
 void payh_kill_autopay(payh *h)
 {
     kill(h->autopay, SIGKILL);
@@ -103,8 +117,8 @@ static void payh_produce(payh *h, const char *topic, const char *key, const char
 {
     char full[TOPIC_NAME_MAX + 1], err[512];
     assert_int_equal(topic_name(h->prefix, topic, full, sizeof full), 0);
-    kafka_status ks = kafka_produce_wait(h->producer, full, key, strlen(key), value,
-                                         strlen(value), hd, nh, 30000, err, sizeof err);
+    kafka_status ks = kafka_produce_wait(h->producer, full, key, strlen(key), value, strlen(value),
+                                         hd, nh, 30000, err, sizeof err);
     if (ks != KAFKA_OK)
         fail_msg("produce to %s failed: %s", full, err);
 }
@@ -132,16 +146,22 @@ void payh_start(payh *h, const char *retry_days)
     civil_date d;
     date_parse("2000-01-01", &d);
     assert_int_equal(ticks_publish(h->producer, h->prefix, TICK_AUTOPAY, d, NULL, 1,
-                                   INT64_C(999999999999), err, sizeof err), 0);
+                                   INT64_C(999999999999), err, sizeof err),
+                     0);
     assert_int_equal(ticks_publish(h->producer, h->prefix, TICK_RETRY, d, NULL, 1,
-                                   INT64_C(999999999999), err, sizeof err), 0);
+                                   INT64_C(999999999999), err, sizeof err),
+                     0);
     payh_produce(h, TOPIC_INVOICES, "0",
-                 "{\"type\":\"invoice.paid\",\"idempotency_key\":\"invoice.paid:999999999999\","
-                 "\"invoice_id\":999999999999,\"firm_id\":1,\"client_id\":1,\"status\":\"paid\","
-                 "\"total_cents\":0,\"currency\":\"usd\",\"occurred_at\":\"2000-01-01T00:00:00Z\"}",
+                 "{\"type\":\"invoice.paid\",\"idempotency_key\":\"invoice.paid:"
+                 "999999999999\","
+                 "\"invoice_id\":999999999999,\"firm_id\":1,\"client_id\":1,"
+                 "\"status\":\"paid\","
+                 "\"total_cents\":0,\"currency\":\"usd\",\"occurred_at\":\"2000-"
+                 "01-01T00:00:00Z\"}",
                  NULL, 0);
     payh_produce(h, TOPIC_STRIPE_PAYMENTS, "warmup",
-                 "{\"id\":\"evt_warmup\",\"type\":\"customer.created\",\"data\":{\"object\":{}}}",
+                 "{\"id\":\"evt_warmup\",\"type\":\"customer.created\",\"data\":{"
+                 "\"object\":{}}}",
                  NULL, 0);
     payh_start_autopay(h);
     payh_start_retry(h);
@@ -172,8 +192,8 @@ int64_t payh_i64(payh *h, const char *sql, int64_t id)
     PGresult *r = PQexecParams(h->pg, sql, 1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("query failed: %s\n%s", PQresultErrorMessage(r), sql);
-    int64_t v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                         : 0;
+    int64_t v =
+        PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return v;
 }
@@ -211,7 +231,8 @@ int64_t payh_client(payh *h, int64_t firm, const char *pm, bool autopay)
     snprintf(f, sizeof f, "%lld", (long long)firm);
     const char *p[] = {f, pm, autopay ? "true" : "false"};
     return dbtest_ok(h->pg,
-                     "INSERT INTO billing.clients (firm_id, company_name, primary_contact_email,"
+                     "INSERT INTO billing.clients (firm_id, company_name, "
+                     "primary_contact_email,"
                      " autopay_enabled, autopay_payment_method_id, stripe_customer_id)"
                      " VALUES ($1::bigint, 'Client', 'c@example.com', $3::boolean, $2,"
                      " 'cus_QXg1o8vcGmoR32') RETURNING id",
@@ -235,29 +256,36 @@ int64_t payh_invoice(payh *h, int64_t firm, int64_t client, int64_t total, const
     char e[24];
     snprintf(e, sizeof e, "%lld", (long long)eng);
     const char *pi[] = {f, c, e, t, issue, due, cadence, dbtest_unique()};
-    return dbtest_ok(
-        h->pg,
-        "WITH cl AS (SELECT * FROM billing.clients WHERE id = $2::bigint),"
-        " i AS (INSERT INTO billing.invoices (firm_id, client_id, engagement_id, invoice_number,"
-        "  status, currency, subtotal_cents, tax_cents, total_cents, issue_date, due_date,"
-        "  autopay_opt_in, autopay_status, autopay_cadence, autopay_payment_method_id,"
-        "  autopay_next_charge_at)"
-        "  SELECT $1::bigint, $2::bigint, $3::bigint, 'T-' || $8, 'sent', 'usd', $4::bigint, 0,"
-        "   $4::bigint, $5::date, $6::date, cl.autopay_enabled,"
-        "   CASE WHEN cl.autopay_enabled THEN 'scheduled' ELSE 'idle' END, $7,"
-        "   cl.autopay_payment_method_id,"
-        "   CASE WHEN cl.autopay_enabled THEN (CASE $7 WHEN 'on_issue' THEN $5::date"
-        "    WHEN 'on_due' THEN $6::date"
-        "    WHEN 'monthly' THEN date_trunc('month', $6::date::timestamp)::date"
-        "    ELSE date_trunc('quarter', $6::date::timestamp)::date END)::timestamp"
-        "    AT TIME ZONE 'UTC' END"
-        "  FROM cl RETURNING id),"
-        " l AS (INSERT INTO billing.invoice_line_items (invoice_id, firm_id, line_type,"
-        "  description, quantity, rate_cents, amount_cents)"
-        "  SELECT id, $1::bigint, 'package_fee', 'Package Fee - Retainer', 1, $4::bigint,"
-        "  $4::bigint FROM i)"
-        " SELECT id FROM i",
-        8, pi);
+    return dbtest_ok(h->pg,
+                     "WITH cl AS (SELECT * FROM billing.clients WHERE id = $2::bigint),"
+                     " i AS (INSERT INTO billing.invoices (firm_id, client_id, engagement_id, "
+                     "invoice_number,"
+                     "  status, currency, subtotal_cents, tax_cents, total_cents, issue_date, "
+                     "due_date,"
+                     "  autopay_opt_in, autopay_status, autopay_cadence, "
+                     "autopay_payment_method_id,"
+                     "  autopay_next_charge_at)"
+                     "  SELECT $1::bigint, $2::bigint, $3::bigint, 'T-' || $8, 'sent', 'usd', "
+                     "$4::bigint, 0,"
+                     "   $4::bigint, $5::date, $6::date, cl.autopay_enabled,"
+                     "   CASE WHEN cl.autopay_enabled THEN 'scheduled' ELSE 'idle' END, $7,"
+                     "   cl.autopay_payment_method_id,"
+                     "   CASE WHEN cl.autopay_enabled THEN (CASE $7 WHEN 'on_issue' THEN "
+                     "$5::date"
+                     "    WHEN 'on_due' THEN $6::date"
+                     "    WHEN 'monthly' THEN date_trunc('month', $6::date::timestamp)::date"
+                     "    ELSE date_trunc('quarter', $6::date::timestamp)::date "
+                     "END)::timestamp"
+                     "    AT TIME ZONE 'UTC' END"
+                     "  FROM cl RETURNING id),"
+                     " l AS (INSERT INTO billing.invoice_line_items (invoice_id, firm_id, "
+                     "line_type,"
+                     "  description, quantity, rate_cents, amount_cents)"
+                     "  SELECT id, $1::bigint, 'package_fee', 'Package Fee - Retainer', 1, "
+                     "$4::bigint,"
+                     "  $4::bigint FROM i)"
+                     " SELECT id FROM i",
+                     8, pi);
 }
 
 static void payh_wait_key(payh *h, const char *group, const char *key_like, int64_t want)
@@ -268,8 +296,8 @@ static void payh_wait_key(payh *h, const char *group, const char *key_like, int6
                                    "SELECT count(*) FROM billing.processed_messages"
                                    " WHERE consumer = $1 AND idempotency_key LIKE $2",
                                    2, NULL, p, NULL, NULL, 0);
-        int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                         : -1;
+        int64_t n =
+            PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
         PQclear(r);
         if (n >= want)
             return;
@@ -284,10 +312,10 @@ void payh_issue(payh *h, int64_t invoice, bool wait)
 {
     invoice_event e = {.type = INVOICE_EVENT_ISSUED, .invoice_id = invoice};
     e.firm_id = payh_i64(h, "SELECT firm_id FROM billing.invoices WHERE id = $1::bigint", invoice);
-    e.client_id = payh_i64(h, "SELECT client_id FROM billing.invoices WHERE id = $1::bigint",
-                           invoice);
-    e.total_cents = payh_i64(h, "SELECT total_cents FROM billing.invoices WHERE id = $1::bigint",
-                             invoice);
+    e.client_id =
+        payh_i64(h, "SELECT client_id FROM billing.invoices WHERE id = $1::bigint", invoice);
+    e.total_cents =
+        payh_i64(h, "SELECT total_cents FROM billing.invoices WHERE id = $1::bigint", invoice);
     snprintf(e.status, sizeof e.status, "sent");
     snprintf(e.currency, sizeof e.currency, "usd");
     snprintf(e.occurred_at, sizeof e.occurred_at, "2026-11-24T00:00:00Z");

@@ -38,6 +38,9 @@ void payh_start_retry(payh *h);
 void payh_kill_autopay(payh *h);
 /* A second retry worker in the same group. */
 void payh_start_retry2(payh *h);
+/* Lines of the retry workers' log (both instances write it) that contain
+ * needle, e.g. "partitions assigned" to know a rebalance has settled. */
+int payh_retry_log_count(payh *h, const char *needle);
 
 /* A client with autopay on/off and a payment method (NULL = none). */
 int64_t payh_client(payh *h, int64_t firm, const char *pm, bool autopay);

@@ -132,10 +132,13 @@ static void test_decline_is_a_failure(void **state)
     int64_t inv = payh_invoice(&H, firm, client, 2500, "2026-12-01", "2026-12-31", "on_issue");
     payh_tick(&H, TICK_AUTOPAY, "2026-12-01", firm);
     assert_string_equal(STATUS(inv), "failed");
-    assert_string_equal(
-        T("SELECT payment_failure_code FROM billing.invoices WHERE id = $1::bigint", inv),
-        "insufficient_funds");
-    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint", inv),
+    assert_string_equal(T("SELECT payment_failure_code FROM billing.invoices "
+                          "WHERE id = $1::bigint",
+                          inv),
+                        "insufficient_funds");
+    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE "
+                       "id = $1::bigint",
+                       inv),
                      1);
     assert_string_equal(T("SELECT to_char(next_payment_retry_at AT TIME ZONE 'UTC',"
                           " 'YYYY-MM-DD') FROM billing.invoices WHERE id = $1::bigint",
@@ -146,16 +149,19 @@ static void test_decline_is_a_failure(void **state)
                          inv)) > 0);
     assert_int_equal(audits(inv, "payment_failed"), 1);
     assert_int_equal(audits(inv, "payment_retry_scheduled"), 1);
-    assert_string_equal(T("SELECT severity FROM billing.audit_events WHERE action = 'payment_failed'"
+    assert_string_equal(T("SELECT severity FROM billing.audit_events WHERE "
+                          "action = 'payment_failed'"
                           " AND metadata->>'invoice_id' = $1::text",
                           inv),
                         "WARNING");
-    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint"
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = "
+                       "$1::bigint"
                        " AND status = 'failed' AND stripe_payment_intent_id LIKE 'pi_%'",
                        inv),
                      1);
     assert_int_equal(Q("SELECT count(*) FROM billing.outbox WHERE msg_key = $1::text"
-                       " AND payload->>'idempotency_key' = 'invoice.payment_failed:' || $1::text || ':1'",
+                       " AND payload->>'idempotency_key' = 'invoice.payment_failed:' || "
+                       "$1::text || ':1'",
                        inv),
                      1);
     assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
@@ -170,16 +176,18 @@ static void test_authentication_required_is_hard(void **state)
     int64_t inv = payh_invoice(&H, firm, client, 4000, "2026-12-01", "2026-12-31", "on_issue");
     payh_issue(&H, inv, true);
     assert_string_equal(STATUS(inv), "failed");
-    assert_string_equal(
-        T("SELECT payment_failure_code FROM billing.invoices WHERE id = $1::bigint", inv),
-        "authentication_required");
+    assert_string_equal(T("SELECT payment_failure_code FROM billing.invoices "
+                          "WHERE id = $1::bigint",
+                          inv),
+                        "authentication_required");
     assert_int_equal(Q("SELECT count(*) FROM billing.invoices WHERE id = $1::bigint"
                        " AND next_payment_retry_at IS NULL",
                        inv),
                      1);
     assert_int_equal(audits(inv, "payment_retry_skipped"), 1);
     assert_string_equal(T("SELECT payload->>'customer_action_required' FROM billing.outbox"
-                          " WHERE msg_key = $1::text AND payload->>'type' = 'invoice.payment_failed'",
+                          " WHERE msg_key = $1::text AND payload->>'type' = "
+                          "'invoice.payment_failed'",
                           inv),
                         "true");
 }
@@ -215,7 +223,8 @@ static void test_processing_then_webhook(void **state)
                        " AND amount_cents = 9900",
                        inv),
                      1);
-    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint"
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE "
+                       "invoice_id = $1::bigint"
                        " AND status = 'succeeded'",
                        inv),
                      1);
@@ -230,9 +239,10 @@ static void test_missing_method_without_stripe(void **state)
     int64_t before = standin_stat(H.stripe, "requests");
     payh_tick(&H, TICK_AUTOPAY, "2026-12-01", firm);
     assert_string_equal(STATUS(inv), "failed");
-    assert_string_equal(
-        T("SELECT payment_failure_code FROM billing.invoices WHERE id = $1::bigint", inv),
-        "payment_method_missing");
+    assert_string_equal(T("SELECT payment_failure_code FROM billing.invoices "
+                          "WHERE id = $1::bigint",
+                          inv),
+                        "payment_method_missing");
     assert_int_equal(Q("SELECT count(*) FROM billing.invoices WHERE id = $1::bigint"
                        " AND next_payment_retry_at IS NULL",
                        inv),
@@ -249,7 +259,9 @@ static void test_client_autopay_off_cancels(void **state)
     char c[24];
     snprintf(c, sizeof c, "%lld", (long long)client);
     const char *p[] = {c};
-    dbtest_ok(H.pg, "UPDATE billing.clients SET autopay_enabled = false WHERE id = $1::bigint",
+    dbtest_ok(H.pg,
+              "UPDATE billing.clients SET autopay_enabled = false WHERE id = "
+              "$1::bigint",
               1, p);
     payh_tick(&H, TICK_AUTOPAY, "2026-12-01", firm);
     assert_string_equal(T("SELECT autopay_status FROM billing.invoices WHERE id = $1::bigint", inv),
@@ -285,8 +297,10 @@ static void credit(int64_t firm, int64_t client, int64_t cents)
     snprintf(a, sizeof a, "%lld", (long long)cents);
     const char *p[] = {f, c, a};
     dbtest_ok(H.pg,
-              "INSERT INTO billing.credit_ledger (firm_id, client_id, entry_type, amount_cents,"
-              " source, description) VALUES ($1::bigint, $2::bigint, 'credit', $3::bigint,"
+              "INSERT INTO billing.credit_ledger (firm_id, client_id, "
+              "entry_type, amount_cents,"
+              " source, description) VALUES ($1::bigint, $2::bigint, 'credit', "
+              "$3::bigint,"
               " 'promotional', 'test credit') RETURNING id",
               3, p);
 }
@@ -305,7 +319,8 @@ static void test_credit_covers_part_then_all(void **state)
                        " AND source = 'credit' AND amount_cents = 3000",
                        part),
                      1);
-    assert_int_equal(Q("SELECT count(*) FROM billing.credit_ledger WHERE applied_to_invoice_id ="
+    assert_int_equal(Q("SELECT count(*) FROM billing.credit_ledger WHERE "
+                       "applied_to_invoice_id ="
                        " $1::bigint AND entry_type = 'debit' AND amount_cents = 3000",
                        part),
                      1);
@@ -350,10 +365,13 @@ static void test_500_then_success_same_key(void **state)
     payh_tick(&H, TICK_AUTOPAY, "2026-12-01", firm);
     assert_string_equal(STATUS(inv), "paid");
     assert_int_equal(pi_requests(inv), 2);
-    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint",
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE "
+                       "invoice_id = $1::bigint",
                        inv),
                      1);
-    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint", inv),
+    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE "
+                       "id = $1::bigint",
+                       inv),
                      0);
     assert_int_equal(audits(inv, "payment_failed"), 0);
     /* Both requests carried the attempt's key. */
@@ -381,7 +399,8 @@ static void test_429_honoured(void **state)
     json_decref(standin_post(H.stripe, "/__standin/fail", "{\"status\":429,\"count\":2}"));
     payh_tick(&H, TICK_AUTOPAY, "2026-12-01", firm);
     assert_string_equal(STATUS(inv), "paid");
-    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint",
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE "
+                       "invoice_id = $1::bigint",
                        inv),
                      1);
     assert_int_equal(audits(inv, "payment_failed"), 0);
@@ -397,7 +416,9 @@ static void test_success_reported_three_ways(void **state)
     payh_issue(&H, inv, true);
     char pi[128], ch[128];
     snprintf(pi, sizeof pi, "%s",
-             T("SELECT stripe_payment_intent_id FROM billing.invoices WHERE id = $1::bigint", inv));
+             T("SELECT stripe_payment_intent_id FROM billing.invoices WHERE id = "
+               "$1::bigint",
+               inv));
     snprintf(ch, sizeof ch, "%s",
              T("SELECT stripe_charge_id FROM billing.invoices WHERE id = $1::bigint", inv));
     char *e1 = payh_fixture_event("payment_intent.succeeded.json", pi, ch, inv, 1099);
@@ -435,17 +456,18 @@ static void test_killed_between_call_and_commit(void **state)
     payh_kill_autopay(&H); /* the stand-in is still executing the charge */
     json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":0}"));
     payh_sleep_ms(3500);
-    assert_string_equal(T("SELECT status FROM billing.payment_attempts WHERE invoice_id = $1::bigint",
+    assert_string_equal(T("SELECT status FROM billing.payment_attempts WHERE "
+                          "invoice_id = $1::bigint",
                           inv),
                         "processing");
     payh_start_autopay(&H);
-    assert_true(payh_wait(&H,
-                          "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
-                          inv));
+    assert_true(
+        payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint", inv));
     assert_int_equal(standin_stat(H.stripe, "payment_intents_created"), created + 1);
     assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
                      1);
-    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint",
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE "
+                       "invoice_id = $1::bigint",
                        inv),
                      1);
 }

@@ -516,6 +516,8 @@ static void test_failure_counted_once(void **state)
 }
 
 /* ---- 6. overdue without autopay ------------------------------------------ */
+/* Sent and partial invoices past their due date, not in a retry cycle,
+ * become overdue on the first business date after it, once. */
 
 static void test_overdue_once(void **state)
 {
@@ -535,8 +537,19 @@ static void test_overdue_once(void **state)
               " paid_date = issue_date WHERE id = $1::bigint",
               1, pp);
 
+    /* A partly paid one becomes overdue as well. */
+    int64_t part = payh_invoice(&H, firm, client, 5000, dplus(d, due, -30), due, "on_issue");
+    const char *pq[] = {I64(part)};
+    dbtest_ok(H.pg,
+              "WITH p AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source)"
+              " SELECT firm_id, id, 2000, 'manual' FROM billing.invoices WHERE id = $1::bigint)"
+              " UPDATE billing.invoices SET status = 'partial', amount_paid_cents = 2000"
+              " WHERE id = $1::bigint",
+              1, pq);
+
     payh_tick(&H, TICK_RETRY, due, firm);
     assert_string_equal(inv_status(&H, inv), "sent");
+    assert_string_equal(inv_status(&H, part), "partial");
     assert_int_equal(audits(inv, "invoice_overdue"), 0);
 
     payh_tick(&H, TICK_RETRY, dplus(d, due, 1), firm);
@@ -549,6 +562,13 @@ static void test_overdue_once(void **state)
                                   inv),
                         "WARNING");
     assert_string_equal(inv_status(&H, paid), "paid");
+    assert_string_equal(inv_status(&H, part), "overdue");
+    assert_int_equal(audits(part, "invoice_overdue"), 1);
+    assert_string_equal(payh_text(&H, "SELECT metadata->>'balance_due_cents'"
+                                      " FROM billing.audit_events WHERE action = 'invoice_overdue'"
+                                      " AND metadata->>'invoice_id' = $1::bigint::text",
+                                  part),
+                        "3000");
 
     payh_tick(&H, TICK_RETRY, dplus(d, due, 8), firm);
     assert_string_equal(inv_status(&H, inv), "overdue");
@@ -556,6 +576,8 @@ static void test_overdue_once(void **state)
     assert_int_equal(events(inv, "invoice.overdue"), 1);
     assert_int_equal(attempts(&H, inv), 0);
     assert_int_equal(audits(paid, "invoice_overdue"), 0);
+    assert_int_equal(audits(part, "invoice_overdue"), 1);
+    assert_int_equal(events(part, "invoice.overdue"), 1);
 }
 
 /* ---- 7. two retry workers ------------------------------------------------ */
@@ -564,6 +586,7 @@ static void test_two_retry_workers(void **state)
 {
     (void)state;
     enum { N = 20 };
+    int assigned = payh_retry_log_count(&H, "partitions assigned");
     payh_start_retry2(&H);
     const char *D = "2026-07-01";
     char d[16], r[16];
@@ -576,14 +599,23 @@ static void test_two_retry_workers(void **state)
     for (int i = 0; i < N; i++)
         assert_int_equal(retry_count(&H, inv[i]), 1);
 
-    /* The same retry tick split two ways (two keys, both applied) and one
-     * split sent twice: the workers select the same invoices at once. */
+    /* The same retry tick split two ways (1 and 12 shards: other keys, so
+     * both are applied; 12 shards land on both workers' partitions) and one
+     * split sent twice: the two workers select the same invoices at once. */
     dplus(r, D, 3);
+    /* Both instances hold partitions once the rebalance their joining
+     * caused has settled (each logs its new assignment). */
+    for (int i = 0; i < 600 && payh_retry_log_count(&H, "partitions assigned") < assigned + 2; i++)
+        payh_sleep_ms(100);
+    assert_true(payh_retry_log_count(&H, "partitions assigned") >= assigned + 2);
+    /* Stripe answers slowly, so the workers' charges overlap in time. */
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":300}"));
     payh_tick_publish(&H, TICK_RETRY, r, firm, 1);
-    payh_tick_publish(&H, TICK_RETRY, r, firm, 4);
-    payh_tick_publish(&H, TICK_RETRY, r, firm, 4);
+    payh_tick_publish(&H, TICK_RETRY, r, firm, 12);
+    payh_tick_publish(&H, TICK_RETRY, r, firm, 12);
     payh_tick_wait(&H, TICK_RETRY, r, firm, 1);
-    payh_tick_wait(&H, TICK_RETRY, r, firm, 4);
+    payh_tick_wait(&H, TICK_RETRY, r, firm, 12);
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":0}"));
 
     for (int i = 0; i < N; i++) {
         print_message("invoice %d of %d\n", i + 1, N);

@@ -16,7 +16,8 @@ static const char *const USAGE =
     "report failures --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD [--json]";
 
 static const char *const FAILURES_SQL =
-    "SELECT coalesce(failure_code, 'unknown'), currency, count(*), sum(amount_cents)"
+    "SELECT coalesce(failure_code, 'unknown'), currency, count(*), "
+    "sum(amount_cents)"
     " FROM billing.payment_attempts"
     " WHERE firm_id = $1::bigint AND status = 'failed'"
     " AND failed_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'"
@@ -83,9 +84,9 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o)
     }
     PQclear(r);
     if (json) {
-        json_t *out = json_pack("{s:I, s:s, s:s, s:I, s:o}", "firm_id", (json_int_t)firm_id,
-                                "from", fs, "to", ts, "failure_count", (json_int_t)total_n,
-                                "by_code", rows);
+        json_t *out =
+            json_pack("{s:I, s:s, s:s, s:I, s:o}", "firm_id", (json_int_t)firm_id, "from", fs, "to",
+                      ts, "failure_count", (json_int_t)total_n, "by_code", rows);
         char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
         printf("%s\n", s ? s : "{}");
         free(s);

@@ -53,8 +53,8 @@ int tick_cli_publish(tick_kind kind, const tick_cli_args *a, const cli_opts *o)
         return args_refused("tick not published", err);
     date_format(a->date, ds, sizeof ds);
     if (o->json) {
-        json_t *j = json_pack("{s:s, s:s, s:i, s:o}", "kind", tick_kind_name(kind),
-                              "business_date", ds, "shards", shards, "firm_id",
+        json_t *j = json_pack("{s:s, s:s, s:i, s:o}", "kind", tick_kind_name(kind), "business_date",
+                              ds, "shards", shards, "firm_id",
                               a->firm_id > 0 ? json_integer(a->firm_id) : json_null());
         char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
@@ -86,12 +86,11 @@ static void preview_row(const payments_preview_row *r, void *arg)
         json_array_append_new(
             po->rows,
             json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:i}", "action", r->action,
-                      "invoice_id", (json_int_t)r->invoice_id, "invoice_number",
-                      r->invoice_number, "engagement_id", (json_int_t)r->engagement_id,
-                      "period_start", r->period_start, "period_end", r->period_end,
-                      "total_cents", (json_int_t)r->total_cents, "due_cents",
-                      (json_int_t)r->due_cents, "currency", r->currency, "attempt_no",
-                      r->attempt_no));
+                      "invoice_id", (json_int_t)r->invoice_id, "invoice_number", r->invoice_number,
+                      "engagement_id", (json_int_t)r->engagement_id, "period_start",
+                      r->period_start, "period_end", r->period_end, "total_cents",
+                      (json_int_t)r->total_cents, "due_cents", (json_int_t)r->due_cents, "currency",
+                      r->currency, "attempt_no", r->attempt_no));
         return;
     }
     printf("%-8s %10lld %-32s %10lld %-10s %-10s %12lld %12lld %-4s %7d\n", r->action,
@@ -111,8 +110,8 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
                "INVOICE_NUMBER", "ENGAGEMENT", "PERIOD_START", "PERIOD_END", "TOTAL_CENTS",
                "DUE_CENTS", "CUR", "ATTEMPT");
     char err[1024];
-    db_status st = payments_preview(c, kind, a->date, a->firm_id, preview_row, &po, err,
-                                    sizeof err);
+    db_status st =
+        payments_preview(c, kind, a->date, a->firm_id, preview_row, &po, err, sizeof err);
     db_close(c);
     int rc = CLI_OK;
     if (st != DB_OK) {
@@ -128,8 +127,12 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
     return rc;
 }
 
-#define AUTOPAY_USAGE "usage: billingctl autopay run [--date YYYY-MM-DD] [--firm-id N] [--dry-run] [--json]\n"
-#define RETRY_USAGE "usage: billingctl retry run [--date YYYY-MM-DD] [--firm-id N] [--dry-run] [--json]\n"
+#define AUTOPAY_USAGE                                                                              \
+    "usage: billingctl autopay run [--date YYYY-MM-DD] [--firm-id N] "                             \
+    "[--dry-run] [--json]\n"
+#define RETRY_USAGE                                                                                \
+    "usage: billingctl retry run [--date YYYY-MM-DD] [--firm-id N] [--dry-run] "                   \
+    "[--json]\n"
 
 /* --json may also come among the command's own options, as the other
  * commands accept it: taken out of argv (in place) into the options. */
