@@ -63,6 +63,12 @@ void payments_stats_count(metrics_registry *m, const char *family, const payment
             metrics_counter_add(m, family, (uint64_t)rows[i].n, "outcome", rows[i].outcome, NULL);
 }
 
+int payments_metrics_declare(metrics_registry *m)
+{
+    return metrics_declare(m, "billing_payment_failures_total", METRICS_COUNTER,
+                           "Payment failures recorded, by failure code.");
+}
+
 bool payments_is_hard_decline(const char *code)
 {
     static const char *const hard[] = {
@@ -381,6 +387,8 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
                         1, pi, err, errlen);
     if (st == DB_OK)
         *recorded = true;
+    if (st == DB_OK && ctx->metrics != NULL)
+        metrics_counter_add(ctx->metrics, "billing_payment_failures_total", 1, "code", code, NULL);
     return st;
 }
 

@@ -607,6 +607,7 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
                     x->request_id[0] ? x->request_id : NULL, x->body, x->body_len, neterr,
                     &x->call->result);
     x->call->latency_us = stripe_now_us() - x->started_us;
+    { curl_off_t pt=0, ct=0, st=0; curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pt); curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &ct); curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &st); fprintf(stderr, "DBG done %llu start %llu connect %lld pretransfer %lld starttransfer %lld\n", (unsigned long long)stripe_now_us(), (unsigned long long)x->started_us, (long long)ct, (long long)pt, (long long)st); }
     c->stats.requests++;
     c->stats.by_outcome[x->call->result.outcome]++;
     c->stats.latency_us_total += x->call->latency_us;
@@ -654,6 +655,7 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
                 continue;
             }
             stripe_rate_take(c, now);
+            fprintf(stderr, "DBG start %llu\n", (unsigned long long)now);
             next++;
             inflight++;
         }

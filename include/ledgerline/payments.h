@@ -41,6 +41,7 @@ typedef struct {
     int transient_tries;  /* in-process tries of a transient answer; 0 = 3 */
     int backoff_ms;       /* first wait between them, doubling; 0 = 500 */
     int batch_size;       /* invoices charged concurrently per batch; 0 = 500 */
+    metrics_registry *metrics; /* optional: billing_payment_failures_total{code} */
 } payments_ctx;
 
 typedef struct {
@@ -60,6 +61,9 @@ typedef struct {
  * caller) with label outcome = succeeded, failed, processing, credit,
  * transient, cancelled, overdue. */
 void payments_stats_count(metrics_registry *m, const char *family, const payments_stats *s);
+
+/* Declares billing_payment_failures_total (ctx->metrics). 0 or -1. */
+int payments_metrics_declare(metrics_registry *m);
 
 /* Reads RETRY_SCHEDULE_DAYS (default 3,7,14; exits 2 when malformed). */
 void payments_schedule_from_env(payments_ctx *ctx);

@@ -19,6 +19,9 @@ static int autopay_init(worker *w)
 {
     autopay_ctx.db = w->db;
     autopay_ctx.stripe = w->stripe;
+    autopay_ctx.metrics = w->metrics;
+    if (payments_metrics_declare(w->metrics) != 0)
+        return -1;
     payments_schedule_from_env(&autopay_ctx);
     return metrics_declare(w->metrics, "billing_charges_total", METRICS_COUNTER,
                            "Invoices charged, by outcome.");

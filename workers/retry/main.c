@@ -20,6 +20,9 @@ static int retry_init(worker *w)
 {
     retry_ctx.db = w->db;
     retry_ctx.stripe = w->stripe;
+    retry_ctx.metrics = w->metrics;
+    if (payments_metrics_declare(w->metrics) != 0)
+        return -1;
     payments_schedule_from_env(&retry_ctx);
     return metrics_declare(w->metrics, "billing_retries_total", METRICS_COUNTER,
                            "Payment retries and overdue invoices, by outcome.");

@@ -1,9 +1,11 @@
 -- floor.sql: the floor the worker is measured against: ONE hand-written
 -- INSERT ... SELECT creating the same invoices (number, period, fee, hours,
--- tax, due date) with their line items and audit rows for the 2026-11-24
--- tick of the seed (seed.sql), and marks the billed time entries invoiced
--- (rule 1.8 requires it in the same transaction), in one transaction. It
--- writes no outbox rows (the worker does).
+-- tax, due date) with their line items, audit rows and outbox rows
+-- (invoice.issued, as the worker writes them) for the 2026-11-24 tick of the
+-- seed (seed.sql), and marks the billed time entries invoiced (rule 1.8
+-- requires it in the same transaction), in one transaction. Same rows, same
+-- triggers as the worker; what it leaves out is the worker's generality
+-- (schedules, clipping, proration, rates per entry, sharding, batches).
 \set ON_ERROR_STOP on
 -- No JIT: its compile time (0.5 s and more for this statement and the
 -- statement triggers' queries) is not work. The worker's batch statements
@@ -38,7 +40,7 @@ ins AS (
   FROM tot t, LATERAL (SELECT div(t.subtotal::numeric * t.tax_rate_bp * 2 + 10000,
                                   20000)::bigint AS tax) x
   RETURNING id, firm_id, client_id, engagement_id, invoice_number, period_start,
-            subtotal_cents, tax_cents, total_cents),
+            subtotal_cents, tax_cents, total_cents, currency, period_end, due_date),
 li AS (
   INSERT INTO billing.invoice_line_items (invoice_id, firm_id, line_type, description,
       quantity, rate_cents, amount_cents, time_entry_ids)
@@ -65,8 +67,20 @@ aud AS (
            'engagement_id', n.engagement_id, 'client_id', n.client_id,
            'business_date', '2026-11-24',
            'period_start', to_char(n.period_start, 'YYYY-MM-DD'),
+           'period_end', to_char(n.period_end, 'YYYY-MM-DD'),
+           'due_date', to_char(n.due_date, 'YYYY-MM-DD'),
            'subtotal_cents', n.subtotal_cents, 'tax_cents', n.tax_cents,
-           'total_cents', n.total_cents)
+           'total_cents', n.total_cents, 'currency', n.currency)
+  FROM ins n RETURNING 1),
+ob AS (
+  INSERT INTO billing.outbox (firm_id, topic, msg_key, payload)
+  SELECT n.firm_id, 'invoices', n.id::text,
+         jsonb_build_object('type', 'invoice.issued',
+           'idempotency_key', 'invoice.issued:' || n.id, 'invoice_id', n.id,
+           'firm_id', n.firm_id, 'client_id', n.client_id, 'status', 'sent',
+           'total_cents', n.total_cents, 'currency', n.currency,
+           'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
   FROM ins n RETURNING 1)
 SELECT (SELECT count(*) FROM ins) AS invoices, (SELECT count(*) FROM li) AS lines,
-       (SELECT count(*) FROM aud) AS audit_rows, (SELECT count(*) FROM te) AS entries;
+       (SELECT count(*) FROM aud) AS audit_rows, (SELECT count(*) FROM te) AS entries,
+       (SELECT count(*) FROM ob) AS outbox_rows;

@@ -12,7 +12,9 @@
 # Seeds N engagements (seed.sql) into database llbench_seed once, then for
 # each measurement copies it to a fresh llbench_run (CREATE DATABASE ...
 # TEMPLATE, not timed) and times:
-#   floor     one hand-written INSERT ... SELECT (floor.sql) via psql;
+#   floor     one hand-written INSERT ... SELECT (floor.sql) via psql, writing
+#             the same rows (invoices, lines, audit, outbox, time entries
+#             marked) through the same triggers as the worker;
 #   1 worker  / 2 workers: from `billingctl invoices generate --date` (one
 #             tick, 12 shards) until every shard's key is recorded, i.e. every
 #             invoice committed; then until the outbox is relayed.
@@ -57,7 +59,7 @@ t0=$(now_ms)
 floor_out=$(psql -X -qtA -v ON_ERROR_STOP=1 "$run_url" -f "$here/floor.sql")
 floor_ms=$(( $(now_ms) - t0 ))
 floor_inv=${floor_out%%|*}
-echo "floor: $floor_out (invoices|lines|audit|entries) in $floor_ms ms = $(rate "$floor_inv" "$floor_ms") invoices/s"
+echo "floor: $floor_out (invoices|lines|audit|entries|outbox) in $floor_ms ms = $(rate "$floor_inv" "$floor_ms") invoices/s"
 
 # run_workers K: K worker processes on one tick.
 run_workers() {
