@@ -160,8 +160,7 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
                                                   : NULL,
                          p->has_expiry ? expires : NULL};
     if (p->source_invoice_id > 0) {
-        PGresult *r = db_exec(c,
-                              "SELECT 1 FROM billing.invoices WHERE id = $1 AND client_id = $2",
+        PGresult *r = db_exec(c, "SELECT 1 FROM billing.invoices WHERE id = $1 AND client_id = $2",
                               2, (const char *const[]){par[8], par[1]}, &st, err, errlen);
         if (r == NULL)
             return st;
@@ -195,8 +194,8 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
     return DB_OK;
 }
 
-db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents,
-                         char currency[4], char *err, size_t errlen)
+db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents, char currency[4],
+                         char *err, size_t errlen)
 {
     db_status st = credit_lock_client(c, client_id, NULL, currency, false, err, errlen);
     if (st != DB_OK)
@@ -339,15 +338,15 @@ static const char *const APPLY_SQL =
     "FROM d, p WHERE i.id = $3 "
     "RETURNING i.status, d.id";
 
-db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents,
-                                  civil_date on, const char *actor, int64_t *applied,
-                                  char *err, size_t errlen)
+db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents, civil_date on,
+                                  const char *actor, int64_t *applied, char *err, size_t errlen)
 {
     if (applied)
         *applied = 0;
     if (invoice_id <= 0 || max_cents < 0) {
-        snprintf(err, errlen, "credit apply: invoice id must be positive and the maximum "
-                              "amount not negative");
+        snprintf(err, errlen,
+                 "credit apply: invoice id must be positive and the maximum "
+                 "amount not negative");
         return DB_PERMANENT;
     }
     char day[11];

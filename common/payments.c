@@ -499,7 +499,7 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
                           " coalesce(i.autopay_next_charge_at < ($2::date + 1)::timestamp AT TIME "
                           "ZONE 'UTC', false),"
                           " coalesce(i.next_payment_retry_at < ($2::date + 1)::timestamp AT TIME "
-                          "ZONE 'UTC', false)"
+                          "ZONE 'UTC', false), i.currency = c.currency"
                           " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
                           " WHERE i.id = $1::bigint FOR UPDATE OF i",
                           2, p, &st, err, errlen);
@@ -522,6 +522,7 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     bool client_on = pay_bool(r, 0, 8);
     bool autopay_due = pay_bool(r, 0, 9);
     bool retry_due = pay_bool(r, 0, 10);
+    bool same_currency = pay_bool(r, 0, 11);
     PQclear(r);
 
     bool due_now;
@@ -544,8 +545,11 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     }
 
     /* Credit first (section 4); only the remainder is charged. */
+    /* The ledger is kept in the client's currency: an invoice in another
+     * currency is charged in full. */
     int64_t applied = 0;
-    st = credit_apply_to_invoice(c, j->invoice_id, 0, a->on, NULL, &applied, err, errlen);
+    if (same_currency)
+        st = credit_apply_to_invoice(c, j->invoice_id, 0, a->on, NULL, &applied, err, errlen);
     if (st != DB_OK)
         return st;
     due -= applied;

@@ -28,32 +28,32 @@ CREATE INDEX credit_ledger_expired_entry_idx ON billing.credit_ledger (expired_e
     WHERE expired_entry_id IS NOT NULL;
 CREATE INDEX credit_ledger_client_type_idx ON billing.credit_ledger (client_id, entry_type);
 
--- Every credit of a client with its unused remainder (oldest first): three
--- index scans of the client's entries, a hash join and one window sum,
--- linear in the client's entries (the expiry trigger below calls it once per
--- expired debit).
+-- Every credit of a client with its unused remainder (oldest first). What
+-- expiry removed from a credit is an index lookup per credit (a join would
+-- let the planner rescan an aggregate per credit on stale statistics); the
+-- rest is one window sum, so the cost is linear in the client's entries
+-- (the expiry trigger below calls it once per expired debit).
 CREATE OR REPLACE FUNCTION billing.credit_remainders(p_client_id bigint)
 RETURNS TABLE (entry_id bigint, firm_id bigint, client_id bigint, amount_cents bigint,
                created_at timestamptz, expires_at date, expired_cents bigint,
                remaining_cents bigint)
 LANGUAGE sql STABLE AS $$
-    WITH expired AS (
-        SELECT e.expired_entry_id AS id, sum(e.amount_cents)::bigint AS cents
-          FROM billing.credit_ledger e
-         WHERE e.client_id = p_client_id AND e.expired_entry_id IS NOT NULL
-         GROUP BY e.expired_entry_id),
+    WITH credits AS (
+        SELECT l.id, l.firm_id, l.client_id, l.amount_cents, l.created_at, l.expires_at,
+               coalesce((SELECT sum(x.amount_cents) FROM billing.credit_ledger x
+                          WHERE x.expired_entry_id = l.id), 0)::bigint AS expired
+          FROM billing.credit_ledger l
+         WHERE l.client_id = p_client_id AND l.entry_type = 'credit'),
+    capacity AS (
+        SELECT c.*, c.amount_cents - c.expired AS cap,
+               sum(c.amount_cents - c.expired) OVER (ORDER BY c.created_at, c.id
+                                                    ROWS UNBOUNDED PRECEDING) AS cum
+          FROM credits c),
     used AS (
         SELECT coalesce(sum(d.amount_cents), 0) AS total
           FROM billing.credit_ledger d
          WHERE d.client_id = p_client_id AND d.entry_type = 'debit'
-           AND d.expired_entry_id IS NULL),
-    capacity AS (
-        SELECT c.id, c.firm_id, c.client_id, c.amount_cents, c.created_at, c.expires_at,
-               coalesce(x.cents, 0) AS expired, c.amount_cents - coalesce(x.cents, 0) AS cap,
-               sum(c.amount_cents - coalesce(x.cents, 0))
-                   OVER (ORDER BY c.created_at, c.id ROWS UNBOUNDED PRECEDING) AS cum
-          FROM billing.credit_ledger c LEFT JOIN expired x ON x.id = c.id
-         WHERE c.client_id = p_client_id AND c.entry_type = 'credit')
+           AND d.expired_entry_id IS NULL)
     SELECT k.id, k.firm_id, k.client_id, k.amount_cents, k.created_at, k.expires_at, k.expired,
            greatest(0, least(k.cap, k.cum - u.total))::bigint
       FROM capacity k, used u

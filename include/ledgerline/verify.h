@@ -60,8 +60,9 @@ const char *verify_check_name(verify_check c);
  * every firm. fn (may be NULL) receives each violation, at most
  * max_per_check per check (0 = no limit); the counts in *out are always
  * complete. DB_PERMANENT with a message when firm_id names no firm; a
- * database error is returned as classified. Opens and ends its own
- * transaction on c. */
+ * database error is returned as classified (then *out is zeroed, and fn may
+ * already have seen the violations of the checks that ran). Opens and ends
+ * its own transaction on c. */
 db_status verify_run(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
                      verify_summary *out, char *err, size_t errlen);
 

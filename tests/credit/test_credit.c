@@ -138,8 +138,8 @@ static db_status apply_fn(db_conn *c, void *v, char *err, size_t errlen)
                                    errlen);
 }
 
-static db_status apply(db_conn *c, int64_t invoice, int64_t max, const char *on,
-                       int64_t *applied, char *err, size_t errlen)
+static db_status apply(db_conn *c, int64_t invoice, int64_t max, const char *on, int64_t *applied,
+                       char *err, size_t errlen)
 {
     apply_arg a = {.invoice_id = invoice, .max = max, .on = D(on)};
     db_status st = db_run_tx(c, apply_fn, &a, err, errlen);
@@ -191,8 +191,7 @@ static int64_t balance(int64_t client)
 static int64_t remaining(int64_t client, int64_t entry)
 {
     const char *p[] = {I(client), I(entry)};
-    return q("SELECT remaining_cents FROM billing.credit_remainders($1) WHERE entry_id = $2", 2,
-             p);
+    return q("SELECT remaining_cents FROM billing.credit_remainders($1) WHERE entry_id = $2", 2, p);
 }
 
 /* Every entry of the firm records an audit event of the firm with the
@@ -256,8 +255,11 @@ static void test_add_and_balance(void **state)
 
     /* Overpayment: names the invoice overpaid (an invoice of this client). */
     int64_t inv = invoice_new(firm, client, 1000, "paid", "usd");
-    add_arg o = {.p = {.client_id = client, .amount_cents = 250, .source = "overpayment",
-                       .description = "Overpayment", .source_invoice_id = inv}};
+    add_arg o = {.p = {.client_id = client,
+                       .amount_cents = 250,
+                       .source = "overpayment",
+                       .description = "Overpayment",
+                       .source_invoice_id = inv}};
     assert_int_equal(db_run_tx(db, add_fn, &o, err, sizeof err), DB_OK);
     const char *po[] = {I(o.id), I(inv)};
     assert_int_equal(q("SELECT count(*) FROM billing.credit_ledger WHERE id = $1 "
@@ -281,8 +283,11 @@ static void test_goodwill_needs_reason_and_approver(void **state)
     char err[512];
     const char *sources[] = {"goodwill", "correction"};
     for (int i = 0; i < 2; i++) {
-        add_arg a = {.p = {.client_id = client, .amount_cents = 500, .source = sources[i],
-                           .description = "sorry", .approved_by = "lee"}};
+        add_arg a = {.p = {.client_id = client,
+                           .amount_cents = 500,
+                           .source = sources[i],
+                           .description = "sorry",
+                           .approved_by = "lee"}};
         assert_int_equal(db_run_tx(db, add_fn, &a, err, sizeof err), DB_PERMANENT);
         assert_non_null(strstr(err, "needs a reason"));
         a.p.reason = "  ";
@@ -301,8 +306,7 @@ static void test_goodwill_needs_reason_and_approver(void **state)
                    "'goodwill', 'lee')",
                    2, p);
     const char *pf[] = {I(firm)};
-    assert_int_equal(q("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", 1, pf),
-                     0);
+    assert_int_equal(q("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", 1, pf), 0);
 }
 
 /* ---- debits are bounded by the balance ---------------------------------- */
@@ -323,8 +327,7 @@ static void test_debit_above_balance_refused(void **state)
     /* The ledger is append-only. */
     const char *pc[] = {I(client)};
     dbtest_refused(pg, "rule 1.7 (append-only)",
-                   "UPDATE billing.credit_ledger SET amount_cents = 1 WHERE client_id = $1", 1,
-                   pc);
+                   "UPDATE billing.credit_ledger SET amount_cents = 1 WHERE client_id = $1", 1, pc);
     dbtest_refused(pg, "rule 1.7 (append-only)",
                    "DELETE FROM billing.credit_ledger WHERE client_id = $1", 1, pc);
     /* expired_entry_id: only on `expired` debits, naming an expiring credit
@@ -462,9 +465,8 @@ static void test_racing_applications(void **state)
                 (r1.applied == 200 && r2.applied == 800));
     assert_int_equal(balance(client), 0);
     const char *p[] = {I(inv1), I(inv2)};
-    assert_int_equal(q("SELECT sum(amount_paid_cents) FROM billing.invoices WHERE id IN ($1, $2)",
-                       2, p),
-                     1000);
+    assert_int_equal(
+        q("SELECT sum(amount_paid_cents) FROM billing.invoices WHERE id IN ($1, $2)", 2, p), 1000);
     assert_int_equal(q("SELECT count(*) FROM billing.invoices WHERE id IN ($1, $2) "
                        "AND status = 'paid'",
                        2, p),
@@ -561,8 +563,7 @@ static void test_apply_refusals(void **state)
     const char *refused[] = {"draft", "cancelled", "refunded", "charged_back", "disputed"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int64_t inv = invoice_new(firm, client, 1000, refused[i], "usd");
-        assert_int_equal(apply(db, inv, 0, "2026-02-01", &applied, err, sizeof err),
-                         DB_PERMANENT);
+        assert_int_equal(apply(db, inv, 0, "2026-02-01", &applied, err, sizeof err), DB_PERMANENT);
         assert_non_null(strstr(err, refused[i]));
     }
     assert_int_equal(apply(db, 999999999999, 0, "2026-02-01", &applied, err, sizeof err),
@@ -600,9 +601,9 @@ static void test_apply_inside_caller_transaction(void **state)
     char err[512];
     assert_int_equal(db_command(db, "BEGIN", 0, NULL, err, sizeof err), DB_OK);
     int64_t applied = 0;
-    assert_int_equal(credit_apply_to_invoice(db, inv, 0, D("2026-02-01"), NULL, &applied, err,
-                                             sizeof err),
-                     DB_OK);
+    assert_int_equal(
+        credit_apply_to_invoice(db, inv, 0, D("2026-02-01"), NULL, &applied, err, sizeof err),
+        DB_OK);
     assert_int_equal(applied, 2000);
     /* Still the caller's open transaction: rolling it back undoes all. */
     assert_int_equal(PQtransactionStatus(db->pg), PQTRANS_INTRANS);
@@ -618,9 +619,9 @@ static void test_apply_inside_caller_transaction(void **state)
 
     /* And committed by the caller, it is all there. */
     assert_int_equal(db_command(db, "BEGIN", 0, NULL, err, sizeof err), DB_OK);
-    assert_int_equal(credit_apply_to_invoice(db, inv, 0, D("2026-02-01"), NULL, &applied, err,
-                                             sizeof err),
-                     DB_OK);
+    assert_int_equal(
+        credit_apply_to_invoice(db, inv, 0, D("2026-02-01"), NULL, &applied, err, sizeof err),
+        DB_OK);
     assert_int_equal(db_command(db, "COMMIT", 0, NULL, err, sizeof err), DB_OK);
     assert_int_equal(q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1", 1, pi),
                      2000);

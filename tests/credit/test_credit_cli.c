@@ -142,9 +142,9 @@ static void test_cli_add_and_balance(void **state)
 {
     (void)state;
     int64_t firm = dbtest_firm(db), client = client_in(firm, "usd");
-    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents",
-                         "2500", "--source", "promotional", "--description", "Launch offer",
-                         "--created-by", "sam", "--expires", "2026-12-31", NULL),
+    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents", "2500",
+                         "--source", "promotional", "--description", "Launch offer", "--created-by",
+                         "sam", "--expires", "2026-12-31", NULL),
                      0);
     int64_t e1 = json_id("entry_id");
     const char *p1[] = {I(e1), I(client)};
@@ -195,24 +195,23 @@ static void test_cli_add_and_balance(void **state)
     assert_int_equal(ctl("credit", "add", "--amount-cents", "1", "--source", "promotional",
                          "--description", "x", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "0",
-                         "--source", "promotional", "--description", "x", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "0", "--source",
+                         "promotional", "--description", "x", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "-5",
-                         "--source", "promotional", "--description", "x", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "-5", "--source",
+                         "promotional", "--description", "x", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5",
-                         "--source", "gift", "--description", "x", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5", "--source",
+                         "gift", "--description", "x", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5",
-                         "--source", "promotional", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5", "--source",
+                         "promotional", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5",
-                         "--source", "promotional", "--description", "x", "--expires",
-                         "2026-02-30", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5", "--source",
+                         "promotional", "--description", "x", "--expires", "2026-02-30", NULL),
                      2);
-    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5",
-                         "--source", "overpayment", "--description", "x", NULL),
+    assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "5", "--source",
+                         "overpayment", "--description", "x", NULL),
                      2);
     assert_int_equal(ctl("credit", "balance", NULL), 2);
     assert_int_equal(ledger_rows(client), 3);
@@ -245,11 +244,10 @@ static void test_cli_goodwill_refused(void **state)
                      1);
     assert_int_equal(ledger_rows(client), 0);
     const char *pf[] = {I(firm)};
-    assert_int_equal(q("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", 1, pf),
-                     0);
+    assert_int_equal(q("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", 1, pf), 0);
 
-    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents",
-                         "500", "--source", "goodwill", "--description", "Sorry", "--reason",
+    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents", "500",
+                         "--source", "goodwill", "--description", "Sorry", "--reason",
                          "late delivery", "--approved-by", "lee", NULL),
                      0);
     assert_int_equal(ledger_rows(client), 1);
@@ -268,8 +266,8 @@ static void test_cli_apply(void **state)
     assert_int_equal(ctl("credit", "add", "--client", I(client), "--amount-cents", "8000",
                          "--source", "refund", "--description", "Refund as credit", NULL),
                      0);
-    assert_int_equal(ctl("--json", "credit", "apply", "--invoice", I(inv), "--amount-cents",
-                         "1000", "--created-by", "kim", NULL),
+    assert_int_equal(ctl("--json", "credit", "apply", "--invoice", I(inv), "--amount-cents", "1000",
+                         "--created-by", "kim", NULL),
                      0);
     json_t *j = out_json();
     assert_int_equal(jget(j, "applied_cents"), 1000);
@@ -277,8 +275,7 @@ static void test_cli_apply(void **state)
     assert_int_equal(jget(j, "balance_due_cents"), 5000);
     json_decref(j);
 
-    assert_int_equal(ctl("credit", "apply", "--invoice", I(inv), "--date", "2026-11-02", NULL),
-                     0);
+    assert_int_equal(ctl("credit", "apply", "--invoice", I(inv), "--date", "2026-11-02", NULL), 0);
     assert_non_null(strstr(out, "applied 5000"));
     assert_non_null(strstr(out, "paid"));
     const char *pi[] = {I(inv)};
@@ -326,18 +323,16 @@ static void test_cli_expire(void **state)
 {
     (void)state;
     int64_t firm = dbtest_firm(db), client = client_in(firm, "usd");
-    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents",
-                         "1200", "--source", "promotional", "--description", "Trial",
-                         "--expires", "2026-01-31", NULL),
+    assert_int_equal(ctl("--json", "credit", "add", "--client", I(client), "--amount-cents", "1200",
+                         "--source", "promotional", "--description", "Trial", "--expires",
+                         "2026-01-31", NULL),
                      0);
     int64_t credit = json_id("entry_id");
-    assert_int_equal(ctl("--json", "credit", "expire", "--date", "2026-01-31", "--firm-id",
-                         I(firm), NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "credit", "expire", "--date", "2026-01-31", "--firm-id", I(firm), NULL), 0);
     assert_int_equal(json_id("entries"), 0);
-    assert_int_equal(ctl("--json", "credit", "expire", "--date", "2026-02-01", "--firm-id",
-                         I(firm), NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "credit", "expire", "--date", "2026-02-01", "--firm-id", I(firm), NULL), 0);
     json_t *j = out_json();
     assert_int_equal(jget(j, "entries"), 1);
     assert_int_equal(jget(j, "amount_cents"), 1200);
@@ -405,17 +400,15 @@ static void test_cli_report_credits(void **state)
                      0);
     int64_t inv = invoice_new(firm, a, 3000, "sent");
     assert_int_equal(ctl("credit", "apply", "--invoice", I(inv), "--date", today, NULL), 0);
-    assert_int_equal(ctl("--json", "credit", "expire", "--date", today, "--firm-id", I(firm),
-                         NULL),
+    assert_int_equal(ctl("--json", "credit", "expire", "--date", today, "--firm-id", I(firm), NULL),
                      0);
     assert_int_equal(json_id("amount_cents"), 4000);
     assert_int_equal(ctl("credit", "add", "--client", I(c), "--amount-cents", "900", "--source",
                          "promotional", "--description", "Promo", NULL),
                      0);
 
-    assert_int_equal(ctl("--json", "report", "credits", "--firm-id", I(firm), "--date", today,
-                         NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "report", "credits", "--firm-id", I(firm), "--date", today, NULL), 0);
     json_t *r = out_json();
     assert_int_equal(jget(r, "firm_id"), firm);
     assert_string_equal(json_string_value(json_object_get(r, "date")), today);
@@ -453,9 +446,8 @@ static void test_cli_report_credits(void **state)
     assert_int_equal(sum, 12000);
 
     /* Yesterday: a's 10000 issued, b's 4000 was the opening balance. */
-    assert_int_equal(ctl("--json", "report", "credits", "--firm-id", I(firm), "--date",
-                         yesterday, NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "report", "credits", "--firm-id", I(firm), "--date", yesterday, NULL), 0);
     r = out_json();
     usd = currency_of(r, "usd");
     assert_int_equal(jget(usd, "credits_issued_cents"), 10000);
@@ -497,10 +489,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cli_add_and_balance),
-        cmocka_unit_test(test_cli_goodwill_refused),
-        cmocka_unit_test(test_cli_apply),
-        cmocka_unit_test(test_cli_expire),
+        cmocka_unit_test(test_cli_add_and_balance), cmocka_unit_test(test_cli_goodwill_refused),
+        cmocka_unit_test(test_cli_apply),           cmocka_unit_test(test_cli_expire),
         cmocka_unit_test(test_cli_report_credits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,7 @@
 /* test_units.c: Stripe-Signature parsing and verification edge cases, the
- * secret list, the envelope check and routing table, the metrics registry,
- * and a cross-check of the test signer against the fixtures' sign.sh. */
+ * secret list, the envelope check and routing table (and its JSON scanner),
+ * the metrics registry, and a cross-check of the test signer against the
+ * fixtures' sign.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +221,121 @@ static void test_route(void **state)
     assert_int_equal(route(big, &ev, err), -1);
 }
 
+/* The envelope's own JSON scanner (route.c): strict RFC 8259, UTF-8,
+ * escapes, duplicate keys after decoding, nesting, and the values routing
+ * reads through escapes. */
+static void test_route_json(void **state)
+{
+    (void)state;
+    route_event ev;
+    char err[200];
+    /* valid documents with every kind of value */
+    assert_int_equal(route("  {\"id\":\"e\",\"type\":\"x\",\"a\":[1,-0.5,2e10,1E-3,true,false,"
+                           "null,{},[],\"s\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"]}\r\n",
+                           &ev, err), 0);
+    /* integers beyond int64 are valid JSON (jansson refused them) */
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"n\":123456789012345678901234567890,"
+                           "\"r\":1e999}", &ev, err), 0);
+    /* raw UTF-8 inside strings */
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+                           &ev, err), 0);
+    /* escapes are decoded before the checks and the routing */
+    assert_int_equal(route("{\"\\u0069d\":\"evt\\u005f1\",\"type\":\"charge.refunded\",\"data\":"
+                           "{\"object\":{\"i\\u0064\":\"ch\\/1\"}}}", &ev, err), 0);
+    assert_string_equal(ev.id, "evt_1");
+    assert_string_equal(ev.key, "ch/1");
+    assert_int_equal(ev.dest, ROUTE_DISPUTES);
+    assert_int_equal(ev.known, 10);
+    /* a decoded id that is not printable ASCII is refused */
+    assert_int_equal(route("{\"id\":\"e\\u00e9\",\"type\":\"x\"}", &ev, err), -1);
+    assert_non_null(strstr(err, "\"id\""));
+    assert_int_equal(route("{\"id\":\"e\\n\",\"type\":\"x\"}", &ev, err), -1);
+    /* an expanded charge object gives its id; a number does not */
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
+                           "{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\",\"x\":[{\"id\":\"no\"}]}}}}",
+                           &ev, err), 0);
+    assert_string_equal(ev.key, "ch_2");
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
+                           "{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
+    assert_string_equal(ev.key, "dp_1");
+    /* a nested "id" elsewhere is not the event's id */
+    assert_int_equal(route("{\"x\":{\"id\":\"inner\"},\"type\":\"x\"}", &ev, err), -1);
+
+    /* refusals: every one says "not valid JSON" */
+    const char *bad[] = {
+        "{",
+        "{}}",
+        "{\"id\":\"e\",\"type\":\"x\",}",
+        "{\"id\":\"e\",\"type\":\"x\" \"a\":1}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":[1,]}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":01}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":1.}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":-}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":1e}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":+1}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":tru}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":NaN}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":'s'}",
+        "{id:\"e\",\"type\":\"x\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\x\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\u12\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\u0000\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\ud800\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\ud800\\u0041\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\udc00\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"tab\there\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xc3\"}",          /* truncated */
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xc0\xaf\"}",      /* overlong */
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xed\xa0\x80\"}",  /* surrogate */
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xff\"}",
+        "{\"id\":\"e\",\"type\":\"x\"} {}",
+        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"unterminated}",
+        /* duplicates, also after decoding and inside nested objects */
+        "{\"id\":\"e\",\"type\":\"x\",\"i\\u0064\":\"f\"}",
+        "{\"id\":\"e\",\"type\":\"x\",\"data\":{\"object\":{\"a\":1,\"b\":2,\"a\":3}}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (route(bad[i], &ev, err) != -1 || strstr(err, "not valid JSON") == NULL)
+            fail_msg("accepted or wrong error for %s: %s", bad[i], err);
+    }
+    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"a\":1,\"a\":1}", &ev, err), -1);
+    assert_non_null(strstr(err, "duplicate key"));
+
+    /* many keys: the duplicate is found by sorting, and a clean one passes */
+    size_t cap = 200000;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    size_t n = (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\"");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)snprintf(big + n, cap - n, ",\"k%d\":%d", i, i);
+    big[n] = '}';
+    assert_int_equal(route_event_parse(big, n + 1, &ev, err, sizeof err), 0);
+    n += (size_t)snprintf(big + n, cap - n, ",\"k\\u00342\":0}"); /* "k42" again */
+    assert_int_equal(route_event_parse(big, n, &ev, err, sizeof err), -1);
+    assert_non_null(strstr(err, "duplicate key"));
+
+    /* nesting: 512 levels are fine, 513 are not */
+    n = 0;
+    n += (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\",\"a\":");
+    for (int i = 0; i < 511; i++)
+        big[n++] = '[';
+    for (int i = 0; i < 511; i++)
+        big[n++] = ']';
+    big[n++] = '}';
+    assert_int_equal(route_event_parse(big, n, &ev, err, sizeof err), 0);
+    n = 0;
+    n += (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\",\"a\":");
+    for (int i = 0; i < 512; i++)
+        big[n++] = '[';
+    for (int i = 0; i < 512; i++)
+        big[n++] = ']';
+    big[n++] = '}';
+    assert_int_equal(route_event_parse(big, n, &ev, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested too deeply"));
+    free(big);
+}
+
 static void test_metrics(void **state)
 {
     (void)state;
@@ -268,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_verify),
         cmocka_unit_test(test_matches_sign_sh),
         cmocka_unit_test(test_route),
+        cmocka_unit_test(test_route_json),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

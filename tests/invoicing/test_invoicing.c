@@ -1,6 +1,11 @@
-/* test_invoicing.c: invoice generation (common/invoicing.c) against the real
- * database: BILLING_RULES sections 2, 3 and 9. Each test makes its own firm
- * and runs firm-scoped, so tests never see each other's data. */
+/* test_invoicing.c: the rules of BILLING_RULES sections 2, 3 and 9 with
+ * their edges, through a real billing-invoicing-worker process and the dev
+ * broker: each run publishes a firm-scoped invoicing tick (ticks API) and
+ * waits until the worker has handled it (tests/support/invworker.h), then the
+ * test asserts rows. One worker serves the whole program, on a topic prefix
+ * of its own; each test makes its own firm, so tests never see each other's
+ * rows. The dry run (billingctl --dry-run's invoicing_preview_run) and the
+ * batch keyset are exercised in-process: the worker has no knob for them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "ledgerline/db.h"
@@ -15,9 +23,15 @@
 #include "ledgerline/invoicing.h"
 #include "ledgerline/log.h"
 #include "support/dbtest.h"
+#include "support/invworker.h"
+#include "support/kafkatest.h"
+
+/* Shards per tick: several, so that every run also crosses shards. */
+#define TEST_SHARDS 4
 
 static db_conn *db;
 static PGconn *pg;
+static invworker *worker;
 
 #define I64(v) db_i64((v), (char[24]){0}, 24)
 
@@ -30,14 +44,22 @@ static int setup(void **state)
     db = db_connect(url, 0, err, sizeof err);
     log_init("test_invoicing");
     log_set_level(LOG_WARN);
-    return db ? 0 : -1;
+    if (db == NULL)
+        return -1;
+    worker = invworker_start(LL_INVOICING_WORKER_BIN, "invt", pg, TEST_SHARDS);
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    int rc = invworker_stop(worker);
     db_close(db);
     PQfinish(pg);
+    if (rc != 0) {
+        fprintf(stderr, "billing-invoicing-worker exited with %d on SIGTERM\n", rc);
+        return -1;
+    }
     return 0;
 }
 
@@ -81,21 +103,16 @@ static int64_t entry_new(int64_t firm, int64_t eng, const char *date, const char
                      6, p);
 }
 
-static invoicing_stats run_shard(int64_t firm, const char *date, int shard, int shards)
-{
-    invoicing_params p = {.shard = shard, .shards = shards, .firm_id = firm, .batch_size = 2};
-    assert_true(date_parse(date, &p.business_date));
-    invoicing_stats s;
-    char err[1024];
-    db_status st = invoicing_run(db, &p, &s, err, sizeof err);
-    if (st != DB_OK)
-        fail_msg("invoicing_run: %s", err);
-    return s;
-}
+static int64_t firm_invoices(int64_t firm);
 
+/* One tick for the firm through the worker; returns the invoices it created
+ * (the firm's invoice count before and after: firm-scoped ticks touch no
+ * other firm, and each test has its own firm). */
 static int64_t run(int64_t firm, const char *date)
 {
-    return run_shard(firm, date, 0, 1).invoices;
+    int64_t before = firm_invoices(firm);
+    invworker_tick(worker, firm, date);
+    return firm_invoices(firm) - before;
 }
 
 static int64_t count(const char *sql, int64_t id)
@@ -120,6 +137,38 @@ static const char *inv_col(int64_t eng, const char *expr)
     const char *p[] = {I64(eng)};
     const char *v = dbtest_text(pg, sql, 1, p);
     return v ? v : "(null)";
+}
+
+/* invoice.issued events for the invoice on the worker's <prefix>invoices
+ * topic (its outbox relay publishes there), read until the topic is drained. */
+static int issued_events(int64_t inv, int64_t firm)
+{
+    char topic[160], err[512];
+    snprintf(topic, sizeof topic, "%sinvoices", invworker_prefix(worker));
+    rd_kafka_t *rk = kafkatest_reader(getenv("KAFKA_BROKERS"), topic);
+    int found = 0, idle = 0;
+    time_t deadline = time(NULL) + 60;
+    while (time(NULL) < deadline && !(found > 0 && idle >= 10)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m == NULL) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        invoice_event e;
+        if (m->err == 0 && invoice_event_parse(m->payload, m->len, &e, err, sizeof err) == 0 &&
+            e.invoice_id == inv && e.firm_id == firm && e.type == INVOICE_EVENT_ISSUED) {
+            char key[24];
+            snprintf(key, sizeof key, "%lld", (long long)inv);
+            assert_int_equal(m->key_len, strlen(key));
+            assert_memory_equal(m->key, key, m->key_len);
+            found++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
 }
 
 static void test_monthly_package_invoice(void **state)
@@ -192,6 +241,9 @@ static void test_monthly_package_invoice(void **state)
     assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm), 1);
     /* next month: a new invoice */
     assert_int_equal(run(firm, "2026-12-01"), 1);
+    /* the worker's relay put invoice.issued on the topic once (the same tick
+     * three times, keyed by invoice id) */
+    assert_int_equal(issued_events(inv, firm), 1);
 }
 
 static void test_schedules(void **state)
@@ -418,18 +470,133 @@ static void test_two_shards_partition(void **state)
     int64_t client = client_new(firm, 0, false, NULL);
     for (int i = 0; i < 7; i++)
         eng_new(firm, client, "package", 1000 + i, "monthly", 0, false, "2026-01-01", NULL);
-    invoicing_stats s0 = run_shard(firm, "2026-11-24", 0, 2);
+    /* shard 0 of 2 alone: exactly the even engagement ids */
+    invworker_tick_shard(worker, firm, "2026-11-24", 0, 2);
+    int64_t even = count("SELECT count(*) FROM billing.engagements WHERE firm_id = $1 AND"
+                         " id % 2 = 0",
+                         firm);
     assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1 AND"
                            " engagement_id % 2 = 1",
                            firm),
                      0);
-    invoicing_stats s1 = run_shard(firm, "2026-11-24", 1, 2);
-    assert_int_equal(s0.invoices + s1.invoices, 7);
+    assert_int_equal(firm_invoices(firm), even);
+    invworker_tick_shard(worker, firm, "2026-11-24", 1, 2);
     assert_int_equal(firm_invoices(firm), 7);
-    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1 AND"
-                           " engagement_id % 2 = 0",
+    assert_int_equal(count("SELECT count(DISTINCT engagement_id) FROM billing.invoices"
+                           " WHERE firm_id = $1",
                            firm),
-                     s0.invoices);
+                     7);
+}
+
+/* Batches (keyset over engagement id) in-process, with batches of 2: every
+ * engagement invoiced once, the same rows as one batch would make. */
+static void test_batches_cover_each_engagement_once(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 500, false, NULL);
+    for (int i = 0; i < 7; i++)
+        eng_new(firm, client, i % 3 == 0 ? "mixed" : "package", 1000 + i, "monthly",
+                i % 3 == 0 ? 10000 : 0, false, "2026-01-01", NULL);
+    invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm, .batch_size = 2};
+    assert_true(date_parse("2026-11-24", &p.business_date));
+    invoicing_stats st;
+    char err[1024];
+    if (invoicing_run(db, &p, &st, err, sizeof err) != DB_OK)
+        fail_msg("invoicing_run: %s", err);
+    assert_int_equal(st.engagements, 7);
+    assert_int_equal(st.invoices, 7);
+    assert_int_equal(st.batches, 4); /* 2 + 2 + 2 + 1 */
+    assert_int_equal(count("SELECT count(DISTINCT engagement_id) FROM billing.invoices"
+                           " WHERE firm_id = $1",
+                           firm),
+                     7);
+    assert_int_equal(invoicing_run(db, &p, &st, err, sizeof err), DB_OK);
+    assert_int_equal(st.invoices, 0);
+}
+
+/* ---- renewal ------------------------------------------------------------- */
+
+/* billingctl --json engagement renew ENG --package-fee-cents FEE --by test;
+ * returns its exit status and the new engagement's id. */
+static int ctl_renew(int64_t eng, const char *fee, int64_t *new_id)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 1);
+        setenv("LOG_LEVEL", "warn", 1);
+        execl(LL_BILLINGCTL_BIN, LL_BILLINGCTL_BIN, "--json", "engagement", "renew", I64(eng),
+              "--package-fee-cents", fee, "--by", "test", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char out[512];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    const char *k = strstr(out, "\"engagement_id\":");
+    *new_id = k ? strtoll(k + strlen("\"engagement_id\":"), NULL, 10) : 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_renewal_next_tick_bills_new_terms(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    int64_t old = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01",
+                          "2026-06-30");
+
+    assert_int_equal(run(firm, "2026-06-10"), 1);
+    int64_t old_inv = count("SELECT id FROM billing.invoices WHERE engagement_id = $1", old);
+    assert_true(old_inv > 0);
+    static const char snap_sql[] =
+        "SELECT (SELECT row(i.*)::text FROM billing.invoices i WHERE i.id = $1) || '|' ||"
+        " (SELECT string_agg(row(l.*)::text, ';' ORDER BY l.id)"
+        "  FROM billing.invoice_line_items l WHERE l.invoice_id = $1)";
+    const char *ip[] = {I64(old_inv)};
+    char *before = strdup(dbtest_text(pg, snap_sql, 1, ip));
+    assert_non_null(before);
+
+    int64_t renewed = 0;
+    assert_int_equal(ctl_renew(old, "120000", &renewed), 0);
+    assert_true(renewed > 0 && renewed != old);
+    assert_string_equal(inv_col(renewed, "period_start"), "(null)");
+    const char *rp[] = {I64(renewed)};
+    assert_string_equal(dbtest_text(pg, "SELECT start_date::text FROM billing.engagements"
+                                        " WHERE id = $1",
+                                    1, rp),
+                        "2026-07-01");
+
+    /* the tick of a date in the new engagement's first period */
+    assert_int_equal(run(firm, "2026-07-03"), 1);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", old),
+                     1);
+    assert_int_equal(
+        count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", renewed), 1);
+    assert_string_equal(inv_col(renewed, "subtotal_cents"), "120000");
+    assert_int_equal(count("SELECT amount_cents FROM billing.invoice_line_items l"
+                           " JOIN billing.invoices i ON i.id = l.invoice_id"
+                           " WHERE i.engagement_id = $1 AND l.line_type = 'package_fee'",
+                           renewed),
+                     120000);
+    char want[64];
+    snprintf(want, sizeof want, "2026-07-01 PKG-%lld-2026-07-01", (long long)renewed);
+    assert_string_equal(inv_col(renewed, "period_start::text || ' ' || invoice_number"), want);
+    /* the old invoice is exactly as it was */
+    assert_string_equal(dbtest_text(pg, snap_sql, 1, ip), before);
+    /* and the same tick again creates nothing */
+    assert_int_equal(run(firm, "2026-07-03"), 0);
+    free(before);
 }
 
 int main(void)
@@ -443,6 +610,8 @@ int main(void)
         cmocka_unit_test(test_firm_scoping),
         cmocka_unit_test(test_dry_run_equals_real_run),
         cmocka_unit_test(test_two_shards_partition),
+        cmocka_unit_test(test_batches_cover_each_engagement_once),
+        cmocka_unit_test(test_renewal_next_tick_bills_new_terms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,14 +1,15 @@
-/* test_invoicing_workers.c: the invoicing worker as real processes, renewal
- * against the next tick, and the outbox relay run concurrently.
+/* test_invoicing_workers.c: two invoicing worker processes on one tick, and
+ * the outbox relay run concurrently. (The rules themselves, renewal
+ * included, go through a real worker in test_invoicing.c.)
  *
  * - two billing-invoicing-worker processes (LL_INVOICING_WORKER_BIN) in one
  *   consumer group, on a topic prefix of their own, consume one firm-scoped
  *   tick published twice: every engagement gets exactly one invoice, every
  *   outbox row is published, and both exit 0 on SIGTERM;
- * - `billingctl engagement renew` leaves the old invoice untouched and the
- *   next tick bills the new engagement's terms;
  * - two outbox relays running at once (and once more afterwards) put each
- *   invoice.issued event on <prefix>invoices once per invoice id.
+ *   invoice.issued event on <prefix>invoices once per invoice id. Its
+ *   invoices are made in-process (invoicing_run): a worker process would
+ *   relay them itself.
  *
  * Each test has its own firm and its own topic prefix, so it never sees
  * another test's ticks or events. Every wait is bounded by a deadline. */
@@ -33,6 +34,7 @@
 #include "ledgerline/outbox.h"
 #include "ledgerline/ticks.h"
 #include "support/dbtest.h"
+#include "support/invworker.h"
 #include "support/kafkatest.h"
 
 static PGconn *pg;
@@ -88,49 +90,6 @@ static void sleep_ms(int ms)
 
 /* ---- two worker processes on one tick ----------------------------------- */
 
-static pid_t worker_start(const char *prefix, const char *logpath)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *f = freopen(logpath, "a", stderr);
-        if (f == NULL || dup2(fileno(stderr), 1) < 0)
-            _exit(126);
-        setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
-        setenv("LOG_LEVEL", "info", 1);
-        execl(LL_INVOICING_WORKER_BIN, LL_INVOICING_WORKER_BIN, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* SIGTERM, then waits (bounded) for the exit status; -1 if it had to be killed. */
-static int worker_stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 600; i++) { /* 60 s */
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        sleep_ms(100);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
-static void dump_log(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    char line[1024];
-    while (fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    fclose(f);
-}
-
 static void test_two_workers_one_tick(void **state)
 {
     (void)state;
@@ -168,8 +127,8 @@ static void test_two_workers_one_tick(void **state)
             fail_msg("ticks_publish: %s", err);
     kafka_producer_destroy(p, 5000);
 
-    pid_t w1 = worker_start(prefix, log1);
-    pid_t w2 = worker_start(prefix, log2);
+    pid_t w1 = invworker_spawn(LL_INVOICING_WORKER_BIN, prefix, log1);
+    pid_t w2 = invworker_spawn(LL_INVOICING_WORKER_BIN, prefix, log2);
 
     /* Done = every engagement invoiced, the 12 shard keys recorded, and no
      * unpublished outbox row of the firm. */
@@ -192,10 +151,10 @@ static void test_two_workers_one_tick(void **state)
     }
     /* Let the duplicate copies of the shards drain too (they create nothing). */
     sleep_ms(2000);
-    int rc1 = worker_stop(w1), rc2 = worker_stop(w2);
+    int rc1 = invworker_stop_pid(w1), rc2 = invworker_stop_pid(w2);
     if (!done || rc1 != 0 || rc2 != 0) {
-        dump_log(log1);
-        dump_log(log2);
+        invworker_dump_log(log1);
+        invworker_dump_log(log2);
     }
     assert_true(done);
     assert_int_equal(rc1, 0);
@@ -230,37 +189,9 @@ static void test_two_workers_one_tick(void **state)
     unlink(log2);
 }
 
-/* ---- renewal ------------------------------------------------------------- */
+/* ---- the outbox relay, concurrently --------------------------------------- */
 
-static int ctl_renew(int64_t eng, const char *fee, int64_t *new_id)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        setenv("LOG_LEVEL", "warn", 1);
-        execl(LL_BILLINGCTL_BIN, LL_BILLINGCTL_BIN, "--json", "engagement", "renew", I64(eng),
-              "--package-fee-cents", fee, "--by", "test", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char out[512];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0)
-        got += (size_t)n;
-    out[got] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    const char *k = strstr(out, "\"engagement_id\":");
-    *new_id = k ? strtoll(k + strlen("\"engagement_id\":"), NULL, 10) : 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
+/* The relay test's invoices, made in-process (see the header). */
 static int64_t run_firm(db_conn *db, int64_t firm, const char *date)
 {
     invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm};
@@ -271,65 +202,6 @@ static int64_t run_firm(db_conn *db, int64_t firm, const char *date)
         fail_msg("invoicing_run: %s", err);
     return s.invoices;
 }
-
-static void test_renewal_next_tick_bills_new_terms(void **state)
-{
-    (void)state;
-    char err[512];
-    db_conn *db = db_connect(url, 0, err, sizeof err);
-    assert_non_null(db);
-    int64_t firm = dbtest_firm(pg);
-    int64_t client = dbtest_client(pg, firm);
-    int64_t old = eng_new(firm, client, "package", 100000, "2026-01-01", "2026-06-30");
-
-    assert_int_equal(run_firm(db, firm, "2026-06-10"), 1);
-    int64_t old_inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", old);
-    assert_true(old_inv > 0);
-    static const char snap_sql[] =
-        "SELECT (SELECT row(i.*)::text FROM billing.invoices i WHERE i.id = $1) || '|' ||"
-        " (SELECT string_agg(row(l.*)::text, ';' ORDER BY l.id)"
-        "  FROM billing.invoice_line_items l WHERE l.invoice_id = $1)";
-    const char *ip[] = {I64(old_inv)};
-    char *before = strdup(dbtest_text(pg, snap_sql, 1, ip));
-    assert_non_null(before);
-
-    int64_t renewed = 0;
-    assert_int_equal(ctl_renew(old, "120000", &renewed), 0);
-    assert_true(renewed > 0 && renewed != old);
-    assert_string_equal(dbtest_text(pg, "SELECT start_date::text FROM billing.engagements"
-                                        " WHERE id = $1",
-                                    1, (const char *[]){I64(renewed)}),
-                        "2026-07-01");
-
-    /* the tick of a date in the new engagement's first period */
-    assert_int_equal(run_firm(db, firm, "2026-07-03"), 1);
-    assert_int_equal(q1("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", old), 1);
-    assert_int_equal(q1("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1",
-                        renewed),
-                     1);
-    assert_int_equal(q1("SELECT subtotal_cents FROM billing.invoices WHERE engagement_id = $1",
-                        renewed),
-                     120000);
-    assert_int_equal(q1("SELECT amount_cents FROM billing.invoice_line_items l"
-                        " JOIN billing.invoices i ON i.id = l.invoice_id"
-                        " WHERE i.engagement_id = $1 AND l.line_type = 'package_fee'",
-                        renewed),
-                     120000);
-    char want[64];
-    snprintf(want, sizeof want, "2026-07-01 PKG-%lld-2026-07-01", (long long)renewed);
-    assert_string_equal(dbtest_text(pg, "SELECT period_start::text || ' ' || invoice_number"
-                                        " FROM billing.invoices WHERE engagement_id = $1",
-                                    1, (const char *[]){I64(renewed)}),
-                        want);
-    /* the old invoice is exactly as it was */
-    assert_string_equal(dbtest_text(pg, snap_sql, 1, ip), before);
-    /* and the same tick again creates nothing */
-    assert_int_equal(run_firm(db, firm, "2026-07-03"), 0);
-    free(before);
-    db_close(db);
-}
-
-/* ---- the outbox relay, concurrently --------------------------------------- */
 
 typedef struct {
     kafka_producer *producer;
@@ -444,7 +316,6 @@ static void test_relay_concurrent_once_per_invoice(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_renewal_next_tick_bills_new_terms),
         cmocka_unit_test(test_relay_concurrent_once_per_invoice),
         cmocka_unit_test(test_two_workers_one_tick),
     };

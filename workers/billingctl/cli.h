@@ -39,5 +39,6 @@ int cmd_refund(int argc, char **argv, const cli_opts *o);
 int cmd_report_disputes(int argc, char **argv, const cli_opts *o);
 int cmd_dlq_list(int argc, char **argv, const cli_opts *o);
 int cmd_dlq_replay(int argc, char **argv, const cli_opts *o);
+int cmd_verify(int argc, char **argv, const cli_opts *o);
 
 #endif

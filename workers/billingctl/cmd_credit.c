@@ -133,9 +133,8 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
     if (st != DB_OK)
         return args_refused("credit add", err);
     int64_t id = a.entry_id;
-    log_msg(LOG_INFO, "credit added", "entry_id", args_i64(id), "client_id",
-            args_i64(p->client_id), "amount_cents", args_i64(p->amount_cents), "source", source,
-            NULL);
+    log_msg(LOG_INFO, "credit added", "entry_id", args_i64(id), "client_id", args_i64(p->client_id),
+            "amount_cents", args_i64(p->amount_cents), "source", source, NULL);
     if (json)
         printf("{\"entry_id\":%lld}\n", (long long)id);
     else
@@ -331,8 +330,8 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
         return args_refused("credit expire", err);
     char d[11];
     date_format(a.as_of, d, sizeof d);
-    log_msg(LOG_INFO, "credit expired", "date", d, "entries", args_i64(a.entries),
-            "amount_cents", args_i64(a.amount), NULL);
+    log_msg(LOG_INFO, "credit expired", "date", d, "entries", args_i64(a.entries), "amount_cents",
+            args_i64(a.amount), NULL);
     if (json)
         printf("{\"date\":\"%s\",\"entries\":%lld,\"amount_cents\":%lld}\n", d,
                (long long)a.entries, (long long)a.amount);

@@ -113,8 +113,8 @@ static void print_table(json_t *root, const credits_arg *a)
 {
     printf("credit reconciliation of firm %lld on %s (amounts in cents)\n", (long long)a->firm,
            a->date);
-    printf("%-8s %14s %14s %14s %14s %14s %14s %14s\n", "currency", "issued", "applied",
-           "expired", "refunded", "net change", "opening", "outstanding");
+    printf("%-8s %14s %14s %14s %14s %14s %14s %14s\n", "currency", "issued", "applied", "expired",
+           "refunded", "net change", "opening", "outstanding");
     size_t i;
     json_t *cur;
     json_t *list = json_object_get(root, "currencies");

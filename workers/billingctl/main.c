@@ -46,6 +46,7 @@ static const cli_command commands[] = {
     {"report", "disputes", cmd_report_disputes, "report disputes --firm-id N"},
     {"dlq", "list", cmd_dlq_list, "dlq list"},
     {"dlq", "replay", cmd_dlq_replay, "dlq replay [--partition P] OFFSET|PARTITION:OFFSET..."},
+    {"verify", NULL, cmd_verify, "verify [--firm-id N] [--limit N] [--json]"},
 };
 
 static int usage(void)
@@ -73,7 +74,8 @@ int main(int argc, char **argv)
                         "info, warn, error\n");
         return CLI_USAGE;
     }
-    if (argc - i < 2)
+    /* "verify" is the one command that may come without arguments. */
+    if (argc - i < 2 && !(argc - i == 1 && strcmp(argv[i], "verify") == 0))
         return usage();
     for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
         /* verb NULL: a one-word command ("refund 42 ..."); it gets its own

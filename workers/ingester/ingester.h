@@ -18,6 +18,7 @@ typedef struct {
     size_t max_body;
     int64_t tolerance_s;
     int publish_timeout_ms;
+    int linger_us;
     unsigned threads;
     unsigned max_connections;
     unsigned per_ip_limit;

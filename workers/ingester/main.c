@@ -3,6 +3,7 @@
  * exit 0. Everything request-related lives in http.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ingester.h"
 #include "ledgerline/config.h"
@@ -23,7 +24,11 @@ int main(void)
     config_hostport("INGESTER_LISTEN", "0.0.0.0:8080", ing.host, sizeof ing.host, &ing.port);
     ing.max_body = (size_t)config_int("INGESTER_MAX_BODY", 1048576, 1024, 64 * 1048576);
     ing.publish_timeout_ms = (int)config_int("INGESTER_PUBLISH_TIMEOUT_MS", 5000, 100, 60000);
-    ing.threads = (unsigned)config_int("INGESTER_THREADS", 4, 1, 1024);
+    /* Half the CPUs by default: librdkafka's broker threads and the
+     * delivery-report thread need the rest (docs/INGESTER.md, Benchmark). */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ing.threads = (unsigned)config_int("INGESTER_THREADS", cpus >= 4 ? cpus / 2 : 1, 1, 1024);
+    ing.linger_us = (int)config_int("INGESTER_LINGER_US", 500, 0, 1000000);
     ing.max_connections = (unsigned)config_int("INGESTER_MAX_CONNECTIONS", 1024, 1, 60000);
     ing.per_ip_limit = (unsigned)config_int("INGESTER_PER_IP_LIMIT", 512, 0, 60000);
     ing.connection_timeout_s = (unsigned)config_int("INGESTER_CONNECTION_TIMEOUT", 30, 1, 3600);
@@ -44,7 +49,7 @@ int main(void)
     /* librdkafka gives up on a message after the publish timeout, so a 503'd
      * event rarely lands later (if it does, the event id makes the
      * redelivery a no-op downstream). */
-    ing.pub = publisher_new(brokers, ing.publish_timeout_ms, err, sizeof err);
+    ing.pub = publisher_new(brokers, ing.publish_timeout_ms, ing.linger_us, err, sizeof err);
     if (ing.pub == NULL)
         config_die(err);
 

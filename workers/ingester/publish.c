@@ -108,14 +108,19 @@ static void *publish_poll_thread(void *arg)
     return NULL;
 }
 
-publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t errlen)
+publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, char *err,
+                         size_t errlen)
 {
     rd_kafka_conf_t *conf = kafka_producer_conf(brokers, timeout_ms, err, errlen);
     if (conf == NULL)
         return NULL;
-    /* Requests wait on the broker: send sooner and allow a deep queue. */
-    const char *linger = getenv("INGESTER_LINGER_MS");
-    if (rd_kafka_conf_set(conf, "linger.ms", linger ? linger : "2", err, errlen) != RD_KAFKA_CONF_OK ||
+    /* Every request waits for its own acknowledgement, so the linger is
+     * paid in latency by every request; a short one still gathers the
+     * events of concurrent requests into one ProduceRequest (librdkafka
+     * takes fractions of a millisecond). Allow a deep queue. */
+    char linger[32];
+    snprintf(linger, sizeof linger, "%d.%03d", linger_us / 1000, linger_us % 1000);
+    if (rd_kafka_conf_set(conf, "linger.ms", linger, err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err, errlen) !=
             RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);

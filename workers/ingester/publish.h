@@ -19,7 +19,9 @@ struct MHD_Connection;
 typedef struct publisher publisher;
 typedef struct publish_wait publish_wait;
 
-publisher *publisher_new(const char *brokers, int timeout_ms, char *err, size_t errlen);
+/* linger_us: librdkafka's linger.ms, in microseconds. */
+publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, char *err,
+                         size_t errlen);
 /* Flushes for at most flush_ms, then frees. Call with no request pending. */
 void publisher_destroy(publisher *p, int flush_ms);
 
