@@ -115,8 +115,17 @@ db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *pay
     char payment_id[24];
     pay_copy(payment_id, sizeof payment_id, r, 0, 0);
     PQclear(r);
-    if (fresh == 0)
-        return DB_OK;
+    if (fresh == 0) {
+        /* Applied before (a webhook got there first): the attempt that
+         * created this intent is finished all the same. */
+        const char *pa[] = {payment_intent};
+        return db_command(c,
+                          "UPDATE billing.payment_attempts SET status = 'succeeded',"
+                          " finished_at = now(), failure_code = NULL, failure_message = NULL"
+                          " WHERE stripe_payment_intent_id = $1"
+                          " AND status IN ('processing', 'transient_error')",
+                          1, pa, err, errlen);
+    }
 
     /* Lock the invoice; what is above its balance due becomes credit. */
     r = db_exec(c,
@@ -1022,14 +1031,16 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
     db_i64(firm_id, firm, sizeof firm);
     /* The ticks' own selections, over every shard (shards = 1). */
     static const char charge_autopay[] =
-        "SELECT 'charge', i.id FROM billing.invoices i"
+        "SELECT CASE WHEN c.autopay_enabled THEN 'charge' ELSE 'cancel' END, i.id"
+        " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
         " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', "
         "'processing')"
         " AND i.status IN ('sent', 'partial', 'overdue')"
         " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE "
         "'UTC'" PAY_SHARD_FILTER;
     static const char charge_retry[] =
-        "SELECT 'charge', i.id FROM billing.invoices i"
+        "SELECT CASE WHEN c.autopay_enabled THEN 'charge' ELSE 'cancel' END, i.id"
+        " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
         " WHERE i.status = 'failed' AND i.autopay_opt_in AND "
         "i.next_payment_retry_at IS NOT NULL"
         " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE "

@@ -96,6 +96,11 @@ void stripe_classify(long status, const char *should_retry, const char *request_
     } else if (status == 429 || (status == 400 && strcmp(out->code, "rate_limit") == 0)) {
         out->outcome = STRIPE_RATE_LIMITED; /* classified by status, as the fixtures say */
         out->retryable = true;
+    } else if (status >= 500) {
+        /* By status, whatever the body says: an outage is replayed with the
+         * same key, never recorded as a decline. */
+        out->outcome = STRIPE_SERVER_ERROR;
+        out->retryable = true;
     } else if (status == 402 || strcmp(out->error_type, "card_error") == 0) {
         out->outcome = STRIPE_CARD_ERROR;
         stripe_read_object(stripe_json_get(error, "payment_intent"), out);
@@ -104,9 +109,6 @@ void stripe_classify(long status, const char *should_retry, const char *request_
         out->retryable = true;
     } else if (strcmp(out->error_type, "idempotency_error") == 0) {
         out->outcome = STRIPE_IDEMPOTENCY_ERROR; /* same key, other parameters */
-    } else if (status >= 500) {
-        out->outcome = STRIPE_SERVER_ERROR;
-        out->retryable = true;
     } else {
         out->outcome = STRIPE_INVALID_REQUEST;
     }
@@ -285,6 +287,7 @@ struct stripe_client {
     int connect_timeout_ms, timeout_ms, max_concurrency;
     uint64_t *starts; /* ring of the last max_rps start times, µs */
     size_t next;      /* oldest slot */
+    uint64_t paced_us; /* when the next start is due on an even pace, µs */
     CURLM *multi;
     stripe_stats stats;
     metrics_registry *metrics;
@@ -423,16 +426,24 @@ stripe_stats stripe_client_stats(const stripe_client *c)
  * first burst) reaches it a little later after its start than one sent on a
  * reused connection a second later; without the margin the server sees
  * max_rps + 1 in some one-second window. 1% of throughput. */
-#define STRIPE_RATE_WINDOW_US 1010000u
+#define STRIPE_RATE_WINDOW_US 1020000u
 
-/* Microseconds until one more request may start without more than max_rps
- * starts in any window (0 = now). */
+/* Microseconds until one more request may start (0 = now): never more
+ * than max_rps starts in any window, and starts spread evenly over it (at
+ * most one interval ahead of the pace) rather than all at once at the top of
+ * each second: a burst of max_rps requests on fresh connections reaches the
+ * server spread over as long as it takes to accept them, which can let the
+ * next second's burst into the same one-second window there. */
 static uint64_t stripe_rate_wait(const stripe_client *c, uint64_t now)
 {
+    uint64_t interval = STRIPE_RATE_WINDOW_US / (uint64_t)c->max_rps;
+    uint64_t wait = 0;
     uint64_t oldest = c->starts[c->next];
-    if (oldest == 0 || now >= oldest + STRIPE_RATE_WINDOW_US)
-        return 0;
-    return oldest + STRIPE_RATE_WINDOW_US - now;
+    if (oldest != 0 && now < oldest + STRIPE_RATE_WINDOW_US)
+        wait = oldest + STRIPE_RATE_WINDOW_US - now;
+    if (c->paced_us > now + interval && c->paced_us - interval - now > wait)
+        wait = c->paced_us - interval - now;
+    return wait;
 }
 
 /* Takes the oldest slot for a request starting now; returns the slot. */
@@ -441,6 +452,8 @@ static size_t stripe_rate_take(stripe_client *c, uint64_t now)
     size_t slot = c->next;
     c->starts[slot] = now;
     c->next = (c->next + 1) % (size_t)c->max_rps;
+    c->paced_us = (c->paced_us > now ? c->paced_us : now) +
+                  STRIPE_RATE_WINDOW_US / (uint64_t)c->max_rps;
     return slot;
 }
 

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The SQL below is laid out by hand (one clause per line). */
+/* clang-format off */
 /* $1 is the firm (NULL = every firm). */
 #define VF(alias) "($1::bigint IS NULL OR " alias ".firm_id = $1::bigint)"
 /* A metadata value that is an id (audit metadata is free-form jsonb). */
@@ -46,7 +48,7 @@ static const char verify_total_sql[] =
     " UNION ALL"
     " SELECT i.firm_id, 'invoices', i.id,"
     " format('invoice %s (%s): amounts out of range: subtotal %s, tax %s, total %s, refunded %s,"
-    "  amount_paid %s (want all >= 0 and amount_paid <= total)', i.id, i.invoice_number,"
+    " amount_paid %s (want all >= 0 and amount_paid <= total)', i.id, i.invoice_number,"
     "  i.subtotal_cents, i.tax_cents, i.total_cents, i.refunded_cents, i.amount_paid_cents)"
     " FROM billing.invoices i"
     " WHERE " VF("i") " AND (i.subtotal_cents < 0 OR i.tax_cents < 0 OR i.total_cents < 0"
@@ -87,7 +89,7 @@ static const char verify_amount_paid_sql[] =
     " UNION ALL"
     " SELECT firm_id, 'invoices', id,"
     " format('invoice %s (%s): amount_paid_cents %s is below payments %s - refunded %s -"
-    "  lost disputes %s = %s', id, invoice_number, paid, payments, refunded, lost,"
+    " lost disputes %s = %s', id, invoice_number, paid, payments, refunded, lost,"
     "  payments - refunded - lost)"
     " FROM m WHERE paid < payments - refunded - lost"
     " UNION ALL"
@@ -156,7 +158,7 @@ static const char verify_credit_sql[] =
     "  WHERE bal < 0 ORDER BY client_id, id)"
     " SELECT n.firm_id, 'clients', n.client_id,"
     " format('client %s: credit balance goes negative (%s cents) at ledger entry %s; final"
-    "  balance %s', n.client_id, n.bal, n.id, (SELECT sum(CASE entry_type WHEN 'credit'"
+    " balance %s', n.client_id, n.bal, n.id, (SELECT sum(CASE entry_type WHEN 'credit'"
     "  THEN amount_cents ELSE -amount_cents END) FROM billing.credit_ledger"
     "  WHERE client_id = n.client_id))"
     " FROM neg n"
@@ -172,7 +174,7 @@ static const char verify_credit_sql[] =
     " UNION ALL"
     " SELECT i.firm_id, 'invoices', i.id,"
     " format('invoice %s (%s): credit payments sum to %s cents but ledger debits applied to it"
-    "  sum to %s', i.id, i.invoice_number, coalesce(cp.s, 0), coalesce(cd.s, 0))"
+    " sum to %s', i.id, i.invoice_number, coalesce(cp.s, 0), coalesce(cd.s, 0))"
     " FROM billing.invoices i"
     " LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS s FROM billing.payments"
     "  WHERE source = 'credit' GROUP BY invoice_id) cp ON cp.invoice_id = i.id"
@@ -183,7 +185,7 @@ static const char verify_credit_sql[] =
     " UNION ALL"
     " SELECT coalesce(a.firm_id, b.firm_id), 'firms', coalesce(a.firm_id, b.firm_id),"
     " format('firm %s (%s): its ledger entries sum to %s cents but its clients'' balances sum"
-    "  to %s', coalesce(a.firm_id, b.firm_id), coalesce(a.currency, b.currency),"
+    " to %s', coalesce(a.firm_id, b.firm_id), coalesce(a.currency, b.currency),"
     "  coalesce(a.s, 0), coalesce(b.s, 0))"
     " FROM (SELECT l.firm_id, c.currency, sum(CASE l.entry_type WHEN 'credit'"
     "  THEN l.amount_cents ELSE -l.amount_cents END) AS s FROM billing.credit_ledger l"
@@ -235,7 +237,7 @@ static const char verify_audit_sql[] =
     " UNION ALL"
     " SELECT p.firm_id, 'payments', p.id,"
     " format('Stripe payment %s of invoice %s (PaymentIntent %s) has %s invoice_autopaid /"
-    "  payment_received audit event(s); want exactly one', p.id, p.invoice_id,"
+    " payment_received audit event(s); want exactly one', p.id, p.invoice_id,"
     "  p.stripe_payment_intent_id, count(ae.id))"
     " FROM billing.payments p LEFT JOIN ae ON ae.pay = p.id AND ae.firm_id = p.firm_id"
     "  AND ae.action IN ('invoice_autopaid', 'payment_received')"
@@ -257,7 +259,7 @@ static const char verify_audit_sql[] =
     " UNION ALL"
     " SELECT i.firm_id, 'invoices', i.id,"
     " format('invoice %s (%s): payment_retry_count %s but %s payment_failed audit event(s)"
-    "  naming %s distinct attempt(s)', i.id, i.invoice_number, i.payment_retry_count,"
+    " naming %s distinct attempt(s)', i.id, i.invoice_number, i.payment_retry_count,"
     "  coalesce(pf.n, 0), coalesce(pf.atts, 0))"
     " FROM billing.invoices i LEFT JOIN pf ON pf.inv = i.id AND pf.firm_id = i.firm_id"
     " WHERE " VF("i") " AND (coalesce(pf.n, 0) <> i.payment_retry_count"
@@ -273,7 +275,7 @@ static const char verify_audit_sql[] =
     " UNION ALL"
     " SELECT d.firm_id, 'payment_disputes', d.id,"
     " format('dispute %s (%s, %s%s) of invoice %s has %s payment_disputed and %s %s audit"
-    "  event(s); want one of each', d.id, d.stripe_dispute_id, d.status,"
+    " event(s); want one of each', d.id, d.stripe_dispute_id, d.status,"
     "  coalesce(' ' || d.resolution, ''), d.invoice_id,"
     "  count(ae.id) FILTER (WHERE ae.action = 'payment_disputed'),"
     "  count(ae.id) FILTER (WHERE ae.action = 'dispute_' || d.resolution),"
@@ -380,7 +382,7 @@ static const char verify_time_sql[] =
     " UNION ALL"
     " SELECT t.firm_id, 'time_entries', t.id,"
     " format('time entry %s (invoice %s) is listed by %s line(s)%s; want exactly one line of"
-    "  invoice %s', t.id, coalesce(t.invoice_id::text, 'none'), coalesce(per.n, 0),"
+    " invoice %s', t.id, coalesce(t.invoice_id::text, 'none'), coalesce(per.n, 0),"
     "  coalesce(': ' || per.lines, ''), coalesce(t.invoice_id::text, 'none'))"
     " FROM billing.time_entries t LEFT JOIN per ON per.te = t.id"
     " WHERE " VF("t") " AND ((t.invoice_id IS NOT NULL AND coalesce(per.n, 0) <> 1)"
@@ -405,6 +407,8 @@ static const char verify_auto_sql[] =
     "  AND daterange(a.period_start, coalesce(a.period_end, a.period_start), '[]')"
     "   && daterange(b.period_start, coalesce(b.period_end, b.period_start), '[]')"
     " WHERE a.is_auto_generated AND (" VF("a") " OR " VF("b") ")";
+
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 
@@ -447,27 +451,20 @@ typedef struct {
 
 /* Every check wrapped the same way: the total count on each row (so a
  * capped listing still counts everything) and a stable order. */
-#define VERIFY_WRAP_HEAD                                                                        \
-    "SELECT v.firm_id, v.tbl, v.id, v.detail, count(*) OVER () FROM ("
-#define VERIFY_WRAP_TAIL                                                                        \
-    ") v(firm_id, tbl, id, detail) ORDER BY v.firm_id NULLS FIRST, v.tbl, v.id, v.detail"      \
+#define VERIFY_WRAP_HEAD "SELECT v.firm_id, v.tbl, v.id, v.detail, count(*) OVER () FROM ("
+#define VERIFY_WRAP_TAIL                                                                           \
+    ") v(firm_id, tbl, id, detail) ORDER BY v.firm_id NULLS FIRST, v.tbl, v.id, v.detail"          \
     " LIMIT $2::bigint"
 
-static db_status verify_tx(db_conn *c, void *varg, char *err, size_t errlen)
+static db_status verify_checks(db_conn *c, verify_ctx *x, char *err, size_t errlen)
 {
-    verify_ctx *x = varg;
-    /* One snapshot for every check; never a write. */
-    db_status st = db_command(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                              0, NULL, err, errlen);
-    if (st != DB_OK)
-        return st;
+    db_status st = DB_OK;
     char firm[24], cap[24];
     const char *p[] = {x->firm_id > 0 ? db_i64(x->firm_id, firm, sizeof firm) : NULL,
-                       x->max_per_check > 0 ? db_i64(x->max_per_check, cap, sizeof cap)
-                                            : NULL};
+                       x->max_per_check > 0 ? db_i64(x->max_per_check, cap, sizeof cap) : NULL};
     if (x->firm_id > 0) {
-        PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p,
-                              &st, err, errlen);
+        PGresult *r =
+            db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
         if (r == NULL)
             return st;
         int found = PQntuples(r);
@@ -515,6 +512,33 @@ static db_status verify_tx(db_conn *c, void *varg, char *err, size_t errlen)
     return DB_OK;
 }
 
+static db_status verify_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    /* One snapshot for every check; never a write. */
+    db_status st = db_command(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0,
+                              NULL, err, errlen);
+    return st == DB_OK ? verify_checks(c, varg, err, errlen) : st;
+}
+
+db_status verify_run_in(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
+                        verify_summary *out, char *err, size_t errlen)
+{
+    verify_summary scratch;
+    if (out == NULL)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    if (c == NULL || firm_id < 0 || max_per_check < 0) {
+        snprintf(err, errlen, "verify: bad arguments (firm id and limit must not be negative)");
+        return DB_PERMANENT;
+    }
+    verify_ctx x = {
+        .firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check, .out = out};
+    db_status st = verify_checks(c, &x, err, errlen);
+    if (st != DB_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
 db_status verify_run(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
                      verify_summary *out, char *err, size_t errlen)
 {
@@ -526,8 +550,8 @@ db_status verify_run(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64
         snprintf(err, errlen, "verify: bad arguments (firm id and limit must not be negative)");
         return DB_PERMANENT;
     }
-    verify_ctx x = {.firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check,
-                    .out = out};
+    verify_ctx x = {
+        .firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check, .out = out};
     db_status st = db_run_tx(c, verify_tx, &x, err, errlen);
     if (st != DB_OK)
         memset(out, 0, sizeof *out); /* no partial counts: the run did not finish */

@@ -80,10 +80,11 @@ db_status payments_run_tick(payments_ctx *ctx, payments_kind kind, const tick_ms
                             payments_stats *stats, char *err, size_t errlen);
 
 /* What a tick would do, without doing it (billingctl --dry-run): calls fn
- * for each invoice that would be charged ("charge") or become overdue
+ * for each invoice that would be charged ("charge"), have its autopay
+ * cancelled because the client turned it off ("cancel"), or become overdue
  * ("overdue"), in id order. */
 typedef struct {
-    const char *action;        /* "charge" or "overdue" */
+    const char *action;        /* "charge", "cancel" or "overdue" */
     int64_t invoice_id;
     const char *invoice_number;
     int64_t engagement_id;     /* 0 = none */

@@ -21,15 +21,15 @@
 
 /* The checks, in the order they run. */
 typedef enum {
-    VERIFY_LINE_ITEMS_SUM = 0,  /* subtotal = sum of the invoice's lines */
-    VERIFY_TOTAL,               /* total = subtotal + tax; amounts in range */
-    VERIFY_AMOUNT_PAID,         /* amount_paid against payments, refunds, lost disputes */
-    VERIFY_PAYMENT_ONCE,        /* one payment per PaymentIntent, one success per invoice */
-    VERIFY_CREDIT_LEDGER,       /* balances never negative, ledger = credit payments */
-    VERIFY_AUDIT,               /* every invoice, payment, failure, dispute, refund audited */
-    VERIFY_TENANT,              /* no reference across firms */
-    VERIFY_TIME_ENTRIES,        /* invoiced at most once, only when approved */
-    VERIFY_AUTO_INVOICE,        /* one auto invoice per engagement and period */
+    VERIFY_LINE_ITEMS_SUM = 0, /* subtotal = sum of the invoice's lines */
+    VERIFY_TOTAL,              /* total = subtotal + tax; amounts in range */
+    VERIFY_AMOUNT_PAID,        /* amount_paid against payments, refunds, lost disputes */
+    VERIFY_PAYMENT_ONCE,       /* one payment per PaymentIntent, one success per invoice */
+    VERIFY_CREDIT_LEDGER,      /* balances never negative, ledger = credit payments */
+    VERIFY_AUDIT,              /* every invoice, payment, failure, dispute, refund audited */
+    VERIFY_TENANT,             /* no reference across firms */
+    VERIFY_TIME_ENTRIES,       /* invoiced at most once, only when approved */
+    VERIFY_AUTO_INVOICE,       /* one auto invoice per engagement and period */
     VERIFY_NCHECKS
 } verify_check;
 
@@ -46,9 +46,9 @@ typedef struct {
 typedef void (*verify_fn)(const verify_violation *v, void *arg);
 
 typedef struct {
-    int64_t violations;                    /* total over every check */
-    int64_t per_check[VERIFY_NCHECKS];     /* violations per check */
-    int64_t reported;                      /* how many were passed to fn */
+    int64_t violations;                /* total over every check */
+    int64_t per_check[VERIFY_NCHECKS]; /* violations per check */
+    int64_t reported;                  /* how many were passed to fn */
 } verify_summary;
 
 /* "line_items_sum", "total", "amount_paid", "payment_once", "credit_ledger",
@@ -65,5 +65,12 @@ const char *verify_check_name(verify_check c);
  * its own transaction on c. */
 db_status verify_run(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
                      verify_summary *out, char *err, size_t errlen);
+
+/* The same checks inside the caller's open transaction (no BEGIN, COMMIT
+ * or SET TRANSACTION: they read the caller's snapshot and its uncommitted
+ * writes). For tests that break a constraint with DDL inside a transaction
+ * they roll back, and for callers that already hold a snapshot. */
+db_status verify_run_in(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
+                        verify_summary *out, char *err, size_t errlen);
 
 #endif

@@ -1031,6 +1031,209 @@ static void test_unique_numbers_and_external_ids(void **state)
     PQfinish(c);
 }
 
+/* ---- 007: the same rules, checked per statement ---------------------------
+ * 007_invoicing_speed.sql checks the INSERT paths of rules 1.4, 1.5 and 1.8
+ * once per statement (transition tables) and queues only what is not
+ * consistent yet for COMMIT. These cases write several rows per statement,
+ * mix good and bad rows, and try to get around the COMMIT-time queue. */
+
+/* One statement: an invoice (subtotal, tax, total) with its lines (amounts
+ * given as a bigint[] literal, all of line type $5). Returns the invoice id. */
+static const char *const INVOICE_WITH_LINES_SQL =
+    "WITH i AS (INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
+    "invoice_number, subtotal_cents, tax_cents, total_cents) "
+    "VALUES ($1, $2, $3, $4, $6::bigint, 0, $6::bigint) RETURNING id, firm_id), "
+    "l AS (INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type, "
+    "description, amount_cents) SELECT i.id, i.firm_id, $5, 'line', a "
+    "FROM i, unnest($7::bigint[]) a RETURNING 1) "
+    "SELECT id FROM i, (SELECT count(*) FROM l) n";
+
+static void test_rules_checked_per_statement(void **state)
+{
+    (void)state;
+    PGconn *c = dbtest_connect();
+    int64_t f = dbtest_firm(c), cl = dbtest_client(c, f), other = dbtest_client(c, f);
+    int64_t ep = mk_engagement(c, f, cl, "package", "100000", NULL);
+    int64_t eh = mk_engagement(c, f, cl, "hourly", NULL, "15000");
+    const char *n0 = "SELECT count(*) FROM billing.deferred_checks";
+
+    /* 1.4: invoice and lines in one statement, consistent: nothing queued. */
+    {
+        const char *p[] = {I(f), I(cl), I(ep), U("INV-"), "package_fee", "1500", "{1000,500}"};
+        assert_true(dbtest_ok(c, INVOICE_WITH_LINES_SQL, 7, p) > 0);
+        assert_int_equal(dbtest_ok(c, n0, 0, NULL), 0);
+    }
+    /* ...inconsistent: refused when the statement commits. */
+    {
+        const char *p[] = {I(f), I(cl), I(ep), U("INV-"), "package_fee", "1500", "{1000,499}"};
+        dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)", INVOICE_WITH_LINES_SQL, 7, p);
+    }
+    /* Several invoices in one INSERT, one of them with a subtotal and no
+     * line: refused at COMMIT, none of them written. */
+    {
+        char a[96], b[96];
+        snprintf(a, sizeof a, "%s", U("INV-"));
+        snprintf(b, sizeof b, "%s", U("INV-"));
+        const char *p[] = {I(f), I(cl), I(ep), a, b};
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        dbtest_ok(c,
+                  "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, invoice_number, "
+                  "subtotal_cents, total_cents) VALUES ($1, $2, $3, $4, 0, 0), "
+                  "($1, $2, $3, $5, 700, 700)",
+                  5, p);
+        assert_int_equal(dbtest_ok(c, n0, 0, NULL), 1); /* only the second is queued */
+        dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)", "COMMIT", 0, NULL);
+        const char *pn[] = {a, b};
+        assert_int_equal(dbtest_ok(c,
+                                   "SELECT count(*) FROM billing.invoices "
+                                   "WHERE invoice_number IN ($1, $2)",
+                                   2, pn),
+                         0);
+    }
+    /* The queue cannot be emptied or rewritten to skip the check. */
+    {
+        const char *ins = "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
+                          "invoice_number, subtotal_cents, total_cents) "
+                          "VALUES ($1, $2, $3, $4, 900, 900) RETURNING id";
+        const char *p[] = {I(f), I(cl), I(ep), U("INV-")};
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        dbtest_ok(c, ins, 4, p);
+        dbtest_ok(c, "DELETE FROM billing.deferred_checks", 0, NULL);
+        dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)", "COMMIT", 0, NULL);
+
+        const char *p2[] = {I(f), I(cl), I(ep), U("INV-")};
+        int64_t good = mk_invoice(c, f, cl, ep); /* subtotal 0, no line: fine */
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        dbtest_ok(c, ins, 4, p2);
+        const char *pg[] = {I(good)};
+        dbtest_ok(c, "UPDATE billing.deferred_checks SET ref_id = $1", 1, pg);
+        dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)", "COMMIT", 0, NULL);
+    }
+    /* SET CONSTRAINTS ALL IMMEDIATE checks at the end of each statement. */
+    {
+        const char *p[] = {I(f), I(cl), I(ep), U("INV-")};
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        dbtest_ok(c, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+        dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)",
+                       "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
+                       "invoice_number, subtotal_cents, total_cents) "
+                       "VALUES ($1, $2, $3, $4, 900, 900)",
+                       4, p);
+    }
+    /* Lines added to an invoice in later statements, fixed up before COMMIT. */
+    {
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        const char *p[] = {I(f), I(cl), I(ep), U("INV-")};
+        int64_t inv = dbtest_ok(c,
+                                "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
+                                "invoice_number, subtotal_cents, total_cents) "
+                                "VALUES ($1, $2, $3, $4, 300, 300) RETURNING id",
+                                4, p);
+        const char *pl[] = {I(inv), I(f)};
+        dbtest_ok(c,
+                  "INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type, "
+                  "description, amount_cents) VALUES ($1, $2, 'package_fee', 'a', 100)",
+                  2, pl);
+        dbtest_ok(c,
+                  "INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type, "
+                  "description, amount_cents) VALUES ($1, $2, 'adjustment', 'b', 200)",
+                  2, pl);
+        dbtest_ok(c, "COMMIT", 0, NULL);
+        assert_int_equal(dbtest_ok(c, n0, 0, NULL), 0);
+    }
+
+    /* 1.5: one bad line among good ones in one INSERT. */
+    {
+        int64_t inv = mk_invoice(c, f, cl, ep);
+        const char *p[] = {I(inv), I(f)};
+        dbtest_refused(c, "rule 1.5 (pricing mode)",
+                       "WITH l AS (INSERT INTO billing.invoice_line_items(invoice_id, firm_id, "
+                       "line_type, description, amount_cents) VALUES "
+                       "($1, $2, 'package_fee', 'a', 10), ($1, $2, 'adjustment', 'b', 0), "
+                       "($1, $2, 'hourly', 'c', 5) RETURNING amount_cents) "
+                       "UPDATE billing.invoices SET subtotal_cents = (SELECT sum(amount_cents) "
+                       "FROM l), total_cents = (SELECT sum(amount_cents) FROM l) WHERE id = $1",
+                       2, p);
+    }
+
+    /* 1.8: time entries written several at a time. */
+    int64_t ih = mk_invoice(c, f, cl, eh), ip = mk_invoice(c, f, cl, ep);
+    int64_t t1 = mk_time_entry(c, f, eh, true), t2 = mk_time_entry(c, f, eh, true);
+    int64_t t3 = mk_time_entry(c, f, ep, true);
+    {
+        /* put on an invoice of another engagement, among good ones */
+        const char *p[] = {I(ih), I(ip), I(t1), I(t2), I(t3)};
+        dbtest_refused(c, "rule 1.8 (same engagement)",
+                       "UPDATE billing.time_entries t SET invoice_id = CASE WHEN t.id = $5 "
+                       "THEN $1::bigint ELSE $2::bigint END WHERE t.id IN ($3, $4, $5)",
+                       5, p);
+        /* unapproved, among approved ones */
+        int64_t t4 = mk_time_entry(c, f, eh, false);
+        const char *pu[] = {I(ih), I(t1), I(t4)};
+        dbtest_refused(c, "rule 1.8 (approval first)",
+                       "UPDATE billing.time_entries SET invoice_id = $1 WHERE id IN ($2, $3)", 3,
+                       pu);
+        /* inserted already on an invoice of another engagement / client */
+        const char *pi[] = {I(f), I(eh), I(ip)};
+        dbtest_refused(c, "rule 1.8 (same engagement)",
+                       "INSERT INTO billing.time_entries(firm_id, engagement_id, staff, work_date, "
+                       "hours, approved, invoice_id) VALUES ($1, $2, 'ana', '2026-02-01', 1.00, "
+                       "true, NULL), ($1, $2, 'bob', '2026-02-01', 1.00, true, $3)",
+                       3, pi);
+        int64_t io_other = mk_override_invoice(c, f, other);
+        const char *po[] = {I(f), I(eh), I(io_other)};
+        dbtest_refused(c, "rule 1.8 (same engagement)",
+                       "INSERT INTO billing.time_entries(firm_id, engagement_id, staff, work_date, "
+                       "hours, approved, invoice_id) VALUES ($1, $2, 'ana', '2026-02-01', 1.00, "
+                       "true, $3)",
+                       3, po);
+        /* the good ones alone pass, and are then locked */
+        const char *pg[] = {I(ih), I(t1), I(t2)};
+        dbtest_ok(c, "UPDATE billing.time_entries SET invoice_id = $1 WHERE id IN ($2, $3)", 3,
+                  pg);
+        const char *pl[] = {I(t1), I(t2)};
+        dbtest_refused(c, "rule 1.8 (approval locked)",
+                       "UPDATE billing.time_entries SET approved = false WHERE id IN ($1, $2)", 2,
+                       pl);
+        dbtest_refused(c, "rule 1.8 (invoiced once)",
+                       "DELETE FROM billing.time_entries WHERE id IN ($1, $2)", 2, pl);
+    }
+    /* A line listing entries, with the entries marked in the same statement:
+     * nothing queued; listing another firm's entry: refused at COMMIT. */
+    {
+        int64_t inv = mk_invoice(c, f, cl, eh);
+        int64_t t5 = mk_time_entry(c, f, eh, true), t6 = mk_time_entry(c, f, eh, true);
+        char ids[64];
+        snprintf(ids, sizeof ids, "{%lld,%lld}", (long long)t5, (long long)t6);
+        const char *p[] = {I(inv), ids};
+        dbtest_ok(c,
+                  "WITH l AS (INSERT INTO billing.invoice_line_items(invoice_id, firm_id, "
+                  "line_type, description, amount_cents, time_entry_ids) "
+                  "SELECT i.id, i.firm_id, 'hourly', 'h', 300, $2::bigint[] "
+                  "FROM billing.invoices i WHERE i.id = $1 RETURNING invoice_id), "
+                  "t AS (UPDATE billing.time_entries SET invoice_id = $1 "
+                  "WHERE id = ANY ($2::bigint[]) RETURNING 1), "
+                  "u AS (UPDATE billing.invoices SET subtotal_cents = 300, total_cents = 300 "
+                  "WHERE id = $1 RETURNING 1) "
+                  "SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM t) "
+                  "+ (SELECT count(*) FROM u)",
+                  2, p);
+        assert_int_equal(dbtest_ok(c, n0, 0, NULL), 0);
+
+        int64_t fx = dbtest_firm(c), cx = dbtest_client(c, fx);
+        int64_t ex = mk_engagement(c, fx, cx, "hourly", NULL, "15000");
+        int64_t tx = mk_time_entry(c, fx, ex, true);
+        int64_t inv2 = mk_invoice(c, f, cl, eh);
+        char xid[32];
+        snprintf(xid, sizeof xid, "{%lld}", (long long)tx);
+        dbtest_ok(c, "BEGIN", 0, NULL);
+        add_line(c, inv2, "hourly", 100, xid);
+        dbtest_refused(c, "rule 1.3 (tenant)", "COMMIT", 0, NULL);
+    }
+    assert_int_equal(dbtest_ok(c, n0, 0, NULL), 0);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1044,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_rule_4_credit_ledger),
         cmocka_unit_test(test_status_values_checked),
         cmocka_unit_test(test_unique_numbers_and_external_ids),
+        cmocka_unit_test(test_rules_checked_per_statement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,7 +145,7 @@ void *fpost_run(void *arg)
             active--;
             s->busy = false;
             if (res == CURLE_OK && code >= 200 && code < 300) {
-                fp->answered_2xx++;
+                __atomic_fetch_add(&fp->answered_2xx, 1, __ATOMIC_RELAXED);
                 l->events[s->event].acks++;
                 continue;
             }

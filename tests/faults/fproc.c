@@ -72,6 +72,8 @@ static void fproc_child(const char *log, char *const argv[], pid_t parent)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(SIGPIPE, &dfl, NULL);
     execv(argv[0], argv);
     _exit(127);
 }

@@ -46,11 +46,6 @@ static int64_t q2(const char *sql, int64_t id, const char *text)
     return dbtest_ok(H.pg, sql, 2, p);
 }
 
-static int64_t inv_i64(payh *h, const char *column_sql, int64_t invoice)
-{
-    return payh_i64(h, column_sql, invoice);
-}
-
 static const char *inv_status(payh *h, int64_t invoice)
 {
     return payh_text(h, "SELECT status FROM billing.invoices WHERE id = $1::bigint", invoice);
@@ -58,8 +53,8 @@ static const char *inv_status(payh *h, int64_t invoice)
 
 static int64_t retry_count(payh *h, int64_t invoice)
 {
-    return inv_i64(h, "SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint",
-                   invoice);
+    return payh_i64(h, "SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint",
+                    invoice);
 }
 
 /* next_payment_retry_at as a UTC date, "" when NULL. */
@@ -73,8 +68,8 @@ static const char *next_retry(payh *h, int64_t invoice)
 
 static int64_t attempts(payh *h, int64_t invoice)
 {
-    return payh_i64(h, "SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint",
-                    invoice);
+    return payh_i64(
+        h, "SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint", invoice);
 }
 
 /* Audit events of one action about one invoice. */
@@ -113,8 +108,8 @@ static pi_counts pi_requests(standin *s, int64_t invoice)
         if (strcmp(json_string_value(json_object_get(r, "method")), "POST") != 0 ||
             strcmp(json_string_value(json_object_get(r, "path")), "/v1/payment_intents") != 0)
             continue;
-        const char *inv =
-            json_string_value(json_object_get(json_object_get(r, "params"), "metadata[invoice_id]"));
+        const char *inv = json_string_value(
+            json_object_get(json_object_get(r, "params"), "metadata[invoice_id]"));
         if (inv == NULL || strcmp(inv, id) != 0)
             continue;
         n.requests++;
@@ -211,20 +206,24 @@ static void test_soft_decline_schedule_then_overdue(void **state)
     payh_tick(&H, TICK_AUTOPAY, D, firm);
     assert_string_equal(inv_status(&H, inv), "failed");
     assert_int_equal(retry_count(&H, inv), 1);
-    assert_string_equal(payh_text(&H, "SELECT payment_failure_code FROM billing.invoices"
-                                      " WHERE id = $1::bigint", inv),
+    assert_string_equal(payh_text(&H,
+                                  "SELECT payment_failure_code FROM billing.invoices"
+                                  " WHERE id = $1::bigint",
+                                  inv),
                         "insufficient_funds");
-    assert_string_equal(payh_text(&H, "SELECT to_char(payment_failed_at AT TIME ZONE 'UTC',"
-                                      " 'YYYY-MM-DD') FROM billing.invoices WHERE id = $1::bigint",
+    assert_string_equal(payh_text(&H,
+                                  "SELECT to_char(payment_failed_at AT TIME ZONE 'UTC',"
+                                  " 'YYYY-MM-DD') FROM billing.invoices WHERE id = $1::bigint",
                                   inv),
                         D);
     assert_string_equal(next_retry(&H, inv), dplus(d, D, 3));
     assert_int_equal(audits(inv, "payment_failed"), 1);
     assert_int_equal(audits(inv, "payment_retry_scheduled"), 1);
     assert_int_equal(events(inv, "invoice.payment_failed"), 1);
-    assert_string_equal(payh_text(&H, "SELECT payload->>'customer_action_required'"
-                                      " FROM billing.outbox WHERE msg_key = $1::bigint::text"
-                                      " AND payload->>'type' = 'invoice.payment_failed'",
+    assert_string_equal(payh_text(&H,
+                                  "SELECT payload->>'customer_action_required'"
+                                  " FROM billing.outbox WHERE msg_key = $1::bigint::text"
+                                  " AND payload->>'type' = 'invoice.payment_failed'",
                                   inv),
                         "false");
 
@@ -253,9 +252,10 @@ static void test_soft_decline_schedule_then_overdue(void **state)
     assert_int_equal(audits(inv, "payment_failed"), 4);
     assert_int_equal(audits(inv, "payment_retry_scheduled"), 3);
     assert_int_equal(audits(inv, "payment_retry_exhausted"), 1);
-    assert_string_equal(payh_text(&H, "SELECT severity FROM billing.audit_events"
-                                      " WHERE action = 'payment_retry_exhausted'"
-                                      " AND metadata->>'invoice_id' = $1::bigint::text",
+    assert_string_equal(payh_text(&H,
+                                  "SELECT severity FROM billing.audit_events"
+                                  " WHERE action = 'payment_retry_exhausted'"
+                                  " AND metadata->>'invoice_id' = $1::bigint::text",
                                   inv),
                         "WARNING");
     assert_int_equal(events(inv, "invoice.payment_failed"), 4);
@@ -302,13 +302,17 @@ static void test_success_on_second_retry(void **state)
 
     assert_string_equal(inv_status(&H, inv), "paid");
     assert_int_equal(retry_count(&H, inv), 2);
-    assert_int_equal(inv_i64(&H, "SELECT amount_paid_cents FROM billing.invoices"
-                                 " WHERE id = $1::bigint", inv),
+    assert_int_equal(payh_i64(&H,
+                              "SELECT amount_paid_cents FROM billing.invoices"
+                              " WHERE id = $1::bigint",
+                              inv),
                      4200);
     assert_string_equal(next_retry(&H, inv), "");
-    assert_int_equal(payh_i64(&H, "SELECT count(*) FROM billing.payments"
-                                  " WHERE invoice_id = $1::bigint AND source = 'stripe'"
-                                  " AND amount_cents = 4200", inv),
+    assert_int_equal(payh_i64(&H,
+                              "SELECT count(*) FROM billing.payments"
+                              " WHERE invoice_id = $1::bigint AND source = 'stripe'"
+                              " AND amount_cents = 4200",
+                              inv),
                      1);
     assert_int_equal(events(inv, "invoice.paid"), 1);
     char k1[64], k2[64], k3[64];
@@ -391,8 +395,10 @@ static void test_hard_declines(void **state)
     for (size_t i = 0; i < N; i++) {
         print_message("hard decline %s\n", cases[i].code);
         assert_string_equal(inv_status(&H, inv[i]), "failed");
-        assert_string_equal(payh_text(&H, "SELECT payment_failure_code FROM billing.invoices"
-                                          " WHERE id = $1::bigint", inv[i]),
+        assert_string_equal(payh_text(&H,
+                                      "SELECT payment_failure_code FROM billing.invoices"
+                                      " WHERE id = $1::bigint",
+                                      inv[i]),
                             cases[i].code);
         assert_int_equal(retry_count(&H, inv[i]), 1);
         assert_string_equal(next_retry(&H, inv[i]), "");
@@ -405,9 +411,10 @@ static void test_hard_declines(void **state)
                             inv[i], cases[i].code),
                          1);
         assert_int_equal(events(inv[i], "invoice.payment_failed"), 1);
-        assert_string_equal(payh_text(&H, "SELECT payload->>'customer_action_required'"
-                                          " FROM billing.outbox WHERE msg_key = $1::bigint::text"
-                                          " AND payload->>'type' = 'invoice.payment_failed'",
+        assert_string_equal(payh_text(&H,
+                                      "SELECT payload->>'customer_action_required'"
+                                      " FROM billing.outbox WHERE msg_key = $1::bigint::text"
+                                      " AND payload->>'type' = 'invoice.payment_failed'",
                                       inv[i]),
                             "true");
         assert_int_equal(q2("SELECT count(*) FROM billing.payment_attempts"
@@ -446,8 +453,10 @@ static void test_failure_counted_once(void **state)
     payh_tick(&H, TICK_AUTOPAY, D, firm);
     assert_int_equal(retry_count(&H, inv), 1);
     snprintf(pi, sizeof pi, "%s",
-             payh_text(&H, "SELECT stripe_payment_intent_id FROM billing.payment_attempts"
-                           " WHERE invoice_id = $1::bigint", inv));
+             payh_text(&H,
+                       "SELECT stripe_payment_intent_id FROM billing.payment_attempts"
+                       " WHERE invoice_id = $1::bigint",
+                       inv));
     assert_true(strncmp(pi, "pi_", 3) == 0);
     snprintf(ch, sizeof ch, "ch_test%lld", (long long)inv);
 
@@ -481,14 +490,18 @@ static void test_failure_counted_once(void **state)
     int64_t inv2 = payh_invoice(&H, firm, c2, 3300, dplus(d, D, 1), dplus(d, D, 30), "on_issue");
     payh_tick(&H, TICK_AUTOPAY, dplus(d, D, 1), firm);
     assert_int_equal(attempts(&H, inv2), 1);
-    assert_string_equal(payh_text(&H, "SELECT autopay_status FROM billing.invoices"
-                                      " WHERE id = $1::bigint", inv2),
+    assert_string_equal(payh_text(&H,
+                                  "SELECT autopay_status FROM billing.invoices"
+                                  " WHERE id = $1::bigint",
+                                  inv2),
                         "processing");
     assert_string_equal(inv_status(&H, inv2), "sent");
     char pi2[128];
     snprintf(pi2, sizeof pi2, "%s",
-             payh_text(&H, "SELECT stripe_payment_intent_id FROM billing.payment_attempts"
-                           " WHERE invoice_id = $1::bigint AND status = 'processing'", inv2));
+             payh_text(&H,
+                       "SELECT stripe_payment_intent_id FROM billing.payment_attempts"
+                       " WHERE invoice_id = $1::bigint AND status = 'processing'",
+                       inv2));
     assert_true(strncmp(pi2, "pi_", 3) == 0);
     char req[256];
     snprintf(req, sizeof req, "{\"payment_intent\":\"%s\",\"outcome\":\"failed\"}", pi2);
@@ -556,17 +569,19 @@ static void test_overdue_once(void **state)
     assert_string_equal(inv_status(&H, inv), "overdue");
     assert_int_equal(audits(inv, "invoice_overdue"), 1);
     assert_int_equal(events(inv, "invoice.overdue"), 1);
-    assert_string_equal(payh_text(&H, "SELECT severity FROM billing.audit_events"
-                                      " WHERE action = 'invoice_overdue'"
-                                      " AND metadata->>'invoice_id' = $1::bigint::text",
+    assert_string_equal(payh_text(&H,
+                                  "SELECT severity FROM billing.audit_events"
+                                  " WHERE action = 'invoice_overdue'"
+                                  " AND metadata->>'invoice_id' = $1::bigint::text",
                                   inv),
                         "WARNING");
     assert_string_equal(inv_status(&H, paid), "paid");
     assert_string_equal(inv_status(&H, part), "overdue");
     assert_int_equal(audits(part, "invoice_overdue"), 1);
-    assert_string_equal(payh_text(&H, "SELECT metadata->>'balance_due_cents'"
-                                      " FROM billing.audit_events WHERE action = 'invoice_overdue'"
-                                      " AND metadata->>'invoice_id' = $1::bigint::text",
+    assert_string_equal(payh_text(&H,
+                                  "SELECT metadata->>'balance_due_cents'"
+                                  " FROM billing.audit_events WHERE action = 'invoice_overdue'"
+                                  " AND metadata->>'invoice_id' = $1::bigint::text",
                                   part),
                         "3000");
 
@@ -618,35 +633,42 @@ static void test_two_retry_workers(void **state)
     json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":0}"));
 
     for (int i = 0; i < N; i++) {
-        print_message("invoice %d of %d\n", i + 1, N);
         assert_string_equal(inv_status(&H, inv[i]), "paid");
-        assert_int_equal(inv_i64(&H, "SELECT amount_paid_cents - total_cents"
-                                     " FROM billing.invoices WHERE id = $1::bigint", inv[i]),
+        assert_int_equal(payh_i64(&H,
+                                  "SELECT amount_paid_cents - total_cents"
+                                  " FROM billing.invoices WHERE id = $1::bigint",
+                                  inv[i]),
                          0);
-        assert_int_equal(payh_i64(&H, "SELECT count(*) FROM billing.payments"
-                                      " WHERE invoice_id = $1::bigint", inv[i]),
+        assert_int_equal(payh_i64(&H,
+                                  "SELECT count(*) FROM billing.payments"
+                                  " WHERE invoice_id = $1::bigint",
+                                  inv[i]),
                          1);
         assert_int_equal(attempts(&H, inv[i]), 2);
-        assert_int_equal(payh_i64(&H, "SELECT count(DISTINCT idempotency_key)"
-                                      " FROM billing.payment_attempts"
-                                      " WHERE invoice_id = $1::bigint", inv[i]),
+        assert_int_equal(payh_i64(&H,
+                                  "SELECT count(DISTINCT idempotency_key)"
+                                  " FROM billing.payment_attempts"
+                                  " WHERE invoice_id = $1::bigint",
+                                  inv[i]),
                          2);
         pi_counts n = pi_requests(H.stripe, inv[i]);
         assert_int_equal(n.creations, 2); /* the autopay decline and one retry */
     }
     /* What the concurrency looked like (a figure, not an assertion). */
-    int64_t conflicts = 0, replays = 0;
+    int64_t replays = 0;
     for (int i = 0; i < N; i++) {
         pi_counts n = pi_requests(H.stripe, inv[i]);
         replays += n.requests - n.creations;
     }
-    conflicts = standin_count(H.stripe, "POST", "/v1/payment_intents");
-    print_message("two retry workers: %d invoices, %lld replayed or in-flight requests,"
-                  " %lld PaymentIntent requests in this harness\n",
-                  N, (long long)replays, (long long)conflicts);
+    print_message("two retry workers: %d invoices, %lld requests replayed or refused as"
+                  " in flight (overlapping work), %lld PaymentIntent requests in this harness\n",
+                  N, (long long)replays,
+                  (long long)standin_count(H.stripe, "POST", "/v1/payment_intents"));
     /* No second charge hidden as an overpayment credit. */
-    assert_int_equal(payh_i64(&H, "SELECT count(*) FROM billing.credit_ledger"
-                                  " WHERE client_id = $1::bigint", client),
+    assert_int_equal(payh_i64(&H,
+                              "SELECT count(*) FROM billing.credit_ledger"
+                              " WHERE client_id = $1::bigint",
+                              client),
                      0);
 }
 
@@ -700,12 +722,11 @@ static void test_billingctl_report_and_dry_run(void **state)
     int64_t g = payh_invoice(&H, firm, manual, 3000, dplus(d, D, -29), d1, "on_issue");
     payh_tick(&H, TICK_AUTOPAY, D, firm);
     payh_tick(&H, TICK_AUTOPAY, d5, firm);
-    assert_int_equal(retry_count(&H, a) + retry_count(&H, b) + retry_count(&H, c) +
-                         retry_count(&H, e),
-                     4);
+    assert_int_equal(
+        retry_count(&H, a) + retry_count(&H, b) + retry_count(&H, c) + retry_count(&H, e), 4);
 
-    const char *r1[] = {"report", "failures", "--firm-id", firm_s, "--from", D, "--to", D,
-                        "--json", NULL};
+    const char *r1[] = {"report", "failures", "--firm-id", firm_s,   "--from",
+                        D,        "--to",     D,           "--json", NULL};
     json_t *j = ctl_json(r1, 0);
     assert_int_equal(json_integer_value(json_object_get(j, "failure_count")), 3);
     assert_int_equal(json_array_size(json_object_get(j, "by_code")), 2);
@@ -719,8 +740,8 @@ static void test_billingctl_report_and_dry_run(void **state)
     assert_int_equal(json_integer_value(json_object_get(row, "amount_cents")), 500);
     json_decref(j);
 
-    const char *r2[] = {"--json", "report", "failures", "--firm-id", firm_s, "--from", D, "--to",
-                        d5, NULL};
+    const char *r2[] = {"--json", "report", "failures", "--firm-id", firm_s,
+                        "--from", D,        "--to",     d5,          NULL};
     j = ctl_json(r2, 0);
     assert_int_equal(json_integer_value(json_object_get(j, "failure_count")), 4);
     row = by_code(j, "insufficient_funds");
@@ -729,8 +750,8 @@ static void test_billingctl_report_and_dry_run(void **state)
     assert_int_equal(json_integer_value(json_object_get(row, "amount_cents")), 3700);
     json_decref(j);
 
-    const char *r3[] = {"report", "failures", "--firm-id", firm_s, "--from", d1, "--to", d4,
-                        "--json", NULL};
+    const char *r3[] = {"report", "failures", "--firm-id", firm_s,   "--from",
+                        d1,       "--to",     d4,          "--json", NULL};
     j = ctl_json(r3, 0);
     assert_int_equal(json_integer_value(json_object_get(j, "failure_count")), 0);
     assert_int_equal(json_array_size(json_object_get(j, "by_code")), 0);
@@ -745,8 +766,8 @@ static void test_billingctl_report_and_dry_run(void **state)
     char before[1024];
     snprintf(before, sizeof before, "%s", firm_state(firm));
     int64_t requests = standin_count(H.stripe, NULL, NULL);
-    const char *dry[] = {"retry", "run", "--date", d3, "--firm-id", firm_s, "--dry-run", "--json",
-                         NULL};
+    const char *dry[] = {"retry", "run",       "--date", d3,  "--firm-id",
+                         firm_s,  "--dry-run", "--json", NULL};
     j = ctl_json(dry, 0);
     assert_true(json_is_array(j));
     assert_int_equal(json_array_size(j), 3);

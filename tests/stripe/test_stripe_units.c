@@ -269,6 +269,18 @@ static void test_other_statuses(void **state)
     assert_true(stripe_result_transient(&r));
     stripe_result_free(&r);
 
+    /* A 5xx is an outage whatever its body claims: replayed with the same
+     * key, never recorded as a decline or a key conflict. */
+    fx_classify("api/payment_intent.create.402.card_declined.json", 500, NULL, &r);
+    assert_int_equal(r.outcome, STRIPE_SERVER_ERROR);
+    assert_true(stripe_result_transient(&r));
+    assert_string_equal(r.object_id, "");
+    stripe_result_free(&r);
+    fx_classify("api/error.400.idempotency.json", 503, NULL, &r);
+    assert_int_equal(r.outcome, STRIPE_SERVER_ERROR);
+    assert_true(stripe_result_transient(&r));
+    stripe_result_free(&r);
+
     /* A card_error type decides even under another 4xx. */
     cls(400, NULL, "{\"error\":{\"type\":\"card_error\",\"code\":\"expired_card\"}}", &r);
     assert_int_equal(r.outcome, STRIPE_CARD_ERROR);

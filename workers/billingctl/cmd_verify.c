@@ -27,9 +27,9 @@ static void verify_print(const verify_violation *v, void *arg)
 {
     verify_out *o = arg;
     if (o->json) {
-        json_t *j = json_pack("{ss sI ss sI ss}", "check", v->check_name, "firm_id",
-                              (json_int_t)v->firm_id, "table", v->table, "id", (json_int_t)v->id,
-                              "detail", v->detail);
+        json_t *j =
+            json_pack("{ss sI ss sI ss}", "check", v->check_name, "firm_id", (json_int_t)v->firm_id,
+                      "table", v->table, "id", (json_int_t)v->id, "detail", v->detail);
         if (j != NULL)
             json_array_append_new(o->list, j);
         return;
@@ -85,8 +85,8 @@ int cmd_verify(int argc, char **argv, const cli_opts *o)
                                 json_integer((json_int_t)s.per_check[k]));
         json_t *root = json_pack("{so sb sI so so}", "firm_id",
                                  firm_id > 0 ? json_integer((json_int_t)firm_id) : json_null(),
-                                 "clean", s.violations == 0, "violations",
-                                 (json_int_t)s.violations, "checks", checks, "details", out.list);
+                                 "clean", s.violations == 0, "violations", (json_int_t)s.violations,
+                                 "checks", checks, "details", out.list);
         char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);
@@ -94,8 +94,7 @@ int cmd_verify(int argc, char **argv, const cli_opts *o)
     } else {
         printf("%-16s %s\n", "check", "violations");
         for (int k = 0; k < VERIFY_NCHECKS; k++)
-            printf("%-16s %lld\n", verify_check_name((verify_check)k),
-                   (long long)s.per_check[k]);
+            printf("%-16s %lld\n", verify_check_name((verify_check)k), (long long)s.per_check[k]);
         if (s.reported < s.violations)
             printf("(%lld violation(s) not listed: --limit %lld per check)\n",
                    (long long)(s.violations - s.reported), (long long)cap);

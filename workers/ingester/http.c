@@ -9,6 +9,12 @@
  * delivery report, so no pool thread waits on the broker; the resumed call of
  * the access handler answers 200 or 503.
  *
+ * GET /readyz asks the broker for metadata (up to 2 s). That wait would
+ * hold a pool thread, and with one pool thread (the default on 2 CPUs) stop
+ * every other request, /healthz included, while the broker is down; so the
+ * connection is suspended and a helper thread does the check and resumes
+ * it (http_ready_thread).
+ *
  * Per request, the hot path allocates the request state and the body only:
  * the constant answers are libmicrohttpd responses built once at start and
  * shared by every connection (they are reference counted), the body is
@@ -17,6 +23,7 @@
 #include "ingester.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,11 +54,20 @@ typedef enum {
     CANNED_COUNT
 } http_canned;
 
+typedef struct http_req http_req;
+
 struct ingester_http {
     struct MHD_Daemon *d;
     ingester *ing;
     struct MHD_Response *canned[CANNED_COUNT];
     unsigned canned_code[CANNED_COUNT];
+    /* /readyz checks waiting for the helper thread (under ready_mu) */
+    pthread_t ready_thread;
+    bool ready_started, ready_stop;
+    pthread_mutex_t ready_mu;
+    pthread_cond_t ready_cv;
+    http_req *ready_head;
+    size_t ready_pending;
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -60,16 +76,20 @@ struct ingester_http {
 
 typedef enum { EP_WEBHOOK = 0, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE } http_endpoint;
 
-typedef struct {
+struct http_req {
     http_endpoint ep;
     stats_route route; /* metrics label */
+    /* /readyz: the suspended connection, the outcome, the helper's list */
+    struct MHD_Connection *conn;
+    bool ready_done, ready_ok;
+    http_req *ready_next;
     char *buf;
     size_t len, cap;
     bool too_large;
     size_t discarded;
     publish_wait *wait; /* set while / after the event is published */
     route_event ev;
-} http_req;
+};
 
 static const char json_unavailable[] =
     "{\"error\":\"event could not be durably published; retry later\"}";
@@ -273,15 +293,71 @@ static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http
     return http_send(c, h, rq->route, CANNED_RECEIVED);
 }
 
+/* Serves the /readyz checks: one metadata request answers every check that
+ * was waiting when it started. Before exiting (ready_stop) it answers what
+ * is left, so no connection stays suspended. */
+static void *http_ready_thread(void *arg)
+{
+    ingester_http *h = arg;
+    pthread_mutex_lock(&h->ready_mu);
+    for (;;) {
+        while (!h->ready_stop && h->ready_head == NULL)
+            pthread_cond_wait(&h->ready_cv, &h->ready_mu);
+        if (h->ready_head == NULL)
+            break; /* stopping, nothing left */
+        http_req *list = h->ready_head;
+        h->ready_head = NULL;
+        pthread_mutex_unlock(&h->ready_mu);
+        bool ok = publisher_reachable(h->ing->pub, 2000);
+        pthread_mutex_lock(&h->ready_mu);
+        while (list != NULL) {
+            http_req *rq = list;
+            list = rq->ready_next;
+            /* rq is the connection's; not touched once it is resumed. */
+            rq->ready_ok = ok;
+            rq->ready_done = true;
+            h->ready_pending--;
+            MHD_resume_connection(rq->conn);
+        }
+    }
+    pthread_mutex_unlock(&h->ready_mu);
+    return NULL;
+}
+
+/* First call of GET /readyz: hand the check to the helper thread. */
+static enum MHD_Result http_readyz_start(struct MHD_Connection *c, ingester_http *h,
+                                         stats_route route, void **con_cls)
+{
+    http_req *rq = calloc(1, sizeof *rq);
+    if (rq == NULL)
+        return MHD_NO;
+    rq->ep = EP_READYZ;
+    rq->route = route;
+    rq->conn = c;
+    pthread_mutex_lock(&h->ready_mu);
+    if (h->ready_stop) {
+        pthread_mutex_unlock(&h->ready_mu);
+        free(rq);
+        return http_send(c, h, route, CANNED_NOT_READY);
+    }
+    *con_cls = rq;
+    /* Suspended before the helper can see it, so it never resumes a
+     * connection that is not suspended. */
+    MHD_suspend_connection(c);
+    rq->ready_next = h->ready_head;
+    h->ready_head = rq;
+    h->ready_pending++;
+    pthread_cond_signal(&h->ready_cv);
+    pthread_mutex_unlock(&h->ready_mu);
+    return MHD_YES;
+}
+
 static enum MHD_Result http_get(struct MHD_Connection *c, ingester_http *h, http_endpoint ep,
                                 stats_route route)
 {
     ingester *ing = h->ing;
     if (ep == EP_HEALTHZ)
         return http_send(c, h, route, CANNED_HEALTHY);
-    if (ep == EP_READYZ)
-        return http_send(c, h, route,
-                         publisher_reachable(ing->pub, 2000) ? CANNED_READY : CANNED_NOT_READY);
     /* Count this request first so the rendered text includes it. */
     stats_http(ing->stats, route, MHD_HTTP_OK);
     size_t len = 0;
@@ -352,6 +428,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
             if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
                 strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
                 return http_send(c, h, route, CANNED_GET_ONLY);
+            if (ep == EP_READYZ)
+                return http_readyz_start(c, h, route, con_cls);
             return http_get(c, h, ep, route);
         }
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -403,6 +481,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         return MHD_YES;
     }
 
+    if (rq->ep == EP_READYZ) /* resumed by http_ready_thread */
+        return http_send(c, h, rq->route, rq->ready_ok ? CANNED_READY : CANNED_NOT_READY);
     if (rq->wait != NULL)
         return http_webhook_done(c, h, rq);
     if (rq->too_large)
@@ -445,6 +525,22 @@ static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char
     return worker_http_resolve("INGESTER_LISTEN", host, port, sa, err, errlen);
 }
 
+/* Stops the readiness thread (it answers what is waiting first) and frees
+ * its lock. */
+static void http_ready_destroy(ingester_http *h)
+{
+    if (h->ready_started) {
+        pthread_mutex_lock(&h->ready_mu);
+        h->ready_stop = true;
+        pthread_cond_signal(&h->ready_cv);
+        pthread_mutex_unlock(&h->ready_mu);
+        pthread_join(h->ready_thread, NULL);
+        h->ready_started = false;
+    }
+    pthread_cond_destroy(&h->ready_cv);
+    pthread_mutex_destroy(&h->ready_mu);
+}
+
 ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
@@ -456,19 +552,32 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     h->ing = ing;
+    pthread_mutex_init(&h->ready_mu, NULL);
+    pthread_cond_init(&h->ready_cv, NULL);
     if (http_canned_build(h) != 0) {
         snprintf(err, errlen, "out of memory");
         http_canned_free(h);
+        http_ready_destroy(h);
         free(h);
         return NULL;
     }
+    if (pthread_create(&h->ready_thread, NULL, http_ready_thread, h) != 0) {
+        snprintf(err, errlen, "cannot start the readiness thread");
+        http_canned_free(h);
+        http_ready_destroy(h);
+        free(h);
+        return NULL;
+    }
+    h->ready_started = true;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(
         flags, (uint16_t)ing->port, NULL, NULL, http_handler, h,
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, ing->threads,
+        /* 1 means the internal thread alone (libmicrohttpd warns on a pool
+         * of 1 and ignores it). */
+        MHD_OPTION_THREAD_POOL_SIZE, ing->threads > 1 ? ing->threads : 0u,
         MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
@@ -478,6 +587,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
+        http_ready_destroy(h);
         http_canned_free(h);
         free(h);
         return NULL;
@@ -491,9 +601,19 @@ void ingester_http_quiesce(ingester_http *h)
         MHD_quiesce_daemon(h->d);
 }
 
+static size_t http_ready_pending(ingester_http *h)
+{
+    pthread_mutex_lock(&h->ready_mu);
+    size_t n = h->ready_pending;
+    pthread_mutex_unlock(&h->ready_mu);
+    return n;
+}
+
 void ingester_http_drain(ingester_http *h, int timeout_ms)
 {
-    for (int waited = 0; h != NULL && publisher_pending(h->ing->pub) > 0 && waited < timeout_ms;
+    for (int waited = 0;
+         h != NULL && (publisher_pending(h->ing->pub) > 0 || http_ready_pending(h) > 0) &&
+         waited < timeout_ms;
          waited += 20) {
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
@@ -504,6 +624,8 @@ void ingester_http_stop(ingester_http *h)
 {
     if (h == NULL)
         return;
+    /* Answers the /readyz checks still waiting before the server stops. */
+    http_ready_destroy(h);
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
     http_canned_free(h);
