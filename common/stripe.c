@@ -670,29 +670,39 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
     stripe_xfer_free(x);
 }
 
-int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err, size_t errlen)
+/* The run loop shared by stripe_perform_many and stripe_perform_stream:
+ * asks next() for a call whenever the cap and a free slot allow one more to
+ * start, hands each finished call to done() (when given). */
+static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, stripe_done_fn done,
+                      void *arg, char *err, size_t errlen)
 {
-    size_t slots = (size_t)c->max_concurrency < n ? (size_t)c->max_concurrency : n;
     stripe_xfer *xs = calloc(slots ? slots : 1, sizeof *xs);
     if (xs == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    size_t next = 0, inflight = 0;
+    size_t inflight = 0;
+    bool finished = false;
     int rc = 0;
     for (;;) {
         uint64_t wait_us = 0;
+        bool idle = false; /* next() had nothing ready yet */
         /* Start what the cap and the slots allow. */
-        while (next < n && inflight < slots) {
-            stripe_call *call = &calls[next];
-            if (!stripe_call_valid(call)) {
-                next++;
-                continue;
-            }
-            uint64_t now = stripe_now_us();
-            wait_us = stripe_rate_wait(c, now);
+        while (!finished && inflight < slots) {
+            wait_us = stripe_rate_wait(c, stripe_now_us());
             if (wait_us > 0)
                 break;
+            stripe_call *call = next(arg, &finished);
+            if (call == NULL) {
+                idle = !finished;
+                break;
+            }
+            if (!stripe_call_valid(call)) {
+                if (done != NULL)
+                    done(call, arg);
+                continue;
+            }
+            uint64_t now = stripe_now_us(); /* next() may have taken a while */
             size_t s = 0;
             while (xs[s].call != NULL)
                 s++;
@@ -700,16 +710,16 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
                 stripe_xfer_free(&xs[s]);
                 stripe_classify(0, NULL, NULL, NULL, 0, "could not set up the request",
                                 &call->result);
-                next++;
+                if (done != NULL)
+                    done(call, arg);
                 continue;
             }
             xs[s].client = c;
             xs[s].slot = stripe_rate_take(c, now);
             xs[s].stamp_us = now;
-            next++;
             inflight++;
         }
-        if (inflight == 0 && next >= n)
+        if (inflight == 0 && finished)
             break;
         int running = 0;
         if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
@@ -724,14 +734,19 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
                 continue;
             stripe_xfer *x = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            stripe_call *call = x->call;
             stripe_xfer_finish(c, x, msg->data.result);
             inflight--;
+            if (done != NULL)
+                done(call, arg);
         }
-        if (inflight == 0 && next >= n)
+        if (inflight == 0 && finished)
             break;
         int timeout_ms = 100;
-        if (next < n && inflight < slots && wait_us > 0)
+        if (!finished && inflight < slots && wait_us > 0)
             timeout_ms = (int)(wait_us / 1000u) + 1;
+        else if (idle)
+            timeout_ms = 5;
         if (timeout_ms > 100)
             timeout_ms = 100;
         curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
@@ -739,13 +754,44 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
     /* Only on a multi failure can transfers remain: give them an answer. */
     for (size_t s = 0; s < slots; s++) {
         if (xs[s].call != NULL) {
-            stripe_classify(0, NULL, NULL, NULL, 0, "aborted", &xs[s].call->result);
+            stripe_call *call = xs[s].call;
+            stripe_classify(0, NULL, NULL, NULL, 0, "aborted", &call->result);
             curl_multi_remove_handle(c->multi, xs[s].easy);
             stripe_xfer_free(&xs[s]);
+            if (done != NULL)
+                done(call, arg);
         }
     }
     free(xs);
     return rc;
+}
+
+typedef struct {
+    stripe_call *calls;
+    size_t n, next;
+} stripe_array;
+
+static stripe_call *stripe_array_next(void *arg, bool *finished)
+{
+    stripe_array *a = arg;
+    if (a->next >= a->n) {
+        *finished = true;
+        return NULL;
+    }
+    return &a->calls[a->next++];
+}
+
+int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err, size_t errlen)
+{
+    stripe_array a = {.calls = calls, .n = n};
+    size_t slots = (size_t)c->max_concurrency < n ? (size_t)c->max_concurrency : n;
+    return stripe_run(c, slots, stripe_array_next, NULL, &a, err, errlen);
+}
+
+int stripe_perform_stream(stripe_client *c, stripe_next_fn next, stripe_done_fn done, void *arg,
+                          char *err, size_t errlen)
+{
+    return stripe_run(c, (size_t)c->max_concurrency, next, done, arg, err, errlen);
 }
 
 int stripe_perform(stripe_client *c, stripe_call *call, char *err, size_t errlen)

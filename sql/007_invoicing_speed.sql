@@ -1,40 +1,40 @@
 -- 007_invoicing_speed.sql: the invariants of 002 on the invoice write path,
--- enforced per statement instead of per row, so that writing invoices in
--- bulk (the invoicing worker, ~1,000 invoices per statement) pays for a few
--- set-based queries per statement instead of a PL/pgSQL call per row and a
--- queued deferred event per row (issue 4: 1M invoices). Every rule stays
--- enforced by the database, with the same error messages, for any writer.
+-- checked per statement instead of per row, so that writing invoices in bulk
+-- (the invoicing worker: thousands of invoices per statement) pays for a few
+-- set-based queries per statement instead of a PL/pgSQL call and a queued
+-- deferred trigger event per row (issue 4: 1M invoices). Every rule stays
+-- enforced by the database for any writer, with 002's error messages;
+-- tests/db/test_invariants.c (test_rules_checked_per_statement) covers the
+-- multi-row and COMMIT-time cases.
 --
 -- What changes (everything else in 002 stays as it was):
 --
 -- - Rule 1.4 (subtotal = sum of lines) on INSERT of invoices and of line
---   items: an AFTER ... FOR EACH STATEMENT trigger with a transition table
---   checks the statement's invoices at the end of the statement. Invoices that
---   already match are done: from then on only a later write of their lines or
---   subtotal can break them, and each of those is checked again. Only the
---   invoices that do not match yet (a transaction writing an invoice and its
---   lines in separate statements) are queued in billing.deferred_checks,
---   whose deferred constraint trigger re-checks them at COMMIT with 002's
+--   items: AFTER ... FOR EACH STATEMENT triggers with transition tables check
+--   the statement's invoices when the statement ends. An invoice that matches
+--   then is done: only a later write of its lines or its subtotal can break
+--   it, and each of those is checked again. Only invoices that do not match
+--   yet (a transaction writing an invoice and its lines in separate
+--   statements) are queued in billing.deferred_checks, whose deferred
+--   constraint trigger re-checks them at COMMIT with 002's
 --   billing.assert_invoice_subtotal, as before. UPDATE of a subtotal and
 --   UPDATE/DELETE of lines (rare, single rows) keep 002's per-row deferred
 --   triggers.
--- - Rule 1.8 (a line's time_entry_ids are marked invoiced on that invoice) on
---   INSERT of line items: the same scheme. Once true it stays true: an
---   invoiced entry can no longer change invoice, firm or be deleted (the 1.8
---   row trigger), and an UPDATE of the line keeps 002's deferred trigger.
+-- - Rule 1.3/1.8 (the time entries a line lists are the firm's and marked
+--   invoiced on that invoice) on INSERT of line items: the same scheme. Once
+--   true it stays true: an invoiced entry can no longer change invoice or
+--   firm or be deleted (1.8 row trigger), and an UPDATE of the line keeps
+--   002's deferred trigger.
 -- - Rule 1.5 (line types follow the pricing mode) on INSERT of line items:
 --   one set-based query per statement; UPDATE keeps 002's row trigger.
--- - Rule 1.8 on time entries: 002's row function now runs only for the rows
---   it can refuse by itself (already invoiced, or put on an invoice while not
---   approved: a trigger WHEN clause, evaluated without calling PL/pgSQL);
---   "same engagement / same client" for entries newly put on an invoice is
---   one set-based query per statement.
--- - Rule 1.2 engagement link and updated_at on invoices and time entries:
---   the same functions behind WHEN clauses, so rows they would leave alone
+-- - Rule 1.8 on time entries: 002's row function runs only for the rows it
+--   can refuse by itself (already invoiced; or put on an invoice while not
+--   approved), selected by trigger WHEN clauses, which cost no PL/pgSQL call;
+--   "same engagement / same client" is one set-based query per statement.
+-- - Rule 1.2's engagement link and updated_at (invoices, time entries): the
+--   same functions behind WHEN clauses, so the rows they would leave alone
 --   no longer call PL/pgSQL.
--- - One redundant index: invoices_client_id_idx (client_id). Every reader
---   and the foreign keys of invoices reach invoices by (firm_id, client_id),
---   which invoices_firm_client_id_unique (firm_id, client_id, id) serves.
+-- - Indexes every invoice paid for and no query needs (end of file).
 
 -- ---------------------------------------------------------------------------
 -- Checks queued for COMMIT. A row is written only when a statement leaves an
@@ -310,7 +310,10 @@ CREATE TRIGGER time_entries_touch_updated_at BEFORE UPDATE ON billing.time_entri
     EXECUTE FUNCTION billing.touch_updated_at();
 
 -- ---------------------------------------------------------------------------
--- Indexes.
+-- Indexes every new invoice paid an entry in, which nothing needs.
+-- invoices (client_id): the foreign keys and readers of invoices reach them by
+-- (firm_id, client_id), which invoices_firm_client_id_unique
+-- (firm_id, client_id, id) serves; lookups by id use the primary key.
 DROP INDEX billing.invoices_client_id_idx;
 -- 004_payments.sql's partial indexes serve the retry and overdue selections
 -- (invoices_retry_due, invoices_unpaid_due_date: the exact predicates of

@@ -120,6 +120,24 @@ typedef struct {
  * client cannot run at all (err). */
 int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err,
                         size_t errlen);
+/* The streaming form of stripe_perform_many, for a caller that makes each
+ * call ready just in time and records each answer as it comes (payments.c),
+ * so that its own work overlaps the calls in flight instead of alternating
+ * with them. next() is asked for a call whenever the cap and the
+ * concurrency allow one more to start: it returns the call, or NULL with
+ * *finished = true when no more will come (false: none is ready yet; asked
+ * again within a few milliseconds). done() gets each call handed out once
+ * its result is filled (calls refused before sending included), possibly
+ * while others are in flight. Both run on the calling thread between
+ * transfers, so they may take a few milliseconds (a database transaction)
+ * but must not use this client. A call must stay valid until done() got
+ * it. Returns 0 once every call handed out is done, or -1 (err) when the
+ * client cannot run at all (the calls in flight are then done() with a
+ * network error). */
+typedef stripe_call *(*stripe_next_fn)(void *arg, bool *finished);
+typedef void (*stripe_done_fn)(stripe_call *call, void *arg);
+int stripe_perform_stream(stripe_client *c, stripe_next_fn next, stripe_done_fn done, void *arg,
+                          char *err, size_t errlen);
 /* One call (stripe_perform_many with n = 1). */
 int stripe_perform(stripe_client *c, stripe_call *call, char *err, size_t errlen);
 

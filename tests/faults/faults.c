@@ -5,7 +5,7 @@
  * Environment (all optional):
  *   FAULTS_EVENTS        distinct Stripe events (rounded to whole cycles of 16)
  *   FAULTS_ENGAGEMENTS   engagements invoiced and autopaid
- *                        defaults 10,000 / 20,000; a sanitizer build 2,000 / 2,000
+ *                        defaults 10,000 / 20,000; a sanitizer build 3,200 / 4,000
  *   FAULTS_SEED          random seed (order of faults, moments, delivery plan)
  *   FAULTS_DIR           state directory (logs, cluster); default: the build's
  *   FAULTS_KEEP=1        keep the state directory after a successful run
@@ -63,6 +63,8 @@ typedef struct {
     char ingester_url[256];
     int64_t t0;
     volatile int ticks_done;
+    int64_t deadline_ms; /* give up waiting here; the checks then say what is missing */
+    volatile int gave_up;
     int64_t ticks_ms[3];
     fload load;
     fpost post;
@@ -528,9 +530,32 @@ static void faults_wait_keys(fdb *d, const char *group, const char *like, int64_
 {
     int64_t next_note = fproc_now_ms() + 20000, have;
     while ((have = faults_count_keys(d, group, like)) < want) {
+        if (fproc_now_ms() >= R.deadline_ms) {
+            faults_say("GAVE UP waiting: %s has %" PRId64 " of %" PRId64 " keys like %s", group,
+                       have, want, like);
+            R.gave_up = 1;
+            return;
+        }
         if (fproc_now_ms() >= next_note) {
             faults_say("still waiting: %s has %" PRId64 " of %" PRId64 " keys like %s", group,
                        have, want, like);
+            next_note += 20000;
+        }
+        fproc_sleep_ms(250);
+    }
+}
+
+static void faults_wait_zero(fdb *d, const char *sql, const char *what)
+{
+    int64_t next_note = fproc_now_ms() + 20000, have;
+    while ((have = fdb_i64(d, sql, 0, NULL)) > 0) {
+        if (fproc_now_ms() >= R.deadline_ms) {
+            faults_say("GAVE UP waiting for %s: %" PRId64 " left", what, have);
+            R.gave_up = 1;
+            return;
+        }
+        if (fproc_now_ms() >= next_note) {
+            faults_say("still waiting for %s: %" PRId64 " left", what, have);
             next_note += 20000;
         }
         fproc_sleep_ms(250);
@@ -557,9 +582,13 @@ static void *faults_ticks_run(void *arg)
     t = fproc_now_ms();
     faults_tick(kp, TICK_AUTOPAY, FAULTS_AUTOPAY_DATE);
     faults_wait_keys(&d, "billing-autopay-worker", "tick:autopay:" FAULTS_AUTOPAY_DATE ":%", 12);
-    /* Every invoice.issued seen too (on_issue invoices are charged there),
-     * so that the retry tick finds every first failure. */
-    faults_wait_keys(&d, "billing-autopay-worker", "invoice.issued:%", R.engagements);
+    /* Every charge settled too (on_issue invoices are charged from their
+     * invoice.issued event, maybe after the tick), so that the retry tick
+     * finds every first failure. */
+    faults_wait_zero(&d,
+                     "SELECT count(*) FROM billing.invoices WHERE is_auto_generated"
+                     " AND autopay_status IN ('scheduled', 'processing')",
+                     "autopay charges settled");
     R.ticks_ms[1] = fproc_now_ms() - t;
     faults_say("autopay tick applied: %" PRId64 " payments from Stripe",
                fdb_i64(&d,
@@ -620,11 +649,10 @@ static void faults_inject(faults_kind k)
         faults_say("fault: PostgreSQL restarted (%.1f s down)",
                    (double)(fproc_now_ms() - t) / 1000.0);
     } else {
+        /* The outage runs in the background: other faults may happen while
+         * the broker is down; faults_schedule() brings it back after 10 s. */
         fproc_signal(FP_BROKER, SIGUSR1);
         faults_say("fault: dev broker down (SIGUSR1) for 10 s");
-        fproc_sleep_ms(10000);
-        fproc_signal(FP_BROKER, SIGUSR2);
-        faults_say("fault: dev broker back (SIGUSR2)");
     }
 }
 
@@ -671,8 +699,8 @@ static double faults_uniform(double lo, double hi)
  * are being posted, a crash of the dispute or retry worker while events are
  * being applied, of the invoicing worker while invoices are being created,
  * of the autopay worker while invoices are being charged; the scheduler's
- * crash and the PostgreSQL restart anywhere. One fault at a time, at least a
- * second apart. */
+ * crash and the PostgreSQL restart anywhere. At least a second apart; the
+ * broker outage lasts 10 s and other faults may happen meanwhile. */
 static void faults_schedule(fdb *d)
 {
     static const char *const names[FK_COUNT] = {
@@ -689,10 +717,20 @@ static void faults_schedule(fdb *d)
     at[FK_KILL_SCHEDULER] = faults_uniform(0.05, 0.90);
     bool done[FK_COUNT] = {false};
     int left = FK_COUNT;
-    int64_t quiet_until = fproc_now_ms() + 1000;
-    while (left > 0) {
+    int64_t quiet_until = fproc_now_ms() + 1000, broker_back_at = 0;
+    while (left > 0 || broker_back_at != 0) {
         fproc_sleep_ms(200);
-        if (fproc_now_ms() < quiet_until)
+        if (broker_back_at != 0 && fproc_now_ms() >= broker_back_at) {
+            fproc_signal(FP_BROKER, SIGUSR2);
+            faults_say("fault: dev broker back (SIGUSR2)");
+            broker_back_at = 0;
+        }
+        if (left > 0 && fproc_now_ms() >= R.deadline_ms) {
+            faults_say("GAVE UP: %d faults never became due (the load stalled)", left);
+            R.gave_up = 1;
+            left = 0;
+        }
+        if (left == 0 || fproc_now_ms() < quiet_until)
             continue;
         faults_progress p = faults_measure(d);
         for (int k = 0; k < FK_COUNT; k++) {
@@ -706,6 +744,8 @@ static void faults_schedule(fdb *d)
             faults_say("%s due (its part of the load at %.0f%%, due at %.0f%%)", names[k],
                        part * 100.0, at[k] * 100.0);
             faults_inject((faults_kind)k);
+            if (k == FK_BROKER_OUTAGE)
+                broker_back_at = fproc_now_ms() + 10000;
             done[k] = true;
             left--;
             quiet_until = fproc_now_ms() + 1000;
@@ -882,9 +922,10 @@ static void faults_checks(fdb *d, int64_t lag, int64_t dlq)
     int64_t acked = 0;
     for (size_t i = 0; i < R.load.nevents; i++)
         acked += R.load.events[i].acks > 0;
-    faults_check(acked == n, "every event was answered 2xx at least once (%" PRId64 "/%" PRId64
-                             ")",
-                 acked, n);
+    faults_check(acked == n && R.post.answered_2xx == (int64_t)R.load.nplan,
+                 "every delivery was eventually answered 2xx (%" PRId64 " of %zu deliveries,"
+                 " %" PRId64 " of %" PRId64 " events)",
+                 R.post.answered_2xx, R.load.nplan, acked, n);
 
     static const char once_sql[] =
         "SELECT e.event_id, e.type, e.grp,"
@@ -994,8 +1035,8 @@ int main(void)
 {
     R.t0 = fproc_now_ms();
     bool sanitized = LL_FAULTS_SANITIZED != 0;
-    R.events = faults_env_long("FAULTS_EVENTS", sanitized ? 2000 : 10000, 16, 1000000);
-    R.engagements = faults_env_long("FAULTS_ENGAGEMENTS", sanitized ? 2000 : 20000, 10, 1000000);
+    R.events = faults_env_long("FAULTS_EVENTS", sanitized ? 3200 : 10000, 16, 1000000);
+    R.engagements = faults_env_long("FAULTS_ENGAGEMENTS", sanitized ? 4000 : 20000, 10, 1000000);
     R.seed = (unsigned)faults_env_long("FAULTS_SEED", (long)(time(NULL) % 1000000), 0, 1000000000);
     unsigned seed = R.seed;
     long limit = faults_env_long("FAULTS_TIME_LIMIT", 345, 10, 86400);
@@ -1014,6 +1055,8 @@ int main(void)
     sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     alarm((unsigned)limit);
+    /* Leave time for the checks, verify and clean stops after giving up. */
+    R.deadline_ms = R.t0 + (limit > 120 ? limit - 45 : limit / 2) * 1000;
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     char pg_start[600], pg_stop[600];
@@ -1096,13 +1139,21 @@ int main(void)
                               0, NULL);
         inflight = fdb_i64(&d,
                            "SELECT count(*) FROM billing.payment_attempts WHERE status ="
-                           " 'transient_error' OR (status = 'processing' AND"
-                           " stripe_payment_intent_id IS NULL)",
+                           " 'processing' AND stripe_payment_intent_id IS NULL",
                            0, NULL);
         lag = (applied >= (int64_t)R.load.nevents && unpublished == 0 && inflight == 0)
                   ? fcheck_lag(R.brokers, R.prefix)
                   : -1;
         stable = lag == 0 ? stable + 1 : 0;
+        if (stable < 2 && fproc_now_ms() >= R.deadline_ms) {
+            faults_say("GAVE UP draining: %" PRId64 "/%zu events applied, %" PRId64
+                       " outbox rows unpublished, %" PRId64 " charges in flight, lag %" PRId64,
+                       applied, R.load.nevents, unpublished, inflight, lag);
+            R.gave_up = 1;
+            if (lag < 0)
+                lag = fcheck_lag(R.brokers, R.prefix);
+            break;
+        }
         if (fproc_now_ms() >= next_note) {
             faults_say("draining: %" PRId64 "/%zu events applied, %" PRId64
                        " outbox rows unpublished, %" PRId64 " charges in flight, lag %" PRId64,
@@ -1117,6 +1168,7 @@ int main(void)
     faults_say("drained %.1f s after the last fault", drain_s);
     int64_t dlq = fcheck_dlq_count(R.brokers, R.prefix);
 
+    faults_check(!R.gave_up, "the load drained within the time limit");
     faults_checks(&d, lag, dlq);
     int64_t created = faults_standin_stat("payment_intents_created");
     int64_t succeeded = faults_standin_stat("payment_intents_succeeded");

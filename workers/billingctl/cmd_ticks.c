@@ -136,38 +136,22 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
 
 /* --json may also come among the command's own options, as the other
  * commands accept it: taken out of argv (in place) into the options. */
-static int payments_take_json(int argc, char **argv, cli_opts *lo)
-{
-    int n = 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            lo->json = true;
-        else
-            argv[n++] = argv[i];
-    }
-    return n;
-}
-
 int cmd_autopay_run(int argc, char **argv, const cli_opts *o)
 {
-    cli_opts lo = *o;
-    argc = payments_take_json(argc, argv, &lo);
     tick_cli_args a;
     int rc = tick_cli_parse(argc, argv, AUTOPAY_USAGE, &a);
     if (rc != CLI_OK)
         return rc;
-    return a.dry_run ? payments_dry_run(PAYMENTS_AUTOPAY, &a, &lo)
-                     : tick_cli_publish(TICK_AUTOPAY, &a, &lo);
+    return a.dry_run ? payments_dry_run(PAYMENTS_AUTOPAY, &a, o)
+                     : tick_cli_publish(TICK_AUTOPAY, &a, o);
 }
 
 int cmd_retry_run(int argc, char **argv, const cli_opts *o)
 {
-    cli_opts lo = *o;
-    argc = payments_take_json(argc, argv, &lo);
     tick_cli_args a;
     int rc = tick_cli_parse(argc, argv, RETRY_USAGE, &a);
     if (rc != CLI_OK)
         return rc;
-    return a.dry_run ? payments_dry_run(PAYMENTS_RETRY, &a, &lo)
-                     : tick_cli_publish(TICK_RETRY, &a, &lo);
+    return a.dry_run ? payments_dry_run(PAYMENTS_RETRY, &a, o)
+                     : tick_cli_publish(TICK_RETRY, &a, o);
 }

@@ -74,6 +74,15 @@ int main(int argc, char **argv)
                         "info, warn, error\n");
         return CLI_USAGE;
     }
+    /* --json is global: accepted anywhere after the command as well. */
+    int n = i;
+    for (int k = i; k < argc; k++) {
+        if (strcmp(argv[k], "--json") == 0)
+            o.json = true;
+        else
+            argv[n++] = argv[k];
+    }
+    argc = n;
     /* "verify" is the one command that may come without arguments. */
     if (argc - i < 2 && !(argc - i == 1 && strcmp(argv[i], "verify") == 0))
         return usage();

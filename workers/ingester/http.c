@@ -571,13 +571,17 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     h->ready_started = true;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* One thread is the internal polling thread alone: the pool option is
+     * left out (libmicrohttpd warns on a pool of 0 or 1). */
+    struct MHD_OptionItem pool[] = {
+        {ing->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)ing->threads,
+         NULL},
+        {MHD_OPTION_END, 0, NULL}};
     h->d = MHD_start_daemon(
         flags, (uint16_t)ing->port, NULL, NULL, http_handler, h,
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        /* 1 means the internal thread alone (libmicrohttpd warns on a pool
-         * of 1 and ignores it). */
-        MHD_OPTION_THREAD_POOL_SIZE, ing->threads > 1 ? ing->threads : 0u,
+        MHD_OPTION_ARRAY, pool,
         MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
