@@ -136,26 +136,35 @@ if running; then
     # Already up: keep its port (from postmaster.pid, line 4).
     port="$(sed -n 4p "$data/postmaster.pid")"
 else
-    if [ -z "$port" ]; then
-        port=55432
-        while ! port_free "$port"; do
-            port=$((port + 1))
-            if [ "$port" -gt 65000 ]; then
-                echo "pg-start.sh: no free port found from 55432" >&2
-                exit 1
-            fi
-        done
-    elif ! port_free "$port"; then
-        echo "pg-start.sh: port $port is in use" >&2
-        exit 1
-    fi
-    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-        start >/dev/null || {
-        tail -n 30 "$logfile" >&2 || true
-        echo "pg-start.sh: the server did not start (log: $logfile)" >&2
-        exit 1
-    }
+    # A free port can be taken between the check and the bind (two stacks
+    # starting at once): with an automatic port, move on and try again.
+    auto=0
+    if [ -z "$port" ]; then auto=1; port=55432; fi
+    for attempt in $(seq 1 20); do
+        if [ "$auto" -eq 1 ]; then
+            while ! port_free "$port"; do
+                port=$((port + 1))
+                if [ "$port" -gt 65000 ]; then
+                    echo "pg-start.sh: no free port found from 55432" >&2
+                    exit 1
+                fi
+            done
+        elif ! port_free "$port"; then
+            echo "pg-start.sh: port $port is in use" >&2
+            exit 1
+        fi
+        if "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            start >/dev/null; then
+            break
+        fi
+        if [ "$auto" -eq 0 ] || [ "$attempt" -eq 20 ]; then
+            tail -n 30 "$logfile" >&2 || true
+            echo "pg-start.sh: the server did not start (log: $logfile)" >&2
+            exit 1
+        fi
+        port=$((port + 1 + RANDOM % 16))
+    done
 fi
 
 psql_admin() {
