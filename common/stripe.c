@@ -287,6 +287,8 @@ struct stripe_client {
     int connect_timeout_ms, timeout_ms, max_concurrency;
     uint64_t *starts; /* ring of the last max_rps start times, µs */
     size_t next;      /* oldest slot */
+    uint64_t *sent;   /* ring of the last max_rps + 1 send times, µs (stats) */
+    size_t sent_next;
     uint64_t paced_us; /* when the next start is due on an even pace, µs */
     CURLM *multi;
     stripe_stats stats;
@@ -382,8 +384,10 @@ stripe_client *stripe_client_new(const stripe_config *cfg, char *err, size_t err
     size_t alen = strlen(cfg->secret_key) + 32;
     c->auth_header = malloc(alen);
     c->starts = calloc((size_t)c->max_rps, sizeof *c->starts);
+    c->sent = calloc((size_t)c->max_rps + 1, sizeof *c->sent);
     c->multi = curl_multi_init();
-    if (c->base == NULL || c->auth_header == NULL || c->starts == NULL || c->multi == NULL) {
+    if (c->base == NULL || c->auth_header == NULL || c->starts == NULL || c->sent == NULL ||
+        c->multi == NULL) {
         stripe_client_free(c);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -413,6 +417,7 @@ void stripe_client_free(stripe_client *c)
     }
     free(c->base);
     free(c->starts);
+    free(c->sent);
     free(c);
 }
 
@@ -495,6 +500,16 @@ static int stripe_on_prereq(void *ud, char *primary_ip, char *local_ip, int prim
         c->starts[x->slot] = now;
         x->stamp_us = now;
     }
+    /* How many went out in the second up to now (this one included). */
+    size_t ring = (size_t)c->max_rps + 1;
+    c->sent[c->sent_next] = now;
+    c->sent_next = (c->sent_next + 1) % ring;
+    uint64_t in_window = 0;
+    for (size_t i = 0; i < ring; i++)
+        if (c->sent[i] != 0 && c->sent[i] + 1000000u > now)
+            in_window++;
+    if (in_window > c->stats.max_sent_in_window)
+        c->stats.max_sent_in_window = in_window;
     return CURL_PREREQFUNC_OK;
 }
 
@@ -676,7 +691,7 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
 static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, stripe_done_fn done,
                       void *arg, char *err, size_t errlen)
 {
-    stripe_xfer *xs = calloc(slots ? slots : 1, sizeof *xs);
+    stripe_xfer *xs = calloc(slots, sizeof *xs); /* slots >= 1 */
     if (xs == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -785,7 +800,7 @@ int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *er
 {
     stripe_array a = {.calls = calls, .n = n};
     size_t slots = (size_t)c->max_concurrency < n ? (size_t)c->max_concurrency : n;
-    return stripe_run(c, slots, stripe_array_next, NULL, &a, err, errlen);
+    return stripe_run(c, slots ? slots : 1, stripe_array_next, NULL, &a, err, errlen);
 }
 
 int stripe_perform_stream(stripe_client *c, stripe_next_fn next, stripe_done_fn done, void *arg,

@@ -146,6 +146,9 @@ typedef struct {
     uint64_t requests;
     uint64_t by_outcome[STRIPE_NETWORK_ERROR + 1];
     uint64_t latency_us_total;
+    /* The most requests this client sent (by the time they went out on their
+     * connection) within any one-second window: never above max_rps. */
+    uint64_t max_sent_in_window;
 } stripe_stats;
 stripe_stats stripe_client_stats(const stripe_client *c);
 

@@ -337,8 +337,18 @@ static void test_rate_cap_many(void **state)
     }
     assert_int_equal(standin_stat(s, "payment_intents_created"), N);
     assert_int_equal(standin_stat(s, "requests"), N);
+    /* The promise, measured where it is kept: the client never sent more
+     * than CAP requests within any one-second window. */
+    stripe_stats sent = stripe_client_stats(c);
+    if (sent.max_sent_in_window > CAP)
+        fail_msg("the client sent %llu requests in one second; the cap is %d",
+                 (unsigned long long)sent.max_sent_in_window, CAP);
+    /* The stand-in counts arrivals on its own clock: its threads may be
+     * scheduled late on a loaded machine, bunching a boundary's arrivals.
+     * The client paces over 1.02 s, so more than one extra is a real
+     * breach. */
     int64_t most = standin_stat(s, "max_requests_in_any_second");
-    if (most > CAP)
+    if (most > CAP + 1)
         fail_msg("the stand-in saw %lld requests in one second; the cap is %d", (long long)most,
                  CAP);
     assert_true(most >= 1);
