@@ -6,12 +6,13 @@
  *   FAULTS_EVENTS        distinct Stripe events (rounded to whole cycles of 16)
  *   FAULTS_ENGAGEMENTS   engagements invoiced and autopaid
  *                        defaults 10,000 / 20,000; a sanitizer build 3,200 / 4,000
- *   FAULTS_SEED          random seed (order of faults, moments, delivery plan)
+ *   FAULTS_SEED          random seed (moments of the faults, delivery plan)
  *   FAULTS_DIR           state directory (logs, cluster); default: the build's
  *   FAULTS_KEEP=1        keep the state directory after a successful run
  *   FAULTS_TIME_LIMIT    seconds before the watchdog fails the run (345)
  *   FAULTS_POST_SPREAD_MS  pace first deliveries over this long (60000)
  *   FAULTS_LOG_LEVEL     LOG_LEVEL of the system's processes (warn)
+ *   FAULTS_SKIP_VERIFY=1 do not run `billingctl verify` at the end
  * Exit 0 when every check passed, 1 otherwise. */
 #include <errno.h>
 #include <fcntl.h>
@@ -316,7 +317,10 @@ static char *faults_array(size_t n, faults_item_fn f)
     return s;
 }
 
-static void fa_unit(size_t i, char *b, size_t n) { snprintf(b, n, "%zu", i); }
+static void fa_unit(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%zu", i);
+}
 static void fa_kind(size_t i, char *b, size_t n)
 {
     snprintf(b, n, "%s", funit_kind_name(R.load.units[i].kind));
@@ -325,20 +329,38 @@ static void fa_inv(size_t i, char *b, size_t n)
 {
     snprintf(b, n, "%" PRId64, R.load.units[i].invoice_id);
 }
-static void fa_pi(size_t i, char *b, size_t n) { snprintf(b, n, "%s", R.load.units[i].pi); }
-static void fa_ch(size_t i, char *b, size_t n) { snprintf(b, n, "%s", R.load.units[i].charge); }
-static void fa_dp(size_t i, char *b, size_t n) { snprintf(b, n, "%s", R.load.units[i].dispute); }
+static void fa_pi(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", R.load.units[i].pi);
+}
+static void fa_ch(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", R.load.units[i].charge);
+}
+static void fa_dp(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", R.load.units[i].dispute);
+}
 static void fa_total(size_t i, char *b, size_t n)
 {
     snprintf(b, n, "%" PRId64, R.load.units[i].total_cents);
 }
-static void fa_ev_id(size_t i, char *b, size_t n) { snprintf(b, n, "%s", R.load.events[i].id); }
+static void fa_ev_id(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", R.load.events[i].id);
+}
 static void fa_ev_grp(size_t i, char *b, size_t n)
 {
     snprintf(b, n, "%s", R.load.events[i].group);
 }
-static void fa_ev_unit(size_t i, char *b, size_t n) { snprintf(b, n, "%d", R.load.events[i].unit); }
-static void fa_ev_type(size_t i, char *b, size_t n) { snprintf(b, n, "%s", R.load.events[i].type); }
+static void fa_ev_unit(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%d", R.load.events[i].unit);
+}
+static void fa_ev_type(size_t i, char *b, size_t n)
+{
+    snprintf(b, n, "%s", R.load.events[i].type);
+}
 
 static void faults_seed(fdb *d)
 {
@@ -359,9 +381,8 @@ static void faults_seed(fdb *d)
              0, NULL);
     fdb_exec(d, "CREATE TABLE faults.standin (invoice_id bigint, pi text)", 0, NULL);
     size_t nu = R.load.nunits, ne = R.load.nevents;
-    char *ua[7] = {faults_array(nu, fa_unit), faults_array(nu, fa_kind),
-                   faults_array(nu, fa_inv),  faults_array(nu, fa_pi),
-                   faults_array(nu, fa_ch),   faults_array(nu, fa_dp),
+    char *ua[7] = {faults_array(nu, fa_unit), faults_array(nu, fa_kind), faults_array(nu, fa_inv),
+                   faults_array(nu, fa_pi),   faults_array(nu, fa_ch),   faults_array(nu, fa_dp),
                    faults_array(nu, fa_total)};
     fdb_exec(d,
              "INSERT INTO faults.units SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[],"
@@ -400,15 +421,16 @@ static void faults_seed(fdb *d)
              "  'cus_FLT' || c, now(), 'faults-suite'"
              " FROM generate_series(1, $1::int) c",
              1, pm);
-    fdb_exec(d,
-             "INSERT INTO billing.engagements (id, firm_id, client_id, title, pricing_mode,"
-             " package_fee_cents, package_fee_schedule, payment_terms_days, autopay_cadence,"
-             " start_date)"
-             " SELECT c, (c - 1) % 10 + 1, c, 'Retainer ' || c, 'package',"
-             "  10000 + (c % 50) * 100, 'monthly', 30,"
-             "  CASE WHEN c % 10 = 3 THEN 'on_issue' ELSE 'on_due' END, date '" FAULTS_INVOICING_DATE
-             "' FROM generate_series(1, $1::int) c",
-             1, pm);
+    fdb_exec(
+        d,
+        "INSERT INTO billing.engagements (id, firm_id, client_id, title, pricing_mode,"
+        " package_fee_cents, package_fee_schedule, payment_terms_days, autopay_cadence,"
+        " start_date)"
+        " SELECT c, (c - 1) % 10 + 1, c, 'Retainer ' || c, 'package',"
+        "  10000 + (c % 50) * 100, 'monthly', 30,"
+        "  CASE WHEN c % 10 = 3 THEN 'on_issue' ELSE 'on_due' END, date '" FAULTS_INVOICING_DATE
+        "' FROM generate_series(1, $1::int) c",
+        1, pm);
     /* Webhook units: a client, a completed engagement (never invoiced by a
      * tick) and the unit's invoice, sent or already paid by Stripe. */
     fdb_exec(d,
@@ -484,8 +506,8 @@ static void faults_seed(fdb *d)
             snprintf(body, sizeof body,
                      "{\"charge\":\"%s\",\"payment_intent\":\"%s\",\"amount\":%" PRId64
                      ",\"charge_amount\":%" PRId64 ",\"id\":\"re_FLT%08zu%c\"}",
-                     x->charge, x->pi, k == 0 ? (int64_t)500 : x->total_cents - 500,
-                     x->total_cents, i, k == 0 ? 'a' : 'b');
+                     x->charge, x->pi, k == 0 ? (int64_t)500 : x->total_cents - 500, x->total_cents,
+                     i, k == 0 ? 'a' : 'b');
             long code = 0;
             char *ans = fhttp("POST", url, body, &code);
             if (code != 200)
@@ -537,8 +559,8 @@ static void faults_wait_keys(fdb *d, const char *group, const char *like, int64_
             return;
         }
         if (fproc_now_ms() >= next_note) {
-            faults_say("still waiting: %s has %" PRId64 " of %" PRId64 " keys like %s", group,
-                       have, want, like);
+            faults_say("still waiting: %s has %" PRId64 " of %" PRId64 " keys like %s", group, have,
+                       want, like);
             next_note += 20000;
         }
         fproc_sleep_ms(250);
@@ -576,9 +598,9 @@ static void *faults_ticks_run(void *arg)
     faults_wait_keys(&d, "billing-invoicing-worker", "tick:invoicing:" FAULTS_INVOICING_DATE ":%",
                      12);
     R.ticks_ms[0] = fproc_now_ms() - t;
-    faults_say("invoicing tick applied: %" PRId64 " invoices",
-               fdb_i64(&d, "SELECT count(*) FROM billing.invoices WHERE is_auto_generated", 0,
-                       NULL));
+    faults_say(
+        "invoicing tick applied: %" PRId64 " invoices",
+        fdb_i64(&d, "SELECT count(*) FROM billing.invoices WHERE is_auto_generated", 0, NULL));
     t = fproc_now_ms();
     faults_tick(kp, TICK_AUTOPAY, FAULTS_AUTOPAY_DATE);
     faults_wait_keys(&d, "billing-autopay-worker", "tick:autopay:" FAULTS_AUTOPAY_DATE ":%", 12);
@@ -629,8 +651,8 @@ static void faults_inject(faults_kind k)
         fproc_kill(id);
         fproc_sleep_ms(faults_between(0, 500));
         fproc_spawn(id);
-        faults_say("fault: SIGKILL %s (pid %d), restarted as pid %d", fprocs[id].name,
-                   (int)old, (int)fprocs[id].pid);
+        faults_say("fault: SIGKILL %s (pid %d), restarted as pid %d", fprocs[id].name, (int)old,
+                   (int)fprocs[id].pid);
     } else if (k == FK_PG_RESTART) {
         int64_t t = fproc_now_ms();
         if (fproc_pg_stop() != 0)
@@ -670,14 +692,14 @@ static faults_progress faults_measure(fdb *d)
     char pfx[80];
     snprintf(pfx, sizeof pfx, "%s%%", R.prefix);
     const char *pp[] = {pfx};
-    PGresult *r = fdb_query(
-        d,
-        "SELECT (SELECT count(*) FROM billing.processed_messages WHERE consumer LIKE $1"
-        "  AND idempotency_key LIKE 'evt\\_FLT%'),"
-        " (SELECT count(*) FROM billing.invoices WHERE is_auto_generated),"
-        " (SELECT count(*) FROM billing.invoices WHERE is_auto_generated"
-        "  AND autopay_status IN ('succeeded', 'failed', 'cancelled'))",
-        1, pp);
+    PGresult *r =
+        fdb_query(d,
+                  "SELECT (SELECT count(*) FROM billing.processed_messages WHERE consumer LIKE $1"
+                  "  AND idempotency_key LIKE 'evt\\_FLT%'),"
+                  " (SELECT count(*) FROM billing.invoices WHERE is_auto_generated),"
+                  " (SELECT count(*) FROM billing.invoices WHERE is_auto_generated"
+                  "  AND autopay_status IN ('succeeded', 'failed', 'cancelled'))",
+                  1, pp);
     faults_progress p;
     p.posted = (double)__atomic_load_n(&R.post.answered_2xx, __ATOMIC_RELAXED) /
                (double)(R.load.nplan ? R.load.nplan : 1);
@@ -703,9 +725,10 @@ static double faults_uniform(double lo, double hi)
  * broker outage lasts 10 s and other faults may happen meanwhile. */
 static void faults_schedule(fdb *d)
 {
-    static const char *const names[FK_COUNT] = {
-        "ingester crash", "scheduler crash", "invoicing worker crash", "autopay worker crash",
-        "retry worker crash", "dispute worker crash", "PostgreSQL restart", "broker outage"};
+    static const char *const names[FK_COUNT] = {"ingester crash",         "scheduler crash",
+                                                "invoicing worker crash", "autopay worker crash",
+                                                "retry worker crash",     "dispute worker crash",
+                                                "PostgreSQL restart",     "broker outage"};
     double at[FK_COUNT];
     at[FK_KILL_INGESTER] = faults_uniform(0.10, 0.90);
     at[FK_BROKER_OUTAGE] = faults_uniform(0.10, 0.80);
@@ -934,10 +957,11 @@ static void faults_checks(fdb *d, int64_t lag, int64_t dlq)
         " FROM faults.events e WHERE (SELECT count(*) FROM billing.processed_messages p"
         "  WHERE p.consumer = $1 || e.grp AND p.idempotency_key = e.event_id) <> 1"
         " ORDER BY e.event_id";
-    int64_t bad = fdb_i64(d, "SELECT count(*) FROM (SELECT 1 FROM faults.events e WHERE"
-                             " (SELECT count(*) FROM billing.processed_messages p"
-                             "  WHERE p.consumer = $1 || e.grp AND p.idempotency_key ="
-                             "  e.event_id) <> 1) x",
+    int64_t bad = fdb_i64(d,
+                          "SELECT count(*) FROM (SELECT 1 FROM faults.events e WHERE"
+                          " (SELECT count(*) FROM billing.processed_messages p"
+                          "  WHERE p.consumer = $1 || e.grp AND p.idempotency_key ="
+                          "  e.event_id) <> 1) x",
                           1, pp);
     faults_check(bad == 0,
                  "every event applied exactly once by the group that handles its type"
@@ -962,13 +986,13 @@ static void faults_checks(fdb *d, int64_t lag, int64_t dlq)
     if (bad)
         faults_show(d, faults_unit_bad_sql, 0, NULL);
 
-    int64_t invoices = fdb_i64(d, "SELECT count(*) FROM billing.invoices WHERE is_auto_generated",
-                               0, NULL);
-    int64_t engs = fdb_i64(d,
-                           "SELECT count(DISTINCT engagement_id) FROM billing.invoices"
-                           " WHERE is_auto_generated AND period_start = date '"
-                           FAULTS_INVOICING_DATE "'",
-                           0, NULL);
+    int64_t invoices =
+        fdb_i64(d, "SELECT count(*) FROM billing.invoices WHERE is_auto_generated", 0, NULL);
+    int64_t engs =
+        fdb_i64(d,
+                "SELECT count(DISTINCT engagement_id) FROM billing.invoices"
+                " WHERE is_auto_generated AND period_start = date '" FAULTS_INVOICING_DATE "'",
+                0, NULL);
     faults_check(invoices == R.engagements && engs == R.engagements,
                  "one invoice per engagement (%" PRId64 " invoices, %" PRId64
                  " engagements, %ld expected)",
@@ -1005,11 +1029,11 @@ static void faults_checks(fdb *d, int64_t lag, int64_t dlq)
                  " charges without a payment)",
                  succeeded, paid_by_stripe, twice, stray);
 
-    faults_check(lag == 0, "every consumer group committed every message (lag %" PRId64 ")",
-                 lag);
+    faults_check(lag == 0, "every consumer group committed every message (lag %" PRId64 ")", lag);
     faults_check(dlq == 0, "nothing dead-lettered (%" PRId64 " on %sdlq)", dlq, R.prefix);
-    int64_t unpublished = fdb_i64(d, "SELECT count(*) FROM billing.outbox WHERE published_at"
-                                     " IS NULL",
+    int64_t unpublished = fdb_i64(d,
+                                  "SELECT count(*) FROM billing.outbox WHERE published_at"
+                                  " IS NULL",
                                   0, NULL);
     faults_check(unpublished == 0, "outbox fully relayed (%" PRId64 " rows left)", unpublished);
 }
@@ -1089,8 +1113,7 @@ int main(void)
     faults_seed(&d);
     faults_say("seeded %ld autopay engagements and %zu webhook units (%zu events; %zu"
                " deliveries, %zu first deliveries out of order)",
-               R.engagements, R.load.nunits, R.load.nevents, R.load.nplan,
-               R.load.out_of_order);
+               R.engagements, R.load.nunits, R.load.nevents, R.load.nplan, R.load.out_of_order);
 
     faults_start_services();
     faults_say("services up: ingester %s, scheduler (clock %s), invoicing, autopay, retry,"
@@ -1135,8 +1158,8 @@ int main(void)
                           "SELECT count(*) FROM billing.processed_messages"
                           " WHERE consumer LIKE $1 AND idempotency_key LIKE 'evt\\_FLT%'",
                           1, pp);
-        unpublished = fdb_i64(&d, "SELECT count(*) FROM billing.outbox WHERE published_at IS NULL",
-                              0, NULL);
+        unpublished =
+            fdb_i64(&d, "SELECT count(*) FROM billing.outbox WHERE published_at IS NULL", 0, NULL);
         inflight = fdb_i64(&d,
                            "SELECT count(*) FROM billing.payment_attempts WHERE status ="
                            " 'processing' AND stripe_payment_intent_id IS NULL",
@@ -1187,26 +1210,44 @@ int main(void)
     fproc_pg_stop();
 
     int64_t total_ms = fproc_now_ms() - R.t0;
-    printf("faults: ==== figures (%s build, seed %u)\n", sanitized ? "sanitizer" : "release",
-           seed);
-    printf("faults: events: %zu distinct (%zu webhook units), %zu deliveries planned"
-           " (every event twice, %zu first deliveries out of order)\n",
-           R.load.nevents, R.load.nunits, R.load.nplan, R.load.out_of_order);
-    printf("faults: posted %" PRId64 ", answered 2xx %" PRId64 ", retried %" PRId64
-           " (503 %" PRId64 ", transport errors %" PRId64 ", other %" PRId64 ")\n",
-           R.post.posted, R.post.answered_2xx, R.post.retried, R.post.code_503,
-           R.post.transport_errors, R.post.code_other);
-    printf("faults: applied %" PRId64 ", duplicates absorbed %" PRId64 "\n", applied,
-           R.post.answered_2xx - applied);
-    printf("faults: engagements %ld invoiced and autopaid; stand-in PaymentIntents created %" PRId64
-           ", succeeded %" PRId64 "\n",
-           R.engagements, created, succeeded);
-    printf("faults: ticks: invoicing %.1f s, autopay %.1f s, retry %.1f s (publish to applied)\n",
-           (double)R.ticks_ms[0] / 1000.0, (double)R.ticks_ms[1] / 1000.0,
-           (double)R.ticks_ms[2] / 1000.0);
-    printf("faults: load phase %.1f s; drain after the last fault %.1f s; whole run %.1f s\n",
-           (double)(drained - load_start) / 1000.0, drain_s, (double)total_ms / 1000.0);
-    printf("faults: %s\n", faults_failures ? "FAILED" : "all checks passed");
+    /* The figures, on stdout and in <state dir>-figures.txt (kept after a
+     * successful run, when the state directory is removed). */
+    char fig[700];
+    snprintf(fig, sizeof fig, "%s-figures.txt", R.dir);
+    FILE *figf = fopen(fig, "w");
+    for (int out = 0; out < 2; out++) {
+        FILE *f = out == 0 ? stdout : figf;
+        if (f == NULL)
+            continue;
+        fprintf(f, "faults: ==== figures (%s build, seed %u)\n",
+                sanitized ? "sanitizer" : "release", seed);
+        fprintf(f,
+                "faults: events: %zu distinct (%zu webhook units), %zu deliveries planned"
+                " (every event twice, %zu first deliveries out of order)\n",
+                R.load.nevents, R.load.nunits, R.load.nplan, R.load.out_of_order);
+        fprintf(f,
+                "faults: posted %" PRId64 ", answered 2xx %" PRId64 ", retried %" PRId64
+                " (503 %" PRId64 ", transport errors %" PRId64 ", other %" PRId64 ")\n",
+                R.post.posted, R.post.answered_2xx, R.post.retried, R.post.code_503,
+                R.post.transport_errors, R.post.code_other);
+        fprintf(f, "faults: applied %" PRId64 ", duplicates absorbed %" PRId64 "\n", applied,
+                R.post.answered_2xx - applied);
+        fprintf(f,
+                "faults: engagements %ld invoiced and autopaid; stand-in PaymentIntents created "
+                "%" PRId64 ", succeeded %" PRId64 "\n",
+                R.engagements, created, succeeded);
+        fprintf(
+            f,
+            "faults: ticks: invoicing %.1f s, autopay %.1f s, retry %.1f s (publish to applied)\n",
+            (double)R.ticks_ms[0] / 1000.0, (double)R.ticks_ms[1] / 1000.0,
+            (double)R.ticks_ms[2] / 1000.0);
+        fprintf(f,
+                "faults: load phase %.1f s; drain after the last fault %.1f s; whole run %.1f s\n",
+                (double)(drained - load_start) / 1000.0, drain_s, (double)total_ms / 1000.0);
+        fprintf(f, "faults: %s\n", faults_failures ? "FAILED" : "all checks passed");
+    }
+    if (figf)
+        fclose(figf);
     fflush(stdout);
     fevents_free(&R.load);
     curl_global_cleanup();

@@ -108,7 +108,7 @@ typedef struct {
     int unit;
     char *body; /* exact bytes posted */
     size_t len;
-    int acks;   /* 2xx answers received (poster thread only) */
+    int acks; /* 2xx answers received (poster thread only) */
 } fevent;
 
 typedef struct {

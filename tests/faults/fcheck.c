@@ -51,10 +51,10 @@ PGresult *fdb_query(fdb *d, const char *sql, int n, const char *const *params)
             if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
                 return r;
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            bool transient = PQstatus(d->c) != CONNECTION_OK ||
-                             (state && (strncmp(state, "08", 2) == 0 ||
-                                        strncmp(state, "57P", 3) == 0 ||
-                                        strncmp(state, "40", 2) == 0));
+            bool transient =
+                PQstatus(d->c) != CONNECTION_OK ||
+                (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+                           strncmp(state, "40", 2) == 0));
             if (!transient) {
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
@@ -126,8 +126,8 @@ static int64_t fcheck_group_lag(const char *brokers, const char *prefix, const c
         lag = 0;
         for (int i = 0; i < l->cnt && lag >= 0; i++) {
             int64_t lo = 0, hi = 0;
-            if (rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition,
-                                                 &lo, &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition, &lo,
+                                                 &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 lag = -1;
                 break;
             }

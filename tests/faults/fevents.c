@@ -233,8 +233,7 @@ static int fev_unit(fload *l, const fev_fixtures *fx, size_t u, char *err, size_
             rc |= fev_add(l, u, (char)('a' + i), ev, "charge.refunded", G_DISPUTE, err, errlen);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return rc;
 }
@@ -264,8 +263,8 @@ int fevents_build(fload *l, const char *dir, char *err, size_t errlen)
                 rc = fev_unit(l, &fx, u, err, errlen);
         }
     }
-    json_t *all[] = {fx.pi_succeeded, fx.pi_failed,   fx.inv_succeeded, fx.inv_failed,
-                     fx.dp_created,   fx.dp_withdrawn, fx.dp_updated,   fx.dp_won,
+    json_t *all[] = {fx.pi_succeeded, fx.pi_failed,           fx.inv_succeeded, fx.inv_failed,
+                     fx.dp_created,   fx.dp_withdrawn,        fx.dp_updated,    fx.dp_won,
                      fx.dp_lost,      fx.ch_refunded_partial, fx.ch_refunded};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         json_decref(all[i]);

@@ -108,8 +108,8 @@ void *fpost_run(void *arg)
                 continue;
             size_t pick = nretry;
             for (size_t k = 0; k < nretry; k++)
-                if (retries[k].due_ms <= now && (pick == nretry ||
-                                                  retries[k].due_ms < retries[pick].due_ms))
+                if (retries[k].due_ms <= now &&
+                    (pick == nretry || retries[k].due_ms < retries[pick].due_ms))
                     pick = k;
             if (pick < nretry) {
                 fpost_start(fp, m, &slots[i], retries[pick].event, retries[pick].attempt);
