@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "support/ctltest.h"
 #include "support/dbtest.h"
 
 static PGconn *db;
@@ -30,50 +31,8 @@ static const char *I(int64_t v)
     return b;
 }
 
-static void slurp(int fd, char *buf, size_t n)
-{
-    lseek(fd, 0, SEEK_SET);
-    ssize_t got = read(fd, buf, n - 1);
-    buf[got > 0 ? got : 0] = '\0';
-    close(fd);
-}
 
-/* Runs billingctl with the NULL-terminated arguments; stdout into `out`,
- * stderr into `errout`; returns the exit status. */
-static int ctl(const char *arg0, ...)
-{
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = LL_BILLINGCTL_BIN;
-    va_list ap;
-    va_start(ap, arg0);
-    for (const char *a = arg0; a != NULL && n < 63; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char o[] = "/tmp/ctl-out-XXXXXX", e[] = "/tmp/ctl-err-XXXXXX";
-    int ofd = mkstemp(o), efd = mkstemp(e);
-    assert_true(ofd >= 0 && efd >= 0);
-    unlink(o);
-    unlink(e);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(ofd, 1);
-        dup2(efd, 2);
-        setenv("LOG_LEVEL", "warn", 1);
-        if (url_override)
-            setenv("DATABASE_URL", url_override, 1);
-        execv(LL_BILLINGCTL_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    slurp(ofd, out, sizeof out);
-    slurp(efd, errout, sizeof errout);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
+#define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, url_override, __VA_ARGS__)
 
 static json_t *out_json(void)
 {

@@ -27,6 +27,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "ledgerline/stripe.h"
+#include "support/ctltest.h"
 #include "support/dbtest.h"
 #include "support/kafkatest.h"
 #include "support/standin.h"
@@ -244,46 +245,8 @@ static int64_t outbox_count(const char *key)
 
 static char out[65536], errout[65536];
 
-static void slurp(int fd, char *buf, size_t n)
-{
-    lseek(fd, 0, SEEK_SET);
-    ssize_t got = read(fd, buf, n - 1);
-    buf[got > 0 ? got : 0] = '\0';
-    close(fd);
-}
 
-static int ctl(const char *arg0, ...)
-{
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = LL_BILLINGCTL_BIN;
-    va_list ap;
-    va_start(ap, arg0);
-    for (const char *a = arg0; a != NULL && n < 63; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char o[] = "/tmp/dsp-out-XXXXXX", e[] = "/tmp/dsp-err-XXXXXX";
-    int ofd = mkstemp(o), efd = mkstemp(e);
-    assert_true(ofd >= 0 && efd >= 0);
-    unlink(o);
-    unlink(e);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(ofd, 1);
-        dup2(efd, 2);
-        setenv("LOG_LEVEL", "warn", 1);
-        execv(LL_BILLINGCTL_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    slurp(ofd, out, sizeof out);
-    slurp(efd, errout, sizeof errout);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
+#define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, NULL, __VA_ARGS__)
 
 /* ---- setup --------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ledgerline/credit.h"
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
 
@@ -35,5 +36,36 @@ int args_refused(const char *what, const char *err);
 
 /* Formats an id as text into a ring of buffers (several per call ok). */
 const char *args_i64(int64_t v);
+
+/* ---- pure parsers of the commands (no database; tests/fuzz/fuzz_cli.c) -- */
+
+/* One `--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION` of `invoice create`. */
+typedef struct {
+    const char *type;       /* package_fee | hourly | adjustment */
+    char type_buf[16];
+    int64_t hundredths;     /* quantity x 100 */
+    char quantity[32];      /* "12.50" */
+    int64_t rate;
+    char rate_s[24];
+    int64_t amount;
+    char amount_s[24];
+    const char *description;
+} inv_line;
+
+/* Parses one --line spec (cmd_invoice.c): TYPE package_fee|hourly|adjustment,
+ * QUANTITY > 0 with at most two decimals, RATE_CENTS digits, amount =
+ * quantity x rate (half up) without overflow; the description is everything
+ * after the third colon (it may hold colons) and points into spec. */
+bool invoice_cli_parse_line(const char *spec, inv_line *l);
+
+/* `credit add` options (cmd_credit.c) into *p (strings point into argv);
+ * --json sets *json. Returns CLI_OK, CLI_USAGE after printing the usage, or
+ * CLI_REFUSED (rule 4: goodwill/correction without reason and approver). */
+int credit_cli_parse_add(int argc, char **argv, credit_add_params *p, bool *json);
+
+/* `credit apply` options (cmd_credit.c): --invoice (required id),
+ * --amount-cents (0 = no cap), --created-by, --date (default today UTC). */
+int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
+                           civil_date *on, const char **by, bool *json);
 
 #endif

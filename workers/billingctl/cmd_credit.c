@@ -58,9 +58,9 @@ static db_status add_work(db_conn *c, void *varg, char *err, size_t errlen)
     return credit_add(c, &a->p, &a->entry_id, err, errlen);
 }
 
-int cmd_credit_add(int argc, char **argv, const cli_opts *o)
+/* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
+int credit_cli_parse_add(int argc, char **argv, credit_add_params *p, bool *json)
 {
-    bool json = o->json;
     const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
                *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
     for (int i = 1; i < argc; i++) {
@@ -79,12 +79,11 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
             continue;
         }
         if (strcmp(argv[i], "--json") == 0)
-            json = true;
+            *json = true;
         else
             return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
     }
-    add_arg a = {0};
-    credit_add_params *p = &a.p;
+    *p = (credit_add_params){0};
     if (client == NULL || !args_parse_id(client, &p->client_id))
         return args_usage(ADD_USAGE, "--client N (a positive integer) is required");
     if (amount == NULL || !args_parse_cents(amount, &p->amount_cents) || p->amount_cents <= 0)
@@ -123,6 +122,18 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
     p->reason = reason;
     p->approved_by = approver;
     p->created_by = by;
+    return CLI_OK;
+}
+
+int cmd_credit_add(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    add_arg a = {0};
+    credit_add_params *p = &a.p;
+    int rc = credit_cli_parse_add(argc, argv, p, &json);
+    if (rc != CLI_OK)
+        return rc;
+    const char *source = p->source;
 
     db_conn *c = args_connect();
     if (c == NULL)
@@ -185,9 +196,10 @@ static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
     return DB_OK;
 }
 
-int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
+/* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
+int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
+                           civil_date *on, const char **by_out, bool *json)
 {
-    bool json = o->json;
     const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
         int g;
@@ -200,19 +212,30 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
             continue;
         }
         if (strcmp(argv[i], "--json") == 0)
-            json = true;
+            *json = true;
         else
             return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
     }
-    apply_arg a = {0};
-    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+    *invoice_id = 0;
+    *max_cents = 0;
+    if (inv == NULL || !args_parse_id(inv, invoice_id))
         return args_usage(APPLY_USAGE, "--invoice N (a positive integer) is required");
-    if (amount != NULL && (!args_parse_cents(amount, &a.max_cents) || a.max_cents <= 0))
+    if (amount != NULL && (!args_parse_cents(amount, max_cents) || *max_cents <= 0))
         return args_usage(APPLY_USAGE, "--amount-cents must be a positive integer");
-    a.on = date_today_utc();
-    if (date != NULL && !date_parse(date, &a.on))
+    *on = date_today_utc();
+    if (date != NULL && !date_parse(date, on))
         return args_usage(APPLY_USAGE, "--date must be a date YYYY-MM-DD");
-    a.by = by;
+    *by_out = by;
+    return CLI_OK;
+}
+
+int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
+{
+    bool json = o->json;
+    apply_arg a = {0};
+    int rc = credit_cli_parse_apply(argc, argv, &a.invoice_id, &a.max_cents, &a.on, &a.by, &json);
+    if (rc != CLI_OK)
+        return rc;
 
     db_conn *c = args_connect();
     if (c == NULL)

@@ -33,18 +33,6 @@ static const char *const CREATE_USAGE =
     "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date YYYY-MM-DD] [--by NAME]";
 
 typedef struct {
-    const char *type;       /* package_fee | hourly | adjustment */
-    char type_buf[16];
-    int64_t hundredths;     /* quantity x 100 */
-    char quantity[32];      /* "12.50" */
-    int64_t rate;
-    char rate_s[24];
-    int64_t amount;
-    char amount_s[24];
-    const char *description;
-} inv_line;
-
-typedef struct {
     int64_t client_id, engagement_id;
     const char *override_reason, *override_by, *by;
     civil_date issue;
@@ -55,7 +43,8 @@ typedef struct {
     char number[64];
 } create_arg;
 
-static bool parse_line(const char *spec, inv_line *l)
+/* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
+bool invoice_cli_parse_line(const char *spec, inv_line *l)
 {
     const char *c1 = strchr(spec, ':');
     if (c1 == NULL)
@@ -261,7 +250,7 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
             continue;
         }
         if ((g = args_opt(argc, argv, &i, "--line", &line)) != 0) {
-            if (g < 0 || a->nlines == INVOICE_MAX_LINES || !parse_line(line, &a->lines[a->nlines])) {
+            if (g < 0 || a->nlines == INVOICE_MAX_LINES || !invoice_cli_parse_line(line, &a->lines[a->nlines])) {
                 rc = args_usage(CREATE_USAGE,
                                 "bad --line '%s': want TYPE:QUANTITY:RATE_CENTS:DESCRIPTION with "
                                 "TYPE package_fee|hourly|adjustment, QUANTITY > 0 with at most "
