@@ -41,10 +41,10 @@ const char *args_i64(int64_t v);
 
 /* One `--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION` of `invoice create`. */
 typedef struct {
-    const char *type;       /* package_fee | hourly | adjustment */
+    const char *type; /* package_fee | hourly | adjustment */
     char type_buf[16];
-    int64_t hundredths;     /* quantity x 100 */
-    char quantity[32];      /* "12.50" */
+    int64_t hundredths; /* quantity x 100 */
+    char quantity[32];  /* "12.50" */
     int64_t rate;
     char rate_s[24];
     int64_t amount;

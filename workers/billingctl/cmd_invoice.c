@@ -250,7 +250,8 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
             continue;
         }
         if ((g = args_opt(argc, argv, &i, "--line", &line)) != 0) {
-            if (g < 0 || a->nlines == INVOICE_MAX_LINES || !invoice_cli_parse_line(line, &a->lines[a->nlines])) {
+            if (g < 0 || a->nlines == INVOICE_MAX_LINES ||
+                !invoice_cli_parse_line(line, &a->lines[a->nlines])) {
                 rc = args_usage(CREATE_USAGE,
                                 "bad --line '%s': want TYPE:QUANTITY:RATE_CENTS:DESCRIPTION with "
                                 "TYPE package_fee|hourly|adjustment, QUANTITY > 0 with at most "

@@ -19,12 +19,21 @@
  * the constant answers are libmicrohttpd responses built once at start and
  * shared by every connection (they are reference counted), the body is
  * handed to librdkafka instead of copied, and the metrics are atomics.
+ *
+ * Slow-loris: libmicrohttpd's MHD_OPTION_CONNECTION_TIMEOUT is an idle
+ * timeout, so a client sending one header byte a second holds its connection
+ * (and a slot of INGESTER_MAX_CONNECTIONS / INGESTER_PER_IP_LIMIT) forever.
+ * Every connection is therefore tracked (http_conn_notify) and one whose
+ * request headers are not complete INGESTER_CONNECTION_TIMEOUT seconds after
+ * it opened, or after its previous request ended, is shut down by
+ * http_sweep_thread (tests/ingester/test_hostile.c).
  */
 #include "ingester.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +65,17 @@ typedef enum {
 
 typedef struct http_req http_req;
 
+/* One open connection, for the request-header deadline (http_sweep_thread).
+ * Linked under conn_mu; the two atomics are set by the pool threads. */
+typedef struct http_conn http_conn;
+struct http_conn {
+    int fd;
+    _Atomic uint64_t since_ms; /* opened, or its previous request ended */
+    atomic_bool in_request;    /* headers complete, the handler has it */
+    bool shut;
+    http_conn *prev, *next;
+};
+
 struct ingester_http {
     struct MHD_Daemon *d;
     ingester *ing;
@@ -68,6 +88,12 @@ struct ingester_http {
     pthread_cond_t ready_cv;
     http_req *ready_head;
     size_t ready_pending;
+    /* open connections and the thread enforcing the header deadline */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t sweep_cv;
+    http_conn *conns;
+    pthread_t sweep_thread;
+    bool sweep_started, sweep_stop;
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -393,6 +419,123 @@ static bool http_content_length(struct MHD_Connection *c, uint64_t *out)
     return true;
 }
 
+static uint64_t http_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The connection's tracker, or NULL when it is not tracked. */
+static http_conn *http_conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The request's headers have arrived: the deadline no longer applies (the
+ * body is bounded by INGESTER_MAX_BODY and the idle timeout, the publish by
+ * INGESTER_PUBLISH_TIMEOUT_MS). */
+static void http_conn_headers_done(struct MHD_Connection *c)
+{
+    http_conn *hc = http_conn_of(c);
+    if (hc != NULL)
+        atomic_store(&hc->in_request, true);
+}
+
+/* Tracks connections from open to close. libmicrohttpd calls CLOSED before
+ * it closes the socket, and the sweeper only touches fd under conn_mu, so
+ * it never shuts down a descriptor that was reused. */
+static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code)
+{
+    ingester_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        http_conn *hc = ci != NULL ? calloc(1, sizeof *hc) : NULL;
+        if (hc == NULL)
+            return; /* untracked: only the idle timeout applies */
+        hc->fd = ci->connect_fd;
+        atomic_store(&hc->since_ms, http_mono_ms());
+        pthread_mutex_lock(&h->conn_mu);
+        hc->next = h->conns;
+        if (h->conns != NULL)
+            h->conns->prev = hc;
+        h->conns = hc;
+        pthread_mutex_unlock(&h->conn_mu);
+        *socket_context = hc;
+        return;
+    }
+    http_conn *hc = *socket_context;
+    if (hc == NULL)
+        return;
+    pthread_mutex_lock(&h->conn_mu);
+    if (hc->prev != NULL)
+        hc->prev->next = hc->next;
+    else
+        h->conns = hc->next;
+    if (hc->next != NULL)
+        hc->next->prev = hc->prev;
+    pthread_mutex_unlock(&h->conn_mu);
+    free(hc);
+    *socket_context = NULL;
+}
+
+/* Twice a second, shuts down (both directions) every connection whose
+ * request headers are overdue. shutdown() leaves the descriptor to
+ * libmicrohttpd, which sees the end of the stream and closes the
+ * connection itself. */
+static void *http_sweep_thread(void *arg)
+{
+    ingester_http *h = arg;
+    uint64_t limit_ms = (uint64_t)h->ing->connection_timeout_s * 1000u;
+    pthread_mutex_lock(&h->conn_mu);
+    while (!h->sweep_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->sweep_cv, &h->conn_mu, &until);
+        if (h->sweep_stop || limit_ms == 0)
+            continue;
+        uint64_t now = http_mono_ms();
+        unsigned shut = 0;
+        for (http_conn *hc = h->conns; hc != NULL; hc = hc->next) {
+            if (hc->shut || atomic_load(&hc->in_request) ||
+                now - atomic_load(&hc->since_ms) < limit_ms)
+                continue;
+            shutdown(hc->fd, SHUT_RDWR);
+            hc->shut = true;
+            shut++;
+        }
+        if (shut > 0) {
+            char n[16];
+            snprintf(n, sizeof n, "%u", shut);
+            log_msg(LOG_WARN, "closed connections whose request headers were overdue",
+                    "connections", n, NULL);
+        }
+    }
+    pthread_mutex_unlock(&h->conn_mu);
+    return NULL;
+}
+
+static void http_sweep_stop(ingester_http *h)
+{
+    if (!h->sweep_started)
+        return;
+    pthread_mutex_lock(&h->conn_mu);
+    h->sweep_stop = true;
+    pthread_cond_signal(&h->sweep_cv);
+    pthread_mutex_unlock(&h->conn_mu);
+    pthread_join(h->sweep_thread, NULL);
+    h->sweep_started = false;
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -404,6 +547,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
     http_req *rq = *con_cls;
 
     if (rq == NULL) {
+        http_conn_headers_done(c);
         http_endpoint ep = EP_NONE;
         stats_route route = STATS_ROUTE_OTHER;
         if (strcmp(url, "/webhooks/stripe") == 0) {
@@ -495,8 +639,13 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     (void)toe;
+    /* A keep-alive connection's next request gets its own deadline. */
+    http_conn *hc = http_conn_of(c);
+    if (hc != NULL) {
+        atomic_store(&hc->since_ms, http_mono_ms());
+        atomic_store(&hc->in_request, false);
+    }
     http_req *rq = *con_cls;
     if (rq == NULL)
         return;
@@ -541,6 +690,15 @@ static void http_ready_destroy(ingester_http *h)
     pthread_mutex_destroy(&h->ready_mu);
 }
 
+/* After MHD_stop_daemon (every connection reported closed) or when the
+ * daemon never started. */
+static void http_conns_destroy(ingester_http *h)
+{
+    http_sweep_stop(h);
+    pthread_cond_destroy(&h->sweep_cv);
+    pthread_mutex_destroy(&h->conn_mu);
+}
+
 ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
@@ -554,10 +712,13 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     h->ing = ing;
     pthread_mutex_init(&h->ready_mu, NULL);
     pthread_cond_init(&h->ready_cv, NULL);
+    pthread_mutex_init(&h->conn_mu, NULL);
+    pthread_cond_init(&h->sweep_cv, NULL);
     if (http_canned_build(h) != 0) {
         snprintf(err, errlen, "out of memory");
         http_canned_free(h);
         http_ready_destroy(h);
+        http_conns_destroy(h);
         free(h);
         return NULL;
     }
@@ -565,6 +726,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the readiness thread");
         http_canned_free(h);
         http_ready_destroy(h);
+        http_conns_destroy(h);
         free(h);
         return NULL;
     }
@@ -587,15 +749,21 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, (void *)h,
         MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
         http_ready_destroy(h);
         http_canned_free(h);
+        http_conns_destroy(h);
         free(h);
         return NULL;
     }
+    if (pthread_create(&h->sweep_thread, NULL, http_sweep_thread, h) == 0)
+        h->sweep_started = true;
+    else /* only the idle timeout applies then */
+        log_msg(LOG_ERROR, "cannot start the header deadline thread", NULL);
     return h;
 }
 
@@ -630,8 +798,11 @@ void ingester_http_stop(ingester_http *h)
         return;
     /* Answers the /readyz checks still waiting before the server stops. */
     http_ready_destroy(h);
+    http_sweep_stop(h);
+    /* libmicrohttpd reports each connection closed (conn_mu) while it stops. */
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
     http_canned_free(h);
+    http_conns_destroy(h);
     free(h);
 }
