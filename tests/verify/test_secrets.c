@@ -24,7 +24,9 @@
 #include <jansson.h>
 #include <openssl/hmac.h>
 
+#include "ledgerline/kafka.h"
 #include "support/dbtest.h"
+#include "support/kafkatest.h"
 #include "support/standin.h"
 #include "vtest.h"
 
@@ -262,6 +264,50 @@ static void test_billingctl(void **state)
     unlink(path);
 }
 
+/* A message the worker cannot apply goes to the dlq: the dead letter's
+ * headers (error, source topic, consumer, ...) carry no secret either. */
+static void dlq_has_no_marker(void)
+{
+    const char *brokers = getenv("KAFKA_BROKERS");
+    char topic[160], dlq[160], err[256];
+    snprintf(topic, sizeof topic, "%sticks.autopay", prefix);
+    snprintf(dlq, sizeof dlq, "%sdlq", prefix);
+    kafka_producer *p = kafka_producer_new(brokers, 10000, err, sizeof err);
+    assert_non_null(p);
+    static const char bad[] = "{\"type\":\"tick.autopay\",\"not\":\"a tick\"}";
+    assert_int_equal(kafka_produce_wait(p, topic, "0", 1, bad, strlen(bad), NULL, 0, 10000, err,
+                                        sizeof err),
+                     KAFKA_OK);
+    kafka_producer_destroy(p, 5000);
+    rd_kafka_t *rk = kafkatest_reader(brokers, dlq);
+    bool seen = false;
+    for (int i = 0; i < 60 && !seen; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (m == NULL)
+            continue;
+        rd_kafka_headers_t *hdrs = NULL;
+        if (m->err == 0 && rd_kafka_message_headers(m, &hdrs) == 0) {
+            char text[8192] = "";
+            size_t len = 0;
+            const char *name;
+            const void *val;
+            size_t size;
+            for (size_t k = 0; len < sizeof text - 1 &&
+                               rd_kafka_header_get_all(hdrs, k, &name, &val, &size) == 0;
+                 k++)
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s=%.*s\n", name,
+                                        (int)(val ? size : 0), val ? (const char *)val : "");
+            assert_no_marker("dlq headers", text);
+            assert_non_null(strstr(text, "error="));
+            seen = true;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    assert_true(seen);
+}
+
 static void test_autopay_worker(void **state)
 {
     (void)state;
@@ -306,6 +352,7 @@ static void test_autopay_worker(void **state)
         if (!called)
             sleep_ms(100);
     }
+    dlq_has_no_marker();
     char *metrics = NULL;
     assert_int_equal(http(metrics_url, NULL, NULL, &metrics), 200);
     assert_int_equal(stop(w), 0);
