@@ -128,7 +128,7 @@ ls "$dir"/*.pid >/dev/null 2>&1 && fail "pid files left"
 # Clean stops (SIGTERM handled, not killed): each said so last.
 grep -q '"msg":"ingester stopped"' "$dir/billing-ingester.log" || fail "ingester did not stop cleanly"
 grep -q '"msg":"scheduler stopped"' "$dir/billing-scheduler.log" || fail "scheduler did not stop cleanly"
-grep -q '"msg":"invoicing worker stopped"' "$dir/billing-invoicing-worker.log" || fail "invoicing worker did not stop cleanly"
+grep -q '"msg":"worker stopped"' "$dir/billing-invoicing-worker.log" || fail "invoicing worker did not stop cleanly"
 # Sanitizer builds: no process reported a leak or undefined behaviour.
 if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir"/*.log 2>/dev/null; then
   fail "a sanitizer reported an error (logs above)"
