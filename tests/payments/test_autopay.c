@@ -472,6 +472,30 @@ static void test_killed_between_call_and_commit(void **state)
                      1);
 }
 
+/* Tenant isolation of the worker paths: a firm-scoped tick charges, cancels
+ * and marks overdue only that firm's invoices. */
+static void test_firm_scoped_ticks_touch_one_firm(void **state)
+{
+    (void)state;
+    int64_t a = dbtest_firm(H.pg), b = dbtest_firm(H.pg);
+    int64_t ca = payh_client(&H, a, "pm_card_visa", true);
+    int64_t cb = payh_client(&H, b, "pm_card_visa", true);
+    int64_t ia = payh_invoice(&H, a, ca, 1500, "2026-12-01", "2026-12-31", "on_issue");
+    int64_t ib = payh_invoice(&H, b, cb, 1600, "2026-12-01", "2026-12-31", "on_issue");
+    int64_t nb = payh_client(&H, b, NULL, false);
+    int64_t ob = payh_invoice(&H, b, nb, 1700, "2026-11-01", "2026-11-15", "on_issue");
+    payh_tick(&H, TICK_AUTOPAY, "2026-12-01", a);
+    payh_tick(&H, TICK_RETRY, "2026-12-01", a);
+    assert_string_equal(STATUS(ia), "paid");
+    assert_string_equal(STATUS(ib), "sent");
+    assert_int_equal(pi_requests(ib), 0);
+    assert_string_equal(STATUS(ob), "sent"); /* past due, but firm b's tick has not run */
+    payh_tick(&H, TICK_RETRY, "2026-12-01", b);
+    assert_string_equal(STATUS(ob), "overdue");
+    payh_tick(&H, TICK_AUTOPAY, "2026-12-01", b);
+    assert_string_equal(STATUS(ib), "paid");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_429_honoured),
         cmocka_unit_test(test_success_reported_three_ways),
         cmocka_unit_test(test_killed_between_call_and_commit),
+        cmocka_unit_test(test_firm_scoped_ticks_touch_one_firm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
