@@ -493,10 +493,9 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     db_i64(j->invoice_id, inv, sizeof inv);
     date_format(a->on, day, sizeof day);
     db_status st;
-    int u = pay_unfinished(c, a, inv, &st, err, errlen);
-    if (u != 0)
-        return u < 0 ? st : DB_OK;
-
+    /* The invoice row is locked first: two workers preparing the same
+     * invoice take turns, and the second sees the first one's attempt
+     * (below) instead of starting another with a new key. */
     const char *p[] = {inv, day};
     PGresult *r = db_exec(c,
                           "SELECT i.firm_id, i.status, i.total_cents - i.amount_paid_cents, "
@@ -533,6 +532,9 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     bool retry_due = pay_bool(r, 0, 10);
     bool same_currency = pay_bool(r, 0, 11);
     PQclear(r);
+    int u = pay_unfinished(c, a, inv, &st, err, errlen);
+    if (u != 0)
+        return u < 0 ? st : DB_OK;
 
     bool due_now;
     if (a->kind == PAYMENTS_AUTOPAY)
