@@ -202,3 +202,20 @@ const char *db_status_name(db_status s)
     }
     return "unknown";
 }
+
+db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen)
+{
+    char id[24];
+    const char *p[] = {db_i64(firm_id, id, sizeof id)};
+    db_status st;
+    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err,
+                          errlen);
+    if (r == NULL)
+        return st;
+    int found = PQntuples(r);
+    PQclear(r);
+    if (found)
+        return DB_OK;
+    snprintf(err, errlen, "no such firm: %lld", (long long)firm_id);
+    return DB_PERMANENT;
+}

@@ -899,17 +899,10 @@ db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *er
 {
     *json_text = NULL;
     const char *p[] = {DI64(firm_id)};
-    db_status st;
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1", 1, p, &st, err,
-                          errlen);
-    if (r == NULL)
+    db_status st = db_require_firm(c, firm_id, err, errlen);
+    if (st != DB_OK)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (!found) {
-        snprintf(err, errlen, "no such firm: %lld", (long long)firm_id);
-        return DB_PERMANENT;
-    }
+    PGresult *r;
     /* Counts are exact integers; the win rate is won / (won + lost), as an
      * exact fraction and as a whole percentage rounded half up, computed in
      * integers (no floating point). */

@@ -244,45 +244,39 @@ int metrics_gauge_set(metrics_registry *m, const char *name, int64_t value, ...)
     return rc;
 }
 
-int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
+/* The value of one series (0 when absent or of another type). */
+static int64_t metrics_read(metrics_registry *m, const char *name, metrics_type type, va_list ap)
 {
     char labels[METRICS_LABELS_MAX];
-    va_list ap;
-    va_start(ap, name);
-    int lrc = metrics_labels(ap, labels, sizeof labels);
-    va_end(ap);
-    if (lrc != 0)
+    if (metrics_labels(ap, labels, sizeof labels) != 0)
         return 0;
     int64_t v = 0;
     pthread_mutex_lock(&m->mu);
     metrics_family *f = metrics_find(m, name);
-    if (f != NULL && f->type == METRICS_GAUGE) {
+    if (f != NULL && f->type == type) {
         metrics_series *s = metrics_series_get(f, labels, false);
         if (s != NULL)
-            v = s->gauge;
+            v = type == METRICS_GAUGE ? s->gauge : (int64_t)s->value;
     }
     pthread_mutex_unlock(&m->mu);
     return v;
 }
 
-uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
+int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
 {
-    char labels[METRICS_LABELS_MAX];
     va_list ap;
     va_start(ap, name);
-    int lrc = metrics_labels(ap, labels, sizeof labels);
+    int64_t v = metrics_read(m, name, METRICS_GAUGE, ap);
     va_end(ap);
-    if (lrc != 0)
-        return 0;
-    uint64_t v = 0;
-    pthread_mutex_lock(&m->mu);
-    metrics_family *f = metrics_find(m, name);
-    if (f != NULL && f->type == METRICS_COUNTER) {
-        metrics_series *s = metrics_series_get(f, labels, false);
-        if (s != NULL)
-            v = s->value;
-    }
-    pthread_mutex_unlock(&m->mu);
+    return v;
+}
+
+uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    uint64_t v = (uint64_t)metrics_read(m, name, METRICS_COUNTER, ap);
+    va_end(ap);
     return v;
 }
 

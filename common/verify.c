@@ -462,18 +462,8 @@ static db_status verify_checks(db_conn *c, verify_ctx *x, char *err, size_t errl
     char firm[24], cap[24];
     const char *p[] = {x->firm_id > 0 ? db_i64(x->firm_id, firm, sizeof firm) : NULL,
                        x->max_per_check > 0 ? db_i64(x->max_per_check, cap, sizeof cap) : NULL};
-    if (x->firm_id > 0) {
-        PGresult *r =
-            db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
-        if (r == NULL)
-            return st;
-        int found = PQntuples(r);
-        PQclear(r);
-        if (!found) {
-            snprintf(err, errlen, "no such firm: %lld", (long long)x->firm_id);
-            return DB_PERMANENT;
-        }
-    }
+    if (x->firm_id > 0 && (st = db_require_firm(c, x->firm_id, err, errlen)) != DB_OK)
+        return st;
     memset(x->out, 0, sizeof *x->out);
     for (int k = 0; k < VERIFY_NCHECKS; k++) {
         size_t n = sizeof VERIFY_WRAP_HEAD + strlen(verify_sql[k]) + sizeof VERIFY_WRAP_TAIL;

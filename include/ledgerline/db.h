@@ -69,4 +69,8 @@ const char *db_i64(int64_t v, char *buf, size_t bufsz);
 
 const char *db_status_name(db_status s);
 
+/* DB_OK when billing.firms has firm_id, else DB_PERMANENT with "no such
+ * firm: N" in err (commands and reports scoped to a firm check it first). */
+db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen);
+
 #endif

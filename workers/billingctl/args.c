@@ -93,3 +93,8 @@ const char *args_i64(int64_t v)
     snprintf(b, sizeof ring[0], "%lld", (long long)v);
     return b;
 }
+
+long long args_jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "ledgerline/credit.h"
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
@@ -33,6 +35,9 @@ db_conn *args_connect(void);
 /* Prints the refusal message of a failed transaction ("billingctl: <what>:
  * <err>") and returns the exit status (1). */
 int args_refused(const char *what, const char *err);
+
+/* An integer member of a JSON object (0 when absent): report printing. */
+long long args_jint(const json_t *o, const char *key);
 
 /* Formats an id as text into a ring of buffers (several per call ok). */
 const char *args_i64(int64_t v);

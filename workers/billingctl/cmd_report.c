@@ -97,17 +97,10 @@ static db_status revenue_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     revenue_arg *a = varg;
     const char *p[] = {args_i64(a->firm), a->from, a->to};
-    db_status st;
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1", 1, p, &st, err, errlen);
-    if (r == NULL)
+    db_status st = db_require_firm(c, a->firm, err, errlen);
+    if (st != DB_OK)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (!found) {
-        snprintf(err, errlen, "no such firm: %lld", (long long)a->firm);
-        return DB_PERMANENT;
-    }
-    r = db_exec(c, REVENUE_SQL, 3, p, &st, err, errlen);
+    PGresult *r = db_exec(c, REVENUE_SQL, 3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     a->json = strdup(PQgetvalue(r, 0, 0));
@@ -115,10 +108,6 @@ static db_status revenue_work(db_conn *c, void *varg, char *err, size_t errlen)
     return a->json ? DB_OK : DB_TRANSIENT;
 }
 
-static long long jint(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
 
 static void print_table(const revenue_arg *a)
 {
@@ -137,13 +126,13 @@ static void print_table(const revenue_arg *a)
         const char *code = json_string_value(json_object_get(cur, "currency"));
         json_t *iv = json_object_get(cur, "invoiced"), *co = json_object_get(cur, "collected");
         printf("%-8s %-10s %8lld %14lld %14lld %14lld %14lld %14lld\n", code, "invoiced",
-               jint(iv, "invoice_count"), jint(iv, "package_cents"), jint(iv, "hourly_cents"),
-               jint(iv, "adjustment_cents"), jint(iv, "tax_cents"), jint(iv, "total_cents"));
+               args_jint(iv, "invoice_count"), args_jint(iv, "package_cents"), args_jint(iv, "hourly_cents"),
+               args_jint(iv, "adjustment_cents"), args_jint(iv, "tax_cents"), args_jint(iv, "total_cents"));
         printf("%-8s %-10s %8lld %14lld %14lld %14lld %14lld %14lld\n", code, "collected",
-               jint(co, "payment_count"), jint(co, "package_cents"), jint(co, "hourly_cents"),
-               jint(co, "adjustment_cents"), jint(co, "tax_cents"), jint(co, "total_cents"));
+               args_jint(co, "payment_count"), args_jint(co, "package_cents"), args_jint(co, "hourly_cents"),
+               args_jint(co, "adjustment_cents"), args_jint(co, "tax_cents"), args_jint(co, "total_cents"));
         printf("%-8s credit applied %lld, refunded %lld (cents)\n", code,
-               jint(cur, "credit_applied_cents"), jint(cur, "refunded_cents"));
+               args_jint(cur, "credit_applied_cents"), args_jint(cur, "refunded_cents"));
     }
     printf("(amounts in cents)\n");
     json_decref(root);

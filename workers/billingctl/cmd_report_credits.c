@@ -86,17 +86,10 @@ static db_status credits_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     credits_arg *a = varg;
     const char *p[] = {args_i64(a->firm), a->date};
-    db_status st;
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1", 1, p, &st, err, errlen);
-    if (r == NULL)
+    db_status st = db_require_firm(c, a->firm, err, errlen);
+    if (st != DB_OK)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (!found) {
-        snprintf(err, errlen, "no such firm: %lld", (long long)a->firm);
-        return DB_PERMANENT;
-    }
-    r = db_exec(c, CREDITS_SQL, 2, p, &st, err, errlen);
+    PGresult *r = db_exec(c, CREDITS_SQL, 2, p, &st, err, errlen);
     if (r == NULL)
         return st;
     a->json = strdup(PQgetvalue(r, 0, 0));
@@ -104,10 +97,6 @@ static db_status credits_work(db_conn *c, void *varg, char *err, size_t errlen)
     return a->json ? DB_OK : DB_TRANSIENT;
 }
 
-static long long jint(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
 
 static void print_table(json_t *root, const credits_arg *a)
 {
@@ -121,16 +110,16 @@ static void print_table(json_t *root, const credits_arg *a)
     json_array_foreach(list, i, cur)
     {
         char issued[40], applied[40], expired[40];
-        snprintf(issued, sizeof issued, "%lld (%lld)", jint(cur, "credits_issued_cents"),
-                 jint(cur, "credits_issued_count"));
-        snprintf(applied, sizeof applied, "%lld (%lld)", jint(cur, "credits_applied_cents"),
-                 jint(cur, "credits_applied_count"));
-        snprintf(expired, sizeof expired, "%lld (%lld)", jint(cur, "credits_expired_cents"),
-                 jint(cur, "credits_expired_count"));
+        snprintf(issued, sizeof issued, "%lld (%lld)", args_jint(cur, "credits_issued_cents"),
+                 args_jint(cur, "credits_issued_count"));
+        snprintf(applied, sizeof applied, "%lld (%lld)", args_jint(cur, "credits_applied_cents"),
+                 args_jint(cur, "credits_applied_count"));
+        snprintf(expired, sizeof expired, "%lld (%lld)", args_jint(cur, "credits_expired_cents"),
+                 args_jint(cur, "credits_expired_count"));
         printf("%-8s %14s %14s %14s %14lld %14lld %14lld %14lld\n",
                json_string_value(json_object_get(cur, "currency")), issued, applied, expired,
-               jint(cur, "credits_refunded_cents"), jint(cur, "net_change_cents"),
-               jint(cur, "opening_balance_cents"), jint(cur, "outstanding_balance_cents"));
+               args_jint(cur, "credits_refunded_cents"), args_jint(cur, "net_change_cents"),
+               args_jint(cur, "opening_balance_cents"), args_jint(cur, "outstanding_balance_cents"));
     }
     json_array_foreach(list, i, cur)
     {
@@ -138,8 +127,8 @@ static void print_table(json_t *root, const credits_arg *a)
         printf("check %s: outstanding %lld = sum of clients' balances %lld (%lld client(s) with "
                "credit), opening + net change = outstanding: %s\n",
                json_string_value(json_object_get(cur, "currency")),
-               jint(cur, "outstanding_balance_cents"), jint(cur, "clients_balance_sum_cents"),
-               jint(cur, "clients_with_balance"), ok ? "ok" : "MISMATCH");
+               args_jint(cur, "outstanding_balance_cents"), args_jint(cur, "clients_balance_sum_cents"),
+               args_jint(cur, "clients_with_balance"), ok ? "ok" : "MISMATCH");
     }
     if (json_array_size(list) == 0)
         printf("(the firm has no clients)\n");
