@@ -280,18 +280,9 @@ uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
     return v;
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} metrics_out;
-
-static void metrics_printf(metrics_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void metrics_printf(metrics_out *o, const char *fmt, ...)
+void metrics_text_printf(metrics_text *o, const char *fmt, ...)
 {
-    if (o->failed)
-        return;
-    for (;;) {
+    while (!o->failed) {
         va_list ap;
         va_start(ap, fmt);
         int w = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
@@ -316,30 +307,30 @@ static void metrics_printf(metrics_out *o, const char *fmt, ...)
 }
 
 /* Help text escaping: backslash and newline only. */
-static void metrics_help(metrics_out *o, const char *help)
+static void metrics_help(metrics_text *o, const char *help)
 {
     for (const char *p = help; *p != '\0'; p++) {
         if (*p == '\\')
-            metrics_printf(o, "\\\\");
+            metrics_text_printf(o, "\\\\");
         else if (*p == '\n')
-            metrics_printf(o, "\\n");
+            metrics_text_printf(o, "\\n");
         else
-            metrics_printf(o, "%c", *p);
+            metrics_text_printf(o, "%c", *p);
     }
 }
 
 char *metrics_render(metrics_registry *m, size_t *len)
 {
-    metrics_out o = {.buf = malloc(4096), .len = 0, .cap = 4096};
+    metrics_text o = {.buf = malloc(4096), .len = 0, .cap = 4096};
     if (o.buf == NULL)
         return NULL;
     o.buf[0] = '\0';
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->nfam; i++) {
         const metrics_family *f = &m->fam[i];
-        metrics_printf(&o, "# HELP %s ", f->name);
+        metrics_text_printf(&o, "# HELP %s ", f->name);
         metrics_help(&o, f->help);
-        metrics_printf(&o, "\n# TYPE %s %s\n", f->name,
+        metrics_text_printf(&o, "\n# TYPE %s %s\n", f->name,
                        f->type == METRICS_COUNTER ? "counter"
                        : f->type == METRICS_GAUGE ? "gauge"
                                                   : "histogram");
@@ -347,27 +338,27 @@ char *metrics_render(metrics_registry *m, size_t *len)
             const metrics_series *s = &f->series[j];
             bool has = s->labels[0] != '\0';
             if (f->type == METRICS_COUNTER) {
-                metrics_printf(&o, "%s%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
+                metrics_text_printf(&o, "%s%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
                                s->labels, has ? "}" : "", s->value);
                 continue;
             }
             if (f->type == METRICS_GAUGE) {
-                metrics_printf(&o, "%s%s%s%s %" PRId64 "\n", f->name, has ? "{" : "",
+                metrics_text_printf(&o, "%s%s%s%s %" PRId64 "\n", f->name, has ? "{" : "",
                                s->labels, has ? "}" : "", s->gauge);
                 continue;
             }
             uint64_t cum = 0;
             for (size_t b = 0; b < METRICS_NBUCKETS; b++) {
                 cum += s->buckets[b];
-                metrics_printf(&o, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", f->name, s->labels,
+                metrics_text_printf(&o, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", f->name, s->labels,
                                has ? "," : "", metrics_bucket_text[b], cum);
             }
-            metrics_printf(&o, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", f->name, s->labels,
+            metrics_text_printf(&o, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", f->name, s->labels,
                            has ? "," : "", s->count);
-            metrics_printf(&o, "%s_sum%s%s%s %" PRIu64 ".%06" PRIu64 "\n", f->name,
+            metrics_text_printf(&o, "%s_sum%s%s%s %" PRIu64 ".%06" PRIu64 "\n", f->name,
                            has ? "{" : "", s->labels, has ? "}" : "", s->sum_us / 1000000,
                            s->sum_us % 1000000);
-            metrics_printf(&o, "%s_count%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
+            metrics_text_printf(&o, "%s_count%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
                            s->labels, has ? "}" : "", s->count);
         }
     }

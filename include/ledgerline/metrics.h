@@ -14,6 +14,7 @@
 #ifndef LEDGERLINE_METRICS_H
 #define LEDGERLINE_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,16 @@ int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
 /* Current value of one counter series (tests); 0 when absent. */
 uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
     __attribute__((sentinel));
+
+/* A growing text buffer for exposition output (shared with the ingester's
+ * own lock-free counters). Start with buf = malloc(cap); on an allocation or
+ * format failure `failed` is set and further writes are ignored. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} metrics_text;
+void metrics_text_printf(metrics_text *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prometheus text exposition format 0.0.4; malloc'd, NUL-terminated. */
 char *metrics_render(metrics_registry *m, size_t *len);

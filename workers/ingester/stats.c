@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/metrics.h"
 #include "route.h"
 #include "signature.h"
 
@@ -143,47 +144,14 @@ void stats_publish_duration_us(ingester_stats *s, uint64_t us)
     stats_add(&s->sum_us, us);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} stats_out;
-
-static void stats_printf(stats_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void stats_printf(stats_out *o, const char *fmt, ...)
+static void stats_family(metrics_text *o, const char *name, const char *type, const char *help)
 {
-    while (!o->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (w < 0) {
-            o->failed = true;
-            return;
-        }
-        if ((size_t)w < o->cap - o->len) {
-            o->len += (size_t)w;
-            return;
-        }
-        size_t cap = (o->cap + (size_t)w) * 2;
-        char *b = realloc(o->buf, cap);
-        if (b == NULL) {
-            o->failed = true;
-            return;
-        }
-        o->buf = b;
-        o->cap = cap;
-    }
-}
-
-static void stats_family(stats_out *o, const char *name, const char *type, const char *help)
-{
-    stats_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    metrics_text_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *stats_render(ingester_stats *s, size_t *len)
 {
-    stats_out o = {.buf = malloc(4096), .cap = 4096};
+    metrics_text o = {.buf = malloc(4096), .cap = 4096};
     if (o.buf == NULL)
         return NULL;
     o.buf[0] = '\0';
@@ -200,7 +168,7 @@ char *stats_render(ingester_stats *s, size_t *len)
                 snprintf(code, sizeof code, "%u", stats_codes[c]);
             else
                 snprintf(code, sizeof code, "other");
-            stats_printf(&o, "ingester_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64 "\n",
+            metrics_text_printf(&o, "ingester_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64 "\n",
                          stats_route_names[r], code, v);
         }
 
@@ -209,20 +177,20 @@ char *stats_render(ingester_stats *s, size_t *len)
     for (size_t t = 0; t < STATS_NTYPES; t++) {
         uint64_t v = stats_get(&s->published[t]);
         if (v != 0)
-            stats_printf(&o, "ingester_events_published_total{type=\"%s\"} %" PRIu64 "\n",
+            metrics_text_printf(&o, "ingester_events_published_total{type=\"%s\"} %" PRIu64 "\n",
                          t < STATS_NTYPES - 1 ? route_known_types[t] : "other", v);
     }
 
     stats_family(&o, "ingester_events_ignored_total", "counter",
                  "Verified Stripe events of types the system does not handle.");
-    stats_printf(&o, "ingester_events_ignored_total %" PRIu64 "\n", stats_get(&s->ignored));
+    metrics_text_printf(&o, "ingester_events_ignored_total %" PRIu64 "\n", stats_get(&s->ignored));
 
     stats_family(&o, "ingester_signature_failures_total", "counter",
                  "Requests refused by signature verification, by reason.");
     for (size_t i = 1; i < STATS_NREASONS; i++) {
         uint64_t v = stats_get(&s->sig_fail[i]);
         if (v != 0)
-            stats_printf(&o, "ingester_signature_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+            metrics_text_printf(&o, "ingester_signature_failures_total{reason=\"%s\"} %" PRIu64 "\n",
                          stats_sig_reasons[i], v);
     }
 
@@ -232,7 +200,7 @@ char *stats_render(ingester_stats *s, size_t *len)
     for (size_t i = 0; i < 2; i++) {
         uint64_t v = stats_get(&s->pub_fail[i]);
         if (v != 0)
-            stats_printf(&o, "ingester_publish_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+            metrics_text_printf(&o, "ingester_publish_failures_total{reason=\"%s\"} %" PRIu64 "\n",
                          why[i], v);
     }
 
@@ -243,15 +211,15 @@ char *stats_render(ingester_stats *s, size_t *len)
     uint64_t cum = 0;
     for (size_t b = 0; b < STATS_NBUCKETS; b++) {
         cum += stats_get(&s->bucket[b]);
-        stats_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+        metrics_text_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
                      stats_bucket_text[b], cum);
     }
     cum += stats_get(&s->bucket[STATS_NBUCKETS]);
     uint64_t sum = stats_get(&s->sum_us);
-    stats_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-    stats_printf(&o, "ingester_publish_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n",
+    metrics_text_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    metrics_text_printf(&o, "ingester_publish_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n",
                  sum / 1000000, sum % 1000000);
-    stats_printf(&o, "ingester_publish_duration_seconds_count %" PRIu64 "\n", cum);
+    metrics_text_printf(&o, "ingester_publish_duration_seconds_count %" PRIu64 "\n", cum);
 
     if (o.failed) {
         free(o.buf);
