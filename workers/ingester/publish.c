@@ -1,12 +1,18 @@
 /* publish.c: asynchronous acknowledged publishing (publish.h).
  *
- * Each in-flight request has a publish_wait shared by the request (one
- * reference) and the delivery report (one reference); atomics count them so
- * whichever side finishes last frees it. The outcome is decided once, under
- * the publisher's mutex, by the first of: the delivery report, or the
+ * Each in-flight request has a publish_wait with three references: the
+ * request's, the delivery report's and the deadline list's; atomics count
+ * them so whichever side finishes last frees it. The outcome is decided
+ * once (an atomic exchange) by the first of: the delivery report, or the
  * deadline (the publish timeout) checked by the poll thread every 50 ms:
  * librdkafka's own message.timeout.ms is enforced by a coarse scan and can
  * report a second or more late. The decider resumes the connection.
+ *
+ * No mutex is shared between the request path and the report path: a
+ * request pushes its wait onto a lock-free stack, and the poll thread, which
+ * also serves the delivery reports, alone keeps the deadline list. (With a
+ * mutex, the libmicrohttpd thread and the poll thread met on it for about
+ * every other request, each time a futex call and often a context switch.)
  */
 #include "publish.h"
 
@@ -24,21 +30,27 @@
 
 struct publish_wait {
     atomic_int refs;
-    bool done;                 /* under publisher.mu */
-    kafka_status status;
+    atomic_bool done;          /* the outcome is decided (once) */
+    kafka_status status;       /* written by the decider before the resume */
     rd_kafka_resp_err_t err;
     struct MHD_Connection *conn;
     uint64_t start_us, deadline_us, end_us;
-    publish_wait *prev, *next; /* pending list, under publisher.mu */
+    publish_wait *pushed;      /* the incoming stack's link */
+    publish_wait *prev, *next; /* the poll thread's deadline list */
+    bool listed;               /* on the deadline list (poll thread only) */
 };
 
 struct publisher {
     rd_kafka_t *rk;
     pthread_t poller;
     atomic_int stopping;
-    pthread_mutex_t mu;
-    publish_wait *head;
-    size_t pending;
+    /* Requests push their wait here without a lock; only the poll thread
+     * takes them off, into the deadline list it alone touches. The
+     * delivery reports are served on the same thread, so the request path
+     * and the report path never share a mutex. */
+    _Atomic(publish_wait *) incoming;
+    publish_wait *head, *tail; /* oldest first: the deadlines' order */
+    atomic_size_t pending;
     int timeout_ms;
 };
 
@@ -55,27 +67,69 @@ void publish_wait_release(publish_wait *w)
         free(w);
 }
 
-/* Decides the outcome once and resumes the connection; mu held. */
-static void publish_finish_locked(publisher *p, publish_wait *w, kafka_status st,
-                                  rd_kafka_resp_err_t err)
+/* Decides the outcome unless it is decided already, and resumes the
+ * connection. Any thread; the atomic exchange makes the first one win. */
+static void publish_decide(publisher *p, publish_wait *w, kafka_status st,
+                           rd_kafka_resp_err_t err)
 {
-    if (w->done)
+    if (atomic_exchange(&w->done, true))
         return;
-    w->done = true;
     w->status = st;
     w->err = err;
     w->end_us = publish_now_us();
+    atomic_fetch_sub(&p->pending, 1);
+    /* libmicrohttpd's resume takes its own lock, which orders the fields
+     * above before the resumed handler reads them. */
+    MHD_resume_connection(w->conn);
+}
+
+/* Poll thread only. */
+static void publish_unlist(publisher *p, publish_wait *w)
+{
     if (w->prev != NULL)
         w->prev->next = w->next;
     else
         p->head = w->next;
     if (w->next != NULL)
         w->next->prev = w->prev;
+    else
+        p->tail = w->prev;
     w->prev = w->next = NULL;
-    p->pending--;
-    MHD_resume_connection(w->conn);
+    w->listed = false;
+    publish_wait_release(w); /* the list's reference */
 }
 
+/* Poll thread only: moves the pushed waits onto the deadline list, oldest
+ * first; one already decided (its report came first) is dropped. */
+static void publish_take_incoming(publisher *p)
+{
+    publish_wait *w = atomic_exchange(&p->incoming, NULL), *rev = NULL;
+    while (w != NULL) { /* the stack is newest first */
+        publish_wait *n = w->pushed;
+        w->pushed = rev;
+        rev = w;
+        w = n;
+    }
+    for (w = rev; w != NULL;) {
+        publish_wait *n = w->pushed;
+        w->pushed = NULL;
+        if (atomic_load(&w->done)) {
+            publish_wait_release(w); /* the list's reference, never listed */
+        } else {
+            w->prev = p->tail;
+            w->next = NULL;
+            if (p->tail != NULL)
+                p->tail->next = w;
+            else
+                p->head = w;
+            p->tail = w;
+            w->listed = true;
+        }
+        w = n;
+    }
+}
+
+/* Served by the poll thread (rd_kafka_poll). */
 static void publish_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -83,11 +137,10 @@ static void publish_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     publish_wait *w = m->_private;
     if (w == NULL)
         return;
-    pthread_mutex_lock(&p->mu);
-    publish_finish_locked(p, w, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? KAFKA_OK : KAFKA_FAILED,
-                          m->err);
-    pthread_mutex_unlock(&p->mu);
-    publish_wait_release(w);
+    publish_decide(p, w, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? KAFKA_OK : KAFKA_FAILED, m->err);
+    if (w->listed)
+        publish_unlist(p, w);
+    publish_wait_release(w); /* the report's reference */
 }
 
 /* Serves delivery reports and the backstop deadline. */
@@ -95,15 +148,17 @@ static void *publish_poll_thread(void *arg)
 {
     publisher *p = arg;
     while (!atomic_load(&p->stopping)) {
+        publish_take_incoming(p);
         rd_kafka_poll(p->rk, 50);
+        publish_take_incoming(p);
+        /* The timeout is the same for every request, so the list is in
+         * deadline order, give or take the pool threads' interleaving. */
         uint64_t now = publish_now_us();
-        pthread_mutex_lock(&p->mu);
-        for (publish_wait *w = p->head, *next; w != NULL; w = next) {
-            next = w->next;
-            if (now >= w->deadline_us)
-                publish_finish_locked(p, w, KAFKA_TIMEOUT, RD_KAFKA_RESP_ERR__TIMED_OUT);
+        while (p->head != NULL && now >= p->head->deadline_us) {
+            publish_wait *w = p->head;
+            publish_decide(p, w, KAFKA_TIMEOUT, RD_KAFKA_RESP_ERR__TIMED_OUT);
+            publish_unlist(p, w);
         }
-        pthread_mutex_unlock(&p->mu);
     }
     return NULL;
 }
@@ -133,20 +188,17 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, cha
         return NULL;
     }
     p->timeout_ms = timeout_ms;
-    pthread_mutex_init(&p->mu, NULL);
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, publish_dr_cb);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
     if (p->rk == NULL) {
         rd_kafka_conf_destroy(conf);
-        pthread_mutex_destroy(&p->mu);
         free(p);
         return NULL;
     }
     if (pthread_create(&p->poller, NULL, publish_poll_thread, p) != 0) {
         snprintf(err, errlen, "cannot start the delivery-report thread");
         rd_kafka_destroy(p->rk);
-        pthread_mutex_destroy(&p->mu);
         free(p);
         return NULL;
     }
@@ -160,22 +212,16 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     publish_wait *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    atomic_init(&w->refs, 2); /* the request + the delivery report */
+    atomic_init(&w->refs, 3); /* the request + the delivery report + the list */
+    atomic_init(&w->done, false);
     w->conn = conn;
     w->start_us = publish_now_us();
     w->deadline_us = w->start_us + (uint64_t)p->timeout_ms * 1000u;
+    atomic_fetch_add(&p->pending, 1);
 
     /* Suspend before producing so the report can never resume a connection
      * that is not suspended yet. */
     MHD_suspend_connection(conn);
-    pthread_mutex_lock(&p->mu);
-    w->next = p->head;
-    if (p->head != NULL)
-        p->head->prev = w;
-    p->head = w;
-    p->pending++;
-    pthread_mutex_unlock(&p->mu);
-
     rd_kafka_headers_t *h = rd_kafka_headers_new(nheaders);
     for (size_t i = 0; i < nheaders; i++)
         rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
@@ -183,16 +229,20 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(*value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        *value = NULL; /* librdkafka frees it with the message */
-    } else {
-        /* Not enqueued (queue full, unknown topic...): no report will come. */
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Not enqueued (queue full, unknown topic...): no report will come
+         * and the deadline list never sees it. */
         rd_kafka_headers_destroy(h);
-        pthread_mutex_lock(&p->mu);
-        publish_finish_locked(p, w, KAFKA_FAILED, e);
-        pthread_mutex_unlock(&p->mu);
-        publish_wait_release(w); /* the report's reference */
+        publish_decide(p, w, KAFKA_FAILED, e);
+        atomic_fetch_sub(&w->refs, 2); /* the report's and the list's; the request's stays */
+        return w;
     }
+    *value = NULL; /* librdkafka frees it with the message */
+    /* Lock-free push for the poll thread's deadline list. */
+    publish_wait *top = atomic_load(&p->incoming);
+    do {
+        w->pushed = top;
+    } while (!atomic_compare_exchange_weak(&p->incoming, &top, w));
     return w;
 }
 
@@ -212,10 +262,7 @@ kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *er
 
 size_t publisher_pending(publisher *p)
 {
-    pthread_mutex_lock(&p->mu);
-    size_t n = p->pending;
-    pthread_mutex_unlock(&p->mu);
-    return n;
+    return atomic_load(&p->pending);
 }
 
 bool publisher_reachable(publisher *p, int wait_ms)
@@ -238,7 +285,12 @@ void publisher_destroy(publisher *p, int flush_ms)
     atomic_store(&p->stopping, 1);
     pthread_join(p->poller, NULL);
     rd_kafka_poll(p->rk, 0);
+    /* Every request was answered before this call, so what is left on the
+     * list (or still pushed) is decided: only the list's references remain. */
+    publish_take_incoming(p);
+    while (p->head != NULL)
+        publish_unlist(p, p->head);
     rd_kafka_destroy(p->rk);
-    pthread_mutex_destroy(&p->mu);
     free(p);
 }
+
