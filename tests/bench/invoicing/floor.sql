@@ -6,6 +6,8 @@
 -- requires it in the same transaction), in one transaction. Same rows, same
 -- triggers as the worker; what it leaves out is the worker's generality
 -- (schedules, clipping, proration, rates per entry, sharding, batches).
+-- The audit metadata and outbox payload are built as the worker builds them
+-- (to_jsonb of a row; see common/invoicing.c).
 \set ON_ERROR_STOP on
 -- No JIT: its compile time (0.5 s and more for this statement and the
 -- statement triggers' queries) is not work. The worker's batch statements
@@ -62,25 +64,21 @@ te AS (
   RETURNING 1),
 aud AS (
   INSERT INTO billing.audit_events (firm_id, category, action, severity, actor, metadata)
-  SELECT n.firm_id, 'billing', 'package_invoice_auto_generated', 'INFO', NULL,
-         jsonb_build_object('invoice_id', n.id, 'invoice_number', n.invoice_number,
-           'engagement_id', n.engagement_id, 'client_id', n.client_id,
-           'business_date', '2026-11-24',
-           'period_start', to_char(n.period_start, 'YYYY-MM-DD'),
-           'period_end', to_char(n.period_end, 'YYYY-MM-DD'),
-           'due_date', to_char(n.due_date, 'YYYY-MM-DD'),
-           'subtotal_cents', n.subtotal_cents, 'tax_cents', n.tax_cents,
-           'total_cents', n.total_cents, 'currency', n.currency)
-  FROM ins n RETURNING 1),
+  SELECT n.firm_id, 'billing', 'package_invoice_auto_generated', 'INFO', NULL, to_jsonb(m)
+  FROM ins n CROSS JOIN LATERAL (SELECT n.id AS invoice_id, n.invoice_number,
+         n.engagement_id, n.client_id, date '2026-11-24' AS business_date, n.period_start,
+         n.period_end, n.due_date, n.subtotal_cents, n.tax_cents, n.total_cents,
+         n.currency) m
+  RETURNING 1),
 ob AS (
   INSERT INTO billing.outbox (firm_id, topic, msg_key, payload)
-  SELECT n.firm_id, 'invoices', n.id::text,
-         jsonb_build_object('type', 'invoice.issued',
-           'idempotency_key', 'invoice.issued:' || n.id, 'invoice_id', n.id,
-           'firm_id', n.firm_id, 'client_id', n.client_id, 'status', 'sent',
-           'total_cents', n.total_cents, 'currency', n.currency,
-           'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-  FROM ins n RETURNING 1)
+  SELECT n.firm_id, 'invoices', n.id::text, to_jsonb(m)
+  FROM ins n CROSS JOIN LATERAL (SELECT 'invoice.issued' AS type,
+         'invoice.issued:' || n.id AS idempotency_key, n.id AS invoice_id, n.firm_id,
+         n.client_id, 'sent' AS status, n.total_cents, n.currency,
+         (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+           AS occurred_at) m
+  RETURNING 1)
 SELECT (SELECT count(*) FROM ins) AS invoices, (SELECT count(*) FROM li) AS lines,
        (SELECT count(*) FROM aud) AS audit_rows, (SELECT count(*) FROM te) AS entries,
        (SELECT count(*) FROM ob) AS outbox_rows;

@@ -15,10 +15,15 @@
 #   floor     one hand-written INSERT ... SELECT (floor.sql) via psql, writing
 #             the same rows (invoices, lines, audit, outbox, time entries
 #             marked) through the same triggers as the worker;
+#   bare floor  the same floor.sql against copies of the tables it writes
+#             with only their primary keys (bare_setup.sql, untimed): no
+#             foreign keys, checks, triggers or secondary indexes; what the
+#             machine can do at all for these rows (BARE=0 skips it);
 #   1 worker  / 2 workers: from `billingctl invoices generate --date` (one
 #             tick, 12 shards) until every shard's key is recorded, i.e. every
 #             invoice committed; then until the outbox is relayed.
-# Prints invoices/s (integer: invoices * 1000 / ms) for each.
+# Prints invoices/s (integer: invoices * 1000 / ms) for each. WORKERS lists
+# the worker counts to time (default "1 2"; WORKERS=0 times only the floors).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -34,7 +39,7 @@ template=${DATABASE_URL##*/}
 seed_url="$base/llbench_seed"
 run_url="$base/llbench_run"
 logdir=$(mktemp -d /tmp/llbench.XXXXXX)
-export PGOPTIONS="-c client_min_messages=warning"
+export PGOPTIONS="${PGOPTIONS:+$PGOPTIONS }-c client_min_messages=warning"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 adm() { psql -X -q -v ON_ERROR_STOP=1 "$base/postgres" -c "$1" >/dev/null; }
@@ -107,9 +112,22 @@ run_workers() {
   [ "$inv" -eq "$floor_inv" ] || echo "WARNING: the workers created $inv invoices, the floor $floor_inv" >&2
 }
 
-echo "== 1 worker"
-run_workers 1
-echo "== 2 workers"
-run_workers 2
+if [ "${BARE:-1}" != 0 ]; then
+  echo "== bare floor: floor.sql on copies of the tables with only primary keys"
+  fresh_run_db
+  psql -X -q -v ON_ERROR_STOP=1 "$run_url" -f "$here/bare_setup.sql" >/dev/null
+  t0=$(now_ms)
+  bare_out=$(sed -E 's/billing\.(invoices|invoice_line_items|audit_events|outbox|time_entries)\b/bare.\1/g' \
+               "$here/floor.sql" | psql -X -qtA -v ON_ERROR_STOP=1 "$run_url")
+  bare_ms=$(( $(now_ms) - t0 ))
+  echo "bare floor: $bare_out (invoices|lines|audit|entries|outbox) in $bare_ms ms =" \
+       "$(rate "${bare_out%%|*}" "$bare_ms") invoices/s; $(( bare_ms * 100 / (floor_ms > 0 ? floor_ms : 1) ))% of the floor's time"
+fi
+
+for k in ${WORKERS:-1 2}; do
+  [ "$k" -gt 0 ] || continue
+  echo "== $k worker(s)"
+  run_workers "$k"
+done
 adm "DROP DATABASE IF EXISTS llbench_run"
 echo "worker logs in $logdir"
