@@ -118,6 +118,12 @@ out:
     return rc;
 }
 
+/* Claims and marks in one statement: the UPDATE takes the row locks that
+ * keep other relays off these rows (SKIP LOCKED) and sets published_at at
+ * once, so each row is written once per pass instead of locked (FOR UPDATE
+ * writes the tuple) and then updated. The rows the broker did not
+ * acknowledge are unmarked before the commit; a crash before the commit
+ * leaves every row unmarked. */
 static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
 {
     outbox_pass *x = arg;
@@ -125,9 +131,14 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     const char *p[] = {db_i64(x->limit, lim, sizeof lim)};
     db_status st;
     PGresult *r = db_exec(c,
-                          "SELECT id, topic, msg_key, payload::text, headers::text"
-                          " FROM billing.outbox WHERE published_at IS NULL"
-                          " ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED",
+                          "WITH claimed AS ("
+                          " UPDATE billing.outbox o SET published_at = now()"
+                          " WHERE o.id IN (SELECT id FROM billing.outbox"
+                          "  WHERE published_at IS NULL ORDER BY id LIMIT $1::int"
+                          "  FOR UPDATE SKIP LOCKED)"
+                          " RETURNING o.id, o.topic, o.msg_key, o.payload, o.headers)"
+                          " SELECT id, topic, msg_key, payload::text, headers::text"
+                          " FROM claimed ORDER BY id",
                           1, p, &st, err, errlen);
     if (r == NULL)
         return st;
@@ -146,26 +157,28 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     bool broker_failed = n > 0 && outbox_publish_rows(x, r, sent, perr, sizeof perr) != 0;
     size_t off = 0;
     ids[off++] = '{';
-    int64_t nsent = 0;
+    int64_t nsent = 0, nunsent = 0;
     for (int i = 0; i < n; i++) {
-        if (!sent[i])
+        if (sent[i]) {
+            nsent++;
             continue;
+        }
         const char *id = PQgetvalue(r, i, 0);
-        if (nsent > 0)
+        if (nunsent > 0)
             ids[off++] = ',';
         size_t len = strlen(id);
         memcpy(ids + off, id, len);
         off += len;
-        nsent++;
+        nunsent++;
     }
     ids[off++] = '}';
     ids[off] = '\0';
     PQclear(r);
     free(sent);
-    if (nsent > 0) {
+    if (nunsent > 0) {
         const char *up[] = {ids};
         st = db_command(c,
-                        "UPDATE billing.outbox SET published_at = now()"
+                        "UPDATE billing.outbox SET published_at = NULL"
                         " WHERE id = ANY($1::bigint[])",
                         1, up, err, errlen);
         if (st != DB_OK) {

@@ -21,9 +21,9 @@
 
 #define OUTBOX_DEFAULT_BATCH 2000
 
-/* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH), publishes
- * them in id order as one batch and marks the acknowledged ones in one
- * transaction. Rows acknowledged in a batch where others failed are still
+/* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH) and marks
+ * them published in the same statement, publishes them in id order as one
+ * batch and unmarks the unacknowledged ones, in one transaction. Rows acknowledged in a batch where others failed are still
  * marked. *published (if given) gets how many were sent. Returns DB_OK, or DB_TRANSIENT (broker or database
  * unavailable: call again later) with err. Must not be called inside an open
  * transaction. */
