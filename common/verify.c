@@ -17,6 +17,7 @@
  * does. */
 #include "ledgerline/verify.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,8 +511,11 @@ static db_status verify_tx(db_conn *c, void *varg, char *err, size_t errlen)
     return st == DB_OK ? verify_checks(c, varg, err, errlen) : st;
 }
 
-db_status verify_run_in(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
-                        verify_summary *out, char *err, size_t errlen)
+/* Checks the arguments and runs the checks, in the caller's transaction
+ * (in_tx) or in a read-only snapshot of their own. */
+static db_status verify_start(db_conn *c, bool in_tx, int64_t firm_id, verify_fn fn, void *arg,
+                              int64_t max_per_check, verify_summary *out, char *err,
+                              size_t errlen)
 {
     verify_summary scratch;
     if (out == NULL)
@@ -523,27 +527,21 @@ db_status verify_run_in(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, in
     }
     verify_ctx x = {
         .firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check, .out = out};
-    db_status st = verify_checks(c, &x, err, errlen);
+    db_status st = in_tx ? verify_checks(c, &x, err, errlen)
+                         : db_run_tx(c, verify_tx, &x, err, errlen);
     if (st != DB_OK)
-        memset(out, 0, sizeof *out);
+        memset(out, 0, sizeof *out); /* no partial counts: the run did not finish */
     return st;
+}
+
+db_status verify_run_in(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
+                        verify_summary *out, char *err, size_t errlen)
+{
+    return verify_start(c, true, firm_id, fn, arg, max_per_check, out, err, errlen);
 }
 
 db_status verify_run(db_conn *c, int64_t firm_id, verify_fn fn, void *arg, int64_t max_per_check,
                      verify_summary *out, char *err, size_t errlen)
 {
-    verify_summary scratch;
-    if (out == NULL)
-        out = &scratch;
-    memset(out, 0, sizeof *out);
-    if (c == NULL || firm_id < 0 || max_per_check < 0) {
-        snprintf(err, errlen, "verify: bad arguments (firm id and limit must not be negative)");
-        return DB_PERMANENT;
-    }
-    verify_ctx x = {
-        .firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check, .out = out};
-    db_status st = db_run_tx(c, verify_tx, &x, err, errlen);
-    if (st != DB_OK)
-        memset(out, 0, sizeof *out); /* no partial counts: the run did not finish */
-    return st;
+    return verify_start(c, false, firm_id, fn, arg, max_per_check, out, err, errlen);
 }

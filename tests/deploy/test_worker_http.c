@@ -26,25 +26,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/metrics.h"
 #include "ledgerline/worker_http.h"
-
-typedef struct {
-    char *buf;
-    size_t len;
-} body;
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    body *b = userdata;
-    size_t n = size * nmemb;
-    char *nb = realloc(b->buf, b->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + b->len, ptr, n);
-    b->buf = nb;
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return n;
-}
+#include "support/httptest.h"
 
 /* One request; returns the status code, *out gets the body (caller frees). */
 static long http(const char *method, int port, const char *path, char **out)
@@ -53,10 +35,10 @@ static long http(const char *method, int port, const char *path, char **out)
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     CURL *h = curl_easy_init();
     assert_non_null(h);
-    body b = {calloc(1, 1), 0};
+    httptest_body b = {calloc(1, 1), 0};
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, httptest_sink);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -67,9 +49,9 @@ static long http(const char *method, int port, const char *path, char **out)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(h);
     if (out != NULL)
-        *out = b.buf;
+        *out = b.data;
     else
-        free(b.buf);
+        free(b.data);
     return code;
 }
 

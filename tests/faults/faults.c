@@ -37,6 +37,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "ledgerline/ticks.h"
+#include "support/httptest.h"
 
 #ifndef LL_FAULTS_SANITIZED
 #define LL_FAULTS_SANITIZED 0
@@ -274,7 +275,7 @@ static void faults_start_services(void)
     snprintf(url, sizeof url, "%s/healthz", R.ingester_url);
     for (int i = 0; i < 200; i++) {
         long code = 0;
-        free(fhttp("GET", url, NULL, &code));
+        free(httptest_request("GET", url, NULL, &code));
         if (code == 200)
             return;
         fproc_sleep_ms(100);
@@ -509,7 +510,7 @@ static void faults_seed(fdb *d)
                      x->charge, x->pi, k == 0 ? (int64_t)500 : x->total_cents - 500, x->total_cents,
                      i, k == 0 ? 'a' : 'b');
             long code = 0;
-            char *ans = fhttp("POST", url, body, &code);
+            char *ans = httptest_request("POST", url, body, &code);
             if (code != 200)
                 fproc_die("stand-in refused a seeded refund (%ld): %s", code, ans ? ans : "");
             free(ans);
@@ -817,7 +818,7 @@ static int64_t faults_load_standin(fdb *d)
     char url[300];
     snprintf(url, sizeof url, "%s/__standin/requests", R.standin_url);
     long code = 0;
-    char *body = fhttp("GET", url, NULL, &code);
+    char *body = httptest_request("GET", url, NULL, &code);
     json_error_t je;
     json_t *all = body ? json_loads(body, 0, &je) : NULL;
     free(body);
@@ -864,7 +865,7 @@ static int64_t faults_standin_stat(const char *name)
     char url[300];
     snprintf(url, sizeof url, "%s/__standin/stats", R.standin_url);
     long code = 0;
-    char *body = fhttp("GET", url, NULL, &code);
+    char *body = httptest_request("GET", url, NULL, &code);
     json_t *j = body ? json_loads(body, 0, NULL) : NULL;
     free(body);
     int64_t v = j ? (int64_t)json_integer_value(json_object_get(j, name)) : -1;

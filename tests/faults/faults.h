@@ -177,8 +177,5 @@ int64_t fcheck_lag(const char *brokers, const char *prefix);
 /* Messages on <prefix>dlq (high - low watermarks summed); -1 unknown. */
 int64_t fcheck_dlq_count(const char *brokers, const char *prefix);
 
-/* GET or POST (body may be NULL) to url; the answer body (malloc'd) or NULL;
- * *code = HTTP status. */
-char *fhttp(const char *method, const char *url, const char *body, long *code);
 
 #endif

@@ -1,14 +1,13 @@
 /* fcheck.c: what the fault suite reads back (see faults.h). Owns a database
  * connection that rides out PostgreSQL restarts, the consumer groups' lag
  * (committed offsets against high watermarks: "every group has processed
- * everything"), the dead-letter count, and plain HTTP to the stand-in. */
+ * everything") and the dead-letter count. */
 #include "faults.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 
 #define FCHECK_PARTITIONS 12
@@ -183,57 +182,4 @@ int64_t fcheck_dlq_count(const char *brokers, const char *prefix)
     }
     rd_kafka_destroy(rk);
     return n;
-}
-
-/* ------------------------------------------------------------------------ */
-
-typedef struct {
-    char *p;
-    size_t len;
-} fhttp_buf;
-
-static size_t fhttp_write(char *data, size_t size, size_t n, void *ud)
-{
-    fhttp_buf *b = ud;
-    size_t add = size * n;
-    char *np = realloc(b->p, b->len + add + 1);
-    if (np == NULL)
-        return 0;
-    memcpy(np + b->len, data, add);
-    b->p = np;
-    b->len += add;
-    b->p[b->len] = '\0';
-    return add;
-}
-
-char *fhttp(const char *method, const char *url, const char *body, long *code)
-{
-    CURL *h = curl_easy_init();
-    if (h == NULL)
-        return NULL;
-    fhttp_buf b = {NULL, 0};
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fhttp_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(h);
-    *code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    if (rc != CURLE_OK) {
-        free(b.p);
-        return NULL;
-    }
-    if (b.p == NULL)
-        b.p = calloc(1, 1);
-    return b.p;
 }

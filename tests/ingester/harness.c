@@ -1,6 +1,7 @@
 /* harness.c: process, signing, HTTP and Kafka helpers for the ingester tests
  * (harness.h). */
 #include "harness.h"
+#include "support/httptest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -279,25 +280,6 @@ void h_sign(const char *secret, int64_t t, const void *body, size_t len, char *o
 }
 
 typedef struct {
-    char *buf;
-    size_t len;
-} h_buf;
-
-static size_t h_write_cb(char *p, size_t sz, size_t nm, void *ud)
-{
-    h_buf *b = ud;
-    size_t n = sz * nm;
-    char *nb = realloc(b->buf, b->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + b->len, p, n);
-    b->buf = nb;
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return n;
-}
-
-typedef struct {
     const char *p;
     size_t left;
 } h_src;
@@ -351,11 +333,11 @@ int h_http(const char *method, const char *path, const void *body, size_t len, c
         snprintf(sigh, sizeof sigh, "Stripe-Signature: %s", sig);
         hl = curl_slist_append(hl, sigh);
     }
-    h_buf out = {0};
+    httptest_body out = {NULL, 0};
     h_src src = {body, len};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, h_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, httptest_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, h_header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
@@ -382,7 +364,7 @@ int h_http(const char *method, const char *path, const void *body, size_t len, c
     r->micros = (int64_t)us;
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
-    r->body = out.buf != NULL ? out.buf : strdup("");
+    r->body = out.data != NULL ? out.data : strdup("");
     r->body_len = out.len;
     return rc == CURLE_OK || (r->code > 0) ? 0 : -1;
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,18 +20,15 @@ static void ctltest_slurp(int fd, char *buf, size_t n)
     close(fd);
 }
 
-int ctltest(char *out, size_t outsz, char *err, size_t errsz, const char *database_url,
-            const char *arg0, ...)
+int ctltest_argv(char *out, size_t outsz, char *err, size_t errsz, const char *const *env,
+                 const char *const *argv)
 {
-    const char *argv[64];
+    const char *args[128];
     int n = 0;
-    argv[n++] = LL_BILLINGCTL_BIN;
-    va_list ap;
-    va_start(ap, arg0);
-    for (const char *a = arg0; a != NULL && n < 63; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
+    args[n++] = LL_BILLINGCTL_BIN;
+    for (int i = 0; argv[i] != NULL && n < 127; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
     char o[] = "/tmp/ctl-out-XXXXXX", e[] = "/tmp/ctl-err-XXXXXX";
     int ofd = mkstemp(o), efd = mkstemp(e);
     assert_true(ofd >= 0 && efd >= 0);
@@ -42,9 +40,9 @@ int ctltest(char *out, size_t outsz, char *err, size_t errsz, const char *databa
         dup2(ofd, 1);
         dup2(efd, 2);
         setenv("LOG_LEVEL", "warn", 1);
-        if (database_url != NULL)
-            setenv("DATABASE_URL", database_url, 1);
-        execv(LL_BILLINGCTL_BIN, (char *const *)argv);
+        for (int i = 0; env != NULL && env[i] != NULL; i++)
+            putenv((char *)env[i]);
+        execv(LL_BILLINGCTL_BIN, (char *const *)args);
         _exit(127);
     }
     int status = 0;
@@ -53,4 +51,22 @@ int ctltest(char *out, size_t outsz, char *err, size_t errsz, const char *databa
     ctltest_slurp(efd, err, errsz);
     assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+int ctltest(char *out, size_t outsz, char *err, size_t errsz, const char *database_url,
+            const char *arg0, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a != NULL && n < 63; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char url[4096];
+    const char *env[] = {url, NULL};
+    if (database_url != NULL)
+        snprintf(url, sizeof url, "DATABASE_URL=%s", database_url);
+    return ctltest_argv(out, outsz, err, errsz, database_url != NULL ? env : NULL, argv);
 }

@@ -12,5 +12,9 @@
  * status; fails the running test when the child did not exit normally. */
 int ctltest(char *out, size_t outsz, char *err, size_t errsz, const char *database_url,
             const char *arg0, ...) __attribute__((sentinel));
+/* The same with the arguments as a NULL-terminated array, and env (NULL or a
+ * NULL-terminated list of "NAME=value") added to the child's environment. */
+int ctltest_argv(char *out, size_t outsz, char *err, size_t errsz, const char *const *env,
+                 const char *const *argv);
 
 #endif

@@ -2,6 +2,7 @@
  * with the test process through PR_SET_PDEATHSIG, so an aborted test leaves
  * nothing running) and talks to its /__standin/ endpoints with libcurl. */
 #include "standin.h"
+#include "httptest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 
 #ifndef LL_STRIPE_STANDIN_BIN
 #define LL_STRIPE_STANDIN_BIN "stripe-standin"
@@ -116,61 +116,25 @@ const char *standin_url(const standin *s)
     return s->url;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} standin_buf;
-
-static size_t standin_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    standin_buf *b = userdata;
-    size_t n = size * nmemb;
-    char *d = realloc(b->data, b->len + n + 1);
-    if (d == NULL)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-    return n;
-}
-
 static json_t *standin_request(const standin *s, const char *method, const char *path,
                                const char *body)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", s->url, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    standin_buf b = {0};
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, standin_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-    }
-    CURLcode rc = curl_easy_perform(c);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        free(b.data);
-        fail_msg("standin: %s %s: %s", method, url, curl_easy_strerror(rc));
-    }
+    char *answer = httptest_request(method, url, body != NULL || strcmp(method, "POST") != 0
+                                                     ? body : "", &status);
+    if (answer == NULL)
+        fail_msg("standin: %s %s: no answer", method, url);
     json_error_t je;
-    json_t *j = b.data != NULL ? json_loads(b.data, 0, &je) : NULL;
+    json_t *j = json_loads(answer, 0, &je);
     if (j == NULL) {
         fprintf(stderr, "standin: %s %s answered %ld, not JSON: %s\n", method, url, status,
-                b.data != NULL ? b.data : "(empty)");
-        free(b.data);
+                answer[0] != '\0' ? answer : "(empty)");
+        free(answer);
         fail();
     }
-    free(b.data);
+    free(answer);
     return j;
 }
 

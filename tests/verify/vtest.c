@@ -1,7 +1,6 @@
 /* vtest.c: see vtest.h. */
 #include "vtest.h"
 
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,10 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cmocka.h>
 
+#include "support/ctltest.h"
 #include "support/dbtest.h"
 
 char vt_out[1 << 17], vt_err[1 << 17];
@@ -56,47 +54,9 @@ const char *vt_qt(const char *sql, int n, const char *const *p)
     return dbtest_text(vt_db()->pg, sql, n, p);
 }
 
-static void vt_slurp(int fd, char *buf, size_t n)
-{
-    lseek(fd, 0, SEEK_SET);
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < n && (r = read(fd, buf + got, n - 1 - got)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-}
-
 int vt_ctl_env(const char *const *env, const char *const *argv)
 {
-    const char *args[128];
-    int n = 0;
-    args[n++] = LL_BILLINGCTL_BIN;
-    for (int i = 0; argv[i] != NULL && n < 127; i++)
-        args[n++] = argv[i];
-    args[n] = NULL;
-    char o[] = "/tmp/vt-out-XXXXXX", e[] = "/tmp/vt-err-XXXXXX";
-    int ofd = mkstemp(o), efd = mkstemp(e);
-    assert_true(ofd >= 0 && efd >= 0);
-    unlink(o);
-    unlink(e);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(ofd, 1);
-        dup2(efd, 2);
-        setenv("LOG_LEVEL", "warn", 1);
-        for (int i = 0; env != NULL && env[i] != NULL; i++)
-            putenv((char *)env[i]);
-        execv(LL_BILLINGCTL_BIN, (char *const *)args);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    vt_slurp(ofd, vt_out, sizeof vt_out);
-    vt_slurp(efd, vt_err, sizeof vt_err);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return ctltest_argv(vt_out, sizeof vt_out, vt_err, sizeof vt_err, env, argv);
 }
 
 int vt_ctl(const char *arg0, ...)
