@@ -40,13 +40,14 @@ static const struct {
     {"charge.dispute.funds_withdrawn", ROUTE_DISPUTES},
     {"charge.dispute.funds_reinstated", ROUTE_DISPUTES},
     {"charge.refunded", ROUTE_DISPUTES},
+    {"charge.refund.updated", ROUTE_DISPUTES}, /* keyed by the refund's charge */
 };
 
 const char *const route_known_types[] = {
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
     "invoice.payment_succeeded", "invoice.payment_failed", "charge.dispute.created",
     "charge.dispute.updated", "charge.dispute.closed", "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated", "charge.refunded", NULL};
+    "charge.dispute.funds_reinstated", "charge.refunded", "charge.refund.updated", NULL};
 
 const char *route_topic(route_dest d)
 {
