@@ -1167,10 +1167,10 @@ static const char pay_due_autopay_sql[] =
     "  JOIN billing.clients c ON c.id = i.client_id"
     "  WHERE a.status IN ('processing', 'transient_error')"
     "  AND i.autopay_status <> 'needs_attention'"
-    "  AND (NOT (i.autopay_opt_in AND c.autopay_enabled)"
-    "   OR a.created_at < greatest(now(), $1::date::timestamp AT TIME ZONE 'UTC')"
+    "  AND (a.created_at < greatest(now(), $1::date::timestamp AT TIME ZONE 'UTC')"
     "    - interval '23 hours'"
-    "   OR a.failure_code = 'idempotency_error')" PAY_SHARD_FILTER
+    "   OR (a.stripe_payment_intent_id IS NULL AND (NOT (i.autopay_opt_in AND c.autopay_enabled)"
+    "    OR a.failure_code = 'idempotency_error')))" PAY_SHARD_FILTER
     ") s WHERE id > $5::bigint ORDER BY id LIMIT $6::int";
 
 static const char pay_due_retry_sql[] =
