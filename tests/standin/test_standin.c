@@ -7,7 +7,11 @@
  * Idempotent-Replayed), key reuse with other parameters, a key in flight
  * (409), auth (401), parameter validation, dispute evidence, refunds (create,
  * list, over-refund, seeded), fault injection, declines-then-success, stats,
- * the request log, and 40 concurrent requests under injected latency.
+ * the request log, and 40 concurrent requests under injected latency; and
+ * what makes it the oracle of the model test: the movable clock, key expiry
+ * after 24 h, stored intents (retrieve, list paging with created filters,
+ * search and its lag), lost answers, the 401 window and 401/403/404 faults,
+ * refunds that fail, disputes opened and closed, and the event log.
  *
  * Each test starts its own stand-in, so nothing leaks between tests. Only
  * outcomes are asserted (statuses, bodies, counts), never timings. */
@@ -1549,7 +1553,8 @@ static void test_auth_window_and_faults(void **state)
     assert_int_equal(r.status, 403);
     assert_string_equal(jstr(r.body, "error.type"), "invalid_request_error");
     assert_string_equal(jstr(r.body, "error.code"), "secret_key_required");
-    assert_non_null(strstr(jstr(r.body, "error.message"), "does not have the required permissions"));
+    assert_non_null(
+        strstr(jstr(r.body, "error.message"), "does not have the required permissions"));
     resp_free(&r);
     r = pi_create(s, 1099, "pm_card_visa", "cus_W", "win-2", "43");
     assert_int_equal(r.status, 200);
@@ -1674,7 +1679,8 @@ static void test_refund_life(void **state)
     json_decref(env);
     assert_int_equal(charge_refunded(s, ch), 0);
     /* failed is final. */
-    json_t *bad = standin_post(s, "/__standin/refund_update", "{\"refund\":\"x\",\"status\":\"succeeded\"}");
+    json_t *bad = standin_post(s, "/__standin/refund_update",
+                               "{\"refund\":\"x\",\"status\":\"succeeded\"}");
     assert_non_null(json_object_get(bad, "error"));
     json_decref(bad);
     char body[256];

@@ -77,7 +77,8 @@ static void ss_ctl_fail_locked(ss_state *st, const json_t *req, ss_answer *a)
         retry = NULL;
     else if (json_is_true(sr) || (json_is_string(sr) && strcmp(json_string_value(sr), "true") == 0))
         retry = "true";
-    else if (json_is_false(sr) || (json_is_string(sr) && strcmp(json_string_value(sr), "false") == 0))
+    else if (json_is_false(sr) ||
+             (json_is_string(sr) && strcmp(json_string_value(sr), "false") == 0))
         retry = "false";
     else {
         ss_answer_error(a, 400, "invalid_request_error", NULL, "should_retry",

@@ -38,7 +38,8 @@ static json_t *ss_dispute_previous(const json_t *old, const json_t *now)
     if (json_object_size(pev) > 0)
         json_object_set(prev, "evidence", pev);
     json_decref(pev);
-    json_t *od = json_object_get(old, "evidence_details"), *nd = json_object_get(now, "evidence_details");
+    json_t *od = json_object_get(old, "evidence_details");
+    json_t *nd = json_object_get(now, "evidence_details");
     if (!json_equal(json_object_get(od, "has_evidence"), json_object_get(nd, "has_evidence")) ||
         !json_equal(json_object_get(od, "submission_count"),
                     json_object_get(nd, "submission_count")))

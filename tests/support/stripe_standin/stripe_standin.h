@@ -121,7 +121,8 @@ typedef struct {
     size_t n_arrivals, cap_arrivals;
     int64_t in_flight, max_in_flight;
 
-    json_t *idem;               /* key -> {method,path,params,state,first_at,status,body,should_retry} */
+    json_t *idem;               /* key -> {method,path,params,state,first_at,status,body,
+                                 *   should_retry,object_id} */
     json_t *intents;            /* pi id -> {"intent": object, "charge", "payment_method",
                                  *   "request_id", "idempotency_key", "versions": [[at, copy], ...]}
                                  * (seeded: {"charge","seeded":true}, no "intent") */
