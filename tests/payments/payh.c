@@ -379,7 +379,7 @@ void payh_stripe_event(payh *h, const char *body, const char *pi, const char *gr
 void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, const char *pm,
                      char *pi, char *ch)
 {
-    stripe_config cfg = {.secret_key = "sk_test_payments_foreign_pi",
+    stripe_config cfg = {.secret_key = "sk_test_PaymentsForeignIntent01",
                          .api_base = standin_url(h->stripe),
                          .max_rps = 25};
     char err[256], key[96];
