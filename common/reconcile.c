@@ -51,7 +51,7 @@ static void recon_report(recon *r, recon_kind kind, const char *object, const ch
                     .stripe_id = id,
                     .invoice_id = b->invoice_id,
                     .firm_id = b->firm_id,
-                    .books_amount = b->found ? b->amount : -1,
+                    .books_amount = b->found && kind != RECON_MISSING_IN_BOOKS ? b->amount : -1,
                     .stripe_amount = stripe_amount,
                     .books_currency = b->currency,
                     .stripe_currency = stripe_currency ? stripe_currency : "",
