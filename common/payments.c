@@ -58,7 +58,8 @@ void payments_stats_count(metrics_registry *m, const char *family, const payment
     } rows[] = {{"succeeded", s->succeeded},   {"failed", s->failed},
                 {"processing", s->processing}, {"credit", s->credit_paid},
                 {"transient", s->transient},   {"cancelled", s->cancelled},
-                {"overdue", s->overdue}};
+                {"overdue", s->overdue},       {"abandoned", s->abandoned},
+                {"our_fault", s->our_fault},   {"parked", s->parked}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].n > 0)
             metrics_counter_add(m, family, (uint64_t)rows[i].n, "outcome", rows[i].outcome, NULL);
@@ -66,8 +67,13 @@ void payments_stats_count(metrics_registry *m, const char *family, const payment
 
 int payments_metrics_declare(metrics_registry *m)
 {
-    return metrics_declare(m, "billing_payment_failures_total", METRICS_COUNTER,
-                           "Payment failures recorded, by failure code.");
+    if (metrics_declare(m, "billing_payment_failures_total", METRICS_COUNTER,
+                        "Payment failures recorded, by failure code.") != 0)
+        return -1;
+    return metrics_declare(m, "billing_stripe_integration_errors_total", METRICS_COUNTER,
+                           "Stripe answers saying our integration is wrong (401/403/404, our"
+                           " invalid requests, idempotency conflicts), by code; never a"
+                           " customer's failure (rule 11.6).");
 }
 
 bool payments_is_hard_decline(const char *code)

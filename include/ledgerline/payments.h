@@ -65,7 +65,8 @@ typedef struct {
  * transient, cancelled, overdue. */
 void payments_stats_count(metrics_registry *m, const char *family, const payments_stats *s);
 
-/* Declares billing_payment_failures_total (ctx->metrics). 0 or -1. */
+/* Declares billing_payment_failures_total and
+ * billing_stripe_integration_errors_total (ctx->metrics). 0 or -1. */
 int payments_metrics_declare(metrics_registry *m);
 
 /* Reads RETRY_SCHEDULE_DAYS (default 3,7,14; exits 2 when malformed). */
