@@ -1,8 +1,10 @@
 /* test_units.c: Stripe-Signature parsing and verification edge cases, the
  * secret list, the envelope check and routing table (and its JSON scanner),
  * the shape of Stripe ids (common/stripe_id.c) and the refusal of events
- * carrying other ids, the metrics registry, and a cross-check of the test
- * signer against the fixtures' sign.sh. */
+ * carrying other ids, the start-up refusals of the body deadline, buffer
+ * cap and admin listener settings (exit 2 naming the variable), the
+ * metrics registry, and a cross-check of the test signer against the
+ * fixtures' sign.sh. */
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "harness.h"
@@ -463,6 +467,67 @@ static void test_route_ids(void **state)
     }
 }
 
+/* Runs the ingester with exactly env; its exit status, and its stderr in
+ * out. */
+static int run_ingester(const char *const *env, char *out, size_t outlen)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        char *argv[] = {(char *)LL_INGESTER_BIN, NULL};
+        execve(LL_INGESTER_BIN, argv, (char *const *)env);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], out + got, outlen - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(pipefd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The settings of the hardening are validated at start: exit 2, one line
+ * naming the variable. */
+static void test_config_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *var, *value, *extra;
+    } bad[] = {
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=0", NULL},
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=10s", NULL},
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=3601", NULL},
+        /* the cap must hold at least one body of INGESTER_MAX_BODY */
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=1048575", NULL},
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=lots", NULL},
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=4096", "INGESTER_MAX_BODY=8192"},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=metrics", NULL},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=127.0.0.1:0", NULL},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=127.0.0.1:8080",
+         "INGESTER_LISTEN=127.0.0.1:8080"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {"STRIPE_WEBHOOK_SECRET=whsec_0123456789abcdefABCDEF",
+                             "KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=error", bad[i].value,
+                             bad[i].extra, NULL};
+        char out[2048];
+        int st = run_ingester(env, out, sizeof out);
+        if (st != 2 || strstr(out, bad[i].var) == NULL || strstr(out, "configuration error") == NULL)
+            fail_msg("%s%s%s: exit %d, %s", bad[i].value, bad[i].extra ? " " : "",
+                     bad[i].extra ? bad[i].extra : "", st, out);
+    }
+}
+
 static void test_metrics(void **state)
 {
     (void)state;
@@ -514,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_route_json),
         cmocka_unit_test(test_stripe_id),
         cmocka_unit_test(test_route_ids),
+        cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
