@@ -1,7 +1,8 @@
 /* test_http.c: billing-ingester over real HTTP on loopback with its own dev
- * broker: every refusal path (ids of the wrong shape included), the accepted fixtures read back from Kafka
- * byte for byte with their key and headers, ignored types, body limits,
- * 405/404, /healthz /readyz /metrics, and a clean exit on SIGTERM. */
+ * broker: every refusal path (ids of the wrong shape included), the accepted
+ * fixtures read back from Kafka byte for byte with their key and headers,
+ * ignored types, body limits, 405/404, /healthz /readyz /metrics, and a
+ * clean exit on SIGTERM. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,7 +125,8 @@ static void test_refusals_ids(void **state)
                    "\"evt_1Pgafz/../x\"", "\\\"id\\\" is not a Stripe id");
     fixture_id_400("payment_intent.succeeded.json", "\"pi_1PgafyB7WZ01zgkWSjxsAJo3\"",
                    "\"pi_1Pgafy/../../v1/refunds\"", "data.object.id is not a Stripe id");
-    fixture_id_400("invoice.payment_failed.json", "\"payment_intent\": \"pi_1PgcB4B7WZ01zgkW0fJrT6sQ\"",
+    fixture_id_400("invoice.payment_failed.json",
+                   "\"payment_intent\": \"pi_1PgcB4B7WZ01zgkW0fJrT6sQ\"",
                    "\"payment_intent\": \"pi_1PgcB4?expand[]=customer\"",
                    "data.object.payment_intent is not a Stripe id");
     fixture_id_400("charge.dispute.created.json", "\"charge\": \"ch_1PgafuB7WZ01zgkWXYmPNZs8\"",

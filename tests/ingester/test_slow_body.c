@@ -61,7 +61,8 @@ static size_t sb_event(char *buf, size_t cap, const char *id)
 {
     return (size_t)snprintf(buf, cap,
                             "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
-                            "\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"pi_%s\"}}}",
+                            "\"payment_intent.succeeded\",\"data\":{\"object\":"
+                            "{\"id\":\"pi_%s\"}}}",
                             id, id);
 }
 
@@ -352,7 +353,8 @@ static void test_admin_listener(void **state)
              1 + 2 * SB_SLOW_N);
     snprintf(want[1], sizeof want[1], "ingester_body_refusals_total{reason=\"deadline\"} %d\n",
              1 + 2 * SB_SLOW_N);
-    snprintf(want[2], sizeof want[2], "ingester_http_requests_total{route=\"/metrics\",code=\"404\"} 1\n");
+    snprintf(want[2], sizeof want[2],
+             "ingester_http_requests_total{route=\"/metrics\",code=\"404\"} 1\n");
     for (size_t i = 0; i < 3; i++)
         if (strstr(r.body, want[i]) == NULL)
             fail_msg("admin /metrics lacks '%s':\n%s", want[i], r.body);

@@ -186,14 +186,15 @@ static void test_route(void **state)
     assert_int_equal(ev.dest, ROUTE_PAYMENTS);
     assert_string_equal(ev.key, "pi_9");
     /* invoice: its payment_intent, expanded or not, else the invoice id */
-    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_failed\",\"data\":{\"object\":"
-                           "{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}", &ev, err), 0);
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"invoice.payment_failed\",\"data\":"
+                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}",
+                           &ev, err), 0);
     assert_string_equal(ev.key, "pi_x");
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_succeeded\",\"data\":"
                            "{\"object\":{\"id\":\"in_1\",\"payment_intent\":null}}}", &ev, err), 0);
     assert_string_equal(ev.key, "in_1");
     /* disputes by charge; the funds_reinstated type is routed too */
-    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
                            "{\"object\":{\"id\":\"dp_1\",\"charge\":\"ch_7\"}}}", &ev, err), 0);
     assert_int_equal(ev.dest, ROUTE_DISPUTES);
     assert_string_equal(ev.key, "ch_7");
@@ -219,9 +220,9 @@ static void test_route(void **state)
     assert_int_equal(route("{\"id\":\"evt_1\"}", &ev, err), -1);
     assert_int_equal(route("{\"type\":\"customer.created\"}", &ev, err), -1);
     assert_int_equal(route("{\"id\":\"has space\",\"type\":\"customer.created\"}", &ev, err), -1);
-    assert_int_equal(route("{\"id\":\"evt_1\",\"id\":\"f\",\"type\":\"customer.created\"}", &ev, err),
+    assert_int_equal(route("{\"id\":\"e_1\",\"id\":\"f\",\"type\":\"customer.created\"}", &ev, err),
                      -1);
-    assert_int_equal(route_event_parse("{\"id\":\"evt_1\",\"type\":\"x\"}\0junk", 30, &ev, err, 200),
+    assert_int_equal(route_event_parse("{\"id\":\"e_1\",\"type\":\"x\"}\0junk", 30, &ev, err, 200),
                      -1);
     char big[600];
     snprintf(big, sizeof big, "{\"id\":\"%0300d\",\"type\":\"customer.created\"}", 1);
@@ -244,7 +245,7 @@ static void test_route_json(void **state)
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"x\",\"n\":123456789012345678901234567890,"
                            "\"r\":1e999}", &ev, err), 0);
     /* raw UTF-8 inside strings */
-    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
                            &ev, err), 0);
     /* escapes are decoded before the checks and the routing */
     assert_int_equal(route("{\"\\u0069d\":\"evt\\u005f1\",\"type\":\"charge.refunded\",\"data\":"
@@ -258,12 +259,13 @@ static void test_route_json(void **state)
     assert_non_null(strstr(err, "\"id\""));
     assert_int_equal(route("{\"id\":\"e\\n\",\"type\":\"x\"}", &ev, err), -1);
     /* an expanded charge object gives its id; a number does not */
-    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
-                           "{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\",\"x\":[{\"id\":\"no\"}]}}}}",
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\","
+                           "\"x\":[{\"id\":\"no\"}]}}}}",
                            &ev, err), 0);
     assert_string_equal(ev.key, "ch_2");
-    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
-                           "{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
     assert_string_equal(ev.key, "dp_1");
     /* a nested "id" elsewhere is not the event's id */
     assert_int_equal(route("{\"x\":{\"id\":\"inner\"},\"type\":\"x\"}", &ev, err), -1);
@@ -522,7 +524,8 @@ static void test_config_refusals(void **state)
                              bad[i].extra, NULL};
         char out[2048];
         int st = run_ingester(env, out, sizeof out);
-        if (st != 2 || strstr(out, bad[i].var) == NULL || strstr(out, "configuration error") == NULL)
+        if (st != 2 || strstr(out, bad[i].var) == NULL ||
+            strstr(out, "configuration error") == NULL)
             fail_msg("%s%s%s: exit %d, %s", bad[i].value, bad[i].extra ? " " : "",
                      bad[i].extra ? bad[i].extra : "", st, out);
     }

@@ -673,7 +673,8 @@ static void http_sweep_stop(ingester_http *h)
 /* First call of a webhook POST: the headers are complete, the body
  * deadline starts. Nothing is allocated for the body yet. */
 static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *h,
-                                       http_endpoint ep, stats_route route, void **con_cls)
+                                       http_conn *hc, http_endpoint ep, stats_route route,
+                                       void **con_cls)
 {
     ingester *ing = h->ing;
     uint64_t clen = 0;
@@ -690,7 +691,7 @@ static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *
     rq->has_len = has_len;
     rq->clen = clen;
     rq->body_start_ms = http_mono_ms();
-    rq->hc = http_conn_of(c);
+    rq->hc = hc;
     if (rq->hc != NULL) {
         atomic_store(&rq->hc->route, (int)route);
         rq->body_word = rq->body_start_ms << 2 | BODY_READING;
@@ -868,7 +869,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         }
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return http_send(c, h, route, CANNED_POST_ONLY);
-        return http_body_start(c, h, ep, route, con_cls);
+        return http_body_start(c, h, hc, ep, route, con_cls);
     }
 
     if (*upload_data_size > 0) {
