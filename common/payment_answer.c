@@ -11,6 +11,7 @@
 
 #include "ledgerline/log.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/stripe_id.h"
 
 /* A 400 invalid_request_error names the parameter it objects to: when that
  * is the client's stored payment method or customer, the customer's data
@@ -191,6 +192,11 @@ int payments_lookup_attempt(stripe_client *sc, const payments_lookup *l, stripe_
     bool failed = false;
     json_t *pi = NULL;
     if (l->payment_intent[0] != '\0') {
+        if (!stripe_id_valid(l->payment_intent, strlen(l->payment_intent))) {
+            snprintf(err, errlen, "PaymentIntent id \"%.40s\" is not a Stripe id",
+                     l->payment_intent);
+            return -1;
+        }
         char path[STRIPE_ID_MAX + 32];
         snprintf(path, sizeof path, "/v1/payment_intents/%s", l->payment_intent);
         pi = pay_lookup_get(sc, path, NULL, &failed, err, errlen);

@@ -3,6 +3,8 @@
  * to an invoice lives with the worker that applies it. */
 #include "ledgerline/stripe_event.h"
 
+#include "ledgerline/stripe_id.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,8 +79,8 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
         why = "not a JSON object";
     else if (id == NULL || id[0] == '\0')
         why = "no string \"id\"";
-    else if (!stripe_event_copy(out->id, sizeof out->id, id))
-        why = "\"id\" too long";
+    else if (!stripe_event_copy(out->id, sizeof out->id, id) || !stripe_id_valid(id, strlen(id)))
+        why = "\"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")";
     else if (type == NULL || type[0] == '\0')
         why = "no string \"type\"";
     else if (!stripe_event_copy(out->type, sizeof out->type, type))
@@ -120,9 +122,13 @@ void stripe_event_refs_of(const json_t *object, stripe_event_refs *out)
         pi = stripe_json_str(object, "payment_intent");
         charge = stripe_json_str(object, "charge");
     }
-    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi))
+    /* Only ids of Stripe's shape go into SQL keys and URLs (the contract's
+     * hardening); anything else is as good as absent. */
+    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi) ||
+        (pi != NULL && !stripe_id_valid(pi, strlen(pi))))
         out->payment_intent[0] = '\0';
-    if (!stripe_event_copy(out->charge, sizeof out->charge, charge))
+    if (!stripe_event_copy(out->charge, sizeof out->charge, charge) ||
+        (charge != NULL && !stripe_id_valid(charge, strlen(charge))))
         out->charge[0] = '\0';
     const char *meta = stripe_json_str(object, "metadata.invoice_id");
     if (!stripe_event_copy(out->metadata_invoice_id, sizeof out->metadata_invoice_id, meta))

@@ -18,7 +18,7 @@ static bool stripe_id_rest_char(unsigned char c)
 
 bool stripe_id_valid(const char *s, size_t len)
 {
-    if (s == NULL || len < 3 || len > STRIPE_ID_MAX)
+    if (s == NULL || len < 3 || len > STRIPE_ID_SHAPE_MAX)
         return false;
     const unsigned char *u = (const unsigned char *)s;
     size_t k = 0;

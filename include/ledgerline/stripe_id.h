@@ -19,7 +19,7 @@
 /* The shape as text, for error messages. */
 #define STRIPE_ID_PATTERN "^[a-z]{1,12}_[A-Za-z0-9_]{1,255}$"
 /* The longest id of that shape, in bytes (no terminator). */
-#define STRIPE_ID_MAX (STRIPE_ID_PREFIX_MAX + 1 + STRIPE_ID_REST_MAX)
+#define STRIPE_ID_SHAPE_MAX (STRIPE_ID_PREFIX_MAX + 1 + STRIPE_ID_REST_MAX)
 
 /* Whether the len bytes at s are a Stripe id (s need not be terminated; a
  * NUL inside is refused). */

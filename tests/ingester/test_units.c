@@ -369,11 +369,11 @@ static void test_stripe_id(void **state)
         if (id_ok(bad[i]))
             fail_msg("'%s' accepted", bad[i]);
     /* lengths: a 255-character rest and a 12-letter prefix, one more each */
-    char id[STRIPE_ID_MAX + 8];
+    char id[STRIPE_ID_SHAPE_MAX + 8];
     memcpy(id, "abcdefghijkl_", 13);
     memset(id + 13, 'Z', 255);
     assert_true(stripe_id_valid(id, 13 + 255));
-    assert_int_equal(13 + 255, STRIPE_ID_MAX);
+    assert_int_equal(13 + 255, STRIPE_ID_SHAPE_MAX);
     id[13 + 255] = 'Z';
     assert_false(stripe_id_valid(id, 13 + 256));
     /* the length is what counts: a NUL inside is refused, a prefix of a
@@ -430,16 +430,16 @@ static void test_route_ids(void **state)
             fail_msg("%s: accepted or wrong error (%s)", refused[i].json, err);
     }
     /* the longest id of the shape is an id, and keys the event without an object */
-    char big[600], id[STRIPE_ID_MAX + 2];
+    char big[600], id[STRIPE_ID_SHAPE_MAX + 2];
     memcpy(id, "abcdefghijkl_", 13);
     memset(id + 13, 'q', 255);
-    id[STRIPE_ID_MAX] = '\0';
+    id[STRIPE_ID_SHAPE_MAX] = '\0';
     snprintf(big, sizeof big, "{\"id\":\"%s\",\"type\":\"charge.dispute.closed\"}", id);
     assert_int_equal(route(big, &ev, err), 0);
     assert_string_equal(ev.id, id);
     assert_string_equal(ev.key, id);
-    id[STRIPE_ID_MAX] = 'q';
-    id[STRIPE_ID_MAX + 1] = '\0';
+    id[STRIPE_ID_SHAPE_MAX] = 'q';
+    id[STRIPE_ID_SHAPE_MAX + 1] = '\0';
     snprintf(big, sizeof big, "{\"id\":\"%s\",\"type\":\"charge.dispute.closed\"}", id);
     assert_int_equal(route(big, &ev, err), -1);
     /* test tokens are ids; an expanded object without a string id falls back */

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -855,6 +857,47 @@ static void test_finding_9_answer_codes(void **state)
     assert_string_equal(payments_failure_code_label("Your card was declined <b>"), "other");
 }
 
+/* Finding 9 (rule 11.12): a worker stopped (SIGTERM) in the middle of a
+ * tick shard finishes the charges in hand, exits 0 and does not record the
+ * tick; the next delivery finishes it. */
+static void test_finding_9_sigterm_mid_tick_leaves_it_unrecorded(void **state)
+{
+    (void)state;
+    standin_reset(H.stripe);
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", true);
+    enum { N = 6 };
+    int64_t inv[N];
+    for (int i = 0; i < N; i++)
+        inv[i] = payh_invoice(&H, firm, client, 1000 + i, "2026-10-01", "2026-10-01", "on_issue");
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":2500}"));
+    payh_tick_publish(&H, TICK_AUTOPAY, "2026-10-01", firm, 1);
+    /* wait until a charge is at Stripe, then ask the worker to stop */
+    for (int i = 0; i < 300 && standin_count(H.stripe, "POST", "/v1/payment_intents") == 0; i++)
+        payh_sleep_ms(100);
+    assert_true(standin_count(H.stripe, "POST", "/v1/payment_intents") > 0);
+    kill(H.autopay, SIGTERM);
+    int status = 0;
+    assert_int_equal(waitpid(H.autopay, &status, 0), H.autopay);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    H.autopay = 0;
+    char key[128], sqlq[256];
+    snprintf(key, sizeof key, "tick:autopay:2026-10-01:firm-%lld:0/1", (long long)firm);
+    snprintf(sqlq, sizeof sqlq,
+             "SELECT count(*) FROM billing.processed_messages WHERE idempotency_key = '%s'"
+             " AND $1::bigint > 0",
+             key);
+    assert_int_equal(Q(sqlq, 1), 0);
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":0}"));
+    payh_start_autopay(&H);
+    payh_tick_wait(&H, TICK_AUTOPAY, "2026-10-01", firm, 1);
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(STATUS(inv[i]), "paid");
+        assert_int_equal(intents_at_stripe(inv[i], "succeeded"), 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_finding_9_refund_targets_succeeded_payments),
         cmocka_unit_test(test_finding_9_foreign_payment_intents_checked_at_stripe),
         cmocka_unit_test(test_finding_9_answer_codes),
+        cmocka_unit_test(test_finding_9_sigterm_mid_tick_leaves_it_unrecorded),
         cmocka_unit_test(test_finding_10_credit_above_balance_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

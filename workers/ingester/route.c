@@ -83,7 +83,7 @@ typedef enum { KIND_ABSENT = 0, KIND_STRING, KIND_OBJECT, KIND_OTHER } route_kin
 
 /* A captured string keeps up to ROUTE_CAPTURE_MAX decoded bytes: the
  * longest Stripe id or the longest type, whichever is longer. */
-#define ROUTE_CAPTURE_MAX (STRIPE_ID_MAX > ROUTE_FIELD_MAX ? STRIPE_ID_MAX : ROUTE_FIELD_MAX)
+#define ROUTE_CAPTURE_MAX (STRIPE_ID_SHAPE_MAX > ROUTE_FIELD_MAX ? STRIPE_ID_SHAPE_MAX : ROUTE_FIELD_MAX)
 
 typedef struct {
     route_kind kind;

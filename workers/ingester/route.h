@@ -22,9 +22,9 @@ typedef enum { ROUTE_IGNORED = 0, ROUTE_PAYMENTS, ROUTE_DISPUTES } route_dest;
 typedef struct {
     route_dest dest;
     int known; /* index of type in route_known_types, or -1 */
-    char id[STRIPE_ID_MAX + 1];
+    char id[STRIPE_ID_SHAPE_MAX + 1];
     char type[ROUTE_FIELD_MAX + 1];
-    char key[STRIPE_ID_MAX + 1]; /* a Stripe id; empty when ignored */
+    char key[STRIPE_ID_SHAPE_MAX + 1]; /* a Stripe id; empty when ignored */
 } route_event;
 
 /* Checks the envelope and routes it. Returns 0, or -1 with the reason in err
