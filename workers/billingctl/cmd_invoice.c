@@ -195,17 +195,18 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
                         args_i64(total),
                         issue,
                         autopay,
-                        has_method ? method : NULL};
+                        has_method ? method : NULL,
+                        currency};
     r = db_exec(c,
                 "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
                 "engagement_override, engagement_override_reason, engagement_override_by, "
                 "invoice_number, status, currency, subtotal_cents, tax_cents, total_cents, "
                 "issue_date, due_date, is_auto_generated, autopay_opt_in, "
                 "autopay_payment_method_id) "
-                "SELECT $1, $2, $3, $4::boolean, $5, $6, $7, 'sent', cl.currency, $8, $9, $10, "
+                "SELECT $1, $2, $3, $4::boolean, $5, $6, $7, 'sent', $14, $8, $9, $10, "
                 "$11::date, $11::date + 30, false, $12::boolean, $13 "
                 "FROM billing.clients cl WHERE cl.id = $2 RETURNING id",
-                13, pi, &st, err, errlen);
+                14, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     a->invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
