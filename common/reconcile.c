@@ -161,6 +161,32 @@ static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, siz
     return DB_OK;
 }
 
+/* What refunds and disputes share: the object's id and status (skipped
+ * without them), its place in the seen set, the books' row for it (sql, $1 =
+ * the id) and, when the books have none, whether its charge or intent is
+ * ours. *compare = the object is ours and in scope. */
+static db_status recon_books_of(recon *r, const json_t *o, bool listed, const char *sql,
+                                recon_books *b, recon_books *owner, bool *compare, char *err,
+                                size_t errlen)
+{
+    *compare = false;
+    const char *id = stripe_json_str(o, "id");
+    if (id == NULL || stripe_json_str(o, "status") == NULL)
+        return DB_OK;
+    if (listed)
+        json_object_set_new(r->seen, id, json_true());
+    const char *p[] = {id};
+    db_status st = recon_books_row(r, sql, 1, p, b, err, errlen);
+    if (st != DB_OK)
+        return st;
+    *owner = *b;
+    if (!owner->found)
+        st = recon_owner(r, stripe_json_str(o, "charge"), stripe_json_str(o, "payment_intent"),
+                         owner, err, errlen);
+    *compare = st == DB_OK && owner->found && recon_in_scope(r, owner->firm_id);
+    return st;
+}
+
 /* ---- refunds --------------------------------------------------------------- */
 
 static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
@@ -169,24 +195,14 @@ static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err,
     const char *status = stripe_json_str(o, "status");
     const char *currency = stripe_json_str(o, "currency");
     int64_t amount = stripe_json_i64(o, "amount", 0);
-    if (id == NULL || status == NULL)
-        return DB_OK;
-    if (listed)
-        json_object_set_new(r->seen, id, json_true());
     recon_books b, owner;
-    const char *p[] = {id};
-    db_status st = recon_books_row(r,
-                                   "SELECT f.invoice_id, f.firm_id, f.applied_cents, i.currency,"
-                                   " f.status FROM billing.refunds f JOIN billing.invoices i"
-                                   " ON i.id = f.invoice_id WHERE f.stripe_refund_id = $1",
-                                   1, p, &b, err, errlen);
-    if (st != DB_OK)
-        return st;
-    owner = b;
-    if (!owner.found)
-        st = recon_owner(r, stripe_json_str(o, "charge"), stripe_json_str(o, "payment_intent"),
-                         &owner, err, errlen);
-    if (st != DB_OK || !owner.found || !recon_in_scope(r, owner.firm_id))
+    bool compare;
+    db_status st = recon_books_of(r, o, listed,
+                                  "SELECT f.invoice_id, f.firm_id, f.applied_cents, i.currency,"
+                                  " f.status FROM billing.refunds f JOIN billing.invoices i"
+                                  " ON i.id = f.invoice_id WHERE f.stripe_refund_id = $1",
+                                  &b, &owner, &compare, err, errlen);
+    if (st != DB_OK || !compare)
         return st;
     r->stats->refunds++;
     int64_t counted = refund_counted(status, amount);
@@ -223,24 +239,14 @@ static db_status recon_dispute(recon *r, const json_t *o, bool listed, char *err
     const char *status = stripe_json_str(o, "status");
     const char *currency = stripe_json_str(o, "currency");
     int64_t amount = stripe_json_i64(o, "amount", 0);
-    if (id == NULL || status == NULL)
-        return DB_OK;
-    if (listed)
-        json_object_set_new(r->seen, id, json_true());
     recon_books b, owner;
-    const char *p[] = {id};
-    db_status st = recon_books_row(r,
-                                   "SELECT invoice_id, firm_id, amount_cents, currency,"
-                                   " CASE WHEN status = 'closed' THEN resolution ELSE status END"
-                                   " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                                   1, p, &b, err, errlen);
-    if (st != DB_OK)
-        return st;
-    owner = b;
-    if (!owner.found)
-        st = recon_owner(r, stripe_json_str(o, "charge"), stripe_json_str(o, "payment_intent"),
-                         &owner, err, errlen);
-    if (st != DB_OK || !owner.found || !recon_in_scope(r, owner.firm_id))
+    bool compare;
+    db_status st = recon_books_of(r, o, listed,
+                                  "SELECT invoice_id, firm_id, amount_cents, currency,"
+                                  " CASE WHEN status = 'closed' THEN resolution ELSE status END"
+                                  " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
+                                  &b, &owner, &compare, err, errlen);
+    if (st != DB_OK || !compare)
         return st;
     r->stats->disputes++;
     const char *state = recon_dispute_state(status);

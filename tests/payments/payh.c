@@ -1,6 +1,8 @@
 /* payh.c: the payment tests' harness (see payh.h). */
 #include "payh.h"
 
+#include "ledgerline/db.h"
+#include "ledgerline/payments.h"
 #include "ledgerline/stripe.h"
 
 #include <setjmp.h>
@@ -405,6 +407,35 @@ void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, con
     stripe_result_free(&call.result);
     stripe_form_free(f);
     stripe_client_free(sc);
+}
+
+typedef struct {
+    payments_money m;
+    payments_money_result r;
+} payh_pay_tx;
+
+static db_status payh_pay_work(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    payh_pay_tx *a = arg;
+    return payments_apply_success(c, &a->m, &a->r, err, errlen);
+}
+
+int payh_pay_books(int64_t invoice, const char *pi, const char *ch, int64_t amount,
+                   const char *currency)
+{
+    static db_conn *db;
+    char err[512];
+    if (db == NULL && (db = db_connect(getenv("DATABASE_URL"), 10000, err, sizeof err)) == NULL)
+        fail_msg("database: %s", err);
+    payh_pay_tx a = {.m = {.invoice_id = invoice,
+                           .payment_intent = pi,
+                           .charge = ch,
+                           .amount_cents = amount,
+                           .currency = currency}};
+    date_parse("2026-12-01", &a.m.on);
+    if (db_run_tx(db, payh_pay_work, &a, err, sizeof err) != DB_OK)
+        fail_msg("payment of invoice %lld: %s", (long long)invoice, err);
+    return (int)a.r;
 }
 
 char *payh_fixture_event(const char *file, const char *pi, const char *charge, int64_t invoice,

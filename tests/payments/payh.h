@@ -75,6 +75,13 @@ char *payh_fixture_event(const char *file, const char *pi, const char *charge, i
 void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, const char *pm,
                      char *pi, char *ch);
 
+/* Money Stripe received for a PaymentIntent, recorded in the books the way
+ * the workers record it (payments_apply_success in its own transaction, on
+ * 2026-12-01); currency NULL = the invoice's. Fails the test on a database
+ * error; returns payments_money_result. */
+int payh_pay_books(int64_t invoice, const char *pi, const char *ch, int64_t amount,
+                   const char *currency);
+
 /* One value (first column, first row) of a query with one int64 param, as
  * int64 (0 for NULL/no row) or text (static buffer, "" for NULL/no row). */
 int64_t payh_i64(payh *h, const char *sql, int64_t id);

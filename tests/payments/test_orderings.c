@@ -185,31 +185,10 @@ static const char *day_after_clock(int n)
 
 /* ---- in-process money rules ------------------------------------------------ */
 
-typedef struct {
-    payments_money m;
-    payments_money_result r;
-} pay_tx;
-
-static db_status tx_pay(db_conn *c, void *arg, char *err, size_t errlen)
-{
-    pay_tx *a = arg;
-    return payments_apply_success(c, &a->m, &a->r, err, errlen);
-}
-
 static payments_money_result pay(int64_t inv, const char *pi, const char *ch, int64_t amount,
                                  const char *currency)
 {
-    pay_tx a = {.m = {.invoice_id = inv,
-                      .payment_intent = pi,
-                      .charge = ch,
-                      .amount_cents = amount,
-                      .currency = currency}};
-    date_parse("2026-12-01", &a.m.on);
-    char err[512];
-    db_status st = db_run_tx(DB, tx_pay, &a, err, sizeof err);
-    if (st != DB_OK)
-        fail_msg("payment: %s", err);
-    return a.r;
+    return (payments_money_result)payh_pay_books(inv, pi, ch, amount, currency);
 }
 
 typedef struct {
