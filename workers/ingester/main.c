@@ -7,6 +7,7 @@
 
 #include "ingester.h"
 #include "ledgerline/config.h"
+#include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 
@@ -32,7 +33,7 @@ int main(void)
     ing.max_connections = (unsigned)config_int("INGESTER_MAX_CONNECTIONS", 1024, 1, 60000);
     ing.per_ip_limit = (unsigned)config_int("INGESTER_PER_IP_LIMIT", 512, 0, 60000);
     ing.connection_timeout_s = (unsigned)config_int("INGESTER_CONNECTION_TIMEOUT", 30, 1, 3600);
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     const char *prefix = topic_prefix();
     if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments,
                    sizeof ing.topic_payments) != 0 ||
@@ -79,6 +80,12 @@ int main(void)
     publisher_destroy(ing.pub, 10000);
     stats_free(ing.stats);
     signature_secrets_free(&ing.secrets);
+    char why[512];
+    if (kafka_fatal(why, sizeof why)) {
+        /* Non-zero so the supervisor starts a fresh producer. */
+        log_msg(LOG_ERROR, "ingester stopped after a fatal Kafka error", "error", why, NULL);
+        return 1;
+    }
     log_msg(LOG_INFO, "ingester stopped", NULL);
     return 0;
 }
