@@ -34,6 +34,7 @@
 #include "ledgerline/log.h"
 
 #define ADMIN_MAX_ITEMS 256
+#define ADMIN_NODES_CHECKED 3 /* answers in a row per node of the local cluster */
 
 static void usage(void)
 {
@@ -248,6 +249,52 @@ static int lookup(const char *word, const char *const *names, const int *values,
     return -1;
 }
 
+/* Bindings a broker's authorizer reports (DescribeAcls is answered from the
+ * answering broker's own copy of the metadata), or -1. */
+static int acls_described(rd_kafka_t *rk)
+{
+    char err[512];
+    rd_kafka_AclBindingFilter_t *f = rd_kafka_AclBindingFilter_new(
+        RD_KAFKA_RESOURCE_ANY, NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
+        RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, err, sizeof err);
+    if (f == NULL)
+        return -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeAcls(rk, f, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    int n = -1;
+    if (ev != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t cnt = 0;
+        rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &cnt);
+        n = (int)cnt;
+    }
+    if (ev != NULL)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AclBinding_destroy(f); /* a filter is a binding */
+    return n;
+}
+
+/* Created is not yet in force: each broker applies the new bindings when
+ * its copy of the metadata log catches up (seconds after a fresh start).
+ * Waits (bounded) until several answers in a row, from whichever brokers
+ * answer, report at least n bindings. */
+static int acls_effective(rd_kafka_t *rk, size_t n)
+{
+    double deadline = mono_s() + 60;
+    int in_a_row = 0;
+    while (in_a_row < 2 * ADMIN_NODES_CHECKED) {
+        if (mono_s() > deadline) {
+            fprintf(stderr, "billing-kafka-admin: ACLs not in force on every broker after 60 s\n");
+            return 1;
+        }
+        int seen = acls_described(rk);
+        in_a_row = seen >= (int)n ? in_a_row + 1 : 0;
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
 static int cmd_create_acls(int argc, char **argv)
 {
     if (argc != 1)
@@ -346,6 +393,8 @@ static int cmd_create_acls(int argc, char **argv)
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     rd_kafka_AclBinding_destroy_array(acls, n);
+    if (rc == 0)
+        rc = acls_effective(rk, n);
     rd_kafka_destroy(rk);
     return rc;
 }

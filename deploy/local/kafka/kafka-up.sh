@@ -177,7 +177,7 @@ PROPS
 # Starts node $i in the foreground (kafka-up.sh and kafka-down.sh --start run it).
 exec java -Xms$heap -Xmx$heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \\
   -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \\
-  -Dlog4j2.configurationFile="$here/log4j2.properties" \\
+  -Dlog4j.configuration="file:$here/log4j.properties" \\
   -cp "$libs/*" kafka.Kafka "$nd/server.properties"
 RUN
   chmod 700 "$nd/run.sh"
@@ -197,7 +197,7 @@ for i in $(seq 1 "$nodes"); do
         scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$pw]")
       done <"$dir/credentials"
     fi
-    java -cp "$libs/*" -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    java -cp "$libs/*" -Dlog4j.configuration="file:$here/log4j.properties" \
       kafka.tools.StorageTool format --config "$dir/node$i/server.properties" \
       --cluster-id "$cluster_id" --ignore-formatted "${scram[@]}" >"$dir/node$i/format.log" 2>&1 ||
       { cat "$dir/node$i/format.log" >&2; echo "kafka-up.sh: cannot format node $i" >&2; exit 1; }
