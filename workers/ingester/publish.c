@@ -227,12 +227,12 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
         rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
     /* A fatal error (here or in another client of the process) means this
      * producer sends nothing more: 503 at once rather than after a wait. */
-    rd_kafka_resp_err_t e = kafka_fatal(NULL, 0) ? RD_KAFKA_RESP_ERR__FATAL : RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-        e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(*value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FATAL;
+    if (!kafka_fatal(NULL, 0))
+        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(*value, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADERS(h),
+                              RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Not enqueued (queue full, unknown topic...): no report will come
          * and the deadline list never sees it. */
