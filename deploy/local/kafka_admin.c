@@ -228,14 +228,19 @@ static int cmd_create_topics(int argc, char **argv)
     rd_kafka_queue_destroy(q);
     for (int i = 0; i < n; i++)
         rd_kafka_NewTopic_destroy(nt[i]);
-    /* Created is not yet led: wait (bounded) until producers can use them. */
+    /* Created is not yet led, nor known to every broker (each learns it
+     * from its copy of the metadata log): wait (bounded) until several
+     * answers in a row, from whichever brokers answer, show every
+     * partition led. */
     double deadline = mono_s() + 60;
-    while (rc == 0 && !topics_led(rk, names, n)) {
-        if (mono_s() > deadline) {
+    int in_a_row = 0;
+    while (rc == 0 && in_a_row < 2 * ADMIN_NODES_CHECKED) {
+        in_a_row = topics_led(rk, names, n) ? in_a_row + 1 : 0;
+        if (in_a_row == 0 && mono_s() > deadline) {
             fprintf(stderr, "billing-kafka-admin: topics have no leader after 60 s\n");
             rc = 1;
         }
-        usleep(200 * 1000);
+        usleep(100 * 1000);
     }
     rd_kafka_destroy(rk);
     return rc;

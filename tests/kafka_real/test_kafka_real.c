@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,8 +127,21 @@ static void test_topics_replicated(void **state)
     assert_non_null(rk);
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, TOPIC_PAYMENTS, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    assert_int_equal(rd_kafka_metadata(rk, 0, t, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(md->topic_cnt, 1);
+    /* A broker that has not caught up with the metadata log yet may not
+     * know the topic (or its ISR) for a moment after it was made. */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(rd_kafka_metadata(rk, 0, t, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+        assert_int_equal(md->topic_cnt, 1);
+        bool full = md->topics[0].partition_cnt > 0;
+        for (int p = 0; p < md->topics[0].partition_cnt; p++)
+            full = full && md->topics[0].partitions[p].isr_cnt == 3;
+        if (full)
+            break;
+        rd_kafka_metadata_destroy(md);
+        md = NULL;
+        kr_sleep_ms(300);
+    }
+    assert_non_null(md);
     assert_int_equal(md->topics[0].partition_cnt, 12);
     for (int p = 0; p < md->topics[0].partition_cnt; p++) {
         assert_int_equal(md->topics[0].partitions[p].replica_cnt, 3);
