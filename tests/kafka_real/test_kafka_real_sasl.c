@@ -301,6 +301,7 @@ static void test_unauthorized_worker_exits(void **state)
         logged = logged || strstr(line, "worker stopped after a fatal Kafka error") != NULL;
     fclose(f);
     assert_true(logged);
+    unlink(logpath); /* the harness removes its own files only */
 }
 
 static void test_bad_credentials_exit_2(void **state)
