@@ -12,6 +12,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "ledgerline/kafka.h"
 #include "ledgerline/topics.h"
 
 static char *dlq_header(const rd_kafka_message_t *m, const char *name)
@@ -117,11 +118,12 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     int64_t deadline = dlq_now_ms() + timeout_ms;
     char group[96];
     snprintf(group, sizeof group, "billingctl.dlq-reader.%ld", (long)getpid());
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen); /* with the credentials */
+    if (conf == NULL)
+        return -1;
     /* Assigned partitions only: the group id is required by librdkafka but
      * nothing is ever committed under it. */
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+    if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) !=

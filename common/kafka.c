@@ -6,6 +6,16 @@
  * reports through dr_msg_cb, an explicit rebalance callback, and a clean
  * close that commits what was processed.
  *
+ * Credentials: every client's configuration starts from kafka_conf_new(),
+ * which applies the contract's KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* /
+ * KAFKA_SSL_* settings (kafka_security_from_env validates them; the
+ * password is handed to librdkafka and never logged).
+ *
+ * Fatal errors: an idempotent producer that hits a fatal error (e.g. it was
+ * fenced, or its principal lost the right to write) can never send again.
+ * kafka_error_cb records it process-wide (kafka_fatal()), so /readyz fails
+ * and the process stops and exits non-zero instead of retrying forever.
+ *
  * Consumer metrics (optional, kafka_consumer_config.metrics): outcomes and
  * handler latency per message, dead-lettered messages, and the lag of each
  * assigned partition (cached high watermark - position, as librdkafka's
@@ -15,14 +25,19 @@
  */
 #include "ledgerline/kafka.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "ledgerline/config.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 
@@ -37,14 +52,52 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     log_msg(lvl, "librdkafka", "facility", fac, "detail", buf, NULL);
 }
 
+/* The first fatal error of any client of this process; set once. */
+static atomic_bool kafka_fatal_seen;
+static char kafka_fatal_text[512];
+static pthread_mutex_t kafka_fatal_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void kafka_fatal_record(const char *reason)
+{
+    pthread_mutex_lock(&kafka_fatal_mu);
+    if (!atomic_load(&kafka_fatal_seen)) {
+        snprintf(kafka_fatal_text, sizeof kafka_fatal_text, "%s", reason);
+        atomic_store(&kafka_fatal_seen, true);
+    }
+    pthread_mutex_unlock(&kafka_fatal_mu);
+}
+
+bool kafka_fatal(char *why, size_t whylen)
+{
+    if (!atomic_load(&kafka_fatal_seen))
+        return false;
+    if (why != NULL && whylen > 0) {
+        pthread_mutex_lock(&kafka_fatal_mu);
+        snprintf(why, whylen, "%s", kafka_fatal_text);
+        pthread_mutex_unlock(&kafka_fatal_mu);
+    }
+    return true;
+}
+
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)rk;
     (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* The underlying error says why (fenced, unauthorized, ...); the
+         * client accepts nothing more, so neither does the process. */
+        char why[400];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        char text[sizeof kafka_fatal_text - 1];
+        snprintf(text, sizeof text, "%s: %s", rd_kafka_err2name(orig), why);
+        kafka_fatal_record(text);
+        log_msg(LOG_ERROR, "fatal kafka error: the client accepts no more work", "error",
+                rd_kafka_err2name(orig), "reason", why, NULL);
+        shutdown_request();
+        return;
+    }
     /* Broker transport failures are normal while a broker restarts; librdkafka
-     * reconnects by itself. Only fatal errors need attention. */
-    log_level lvl = err == RD_KAFKA_RESP_ERR__FATAL ? LOG_ERROR : LOG_WARN;
-    log_msg(lvl, "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+     * reconnects by itself. */
+    log_msg(LOG_WARN, "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)err),
             "reason", reason, NULL);
 }
 
@@ -56,10 +109,163 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return 0;
 }
 
-static rd_kafka_conf_t *conf_base(const char *brokers, char *err, size_t errlen)
+/* ----------------------------------------------------------- credentials */
+
+static const char *sec_lookup(const char *name)
 {
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Copies v lower- or upper-cased into out; -1 when it does not fit. */
+static int sec_fold(const char *v, bool upper, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; v[i] != '\0'; i++) {
+        if (i + 1 >= outlen)
+            return -1;
+        out[i] = (char)(upper ? toupper((unsigned char)v[i]) : tolower((unsigned char)v[i]));
+    }
+    out[i] = '\0';
+    return 0;
+}
+
+/* A readable file (or, for the CA, a directory of certificates). */
+static int sec_path(const char *name, const char *v, char *err, size_t errlen)
+{
+    if (access(v, R_OK) != 0) {
+        snprintf(err, errlen, "%s names a file that cannot be read (%s)", name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int kafka_security_from_env(kafka_security *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const char *proto = sec_lookup("KAFKA_SECURITY_PROTOCOL");
+    if (proto == NULL)
+        proto = "plaintext";
+    if (sec_fold(proto, false, out->protocol, sizeof out->protocol) != 0 ||
+        (strcmp(out->protocol, "plaintext") != 0 && strcmp(out->protocol, "ssl") != 0 &&
+         strcmp(out->protocol, "sasl_plaintext") != 0 && strcmp(out->protocol, "sasl_ssl") != 0)) {
+        snprintf(err, errlen,
+                 "KAFKA_SECURITY_PROTOCOL must be plaintext, ssl, sasl_plaintext or sasl_ssl");
+        return -1;
+    }
+    bool sasl = strncmp(out->protocol, "sasl_", 5) == 0;
+    bool ssl = strcmp(out->protocol, "ssl") == 0 || strcmp(out->protocol, "sasl_ssl") == 0;
+
+    static const char *const sasl_vars[] = {"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
+                                            "KAFKA_SASL_PASSWORD"};
+    static const char *const ssl_vars[] = {"KAFKA_SSL_CA_LOCATION",
+                                           "KAFKA_SSL_CERTIFICATE_LOCATION",
+                                           "KAFKA_SSL_KEY_LOCATION"};
+    /* A credential for a protocol that does not use it is a mistake (most
+     * often a forgotten KAFKA_SECURITY_PROTOCOL): say so rather than connect
+     * without it. */
+    for (size_t i = 0; i < 3; i++) {
+        if (!sasl && sec_lookup(sasl_vars[i]) != NULL) {
+            snprintf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use SASL",
+                     sasl_vars[i], out->protocol);
+            return -1;
+        }
+        if (!ssl && sec_lookup(ssl_vars[i]) != NULL) {
+            snprintf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use TLS",
+                     ssl_vars[i], out->protocol);
+            return -1;
+        }
+    }
+    if (sasl) {
+        const char *mech = sec_lookup("KAFKA_SASL_MECHANISM");
+        if (mech == NULL) {
+            snprintf(err, errlen,
+                     "KAFKA_SASL_MECHANISM is required with KAFKA_SECURITY_PROTOCOL=%s "
+                     "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
+                     out->protocol);
+            return -1;
+        }
+        if (sec_fold(mech, true, out->mechanism, sizeof out->mechanism) != 0 ||
+            (strcmp(out->mechanism, "PLAIN") != 0 && strcmp(out->mechanism, "SCRAM-SHA-256") != 0 &&
+             strcmp(out->mechanism, "SCRAM-SHA-512") != 0)) {
+            snprintf(err, errlen,
+                     "KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+            return -1;
+        }
+        out->username = sec_lookup("KAFKA_SASL_USERNAME");
+        out->password = sec_lookup("KAFKA_SASL_PASSWORD");
+        if (out->username == NULL) {
+            snprintf(err, errlen, "KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL=%s",
+                     out->protocol);
+            return -1;
+        }
+        if (out->password == NULL) {
+            snprintf(err, errlen, "KAFKA_SASL_PASSWORD is required with KAFKA_SECURITY_PROTOCOL=%s",
+                     out->protocol);
+            return -1;
+        }
+    }
+    if (ssl) {
+        out->ca_location = sec_lookup("KAFKA_SSL_CA_LOCATION");
+        out->cert_location = sec_lookup("KAFKA_SSL_CERTIFICATE_LOCATION");
+        out->key_location = sec_lookup("KAFKA_SSL_KEY_LOCATION");
+        if ((out->cert_location == NULL) != (out->key_location == NULL)) {
+            snprintf(err, errlen, "%s is required with %s (a client certificate needs its key)",
+                     out->cert_location == NULL ? "KAFKA_SSL_CERTIFICATE_LOCATION"
+                                                : "KAFKA_SSL_KEY_LOCATION",
+                     out->cert_location == NULL ? "KAFKA_SSL_KEY_LOCATION"
+                                                : "KAFKA_SSL_CERTIFICATE_LOCATION");
+            return -1;
+        }
+        if ((out->ca_location != NULL &&
+             sec_path("KAFKA_SSL_CA_LOCATION", out->ca_location, err, errlen) != 0) ||
+            (out->cert_location != NULL &&
+             sec_path("KAFKA_SSL_CERTIFICATE_LOCATION", out->cert_location, err, errlen) != 0) ||
+            (out->key_location != NULL &&
+             sec_path("KAFKA_SSL_KEY_LOCATION", out->key_location, err, errlen) != 0))
+            return -1;
+    }
+    return 0;
+}
+
+int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err,
+                         size_t errlen)
+{
+    if (conf_set(conf, "security.protocol", s->protocol, err, errlen) != 0)
+        return -1;
+    if (s->mechanism[0] != '\0' &&
+        (conf_set(conf, "sasl.mechanisms", s->mechanism, err, errlen) != 0 ||
+         conf_set(conf, "sasl.username", s->username, err, errlen) != 0 ||
+         conf_set(conf, "sasl.password", s->password, err, errlen) != 0))
+        return -1;
+    if ((s->ca_location != NULL &&
+         conf_set(conf, "ssl.ca.location", s->ca_location, err, errlen) != 0) ||
+        (s->cert_location != NULL &&
+         conf_set(conf, "ssl.certificate.location", s->cert_location, err, errlen) != 0) ||
+        (s->key_location != NULL &&
+         conf_set(conf, "ssl.key.location", s->key_location, err, errlen) != 0))
+        return -1;
+    return 0;
+}
+
+const char *kafka_brokers_or_exit(void)
+{
+    const char *brokers = config_require("KAFKA_BROKERS");
+    kafka_security s;
+    char err[512];
+    if (kafka_security_from_env(&s, err, sizeof err) != 0)
+        config_die(err);
+    return brokers;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *err, size_t errlen)
+{
+    kafka_security sec;
+    if (kafka_security_from_env(&sec, err, errlen) != 0)
+        return NULL;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", brokers, err, errlen) != 0) {
+    if (conf_set(conf, "bootstrap.servers", brokers, err, errlen) != 0 ||
+        kafka_security_apply(&sec, conf, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -126,7 +332,7 @@ static void *producer_poll_thread(void *arg)
 rd_kafka_conf_t *kafka_producer_conf(const char *brokers, int message_timeout_ms, char *err,
                                      size_t errlen)
 {
-    rd_kafka_conf_t *conf = conf_base(brokers, err, errlen);
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen);
     if (conf == NULL)
         return NULL;
     char timeout[32];
@@ -337,6 +543,8 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
 
 bool kafka_producer_reachable(kafka_producer *p, int wait_ms)
 {
+    if (kafka_fatal(NULL, 0))
+        return false; /* it accepts no more work: not ready, whatever the brokers say */
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, NULL, &md, wait_ms);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -517,7 +725,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
     if (c->cfg.max_backoff_ms <= 0)
         c->cfg.max_backoff_ms = 30000;
 
-    rd_kafka_conf_t *conf = conf_base(cfg->brokers, err, errlen);
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg->brokers, err, errlen);
     if (conf == NULL)
         goto fail;
     if (conf_set(conf, "group.id", cfg->group_id, err, errlen) != 0 ||
@@ -528,7 +736,11 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
         conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
         conf_set(conf, "enable.auto.commit", "true", err, errlen) != 0 ||
         conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) != 0 ||
-        conf_set(conf, "enable.partition.eof", "false", err, errlen) != 0) {
+        conf_set(conf, "enable.partition.eof", "false", err, errlen) != 0 ||
+        /* Ask the broker to create a subscribed topic that does not exist
+         * yet; a broker with auto.create.topics.enable=false (production:
+         * topics come from deploy/kafka/create-topics.sh) refuses. */
+        conf_set(conf, "allow.auto.create.topics", "true", err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }

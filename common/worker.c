@@ -153,7 +153,7 @@ int worker_main(const worker_spec *spec)
     if (log_init(spec->name) != 0)
         config_die("LOG_LEVEL must be one of debug, info, warn, error");
     const char *url = config_require("DATABASE_URL");
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     shutdown_install();
 
     worker_process p = {.w = {.spec = spec, .prefix = topic_prefix()}};
@@ -175,6 +175,13 @@ int worker_main(const worker_spec *spec)
         log_msg(LOG_ERROR, "worker cannot start", "error", err, NULL);
     }
     worker_release(&p);
+    char why[512];
+    if (kafka_fatal(why, sizeof why)) {
+        /* Non-zero so the supervisor starts a fresh producer. */
+        log_msg(LOG_ERROR, "worker stopped after a fatal Kafka error", "group", w->group, "error",
+                why, NULL);
+        return 1;
+    }
     log_msg(LOG_INFO, "worker stopped", "group", w->group, NULL);
     return rc;
 }

@@ -2,7 +2,9 @@
 # deps.sh: installs the Debian packages ledgerline needs to build, test and
 # run its local stack, when any is missing. apt-get as root, else via sudo.
 # docker-compose (with python3-yaml) only validates docker-compose.yml in
-# the `deploy` tests; no Docker daemon is needed or started.
+# the `deploy` tests; no Docker daemon is needed or started. Java and Maven
+# run the real Apache Kafka cluster (deploy/local/kafka/, the kafka_real
+# tests); the broker itself comes from Maven on first use.
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,7 @@ packages=(
   postgresql postgresql-client openssl curl procps iproute2
   clang libclang-rt-14-dev
   docker-compose python3-yaml
+  openjdk-17-jre-headless maven
 )
 
 missing=()

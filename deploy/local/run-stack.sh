@@ -6,7 +6,12 @@
 # to post a signed webhook, publish a tick and read the metrics. Returns once
 # everything is started; stop it with deploy/local/stack-down.sh.
 #
-#   run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N]
+#   run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N] [--kafka dev|real [--kafka-sasl]]
+#
+# --kafka real runs the stack on a 3-node Apache Kafka cluster (KRaft,
+# replication factor 3, min.insync.replicas 2; the broker is fetched through
+# Maven on first use: needs java 17+ and mvn) instead of the dev broker;
+# --kafka-sasl adds SASL/SCRAM, ACLs and a principal per process.
 #
 # Defaults: DIR .stack/local, BASE 8080 (ingester on BASE, the others on
 # BASE+1.. as stack-up.sh lists). With --build the given, already built
@@ -19,12 +24,15 @@ cd "$root"
 dir="$root/.stack/local"
 build=""
 port_base=8080
-usage() { echo "usage: run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N]" >&2; exit 2; }
+kafka_args=()
+usage() { echo "usage: run-stack.sh [--dir DIR] [--build BUILD_DIR] [--port-base N] [--kafka dev|real [--kafka-sasl]]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
     --port-base) [ $# -ge 2 ] || usage; port_base=$2; shift 2 ;;
+    --kafka) [ $# -ge 2 ] || usage; kafka_args+=(--kafka "$2"); shift 2 ;;
+    --kafka-sasl) kafka_args+=(--kafka-sasl); shift ;;
     *) usage ;;
   esac
 done
@@ -39,7 +47,8 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 # A stack that fails half-way is stopped again, so nothing is left running.
 trap 'echo "run-stack.sh: failed; stopping what was started" >&2; "$here/stack-down.sh" --dir "$dir" >/dev/null 2>&1' ERR
-"$here/stack-up.sh" --dir "$dir" --build "$build" --services --port-base "$port_base" >/dev/null
+"$here/stack-up.sh" --dir "$dir" --build "$build" --services --port-base "$port_base" \
+  "${kafka_args[@]}" >/dev/null
 set -a
 # shellcheck disable=SC1091
 . "$dir/env"
@@ -61,6 +70,11 @@ done
 trap - ERR
 
 running=$(for f in "$dir"/*.pid; do basename "$f" .pid; done | grep -v '^broker$' | tr '\n' ' ')
+if [ -d "$dir/kafka" ]; then
+  kafka_kind="Apache Kafka, $(cat "$dir/kafka/nodes") KRaft nodes in $dir/kafka, topics billing.*"
+else
+  kafka_kind="billing-dev-broker, topics billing.*"
+fi
 missing=""
 for b in billing-ingester billing-scheduler billing-invoicing-worker billing-autopay-worker \
          billing-retry-worker billing-dispute-worker; do
@@ -72,7 +86,7 @@ cat <<MSG
 ledgerline local stack is running (state and logs in $dir).
 
   PostgreSQL   $DATABASE_URL
-  Kafka        $KAFKA_BROKERS   (billing-dev-broker, topics billing.*)
+  Kafka        $KAFKA_BROKERS   ($kafka_kind)
   Stripe       $STRIPE_API_BASE
   Processes    $running
 MSG

@@ -22,5 +22,6 @@ stop_pid() { # pidfile name
 for f in "$dir"/*.pid; do
   [ -e "$f" ] && stop_pid "$f"
 done
+[ -d "$dir/kafka" ] && "$here/kafka/kafka-down.sh" --dir "$dir/kafka"
 [ -d "$dir/pg" ] && "$here/pg-stop.sh" --dir "$dir/pg"
 exit 0

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # stack-up.sh: starts the local stack's services: a private PostgreSQL
-# cluster (migrated) and billing-dev-broker. Writes DIR/env with
+# cluster (migrated) and Kafka: billing-dev-broker by default, or with
+# --kafka real a 3-node Apache Kafka cluster (deploy/local/kafka/kafka-up.sh,
+# state in DIR/kafka, client ports --kafka-port-base, default 19092..19094;
+# plaintext, or SASL/SCRAM with ACLs and one principal per process with
+# --kafka-sasl). Writes DIR/env with
 # DATABASE_URL and KAFKA_BROKERS for `source`-ing, and remembers every PID
 # so stack-down.sh stops exactly what was started.
 #
@@ -19,7 +23,8 @@
 # endpoint started (ingester webhook URL, each /metrics).
 #
 #   stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N]
-#               [--services [--port-base N]]
+#               [--services [--port-base N]] [--kafka dev|real [--kafka-port-base N]
+#               [--kafka-sasl]]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -28,6 +33,9 @@ build="$root/build/release"
 partitions=12
 services=0
 port_base=8080
+kafka=dev
+kafka_port_base=19092
+kafka_sasl=0
 dbs=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,7 +45,10 @@ while [ $# -gt 0 ]; do
     --partitions) partitions=$2; shift 2 ;;
     --services) services=1; shift ;;
     --port-base) port_base=$2; shift 2 ;;
-    *) echo "usage: stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N] [--services [--port-base N]]" >&2; exit 2 ;;
+    --kafka) kafka=$2; shift 2 ;;
+    --kafka-port-base) kafka_port_base=$2; shift 2 ;;
+    --kafka-sasl) kafka_sasl=1; shift ;;
+    *) echo "usage: stack-up.sh [--dir DIR] [--build BUILD_DIR] [--db NAME]... [--partitions N] [--services [--port-base N]] [--kafka dev|real [--kafka-port-base N] [--kafka-sasl]]" >&2; exit 2 ;;
   esac
 done
 case "$port_base" in
@@ -45,6 +56,8 @@ case "$port_base" in
 esac
 [ "$port_base" -ge 1024 ] && [ "$port_base" -le 65000 ] ||
   { echo "stack-up.sh: --port-base must be between 1024 and 65000" >&2; exit 2; }
+case "$kafka" in dev|real) ;; *) echo "stack-up.sh: --kafka must be dev or real" >&2; exit 2 ;; esac
+[ "$kafka_sasl" -eq 0 ] || [ "$kafka" = real ] || { echo "stack-up.sh: --kafka-sasl needs --kafka real" >&2; exit 2; }
 [ "${#dbs[@]}" -gt 0 ] || dbs=(ledgerline)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -61,8 +74,15 @@ BILLINGCTL="$billingctl" "$here/pg-start.sh" --dir "$dir/pg" "${dbargs[@]}" >/de
 # shellcheck disable=SC1091
 . "$dir/pg/env"
 
-# Kafka: the dev broker, which writes its address once it is serving.
-if [ -f "$dir/broker.pid" ] && kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
+# Kafka: a real cluster when asked (kafka-up.sh waits until it serves and
+# has the topics), else the dev broker, which writes its address once it is
+# serving.
+if [ "$kafka" = real ]; then
+  kargs=(--dir "$dir/kafka" --build "$build" --port-base "$kafka_port_base")
+  [ "$kafka_sasl" -eq 0 ] || kargs+=(--sasl)
+  "$here/kafka/kafka-up.sh" "${kargs[@]}"
+  cp "$dir/kafka/bootstrap" "$dir/bootstrap"
+elif [ -f "$dir/broker.pid" ] && kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
   :
 else
   rm -f "$dir/bootstrap"
@@ -83,6 +103,19 @@ DATABASE_URL=$DATABASE_URL
 KAFKA_BROKERS=$brokers
 PGPORT=$PGPORT
 ENV
+# On a SASL cluster every process gets its own principal (DIR/kafka/
+# credentials); the env file, for an operator's shell and the tests, holds
+# the administrator's.
+kafka_creds() { # user -> VAR=VALUE words for env(1), nothing without SASL
+  [ "$kafka_sasl" -eq 1 ] || return 0
+  local pw
+  pw=$(awk -v u="$1" '$1 == u { print $2 }' "$dir/kafka/credentials")
+  echo "KAFKA_SECURITY_PROTOCOL=sasl_plaintext KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=$1 KAFKA_SASL_PASSWORD=$pw"
+}
+if [ "$kafka_sasl" -eq 1 ]; then
+  grep '^KAFKA_S' "$dir/kafka/env" >>"$dir/env"
+  chmod 600 "$dir/env"
+fi
 # Long-running processes of the system, when asked. Each gets the stack's
 # DATABASE_URL/KAFKA_BROKERS plus its own extra VAR=VALUE settings.
 start_service() { # name binary [VAR=VALUE...]
@@ -134,7 +167,8 @@ if [ "$services" -eq 1 ]; then
   [ -n "$standin" ] && [ "$STRIPE_API_BASE" != "http://127.0.0.1:9" ] &&
     echo "stripe-standin $STRIPE_API_BASE" >>"$dir/endpoints"
 
-  start_service billing-ingester "$build/workers/ingester/billing-ingester"
+  # shellcheck disable=SC2046
+  start_service billing-ingester "$build/workers/ingester/billing-ingester" $(kafka_creds ingester)
   [ -f "$dir/billing-ingester.pid" ] &&
     echo "billing-ingester http://$INGESTER_LISTEN/metrics" >>"$dir/endpoints"
   n=1
@@ -144,7 +178,9 @@ if [ "$services" -eq 1 ]; then
     n=$((n + 1))
     # workers/<folder>/<binary>: found by name, whatever the folder is called.
     bin=$(find "$build/workers" -mindepth 2 -maxdepth 2 -type f -name "$name" 2>/dev/null | head -n 1)
-    start_service "$name" "${bin:-$build/workers/${w%-worker}/$name}" WORKER_HTTP_LISTEN="$listen"
+    # shellcheck disable=SC2046
+    start_service "$name" "${bin:-$build/workers/${w%-worker}/$name}" WORKER_HTTP_LISTEN="$listen" \
+      $(kafka_creds "${w%-worker}")
     [ -f "$dir/$name.pid" ] && echo "$name http://$listen/metrics" >>"$dir/endpoints"
   done
   {
@@ -154,4 +190,4 @@ if [ "$services" -eq 1 ]; then
     echo "STRIPE_API_BASE=$STRIPE_API_BASE"
   } >>"$dir/env"
 fi
-echo "stack up: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$brokers (env in $dir/env)"
+echo "stack up: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$brokers ($kafka Kafka; env in $dir/env)"

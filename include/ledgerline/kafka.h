@@ -38,6 +38,48 @@ typedef enum {
     KAFKA_FAILED     /* the broker refused it, the queue is full, or it could not be sent */
 } kafka_status;
 
+/* The contract's client credentials (CONTRACT.md "Kafka clusters and
+ * credentials"). Strings point into the environment. */
+typedef struct {
+    char protocol[16];         /* plaintext (default), ssl, sasl_plaintext, sasl_ssl */
+    char mechanism[16];        /* PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; "" without SASL */
+    const char *username;      /* KAFKA_SASL_USERNAME (SASL only) */
+    const char *password;      /* KAFKA_SASL_PASSWORD (SASL only; secret) */
+    const char *ca_location;   /* KAFKA_SSL_CA_LOCATION (TLS only, optional) */
+    const char *cert_location; /* KAFKA_SSL_CERTIFICATE_LOCATION (TLS only, with the key) */
+    const char *key_location;  /* KAFKA_SSL_KEY_LOCATION (TLS only, with the certificate) */
+} kafka_security;
+
+/* Reads KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
+ * KAFKA_SASL_PASSWORD, KAFKA_SSL_CA_LOCATION, KAFKA_SSL_CERTIFICATE_LOCATION
+ * and KAFKA_SSL_KEY_LOCATION. 0, or -1 with a message naming the variable
+ * (never echoing a secret): an unknown protocol or mechanism, SASL without a
+ * mechanism, user name or password, a certificate without its key (or the
+ * reverse), a file that cannot be read, or a SASL/TLS setting given with a
+ * protocol that does not use it. */
+int kafka_security_from_env(kafka_security *out, char *err, size_t errlen);
+/* Sets security.protocol, sasl.* and ssl.* on conf from s. */
+int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err,
+                         size_t errlen);
+/* KAFKA_BROKERS (required) with the credentials above validated: exits 2
+ * with a line naming the variable when one is wrong. Every process calls it
+ * at start. */
+const char *kafka_brokers_or_exit(void);
+/* A new librdkafka configuration for brokers with the credentials from the
+ * environment, logs and errors routed to the JSON log and fatal errors
+ * recorded (kafka_fatal). Every producer, consumer and admin client of the
+ * system starts from it. NULL with err on a bad setting. */
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, char *err, size_t errlen);
+
+/* true once any Kafka client of this process reported a fatal error (an
+ * idempotent producer fenced or refused, ...), with the reason in why. Such a
+ * client never accepts more work: the process answers 503 on /readyz (and
+ * the ingester on its webhooks), stops (shutdown_request() is called when the
+ * error is recorded) and exits non-zero so its supervisor restarts it. */
+bool kafka_fatal(char *why, size_t whylen);
+/* Records a fatal error by hand (the first one is kept); for tests. */
+void kafka_fatal_record(const char *reason);
+
 typedef struct kafka_producer kafka_producer;
 
 /* The producer settings every process shares (acks=all, idempotence,

@@ -26,6 +26,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "ledgerline/kafka.h"
+
 h_env H;
 static int h_failed = 1;
 
@@ -147,20 +149,31 @@ void h_broker_signal(int sig)
 
 int h_start(const char *const *extra_env)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(H.dir, sizeof H.dir, "/tmp/ll-ingester-test-XXXXXX");
-    if (mkdtemp(H.dir) == NULL)
-        return -1;
-    atexit(h_cleanup);
+    return h_start_on(NULL, extra_env);
+}
+
+int h_start_on(const char *brokers, const char *const *extra_env)
+{
+    if (H.dir[0] == '\0') {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        snprintf(H.dir, sizeof H.dir, "/tmp/ll-ingester-test-XXXXXX");
+        if (mkdtemp(H.dir) == NULL)
+            return -1;
+        atexit(h_cleanup);
+    }
 
     char bsfile[320], blog[320], ilog[320];
     snprintf(bsfile, sizeof bsfile, "%s/bootstrap", H.dir);
     snprintf(blog, sizeof blog, "%s/broker.log", H.dir);
     snprintf(ilog, sizeof ilog, "%s/ingester.log", H.dir);
-    char *bargv[] = {(char *)LL_DEV_BROKER_BIN, (char *)"--bootstrap-file", bsfile, NULL};
-    static const char *const benv[] = {"LOG_LEVEL=warn", NULL};
-    H.broker_pid = h_spawn(LL_DEV_BROKER_BIN, bargv, benv, blog);
-    for (int i = 0; i < 200; i++) {
+    if (brokers != NULL) /* a cluster of the caller's */
+        snprintf(H.brokers, sizeof H.brokers, "%s", brokers);
+    else if (H.broker_pid <= 0) {
+        char *bargv[] = {(char *)LL_DEV_BROKER_BIN, (char *)"--bootstrap-file", bsfile, NULL};
+        static const char *const benv[] = {"LOG_LEVEL=warn", NULL};
+        H.broker_pid = h_spawn(LL_DEV_BROKER_BIN, bargv, benv, blog);
+    }
+    for (int i = 0; i < 200 && H.brokers[0] == '\0'; i++) {
         FILE *f = fopen(bsfile, "r");
         if (f != NULL) {
             if (fgets(H.brokers, sizeof H.brokers, f) != NULL)
@@ -203,14 +216,26 @@ int h_start(const char *const *extra_env)
             return 0;
         }
         h_resp_free(&r);
-        if (waitpid(H.ingester_pid, NULL, WNOHANG) == H.ingester_pid) {
+        int st = 0;
+        if (waitpid(H.ingester_pid, &st, WNOHANG) == H.ingester_pid) {
             H.ingester_pid = 0;
+            H.ingester_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             break;
         }
         h_sleep_ms(50);
     }
     fprintf(stderr, "ingester did not become healthy (see %s)\n", ilog);
     return -1;
+}
+
+int h_wait_ingester(int timeout_ms)
+{
+    if (H.ingester_pid <= 0)
+        return -1;
+    int st = h_wait_pid(H.ingester_pid, timeout_ms);
+    if (st >= 0)
+        H.ingester_pid = 0;
+    return st;
 }
 
 int h_stop_ingester(int timeout_ms)
@@ -406,8 +431,11 @@ static void h_copy_header(rd_kafka_headers_t *hdrs, const char *name, char *out,
 size_t h_read_topic(const char *topic, size_t want, int timeout_ms, int settle_ms, h_msg **out)
 {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", H.brokers, err, sizeof err);
+    /* With the test's own KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_* (if any). */
+    rd_kafka_conf_t *conf = kafka_conf_new(H.brokers, err, sizeof err);
+    *out = NULL;
+    if (conf == NULL)
+        return 0;
     rd_kafka_conf_set(conf, "group.id", "ingester-test-reader", err, sizeof err);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);

@@ -17,6 +17,7 @@ typedef struct {
     char brokers[512];
     char url[64]; /* http://127.0.0.1:PORT */
     pid_t broker_pid, ingester_pid;
+    int ingester_status; /* exit status when it exited while h_start* waited */
 } h_env;
 
 extern h_env H;
@@ -24,11 +25,18 @@ extern h_env H;
 /* Starts the broker and an ingester (STRIPE_WEBHOOK_SECRET=A,B) with extra
  * "NAME=value" settings (NULL-terminated, may be NULL). 0 on success. */
 int h_start(const char *const *extra_env);
+/* The same on brokers of the caller's (no dev broker; h_broker_signal does
+ * nothing). Called again after h_stop_ingester, it starts a new ingester in
+ * the same temp dir (ingester.log is appended to). */
+int h_start_on(const char *brokers, const char *const *extra_env);
 /* Records the test run's result: the temp dir (logs) is removed at exit
  * only when rc == 0. Returns rc. */
 int h_done(int rc);
 /* SIGTERM to the ingester; returns its exit status (or -1). */
 int h_stop_ingester(int timeout_ms);
+/* Waits up to timeout_ms for the ingester to exit by itself; its exit status
+ * (128 + signal when killed), or -1 while it still runs. */
+int h_wait_ingester(int timeout_ms);
 /* Signals the dev broker (SIGUSR1 down, SIGUSR2 up). */
 void h_broker_signal(int sig);
 

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "ledgerline/config.h"
 #include "ledgerline/dlq.h"
+#include "ledgerline/kafka.h"
 #include "ledgerline/topics.h"
 
 #define DLQ_READ_TIMEOUT_MS 30000
@@ -34,7 +35,7 @@ static const char *const USAGE_REPLAY = "dlq replay [--partition P] OFFSET|PARTI
 
 static int dlq_read_or_fail(const char *what, dlq_entries *l, char *dlq_topic, size_t len)
 {
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     if (topic_name(topic_prefix(), TOPIC_DLQ, dlq_topic, len) != 0) {
         fprintf(stderr, "billingctl: configuration error: KAFKA_TOPIC_PREFIX makes an illegal"
                         " topic name\n");
@@ -188,7 +189,7 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
         return rc;
     }
     char err[512];
-    kafka_producer *p = kafka_producer_new(config_require("KAFKA_BROKERS"), 30000, err,
+    kafka_producer *p = kafka_producer_new(kafka_brokers_or_exit(), 30000, err,
                                            sizeof err);
     if (p == NULL) {
         fprintf(stderr, "billingctl: dlq replay refused: %s\n", err);

@@ -40,7 +40,7 @@ int tick_cli_parse(int argc, char **argv, const char *usage, tick_cli_args *out)
 
 int tick_cli_publish(tick_kind kind, const tick_cli_args *a, const cli_opts *o)
 {
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     const char *prefix = topic_prefix();
     int shards = (int)config_int("TICK_SHARDS", 12, 1, 1024);
     char err[1024], ds[11];

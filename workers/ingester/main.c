@@ -8,6 +8,7 @@
 
 #include "ingester.h"
 #include "ledgerline/config.h"
+#include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 
@@ -51,7 +52,7 @@ int main(void)
         if (ing.admin_port == ing.port && strcmp(ing.admin_host, ing.host) == 0)
             config_die("INGESTER_ADMIN_LISTEN must differ from INGESTER_LISTEN");
     }
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     const char *prefix = topic_prefix();
     if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments,
                    sizeof ing.topic_payments) != 0 ||
@@ -104,6 +105,12 @@ int main(void)
     publisher_destroy(ing.pub, 10000);
     stats_free(ing.stats);
     signature_secrets_free(&ing.secrets);
+    char why[512];
+    if (kafka_fatal(why, sizeof why)) {
+        /* Non-zero so the supervisor starts a fresh producer. */
+        log_msg(LOG_ERROR, "ingester stopped after a fatal Kafka error", "error", why, NULL);
+        return 1;
+    }
     log_msg(LOG_INFO, "ingester stopped", NULL);
     return 0;
 }

@@ -225,10 +225,14 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     rd_kafka_headers_t *h = rd_kafka_headers_new(nheaders);
     for (size_t i = 0; i < nheaders; i++)
         rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(*value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+    /* A fatal error (here or in another client of the process) means this
+     * producer sends nothing more: 503 at once rather than after a wait. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FATAL;
+    if (!kafka_fatal(NULL, 0))
+        e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(*value, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADERS(h),
+                              RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Not enqueued (queue full, unknown topic...): no report will come
          * and the deadline list never sees it. */
@@ -267,6 +271,8 @@ size_t publisher_pending(publisher *p)
 
 bool publisher_reachable(publisher *p, int wait_ms)
 {
+    if (kafka_fatal(NULL, 0))
+        return false;
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(p->rk, 0, NULL, &md, wait_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return false;

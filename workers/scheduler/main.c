@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         config_die("LOG_LEVEL must be one of debug, info, warn, error");
     scheduler s = {0};
     const char *url = config_require("DATABASE_URL");
-    const char *brokers = config_require("KAFKA_BROKERS");
+    const char *brokers = kafka_brokers_or_exit();
     s.prefix = topic_prefix();
     s.shards = (int)config_int("TICK_SHARDS", 12, 1, 1024);
     s.kinds[0] = (sched_kind_state){.kind = TICK_INVOICING,
@@ -267,6 +267,11 @@ int main(int argc, char **argv)
     kafka_producer_destroy(s.producer, 10000);
     db_close(s.db);
     metrics_free(s.metrics);
+    char why[512];
+    if (kafka_fatal(why, sizeof why)) {
+        log_msg(LOG_ERROR, "scheduler stopped after a fatal Kafka error", "error", why, NULL);
+        return 1;
+    }
     log_msg(LOG_INFO, "scheduler stopped", NULL);
     return rc;
 }
