@@ -692,6 +692,10 @@ static void test_refund_list_failure_retried(void **state)
     json_decref(ev);
 }
 
+/* A charge Stripe does not know (its refund listing answers
+ * resource_missing) is dead-lettered, not retried forever (issue 18). */
+static void test_refund_of_unknown_charge_dead_lettered(void **state);
+
 /* ---- dead letters -------------------------------------------------------- */
 
 typedef struct {
@@ -838,6 +842,28 @@ static void write_file(const char *path, const char *text)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
+}
+
+static void test_refund_of_unknown_charge_dead_lettered(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    ids a = fresh_ids(); /* never made at the stand-in, nothing seeded */
+    int64_t inv = seed_invoice(firm, 1099, 1099, "paid", a.pi, a.ch);
+    int64_t gets = standin_count(sd, "GET", "/v1/refunds");
+    json_t *ev = event("charge.refunded.partial.json", &a, inv, NULL);
+    publish(ev, a.ch);
+    dlq_seen s;
+    read_dlq(a.ch, &s);
+    assert_non_null(strstr(s.error, "No such charge"));
+    /* listed once (or twice around a rebalance), not retried with backoff */
+    assert_true(standin_count(sd, "GET", "/v1/refunds") <= gets + 2);
+    const char *p[] = {I(inv)};
+    assert_string_equal(qt("SELECT status || '/' || amount_paid_cents FROM billing.invoices"
+                           " WHERE id = $1",
+                           1, p),
+                        "paid/1099");
+    json_decref(ev);
 }
 
 static void test_evidence_submission(void **state)
@@ -1054,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_funds_audited),
         cmocka_unit_test(test_refunds),
         cmocka_unit_test(test_refund_list_failure_retried),
+        cmocka_unit_test(test_refund_of_unknown_charge_dead_lettered),
         cmocka_unit_test(test_unknown_charge_dlq_and_replay),
         cmocka_unit_test(test_evidence_submission),
         cmocka_unit_test(test_refund_command),

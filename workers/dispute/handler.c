@@ -195,7 +195,9 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
         /* Outside any transaction: no row lock is held across the HTTP call. */
         st = refund_list_charge(w->stripe, a.charge.id, &refunds, &nrefunds, err, errlen);
         if (st != DB_OK) {
-            res = KAFKA_MSG_TRANSIENT;
+            /* A charge Stripe does not hold is permanent (dlq); an outage
+             * is retried. */
+            res = dispute_worker_result(st);
             goto out;
         }
         a.refunds = refunds;

@@ -202,6 +202,13 @@ static bool ss_refund_match(const json_t *r, void *ctx)
  * newest first, Stripe's cursors. Other parameters are ignored, as before. */
 void ss_refund_list_locked(ss_state *st, const json_t *p, ss_answer *a)
 {
+    /* Like Stripe, a charge it does not hold is not an empty list. */
+    const char *ch = json_string_value(json_object_get(p, "charge"));
+    if (ch != NULL && json_object_get(st->charges, ch) == NULL) {
+        ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "charge",
+                        "No such charge: '%s'", ch);
+        return;
+    }
     ss_list_spec spec = {.url = "/v1/refunds",
                          .noun = "refund",
                          .params = NULL,
