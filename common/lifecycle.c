@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/credit.h"
+
 static bool blank(const char *s)
 {
     if (s == NULL)
@@ -258,5 +260,78 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
     *released = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     *already = PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
+    return DB_OK;
+}
+
+db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p,
+                           lifecycle_credit_note *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!who_why_valid(p->reason, p->by, err, errlen))
+        return DB_PERMANENT;
+    if (blank(p->reason)) {
+        snprintf(err, errlen, "--reason TEXT is required");
+        return DB_PERMANENT;
+    }
+    if ((p->lines_json == NULL) == (p->total_cents <= 0)) {
+        snprintf(err, errlen, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS");
+        return DB_PERMANENT;
+    }
+    char inv[24], tot[24], day[16];
+    if (date_format(p->on, day, sizeof day) == NULL) {
+        snprintf(err, errlen, "invalid date");
+        return DB_PERMANENT;
+    }
+    db_i64(p->invoice_id, inv, sizeof inv);
+    db_status st;
+    const char *mode = p->mode;
+    if (mode == NULL) {
+        /* The default: refund what a Stripe payment paid, else credit. */
+        const char *pm[] = {inv};
+        PGresult *r = db_exec(c,
+                              "SELECT EXISTS (SELECT 1 FROM billing.payments WHERE invoice_id ="
+                              " $1::bigint AND source = 'stripe' AND amount_cents > 0)"
+                              " OR EXISTS (SELECT 1 FROM billing.invoices WHERE id = $1::bigint"
+                              " AND stripe_charge_id IS NOT NULL)",
+                              1, pm, &st, err, errlen);
+        if (r == NULL)
+            return st;
+        mode = PQgetvalue(r, 0, 0)[0] == 't' ? "refund" : "credit";
+        PQclear(r);
+    }
+    const char *pp[] = {inv,    p->lines_json ? NULL : db_i64(p->total_cents, tot, sizeof tot),
+                        p->lines_json, mode, p->reason, p->by, day};
+    PGresult *r = db_exec(c,
+                          "SELECT credit_note_id, legal_number, applied_to_due_cents,"
+                          " refunded_cents, credited_cents, firm_id, client_id, already"
+                          " FROM billing.create_credit_note($1::bigint, $2::bigint, $3::jsonb,"
+                          " $4, $5, $6, $7::date)",
+                          7, pp, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    out->credit_note_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    snprintf(out->legal_number, sizeof out->legal_number, "%s", PQgetvalue(r, 0, 1));
+    out->applied_to_due_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    out->refunded_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    out->credited_cents = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    out->firm_id = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    out->client_id = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+    out->already = PQgetvalue(r, 0, 7)[0] == 't';
+    PQclear(r);
+    if (out->credited_cents > 0 && !out->already) {
+        char desc[LIFECYCLE_NUMBER_MAX + 32];
+        snprintf(desc, sizeof desc, "Credit note %s", out->legal_number);
+        credit_add_params cp = {.client_id = out->client_id,
+                                .amount_cents = out->credited_cents,
+                                .source = "credit_note",
+                                .description = desc,
+                                .reason = p->reason,
+                                .created_by = p->by,
+                                .source_invoice_id = p->invoice_id};
+        int64_t entry;
+        st = credit_add(c, &cp, &entry, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
     return DB_OK;
 }

@@ -56,6 +56,33 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
 db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, const char *by,
                          int64_t *released, bool *already, char *err, size_t errlen);
 
+/* `credit-note create`: by amount (total_cents > 0, tax included) or by
+ * lines (lines_json {"<line id>": cents, ...}); mode "refund", "credit" or
+ * NULL (refund when a Stripe payment paid the invoice, else credit). */
+typedef struct {
+    int64_t invoice_id;
+    int64_t total_cents;    /* 0 when by lines */
+    const char *lines_json; /* NULL when by amount */
+    const char *mode;
+    const char *reason;
+    const char *by;
+    civil_date on;
+} lifecycle_credit_params;
+
+typedef struct {
+    int64_t credit_note_id, firm_id, client_id;
+    char legal_number[LIFECYCLE_NUMBER_MAX];
+    int64_t applied_to_due_cents, refunded_cents, credited_cents;
+    bool already; /* the same note made by an earlier run of the command */
+} lifecycle_credit_note;
+
+/* Writes the note (billing.create_credit_note, sql/014) and, for its
+ * --credit part, the client's credit entry (credit_add, source credit_note,
+ * the invoice as its source). The --refund part is the caller's to send to
+ * Stripe after commit (refund_targets; idempotency key per note). */
+db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p,
+                           lifecycle_credit_note *out, char *err, size_t errlen);
+
 /* A quantity of hours: digits with at most two decimals, > 0 or 0. */
 bool lifecycle_quantity_valid(const char *q);
 /* A reminder-days list: comma-separated integers in -365..365, 1..20 of them;

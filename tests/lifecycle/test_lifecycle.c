@@ -20,8 +20,10 @@
 #include "ledgerline/db.h"
 #include "ledgerline/invoicing.h"
 #include "ledgerline/log.h"
+#include "ledgerline/stripe.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
+#include "support/standin.h"
 
 static PGconn *pg;
 static db_conn *db;
@@ -658,6 +660,309 @@ static void test_void(void **state)
     assert_int_equal(ctl("invoice", "issue", I(d), "--by", "fin", NULL), 1);
 }
 
+/* ---- credit notes --------------------------------------------------------------------- */
+
+static int64_t json_int(const char *key)
+{
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (j == NULL)
+        fail_msg("not JSON: %s", out);
+    json_t *v = json_object_get(j, key);
+    if (!json_is_integer(v))
+        fail_msg("no %s in %s", key, out);
+    int64_t x = (int64_t)json_integer_value(v);
+    json_decref(j);
+    return x;
+}
+
+static void test_credit_note_on_unpaid_invoice(void **state)
+{
+    (void)state;
+    int64_t f = firm_with_prefix("CN"), cl;
+    int64_t inv = issued_invoice(f, &cl); /* 100000 + 10% tax = 110000 */
+    const char *pi[] = {I(inv)};
+    /* A note of 11000, tax included: 10000 + 1000 tax, all off the balance due. */
+    assert_int_equal(ctl("--json", "credit-note", "create", "--invoice", I(inv), "--amount-cents",
+                         "11000", "--reason", "discount agreed", "--by", "fin", NULL),
+                     0);
+    int64_t cn = json_int("credit_note_id");
+    char want[256];
+    int year = atoi(qt("SELECT extract(year FROM current_date)::int", 0, NULL));
+    snprintf(want, sizeof want,
+             "{\"credit_note_id\":%lld,\"legal_number\":\"CN-CN-%d-000001\","
+             "\"applied_to_due_cents\":11000,\"refunded_cents\":0,\"credited_cents\":0}\n",
+             (long long)cn, year);
+    assert_string_equal(out, want);
+    const char *pc[] = {I(cn)};
+    assert_string_equal(qt("SELECT subtotal_cents || ' ' || tax_cents || ' ' || total_cents"
+                           " || ' ' || (SELECT string_agg(amount_cents::text, ',') FROM"
+                           " billing.credit_note_lines WHERE credit_note_id = n.id)"
+                           " FROM billing.credit_notes n WHERE id = $1",
+                           1, pc),
+                        "10000 1000 11000 10000");
+    /* The balance due is what autopay charges now (payments.c: billing.balance_due). */
+    assert_string_equal(qt("SELECT status || ' ' || credited_cents || ' '"
+                           " || billing.balance_due(total_cents, amount_paid_cents, credited_cents)"
+                           " FROM billing.invoices WHERE id = $1",
+                           1, pi),
+                        "sent 11000 99000");
+    assert_int_equal(q1("SELECT count(*) FROM billing.outbox WHERE msg_key = $1::text"
+                        " AND payload->>'type' = 'invoice.credited'"
+                        " AND payload->>'idempotency_key' = 'invoice.credited:' || $1::text || ':'"
+                        " || (payload->>'credit_note_id')",
+                        inv),
+                     1);
+    assert_int_equal(q1("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1"
+                        " AND action = 'credit_note_issued' AND actor = 'fin'",
+                        f),
+                     1);
+    /* Re-run: the same note, nothing more. */
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "11000",
+                         "--reason", "discount agreed", "--by", "fin", NULL),
+                     0);
+    assert_non_null(strstr(out, "earlier run"));
+    assert_int_equal(q1("SELECT count(*) FROM billing.credit_notes WHERE invoice_id = $1", inv), 1);
+    /* Over what is left: refused, naming the rule. */
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "99001",
+                         "--reason", "too much", "--by", "fin", NULL),
+                     1);
+    assert_non_null(strstr(errout, "rule 12.4"));
+    /* The rest of the balance: the invoice is paid. */
+    assert_int_equal(ctl("--json", "credit-note", "create", "--invoice", I(inv), "--amount-cents",
+                         "99000", "--reason", "write-off", "--by", "fin", NULL),
+                     0);
+    assert_string_equal(qt("SELECT status || ' ' || credited_cents FROM billing.invoices"
+                           " WHERE id = $1",
+                           1, pi),
+                        "paid 110000");
+    /* invoice show: legal number, credits, balance due, the notes. */
+    assert_int_equal(ctl("--json", "invoice", "show", I(inv), NULL), 0);
+    json_t *shown = json_loads(out, 0, NULL);
+    assert_non_null(shown);
+    json_t *si = json_object_get(shown, "invoice");
+    assert_string_equal(json_string_value(json_object_get(si, "legal_number")), "CN-2026-000001");
+    assert_int_equal(json_integer_value(json_object_get(si, "credited_cents")), 110000);
+    assert_int_equal(json_integer_value(json_object_get(si, "balance_due_cents")), 0);
+    assert_int_equal(json_array_size(json_object_get(shown, "credit_notes")), 2);
+    json_decref(shown);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "0",
+                         "--reason", "x", "--by", "fin", NULL),
+                     2);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "5",
+                         "--reason", "x", NULL),
+                     2);
+}
+
+static void test_credit_note_by_lines_to_credit(void **state)
+{
+    (void)state;
+    int64_t f = firm_with_prefix("CL");
+    int64_t cl = client_new(f, 1000, false);
+    int64_t e = eng_new(f, cl, "mixed", "50000", "20000");
+    entry_new(f, e, "2026-02-10", "2.00");
+    tick(f, "2026-03-01"); /* 50000 + 40000, tax 9000: 99000 */
+    int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
+    int64_t pkg = q1("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1"
+                     " AND line_type = 'package_fee'",
+                     inv);
+    int64_t hrs = q1("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1"
+                     " AND line_type = 'hourly'",
+                     inv);
+    /* Paid in full, not through Stripe: the note's default is client credit. */
+    q("UPDATE billing.invoices SET amount_paid_cents = total_cents, status = 'paid' WHERE id = $1"
+      " RETURNING 1",
+      1, (const char *const[]){I(inv)});
+    char l1[48], l2[48];
+    snprintf(l1, sizeof l1, "%lld:5000", (long long)pkg);
+    snprintf(l2, sizeof l2, "%lld:2000", (long long)hrs);
+    assert_int_equal(ctl("--json", "credit-note", "create", "--invoice", I(inv), "--line", l1,
+                         "--line", l2, "--reason", "service credit", "--by", "fin", NULL),
+                     0);
+    /* 7000 + 700 tax, nothing due: all of it to the client's credit. */
+    assert_int_equal(json_int("applied_to_due_cents"), 0);
+    assert_int_equal(json_int("credited_cents"), 7700);
+    assert_int_equal(json_int("refunded_cents"), 0);
+    assert_int_equal(q1("SELECT coalesce(sum(amount_cents), 0) FROM billing.credit_ledger"
+                        " WHERE client_id = $1 AND source = 'credit_note' AND entry_type = 'credit'",
+                        cl),
+                     7700);
+    /* A line is never credited above what is left of it. */
+    snprintf(l1, sizeof l1, "%lld:45001", (long long)pkg);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--line", l1, "--reason",
+                         "again", "--by", "fin", NULL),
+                     1);
+    assert_non_null(strstr(errout, "rule 12.4"));
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--line", "abc", "--reason",
+                         "again", "--by", "fin", NULL),
+                     2);
+    /* --refund without a Stripe payment: refused, nothing written. */
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "100",
+                         "--refund", "--reason", "r", "--by", "fin", NULL),
+                     1);
+    assert_int_equal(q1("SELECT count(*) FROM billing.credit_notes WHERE invoice_id = $1", inv), 1);
+    /* A draft takes no credit note. */
+    int64_t f2 = firm_with_prefix("CD");
+    q("UPDATE billing.firm_settings SET review_before_issue = true WHERE firm_id = $1 RETURNING 1",
+      1, (const char *const[]){I(f2)});
+    int64_t e2 = eng_new(f2, client_new(f2, 0, false), "package", "1000", NULL);
+    tick(f2, "2026-03-01");
+    int64_t d = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e2);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(d), "--amount-cents", "100",
+                         "--reason", "r", "--by", "fin", NULL),
+                     1);
+    assert_non_null(strstr(errout, "rule 12.4"));
+}
+
+/* Paid through Stripe: the part above the balance due is refunded at the
+ * stand-in, once, even when the command is run again. */
+static void test_credit_note_refund_through_stripe(void **state)
+{
+    (void)state;
+    standin *sd = standin_start(NULL);
+    setenv("STRIPE_SECRET_KEY", "sk_test_lifecycle_tests_0001", 1);
+    setenv("STRIPE_API_BASE", standin_url(sd), 1);
+    int64_t f = firm_with_prefix("RF");
+    int64_t cl = client_new(f, 1000, false);
+    int64_t e = eng_new(f, cl, "package", "1000", NULL);
+    tick(f, "2026-03-01"); /* 1100 */
+    int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
+    stripe_config cfg = {.secret_key = "sk_test_lifecycle_tests_0001", .api_base = standin_url(sd),
+                         .max_rps = 25};
+    char err[256], key[64];
+    stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
+    assert_non_null(sc);
+    snprintf(key, sizeof key, "lc-test-pi-%ld", (long)getpid());
+    stripe_form *form = stripe_form_payment_intent(1100, "usd", NULL, "pm_card_visa", inv, f, key);
+    stripe_call call = {.method = "POST", .path = "/v1/payment_intents", .form = form,
+                        .idempotency_key = key};
+    assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
+    assert_int_equal(call.result.outcome, STRIPE_OK);
+    const char *pp[] = {I(inv), call.result.object_id, call.result.latest_charge};
+    q("UPDATE billing.invoices SET amount_paid_cents = 1100, status = 'paid',"
+      " stripe_payment_intent_id = $2, stripe_charge_id = $3 WHERE id = $1::bigint RETURNING 1",
+      3, pp);
+    stripe_result_free(&call.result);
+    stripe_form_free(form);
+    stripe_client_free(sc);
+
+    int64_t before = standin_stat(sd, "refunds_created");
+    assert_int_equal(ctl("--json", "credit-note", "create", "--invoice", I(inv), "--amount-cents",
+                         "550", "--reason", "half refund", "--by", "fin", NULL),
+                     0);
+    assert_int_equal(json_int("refunded_cents"), 550);
+    assert_int_equal(json_int("applied_to_due_cents"), 0);
+    assert_int_equal(standin_stat(sd, "refunds_created"), before + 1);
+    json_t *refunds = standin_refunds(sd);
+    json_t *last = json_array_get(refunds, json_array_size(refunds) - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "amount")), 550);
+    json_decref(refunds);
+    /* Run again: the same note, the same idempotency key, no second refund. */
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "550",
+                         "--reason", "half refund", "--by", "fin", NULL),
+                     0);
+    assert_int_equal(standin_stat(sd, "refunds_created"), before + 1);
+    assert_int_equal(q1("SELECT count(*) FROM billing.credit_notes WHERE invoice_id = $1", inv), 1);
+    assert_int_equal(q1("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1"
+                        " AND action = 'refund_requested' AND metadata ? 'credit_note_id'",
+                        f),
+                     1);
+    /* More than was paid and not refunded: refused. */
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "551",
+                         "--refund", "--reason", "too much", "--by", "fin", NULL),
+                     1);
+    assert_non_null(strstr(errout, "rule 12.4"));
+    standin_stop(sd);
+}
+
+/* ---- reports: wip and aging ------------------------------------------------------------ */
+
+static void test_report_wip_and_aging(void **state)
+{
+    (void)state;
+    int64_t f = firm_with_prefix("RPT");
+    int64_t cl = client_new(f, 1000, false);
+    int64_t e = eng_new(f, cl, "hourly", NULL, "15000");
+    /* Billed by the tick (before March): not WIP. */
+    entry_new(f, e, "2026-02-10", "2.00");
+    tick(f, "2026-03-01"); /* 30000 + 3000 tax, due 2026-03-16 */
+    /* WIP: approved 1.5h at 15000 + 0.25h at an entry rate of 10001 (rounded per
+     * rate: 2500.25 -> 2500); unapproved 3h; a later entry is outside the date. */
+    entry_new(f, e, "2026-03-05", "1.50");
+    int64_t r = entry_new(f, e, "2026-03-06", "0.25");
+    q("UPDATE billing.time_entries SET hourly_rate_cents = 10001 WHERE id = $1 RETURNING 1", 1,
+      (const char *const[]){I(r)});
+    int64_t u = entry_new(f, e, "2026-03-07", "3.00");
+    q("UPDATE billing.time_entries SET approved = false, approved_by = NULL, approved_at = NULL"
+      " WHERE id = $1 RETURNING 1",
+      1, (const char *const[]){I(u)});
+    entry_new(f, e, "2026-04-02", "9.00");
+    assert_int_equal(ctl("--json", "report", "wip", "--firm-id", I(f), "--date", "2026-03-31",
+                         NULL),
+                     0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    json_t *rows = json_object_get(j, "rows");
+    assert_int_equal(json_array_size(rows), 1);
+    json_t *w = json_array_get(rows, 0);
+    assert_int_equal(json_integer_value(json_object_get(w, "engagement_id")), e);
+    assert_string_equal(json_string_value(json_object_get(w, "approved_hours")), "1.75");
+    assert_int_equal(json_integer_value(json_object_get(w, "approved_cents")), 22500 + 2500);
+    assert_string_equal(json_string_value(json_object_get(w, "unapproved_hours")), "3.00");
+    assert_int_equal(json_integer_value(json_object_get(w, "unapproved_cents")), 45000);
+    assert_int_equal(json_integer_value(json_object_get(w, "entries")), 3);
+    json_decref(j);
+    assert_int_equal(ctl("report", "wip", "--firm-id", I(f), NULL), 0);
+    assert_non_null(strstr(out, "work in progress"));
+
+    /* Aging on 2026-05-01: the March invoice (due 03-16) is 46 days late;
+     * a manual invoice issued 04-20 (due 05-20) is current; a credit note
+     * reduces the late one; a void invoice does not count. */
+    int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "3300",
+                         "--reason", "goodwill", "--by", "fin", NULL),
+                     0);
+    assert_int_equal(ctl("invoice", "create", "--client", I(cl), "--engagement", I(e), "--line",
+                         "hourly:1:10000:Extra", "--date", "2026-04-20", NULL),
+                     0);
+    assert_int_equal(ctl("--json", "invoice", "create", "--client", I(cl), "--engagement", I(e),
+                         "--line", "hourly:1:5000:Mistake", "--date", "2026-04-21", NULL),
+                     0);
+    int64_t bad = json_int("invoice_id");
+    assert_int_equal(ctl("invoice", "void", I(bad), "--reason", "mistake", "--by", "fin", NULL),
+                     0);
+    assert_int_equal(ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-05-01",
+                         NULL),
+                     0);
+    j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    rows = json_object_get(j, "rows");
+    assert_int_equal(json_array_size(rows), 1);
+    json_t *a = json_array_get(rows, 0);
+    assert_int_equal(json_integer_value(json_object_get(a, "client_id")), cl);
+    assert_int_equal(json_integer_value(json_object_get(a, "current_cents")), 11000);
+    assert_int_equal(json_integer_value(json_object_get(a, "days_1_30_cents")), 0);
+    assert_int_equal(json_integer_value(json_object_get(a, "days_31_60_cents")), 29700);
+    assert_int_equal(json_integer_value(json_object_get(a, "days_61_90_cents")), 0);
+    assert_int_equal(json_integer_value(json_object_get(a, "days_90_plus_cents")), 0);
+    assert_int_equal(json_integer_value(json_object_get(a, "total_cents")), 40700);
+    assert_int_equal(json_integer_value(json_object_get(a, "invoices")), 2);
+    json_decref(j);
+    /* 2026-07-01: 107 days late -> 90+; the April one 57 days -> 31-60. */
+    assert_int_equal(ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-07-01",
+                         NULL),
+                     0);
+    assert_non_null(strstr(out, "\"days_90_plus_cents\":29700"));
+    assert_non_null(strstr(out, "\"days_31_60_cents\":11000"));
+    /* The manual invoices took the next legal numbers. */
+    assert_int_equal(q1("SELECT count(*) FROM billing.invoices WHERE firm_id = $1"
+                        " AND legal_number IN ('RPT-2026-000002', 'RPT-2026-000003')",
+                        f),
+                     2);
+    assert_int_equal(ctl("report", "aging", "--firm-id", I(f), NULL), 2);
+    assert_int_equal(ctl("report", "wip", NULL), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +972,10 @@ int main(void)
         cmocka_unit_test(test_racing_issuers_gapless),
         cmocka_unit_test(test_adjust_and_issue),
         cmocka_unit_test(test_void),
+        cmocka_unit_test(test_credit_note_on_unpaid_invoice),
+        cmocka_unit_test(test_credit_note_by_lines_to_credit),
+        cmocka_unit_test(test_report_wip_and_aging),
+        cmocka_unit_test(test_credit_note_refund_through_stripe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -31,6 +31,11 @@ static const cli_command commands[] = {
      "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
      "--by NAME"},
     {"invoice", "void", cmd_invoice_void, "invoice void INVOICE_ID --reason TEXT --by NAME"},
+    {"report", "wip", cmd_report_wip, "report wip --firm-id N [--date D]"},
+    {"report", "aging", cmd_report_aging, "report aging --firm-id N --date D"},
+    {"credit-note", "create", cmd_credit_note_create,
+     "credit-note create --invoice N (--amount-cents N | --line LINE_ID:AMOUNT_CENTS ...) "
+     "--reason TEXT --by NAME [--refund | --credit]"},
     {"firm", "settings", cmd_firm_settings,
      "firm settings FIRM_ID [--review-before-issue on|off] [--number-prefix P] [--legal-name T] "
      "[--address T] [--tax-id T] [--payment-instructions T] [--reminder-days LIST] "
