@@ -20,6 +20,7 @@
 #include "ledgerline/db.h"
 #include "ledgerline/invoicing.h"
 #include "ledgerline/log.h"
+#include "ledgerline/payments.h"
 #include "ledgerline/stripe.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
@@ -963,6 +964,70 @@ static void test_report_wip_and_aging(void **state)
     assert_int_equal(ctl("report", "wip", NULL), 2);
 }
 
+/* Review end to end with the autopay code (payments_charge, in process)
+ * against the stand-in: a draft is not charged; adjusted, issued and
+ * partly credited, autopay charges exactly the balance due. */
+static void test_review_flow_charged_after_issue(void **state)
+{
+    (void)state;
+    standin *sd = standin_start(NULL);
+    int64_t f = firm_with_prefix("FLOW");
+    q("UPDATE billing.firm_settings SET review_before_issue = true WHERE firm_id = $1 RETURNING 1",
+      1, (const char *const[]){I(f)});
+    int64_t cl = q("INSERT INTO billing.clients(firm_id, company_name, primary_contact_email,"
+                   " tax_rate_bp, autopay_enabled, autopay_payment_method_id, stripe_customer_id)"
+                   " VALUES ($1::bigint, 'Client', 'c@example.com', 1000, true, 'pm_card_visa',"
+                   " 'cus_QXg1o8vcGmoR32') RETURNING id",
+                   1, (const char *const[]){I(f)});
+    int64_t e = eng_new(f, cl, "hourly", NULL, "20000");
+    int64_t t1 = entry_new(f, e, "2026-02-10", "5.00");
+    tick(f, "2026-03-01");
+    int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
+    int64_t line = q1("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1", inv);
+
+    stripe_config cfg = {.secret_key = "sk_test_lifecycle_tests_0001", .api_base = standin_url(sd),
+                         .max_rps = 25};
+    char err[512];
+    payments_ctx ctx = {.db = db, .stripe = stripe_client_new(&cfg, err, sizeof err)};
+    assert_non_null(ctx.stripe);
+    payments_schedule_from_env(&ctx);
+    civil_date day;
+    assert_true(date_parse("2026-03-04", &day));
+    payments_stats st = {0};
+    assert_int_equal(payments_charge(&ctx, PAYMENTS_AUTOPAY, &inv, 1, day, &st, err, sizeof err),
+                     DB_OK);
+    assert_int_equal(st.charged, 0);
+    assert_int_equal(standin_stat(sd, "payment_intents_created"), 0);
+
+    /* 5h -> 4h: 80000 + 8000 tax; issue; 8800 off by a credit note. */
+    assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--quantity", "4",
+                         "--reason", "write-down", "--by", "partner", NULL),
+                     0);
+    assert_int_equal(ctl("invoice", "issue", I(inv), "--date", "2026-03-04", "--by", "partner",
+                         NULL),
+                     0);
+    assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "8800",
+                         "--credit", "--reason", "goodwill", "--by", "fin", NULL),
+                     0);
+    memset(&st, 0, sizeof st);
+    assert_int_equal(payments_charge(&ctx, PAYMENTS_AUTOPAY, &inv, 1, day, &st, err, sizeof err),
+                     DB_OK);
+    assert_int_equal(st.succeeded, 1);
+    json_t *pis = standin_payment_intents(sd);
+    assert_int_equal(json_array_size(pis), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(pis, 0), "amount")),
+                     88000 - 8800);
+    json_decref(pis);
+    assert_string_equal(qt("SELECT status || ' ' || amount_paid_cents || ' ' || credited_cents"
+                           " FROM billing.invoices WHERE id = $1",
+                           1, (const char *const[]){I(inv)}),
+                        "paid 79200 8800");
+    /* The adjusted hours' entry stays invoiced. */
+    assert_int_equal(q1("SELECT invoice_id FROM billing.time_entries WHERE id = $1", t1), inv);
+    stripe_client_free(ctx.stripe);
+    standin_stop(sd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_credit_note_on_unpaid_invoice),
         cmocka_unit_test(test_credit_note_by_lines_to_credit),
         cmocka_unit_test(test_report_wip_and_aging),
+        cmocka_unit_test(test_review_flow_charged_after_issue),
         cmocka_unit_test(test_credit_note_refund_through_stripe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
