@@ -960,6 +960,16 @@ static void test_report_wip_and_aging(void **state)
                         " AND legal_number IN ('RPT-2026-000002', 'RPT-2026-000003')",
                         f),
                      2);
+    /* report revenue counts the credit note and leaves the void invoice out. */
+    char today[16];
+    snprintf(today, sizeof today, "%s", qt("SELECT current_date::text", 0, NULL));
+    assert_int_equal(ctl("--json", "report", "revenue", "--firm-id", I(f), "--from", "2026-01-01",
+                         "--to", today, NULL),
+                     0);
+    assert_non_null(strstr(out, "\"credit_notes\": {\"count\": 1, \"tax_cents\": 300, "
+                                "\"total_cents\": 3300, \"credited_cents\": 0, "
+                                "\"refunded_cents\": 0, \"applied_to_due_cents\": 3300}"));
+    assert_non_null(strstr(out, "\"invoice_count\": 2,")); /* the void one is not counted */
     assert_int_equal(ctl("report", "aging", "--firm-id", I(f), NULL), 2);
     assert_int_equal(ctl("report", "wip", NULL), 2);
 }
