@@ -42,7 +42,7 @@ static bool blank(const char *s)
 static bool credit_source_valid(const char *s)
 {
     static const char *const sources[] = {"overpayment", "refund", "goodwill", "promotional",
-                                          "correction"};
+                                          "correction", "credit_note"};
     for (size_t i = 0; s && i < sizeof sources / sizeof sources[0]; i++)
         if (strcmp(s, sources[i]) == 0)
             return true;
@@ -115,7 +115,7 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
     if (!credit_source_valid(p->source)) {
         snprintf(err, errlen,
                  "credit: source must be one of overpayment, refund, goodwill, promotional, "
-                 "correction (got '%s')",
+                 "correction, credit_note (got '%s')",
                  p->source ? p->source : "");
         return DB_PERMANENT;
     }

@@ -26,7 +26,8 @@ static const char *const tick_kind_names[] = {"invoicing", "autopay", "retry"};
 
 static const char *const invoice_event_names[] = {
     "invoice.issued",   "invoice.paid",         "invoice.payment_failed", "invoice.overdue",
-    "invoice.disputed", "invoice.charged_back", "invoice.refunded"};
+    "invoice.disputed", "invoice.charged_back", "invoice.refunded", "invoice.voided",
+    "invoice.credited"};
 #define INVOICE_EVENT_COUNT (sizeof invoice_event_names / sizeof invoice_event_names[0])
 
 static int envelope_fail(char *err, size_t errlen, const char *fmt, ...)

@@ -137,26 +137,57 @@ static const char inv_preview_sql[] = INV_CTE_SQL
  * took) would silently skip the invoice; now it fails the batch with its
  * constraint's name. */
 static const char inv_insert_sql[] = INV_CTE_SQL ","
+    /* Review and legal numbers (sql/012): a firm with review_before_issue
+     * gets drafts (no number, no issue, no invoice.issued); every other
+     * invoice takes the next number of its firm's invoice series for the
+     * year of the business date. cnt counts them per firm (one settings
+     * probe per firm, not per invoice); ctr advances each firm's counter by
+     * that count in one upsert, locking its row until the batch commits (in
+     * firm order, so two batches lock counters in the same order); each
+     * invoice's number is the counter's old value + its row_number. */
+    " rv AS ("
+    " SELECT i.*, coalesce(s.review, false) AS review FROM inv i"
+    " LEFT JOIN LATERAL (SELECT fs.review_before_issue AS review FROM billing.firm_settings fs"
+    "   WHERE fs.firm_id = i.firm_id) s ON true),"
+    " cnt AS ("
+    " SELECT r.firm_id, count(*) AS n, billing.legal_prefix(r.firm_id) AS prefix"
+    " FROM rv r WHERE NOT r.review GROUP BY r.firm_id),"
+    " ctr AS ("
+    " INSERT INTO billing.legal_number_counters AS c (firm_id, series, year, last_value)"
+    " SELECT k.firm_id, 'invoice', extract(year FROM $1::date)::int, k.n FROM cnt k"
+    " ORDER BY k.firm_id"
+    " ON CONFLICT (firm_id, series, year) DO UPDATE SET last_value = c.last_value + EXCLUDED.last_value"
+    " RETURNING firm_id, last_value),"
+    " nm AS ("
+    " SELECT r.*, CASE WHEN r.review THEN NULL ELSE billing.format_legal_number(k.prefix,"
+    "   'invoice', extract(year FROM $1::date)::int, t.last_value - k.n"
+    "   + row_number() OVER (PARTITION BY r.firm_id, r.review ORDER BY r.id)) END AS legal_number"
+    " FROM rv r LEFT JOIN cnt k ON k.firm_id = r.firm_id AND NOT r.review"
+    " LEFT JOIN ctr t ON t.firm_id = r.firm_id AND NOT r.review),"
     " ins AS ("
     " INSERT INTO billing.invoices (firm_id, client_id, engagement_id, invoice_number,"
     "  status, currency, subtotal_cents, tax_cents, total_cents, issue_date, due_date,"
     "  period_start, period_end, is_auto_generated, autopay_opt_in, autopay_status,"
-    "  autopay_cadence, autopay_payment_method_id, autopay_next_charge_at)"
-    " SELECT i.firm_id, i.client_id, i.id, i.invoice_number, 'sent', i.currency,"
-    "  i.subtotal, i.tax, i.subtotal + i.tax, $1::date, i.due_date,"
+    "  autopay_cadence, autopay_payment_method_id, autopay_next_charge_at, legal_number,"
+    "  issued_at)"
+    " SELECT i.firm_id, i.client_id, i.id, i.invoice_number,"
+    "  CASE WHEN i.review THEN 'draft' ELSE 'sent' END, i.currency,"
+    "  i.subtotal, i.tax, i.subtotal + i.tax, CASE WHEN NOT i.review THEN $1::date END,"
+    "  CASE WHEN NOT i.review THEN i.due_date END,"
     "  i.period_start, i.period_end, true, i.autopay_enabled,"
-    "  CASE WHEN i.autopay_enabled THEN 'scheduled' ELSE 'idle' END,"
+    "  CASE WHEN i.autopay_enabled AND NOT i.review THEN 'scheduled' ELSE 'idle' END,"
     "  i.autopay_cadence, i.autopay_payment_method_id,"
-    "  CASE WHEN i.autopay_enabled THEN (CASE i.autopay_cadence"
+    "  CASE WHEN i.autopay_enabled AND NOT i.review THEN (CASE i.autopay_cadence"
     "    WHEN 'on_issue' THEN $1::date"
     "    WHEN 'on_due' THEN i.due_date"
     "    WHEN 'monthly' THEN date_trunc('month', i.due_date::timestamp)::date"
     "    ELSE date_trunc('quarter', i.due_date::timestamp)::date END)::timestamp"
-    "    AT TIME ZONE 'UTC' END"
-    " FROM inv i ORDER BY i.id"
+    "    AT TIME ZONE 'UTC' END, i.legal_number, CASE WHEN NOT i.review THEN now() END"
+    " FROM nm i ORDER BY i.id"
     " ON CONFLICT (engagement_id, period_start) WHERE is_auto_generated DO NOTHING"
     " RETURNING id, firm_id, client_id, engagement_id, invoice_number, currency,"
-    "  subtotal_cents, tax_cents, total_cents, period_start, period_end, due_date),"
+    "  subtotal_cents, tax_cents, total_cents, period_start, period_end, due_date, status,"
+    "  legal_number),"
     " li AS ("
     " INSERT INTO billing.invoice_line_items (invoice_id, firm_id, line_type,"
     "  description, quantity, rate_cents, amount_cents, time_entry_ids)"
@@ -196,10 +227,12 @@ static const char inv_insert_sql[] = INV_CTE_SQL ","
     "   'invoice.issued:' || n.id AS idempotency_key, n.id AS invoice_id, n.firm_id,"
     "   n.client_id, 'sent' AS status, n.total_cents, n.currency,"
     "   (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
-    "    AS occurred_at) m"
-    " ORDER BY n.id RETURNING 1)"
+    "    AS occurred_at, n.legal_number) m"
+    " WHERE n.status = 'sent' ORDER BY n.id RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM li),"
-    "  (SELECT count(*) FROM te), (SELECT count(*) FROM aud), (SELECT count(*) FROM ob)";
+    "  (SELECT count(*) FROM te), (SELECT count(*) FROM aud), (SELECT count(*) FROM ob),"
+    "  (SELECT count(*) FROM ins WHERE legal_number IS NOT NULL),"
+    "  (SELECT coalesce(sum(n), 0) FROM cnt)";
 
 typedef struct {
     const invoicing_params *p;
@@ -274,6 +307,18 @@ static db_status invoicing_run_batch(db_conn *c, void *arg, char *err, size_t er
     PGresult *r = db_exec(c, inv_insert_sql, 2, params, &st, err, errlen);
     if (r == NULL)
         return st;
+    /* Numbers were taken for every invoice the batch meant to issue; one
+     * skipped by ON CONFLICT (another writer's invoice for that period)
+     * would leave a gap: then nothing of the batch is kept, and the retry
+     * sees that invoice and numbers only the others. */
+    if (strcmp(PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6)) != 0) {
+        snprintf(err, errlen,
+                 "could not number the batch's invoices without a gap (%s issued, %s numbers "
+                 "taken); retrying",
+                 PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6));
+        PQclear(r);
+        return DB_TRANSIENT;
+    }
     x->stats->engagements += x->batch.count;
     x->stats->invoices += strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     x->stats->lines += strtoll(PQgetvalue(r, 0, 1), NULL, 10);

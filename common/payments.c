@@ -311,7 +311,8 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
                 "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
                 "   WHERE invoice_id = i.id), 'autopay', $2,"
                 "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
-                "   ELSE greatest(i.total_cents - i.amount_paid_cents, 0) END, $3, 'processing',"
+                "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
+                " $3, 'processing',"
                 "  i.currency"
                 " FROM billing.invoices i WHERE i.id = $1::bigint RETURNING id",
                 4, p2, &st, err, errlen);
@@ -400,7 +401,8 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
                 "  autopay_status = CASE WHEN autopay_opt_in AND autopay_status <> 'cancelled'"
                 "   THEN 'failed' ELSE autopay_status END"
                 "  WHERE id = $1::bigint"
-                "  RETURNING firm_id, next_payment_retry_at, total_cents - amount_paid_cents AS due)"
+                "  RETURNING firm_id, next_payment_retry_at,"
+                "   billing.balance_due(total_cents, amount_paid_cents, credited_cents) AS due)"
                 " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
                 "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', $9::bigint,"
                 "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
@@ -589,7 +591,9 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
      * (below) instead of starting another with a new key. */
     const char *p[] = {inv, day, payments_kind_names[a->kind]};
     PGresult *r = db_exec(c,
-                          "SELECT i.firm_id, i.total_cents - i.amount_paid_cents, i.currency,"
+                          "SELECT i.firm_id,"
+                          " billing.balance_due(i.total_cents, i.amount_paid_cents,"
+                          "  i.credited_cents), i.currency,"
                           " i.autopay_opt_in AND c.autopay_enabled, i.autopay_status,"
                           " coalesce(nullif(c.autopay_payment_method_id, ''),"
                           "  nullif(i.autopay_payment_method_id, '')),"
@@ -1243,7 +1247,7 @@ static db_status pay_overdue_tx(db_conn *c, void *arg, char *err, size_t errlen)
                     "SELECT billing.audit(i.firm_id, 'invoice_overdue', 'WARNING', NULL,"
                     "  jsonb_build_object('invoice_id', i.id, 'due_date', i.due_date,"
                     "   'business_date', $1::date, 'balance_due_cents',"
-                    "   i.total_cents - i.amount_paid_cents)),"
+                    "   billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents))),"
                     "  billing.invoice_event(i.id, 'invoice.overdue', 0, NULL)"
                     " FROM billing.invoices i WHERE i.id = ANY($2::bigint[]) ORDER BY i.id",
                     2, pa, err, errlen);
@@ -1354,7 +1358,7 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
              "SELECT s.action, i.id, i.invoice_number, coalesce(i.engagement_id, 0),"
              " coalesce(to_char(i.period_start, 'YYYY-MM-DD'), ''),"
              " coalesce(to_char(i.period_end, 'YYYY-MM-DD'), ''), i.total_cents,"
-             " i.total_cents - i.amount_paid_cents, i.currency,"
+             " billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents), i.currency,"
              " (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts "
              "a"
              "  WHERE a.invoice_id = i.id)"

@@ -49,12 +49,13 @@ static const char verify_total_sql[] =
     " UNION ALL"
     " SELECT i.firm_id, 'invoices', i.id,"
     " format('invoice %s (%s): amounts out of range: subtotal %s, tax %s, total %s, refunded %s,"
-    " amount_paid %s (want all >= 0 and amount_paid <= total)', i.id, i.invoice_number,"
-    "  i.subtotal_cents, i.tax_cents, i.total_cents, i.refunded_cents, i.amount_paid_cents)"
+    " amount_paid %s, credited %s (want all >= 0 and amount_paid + credited <= total)',"
+    "  i.id, i.invoice_number, i.subtotal_cents, i.tax_cents, i.total_cents, i.refunded_cents,"
+    "  i.amount_paid_cents, i.credited_cents)"
     " FROM billing.invoices i"
     " WHERE " VF("i") " AND (i.subtotal_cents < 0 OR i.tax_cents < 0 OR i.total_cents < 0"
-    "  OR i.refunded_cents < 0 OR i.amount_paid_cents < 0"
-    "  OR i.amount_paid_cents > i.total_cents)"
+    "  OR i.refunded_cents < 0 OR i.amount_paid_cents < 0 OR i.credited_cents < 0"
+    "  OR i.amount_paid_cents + i.credited_cents > i.total_cents)"
     " UNION ALL"
     " SELECT l.firm_id, 'invoice_line_items', l.id,"
     " format('line %s of invoice %s: negative amount_cents %s, rate_cents %s or quantity %s',"
@@ -369,11 +370,13 @@ static const char verify_tenant_sql[] =
 /* ---- 8. time entries (rule 1.8, section 3) -----------------------------------
  * An invoiced entry is approved and listed by exactly one line, a line of
  * the invoice it is marked on; an entry listed by a line is marked invoiced
- * on that line's invoice. */
+ * on that line's invoice. Lines of a void invoice keep their list as a
+ * record, but bill nothing: their entries were released (sql/013). */
 static const char verify_time_sql[] =
     "WITH li AS (SELECT l.id AS line_id, l.invoice_id, x.te"
     "  FROM billing.invoice_line_items l CROSS JOIN LATERAL unnest(l.time_entry_ids) x(te)"
-    "  WHERE cardinality(l.time_entry_ids) > 0),"
+    "  WHERE cardinality(l.time_entry_ids) > 0 AND NOT EXISTS (SELECT 1 FROM billing.invoices v"
+    "   WHERE v.id = l.invoice_id AND v.status = 'void')),"
     " per AS (SELECT li.te, count(*) AS n, string_agg(format('line %s of invoice %s',"
     "  li.line_id, li.invoice_id), ', ' ORDER BY li.line_id) AS lines,"
     "  bool_and(li.invoice_id IS NOT DISTINCT FROM t.invoice_id) AS same"

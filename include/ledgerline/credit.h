@@ -22,7 +22,8 @@
 typedef struct {
     int64_t client_id;
     int64_t amount_cents;          /* > 0 */
-    const char *source;            /* overpayment, refund, goodwill, promotional, correction */
+    const char *source;            /* overpayment, refund, goodwill, promotional, correction,
+                                    * credit_note */
     const char *description;
     const char *reason;            /* required for goodwill and correction */
     const char *approved_by;       /* required for goodwill and correction */

@@ -48,7 +48,9 @@ typedef enum {
     INVOICE_EVENT_OVERDUE,
     INVOICE_EVENT_DISPUTED,
     INVOICE_EVENT_CHARGED_BACK,
-    INVOICE_EVENT_REFUNDED
+    INVOICE_EVENT_REFUNDED,
+    INVOICE_EVENT_VOIDED,  /* invoice lifecycle (sql/012) */
+    INVOICE_EVENT_CREDITED /* key "invoice.credited:<invoice id>:<credit note id>" */
 } invoice_event_type;
 
 typedef struct {

@@ -897,8 +897,9 @@ static void test_status_values_checked(void **state)
     int64_t e = mk_engagement(c, f, cl, "package", "100000", NULL);
     int64_t inv = mk_invoice(c, f, cl, e);
     const char *P[] = {I(inv)};
+    /* ('void' became a status with the invoice lifecycle, sql/012.) */
     dbtest_refused(c, "invoices_status_valid",
-                   "UPDATE billing.invoices SET status = 'void' WHERE id = $1", 1, P);
+                   "UPDATE billing.invoices SET status = 'voided' WHERE id = $1", 1, P);
     dbtest_refused(c, "invoices_autopay_status_valid",
                    "UPDATE billing.invoices SET autopay_status = 'queued' WHERE id = $1", 1, P);
     dbtest_refused(c, "invoices_autopay_cadence_valid",

@@ -42,5 +42,12 @@ int cmd_dlq_list(int argc, char **argv, const cli_opts *o);
 int cmd_dlq_replay(int argc, char **argv, const cli_opts *o);
 int cmd_verify(int argc, char **argv, const cli_opts *o);
 int cmd_reconcile(int argc, char **argv, const cli_opts *o);
+int cmd_firm_settings(int argc, char **argv, const cli_opts *o);
+int cmd_invoice_issue(int argc, char **argv, const cli_opts *o);
+int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o);
+int cmd_invoice_void(int argc, char **argv, const cli_opts *o);
+int cmd_credit_note_create(int argc, char **argv, const cli_opts *o);
+int cmd_report_wip(int argc, char **argv, const cli_opts *o);
+int cmd_report_aging(int argc, char **argv, const cli_opts *o);
 
 #endif

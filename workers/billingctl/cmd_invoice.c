@@ -202,9 +202,13 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
                 "engagement_override, engagement_override_reason, engagement_override_by, "
                 "invoice_number, status, currency, subtotal_cents, tax_cents, total_cents, "
                 "issue_date, due_date, is_auto_generated, autopay_opt_in, "
-                "autopay_payment_method_id) "
+                "autopay_payment_method_id, issued_at, legal_number) "
                 "SELECT $1, $2, $3, $4::boolean, $5, $6, $7, 'sent', $14, $8, $9, $10, "
-                "$11::date, $11::date + 30, false, $12::boolean, $13 "
+                "$11::date, $11::date + 30, false, $12::boolean, $13, now(), "
+                /* issued now: the next legal number of the firm (sql/012) */
+                "billing.format_legal_number(billing.legal_prefix($1::bigint), 'invoice', "
+                " extract(year FROM $11::date)::int, billing.take_legal_numbers($1::bigint, "
+                " 'invoice', extract(year FROM $11::date)::int, 1)) "
                 "FROM billing.clients cl WHERE cl.id = $2 RETURNING id",
                 14, pi, &st, err, errlen);
     if (r == NULL)
@@ -374,7 +378,16 @@ static db_status show_work(db_conn *c, void *varg, char *err, size_t errlen)
         "i.amount_paid_cents, 'refunded_cents', i.refunded_cents, 'issue_date', i.issue_date, "
         "'due_date', i.due_date, 'paid_date', i.paid_date, 'period_start', i.period_start, "
         "'period_end', i.period_end, 'is_auto_generated', i.is_auto_generated, "
-        "'autopay_opt_in', i.autopay_opt_in, 'autopay_status', i.autopay_status), "
+        "'autopay_opt_in', i.autopay_opt_in, 'autopay_status', i.autopay_status, "
+        "'legal_number', i.legal_number, 'credited_cents', i.credited_cents, "
+        "'balance_due_cents', billing.balance_due(i.total_cents, i.amount_paid_cents, "
+        "i.credited_cents), 'issued_by', i.issued_by, 'voided_by', i.voided_by, "
+        "'void_reason', i.void_reason), "
+        "'credit_notes', (SELECT coalesce(jsonb_agg(jsonb_build_object('credit_note_id', n.id, "
+        "'legal_number', n.legal_number, 'total_cents', n.total_cents, 'applied_to_due_cents', "
+        "n.applied_to_due_cents, 'refunded_cents', n.refunded_cents, 'credited_cents', "
+        "n.credited_cents, 'reason', n.reason) ORDER BY n.id), '[]'::jsonb) "
+        "FROM billing.credit_notes n WHERE n.invoice_id = i.id), "
         "'lines', (SELECT coalesce(jsonb_agg(jsonb_build_object('line_id', l.id, 'line_type', "
         "l.line_type, 'description', l.description, 'quantity', l.quantity::text, 'rate_cents', "
         "l.rate_cents, 'amount_cents', l.amount_cents, 'time_entry_ids', "
@@ -422,9 +435,10 @@ static void print_table(const char *text)
     }
     json_t *inv = json_object_get(root, "invoice");
     static const char *const fields[] = {
-        "invoice_id", "invoice_number", "firm_id", "client_id", "engagement_id",
+        "invoice_id", "invoice_number", "legal_number", "firm_id", "client_id", "engagement_id",
         "engagement_override", "engagement_override_reason", "engagement_override_by", "status",
         "currency", "subtotal_cents", "tax_cents", "total_cents", "amount_paid_cents",
+        "credited_cents", "balance_due_cents",
         "issue_date", "due_date", "paid_date", "period_start", "period_end", "is_auto_generated",
         "autopay_status"};
     char b[512];
@@ -451,6 +465,17 @@ static void print_table(const char *text)
                js(l, "amount_cents", b2, sizeof b2), js(l, "source", b3, sizeof b3),
                js(l, "received_at", b4, sizeof b4),
                js(l, "stripe_payment_intent_id", b5, sizeof b5));
+    }
+    printf("\ncredit notes\n%-8s %-24s %12s %12s %12s %12s  %s\n", "id", "legal_number",
+           "total_cents", "off_due", "refunded", "credited", "reason");
+    json_array_foreach(json_object_get(root, "credit_notes"), i, l)
+    {
+        char b1[32], b2[80], b3[32], b4[32], b5[32], b6[32], b7[512];
+        printf("%-8s %-24s %12s %12s %12s %12s  %s\n", js(l, "credit_note_id", b1, sizeof b1),
+               js(l, "legal_number", b2, sizeof b2), js(l, "total_cents", b3, sizeof b3),
+               js(l, "applied_to_due_cents", b4, sizeof b4),
+               js(l, "refunded_cents", b5, sizeof b5), js(l, "credited_cents", b6, sizeof b6),
+               js(l, "reason", b7, sizeof b7));
     }
     json_decref(root);
 }

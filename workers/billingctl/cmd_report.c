@@ -41,7 +41,7 @@ static const char *const REVENUE_SQL =
     "  GROUP BY i.id), "
     "invoiced AS (SELECT currency, count(*) AS n, sum(pkg) AS pkg, sum(hrs) AS hrs, "
     "  sum(adj) AS adj, sum(tax_cents) AS tax, sum(total_cents) AS total FROM inv "
-    "  WHERE issue_date BETWEEN $2::date AND $3::date AND status NOT IN ('draft', 'cancelled') "
+    "  WHERE issue_date BETWEEN $2::date AND $3::date AND status NOT IN ('draft', 'cancelled', 'void') "
     "  GROUP BY currency), "
     "pay AS (SELECT p.amount_cents AS a, p.source, inv.*, "
     "  CASE WHEN inv.total_cents > 0 THEN trunc(p.amount_cents::numeric * inv.pkg / "
@@ -76,8 +76,16 @@ static const char *const REVENUE_SQL =
     "  FROM billing.refunds r JOIN billing.invoices i ON i.id = r.invoice_id, lo, hi "
     "  WHERE r.firm_id = $1 AND r.created_at >= lo.t AND r.created_at < hi.t "
     "  GROUP BY i.currency), "
+    /* Credit notes issued in [from, to] (docs/INVOICES.md): their totals,
+     * tax and how they were settled. */
+    "cn AS (SELECT i.currency, count(*) AS n, sum(n.total_cents) AS total, "
+    "  sum(n.tax_cents) AS tax, sum(n.applied_to_due_cents) AS due, "
+    "  sum(n.refunded_cents) AS refund, sum(n.credited_cents) AS credit "
+    "  FROM billing.credit_notes n JOIN billing.invoices i ON i.id = n.invoice_id, lo, hi "
+    "  WHERE n.firm_id = $1 AND n.created_at >= lo.t AND n.created_at < hi.t "
+    "  GROUP BY i.currency), "
     "cur AS (SELECT currency FROM invoiced UNION SELECT currency FROM collected "
-    "  UNION SELECT currency FROM refunded) "
+    "  UNION SELECT currency FROM refunded UNION SELECT currency FROM cn) "
     "SELECT jsonb_build_object('firm_id', $1::bigint, 'from', $2::text, 'to', $3::text, "
     "  'currencies', coalesce(jsonb_agg(jsonb_build_object('currency', cur.currency, "
     "  'invoiced', jsonb_build_object('invoice_count', coalesce(iv.n, 0), "
@@ -89,9 +97,13 @@ static const char *const REVENUE_SQL =
     "    'adjustment_cents', coalesce(co.adj, 0), 'tax_cents', coalesce(co.tax, 0), "
     "    'total_cents', coalesce(co.total, 0)), "
     "  'credit_applied_cents', coalesce(co.credit, 0), "
-    "  'refunded_cents', coalesce(rf.total, 0)) ORDER BY cur.currency), '[]'::jsonb))::text "
+    "  'refunded_cents', coalesce(rf.total, 0), "
+    "  'credit_notes', jsonb_build_object('count', coalesce(cn.n, 0), "
+    "    'total_cents', coalesce(cn.total, 0), 'tax_cents', coalesce(cn.tax, 0), "
+    "    'applied_to_due_cents', coalesce(cn.due, 0), 'refunded_cents', coalesce(cn.refund, 0), "
+    "    'credited_cents', coalesce(cn.credit, 0))) ORDER BY cur.currency), '[]'::jsonb))::text "
     "FROM cur LEFT JOIN invoiced iv USING (currency) LEFT JOIN collected co USING (currency) "
-    "LEFT JOIN refunded rf USING (currency)";
+    "LEFT JOIN refunded rf USING (currency) LEFT JOIN cn USING (currency)";
 
 static db_status revenue_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
@@ -133,6 +145,13 @@ static void print_table(const revenue_arg *a)
                args_jint(co, "adjustment_cents"), args_jint(co, "tax_cents"), args_jint(co, "total_cents"));
         printf("%-8s credit applied %lld, refunded %lld (cents)\n", code,
                args_jint(cur, "credit_applied_cents"), args_jint(cur, "refunded_cents"));
+        const json_t *cn = json_object_get(cur, "credit_notes");
+        if (args_jint(cn, "count") > 0)
+            printf("%-8s credit notes %lld: %lld (tax %lld): %lld off balances due, %lld "
+                   "refunded, %lld to client credit (cents)\n",
+                   code, args_jint(cn, "count"), args_jint(cn, "total_cents"),
+                   args_jint(cn, "tax_cents"), args_jint(cn, "applied_to_due_cents"),
+                   args_jint(cn, "refunded_cents"), args_jint(cn, "credited_cents"));
     }
     printf("(amounts in cents)\n");
     json_decref(root);

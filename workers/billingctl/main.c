@@ -26,6 +26,20 @@ static const cli_command commands[] = {
      "invoice create --client N [--engagement N | --override-reason TEXT --override-by NAME] "
      "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date D] [--by NAME]"},
     {"invoice", "show", cmd_invoice_show, "invoice show INVOICE_ID"},
+    {"invoice", "issue", cmd_invoice_issue, "invoice issue INVOICE_ID [--date D] --by NAME"},
+    {"invoice", "adjust", cmd_invoice_adjust,
+     "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
+     "--by NAME"},
+    {"invoice", "void", cmd_invoice_void, "invoice void INVOICE_ID --reason TEXT --by NAME"},
+    {"report", "wip", cmd_report_wip, "report wip --firm-id N [--date D]"},
+    {"report", "aging", cmd_report_aging, "report aging --firm-id N --date D"},
+    {"credit-note", "create", cmd_credit_note_create,
+     "credit-note create --invoice N (--amount-cents N | --line LINE_ID:AMOUNT_CENTS ...) "
+     "--reason TEXT --by NAME [--refund | --credit]"},
+    {"firm", "settings", cmd_firm_settings,
+     "firm settings FIRM_ID [--review-before-issue on|off] [--number-prefix P] [--legal-name T] "
+     "[--address T] [--tax-id T] [--payment-instructions T] [--reminder-days LIST] "
+     "[--reminders on|off]"},
     {"autopay", "run", cmd_autopay_run, "autopay run [--date D] [--firm-id N] [--dry-run]"},
     {"autopay", "resume", cmd_autopay_resume, "autopay resume INVOICE_ID --by NAME"},
     {"retry", "run", cmd_retry_run, "retry run [--date D] [--firm-id N] [--dry-run]"},

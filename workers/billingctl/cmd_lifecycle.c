@@ -1,0 +1,311 @@
+/* cmd_lifecycle.c: `billingctl firm settings`, `invoice issue`, `invoice
+ * adjust` and `invoice void` (CONTRACT "Invoice lifecycle"; docs/INVOICES.md).
+ * Parses and prints only: the rules are common/lifecycle.c's and the
+ * database's (sql/012, sql/013). Exit 0 done, 1 refused (the message names
+ * the rule), 2 usage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "ledgerline/lifecycle.h"
+
+/* ---- firm settings --------------------------------------------------------- */
+
+static const char *const SETTINGS_USAGE =
+    "firm settings FIRM_ID [--review-before-issue on|off] [--number-prefix P] "
+    "[--legal-name T] [--address T] [--tax-id T] [--payment-instructions T] "
+    "[--reminder-days LIST] [--reminders on|off]";
+
+static int on_off(const char *v)
+{
+    if (v == NULL)
+        return -1;
+    if (strcmp(v, "on") == 0)
+        return 1;
+    if (strcmp(v, "off") == 0)
+        return 0;
+    return -2;
+}
+
+typedef struct {
+    const lifecycle_settings *s;
+    char *json;
+} settings_arg;
+
+static db_status settings_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    settings_arg *a = varg;
+    free(a->json);
+    a->json = NULL;
+    return lifecycle_firm_settings(c, a->s, &a->json, err, errlen);
+}
+
+int cmd_firm_settings(int argc, char **argv, const cli_opts *o)
+{
+    lifecycle_settings s = {.review_before_issue = -1, .reminders_enabled = -1};
+    const char *firm = NULL, *review = NULL, *reminders = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g = 0;
+        struct {
+            const char *name;
+            const char **dst;
+        } opts[] = {{"--review-before-issue", &review},
+                    {"--number-prefix", &s.number_prefix},
+                    {"--legal-name", &s.legal_name},
+                    {"--address", &s.address},
+                    {"--tax-id", &s.tax_id},
+                    {"--payment-instructions", &s.payment_instructions},
+                    {"--reminder-days", &s.reminder_days},
+                    {"--reminders", &reminders}};
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && g == 0; k++)
+            g = args_opt(argc, argv, &i, opts[k].name, opts[k].dst);
+        if (g < 0)
+            return args_usage(SETTINGS_USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (argv[i][0] != '-' && firm == NULL)
+            firm = argv[i];
+        else
+            return args_usage(SETTINGS_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    if (firm == NULL || !args_parse_id(firm, &s.firm_id))
+        return args_usage(SETTINGS_USAGE, "FIRM_ID (a positive integer) is required");
+    s.review_before_issue = on_off(review);
+    s.reminders_enabled = on_off(reminders);
+    if (s.review_before_issue == -2 || s.reminders_enabled == -2)
+        return args_usage(SETTINGS_USAGE, "--review-before-issue and --reminders take on or off");
+    char days[256];
+    if (s.reminder_days != NULL && !lifecycle_reminder_days(s.reminder_days, days, sizeof days))
+        return args_usage(SETTINGS_USAGE,
+                          "--reminder-days takes comma-separated integers in -365..365");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    settings_arg a = {.s = &s};
+    char err[512];
+    db_status st = db_run_tx(c, settings_tx, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK) {
+        free(a.json);
+        return args_refused("firm settings", err);
+    }
+    if (o->json) {
+        printf("%s\n", a.json);
+    } else {
+        json_error_t je;
+        json_t *j = json_loads(a.json, 0, &je);
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v)
+        {
+            char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            printf("%-22s %s\n", k, json_is_string(v) ? json_string_value(v) : t ? t : "");
+            free(t);
+        }
+        json_decref(j);
+    }
+    free(a.json);
+    return CLI_OK;
+}
+
+/* ---- invoice issue ---------------------------------------------------------- */
+
+static const char *const ISSUE_USAGE = "invoice issue INVOICE_ID [--date D] --by NAME";
+
+typedef struct {
+    int64_t invoice_id;
+    civil_date on;
+    const char *by;
+    char legal_number[LIFECYCLE_NUMBER_MAX];
+    bool already;
+} issue_arg;
+
+static db_status issue_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    issue_arg *a = varg;
+    return lifecycle_issue(c, a->invoice_id, a->on, a->by, a->legal_number, &a->already, err,
+                           errlen);
+}
+
+static bool by_valid(const char *by)
+{
+    return by != NULL && by[0] != '\0' && strlen(by) <= LIFECYCLE_NAME_MAX;
+}
+
+int cmd_invoice_issue(int argc, char **argv, const cli_opts *o)
+{
+    const char *inv = NULL, *date = NULL, *by = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g = args_opt(argc, argv, &i, "--date", &date);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--by", &by);
+        if (g < 0)
+            return args_usage(ISSUE_USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (argv[i][0] != '-' && inv == NULL)
+            inv = argv[i];
+        else
+            return args_usage(ISSUE_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    issue_arg a = {.by = by, .on = date_today_utc()};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(ISSUE_USAGE, "INVOICE_ID (a positive integer) is required");
+    if (date != NULL && !date_parse(date, &a.on))
+        return args_usage(ISSUE_USAGE, "--date must be YYYY-MM-DD");
+    if (!by_valid(by))
+        return args_usage(ISSUE_USAGE, "--by NAME (at most 200 characters) is required");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[512];
+    db_status st = db_run_tx(c, issue_tx, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("invoice issue", err);
+    if (o->json)
+        printf("{\"invoice_id\":%lld,\"legal_number\":\"%s\"}\n", (long long)a.invoice_id,
+               a.legal_number);
+    else
+        printf("invoice %lld %s %s\n", (long long)a.invoice_id,
+               a.already ? "was already issued as" : "issued as", a.legal_number);
+    return CLI_OK;
+}
+
+/* ---- invoice adjust ------------------------------------------------------------ */
+
+static const char *const ADJUST_USAGE =
+    "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
+    "--by NAME";
+
+typedef struct {
+    int64_t invoice_id, line_id, amount;
+    const char *quantity, *reason, *by;
+    int64_t total_out, amount_out;
+} adjust_arg;
+
+static db_status adjust_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    adjust_arg *a = varg;
+    return lifecycle_adjust(c, a->invoice_id, a->line_id, a->quantity, a->amount, a->reason,
+                            a->by, &a->total_out, &a->amount_out, err, errlen);
+}
+
+int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o)
+{
+    const char *inv = NULL, *line = NULL, *qty = NULL, *amt = NULL, *reason = NULL, *by = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g = args_opt(argc, argv, &i, "--line", &line);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--quantity", &qty);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--amount-cents", &amt);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--reason", &reason);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--by", &by);
+        if (g < 0)
+            return args_usage(ADJUST_USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (argv[i][0] != '-' && inv == NULL)
+            inv = argv[i];
+        else
+            return args_usage(ADJUST_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    adjust_arg a = {.quantity = qty, .reason = reason, .by = by, .amount = -1};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(ADJUST_USAGE, "INVOICE_ID (a positive integer) is required");
+    if (line == NULL || !args_parse_id(line, &a.line_id))
+        return args_usage(ADJUST_USAGE, "--line LINE_ID (a positive integer) is required");
+    if ((qty == NULL) == (amt == NULL))
+        return args_usage(ADJUST_USAGE, "give exactly one of --quantity and --amount-cents");
+    if (qty != NULL && !lifecycle_quantity_valid(qty))
+        return args_usage(ADJUST_USAGE, "--quantity must be hours with at most two decimals");
+    if (amt != NULL && !args_parse_cents(amt, &a.amount))
+        return args_usage(ADJUST_USAGE, "--amount-cents must be a non-negative integer");
+    if (reason == NULL || reason[0] == '\0')
+        return args_usage(ADJUST_USAGE, "--reason TEXT is required");
+    if (!by_valid(by))
+        return args_usage(ADJUST_USAGE, "--by NAME (at most 200 characters) is required");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[512];
+    db_status st = db_run_tx(c, adjust_tx, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("invoice adjust", err);
+    if (o->json)
+        printf("{\"invoice_id\":%lld,\"line_id\":%lld,\"amount_cents\":%lld,\"total_cents\":%lld}"
+               "\n",
+               (long long)a.invoice_id, (long long)a.line_id, (long long)a.amount_out,
+               (long long)a.total_out);
+    else
+        printf("invoice %lld: line %lld now %lld cents; invoice total %lld cents\n",
+               (long long)a.invoice_id, (long long)a.line_id, (long long)a.amount_out,
+               (long long)a.total_out);
+    return CLI_OK;
+}
+
+/* ---- invoice void ----------------------------------------------------------------- */
+
+static const char *const VOID_USAGE = "invoice void INVOICE_ID --reason TEXT --by NAME";
+
+typedef struct {
+    int64_t invoice_id;
+    const char *reason, *by;
+    int64_t released;
+    bool already;
+} void_arg;
+
+static db_status void_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    void_arg *a = varg;
+    return lifecycle_void(c, a->invoice_id, a->reason, a->by, &a->released, &a->already, err,
+                          errlen);
+}
+
+int cmd_invoice_void(int argc, char **argv, const cli_opts *o)
+{
+    const char *inv = NULL, *reason = NULL, *by = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g = args_opt(argc, argv, &i, "--reason", &reason);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--by", &by);
+        if (g < 0)
+            return args_usage(VOID_USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (argv[i][0] != '-' && inv == NULL)
+            inv = argv[i];
+        else
+            return args_usage(VOID_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    void_arg a = {.reason = reason, .by = by};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(VOID_USAGE, "INVOICE_ID (a positive integer) is required");
+    if (reason == NULL || reason[0] == '\0')
+        return args_usage(VOID_USAGE, "--reason TEXT is required");
+    if (!by_valid(by))
+        return args_usage(VOID_USAGE, "--by NAME (at most 200 characters) is required");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[512];
+    db_status st = db_run_tx(c, void_tx, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("invoice void", err);
+    if (o->json)
+        printf("{\"invoice_id\":%lld,\"status\":\"void\",\"time_entries_released\":%lld}\n",
+               (long long)a.invoice_id, (long long)a.released);
+    else if (a.already)
+        printf("invoice %lld was already void\n", (long long)a.invoice_id);
+    else
+        printf("invoice %lld voided; %lld time entries are billable again\n",
+               (long long)a.invoice_id, (long long)a.released);
+    return CLI_OK;
+}
