@@ -285,7 +285,10 @@ BEGIN
         autopay_status = CASE
             WHEN NOT autopay_opt_in THEN autopay_status
             WHEN full_paid AND autopay_status <> 'cancelled' THEN 'succeeded'
-            WHEN autopay_status IN ('processing', 'succeeded')
+            -- an attempt that just ended with part of the money: the rest is
+            -- charged; an autopay that already succeeded is never re-opened
+            -- (money coming back after a refund is not charged again)
+            WHEN autopay_status = 'processing'
                 THEN CASE WHEN status = 'failed' THEN 'failed' ELSE 'scheduled' END
             ELSE autopay_status END,
         next_payment_retry_at = CASE WHEN full_paid THEN NULL ELSE next_payment_retry_at END
