@@ -1163,9 +1163,11 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
 
 /* Which invoices a run charges is billing.charge_due's to say (sql/009);
  * the plain predicates beside it only let 004's partial indexes find the
- * candidates. The autopay run also takes the invoices whose unfinished
- * attempt must be looked up at Stripe whatever the invoice's state (11.2,
- * 11.3): autopay off, a day old, or a conflict an operator resumed. */
+ * candidates. The autopay run also takes the invoices whose unanswered
+ * attempt (no PaymentIntent known) must be looked up at Stripe whatever the
+ * invoice's state (11.2, 11.3): autopay off, a day old, or a conflict an
+ * operator resumed. An attempt whose intent is known and processing waits
+ * for its webhook (read back by id only when its invoice is charged). */
 static const char pay_due_autopay_sql[] =
     "SELECT id FROM ("
     " SELECT i.id FROM billing.invoices i"
@@ -1176,11 +1178,11 @@ static const char pay_due_autopay_sql[] =
     "  JOIN billing.invoices i ON i.id = a.invoice_id"
     "  JOIN billing.clients c ON c.id = i.client_id"
     "  WHERE a.status IN ('processing', 'transient_error')"
-    "  AND i.autopay_status <> 'needs_attention'"
+    "  AND i.autopay_status <> 'needs_attention' AND a.stripe_payment_intent_id IS NULL"
     "  AND (a.created_at < greatest(now(), $1::date::timestamp AT TIME ZONE 'UTC')"
     "    - interval '23 hours'"
-    "   OR (a.stripe_payment_intent_id IS NULL AND (NOT (i.autopay_opt_in AND c.autopay_enabled)"
-    "    OR a.failure_code = 'idempotency_error')))" PAY_SHARD_FILTER
+    "   OR NOT (i.autopay_opt_in AND c.autopay_enabled) OR a.failure_code = 'idempotency_error')"
+    PAY_SHARD_FILTER
     ") s WHERE id > $5::bigint ORDER BY id LIMIT $6::int";
 
 static const char pay_due_retry_sql[] =
