@@ -100,9 +100,9 @@ start_service() { # name binary [VAR=VALUE...]
   echo $! >"$dir/$name.pid"
 }
 if [ "$services" -eq 1 ]; then
-  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}
+  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_LocalDevOnly0123456789ab}
   export INGESTER_LISTEN=${INGESTER_LISTEN:-127.0.0.1:$port_base}
-  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_local_dev}
+  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_LocalDevOnly0123456789ab}
   : >"$dir/endpoints"
   # Stripe: the loopback stand-in when it is built. Without it Stripe calls
   # go to a closed local port (transient failures, retried): never to Stripe.

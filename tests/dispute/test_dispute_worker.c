@@ -270,7 +270,7 @@ static int setup(void **state)
     unlink(worker_log);
     /* The worker and every billingctl run inherit these. */
     setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
-    setenv("STRIPE_SECRET_KEY", "sk_test_dispute_tests", 1);
+    setenv("STRIPE_SECRET_KEY", "sk_test_DisputeTests0123456789", 1);
     setenv("STRIPE_API_BASE", standin_url(sd), 1);
     char err[512];
     prod = kafka_producer_new(brokers, 10000, err, sizeof err);
@@ -924,7 +924,7 @@ static void test_refund_command(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     /* a real PaymentIntent at the stand-in, so it knows the charge */
-    stripe_config cfg = {.secret_key = "sk_test_dispute_tests", .api_base = standin_url(sd),
+    stripe_config cfg = {.secret_key = "sk_test_DisputeTests0123456789", .api_base = standin_url(sd),
                          .max_rps = 25};
     char err[256];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);

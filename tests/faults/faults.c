@@ -44,8 +44,8 @@
 #endif
 
 #define FAULTS_DB "faults"
-#define FAULTS_SECRET "whsec_faults_suite_0123456789"
-#define FAULTS_API_KEY "sk_test_faults_suite"
+#define FAULTS_SECRET "whsec_FaultsSuite0123456789ab"
+#define FAULTS_API_KEY "sk_test_FaultsSuite0123456789"
 #define FAULTS_INVOICING_DATE "2027-01-01"
 #define FAULTS_AUTOPAY_DATE "2027-01-31"
 #define FAULTS_RETRY_DATE "2027-02-03"
