@@ -284,6 +284,7 @@ static int setup(void **state)
         if (f == NULL || dup2(fileno(stderr), 1) < 0)
             _exit(126);
         setenv("LOG_LEVEL", "info", 1);
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         execl(LL_DISPUTE_WORKER_BIN, LL_DISPUTE_WORKER_BIN, (char *)NULL);
         _exit(127);
     }

@@ -681,6 +681,18 @@ static void test_forged_tick_dead_lettered(void **state)
     snprintf(want, sizeof want, "PKG-%lld-2026-12-01", (long long)eng);
     assert_string_equal(inv_col(eng, "invoice_number"), want);
     assert_int_equal(forged_dead_letters(forged, TEST_SHARDS), TEST_SHARDS);
+    /* The worker process wrote as the stack's runtime role (billing_worker). */
+    const char *w = getenv("WORKER_DATABASE_URL");
+    if (w != NULL && *w != '\0') {
+        const char *pe[] = {I64(eng)};
+        assert_string_equal(dbtest_text(pg,
+                                        "SELECT a.db_user FROM billing.audit_events a"
+                                        " JOIN billing.invoices i"
+                                        " ON i.id = (a.metadata->>'invoice_id')::bigint"
+                                        " WHERE i.engagement_id = $1",
+                                        1, pe),
+                            "billing_worker");
+    }
     /* Each December key recorded once, by the real tick; no 2025-06-01 key. */
     char like[96];
     snprintf(like, sizeof like, "tick:invoicing:%%:firm-%lld:%%", (long long)firm);

@@ -33,6 +33,7 @@ static pid_t payh_spawn(payh *h, const char *bin, const char *log)
         FILE *f = freopen(log, "a", stderr);
         if (f == NULL || dup2(fileno(stderr), 1) < 0)
             _exit(126);
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         setenv("KAFKA_TOPIC_PREFIX", h->prefix, 1);
         setenv("STRIPE_API_BASE", standin_url(h->stripe), 1);
         setenv("STRIPE_SECRET_KEY", "sk_test_Ledgerline0123456789", 1);

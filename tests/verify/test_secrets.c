@@ -327,6 +327,8 @@ static void test_autopay_worker(void **state)
     snprintf(listen, sizeof listen, "WORKER_HTTP_LISTEN=127.0.0.1:%d", port);
     snprintf(metrics_url, sizeof metrics_url, "http://127.0.0.1:%d/metrics", port);
     snprintf(log, sizeof log, "/tmp/vt-secrets-autopay-%ld.log", (long)getpid());
+    char env_db[600]; /* billing_worker, as deployed */
+    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", dbtest_worker_url());
     const char *env[] = {"STRIPE_SECRET_KEY=" KEY,
                          "STRIPE_WEBHOOK_SECRET=" WHSEC,
                          "LOG_LEVEL=debug",
@@ -334,6 +336,7 @@ static void test_autopay_worker(void **state)
                          env_base,
                          env_prefix,
                          listen,
+                         env_db,
                          NULL};
     pid_t w = spawn(LL_AUTOPAY_WORKER_BIN, log, env);
     assert_true(wait_http(metrics_url));
