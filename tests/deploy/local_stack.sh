@@ -122,6 +122,30 @@ if tr '\0' '\n' <"/proc/$(cat "$dir/billing-ingester.pid")/environ" | grep -q '^
   fail "the ingester was given DATABASE_URL"
 fi
 
+echo "== compose's database roles (deploy/postgres/roles.sh, then migrate as billing_owner)"
+# On a scratch database of this stack's own cluster, as docker-compose.yml
+# runs them: db-roles as the superuser, migrate as billing_owner.
+scratch=ll_compose_roles
+owner=$OWNER_DATABASE_URL
+psql "$owner" -XAtq -c "create database $scratch" >/dev/null || fail "create database $scratch"
+pw() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+if PGHOST=127.0.0.1 PGPORT=$PGPORT PGUSER=postgres PGDATABASE=$scratch BILLING_OWNER_PASSWORD=short \
+   BILLING_WORKER_PASSWORD=$(pw) BILLING_OPERATOR_PASSWORD=$(pw) \
+   sh "$root/deploy/postgres/roles.sh" >"$dir/roles.out" 2>&1; then
+  fail "roles.sh accepted a short password"
+fi
+grep -q 'BILLING_OWNER_PASSWORD must be at least 16' "$dir/roles.out" || fail "roles.sh: $(cat "$dir/roles.out")"
+owner_pw=$(pw)
+PGHOST=127.0.0.1 PGPORT=$PGPORT PGUSER=postgres PGDATABASE=$scratch BILLING_OWNER_PASSWORD=$owner_pw \
+  BILLING_WORKER_PASSWORD=$(pw) BILLING_OPERATOR_PASSWORD=$(pw) \
+  sh "$root/deploy/postgres/roles.sh" >"$dir/roles.out" 2>&1 || fail "roles.sh: $(cat "$dir/roles.out")"
+DATABASE_URL="postgresql://billing_owner:$owner_pw@127.0.0.1:$PGPORT/$scratch" "$ctl" db migrate \
+  >"$dir/migrate-owner.out" 2>&1 || fail "migrate as billing_owner: $(tail -n 3 "$dir/migrate-owner.out")"
+others=$(psql "${owner%/*}/$scratch" -XAtq -c "select count(*) from pg_class
+   where relnamespace = 'billing'::regnamespace and relowner <> 'billing_owner'::regrole")
+[ "$others" = 0 ] || fail "$others objects of $scratch are not billing_owner's"
+psql "$owner" -XAtq -c "drop database $scratch with (force)" >/dev/null
+
 echo "== metrics"
 curl -s "$metrics/metrics" >"$dir/metrics.txt"
 grep -Eq '^billing_invoices_generated_total [1-9][0-9]*$' "$dir/metrics.txt" ||

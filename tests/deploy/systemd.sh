@@ -3,8 +3,8 @@
 # (templates through an instance, e.g. billing-autopay-worker@1.service);
 # any warning about a unit counts as a failure. There is a unit for every
 # binary, a template for every worker kind, Restart=on-failure and an
-# EnvironmentFile on every service. Skipped (77) where systemd-analyze is not
-# installed.
+# EnvironmentFile on every service, and each unit reads only the secrets it
+# uses. Skipped (77) where systemd-analyze is not installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 units="$root/deploy/systemd"
@@ -24,6 +24,28 @@ for u in "$units"/*.service; do
     *) grep -q '^Restart=on-failure$' "$u" || { echo "FAIL: $name has no Restart=on-failure" >&2; exit 1; } ;;
   esac
 done
+# Each unit reads only the secrets it uses (docs/OPERATIONS.md "Secrets per
+# process"): the migration the owner's database URL, the scheduler and the
+# workers billing_worker's, the workers that call Stripe the API key, the
+# ingester the webhook secret and neither a database URL nor the API key;
+# what a unit must not hold is unset even if a shared file sets it.
+secrets_of() { grep -Eo '^EnvironmentFile=/etc/ledgerline/(database-[a-z]+|stripe-[a-z]+)\.env$' "$units/$1" |
+  sed 's|.*/||' | sort | tr '\n' ' '; }
+expect_secrets() { # unit "files..." "unset..."
+  local got; got=$(secrets_of "$1")
+  [ "$got" = "$2" ] || { echo "FAIL: $1 reads secrets '$got', expected '$2'" >&2; exit 1; }
+  for v in $3; do
+    grep -Eq "^UnsetEnvironment=.*\b$v\b" "$units/$1" || { echo "FAIL: $1 does not unset $v" >&2; exit 1; }
+  done
+}
+expect_secrets billing-migrate.service "database-owner.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+expect_secrets billing-scheduler.service "database-worker.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+expect_secrets billing-invoicing-worker@.service "database-worker.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+for w in autopay retry dispute; do
+  expect_secrets "billing-$w-worker@.service" "database-worker.env stripe-api.env " "STRIPE_WEBHOOK_SECRET"
+done
+expect_secrets billing-ingester.service "stripe-webhook.env " "DATABASE_URL STRIPE_SECRET_KEY"
+echo "secrets per unit: as expected"
 
 if ! command -v systemd-analyze >/dev/null; then
   echo "systemd-analyze not installed: units not verified (skipped)"
