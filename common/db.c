@@ -63,7 +63,8 @@ static void db_check_role(PGconn *pg)
         return;
     PGresult *r = PQexec(pg, "SELECT session_user, r.rolsuper,"
                              " coalesce(pg_has_role(session_user, n.nspowner, 'MEMBER'), false)"
-                             "  OR EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = 'billing_owner'"
+                             "  OR EXISTS (SELECT 1 FROM pg_roles o"
+                             "             WHERE o.rolname = 'billing_owner'"
                              "             AND pg_has_role(session_user, o.oid, 'MEMBER'))"
                              " FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = 'billing'"
                              " WHERE r.rolname = session_user");

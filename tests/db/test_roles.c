@@ -258,7 +258,8 @@ static void test_worker_does_its_work(void **state)
     const char *pi[] = {I64(eng)};
     assert_string_equal(dbtest_text(owner,
                                     "SELECT a.db_user FROM billing.audit_events a"
-                                    " JOIN billing.invoices i ON i.id = (a.metadata->>'invoice_id')::bigint"
+                                    " JOIN billing.invoices i"
+                                    " ON i.id = (a.metadata->>'invoice_id')::bigint"
                                     " WHERE i.engagement_id = $1",
                                     1, pi),
                         "billing_worker");
@@ -297,7 +298,8 @@ static void test_worker_does_its_work(void **state)
     const char *pf[] = {I64(firm)};
     int64_t id = dbtest_ok(w->pg,
                            "INSERT INTO billing.audit_events(firm_id, action, actor, db_user)"
-                           " VALUES ($1, 'test_forged_db_user', 'mallory', 'postgres') RETURNING id",
+                           " VALUES ($1, 'test_forged_db_user', 'mallory', 'postgres')"
+                           " RETURNING id",
                            1, pf);
     const char *pid[] = {I64(id)};
     assert_string_equal(dbtest_text(owner,
@@ -324,8 +326,8 @@ static void test_operator_runs_billingctl(void **state)
     assert_null(strstr(errout, "schema owner"));
     const char *pc[] = {I64(client)};
     assert_string_equal(dbtest_text(owner,
-                                    "SELECT a.actor || '/' || a.db_user FROM billing.credit_ledger l"
-                                    " JOIN billing.audit_events a ON a.id = l.audit_event_id"
+                                    "SELECT a.actor || '/' || a.db_user"
+                                    " FROM billing.credit_ledger l JOIN billing.audit_events a ON a.id = l.audit_event_id"
                                     " WHERE l.client_id = $1",
                                     1, pc),
                         "pat/billing_operator");
@@ -440,7 +442,8 @@ static void test_parallel_migrations_as_owner(void **state)
         conninfo_as(dbtest_owner_url(), NULL, db[i], su, sizeof su);
         PGconn *c = connect_url(su);
         assert_string_equal(one(c, "SELECT count(*) FROM pg_class WHERE relnamespace ="
-                                   " 'billing'::regnamespace AND relowner <> 'billing_owner'::regrole"),
+                                   " 'billing'::regnamespace"
+                                   " AND relowner <> 'billing_owner'::regrole"),
                             "0");
         assert_string_equal(one(c, "SELECT nspowner::regrole::text FROM pg_namespace"
                                    " WHERE nspname = 'billing'"),
@@ -541,13 +544,14 @@ static void test_policy_covers_new_tables(void **state)
     dbtest_ok(owner, sql, 0, NULL);
     const char *pt[] = {tbl};
     assert_string_equal(dbtest_text(owner,
-                                    "SELECT has_table_privilege('billing_worker', $1, 'SELECT')::text",
+                                    "SELECT has_table_privilege('billing_worker', $1,"
+                                    " 'SELECT')::text",
                                     1, pt),
                         "false");
     dbtest_ok(owner, "SELECT billing.grant_runtime_roles()", 0, NULL);
     assert_string_equal(dbtest_text(owner,
-                                    "SELECT has_table_privilege('billing_worker', $1, 'INSERT')::text"
-                                    " || '/' || has_table_privilege('billing_operator', $1,"
+                                    "SELECT has_table_privilege('billing_worker', $1,"
+                                    " 'INSERT')::text || '/' || has_table_privilege('billing_operator', $1,"
                                     " 'UPDATE')::text || '/' || has_table_privilege("
                                     "'billing_worker', $1, 'DELETE')::text || '/' ||"
                                     " has_table_privilege('billing_worker', $1, 'TRUNCATE')::text"

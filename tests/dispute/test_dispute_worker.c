@@ -950,7 +950,8 @@ static void test_refund_command(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     /* a real PaymentIntent at the stand-in, so it knows the charge */
-    stripe_config cfg = {.secret_key = "sk_test_DisputeTests0123456789", .api_base = standin_url(sd),
+    stripe_config cfg = {.secret_key = "sk_test_DisputeTests0123456789",
+                         .api_base = standin_url(sd),
                          .max_rps = 25};
     char err[256];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);

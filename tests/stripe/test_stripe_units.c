@@ -589,11 +589,13 @@ static void test_client_keys_and_rate(void **state)
     memset(longkey, 'a', sizeof longkey - 1);
     longkey[sizeof longkey - 1] = '\0';
     assert_null(new_client("https://api.stripe.com", longkey, 25, err, sizeof err));
-    stripe_client *c = new_client("https://api.stripe.com", "rk_live_abcdefgh01234567", 25, err, sizeof err);
+    stripe_client *c =
+        new_client("https://api.stripe.com", "rk_live_abcdefgh01234567", 25, err, sizeof err);
     assert_non_null(c);
     stripe_client_free(c);
 
-    assert_null(new_client("https://api.stripe.com", "sk_test_abcdefgh01234567", -1, err, sizeof err));
+    assert_null(
+        new_client("https://api.stripe.com", "sk_test_abcdefgh01234567", -1, err, sizeof err));
     assert_non_null(strstr(err, "max_rps"));
     /* 0 = the default. */
     c = new_client("https://api.stripe.com", "sk_test_abcdefgh01234567", 0, err, sizeof err);
