@@ -146,7 +146,7 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
     if (st != DB_OK)
         return st;
 
-    char bf[24], bc[24], ba[24], bi[24];
+    char bf[24], bc[24], ba[24], bi[24], bp[24];
     const char *desc = blank(p->description) ? p->source : p->description;
     const char *par[] = {db_i64(firm, bf, sizeof bf),
                          db_i64(p->client_id, bc, sizeof bc),
@@ -158,7 +158,9 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
                          blank(p->created_by) ? NULL : p->created_by,
                          p->source_invoice_id > 0 ? db_i64(p->source_invoice_id, bi, sizeof bi)
                                                   : NULL,
-                         p->has_expiry ? expires : NULL};
+                         p->has_expiry ? expires : NULL,
+                         p->source_payment_id > 0 ? db_i64(p->source_payment_id, bp, sizeof bp)
+                                                  : NULL};
     if (p->source_invoice_id > 0) {
         PGresult *r = db_exec(c, "SELECT 1 FROM billing.invoices WHERE id = $1 AND client_id = $2",
                               2, (const char *const[]){par[8], par[1]}, &st, err, errlen);
@@ -182,10 +184,10 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
         "  FROM n) "
         "INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
         "  source, source_invoice_id, description, reason, approved_by, created_by, expires_at, "
-        "  created_at, audit_event_id) "
-        "SELECT n.id, $1, $2, 'credit', $3, $4, $9, $5, $6, $7, $8, $10, clock_timestamp(), a.id "
-        "FROM n, a RETURNING id",
-        10, par, &st, err, errlen);
+        "  created_at, audit_event_id, source_payment_id) "
+        "SELECT n.id, $1, $2, 'credit', $3, $4, $9, $5, $6, $7, $8, $10, clock_timestamp(), a.id, "
+        "  $11::bigint FROM n, a RETURNING id",
+        11, par, &st, err, errlen);
     if (r == NULL)
         return st;
     if (entry_id)
@@ -318,8 +320,8 @@ static bool credit_invoice_refused(const char *status)
     return false;
 }
 
-/* The debit (with its credit_applied audit event), the payments row and the
- * invoice's new amount_paid / status, in one statement; returns the status. */
+/* The debit (with its credit_applied audit event) and the payments row in
+ * one statement; the invoice's side is billing.land_money's (sql/009). */
 static const char *const APPLY_SQL =
     "WITH n AS MATERIALIZED (SELECT " ENTRY_ID_SQL " AS id), "
     "a AS MATERIALIZED (SELECT billing.audit($1, 'credit_applied', 'INFO', $6, "
@@ -328,15 +330,9 @@ static const char *const APPLY_SQL =
     "d AS (INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
     "  use, applied_to_invoice_id, description, created_by, created_at, audit_event_id) "
     "  SELECT n.id, $1, $2, 'debit', $4, $5, $3, 'Credit applied to invoice ' || $7::text, $6, "
-    "  clock_timestamp(), a.id FROM n, a RETURNING id), "
-    "p AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source) "
-    "  SELECT $1, $3, $4, 'credit' FROM d RETURNING id) "
-    "UPDATE billing.invoices i SET amount_paid_cents = i.amount_paid_cents + $4, "
-    "  status = CASE WHEN i.amount_paid_cents + $4 = i.total_cents THEN 'paid' ELSE 'partial' END, "
-    "  paid_date = CASE WHEN i.amount_paid_cents + $4 = i.total_cents THEN $8::date "
-    "    ELSE i.paid_date END "
-    "FROM d, p WHERE i.id = $3 "
-    "RETURNING i.status, d.id";
+    "  clock_timestamp(), a.id FROM n, a RETURNING id) "
+    "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source, currency, "
+    "  received_cents) SELECT $1, $3, $4, 'credit', $8::text, $4 FROM d RETURNING id";
 
 db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents, civil_date on,
                                   const char *actor, int64_t *applied, char *err, size_t errlen)
@@ -387,7 +383,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         return DB_PERMANENT;
     }
     int64_t due = total - paid;
-    if (due <= 0)
+    if (due <= 0 && max_cents == 0)
         return DB_OK;
 
     char client_currency[4];
@@ -403,7 +399,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     st = credit_sum(c, client, &balance, err, errlen);
     if (st != DB_OK)
         return st;
-    if (balance <= 0)
+    if (balance <= 0 && max_cents == 0)
         return DB_OK;
     if (strcmp(client_currency, inv_currency) != 0) {
         snprintf(err, errlen,
@@ -413,7 +409,19 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         return DB_PERMANENT;
     }
     int64_t amount = balance < due ? balance : due;
-    if (max_cents > 0 && max_cents < amount)
+    if (amount < 0)
+        amount = 0;
+    if (max_cents > 0 && max_cents > amount) {
+        /* An explicit amount is what the operator asked for: never less. */
+        snprintf(err, errlen,
+                 "rule 4: cannot apply %lld cents of credit to invoice %lld: the client's "
+                 "balance is %lld cents and the invoice's balance due %lld cents; apply at "
+                 "most %lld cents, or omit the amount to apply what is available",
+                 (long long)max_cents, (long long)invoice_id, (long long)balance,
+                 (long long)due, (long long)amount);
+        return DB_PERMANENT;
+    }
+    if (max_cents > 0)
         amount = max_cents;
 
     char bf[24], bc[24], ba[24];
@@ -424,22 +432,25 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
                         amount == due ? "invoice_payment" : "partial_payment",
                         blank(actor) ? NULL : actor,
                         number,
-                        day};
-    r = db_exec(c, APPLY_SQL, 8, pa, &st, err, errlen);
+                        inv_currency};
+    st = db_command(c, APPLY_SQL, 8, pa, err, errlen);
+    if (st != DB_OK)
+        return st;
+    const char *pl[] = {pi[0], pa[3], day};
+    r = db_exec(c, "SELECT new_status FROM billing.land_money($1, $2, $3::date)", 3, pl, &st, err,
+                errlen);
     if (r == NULL)
         return st;
     bool now_paid = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "paid") == 0;
     PQclear(r);
     if (now_paid) {
-        /* Paid in full by credit: the same audit event and lifecycle event
-         * as any other way of paying it. */
+        /* Paid in full by credit (billing.land_money queued invoice.paid). */
         char bt[24];
         const char *pp[] = {pa[0], pa[1], pa[2], pa[5], db_i64(total, bt, sizeof bt)};
         st = db_command(c,
                         "SELECT billing.audit($1, 'invoice_paid', 'INFO', $4, "
                         "jsonb_build_object('invoice_id', $3::bigint, 'client_id', $2::bigint, "
-                        "'amount_paid_cents', $5::bigint, 'source', 'credit')), "
-                        "billing.invoice_event($3, 'invoice.paid', 0, NULL)",
+                        "'amount_paid_cents', $5::bigint, 'source', 'credit'))",
                         5, pp, err, errlen);
         if (st != DB_OK)
             return st;

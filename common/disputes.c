@@ -4,6 +4,8 @@
  * these; billingctl's dispute, refund and report commands reuse them. */
 #include "ledgerline/disputes.h"
 
+#include "ledgerline/credit.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,11 +264,30 @@ static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_
                           " WHERE id = $2::bigint)))",
                           8, pa, err, errlen);
     }
-    int64_t paid_after = x->amount_paid > d->amount ? x->amount_paid - d->amount : 0;
-    const char *p[] = {DI64(x->invoice_id), DI64(paid_after)};
+    /* 11.1: the overpayment credit of the disputed payment first, then at
+     * most what that payment applied to the invoice. An invoice that gave
+     * nothing back (the dispute took only the excess) is not charged back. */
+    const char *pt[] = {DI64(x->invoice_id), d->id, DI64(d->amount), d->charge,
+                        d->payment_intent};
+    PGresult *r = db_exec(
+        c,
+        "SELECT t.from_credit_cents, t.from_invoice_cents, i.amount_paid_cents - t.from_invoice_cents"
+        " FROM billing.invoices i, billing.take_back(i.id, (SELECT p.id FROM billing.payments p"
+        "  WHERE p.invoice_id = i.id AND p.source = 'stripe' AND (p.stripe_charge_id ="
+        "  nullif($4, '') OR p.stripe_payment_intent_id = nullif($5, ''))"
+        "  ORDER BY p.stripe_charge_id = nullif($4, '') DESC LIMIT 1), $3, 'chargeback', $2, NULL) t"
+        " WHERE i.id = $1",
+        5, pt, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int64_t from_credit = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int64_t paid_after = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    bool only_credit = from_credit > 0 && from_credit >= d->amount;
+    const char *p[] = {DI64(x->invoice_id), only_credit ? "true" : "false"};
     st = db_command(c,
-                    "UPDATE billing.invoices SET status = 'charged_back',"
-                    " amount_paid_cents = LEAST(amount_paid_cents, $2::bigint),"
+                    "UPDATE billing.invoices SET status = CASE WHEN $2::boolean"
+                    " THEN coalesce(status_before_dispute, 'paid') ELSE 'charged_back' END,"
                     " status_before_dispute = NULL WHERE id = $1",
                     2, p, err, errlen);
     if (st != DB_OK)
@@ -514,30 +535,43 @@ db_status dispute_audit_unmatched(db_conn *c, const char *consumer, const stripe
 
 /* --------------------------------------------------------------- refunds */
 
-int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t errlen)
+/* The event's currency as a lowercase ISO code; false when it is not one. */
+static bool refund_currency(const char *cur, char out[8])
 {
-    memset(ch, 0, sizeof *ch);
-    const char *kind = stripe_json_str(o, "object");
-    const char *id = stripe_json_str(o, "id");
-    if (kind == NULL || strcmp(kind, "charge") != 0)
-        return disputes_fail(err, errlen, "data.object is not a charge (object \"%s\")",
-                             kind ? kind : "");
-    if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
-        return disputes_fail(err, errlen, "charge: no valid \"id\" (ch_...)");
-    if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
-                       stripe_json_str(o, "payment_intent")))
-        return disputes_fail(err, errlen, "charge %s: payment_intent id too long", ch->id);
-    const char *cur = stripe_json_str(o, "currency");
     if (cur == NULL || strlen(cur) != 3)
-        return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
+        return false;
     for (int i = 0; i < 3; i++) {
         char c = cur[i];
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
         if (c < 'a' || c > 'z')
-            return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code",
-                                 ch->id);
-        ch->currency[i] = c;
+            return false;
+        out[i] = c;
+    }
+    out[3] = '\0';
+    return true;
+}
+
+int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t errlen)
+{
+    memset(ch, 0, sizeof *ch);
+    const char *kind = stripe_json_str(o, "object");
+    bool is_refund = kind != NULL && strcmp(kind, "refund") == 0;
+    if (kind == NULL || (strcmp(kind, "charge") != 0 && !is_refund))
+        return disputes_fail(err, errlen, "data.object is not a charge or a refund (object \"%s\")",
+                             kind ? kind : "");
+    /* charge.refunded carries the charge, charge.refund.updated the refund. */
+    const char *id = stripe_json_str(o, is_refund ? "charge" : "id");
+    if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
+        return disputes_fail(err, errlen, "%s: no valid charge id (ch_...)", is_refund ? "refund" : "charge");
+    if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
+                       stripe_json_str(o, "payment_intent")))
+        return disputes_fail(err, errlen, "charge %s: payment_intent id too long", ch->id);
+    if (!refund_currency(stripe_json_str(o, "currency"), ch->currency))
+        return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
+    if (is_refund) {
+        ch->amount = ch->amount_refunded = -1; /* the list says what counts */
+        return 0;
     }
     ch->amount = stripe_json_i64(o, "amount", -1);
     ch->amount_refunded = stripe_json_i64(o, "amount_refunded", -1);
@@ -614,7 +648,9 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
             snprintf(err, errlen, "listing refunds of %s: %s (HTTP %ld): %s", charge_id,
                      stripe_outcome_name(call.result.outcome), call.result.http_status,
                      call.result.message);
-            st = DB_TRANSIENT;
+            /* A charge Stripe does not know will not appear by retrying:
+             * dead letter it for an operator (issue 18). */
+            st = strcmp(call.result.code, "resource_missing") == 0 ? DB_PERMANENT : DB_TRANSIENT;
         } else if (refund_list_parse(call.result.body, items, n, &more, err, errlen) != 0) {
             st = DB_TRANSIENT;
         }
@@ -633,19 +669,117 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
     return DB_OK;
 }
 
-void refund_compute(int64_t old_refunded, int64_t recorded_sum, int64_t charge_refunded,
-                    int64_t amount_paid, int64_t total, int64_t *new_refunded,
-                    int64_t *new_paid, int64_t *increase, const char **new_status)
+db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_target **out,
+                         size_t *n, char *err, size_t errlen)
 {
-    int64_t t = old_refunded;
-    if (recorded_sum > t)
-        t = recorded_sum;
-    if (charge_refunded > t)
-        t = charge_refunded;
-    *new_refunded = t;
-    *increase = t - old_refunded;
-    *new_paid = amount_paid > *increase ? amount_paid - *increase : 0;
-    *new_status = (t >= total || *new_paid == 0) ? "refunded" : "partial";
+    *out = NULL;
+    *n = 0;
+    const char *p[] = {DI64(invoice_id)};
+    db_status st;
+    /* Newest payment first; invoices from before section 11 have no
+     * payment rows, only their own intent and charge. */
+    PGresult *r = db_exec(c,
+                "SELECT pi, ch, left_cents FROM ("
+                " SELECT p.id, p.stripe_payment_intent_id AS pi, coalesce(p.stripe_charge_id, '') AS ch,"
+                "  greatest(p.received_cents - coalesce((SELECT sum(f.applied_cents)"
+                "   FROM billing.refunds f WHERE f.payment_id = p.id OR (p.stripe_charge_id IS NOT"
+                "   NULL AND f.stripe_charge_id = p.stripe_charge_id)), 0), 0) AS left_cents"
+                " FROM billing.payments p WHERE p.invoice_id = $1 AND p.source = 'stripe'"
+                " UNION ALL SELECT 0, coalesce(i.stripe_payment_intent_id, ''),"
+                "  coalesce(i.stripe_charge_id, ''), i.amount_paid_cents FROM billing.invoices i"
+                "  WHERE i.id = $1 AND NOT EXISTS (SELECT 1 FROM billing.payments p"
+                "   WHERE p.invoice_id = i.id AND p.source = 'stripe')"
+                "  AND (i.stripe_payment_intent_id IS NOT NULL OR i.stripe_charge_id IS NOT NULL))"
+                " t WHERE left_cents > 0 ORDER BY id DESC",
+                1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int k = PQntuples(r);
+    int64_t refundable = 0;
+    for (int i = 0; i < k; i++)
+        refundable += strtoll(PQgetvalue(r, i, 2), NULL, 10);
+    if (k == 0 || refundable <= 0 || amount > refundable) {
+        snprintf(err, errlen,
+                 k == 0 || refundable <= 0
+                     ? "invoice %lld has no succeeded Stripe payment left to refund"
+                     : "invoice %lld: %lld cents asked, but only %lld cents of its Stripe "
+                       "payments are left to refund",
+                 (long long)invoice_id, (long long)amount, (long long)refundable);
+        PQclear(r);
+        return DB_PERMANENT;
+    }
+    *out = calloc((size_t)k, sizeof **out);
+    if (*out == NULL) {
+        PQclear(r);
+        snprintf(err, errlen, "out of memory");
+        return DB_TRANSIENT;
+    }
+    int64_t want = amount > 0 ? amount : refundable;
+    for (int i = 0; i < k && want > 0; i++) {
+        int64_t left = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        refund_target *t = &(*out)[(*n)++];
+        disputes_copy(t->payment_intent, sizeof t->payment_intent, PQgetvalue(r, i, 0));
+        disputes_copy(t->charge, sizeof t->charge, PQgetvalue(r, i, 1));
+        t->amount = want < left ? want : left;
+        want -= t->amount;
+    }
+    PQclear(r);
+    return DB_OK;
+}
+
+int64_t refund_counted(const char *status, int64_t amount)
+{
+    /* Money that left or is leaving; a failed or canceled refund gave it
+     * back (rule 11.11). */
+    return strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0 ? 0 : amount;
+}
+
+/* Records (or moves on) each listed refund of the charge and returns the
+ * change of what the books count: *taken (refunds newly counted) and
+ * *given (refunds that failed or were canceled since), with the ids that
+ * changed appended to ids. */
+static db_status refund_sync_rows(db_conn *c, int64_t invoice_id, int64_t firm_id,
+                                  int64_t payment_id, const refund_charge *ch,
+                                  const refund_info *items, size_t n, int64_t *taken,
+                                  int64_t *given, int *recorded, json_t *ids, char *err,
+                                  size_t errlen)
+{
+    *taken = *given = 0;
+    for (size_t i = 0; i < n; i++) {
+        const refund_info *f = &items[i];
+        if (strcmp(f->charge, ch->id) != 0)
+            continue;
+        int64_t want = refund_counted(f->status, f->amount);
+        const char *p[] = {DI64(firm_id), DI64(invoice_id), f->id,   ch->id,
+                           DI64(f->amount), f->status, DI64(want), payment_id ? DI64(payment_id) : NULL};
+        db_status st;
+        /* The row's applied_cents before and after, in one statement. */
+        PGresult *r = db_exec(
+            c,
+            "WITH old AS (SELECT applied_cents FROM billing.refunds WHERE stripe_refund_id = $3"
+            "  FOR UPDATE),"
+            " up AS (INSERT INTO billing.refunds (firm_id, invoice_id, stripe_refund_id,"
+            "  stripe_charge_id, amount_cents, status, applied_cents, payment_id)"
+            "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint)"
+            "  ON CONFLICT (stripe_refund_id) DO UPDATE SET status = EXCLUDED.status,"
+            "   applied_cents = EXCLUDED.applied_cents RETURNING xmax = 0 AS inserted)"
+            " SELECT coalesce((SELECT applied_cents FROM old), 0), (SELECT inserted FROM up)",
+            8, p, &st, err, errlen);
+        if (r == NULL)
+            return st;
+        int64_t had = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        bool inserted = PQgetvalue(r, 0, 1)[0] == 't';
+        PQclear(r);
+        if (inserted)
+            (*recorded)++;
+        if (want > had)
+            *taken += want - had;
+        else if (want < had)
+            *given += had - want;
+        if (want != had)
+            json_array_append_new(ids, json_string(f->id));
+    }
+    return DB_OK;
 }
 
 db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const refund_charge *ch,
@@ -654,11 +788,15 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
 {
     memset(out, 0, sizeof *out);
     db_status st;
-    const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
+    const char *pi[] = {DI64(invoice_id), DI64(firm_id), ch->id, ch->payment_intent};
     PGresult *r = db_exec(c,
-                          "SELECT currency, status, amount_paid_cents, total_cents, refunded_cents"
-                          " FROM billing.invoices WHERE id = $1 AND firm_id = $2 FOR UPDATE",
-                          2, pi, &st, err, errlen);
+                          "SELECT i.currency, i.status, i.amount_paid_cents, i.refunded_cents,"
+                          " (SELECT p.id FROM billing.payments p WHERE p.invoice_id = i.id"
+                          "  AND p.source = 'stripe' AND (p.stripe_charge_id = $3"
+                          "   OR p.stripe_payment_intent_id = nullif($4, ''))"
+                          "  ORDER BY p.stripe_charge_id = $3 DESC LIMIT 1), i.client_id"
+                          " FROM billing.invoices i WHERE i.id = $1 AND i.firm_id = $2 FOR UPDATE",
+                          4, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -669,9 +807,10 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), ch->currency) == 0;
     disputes_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
-    int64_t paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    int64_t total = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    int64_t old_refunded = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    int64_t paid_before = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    int64_t old_refunded = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    int64_t payment_id = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    int64_t client_id = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
     PQclear(r);
     out->refunded_total = old_refunded;
     if (!same_currency) {
@@ -679,62 +818,74 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
                  (long long)invoice_id);
         return DB_PERMANENT;
     }
-
-    /* Each refund once, by its Stripe id; only money that left or is
-     * leaving (failed and canceled refunds gave it back). */
-    json_t *new_ids = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const refund_info *f = &items[i];
-        if (strcmp(f->charge, ch->id) != 0 ||
-            (strcmp(f->status, "succeeded") != 0 && strcmp(f->status, "pending") != 0))
-            continue;
-        const char *p[] = {DI64(firm_id), DI64(invoice_id), f->id, ch->id, DI64(f->amount)};
-        int64_t id = 0;
-        st = disputes_q64(c,
-                          "INSERT INTO billing.refunds (firm_id, invoice_id, stripe_refund_id,"
-                          " stripe_charge_id, amount_cents) VALUES ($1, $2, $3, $4, $5)"
-                          " ON CONFLICT (stripe_refund_id) DO NOTHING RETURNING id",
-                          5, p, &id, err, errlen);
-        if (st != DB_OK) {
-            json_decref(new_ids);
-            return st;
-        }
-        if (id > 0) {
-            out->recorded++;
-            json_array_append_new(new_ids, json_string(f->id));
+    json_t *ids = json_array();
+    int64_t taken = 0, given = 0;
+    st = refund_sync_rows(c, invoice_id, firm_id, payment_id, ch, items, n, &taken, &given,
+                          &out->recorded, ids, err, errlen);
+    int64_t from_credit = 0, from_invoice = 0, to_invoice = 0, to_credit = 0;
+    if (st == DB_OK && taken > 0) {
+        /* 11.1: the overpayment credit this payment created first. */
+        const char *pt[] = {DI64(invoice_id), payment_id ? DI64(payment_id) : NULL, DI64(taken),
+                            ch->id};
+        r = db_exec(c,
+                    "SELECT from_credit_cents, from_invoice_cents FROM billing.take_back($1,"
+                    " $2::bigint, $3, 'refund', $4, NULL)",
+                    4, pt, &st, err, errlen);
+        if (r != NULL) {
+            from_credit = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            from_invoice = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+            PQclear(r);
         }
     }
-    int64_t recorded_sum = 0;
-    const char *ps[] = {DI64(invoice_id)};
-    st = disputes_q64(c,
-                      "SELECT coalesce(sum(amount_cents), 0) FROM billing.refunds"
-                      " WHERE invoice_id = $1",
-                      1, ps, &recorded_sum, err, errlen);
-    if (st != DB_OK) {
-        json_decref(new_ids);
-        return st;
+    if (st == DB_OK && given > 0) {
+        /* 11.11: a failed refund's money comes back. */
+        const char *pg[] = {DI64(invoice_id), payment_id ? DI64(payment_id) : NULL, DI64(given)};
+        r = db_exec(c,
+                    "SELECT to_invoice_cents, to_credit_cents FROM billing.give_back($1,"
+                    " $2::bigint, $3, current_date)",
+                    3, pg, &st, err, errlen);
+        if (r != NULL) {
+            to_invoice = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            to_credit = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+            PQclear(r);
+        }
+        if (st == DB_OK && to_credit > 0) {
+            char desc[sizeof ch->id + 48];
+            snprintf(desc, sizeof desc, "Refund of charge %s failed: money returned", ch->id);
+            credit_add_params cp = {.client_id = client_id,
+                                    .amount_cents = to_credit,
+                                    .source = "overpayment",
+                                    .description = desc,
+                                    .source_invoice_id = invoice_id,
+                                    .source_payment_id = payment_id};
+            st = credit_add(c, &cp, NULL, err, errlen);
+        }
     }
-    int64_t new_refunded, new_paid, increase;
-    const char *new_status;
-    refund_compute(old_refunded, recorded_sum, ch->amount_refunded, paid, total, &new_refunded,
-                   &new_paid, &increase, &new_status);
-    out->increase = increase;
-    out->refunded_total = new_refunded;
-    if (increase == 0) {
+    int64_t change = taken - given;
+    if (st != DB_OK || change == 0) {
         /* A duplicate, or an older event than one already applied. */
-        json_decref(new_ids);
-        return DB_OK;
-    }
-    disputes_copy(out->status, sizeof out->status, new_status);
-    const char *pu[] = {DI64(invoice_id), DI64(new_refunded), DI64(new_paid), new_status};
-    st = db_command(c,
-                    "UPDATE billing.invoices SET refunded_cents = $2, amount_paid_cents = $3,"
-                    " status = $4 WHERE id = $1",
-                    4, pu, err, errlen);
-    if (st != DB_OK) {
-        json_decref(new_ids);
+        json_decref(ids);
         return st;
     }
+    /* The invoice's refunded total follows its refunds; its status changes
+     * only when the invoice itself gave money back or got it back. */
+    const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
+    r = db_exec(c,
+                "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
+                " status = CASE WHEN $3::boolean THEN CASE"
+                "  WHEN refunded_cents + $2::bigint >= total_cents OR amount_paid_cents = 0"
+                "  THEN 'refunded' ELSE 'partial' END ELSE status END"
+                " WHERE id = $1 RETURNING status, refunded_cents, amount_paid_cents",
+                3, pu, &st, err, errlen);
+    if (r == NULL) {
+        json_decref(ids);
+        return st;
+    }
+    disputes_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 0));
+    out->refunded_total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    int64_t paid_after = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    out->increase = change;
     /* The invoice's n-th refund change gets :n, so each change's event key
      * is unique; audit events are append-only, so the count only grows. */
     int64_t seq = 0;
@@ -743,28 +894,32 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
                       "SELECT count(*) + 1 FROM billing.audit_events WHERE firm_id = $1"
                       " AND action = 'invoice_refunded' AND metadata->>'invoice_id' = $2",
                       2, pq, &seq, err, errlen);
-    char *ids = json_dumps(new_ids, JSON_COMPACT);
-    json_decref(new_ids);
-    if (st != DB_OK || ids == NULL) {
-        free(ids);
+    char *idtext = json_dumps(ids, JSON_COMPACT);
+    json_decref(ids);
+    if (st != DB_OK || idtext == NULL) {
+        free(idtext);
         if (st == DB_OK)
             snprintf(err, errlen, "out of memory");
         return st == DB_OK ? DB_TRANSIENT : st;
     }
-    const char *pa[] = {DI64(firm_id),      DI64(invoice_id), ch->id,        ids,
-                        DI64(increase),     DI64(new_refunded), DI64(paid), DI64(new_paid),
-                        event_id,           DI64(seq),        new_status,    ch->currency};
+    const char *pa[] = {DI64(firm_id),      DI64(invoice_id),     ch->id,
+                        idtext,             DI64(change),         DI64(out->refunded_total),
+                        DI64(paid_before),  DI64(paid_after),     event_id,
+                        DI64(seq),          out->status,          ch->currency,
+                        DI64(from_credit),  DI64(from_invoice),   DI64(to_invoice + to_credit)};
     st = db_command(c,
                     "SELECT billing.audit($1::bigint, 'invoice_refunded', 'INFO', NULL,"
                     " jsonb_build_object('invoice_id', $2::bigint, 'stripe_charge_id', $3::text,"
                     " 'stripe_refund_ids', $4::jsonb, 'refund_cents', $5::bigint,"
                     " 'refunded_total_cents', $6::bigint, 'amount_paid_before_cents', $7::bigint,"
                     " 'amount_paid_after_cents', $8::bigint, 'stripe_event_id', $9::text,"
-                    " 'seq', $10::int, 'invoice_status', $11::text, 'currency', $12::text))",
-                    12, pa, err, errlen);
+                    " 'seq', $10::int, 'invoice_status', $11::text, 'currency', $12::text,"
+                    " 'from_credit_cents', $13::bigint, 'from_invoice_cents', $14::bigint,"
+                    " 'returned_cents', $15::bigint))",
+                    15, pa, err, errlen);
     if (st == DB_OK) {
-        const char *pe[] = {DI64(invoice_id), DI64(seq), ch->id, DI64(increase),
-                            DI64(new_refunded), ids};
+        const char *pe[] = {DI64(invoice_id), DI64(seq), ch->id, DI64(change),
+                            DI64(out->refunded_total), idtext};
         st = db_command(c,
                         "SELECT billing.invoice_event($1::bigint, 'invoice.refunded', $2::int,"
                         " jsonb_build_object('stripe_charge_id', $3::text,"
@@ -772,7 +927,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
                         " 'stripe_refund_ids', $6::jsonb))",
                         6, pe, err, errlen);
     }
-    free(ids);
+    free(idtext);
     return st;
 }
 

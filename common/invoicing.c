@@ -5,8 +5,14 @@
  * calendar month / quarter / year containing the business date, or the whole
  * engagement for one_time (which needs an end date); clipped to the
  * engagement's dates; not started = start after the business date; ended =
- * end before the full period began. Roundings are exact integer half-up
- * divisions in numeric (no floating point): div(2*x + d, 2*d).
+ * end before the full period began. Every amount (the package fee, prorated
+ * or not, each hourly line, the tax) is rounded by
+ * billing.round_to_granularity (sql/011): the exact value, in numeric (no
+ * floating point), half up to a multiple of the currency's granularity, as
+ * money.c's money_prorate_cur / money_hours_amount_cur / money_apply_bp_cur
+ * do in C. That is to the minor unit, except in bhd, jod, kwd, omr and tnd
+ * (rule 11.13: multiples of 10). Rates in line descriptions are written by
+ * billing.format_amount with the currency's decimals ("150.000 kwd/h").
  */
 #include "ledgerline/invoicing.h"
 
@@ -72,11 +78,10 @@
     "   AND per.package_fee_cents IS NOT NULL THEN"                                    \
     "   CASE WHEN per.prorate_partial_periods AND (per.period_start <> per.full_start" \
     "     OR per.period_end <> per.full_end)"                                          \
-    "   THEN div(per.package_fee_cents::numeric"                                       \
-    "            * (per.period_end - per.period_start + 1) * 2"                        \
-    "            + (per.full_end - per.full_start + 1),"                               \
-    "            2 * (per.full_end - per.full_start + 1))::bigint"                     \
-    "   ELSE per.package_fee_cents END END AS fee_cents"                               \
+    "   THEN billing.round_to_granularity(per.package_fee_cents, per.currency,"        \
+    "          per.period_end - per.period_start + 1, per.full_end - per.full_start + 1)" \
+    "   ELSE billing.round_to_granularity(per.package_fee_cents, per.currency)"        \
+    "   END END AS fee_cents"                                                          \
     " FROM per LEFT JOIN LATERAL (SELECT true AS done FROM billing.invoices x"         \
     "   WHERE x.engagement_id = per.id AND x.period_start = per.period_start"          \
     "     AND x.is_auto_generated LIMIT 1) x ON true WHERE x.done IS NULL),"          \
@@ -95,13 +100,15 @@
     " FROM todo d WHERE d.fee_cents IS NOT NULL"                                       \
     " UNION ALL"                                                                       \
     " SELECT h.engagement_id, 1 + h.rate, 'hourly',"                                   \
-    "  format('Consulting hours (%sh @ %s.%s %s/h)', h.hours, h.rate / 100,"           \
-    "         lpad((h.rate % 100)::text, 2, '0'), d.currency),"                        \
-    "  h.hours, h.rate, round(h.hours * h.rate)::bigint, h.ids"                        \
+    "  format('Consulting hours (%sh @ %s %s/h)', h.hours,"                            \
+    "         billing.format_amount(h.rate, d.currency), d.currency),"                 \
+    "  h.hours, h.rate, billing.round_to_granularity(h.hours * h.rate, d.currency),"   \
+    "  h.ids"                                                                          \
     " FROM hrs h JOIN todo d ON d.id = h.engagement_id),"                              \
     " inv AS ("                                                                        \
     " SELECT d.*, s.subtotal,"                                                         \
-    "  div(s.subtotal::numeric * d.tax_rate_bp * 2 + 10000, 20000)::bigint AS tax,"    \
+    "  billing.round_to_granularity(s.subtotal, d.currency, d.tax_rate_bp, 10000)"     \
+    "   AS tax,"                                                                       \
     "  CASE WHEN d.pricing_mode = 'hourly' THEN 'HRS-' ELSE 'PKG-' END"                \
     "   || d.id || '-' || to_char(d.period_start, 'YYYY-MM-DD') AS invoice_number,"    \
     "  $1::date + d.payment_terms_days AS due_date"                                    \

@@ -1,14 +1,30 @@
-/* money.c: integer money arithmetic, currency exponents, and decimal
- * parsing/formatting of amounts and hours (see money.h). */
+/* money.c: integer money arithmetic, the currency table (exponents and
+ * granularities, rule 11.13), the rounding of invoice amounts to a
+ * currency's granularity, and decimal parsing/formatting of amounts and
+ * hours (see money.h). */
 #include "ledgerline/money.h"
 
 #include <string.h>
 
-/* Stripe's zero-decimal currencies: amounts are already in major units. */
-static const char *const money_zero_decimal[] = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
-    "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
-};
+typedef struct {
+    const char *code;
+    int exponent;
+    int granularity;
+} money_currency_row;
+
+/* The one table (money.h's MONEY_CURRENCY_MAP). */
+#define MONEY_ROW(code, exp, gran) {#code, exp, gran},
+static const money_currency_row money_currencies[] = {MONEY_CURRENCY_MAP(MONEY_ROW)};
+#undef MONEY_ROW
+
+/* Every row is a valid code with an exponent the parser can scale by and a
+ * positive granularity (checked at compile time, row by row). */
+#define MONEY_ROW_CHECK(code, exp, gran)                                                   \
+    _Static_assert(sizeof #code == MONEY_CURRENCY_LEN + 1 && (exp) >= 0 &&                \
+                       (exp) <= MONEY_MAX_EXPONENT && (gran) >= 1,                         \
+                   "bad MONEY_CURRENCY_MAP row " #code);
+MONEY_CURRENCY_MAP(MONEY_ROW_CHECK)
+#undef MONEY_ROW_CHECK
 
 /* 2^63: the magnitude of INT64_MIN, the largest magnitude a parse may yield. */
 #define MONEY_MAG_LIMIT ((unsigned __int128)1 << 63)
@@ -23,14 +39,29 @@ bool money_currency_valid(const char *cur)
     return cur[MONEY_CURRENCY_LEN] == '\0';
 }
 
+/* cur's row, or NULL for a currency with the defaults. cur must be valid. */
+static const money_currency_row *money_currency_find(const char *cur)
+{
+    for (size_t i = 0; i < sizeof money_currencies / sizeof money_currencies[0]; i++)
+        if (memcmp(cur, money_currencies[i].code, MONEY_CURRENCY_LEN + 1) == 0)
+            return &money_currencies[i];
+    return NULL;
+}
+
 int money_currency_exponent(const char *cur)
 {
     if (!money_currency_valid(cur))
         return -1;
-    for (size_t i = 0; i < sizeof money_zero_decimal / sizeof money_zero_decimal[0]; i++)
-        if (strcmp(cur, money_zero_decimal[i]) == 0)
-            return 0;
-    return 2;
+    const money_currency_row *r = money_currency_find(cur);
+    return r ? r->exponent : MONEY_DEFAULT_EXPONENT;
+}
+
+int money_currency_granularity(const char *cur)
+{
+    if (!money_currency_valid(cur))
+        return -1;
+    const money_currency_row *r = money_currency_find(cur);
+    return r ? r->granularity : MONEY_DEFAULT_GRANULARITY;
 }
 
 money_status money_add(int64_t a, int64_t b, int64_t *out)
@@ -55,20 +86,29 @@ money_status money_sub(int64_t a, int64_t b, int64_t *out)
     return MONEY_OK;
 }
 
-money_status money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out)
+/* *out = gran * round_half_up(amount * num / (den * gran)): the exact
+ * quotient rounded once to a multiple of gran (1 = to the minor unit). */
+static money_status money_muldiv_gran(int64_t amount, int64_t num, int64_t den, int64_t gran,
+                                      int64_t *out)
 {
-    if (!out || den <= 0)
+    if (!out || den <= 0 || gran <= 0)
         return MONEY_INVALID;
-    /* |amount * num| <= 2^126, so the exact product fits in 128 bits. */
+    /* |amount * num| <= 2^126, so the exact product fits in 128 bits, and so
+     * does den * gran (< 2^126). */
     __int128 prod = (__int128)amount * num;
     bool neg = prod < 0;
     unsigned __int128 mag = (unsigned __int128)(neg ? -prod : prod);
-    unsigned __int128 d = (unsigned __int128)den;
+    unsigned __int128 d = (unsigned __int128)den * (unsigned __int128)gran;
     unsigned __int128 q = mag / d;
     unsigned __int128 r = mag % d;
     /* Rounding the magnitude makes halves go away from zero for both signs. */
     if (r >= d - r)
         q++;
+    /* Any q above 2^63 overflows whatever gran is; below it, q * gran
+     * (gran < 2^63) fits in 128 bits. */
+    if (q > MONEY_MAG_LIMIT)
+        return MONEY_OVERFLOW;
+    q *= (unsigned __int128)gran;
     if (neg) {
         if (q > MONEY_MAG_LIMIT)
             return MONEY_OVERFLOW;
@@ -79,6 +119,11 @@ money_status money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out
         *out = (int64_t)q;
     }
     return MONEY_OK;
+}
+
+money_status money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out)
+{
+    return money_muldiv_gran(amount, num, den, 1, out);
 }
 
 money_status money_apply_bp(int64_t amount, int64_t bp, int64_t *out)
@@ -99,12 +144,45 @@ money_status money_prorate(int64_t fee, int64_t days, int64_t days_in_period, in
     return money_muldiv(fee, days, days_in_period, out);
 }
 
+money_status money_muldiv_cur(int64_t amount, int64_t num, int64_t den, const char *cur,
+                              int64_t *out)
+{
+    int gran = money_currency_granularity(cur);
+    if (gran < 0)
+        return MONEY_INVALID;
+    return money_muldiv_gran(amount, num, den, gran, out);
+}
+
+money_status money_round_to_granularity(int64_t amount, const char *cur, int64_t *out)
+{
+    return money_muldiv_cur(amount, 1, 1, cur, out);
+}
+
+money_status money_apply_bp_cur(int64_t amount, int64_t bp, const char *cur, int64_t *out)
+{
+    return money_muldiv_cur(amount, bp, 10000, cur, out);
+}
+
+money_status money_hours_amount_cur(int64_t hours_hundredths, int64_t rate, const char *cur,
+                                    int64_t *out)
+{
+    return money_muldiv_cur(hours_hundredths, rate, 100, cur, out);
+}
+
+money_status money_prorate_cur(int64_t fee, int64_t days, int64_t days_in_period,
+                               const char *cur, int64_t *out)
+{
+    if (days < 0)
+        return MONEY_INVALID;
+    return money_muldiv_cur(fee, days, days_in_period, cur, out);
+}
+
 /* Shared grammar of amounts and hours: ['-'] digits ['.' 1..exp digits].
  * The whole text is validated before any arithmetic so that malformed input
  * is always MONEY_INVALID, even when its digits would also overflow. */
 static money_status money_parse_decimal(const char *text, int exp, bool allow_neg, int64_t *out)
 {
-    if (!text || !out || exp < 0)
+    if (!text || !out || exp < 0 || exp > MONEY_MAX_EXPONENT)
         return MONEY_INVALID;
     const char *p = text;
     bool neg = false;
@@ -147,7 +225,8 @@ static money_status money_parse_decimal(const char *text, int exp, bool allow_ne
         mag = mag * 10 + (unsigned)(*q - '0');
     for (; scaled < exp; scaled++)
         mag *= 10;
-    /* exp <= 2 here, so mag < 2^63 * 100 cannot overflow 128 bits. */
+    /* exp <= MONEY_MAX_EXPONENT (3) here, so mag < 2^63 * 1000 cannot overflow
+     * 128 bits. */
     if (neg) {
         if (mag > MONEY_MAG_LIMIT)
             return MONEY_OVERFLOW;

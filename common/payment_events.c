@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ledgerline/log.h"
+#include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
 
 payment_event_kind payment_event_kind_of(const char *type)
@@ -28,8 +29,11 @@ typedef struct {
     const stripe_event *ev;
     payment_event_kind kind;
     stripe_event_refs refs;
-    int64_t invoice_id;
+    stripe_event_match match;
+    const json_t *object;   /* the event's object, or the PaymentIntent read from Stripe */
+    bool from_api;          /* object is Stripe's answer to GET /v1/payment_intents/{id} */
     bool applied;
+    bool wrong_currency;    /* rule 11.8: kept for an operator */
 } pe_arg;
 
 /* The event's time as RFC 3339 UTC, and its UTC date. */
@@ -43,42 +47,68 @@ static void pe_when(const stripe_event *ev, char at[40], civil_date *day)
         *day = date_today_utc();
 }
 
+/* A PaymentIntent read from Stripe says by its status what happened. */
+static payment_event_kind pe_kind_of_status(const char *status)
+{
+    if (status == NULL)
+        return PAYMENT_EVENT_OTHER;
+    if (strcmp(status, "succeeded") == 0)
+        return PAYMENT_EVENT_SUCCESS;
+    if (strcmp(status, "processing") == 0)
+        return PAYMENT_EVENT_PROCESSING;
+    if (strcmp(status, "requires_payment_method") == 0 || strcmp(status, "canceled") == 0)
+        return PAYMENT_EVENT_FAILURE;
+    return PAYMENT_EVENT_OTHER;
+}
+
 static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
 {
     pe_arg *a = arg;
-    const json_t *o = a->ev->object;
-    bool is_invoice = strcmp(a->ev->type, "invoice.payment_succeeded") == 0 ||
-                      strcmp(a->ev->type, "invoice.payment_failed") == 0;
+    const json_t *o = a->object;
+    bool is_invoice = !a->from_api && (strcmp(a->ev->type, "invoice.payment_succeeded") == 0 ||
+                                       strcmp(a->ev->type, "invoice.payment_failed") == 0);
     char at[40];
     civil_date day;
     pe_when(a->ev, at, &day);
-    if (a->refs.payment_intent[0] == '\0') {
-        snprintf(err, errlen, "%s %s carries no PaymentIntent id; it cannot be applied once",
-                 a->ev->type, a->ev->id);
-        return DB_PERMANENT;
-    }
     switch (a->kind) {
     case PAYMENT_EVENT_SUCCESS: {
         int64_t amount = is_invoice ? stripe_json_i64(o, "amount_paid", -1)
                                     : stripe_json_i64(o, "amount_received", -1);
-        if (amount < 0) {
-            snprintf(err, errlen, "%s %s has no amount", a->ev->type, a->ev->id);
+        const char *currency = stripe_json_str(o, "currency");
+        if (amount < 0 || currency == NULL) {
+            snprintf(err, errlen, "%s %s has no amount or currency", a->ev->type, a->ev->id);
             return DB_PERMANENT;
         }
-        return payments_apply_success(c, a->invoice_id, a->refs.payment_intent,
-                                      a->refs.charge[0] ? a->refs.charge : NULL, amount, day,
-                                      &a->applied, err, errlen);
+        const char *charge = a->from_api || !is_invoice ? stripe_json_str(o, "latest_charge")
+                                                        : stripe_json_str(o, "charge");
+        payments_money m = {.invoice_id = a->match.invoice_id,
+                            .attempt_id = a->match.attempt_id,
+                            .payment_intent = a->refs.payment_intent,
+                            .charge = charge ? charge : (a->refs.charge[0] ? a->refs.charge : NULL),
+                            .amount_cents = amount,
+                            .currency = currency,
+                            .on = day};
+        payments_money_result r;
+        db_status st = payments_apply_success(c, &m, &r, err, errlen);
+        if (st == DB_OK && r == PAYMENTS_MONEY_WRONG_CURRENCY) {
+            a->wrong_currency = true;
+            return DB_PERMANENT;
+        }
+        a->applied = r == PAYMENTS_MONEY_APPLIED;
+        return st;
     }
     case PAYMENT_EVENT_PROCESSING:
         a->applied = true;
-        return payments_mark_processing(c, a->invoice_id, a->refs.payment_intent, err, errlen);
+        return payments_mark_processing(c, a->match.invoice_id, a->match.attempt_id,
+                                        a->refs.payment_intent, err, errlen);
     case PAYMENT_EVENT_FAILURE: {
         const char *code = stripe_json_str(o, "last_payment_error.decline_code");
         if (code == NULL)
             code = stripe_json_str(o, "last_payment_error.code");
         const char *msg = stripe_json_str(o, "last_payment_error.message");
         /* A Stripe invoice does not say why its payment failed. */
-        payments_failure f = {.invoice_id = a->invoice_id,
+        payments_failure f = {.invoice_id = a->match.invoice_id,
+                              .attempt_id = a->match.attempt_id,
                               .payment_intent = a->refs.payment_intent,
                               .code = code ? code : "payment_failed",
                               .message = msg ? msg : "payment failed (reported by Stripe)",
@@ -91,19 +121,63 @@ static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
     }
 }
 
-/* An event we cannot place is kept for an operator: audited (firm unknown)
- * in its own transaction, then dead-lettered by the caller. */
+/* An event we cannot place is kept for an operator: audited once (firm
+ * unknown), however often it is redelivered, then dead-lettered by the
+ * caller. */
 static db_status pe_unmatched(db_conn *c, void *arg, char *err, size_t errlen)
 {
     const pe_arg *a = arg;
     const char *p[] = {a->ev->id, a->ev->type, a->refs.payment_intent, a->refs.charge,
-                       a->refs.metadata_invoice_id};
+                       a->refs.metadata_invoice_id, err};
     return db_command(c,
                       "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
                       " jsonb_build_object('stripe_event_id', $1::text, 'type', $2::text,"
                       "  'payment_intent', nullif($3, ''), 'charge', nullif($4, ''),"
-                      "  'metadata_invoice_id', nullif($5, '')))",
-                      5, p, err, errlen);
+                      "  'metadata_invoice_id', nullif($5, ''), 'reason', $6::text))",
+                      6, p, err, errlen);
+}
+
+/* A PaymentIntent no attempt of ours created (rule 11.9): read from
+ * Stripe, and applied only when its own metadata names the invoice and
+ * that invoice's firm. *json gets Stripe's object (caller decrefs) or NULL
+ * with the reason in err: DB_PERMANENT when it does not belong to us. */
+static db_status pe_read_foreign(const payments_ctx *ctx, pe_arg *a, json_t **json, char *err,
+                                 size_t errlen)
+{
+    *json = NULL;
+    if (ctx->stripe == NULL) {
+        snprintf(err, errlen, "no Stripe client to read PaymentIntent %s", a->refs.payment_intent);
+        return DB_TRANSIENT;
+    }
+    payments_lookup l = {0};
+    snprintf(l.payment_intent, sizeof l.payment_intent, "%s", a->refs.payment_intent);
+    stripe_result res;
+    char lerr[384];
+    int found = payments_lookup_attempt(ctx->stripe, &l, &res, lerr, sizeof lerr);
+    if (found < 0) {
+        bool missing = strstr(lerr, "HTTP 404") != NULL;
+        snprintf(err, errlen, "could not read PaymentIntent %s from Stripe: %s",
+                 a->refs.payment_intent, lerr);
+        return missing ? DB_PERMANENT : DB_TRANSIENT;
+    }
+    const char *inv = found ? stripe_json_str(res.body, "metadata.invoice_id") : NULL;
+    const char *firm = found ? stripe_json_str(res.body, "metadata.firm_id") : NULL;
+    char want_inv[24], want_firm[24];
+    db_i64(a->match.invoice_id, want_inv, sizeof want_inv);
+    db_i64(a->match.firm_id, want_firm, sizeof want_firm);
+    if (found == 0 || inv == NULL || firm == NULL || strcmp(inv, want_inv) != 0 ||
+        strcmp(firm, want_firm) != 0) {
+        snprintf(err, errlen,
+                 "PaymentIntent %s was not created by us and its metadata at Stripe does not "
+                 "name invoice %s of firm %s",
+                 a->refs.payment_intent, want_inv, want_firm);
+        if (found)
+            stripe_result_free(&res);
+        return DB_PERMANENT;
+    }
+    *json = json_incref(res.body);
+    stripe_result_free(&res);
+    return DB_OK;
 }
 
 kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned kinds,
@@ -112,40 +186,64 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
     stripe_event ev;
     if (stripe_event_parse(m->value, m->value_len, &ev, err, errlen) != 0)
         return KAFKA_MSG_PERMANENT;
-    pe_arg a = {.ctx = ctx, .ev = &ev, .kind = payment_event_kind_of(ev.type)};
-    kafka_result res = KAFKA_MSG_OK;
+    pe_arg a = {.ctx = ctx, .ev = &ev, .kind = payment_event_kind_of(ev.type), .object = ev.object};
+    json_t *api = NULL;
     if ((a.kind & kinds) == 0) {
         stripe_event_free(&ev);
         return KAFKA_MSG_OK;
     }
     stripe_event_refs_of(ev.object, &a.refs);
-    int64_t firm_id = 0;
-    db_status st = stripe_event_find_invoice(w->db, &a.refs, &a.invoice_id, &firm_id, err, errlen);
-    if (st == DB_OK && a.invoice_id == 0) {
-        bool seen = false;
-        st = worker_seen(w, ev.id, &seen, err, errlen);
-        if (st == DB_OK && !seen)
-            st = db_run_tx(w->db, pe_unmatched, &a, err, errlen);
+    bool seen = false;
+    db_status st = worker_seen(w, ev.id, &seen, err, errlen);
+    if (st != DB_OK || seen)
+        goto out;
+    if (a.refs.payment_intent[0] == '\0') {
+        snprintf(err, errlen, "%s %s carries no PaymentIntent id; it cannot be applied once",
+                 ev.type, ev.id);
+        st = DB_PERMANENT;
+        goto out;
+    }
+    st = stripe_event_find_invoice(w->db, &a.refs, &a.match, err, errlen);
+    if (st == DB_OK && a.match.invoice_id > 0 && !a.match.ours) {
+        st = pe_read_foreign(ctx, &a, &api, err, errlen);
         if (st == DB_OK) {
-            snprintf(err, errlen, "%s %s matches no invoice (payment_intent %s, charge %s)",
-                     ev.type, ev.id, a.refs.payment_intent, a.refs.charge);
-            st = DB_PERMANENT;
+            a.object = api;
+            a.from_api = true;
+            a.kind = pe_kind_of_status(stripe_json_str(api, "status"));
         }
-    } else if (st == DB_OK) {
+    } else if (st == DB_OK && a.match.invoice_id == 0) {
+        snprintf(err, errlen, "%s %s matches no invoice (payment_intent %s, charge %s)", ev.type,
+                 ev.id, a.refs.payment_intent, a.refs.charge);
+        st = DB_PERMANENT;
+    }
+    if (st == DB_OK) {
         st = db_run_once(w->db, w->group, ev.id, pe_apply, &a, err, errlen);
         char id[24];
         if (st == DB_OK || st == DB_DUPLICATE)
             log_msg(LOG_INFO, "stripe event applied", "stripe_event_id", ev.id, "type", ev.type,
-                    "invoice_id", db_i64(a.invoice_id, id, sizeof id), "payment_intent",
+                    "invoice_id", db_i64(a.match.invoice_id, id, sizeof id), "payment_intent",
                     a.refs.payment_intent, "effect",
                     st == DB_DUPLICATE ? "duplicate event"
                     : a.applied        ? "applied"
                                        : "already counted",
                     NULL);
     }
-    res = worker_result(st);
+    if (st == DB_PERMANENT) {
+        /* Kept for an operator: the WARNING audit event once per event id
+         * (its own transaction), then the dead letter. */
+        char key[sizeof ev.id + 16], aerr[512];
+        snprintf(key, sizeof key, "%s:unmatched", ev.id);
+        snprintf(aerr, sizeof aerr, "%s", err);
+        db_status ast = db_run_once(w->db, w->group, key, pe_unmatched, &a, aerr, sizeof aerr);
+        if (ast != DB_OK && ast != DB_DUPLICATE) {
+            snprintf(err, errlen, "could not write the unmatched audit event: %s", aerr);
+            st = DB_TRANSIENT;
+        }
+    }
+out:
+    json_decref(api);
     stripe_event_free(&ev);
-    return res;
+    return worker_result(st == DB_DUPLICATE ? DB_OK : st);
 }
 
 kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kind,
@@ -167,6 +265,11 @@ kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kin
     payments_stats s = {0};
     st = payments_run_tick(ctx, kind, &t, &s, err, errlen);
     payments_stats_count(w->metrics, counter, &s);
+    if (st == DB_OK && shutdown_requested()) {
+        /* Stopped mid-shard (11.12): the next delivery finishes it. */
+        snprintf(err, errlen, "stopping before tick %s was finished", t.idempotency_key);
+        st = DB_TRANSIENT;
+    }
     if (st == DB_OK)
         st = worker_record(w, t.idempotency_key, err, errlen);
     char n1[24], n2[24], n3[24], n4[24], n5[24];

@@ -1,7 +1,10 @@
 /* payments.c: charging invoices through Stripe and recording what came of
- * it (see payments.h for the three steps). Owns payment attempts, payments
- * from Stripe, payment failures with the retry schedule, and the overdue
- * rule; credit application is credit.c's, the wire is stripe.c's. */
+ * it (see payments.h for the three steps). Owns payment attempts (their
+ * replay, lookup and abandonment: rules 11.2-11.5), payments from Stripe,
+ * payment failures with the retry schedule, and the overdue rule. How
+ * money lands on an invoice is billing.land_money's (sql/009), what an
+ * answer means payment_answer.c's, credit application credit.c's, the wire
+ * stripe.c's. */
 #include "ledgerline/payments.h"
 
 #include <inttypes.h>
@@ -14,8 +17,6 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
-
-#define PAY_KEY_MAX 96
 
 static const char *const payments_kind_names[] = {"autopay", "retry"};
 
@@ -57,7 +58,8 @@ void payments_stats_count(metrics_registry *m, const char *family, const payment
     } rows[] = {{"succeeded", s->succeeded},   {"failed", s->failed},
                 {"processing", s->processing}, {"credit", s->credit_paid},
                 {"transient", s->transient},   {"cancelled", s->cancelled},
-                {"overdue", s->overdue}};
+                {"overdue", s->overdue},       {"abandoned", s->abandoned},
+                {"our_fault", s->our_fault},   {"parked", s->parked}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].n > 0)
             metrics_counter_add(m, family, (uint64_t)rows[i].n, "outcome", rows[i].outcome, NULL);
@@ -65,8 +67,13 @@ void payments_stats_count(metrics_registry *m, const char *family, const payment
 
 int payments_metrics_declare(metrics_registry *m)
 {
-    return metrics_declare(m, "billing_payment_failures_total", METRICS_COUNTER,
-                           "Payment failures recorded, by failure code.");
+    if (metrics_declare(m, "billing_payment_failures_total", METRICS_COUNTER,
+                        "Payment failures recorded, by failure code.") != 0)
+        return -1;
+    return metrics_declare(m, "billing_stripe_integration_errors_total", METRICS_COUNTER,
+                           "Stripe answers saying our integration is wrong (401/403/404, our"
+                           " invalid requests, idempotency conflicts), by code; never a"
+                           " customer's failure (rule 11.6).");
 }
 
 bool payments_is_hard_decline(const char *code)
@@ -85,106 +92,133 @@ bool payments_is_hard_decline(const char *code)
 /* ------------------------------------------------------------------------ */
 /* Recording outcomes (inside the caller's transaction)                      */
 
-db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *payment_intent,
-                                 const char *charge, int64_t amount_cents, civil_date on,
-                                 bool *applied, char *err, size_t errlen)
+const char *payments_failure_code_label(const char *code)
 {
-    char id[24], amt[24], day[16];
-    db_i64(invoice_id, id, sizeof id);
-    db_i64(amount_cents, amt, sizeof amt);
-    date_format(on, day, sizeof day);
-    *applied = false;
-    if (amount_cents < 0 || payment_intent == NULL || payment_intent[0] == '\0') {
+    static const char *const known[] = {
+        "expired_card", "lost_card", "stolen_card", "pickup_card", "fraudulent",
+        "invalid_account", "card_not_supported", "incorrect_number", "authentication_required",
+        "payment_method_missing", "card_declined", "generic_decline", "insufficient_funds",
+        "incorrect_cvc", "processing_error", "do_not_honor", "try_again_later",
+        "card_velocity_exceeded", "withdrawal_count_limit_exceeded", "currency_not_supported",
+        "payment_intent_canceled", "payment_intent_requires_payment_method", "payment_failed",
+        "unknown"};
+    for (size_t i = 0; code != NULL && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(code, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+/* The invoice's currency and whether an attempt of ours created this
+ * PaymentIntent (attempt_id, or an attempt holding the intent). */
+static db_status pay_money_context(db_conn *c, const payments_money *m, char currency[8],
+                                   int64_t *attempt_id, char *err, size_t errlen)
+{
+    char id[24], aid[24];
+    const char *p[] = {db_i64(m->invoice_id, id, sizeof id), m->payment_intent,
+                       db_i64(m->attempt_id, aid, sizeof aid)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT i.currency, (SELECT a.id FROM billing.payment_attempts a"
+                          "  WHERE a.invoice_id = i.id AND (a.id = $3::bigint"
+                          "   OR a.stripe_payment_intent_id = $2) ORDER BY a.id = $3::bigint"
+                          "  DESC LIMIT 1)"
+                          " FROM billing.invoices i WHERE i.id = $1::bigint FOR UPDATE",
+                          3, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "invoice %s does not exist", id);
+        return DB_PERMANENT;
+    }
+    pay_copy(currency, 8, r, 0, 0);
+    *attempt_id = pay_i64(r, 0, 1);
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status payments_apply_success(db_conn *c, const payments_money *m, payments_money_result *out,
+                                 char *err, size_t errlen)
+{
+    *out = PAYMENTS_MONEY_ALREADY;
+    char id[24];
+    db_i64(m->invoice_id, id, sizeof id);
+    if (m->amount_cents < 0 || m->payment_intent == NULL || m->payment_intent[0] == '\0') {
         snprintf(err, errlen, "payment for invoice %s: no PaymentIntent id or a negative amount",
                  id);
         return DB_PERMANENT;
     }
+    /* The invoice is locked first (the lock order of every money path). */
+    char currency[8];
+    int64_t attempt_id = 0;
+    db_status st = pay_money_context(c, m, currency, &attempt_id, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (m->currency != NULL && strcmp(m->currency, currency) != 0) {
+        *out = PAYMENTS_MONEY_WRONG_CURRENCY;
+        snprintf(err, errlen, "PaymentIntent %s is in %s but invoice %s is in %s",
+                 m->payment_intent, m->currency, id, currency);
+        return DB_OK;
+    }
+    char aid[24], amt[24], day[16];
+    db_i64(attempt_id, aid, sizeof aid);
+    db_i64(m->amount_cents, amt, sizeof amt);
+    date_format(m->on, day, sizeof day);
     /* The unique PaymentIntent id is what makes money count once, however
      * many times (and by whom) its success is reported. */
-    const char *p1[] = {id, payment_intent};
-    db_status st;
-    PGresult *r = db_exec(c,
-                          "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source,"
-                          " stripe_payment_intent_id)"
-                          " SELECT firm_id, id, 0, 'stripe', $2 FROM billing.invoices WHERE id = $1"
-                          " ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING id",
-                          2, p1, &st, err, errlen);
+    const char *p1[] = {id, m->payment_intent, currency, pay_null(m->charge), amt};
+    PGresult *r = db_exec(
+        c,
+        "WITH pay AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source,"
+        "  stripe_payment_intent_id, currency, stripe_charge_id, received_cents)"
+        "  SELECT firm_id, id, 0, 'stripe', $2::text, $3::text, $4::text, $5::bigint"
+        "  FROM billing.invoices"
+        "  WHERE id = $1::bigint"
+        "  ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING id)"
+        " SELECT pay.id FROM pay",
+        5, p1, &st, err, errlen);
     if (r == NULL)
         return st;
     int fresh = PQntuples(r);
     char payment_id[24];
     pay_copy(payment_id, sizeof payment_id, r, 0, 0);
     PQclear(r);
-    if (fresh == 0) {
-        /* Applied before (a webhook got there first): the attempt that
-         * created this intent is finished all the same. */
-        const char *pa[] = {payment_intent};
-        return db_command(c,
-                          "UPDATE billing.payment_attempts SET status = 'succeeded',"
-                          " finished_at = now(), failure_code = NULL, failure_message = NULL"
-                          " WHERE stripe_payment_intent_id = $1"
-                          " AND status IN ('processing', 'transient_error')",
-                          1, pa, err, errlen);
-    }
+    /* The attempt that created this intent is finished, whoever reported
+     * it first (11.5). */
+    const char *pa[] = {aid, m->payment_intent};
+    st = db_command(c,
+                    "UPDATE billing.payment_attempts SET status = 'succeeded', finished_at = now(),"
+                    " failure_code = NULL, failure_message = NULL, stripe_payment_intent_id = $2"
+                    " WHERE id = $1::bigint AND status <> 'succeeded'",
+                    2, pa, err, errlen);
+    if (st != DB_OK || fresh == 0)
+        return st;
 
-    /* Lock the invoice; what is above its balance due becomes credit. */
-    r = db_exec(c,
-                "SELECT total_cents - amount_paid_cents, status, client_id, firm_id,"
-                " EXISTS (SELECT 1 FROM billing.payment_attempts a"
-                "         WHERE a.invoice_id = i.id AND a.stripe_payment_intent_id = $2)"
-                " FROM billing.invoices i WHERE id = $1 FOR UPDATE",
-                2, p1, &st, err, errlen);
+    r = db_exec(c, "SELECT applied_cents, surplus_cents FROM billing.land_money($1, $2, $3::date)",
+                3, (const char *const[]){id, amt, day}, &st, err, errlen);
     if (r == NULL)
         return st;
-    int64_t due = pay_i64(r, 0, 0);
-    char old_status[24];
-    pay_copy(old_status, sizeof old_status, r, 0, 1);
-    int64_t client_id = pay_i64(r, 0, 2);
-    bool autopaid = pay_bool(r, 0, 4);
+    int64_t apply = pay_i64(r, 0, 0), over = pay_i64(r, 0, 1);
     PQclear(r);
-    int64_t apply = amount_cents < due ? amount_cents : due;
-    int64_t over = amount_cents - apply;
-    char ap[24], ov[24];
+    char ap[24];
     db_i64(apply, ap, sizeof ap);
-    db_i64(over, ov, sizeof ov);
-    const char *p3[] = {id, ap, day, payment_intent, pay_null(charge), payment_id};
-    r = db_exec(c,
-                "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint "
-                "WHERE id = $6::bigint),"
-                " inv AS (UPDATE billing.invoices SET"
-                "  amount_paid_cents = amount_paid_cents + $2::bigint,"
-                "  status = CASE WHEN status IN ('draft', 'sent', 'partial', 'overdue', "
-                "'failed')"
-                "   THEN CASE WHEN amount_paid_cents + $2::bigint = total_cents THEN "
-                "'paid' ELSE 'partial' END"
-                "   ELSE status END,"
-                "  paid_date = CASE WHEN amount_paid_cents + $2::bigint = total_cents"
-                "   THEN coalesce(paid_date, $3::date) ELSE paid_date END,"
-                "  autopay_status = CASE WHEN autopay_opt_in THEN 'succeeded' ELSE "
-                "autopay_status END,"
-                "  next_payment_retry_at = NULL,"
-                "  stripe_payment_intent_id = $4, stripe_charge_id = coalesce($5, "
-                "stripe_charge_id)"
-                "  WHERE id = $1::bigint RETURNING status),"
-                " att AS (UPDATE billing.payment_attempts SET status = 'succeeded', "
-                "finished_at = now(),"
-                "  failure_code = NULL, failure_message = NULL"
-                "  WHERE stripe_payment_intent_id = $4 AND status <> 'succeeded')"
-                " SELECT status FROM inv",
-                6, p3, &st, err, errlen);
-    if (r == NULL)
+    const char *p3[] = {id, ap, m->payment_intent, pay_null(m->charge), payment_id};
+    st = db_command(c,
+                    "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint"
+                    "  WHERE id = $5::bigint)"
+                    " UPDATE billing.invoices SET stripe_payment_intent_id = $3,"
+                    "  stripe_charge_id = coalesce($4, stripe_charge_id) WHERE id = $1::bigint",
+                    5, p3, err, errlen);
+    if (st != DB_OK)
         return st;
-    char new_status[24];
-    pay_copy(new_status, sizeof new_status, r, 0, 0);
-    PQclear(r);
 
     char meta[512];
     snprintf(meta, sizeof meta,
              "{\"invoice_id\":%" PRId64 ",\"payment_id\":%s,\"amount_cents\":%" PRId64
              ",\"received_cents\":%" PRId64 ",\"overpayment_cents\":%" PRId64 "}",
-             invoice_id, payment_id, apply, amount_cents, over);
-    const char *p4[] = {id, autopaid ? "invoice_autopaid" : "payment_received", meta,
-                        payment_intent};
+             m->invoice_id, payment_id, apply, m->amount_cents, over);
+    const char *p4[] = {id, attempt_id > 0 ? "invoice_autopaid" : "payment_received", meta,
+                        m->payment_intent};
     st = db_command(c,
                     "SELECT billing.audit(firm_id, $2, 'INFO', NULL,"
                     " $3::jsonb || jsonb_build_object('payment_intent', $4::text))"
@@ -192,50 +226,53 @@ db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *pay
                     4, p4, err, errlen);
     if (st != DB_OK)
         return st;
-    if (strcmp(new_status, "paid") == 0 && strcmp(old_status, "paid") != 0) {
-        const char *p5[] = {id};
-        st = db_command(c, "SELECT billing.invoice_event($1::bigint, 'invoice.paid', 0, NULL)", 1,
-                        p5, err, errlen);
-        if (st != DB_OK)
-            return st;
-    }
     if (over > 0) {
+        r = db_exec(c, "SELECT client_id FROM billing.invoices WHERE id = $1::bigint", 1,
+                    (const char *const[]){id}, &st, err, errlen);
+        if (r == NULL)
+            return st;
+        int64_t client_id = pay_i64(r, 0, 0);
+        PQclear(r);
         char desc[256];
-        snprintf(desc, sizeof desc, "Overpayment of invoice %" PRId64 " by %s", invoice_id,
-                 payment_intent);
+        snprintf(desc, sizeof desc, "Overpayment of invoice %" PRId64 " by %s", m->invoice_id,
+                 m->payment_intent);
         credit_add_params cp = {.client_id = client_id,
                                 .amount_cents = over,
                                 .source = "overpayment",
                                 .description = desc,
-                                .source_invoice_id = invoice_id};
+                                .source_invoice_id = m->invoice_id,
+                                .source_payment_id = strtoll(payment_id, NULL, 10)};
         int64_t entry = 0;
         st = credit_add(c, &cp, &entry, err, errlen);
         if (st != DB_OK)
             return st;
     }
-    *applied = true;
+    *out = PAYMENTS_MONEY_APPLIED;
     return DB_OK;
 }
 
-db_status payments_mark_processing(db_conn *c, int64_t invoice_id, const char *payment_intent,
-                                   char *err, size_t errlen)
+db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attempt_id,
+                                   const char *payment_intent, char *err, size_t errlen)
 {
-    char id[24];
-    const char *p[] = {db_i64(invoice_id, id, sizeof id), payment_intent};
+    char id[24], aid[24];
+    const char *p[] = {db_i64(invoice_id, id, sizeof id), payment_intent,
+                       db_i64(attempt_id, aid, sizeof aid)};
     return db_command(c,
-                      "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing'"
-                      "  WHERE stripe_payment_intent_id = $2 AND status = 'transient_error')"
-                      " UPDATE billing.invoices SET autopay_status = 'processing',"
+                      "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing',"
                       "  stripe_payment_intent_id = $2"
-                      " WHERE id = $1::bigint AND status NOT IN ('paid', 'refunded', "
-                      "'charged_back')",
-                      2, p, err, errlen);
+                      "  WHERE (id = $3::bigint OR stripe_payment_intent_id = $2)"
+                      "  AND status IN ('processing', 'transient_error') RETURNING id)"
+                      " UPDATE billing.invoices SET autopay_status = 'processing'"
+                      " WHERE id = $1::bigint AND autopay_opt_in AND NOT billing.invoice_closed(status)"
+                      " AND status <> 'paid' AND EXISTS (SELECT 1 FROM att)",
+                      3, p, err, errlen);
 }
 
 /* Finds (and locks) the attempt a failure belongs to, writing one for an
- * intent we did not create. *already = true when it is already counted. */
+ * intent we did not create. *already = true when it is already counted;
+ * *abandoned = true when we had given it up (11.2). */
 static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int64_t *attempt_id,
-                                     bool *already, char *err, size_t errlen)
+                                     bool *already, bool *abandoned, char *err, size_t errlen)
 {
     char inv[24], aid[24], amt[24];
     db_i64(f->invoice_id, inv, sizeof inv);
@@ -244,38 +281,37 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     const char *p[] = {aid, pay_null(f->payment_intent), inv};
     db_status st;
     PGresult *r = db_exec(c,
-                          "SELECT id, status, invoice_id FROM billing.payment_attempts"
+                          "SELECT id, status FROM billing.payment_attempts"
                           " WHERE (id = $1::bigint AND $1::bigint > 0)"
                           "    OR ($1::bigint = 0 AND stripe_payment_intent_id = $2)"
                           " FOR UPDATE",
                           2, p, &st, err, errlen);
     if (r == NULL)
         return st;
-    *already = false;
+    *already = *abandoned = false;
     if (PQntuples(r) > 0) {
         *attempt_id = pay_i64(r, 0, 0);
         const char *status = PQgetvalue(r, 0, 1);
         *already = strcmp(status, "failed") == 0 || strcmp(status, "succeeded") == 0;
+        *abandoned = strcmp(status, "abandoned") == 0;
         PQclear(r);
         return DB_OK;
     }
     PQclear(r);
-    /* A failure of an intent we have no attempt for (created elsewhere):
-     * written as an attempt so a second report of it counts once. */
-    char key[PAY_KEY_MAX];
+    /* A failure of an intent we have no attempt for (created elsewhere and
+     * read back from Stripe): written as an attempt so a second report of it
+     * counts once. */
+    char key[PAYMENTS_KEY_MAX];
     snprintf(key, sizeof key, "stripe:%s", f->payment_intent ? f->payment_intent : "");
     const char *p2[] = {inv, key, pay_null(f->payment_intent), amt};
     r = db_exec(c,
-                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, "
-                "kind,"
-                " idempotency_key, amount_cents, stripe_payment_intent_id, status, "
-                "currency)"
+                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
+                " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
                 " SELECT i.firm_id, i.id,"
                 "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
                 "   WHERE invoice_id = i.id), 'autopay', $2,"
                 "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
-                "   ELSE greatest(i.total_cents - i.amount_paid_cents, 0) END, $3, "
-                "'processing',"
+                "   ELSE greatest(i.total_cents - i.amount_paid_cents, 0) END, $3, 'processing',"
                 "  i.currency"
                 " FROM billing.invoices i WHERE i.id = $1::bigint RETURNING id",
                 4, p2, &st, err, errlen);
@@ -291,8 +327,8 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
 {
     *recorded = false;
     int64_t attempt_id = 0;
-    bool already = false;
-    db_status st = pay_failure_attempt(c, f, &attempt_id, &already, err, errlen);
+    bool already = false, abandoned = false;
+    db_status st = pay_failure_attempt(c, f, &attempt_id, &already, &abandoned, err, errlen);
     if (st != DB_OK || already)
         return st;
     const char *code = f->code && f->code[0] ? f->code : "unknown";
@@ -302,13 +338,13 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     const char *pa[] = {aid, code, f->message ? f->message : "", pay_null(f->payment_intent),
                         f->failed_at};
     st = db_command(c,
-                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = "
-                    "$2,"
+                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = $2,"
                     " failure_message = $3, finished_at = now(), failed_at = $5::timestamptz,"
                     " stripe_payment_intent_id = coalesce($4, stripe_payment_intent_id)"
                     " WHERE id = $1::bigint",
                     5, pa, err, errlen);
-    if (st != DB_OK)
+    /* An attempt we had given up on: a newer attempt owns the invoice now. */
+    if (st != DB_OK || abandoned)
         return st;
 
     const char *pi[] = {inv};
@@ -351,34 +387,28 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
                         (hard || exhausted) ? NULL : days,
                         pay_null(f->payment_intent),
                         aid,
-                        next_action,
-                        hard ? "true" : "false"};
+                        next_action};
+    /* Which PaymentIntent paid the invoice is the success's to say (11.10):
+     * a failure leaves stripe_payment_intent_id alone. */
     r = db_exec(c,
-                "WITH u AS (UPDATE billing.invoices SET status = $2, payment_failed_at = "
-                "$3::timestamptz,"
+                "WITH u AS (UPDATE billing.invoices SET status = $2,"
+                "  payment_failed_at = $3::timestamptz,"
                 "  payment_failure_reason = $4, payment_failure_code = $5,"
-                "  payment_retry_count = $6::int, last_payment_retry_at = "
-                "$3::timestamptz,"
-                "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + "
-                "$7::int)"
+                "  payment_retry_count = $6::int, last_payment_retry_at = $3::timestamptz,"
+                "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + $7::int)"
                 "   ::timestamp AT TIME ZONE 'UTC',"
-                "  autopay_status = CASE WHEN autopay_opt_in THEN 'failed' ELSE "
-                "autopay_status END,"
-                "  stripe_payment_intent_id = coalesce($8, stripe_payment_intent_id)"
+                "  autopay_status = CASE WHEN autopay_opt_in AND autopay_status <> 'cancelled'"
+                "   THEN 'failed' ELSE autopay_status END"
                 "  WHERE id = $1::bigint"
-                "  RETURNING firm_id, next_payment_retry_at, total_cents - "
-                "amount_paid_cents AS due)"
+                "  RETURNING firm_id, next_payment_retry_at, total_cents - amount_paid_cents AS due)"
                 " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
-                "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', "
-                "$9::bigint,"
+                "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', $9::bigint,"
                 "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
-                "    'payment_intent', $8, 'amount_cents', u.due)),"
-                "  billing.audit(u.firm_id, $10, CASE WHEN $10 = "
-                "'payment_retry_exhausted'"
+                "    'payment_intent', $8::text, 'amount_cents', u.due)),"
+                "  billing.audit(u.firm_id, $10, CASE WHEN $10 = 'payment_retry_exhausted'"
                 "   THEN 'WARNING' ELSE 'INFO' END, NULL,"
                 "   jsonb_build_object('invoice_id', $1::bigint, 'failure_code', $5,"
-                "    'retry_count', $6::int, 'next_payment_retry_at', "
-                "u.next_payment_retry_at))"
+                "    'retry_count', $6::int, 'next_payment_retry_at', u.next_payment_retry_at))"
                 " FROM u",
                 10, pu, &st, err, errlen);
     if (r == NULL)
@@ -386,8 +416,7 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     PQclear(r);
     const char *pe[] = {inv, nbuf, code, hard ? "true" : "false"};
     st = db_command(c,
-                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', "
-                    "$2::int,"
+                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', $2::int,"
                     " jsonb_build_object('failure_code', $3::text, 'retry_count', $2::int,"
                     "  'customer_action_required', $4::boolean))",
                     4, pe, err, errlen);
@@ -397,24 +426,54 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     if (st == DB_OK)
         *recorded = true;
     if (st == DB_OK && ctx->metrics != NULL)
-        metrics_counter_add(ctx->metrics, "billing_payment_failures_total", 1, "code", code, NULL);
+        metrics_counter_add(ctx->metrics, "billing_payment_failures_total", 1, "code",
+                            payments_failure_code_label(code), NULL);
     return st;
+}
+
+db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err,
+                          size_t errlen)
+{
+    char id[24];
+    const char *p[] = {db_i64(invoice_id, id, sizeof id), by};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "WITH u AS (UPDATE billing.invoices SET autopay_status = 'scheduled'"
+                          "  WHERE id = $1::bigint AND autopay_status = 'needs_attention'"
+                          "  RETURNING id, firm_id)"
+                          " SELECT billing.audit(firm_id, 'autopay_resumed', 'INFO', $2,"
+                          "  jsonb_build_object('invoice_id', id)) FROM u",
+                          2, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int n = PQntuples(r);
+    PQclear(r);
+    if (n == 0) {
+        snprintf(err, errlen,
+                 "cannot resume invoice %s: its autopay is not needs_attention (only an "
+                 "invoice parked by an idempotency conflict can be resumed)",
+                 id);
+        return DB_PERMANENT;
+    }
+    return DB_OK;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Step 1: prepare                                                           */
 
-typedef enum { JOB_NONE = 0, JOB_CALL } pay_job_kind;
+typedef enum { JOB_NONE = 0, JOB_CALL, JOB_LOOKUP } pay_job_kind;
 
 typedef struct {
     pay_job_kind what;
     int64_t invoice_id;
     int64_t attempt_id;
     int64_t amount;
-    char key[PAY_KEY_MAX];
+    char key[PAYMENTS_KEY_MAX];
     char currency[8];
     char pm[128];
     char customer[128];
+    char payment_intent[STRIPE_ID_MAX]; /* JOB_LOOKUP of a known intent */
+    int64_t since_unix;                 /* JOB_LOOKUP: the attempt's creation */
     int64_t firm_id;
     stripe_form *form;
 } pay_job;
@@ -427,50 +486,74 @@ typedef struct {
     payments_stats *stats;
 } pay_prepare_arg;
 
-/* The unfinished attempt of an invoice, if any: replayed as it was. Returns
- * 1 when the job is set (or the invoice awaits a webhook), 0 when none. */
-static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, db_status *st, char *err,
-                          size_t errlen)
+/* The invoice's latest unfinished attempt, and what to do with it (rules
+ * 11.2-11.4): replayed with its own key and parameters only while Stripe
+ * still knows the key (under 23 h old, by the later of the clock and the
+ * run's business date), autopay is still on and the client's card is the
+ * one it charged, and it did not end in an idempotency conflict; any
+ * other is looked up at Stripe, never sent again. A processing intent
+ * waits for its webhook (looked up by id once it is a day old). Returns 1
+ * when the attempt decides (job set or nothing to do), 0 when there is
+ * none, -1 on a database error. */
+static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, bool wanted,
+                          db_status *st, char *err, size_t errlen)
 {
-    const char *p[] = {inv};
-    PGresult *r = db_exec(c,
-                          "SELECT id, idempotency_key, amount_cents, stripe_payment_intent_id,"
-                          " payment_method_id, stripe_customer_id, currency, status, firm_id"
-                          " FROM billing.payment_attempts"
-                          " WHERE invoice_id = $1::bigint AND status IN ('processing', "
-                          "'transient_error')"
-                          " ORDER BY attempt_no DESC LIMIT 1",
-                          1, p, st, err, errlen);
+    pay_job *j = a->job;
+    char day[16];
+    date_format(a->on, day, sizeof day);
+    const char *p[] = {inv, day, pay_null(j->pm)};
+    PGresult *r = db_exec(
+        c,
+        "SELECT id, idempotency_key, amount_cents, coalesce(stripe_payment_intent_id, ''),"
+        " coalesce(payment_method_id, ''), coalesce(stripe_customer_id, ''), currency, status,"
+        " firm_id, created_at < greatest(now(), $2::date::timestamp AT TIME ZONE 'UTC')"
+        "  - interval '23 hours',"
+        " coalesce(failure_code = 'idempotency_error', false),"
+        " payment_method_id IS NOT DISTINCT FROM $3, extract(epoch FROM created_at)::bigint"
+        " FROM billing.payment_attempts"
+        " WHERE invoice_id = $1::bigint AND status IN ('processing', 'transient_error')"
+        " ORDER BY attempt_no DESC LIMIT 1",
+        3, p, st, err, errlen);
     if (r == NULL)
         return -1;
     if (PQntuples(r) == 0) {
         PQclear(r);
         return 0;
     }
-    pay_job *j = a->job;
-    bool awaiting = !PQgetisnull(r, 0, 3) && strcmp(PQgetvalue(r, 0, 7), "processing") == 0;
-    if (awaiting || PQgetisnull(r, 0, 4)) {
-        /* A processing PaymentIntent: its webhook decides. */
-        a->stats->skipped++;
-        PQclear(r);
-        return 1;
-    }
-    j->what = JOB_CALL;
+    bool has_pi = PQgetvalue(r, 0, 3)[0] != '\0';
+    bool processing = strcmp(PQgetvalue(r, 0, 7), "processing") == 0;
+    bool stale = pay_bool(r, 0, 9), conflict = pay_bool(r, 0, 10), same_pm = pay_bool(r, 0, 11);
     j->attempt_id = pay_i64(r, 0, 0);
     pay_copy(j->key, sizeof j->key, r, 0, 1);
     j->amount = pay_i64(r, 0, 2);
-    pay_copy(j->pm, sizeof j->pm, r, 0, 4);
-    pay_copy(j->customer, sizeof j->customer, r, 0, 5);
-    pay_copy(j->currency, sizeof j->currency, r, 0, 6);
+    pay_copy(j->payment_intent, sizeof j->payment_intent, r, 0, 3);
     j->firm_id = pay_i64(r, 0, 8);
+    j->since_unix = pay_i64(r, 0, 12) - 600; /* clock skew margin */
+    if (has_pi && processing && !stale) {
+        a->stats->skipped++; /* a processing PaymentIntent: its webhook decides */
+        PQclear(r);
+        return 1;
+    }
+    if (!has_pi && wanted && !stale && same_pm && !conflict && PQgetvalue(r, 0, 4)[0] != '\0') {
+        j->what = JOB_CALL; /* replay: the same key, the same parameters */
+        pay_copy(j->pm, sizeof j->pm, r, 0, 4);
+        pay_copy(j->customer, sizeof j->customer, r, 0, 5);
+        pay_copy(j->currency, sizeof j->currency, r, 0, 6);
+        PQclear(r);
+        *st = db_command(c,
+                         "UPDATE billing.invoices SET autopay_status = 'processing'"
+                         " WHERE id = $1::bigint AND autopay_opt_in",
+                         1, p, err, errlen);
+        return *st == DB_OK ? 1 : -1;
+    }
+    j->what = JOB_LOOKUP;
+    pay_copy(j->customer, sizeof j->customer, r, 0, 5);
     PQclear(r);
-    *st = db_command(c,
-                     "UPDATE billing.invoices SET autopay_status = 'processing'"
-                     " WHERE id = $1::bigint AND autopay_opt_in",
-                     1, p, err, errlen);
-    return *st == DB_OK ? 1 : -1;
+    return 1;
 }
 
+/* Autopay turned off: the pending autopay is cancelled in any state
+ * (rule 11.3; an unanswered attempt is looked up first). */
 static db_status pay_cancel(db_conn *c, const char *inv, char *err, size_t errlen)
 {
     const char *p[] = {inv};
@@ -478,11 +561,19 @@ static db_status pay_cancel(db_conn *c, const char *inv, char *err, size_t errle
                       "WITH u AS (UPDATE billing.invoices SET autopay_status = 'cancelled',"
                       "  autopay_opt_in = false, autopay_next_charge_at = NULL,"
                       "  next_payment_retry_at = NULL WHERE id = $1::bigint"
+                      "  AND autopay_status <> 'cancelled'"
                       "  RETURNING id, firm_id, client_id)"
                       " SELECT billing.audit(firm_id, 'autopay_cancelled', 'INFO', NULL,"
                       "  jsonb_build_object('invoice_id', id, 'client_id', client_id,"
                       "   'reason', 'client autopay disabled')) FROM u",
                       1, p, err, errlen);
+}
+
+/* The autopay states an opt-out cancels. */
+static bool pay_pending(const char *autopay_status)
+{
+    return strcmp(autopay_status, "scheduled") == 0 || strcmp(autopay_status, "processing") == 0 ||
+           strcmp(autopay_status, "failed") == 0 || strcmp(autopay_status, "needs_attention") == 0;
 }
 
 static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
@@ -496,21 +587,19 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     /* The invoice row is locked first: two workers preparing the same
      * invoice take turns, and the second sees the first one's attempt
      * (below) instead of starting another with a new key. */
-    const char *p[] = {inv, day};
+    const char *p[] = {inv, day, payments_kind_names[a->kind]};
     PGresult *r = db_exec(c,
-                          "SELECT i.firm_id, i.status, i.total_cents - i.amount_paid_cents, "
-                          "i.currency,"
-                          " i.autopay_opt_in, i.autopay_status,"
-                          " coalesce(nullif(c.autopay_payment_method_id, ''), "
-                          "nullif(i.autopay_payment_method_id, '')),"
-                          " c.stripe_customer_id, c.autopay_enabled,"
-                          " coalesce(i.autopay_next_charge_at < ($2::date + 1)::timestamp AT TIME "
-                          "ZONE 'UTC', false),"
-                          " coalesce(i.next_payment_retry_at < ($2::date + 1)::timestamp AT TIME "
-                          "ZONE 'UTC', false), i.currency = c.currency"
+                          "SELECT i.firm_id, i.total_cents - i.amount_paid_cents, i.currency,"
+                          " i.autopay_opt_in AND c.autopay_enabled, i.autopay_status,"
+                          " coalesce(nullif(c.autopay_payment_method_id, ''),"
+                          "  nullif(i.autopay_payment_method_id, '')),"
+                          " c.stripe_customer_id,"
+                          " billing.charge_due($3, i.status, i.autopay_opt_in, i.autopay_status,"
+                          "  i.autopay_next_charge_at, i.next_payment_retry_at, $2::date),"
+                          " i.currency = c.currency"
                           " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
                           " WHERE i.id = $1::bigint FOR UPDATE OF i",
-                          2, p, &st, err, errlen);
+                          3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -519,40 +608,34 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
         return DB_OK;
     }
     j->firm_id = pay_i64(r, 0, 0);
-    char status[24], autopay_status[24];
-    pay_copy(status, sizeof status, r, 0, 1);
-    int64_t due = pay_i64(r, 0, 2);
-    pay_copy(j->currency, sizeof j->currency, r, 0, 3);
-    bool opt_in = pay_bool(r, 0, 4);
-    pay_copy(autopay_status, sizeof autopay_status, r, 0, 5);
-    pay_copy(j->pm, sizeof j->pm, r, 0, 6);
-    pay_copy(j->customer, sizeof j->customer, r, 0, 7);
-    bool client_on = pay_bool(r, 0, 8);
-    bool autopay_due = pay_bool(r, 0, 9);
-    bool retry_due = pay_bool(r, 0, 10);
-    bool same_currency = pay_bool(r, 0, 11);
+    int64_t due = pay_i64(r, 0, 1);
+    pay_copy(j->currency, sizeof j->currency, r, 0, 2);
+    bool wanted = pay_bool(r, 0, 3);
+    char autopay_status[24];
+    pay_copy(autopay_status, sizeof autopay_status, r, 0, 4);
+    pay_copy(j->pm, sizeof j->pm, r, 0, 5);
+    pay_copy(j->customer, sizeof j->customer, r, 0, 6);
+    bool due_now = pay_bool(r, 0, 7);
+    bool same_currency = pay_bool(r, 0, 8);
     PQclear(r);
-    int u = pay_unfinished(c, a, inv, &st, err, errlen);
+    if (strcmp(autopay_status, "needs_attention") == 0) {
+        a->stats->skipped++; /* parked until an operator resumes it (11.6) */
+        return DB_OK;
+    }
+    int u = pay_unfinished(c, a, inv, wanted, &st, err, errlen);
     if (u != 0)
         return u < 0 ? st : DB_OK;
-
-    bool due_now;
-    if (a->kind == PAYMENTS_AUTOPAY)
-        due_now = opt_in &&
-                  (strcmp(autopay_status, "scheduled") == 0 ||
-                   strcmp(autopay_status, "processing") == 0) &&
-                  autopay_due &&
-                  (strcmp(status, "sent") == 0 || strcmp(status, "partial") == 0 ||
-                   strcmp(status, "overdue") == 0);
-    else
-        due_now = opt_in && strcmp(status, "failed") == 0 && retry_due;
+    if (!wanted) {
+        if (!pay_pending(autopay_status)) {
+            a->stats->skipped++;
+            return DB_OK;
+        }
+        a->stats->cancelled++;
+        return pay_cancel(c, inv, err, errlen);
+    }
     if (!due_now || due <= 0) {
         a->stats->skipped++;
         return DB_OK;
-    }
-    if (!client_on) {
-        a->stats->cancelled++;
-        return pay_cancel(c, inv, err, errlen);
     }
 
     /* Credit first (section 4); only the remainder is charged. */
@@ -566,10 +649,7 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     due -= applied;
     if (due <= 0) {
         a->stats->credit_paid++;
-        return db_command(c,
-                          "UPDATE billing.invoices SET autopay_status = 'succeeded',"
-                          " next_payment_retry_at = NULL WHERE id = $1::bigint",
-                          1, p, err, errlen);
+        return DB_OK; /* billing.land_money closed the autopay */
     }
 
     r = db_exec(c,
@@ -583,6 +663,7 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
     snprintf(j->key, sizeof j->key, "%s:%s:%" PRId64, payments_kind_names[a->kind], inv,
              attempt_no);
     j->amount = due;
+    /* A new attempt charges the client's card of today (11.4). */
     char amt[24], no[24];
     const char *pi[] = {inv,
                         db_i64(attempt_no, no, sizeof no),
@@ -593,12 +674,10 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
                         pay_null(j->customer),
                         j->currency};
     r = db_exec(c,
-                "WITH a AS (INSERT INTO billing.payment_attempts (firm_id, invoice_id, "
-                "attempt_no,"
+                "WITH a AS (INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no,"
                 "  kind, idempotency_key, amount_cents, status, payment_method_id,"
                 "  stripe_customer_id, currency)"
-                "  SELECT firm_id, id, $2::int, $3, $4, $5::bigint, 'processing', $6, "
-                "$7, $8"
+                "  SELECT firm_id, id, $2::int, $3, $4, $5::bigint, 'processing', $6, $7, $8"
                 "  FROM billing.invoices WHERE id = $1::bigint RETURNING id),"
                 " i AS (UPDATE billing.invoices SET autopay_status = 'processing',"
                 "  autopay_last_attempt_at = now() WHERE id = $1::bigint)"
@@ -638,20 +717,40 @@ typedef struct {
     payments_stats *stats;
 } pay_apply_arg;
 
+/* An answer that changes nothing for the customer: the attempt stays
+ * unfinished (transient_error, with why), the invoice's autopay waits for
+ * the next run, or for an operator after an idempotency conflict. */
+static db_status pay_keep_open(db_conn *c, const char *aid, const char *code, const char *message,
+                               bool park, char *err, size_t errlen)
+{
+    const char *p[] = {aid, pay_null(code), message, park ? "true" : "false"};
+    return db_command(c,
+                      "WITH a AS (UPDATE billing.payment_attempts SET status = 'transient_error',"
+                      "  failure_code = $2, failure_message = $3 WHERE id = $1::bigint"
+                      "  RETURNING invoice_id)"
+                      " UPDATE billing.invoices i SET autopay_status ="
+                      "  CASE WHEN $4::boolean THEN 'needs_attention'"
+                      "   WHEN i.status = 'failed' THEN 'failed' ELSE 'scheduled' END"
+                      " FROM a WHERE i.id = a.invoice_id AND i.autopay_opt_in"
+                      " AND i.autopay_status IN ('processing', 'scheduled', 'failed')",
+                      4, p, err, errlen);
+}
+
 static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
 {
     pay_apply_arg *a = arg;
     pay_job *j = a->job;
     const stripe_result *res = a->res;
-    char aid[24], day[16], at[40];
+    char aid[24], day[16], at[40], code[96];
     db_i64(j->attempt_id, aid, sizeof aid);
     date_format(a->on, day, sizeof day);
     snprintf(at, sizeof at, "%sT00:00:00Z", day);
     const char *p[] = {aid};
     db_status st;
+    /* Invoice, then attempt: the lock order of every money path. */
     PGresult *r = db_exec(c,
-                          "SELECT status FROM billing.payment_attempts WHERE id = $1::bigint"
-                          " FOR UPDATE",
+                          "SELECT a.status FROM billing.invoices i JOIN billing.payment_attempts a"
+                          " ON a.invoice_id = i.id WHERE a.id = $1::bigint FOR UPDATE",
                           1, p, &st, err, errlen);
     if (r == NULL)
         return st;
@@ -659,73 +758,71 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
                                      strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
     PQclear(r);
     if (!open) {
-        a->stats->skipped++; /* a webhook got there first */
+        a->stats->skipped++; /* a webhook got there first (11.5) */
         return DB_OK;
     }
     const char *pi = pay_null(res->object_id);
-    if (stripe_result_transient(res)) {
-        const char *pt[] = {aid, res->message};
+    payments_answer ans = payments_answer_of(res, code, sizeof code);
+    switch (ans) {
+    case PAYMENTS_ANSWER_TRANSIENT:
         a->stats->transient++;
-        return db_command(c,
-                          "WITH a AS (UPDATE billing.payment_attempts SET status = "
-                          "'transient_error',"
-                          "  failure_message = $2 WHERE id = $1::bigint RETURNING invoice_id)"
-                          " UPDATE billing.invoices i SET autopay_status ="
-                          "  CASE WHEN i.status = 'failed' THEN 'failed' ELSE 'scheduled' END"
-                          " FROM a WHERE i.id = a.invoice_id AND i.autopay_opt_in",
-                          2, pt, err, errlen);
-    }
-    if (pi != NULL) {
-        const char *pp[] = {aid, pi};
-        st = db_command(c,
-                        "UPDATE billing.payment_attempts SET stripe_payment_intent_id = $2"
-                        " WHERE id = $1::bigint",
-                        2, pp, err, errlen);
+        return pay_keep_open(c, aid, NULL, res->message, false, err, errlen);
+    case PAYMENTS_ANSWER_OUR_FAULT:
+        /* Not the customer's: no failure, no retry counted, no e-mail. */
+        a->stats->our_fault++;
+        log_msg(LOG_ERROR, "Stripe refused our request; the customer is not told",
+                "attempt_id", aid, "idempotency_key", j->key, "code", code, "stripe_message",
+                res->message, "request_id", res->request_id, NULL);
+        if (a->ctx->metrics != NULL)
+            metrics_counter_add(a->ctx->metrics, "billing_stripe_integration_errors_total", 1,
+                                "code", res->http_status > 0 ? code : "no_status", NULL);
+        return pay_keep_open(c, aid, code, res->message, false, err, errlen);
+    case PAYMENTS_ANSWER_CONFLICT: {
+        a->stats->parked++;
+        log_msg(LOG_ERROR, "idempotency key reused with other parameters; invoice parked",
+                "attempt_id", aid, "idempotency_key", j->key, "stripe_message", res->message,
+                NULL);
+        if (a->ctx->metrics != NULL)
+            metrics_counter_add(a->ctx->metrics, "billing_stripe_integration_errors_total", 1,
+                                "code", code, NULL);
+        st = pay_keep_open(c, aid, code, res->message, true, err, errlen);
         if (st != DB_OK)
             return st;
+        const char *pc[] = {aid, res->message};
+        return db_command(c,
+                          "SELECT billing.audit(a.firm_id, 'payment_attempt_conflict', 'CRITICAL',"
+                          " NULL, jsonb_build_object('attempt_id', a.id, 'invoice_id',"
+                          " a.invoice_id, 'stripe_message', $2::text))"
+                          " FROM billing.payment_attempts a WHERE a.id = $1::bigint",
+                          2, pc, err, errlen);
     }
-    a->stats->charged++;
-    if (res->outcome == STRIPE_OK && strcmp(res->object_status, "succeeded") == 0 && pi) {
-        bool applied = false;
-        int64_t amount = res->amount >= 0 ? res->amount : j->amount;
-        int64_t received = stripe_json_i64(res->body, "amount_received", -1);
-        if (received >= 0)
-            amount = received;
-        st = payments_apply_success(c, j->invoice_id, pi, pay_null(res->latest_charge), amount,
-                                    a->on, &applied, err, errlen);
+    case PAYMENTS_ANSWER_PAID: {
+        a->stats->charged++;
+        int64_t amount = stripe_json_i64(res->body, "amount_received", -1);
+        payments_money m = {.invoice_id = j->invoice_id,
+                            .attempt_id = j->attempt_id,
+                            .payment_intent = pi,
+                            .charge = pay_null(res->latest_charge),
+                            .amount_cents = amount >= 0 ? amount : res->amount,
+                            .currency = stripe_json_str(res->body, "currency"),
+                            .on = a->on};
+        payments_money_result mr;
+        st = payments_apply_success(c, &m, &mr, err, errlen);
+        if (st == DB_OK && mr == PAYMENTS_MONEY_WRONG_CURRENCY)
+            return DB_PERMANENT; /* our own intent in another currency: a bug, kept open */
         if (st == DB_OK)
             a->stats->succeeded++;
         return st;
     }
-    if (res->outcome == STRIPE_OK && strcmp(res->object_status, "processing") == 0 && pi) {
+    case PAYMENTS_ANSWER_PROCESSING:
+        a->stats->charged++;
         a->stats->processing++;
-        return payments_mark_processing(c, j->invoice_id, pi, err, errlen);
+        return payments_mark_processing(c, j->invoice_id, j->attempt_id, pi, err, errlen);
+    case PAYMENTS_ANSWER_DECLINED:
+        break;
     }
-    if (res->outcome == STRIPE_IDEMPOTENCY_ERROR) {
-        /* Our key was used with other parameters: never start a new attempt
-         * on our own (that could charge twice); an operator decides. */
-        const char *pc[] = {aid, res->message};
-        log_msg(LOG_ERROR, "idempotency key reused with other parameters", "attempt_id", aid,
-                "idempotency_key", j->key, "stripe_message", res->message, NULL);
-        return db_command(c,
-                          "WITH a AS (UPDATE billing.payment_attempts SET status = 'failed',"
-                          "  failure_code = 'idempotency_error', failure_message = $2, "
-                          "finished_at = now()"
-                          "  WHERE id = $1::bigint RETURNING invoice_id, firm_id)"
-                          " SELECT billing.audit(a.firm_id, 'payment_attempt_conflict', "
-                          "'CRITICAL', NULL,"
-                          "  jsonb_build_object('attempt_id', $1::bigint, 'invoice_id', "
-                          "a.invoice_id,"
-                          "   'stripe_message', $2)) FROM a",
-                          2, pc, err, errlen);
-    }
-    /* A decline, a request Stripe refused, or an intent that cannot go on
-     * without the customer: a payment failure. */
-    const char *code = res->decline_code[0] ? res->decline_code
-                       : res->code[0]       ? res->code
-                       : strcmp(res->object_status, "requires_action") == 0
-                           ? "authentication_required"
-                           : stripe_outcome_name(res->outcome);
+    a->stats->charged++;
+    /* A decline, or an intent that cannot go on without the customer. */
     payments_failure f = {.invoice_id = j->invoice_id,
                           .attempt_id = j->attempt_id,
                           .payment_intent = pi,
@@ -736,6 +833,93 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     st = payments_record_failure(c, a->ctx, &f, &recorded, err, errlen);
     if (st == DB_OK && recorded)
         a->stats->failed++;
+    return st;
+}
+
+/* Nothing at Stripe for the attempt (11.2): closed as abandoned (no
+ * customer failure); the invoice's autopay waits for a new attempt, or is
+ * cancelled when autopay is now off (11.3). Returns whether a new attempt
+ * may start now. */
+static db_status pay_abandon(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    pay_apply_arg *a = arg;
+    char aid[24];
+    const char *p[] = {db_i64(a->job->attempt_id, aid, sizeof aid)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT a.status, i.autopay_opt_in AND c.autopay_enabled, i.id"
+                          " FROM billing.invoices i JOIN billing.payment_attempts a"
+                          " ON a.invoice_id = i.id JOIN billing.clients c ON c.id = i.client_id"
+                          " WHERE a.id = $1::bigint FOR UPDATE OF i, a",
+                          1, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
+                                     strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
+    bool wanted = open && pay_bool(r, 0, 1);
+    char inv[24];
+    pay_copy(inv, sizeof inv, r, 0, 2);
+    PQclear(r);
+    if (!open)
+        return DB_OK;
+    a->stats->abandoned++;
+    st = db_command(c,
+                    "WITH a AS (UPDATE billing.payment_attempts SET status = 'abandoned',"
+                    "  finished_at = now(), failure_message = 'no PaymentIntent at Stripe for"
+                    " this attempt''s key' WHERE id = $1::bigint"
+                    "  RETURNING id, firm_id, invoice_id, idempotency_key)"
+                    " SELECT billing.audit(firm_id, 'payment_attempt_abandoned', 'INFO', NULL,"
+                    "  jsonb_build_object('attempt_id', id, 'invoice_id', invoice_id,"
+                    "   'idempotency_key', idempotency_key)) FROM a",
+                    1, p, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (!wanted)
+        return pay_cancel(c, inv, err, errlen);
+    return db_command(c,
+                      "UPDATE billing.invoices SET autopay_status = CASE WHEN status = 'failed'"
+                      " THEN 'failed' ELSE 'scheduled' END"
+                      " WHERE id = $1::bigint AND autopay_status IN ('processing', 'scheduled')",
+                      1, (const char *const[]){inv}, err, errlen);
+}
+
+/* Resolves one attempt by asking Stripe (outside any transaction), then
+ * applies what it found as if Stripe had answered, or abandons it. */
+static db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on,
+                                payments_stats *stats, bool *abandoned, char *err, size_t errlen)
+{
+    payments_lookup l = {.since_unix = j->since_unix};
+    snprintf(l.attempt_key, sizeof l.attempt_key, "%s", j->key);
+    snprintf(l.payment_intent, sizeof l.payment_intent, "%s", j->payment_intent);
+    snprintf(l.customer, sizeof l.customer, "%s", j->customer);
+    stripe_result res;
+    char lerr[384];
+    int found = payments_lookup_attempt(ctx->stripe, &l, &res, lerr, sizeof lerr);
+    char id[24];
+    log_msg(found < 0 ? LOG_WARN : LOG_INFO, "unanswered attempt looked up at Stripe",
+            "invoice_id", db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key,
+            "found", found > 0 ? res.object_id : found == 0 ? "none" : "cannot tell", "error",
+            found < 0 ? lerr : "", NULL);
+    if (found < 0)
+        return DB_OK; /* the next run asks again; nothing is sent meanwhile */
+    pay_apply_arg aa = {.ctx = ctx, .on = on, .job = j, .res = &res, .stats = stats};
+    db_status st;
+    if (found > 0) {
+        if (strcmp(res.object_status, "processing") == 0 && j->payment_intent[0] != '\0')
+            st = DB_OK; /* still processing: its webhook decides */
+        else
+            st = db_run_tx(ctx->db, pay_apply, &aa, err, errlen);
+        stripe_result_free(&res);
+        if (st == DB_PERMANENT) {
+            log_msg(LOG_ERROR, "looked-up PaymentIntent could not be recorded", "invoice_id", id,
+                    "error", err, NULL);
+            st = DB_OK; /* the attempt stays unfinished: the next run looks again */
+        }
+        return st;
+    }
+    int64_t before = stats->abandoned;
+    st = db_run_tx(ctx->db, pay_abandon, &aa, err, errlen);
+    *abandoned = st == DB_OK && stats->abandoned > before;
     return st;
 }
 
@@ -803,6 +987,8 @@ typedef struct {
     stripe_call *calls;
     size_t *again;        /* jobs whose first answer was transient */
     size_t nagain;
+    size_t *lookups;      /* jobs resolved by asking Stripe (11.2), after the stream */
+    size_t nlookups;
     bool limited;         /* one of them was rate limited */
     db_status st;         /* first transient failure: stops the run */
     char *err;
@@ -857,6 +1043,8 @@ static stripe_call *pay_run_next(void *arg, bool *finished)
             r->st = st;
             break;
         }
+        if (j->what == JOB_LOOKUP)
+            r->lookups[r->nlookups++] = i;
         if (j->what != JOB_CALL)
             continue;
         j->form = stripe_form_payment_intent(j->amount, j->currency, j->customer, j->pm,
@@ -892,8 +1080,12 @@ static void pay_run_done(stripe_call *call, void *arg)
     pay_apply_one(r, i);
 }
 
-db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *ids, size_t n,
-                          civil_date on, payments_stats *stats, char *err, size_t errlen)
+/* Step 1-3 for ids; lookups (11.2) after the stream, one at a time (they
+ * are rare), and an invoice whose attempt was abandoned is prepared once
+ * more so its new attempt starts in the same run (again = false then). */
+static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int64_t *ids,
+                                size_t n, civil_date on, payments_stats *stats, bool again,
+                                char *err, size_t errlen)
 {
     if (n == 0)
         return DB_OK;
@@ -902,10 +1094,15 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
     r.jobs = calloc(n, sizeof *r.jobs);
     r.calls = calloc(n, sizeof *r.calls);
     r.again = calloc(n, sizeof *r.again);
-    if (r.jobs == NULL || r.calls == NULL || r.again == NULL) {
+    r.lookups = calloc(n, sizeof *r.lookups);
+    int64_t *fresh = calloc(n, sizeof *fresh);
+    if (r.jobs == NULL || r.calls == NULL || r.again == NULL || r.lookups == NULL ||
+        fresh == NULL) {
         free(r.jobs);
         free(r.calls);
         free(r.again);
+        free(r.lookups);
+        free(fresh);
         snprintf(err, errlen, "out of memory");
         return DB_TRANSIENT;
     }
@@ -923,6 +1120,14 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
         for (size_t k = 0; k < r.nagain && r.st == DB_OK; k++)
             pay_apply_one(&r, r.again[k]);
     }
+    size_t nfresh = 0;
+    for (size_t k = 0; k < r.nlookups && r.st == DB_OK && !shutdown_requested(); k++) {
+        pay_job *j = &r.jobs[r.lookups[k]];
+        bool abandoned = false;
+        r.st = pay_lookup_one(ctx, j, on, stats, &abandoned, err, errlen);
+        if (abandoned)
+            fresh[nfresh++] = j->invoice_id;
+    }
     for (size_t i = 0; i < n; i++) {
         stripe_result_free(&r.calls[i].result);
         stripe_form_free(r.jobs[i].form);
@@ -930,7 +1135,17 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
     free(r.jobs);
     free(r.calls);
     free(r.again);
+    free(r.lookups);
+    if (r.st == DB_OK && again && nfresh > 0)
+        r.st = pay_charge_run(ctx, kind, fresh, nfresh, on, stats, false, err, errlen);
+    free(fresh);
     return r.st;
+}
+
+db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *ids, size_t n,
+                          civil_date on, payments_stats *stats, char *err, size_t errlen)
+{
+    return pay_charge_run(ctx, kind, ids, n, on, stats, true, err, errlen);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -942,20 +1157,34 @@ db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *
     " AND i.id % $2::bigint = $3::bigint AND ($4::bigint IS NULL OR i.firm_id "                    \
     "= $4::bigint)"
 
+/* Which invoices a run charges is billing.charge_due's to say (sql/009);
+ * the plain predicates beside it only let 004's partial indexes find the
+ * candidates. The autopay run also takes the invoices whose unfinished
+ * attempt must be looked up at Stripe whatever the invoice's state (11.2,
+ * 11.3): autopay off, a day old, or a conflict an operator resumed. */
 static const char pay_due_autopay_sql[] =
-    "SELECT i.id FROM billing.invoices i"
-    " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', "
-    "'processing')"
-    " AND i.status IN ('sent', 'partial', 'overdue')"
-    " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE "
-    "'UTC'" PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
+    "SELECT id FROM ("
+    " SELECT i.id FROM billing.invoices i"
+    "  WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', 'processing')"
+    "  AND billing.charge_due('autopay', i.status, i.autopay_opt_in, i.autopay_status,"
+    "   i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
+    " UNION SELECT i.id FROM billing.payment_attempts a"
+    "  JOIN billing.invoices i ON i.id = a.invoice_id"
+    "  JOIN billing.clients c ON c.id = i.client_id"
+    "  WHERE a.status IN ('processing', 'transient_error')"
+    "  AND i.autopay_status <> 'needs_attention'"
+    "  AND (a.created_at < greatest(now(), $1::date::timestamp AT TIME ZONE 'UTC')"
+    "    - interval '23 hours'"
+    "   OR (a.stripe_payment_intent_id IS NULL AND (NOT (i.autopay_opt_in AND c.autopay_enabled)"
+    "    OR a.failure_code = 'idempotency_error')))" PAY_SHARD_FILTER
+    ") s WHERE id > $5::bigint ORDER BY id LIMIT $6::int";
 
 static const char pay_due_retry_sql[] =
     "SELECT i.id FROM billing.invoices i"
-    " WHERE i.status = 'failed' AND i.autopay_opt_in AND "
-    "i.next_payment_retry_at IS NOT NULL"
-    " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE "
-    "'UTC'" PAY_SHARD_FILTER " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
+    " WHERE i.status = 'failed' AND i.next_payment_retry_at IS NOT NULL"
+    " AND billing.charge_due('retry', i.status, i.autopay_opt_in, i.autopay_status,"
+    "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
+    " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
 
 /* Invoices past their due date, unpaid and not in a retry cycle (section 6):
  * overdue on the first business date after the due date. */
@@ -1022,6 +1251,9 @@ static db_status pay_overdue_tx(db_conn *c, void *arg, char *err, size_t errlen)
     return st;
 }
 
+/* Autopay turned off (the client's, or the invoice's opt-in): every
+ * pending autopay without an unanswered attempt is cancelled, whatever its
+ * state (11.3); those with one are looked up first (the selection above). */
 static db_status pay_cancel_tx(db_conn *c, void *arg, char *err, size_t errlen)
 {
     pay_tick_arg *a = arg;
@@ -1031,10 +1263,15 @@ static db_status pay_cancel_tx(db_conn *c, void *arg, char *err, size_t errlen)
     db_status st;
     PGresult *r = db_exec(c,
                           "WITH u AS (UPDATE billing.invoices i SET autopay_status = 'cancelled',"
-                          "  autopay_opt_in = false, autopay_next_charge_at = NULL"
-                          "  FROM billing.clients c WHERE c.id = i.client_id AND NOT "
-                          "c.autopay_enabled"
-                          "  AND i.autopay_opt_in AND i.autopay_status = 'scheduled'"
+                          "  autopay_opt_in = false, autopay_next_charge_at = NULL,"
+                          "  next_payment_retry_at = NULL"
+                          "  FROM billing.clients c WHERE c.id = i.client_id"
+                          "  AND NOT (c.autopay_enabled AND i.autopay_opt_in)"
+                          "  AND i.autopay_status IN ('scheduled', 'processing', 'failed',"
+                          "   'needs_attention')"
+                          "  AND NOT EXISTS (SELECT 1 FROM billing.payment_attempts a"
+                          "   WHERE a.invoice_id = i.id"
+                          "   AND a.status IN ('processing', 'transient_error'))"
                           "  AND $1::date IS NOT NULL" PAY_SHARD_FILTER
                           "  RETURNING i.id, i.firm_id, i.client_id)"
                           " SELECT billing.audit(firm_id, 'autopay_cancelled', 'INFO', NULL,"
@@ -1104,19 +1341,14 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
     static const char charge_autopay[] =
         "SELECT CASE WHEN c.autopay_enabled THEN 'charge' ELSE 'cancel' END, i.id"
         " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
-        " WHERE i.autopay_opt_in AND i.autopay_status IN ('scheduled', "
-        "'processing')"
-        " AND i.status IN ('sent', 'partial', 'overdue')"
-        " AND i.autopay_next_charge_at < ($1::date + 1)::timestamp AT TIME ZONE "
-        "'UTC'" PAY_SHARD_FILTER;
+        " WHERE billing.charge_due('autopay', i.status, i.autopay_opt_in, i.autopay_status,"
+        "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER;
     static const char charge_retry[] =
         "SELECT CASE WHEN c.autopay_enabled THEN 'charge' ELSE 'cancel' END, i.id"
         " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
-        " WHERE i.status = 'failed' AND i.autopay_opt_in AND "
-        "i.next_payment_retry_at IS NOT NULL"
-        " AND i.next_payment_retry_at < ($1::date + 1)::timestamp AT TIME ZONE "
-        "'UTC'" PAY_SHARD_FILTER " UNION ALL SELECT 'overdue', i.id FROM "
-        "billing.invoices i" PAY_OVERDUE_WHERE;
+        " WHERE billing.charge_due('retry', i.status, i.autopay_opt_in, i.autopay_status,"
+        "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
+        " UNION ALL SELECT 'overdue', i.id FROM billing.invoices i" PAY_OVERDUE_WHERE;
     char sql[2048];
     snprintf(sql, sizeof sql,
              "SELECT s.action, i.id, i.invoice_number, coalesce(i.engagement_id, 0),"

@@ -83,6 +83,7 @@ void stripe_classify(long status, const char *should_retry, const char *request_
     stripe_copy(out->decline_code, sizeof out->decline_code,
                 stripe_json_str(error, "decline_code"));
     stripe_copy(out->message, sizeof out->message, stripe_json_str(error, "message"));
+    stripe_copy(out->param, sizeof out->param, stripe_json_str(error, "param"));
 
     if (status >= 200 && status < 300 && json_is_object(out->body)) {
         out->outcome = STRIPE_OK;
@@ -293,6 +294,9 @@ struct stripe_client {
     CURLM *multi;
     stripe_stats stats;
     metrics_registry *metrics;
+    /* Stripe refused our key (401/403) on the latest answer; read by the
+     * metrics listener's thread for /readyz, hence atomic. */
+    bool key_refused;
 };
 
 static pthread_once_t stripe_curl_once = PTHREAD_ONCE_INIT;
@@ -391,6 +395,11 @@ void stripe_client_free(stripe_client *c)
     free(c->starts);
     free(c->sent);
     free(c);
+}
+
+bool stripe_client_key_refused(const stripe_client *c)
+{
+    return c != NULL && __atomic_load_n(&c->key_refused, __ATOMIC_RELAXED);
 }
 
 stripe_stats stripe_client_stats(const stripe_client *c)
@@ -644,6 +653,8 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
                     x->request_id[0] ? x->request_id : NULL, x->body, x->body_len, neterr,
                     &x->call->result);
     x->call->latency_us = stripe_now_us() - x->started_us;
+    if (status > 0)
+        __atomic_store_n(&c->key_refused, status == 401 || status == 403, __ATOMIC_RELAXED);
     c->stats.requests++;
     c->stats.by_outcome[x->call->result.outcome]++;
     c->stats.latency_us_total += x->call->latency_us;

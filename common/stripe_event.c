@@ -3,6 +3,8 @@
  * to an invoice lives with the worker that applies it. */
 #include "ledgerline/stripe_event.h"
 
+#include "ledgerline/stripe_id.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,8 +79,8 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
         why = "not a JSON object";
     else if (id == NULL || id[0] == '\0')
         why = "no string \"id\"";
-    else if (!stripe_event_copy(out->id, sizeof out->id, id))
-        why = "\"id\" too long";
+    else if (!stripe_event_copy(out->id, sizeof out->id, id) || !stripe_id_valid(id, strlen(id)))
+        why = "\"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")";
     else if (type == NULL || type[0] == '\0')
         why = "no string \"type\"";
     else if (!stripe_event_copy(out->type, sizeof out->type, type))
@@ -120,17 +122,26 @@ void stripe_event_refs_of(const json_t *object, stripe_event_refs *out)
         pi = stripe_json_str(object, "payment_intent");
         charge = stripe_json_str(object, "charge");
     }
-    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi))
+    /* Only ids of Stripe's shape go into SQL keys and URLs (the contract's
+     * hardening); anything else is as good as absent. */
+    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi) ||
+        (pi != NULL && !stripe_id_valid(pi, strlen(pi))))
         out->payment_intent[0] = '\0';
-    if (!stripe_event_copy(out->charge, sizeof out->charge, charge))
+    if (!stripe_event_copy(out->charge, sizeof out->charge, charge) ||
+        (charge != NULL && !stripe_id_valid(charge, strlen(charge))))
         out->charge[0] = '\0';
     const char *meta = stripe_json_str(object, "metadata.invoice_id");
     if (!stripe_event_copy(out->metadata_invoice_id, sizeof out->metadata_invoice_id, meta))
         out->metadata_invoice_id[0] = '\0';
+    meta = stripe_json_str(object, "metadata.firm_id");
+    if (!stripe_event_copy(out->metadata_firm_id, sizeof out->metadata_firm_id, meta))
+        out->metadata_firm_id[0] = '\0';
+    meta = stripe_json_str(object, "metadata.attempt_key");
+    if (!stripe_event_copy(out->metadata_attempt_key, sizeof out->metadata_attempt_key, meta))
+        out->metadata_attempt_key[0] = '\0';
 }
 
-/* A positive decimal id without sign, spaces or leading zeros. */
-static bool stripe_event_decimal_id(const char *s)
+bool stripe_event_decimal_id(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 18 || s[0] == '0')
@@ -141,10 +152,10 @@ static bool stripe_event_decimal_id(const char *s)
     return true;
 }
 
-/* One lookup: the first row's (invoice id, firm id), or 0 when none. */
+/* One lookup: the first row's (invoice id, firm id, attempt id), all 0
+ * when none. */
 static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *value,
-                                     int64_t *invoice_id, int64_t *firm_id, char *err,
-                                     size_t errlen)
+                                     stripe_event_match *out, char *err, size_t errlen)
 {
     const char *p[] = {value};
     db_status st;
@@ -152,38 +163,47 @@ static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *va
     if (r == NULL)
         return st;
     if (PQntuples(r) > 0) {
-        *invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        *firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        out->invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        out->firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        out->attempt_id = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+        out->ours = PQgetvalue(r, 0, 3)[0] == 't';
     }
     PQclear(r);
     return DB_OK;
 }
 
-db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs, int64_t *invoice_id,
-                                    int64_t *firm_id, char *err, size_t errlen)
+db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
+                                    stripe_event_match *out, char *err, size_t errlen)
 {
-    /* Our own records first: an id we sent or received is proof; metadata is
-     * only a hint we wrote into the PaymentIntent ourselves. */
-    static const char by_pi[] = "SELECT invoice_id, firm_id FROM ("
-                                " SELECT invoice_id, firm_id, 1 AS o FROM billing.payment_attempts"
-                                "  WHERE stripe_payment_intent_id = $1"
-                                " UNION ALL SELECT invoice_id, firm_id, 2 FROM billing.payments"
-                                "  WHERE stripe_payment_intent_id = $1"
-                                " UNION ALL SELECT id, firm_id, 3 FROM billing.invoices"
-                                "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
+    /* Our own records first: a key or an id we sent or received is proof;
+     * metadata.invoice_id is only a hint (anyone can write metadata). */
+    static const char by_key[] = "SELECT invoice_id, firm_id, id, true FROM billing.payment_attempts"
+                                 " WHERE idempotency_key = $1";
+    static const char by_pi[] =
+        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
+        " SELECT invoice_id, firm_id, id AS attempt_id, true AS ours, 1 AS o"
+        "  FROM billing.payment_attempts WHERE stripe_payment_intent_id = $1"
+        " UNION ALL SELECT invoice_id, firm_id, NULL, true, 2 FROM billing.payments"
+        "  WHERE stripe_payment_intent_id = $1"
+        " UNION ALL SELECT id, firm_id, NULL, false, 3 FROM billing.invoices"
+        "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
     static const char by_charge[] =
-        "SELECT id, firm_id FROM billing.invoices WHERE stripe_charge_id = $1"
-        " ORDER BY id LIMIT 1";
-    static const char by_id[] = "SELECT id, firm_id FROM billing.invoices WHERE id = $1::bigint";
-    *invoice_id = 0;
-    *firm_id = 0;
+        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
+        " SELECT invoice_id, firm_id, NULL::bigint AS attempt_id, true AS ours, 1 AS o"
+        "  FROM billing.payments WHERE stripe_charge_id = $1"
+        " UNION ALL SELECT id, firm_id, NULL, false, 2 FROM billing.invoices"
+        "  WHERE stripe_charge_id = $1) x ORDER BY o, invoice_id LIMIT 1";
+    static const char by_id[] =
+        "SELECT id, firm_id, NULL, false FROM billing.invoices WHERE id = $1::bigint";
+    memset(out, 0, sizeof *out);
     db_status st = DB_OK;
-    if (refs->payment_intent[0] != '\0')
-        st = stripe_event_lookup(c, by_pi, refs->payment_intent, invoice_id, firm_id, err, errlen);
-    if (st == DB_OK && *invoice_id == 0 && refs->charge[0] != '\0')
-        st = stripe_event_lookup(c, by_charge, refs->charge, invoice_id, firm_id, err, errlen);
-    if (st == DB_OK && *invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))
-        st = stripe_event_lookup(c, by_id, refs->metadata_invoice_id, invoice_id, firm_id, err,
-                                 errlen);
+    if (refs->metadata_attempt_key[0] != '\0')
+        st = stripe_event_lookup(c, by_key, refs->metadata_attempt_key, out, err, errlen);
+    if (st == DB_OK && out->invoice_id == 0 && refs->payment_intent[0] != '\0')
+        st = stripe_event_lookup(c, by_pi, refs->payment_intent, out, err, errlen);
+    if (st == DB_OK && out->invoice_id == 0 && refs->charge[0] != '\0')
+        st = stripe_event_lookup(c, by_charge, refs->charge, out, err, errlen);
+    if (st == DB_OK && out->invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))
+        st = stripe_event_lookup(c, by_id, refs->metadata_invoice_id, out, err, errlen);
     return st;
 }

@@ -65,7 +65,8 @@ static const char verify_total_sql[] =
 /* ---- 3. amount_paid against the money records ----------------------------
  * P = sum(payments.amount_cents) (a payments row holds the amount APPLIED:
  * Stripe or credit; overpayments went to credit), R = invoices.refunded_cents
- * (refunded total, >= the sum of the refunds rows), L = the amounts of the
+ * (refunded total, >= what the refunds rows still count: rule 11.11; part
+ * of it may have come out of credit, rule 11.1), L = the amounts of the
  * invoice's lost disputes. amount_paid only grows by a payments row and only
  * shrinks, clamped at 0, by a refund increase or a lost dispute, so
  *   P - R - L <= amount_paid <= P      (equality when R = L = 0).
@@ -74,7 +75,8 @@ static const char verify_total_sql[] =
 static const char verify_amount_paid_sql[] =
     "WITH p AS (SELECT invoice_id, sum(amount_cents) AS s, count(*) AS n"
     "  FROM billing.payments GROUP BY invoice_id),"
-    " r AS (SELECT invoice_id, sum(amount_cents) AS s FROM billing.refunds GROUP BY invoice_id),"
+    " r AS (SELECT invoice_id, sum(CASE WHEN status IN ('failed', 'canceled') THEN 0"
+    "  ELSE amount_cents END) AS s FROM billing.refunds GROUP BY invoice_id),"
     " d AS (SELECT invoice_id, sum(amount_cents) AS s FROM billing.payment_disputes"
     "  WHERE status = 'closed' AND resolution = 'lost' GROUP BY invoice_id),"
     " m AS (SELECT i.firm_id, i.id, i.invoice_number, i.amount_paid_cents AS paid,"

@@ -115,7 +115,8 @@ static int worker_start(worker_process *p, const char *url, const char *brokers,
     /* The listener first: /healthz answers while the database is still
      * being reached, and /readyz says 503 until it is. */
     static worker_readiness readiness;
-    readiness = (worker_readiness){.database_url = url, .producer = w->producer};
+    readiness = (worker_readiness){
+        .database_url = url, .producer = w->producer, .stripe = w->stripe};
     if (worker_http_start_from_env(w->metrics, worker_ready_db_kafka, &readiness, &p->http, err,
                                    errlen) != 0)
         return -1;

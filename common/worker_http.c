@@ -66,7 +66,7 @@ bool worker_ready_db_kafka(void *ctx)
         return false;
     if (r->producer != NULL && !kafka_producer_reachable(r->producer, 2000))
         return false;
-    return true;
+    return !stripe_client_key_refused(r->stripe);
 }
 
 /* Queues body (copied) with its content type. */

@@ -28,6 +28,8 @@ typedef struct {
     const char *approved_by;       /* required for goodwill and correction */
     const char *created_by;        /* NULL = system */
     int64_t source_invoice_id;     /* 0 = none (overpayment: the invoice overpaid) */
+    int64_t source_payment_id;     /* 0 = none (overpayment: the payment whose excess it is,
+                                    * taken back first by its refund: rule 11.1) */
     bool has_expiry;
     civil_date expires_at;         /* last day the credit can be used */
 } credit_add_params;
@@ -43,11 +45,13 @@ db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents,
                          char currency[4], char *err, size_t errlen);
 
 /* Applies the client's available credit to an invoice's balance due (total -
- * amount_paid), at most max_cents when max_cents > 0: one debit entry (use
- * invoice_payment when it settles the invoice, else partial_payment), one
- * payments row (source credit), the invoice's amount_paid (status paid with
- * paid_date = on, or partial), audit credit_applied, and invoice.paid through
- * the outbox when the invoice became paid. Locks the invoice row. Credits that
+ * amount_paid): exactly max_cents when max_cents > 0 (refused, writing
+ * nothing, when that is more than the balance or the balance due: rule 4),
+ * else as much as both allow: one debit entry (use invoice_payment when it
+ * settles the invoice, else partial_payment), one payments row (source
+ * credit), the invoice through billing.land_money (sql/009: a failed
+ * invoice keeps its retry cycle, rule 11.7), audit credit_applied, and
+ * invoice.paid through the outbox when the invoice became paid. Locks the invoice row. Credits that
  * expired before `on` are not available. *applied gets the amount (0 when
  * there is no balance or nothing due). actor NULL = system. */
 db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents,

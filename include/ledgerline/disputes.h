@@ -142,15 +142,31 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
 db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_info **items,
                              size_t *n, char *err, size_t errlen);
 
-/* The pure arithmetic of a refund update: the invoice's refunded total
- * becomes the largest of what it was, what the recorded refunds sum to and
- * the charge's amount_refunded (never down); amount_paid drops by the
- * increase (not below zero); the status is "refunded" when the refunded
- * total covers the invoice total or nothing paid remains, else "partial".
- * *increase = 0 means nothing changes. */
-void refund_compute(int64_t old_refunded, int64_t recorded_sum, int64_t charge_refunded,
-                    int64_t amount_paid, int64_t total, int64_t *new_refunded,
-                    int64_t *new_paid, int64_t *increase, const char **new_status);
+/* Where a refund of an invoice goes (rule 11.10): the charges of its
+ * succeeded Stripe payments, newest first, each for at most what is left
+ * of it (received minus its refunds still counted), split across them when
+ * the amount needs it. amount 0 = everything refundable. Without a payment
+ * row the invoice's own PaymentIntent/charge, bounded by its amount paid
+ * (invoices written before section 11). Never a failed or processing
+ * intent. *n = 0 with err when nothing can be refunded or the amount is
+ * more than is refundable (DB_PERMANENT). The caller frees *out. */
+typedef struct {
+    char payment_intent[STRIPE_ID_MAX];
+    char charge[STRIPE_ID_MAX];
+    int64_t amount;
+} refund_target;
+db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_target **out,
+                         size_t *n, char *err, size_t errlen);
+
+/* What a refund of `amount` in Stripe's `status` counts for in the books:
+ * its amount while pending or succeeded, 0 once failed or canceled
+ * (rule 11.11). */
+int64_t refund_counted(const char *status, int64_t amount);
+
+/* The status of an invoice whose own amount_paid a refund reduced:
+ * "refunded" when the refunded total covers the total or nothing paid
+ * remains, else "partial". */
+const char *refund_invoice_status(int64_t amount_paid, int64_t refunded_total, int64_t total);
 
 typedef struct {
     int recorded;          /* refund rows inserted now */
@@ -159,10 +175,17 @@ typedef struct {
     char status[16];       /* the invoice's status afterwards */
 } refund_apply_result;
 
-/* Records the charge's refunds (succeeded or pending ones, of this charge)
- * once each, and updates the invoice; audit invoice_refunded and event
- * invoice.refunded (:seq = the invoice's n-th refund change) when the
- * refunded total grew. Run inside the message's transaction. */
+/* Brings the books to the charge's refunds as Stripe lists them now
+ * (items): each refund recorded once by its id with its status; a refund
+ * newly counted takes money back through billing.take_back (the payment's
+ * overpayment credit first, then the invoice: rule 11.1), one that failed
+ * or was canceled gives it back (billing.give_back, rule 11.11). The
+ * invoice's refunded total is the sum of its counted refunds, whatever
+ * order the events came in; audit invoice_refunded and event
+ * invoice.refunded (:seq = the invoice's n-th refund change) when it
+ * changed. ch may come from a charge.refunded (the charge) or a
+ * charge.refund.updated (the refund). Run inside the message's
+ * transaction. */
 db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const refund_charge *ch,
                        const refund_info *items, size_t n, const char *event_id,
                        refund_apply_result *out, char *err, size_t errlen);

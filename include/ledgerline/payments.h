@@ -55,6 +55,9 @@ typedef struct {
     int64_t cancelled;    /* autopay cancelled: the client turned it off */
     int64_t overdue;      /* became overdue (retry tick) */
     int64_t skipped;      /* not due, already paid, or awaiting a webhook */
+    int64_t abandoned;    /* looked up at Stripe and found nothing (11.2) */
+    int64_t our_fault;    /* answers saying our integration is wrong (11.6) */
+    int64_t parked;       /* idempotency conflicts: needs_attention (11.6) */
 } payments_stats;
 
 /* Adds the non-zero outcomes of s to the counter `family` (declared by the
@@ -62,7 +65,8 @@ typedef struct {
  * transient, cancelled, overdue. */
 void payments_stats_count(metrics_registry *m, const char *family, const payments_stats *s);
 
-/* Declares billing_payment_failures_total (ctx->metrics). 0 or -1. */
+/* Declares billing_payment_failures_total and
+ * billing_stripe_integration_errors_total (ctx->metrics). 0 or -1. */
 int payments_metrics_declare(metrics_registry *m);
 
 /* Reads RETRY_SCHEDULE_DAYS (default 3,7,14; exits 2 when malformed). */
@@ -101,13 +105,35 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
 
 /* ---- Used by the Stripe event handlers (inside the caller's transaction) -- */
 
-/* Applies money received for a PaymentIntent to an invoice, once per intent:
- * payments row, amount paid (the part above the balance due becomes an
- * overpayment credit), status paid/partial, attempt succeeded, audit, and
- * invoice.paid. *applied = false when this intent was already applied. */
-db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *payment_intent,
-                                 const char *charge, int64_t amount_cents, civil_date on,
-                                 bool *applied, char *err, size_t errlen);
+#define PAYMENTS_KEY_MAX 96
+
+/* Money Stripe received for a PaymentIntent. */
+typedef struct {
+    int64_t invoice_id;
+    int64_t attempt_id;          /* our attempt; 0 = the one that has payment_intent */
+    const char *payment_intent;
+    const char *charge;          /* NULL when not known */
+    int64_t amount_cents;        /* what Stripe received */
+    const char *currency;        /* Stripe's; NULL = the invoice's (our own answer) */
+    civil_date on;
+} payments_money;
+
+typedef enum {
+    PAYMENTS_MONEY_APPLIED = 0,  /* recorded now */
+    PAYMENTS_MONEY_ALREADY,      /* this PaymentIntent was applied before */
+    PAYMENTS_MONEY_WRONG_CURRENCY /* not applied, nothing written (rule 11.8) */
+} payments_money_result;
+
+/* Applies money received for a PaymentIntent, once per intent: payments row
+ * (received, applied, currency, charge), the invoice through
+ * billing.land_money (sql/009: status, paid date, autopay status, retry
+ * date, invoice.paid), the attempt succeeded, audit invoice_autopaid (an
+ * attempt of ours) or payment_received (a PaymentIntent created elsewhere),
+ * and what the balance due did not take as an overpayment credit naming
+ * the payment. Money for a closed invoice (cancelled, void, refunded,
+ * charged back) is all credit and the invoice does not change (11.8). */
+db_status payments_apply_success(db_conn *c, const payments_money *m, payments_money_result *out,
+                                 char *err, size_t errlen);
 
 /* Records a payment failure once per PaymentIntent (or per attempt when no
  * intent exists, as for a missing payment method): the section 6 fields, the
@@ -115,7 +141,8 @@ db_status payments_apply_success(db_conn *c, int64_t invoice_id, const char *pay
  * overdue, audit events, and invoice.payment_failed. failed_at is an RFC 3339
  * time; the next retry is counted in days from its UTC date. attempt_id 0 =
  * find the attempt by payment_intent (or write one for an intent we did not
- * create). *recorded = false when this failure was already counted. */
+ * create). The failure of an attempt already abandoned (11.2) is recorded on
+ * the attempt only. *recorded = false when this failure was already counted. */
 typedef struct {
     int64_t invoice_id;
     int64_t attempt_id;
@@ -129,10 +156,57 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx,
                                   const payments_failure *f, bool *recorded, char *err,
                                   size_t errlen);
 
-/* A PaymentIntent reported as processing: remembered on its attempt and
- * invoice so no new attempt starts while the webhook is awaited. */
-db_status payments_mark_processing(db_conn *c, int64_t invoice_id, const char *payment_intent,
-                                   char *err, size_t errlen);
+/* A PaymentIntent reported as processing: remembered on its attempt
+ * (attempt_id, else the one that has the intent) and the invoice's autopay
+ * status, so no new attempt starts while the webhook is awaited. Never
+ * changes which PaymentIntent paid the invoice (11.10). */
+db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attempt_id,
+                                   const char *payment_intent, char *err, size_t errlen);
+
+/* billingctl autopay resume: a needs_attention invoice goes back to
+ * scheduled (its unfinished attempt is then resolved by lookup, never
+ * replayed), audit autopay_resumed with the operator's name. DB_PERMANENT
+ * with a message when the invoice is not parked. */
+db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err,
+                          size_t errlen);
+
+/* ---- Stripe's answers (payment_answer.c) ------------------------------- */
+
+typedef enum {
+    PAYMENTS_ANSWER_PAID = 0,    /* succeeded */
+    PAYMENTS_ANSWER_PROCESSING,  /* its webhook decides */
+    PAYMENTS_ANSWER_DECLINED,    /* a payment failure (section 6), code set */
+    PAYMENTS_ANSWER_OUR_FAULT,   /* 401/403/404, our invalid request, odd status (11.6) */
+    PAYMENTS_ANSWER_CONFLICT,    /* idempotency key reused with other parameters (11.6) */
+    PAYMENTS_ANSWER_TRANSIENT    /* no answer, 5xx, 429, key in flight: same key later */
+} payments_answer;
+
+/* What a charge's answer means; code gets the failure code (declines) or
+ * what went wrong (our faults). Pure. */
+payments_answer payments_answer_of(const stripe_result *res, char *code, size_t codelen);
+const char *payments_answer_name(payments_answer a);
+
+/* An unanswered attempt to look up at Stripe (11.2). */
+typedef struct {
+    char attempt_key[PAYMENTS_KEY_MAX];
+    char payment_intent[STRIPE_ID_MAX]; /* known: read it by id */
+    char customer[STRIPE_ID_MAX];       /* "" when none: search only */
+    int64_t since_unix;                 /* list the customer's intents created since */
+} payments_lookup;
+
+/* Finds what Stripe holds for the attempt: by id when the PaymentIntent is
+ * known, else by searching metadata['attempt_key'] and then listing the
+ * customer's PaymentIntents since the attempt (search is eventually
+ * consistent; the list is not). 1 = found (out filled as if Stripe had
+ * answered the charge with it; caller frees), 0 = Stripe has none, -1 =
+ * cannot tell now (err). */
+int payments_lookup_attempt(stripe_client *sc, const payments_lookup *l, stripe_result *out,
+                            char *err, size_t errlen);
+
+/* The value of billing_payment_failures_total's code label: a known
+ * Stripe or system code as it is, anything else "other" (the label must
+ * not take Stripe's free text). */
+const char *payments_failure_code_label(const char *code);
 
 bool payments_is_hard_decline(const char *code);
 

@@ -47,6 +47,7 @@ typedef struct {
     char code[64];                 /* error.code */
     char decline_code[64];         /* error.decline_code */
     char message[512];             /* error.message, or the network error's text */
+    char param[64];                /* error.param: the parameter Stripe objected to */
     char request_id[64];           /* Request-Id header */
     /* The object answered (or, for a card error, error.payment_intent). */
     char object_id[STRIPE_ID_MAX];   /* pi_..., re_..., dp_... */
@@ -151,6 +152,11 @@ typedef struct {
     uint64_t max_sent_in_window;
 } stripe_stats;
 stripe_stats stripe_client_stats(const stripe_client *c);
+
+/* true while Stripe refuses our key: the latest answer was 401 or 403
+ * (rule 11.6: /readyz fails until an answer comes back with another
+ * status). Safe to call from another thread. */
+bool stripe_client_key_refused(const stripe_client *c);
 
 /* ---- Request builders for the calls the system makes -------------------- */
 

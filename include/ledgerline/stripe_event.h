@@ -10,6 +10,7 @@
 #ifndef LEDGERLINE_STRIPE_EVENT_H
 #define LEDGERLINE_STRIPE_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,16 +46,33 @@ typedef struct {
     char payment_intent[128];
     char charge[128];
     char metadata_invoice_id[32];
+    char metadata_firm_id[32];
+    char metadata_attempt_key[96];   /* rule 11.5: the attempt that created the intent */
 } stripe_event_refs;
 void stripe_event_refs_of(const json_t *object, stripe_event_refs *out);
 
-/* Finds the invoice: by PaymentIntent id (payment attempts, payments, then
- * invoices.stripe_payment_intent_id), then by charge id
- * (invoices.stripe_charge_id), then by metadata.invoice_id (a positive
- * decimal id of an existing invoice). *invoice_id = 0 when none matches
- * (DB_OK). Reads only; runs inside or outside a transaction. */
+/* What an event was matched to. ours = found through our own records of
+ * the PaymentIntent (an attempt by its key or intent id, or a payment), so
+ * the event's body is about money we asked for; otherwise the intent was
+ * created elsewhere and must be read from Stripe before it is applied
+ * (rule 11.9). */
+typedef struct {
+    int64_t invoice_id;   /* 0 when none matches */
+    int64_t firm_id;
+    int64_t attempt_id;   /* our attempt, when found by its key or intent */
+    bool ours;
+} stripe_event_match;
+
+/* Finds the invoice: by metadata.attempt_key (our attempt), by PaymentIntent
+ * id (payment attempts, payments, then invoices.stripe_payment_intent_id),
+ * by charge id (payments, then invoices.stripe_charge_id), then by
+ * metadata.invoice_id (a positive decimal id of an existing invoice).
+ * Reads only; runs inside or outside a transaction. */
 db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
-                                    int64_t *invoice_id, int64_t *firm_id, char *err,
-                                    size_t errlen);
+                                    stripe_event_match *out, char *err, size_t errlen);
+
+/* A positive decimal id without sign, spaces or leading zeros (metadata
+ * values we wrote ourselves). */
+bool stripe_event_decimal_id(const char *s);
 
 #endif

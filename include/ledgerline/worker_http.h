@@ -28,6 +28,7 @@
 
 #include "ledgerline/kafka.h"
 #include "ledgerline/metrics.h"
+#include "ledgerline/stripe.h"
 
 typedef struct worker_http worker_http;
 
@@ -59,11 +60,13 @@ int worker_http_resolve(const char *var, const char *host, int port, struct sock
                         char *err, size_t errlen);
 
 /* A readiness check for the common case: PostgreSQL accepts connections
- * (PQping on database_url, when set) and a Kafka broker answers a metadata
- * request through producer (when set) within 2 s. */
+ * (PQping on database_url, when set), a Kafka broker answers a metadata
+ * request through producer (when set) within 2 s, and Stripe does not
+ * refuse our key (stripe, when set: rule 11.6). */
 typedef struct {
     const char *database_url;
     kafka_producer *producer;
+    const stripe_client *stripe;
 } worker_readiness;
 bool worker_ready_db_kafka(void *ctx);
 

@@ -382,6 +382,52 @@ static long long ji(json_t *o, const char *a, const char *b)
     return (long long)json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+/* Rule 11.13: a manual invoice in kwd has every amount rounded half up to a
+ * multiple of 10 fils, once from the exact value; the same lines in usd are
+ * rounded to the cent. */
+static void test_invoice_create_three_decimals(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(db);
+    int64_t kwd = dbtest_client(db, firm), usd = dbtest_client(db, firm);
+    const char *pk[] = {I(kwd)}, *pu[] = {I(usd)};
+    q("UPDATE billing.clients SET currency = 'kwd', tax_rate_bp = 825 WHERE id = $1", 1, pk);
+    q("UPDATE billing.clients SET tax_rate_bp = 825 WHERE id = $1", 1, pu);
+    mk_engagement(firm, kwd, "mixed", "100005", "1003", "2026-01-01", NULL, "current");
+    mk_engagement(firm, usd, "mixed", "100005", "1003", "2026-01-01", NULL, "current");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ctl("--json", "invoice", "create", "--client", I(i == 0 ? kwd : usd),
+                             "--line", "hourly:1.5:1003:Work", "--line",
+                             "package_fee:1:100005:Fee", "--line", "adjustment:0.5:2009:Courier",
+                             "--date", "2026-03-01", NULL),
+                         0);
+        const char *pi[] = {I(json_id("invoice_id"))};
+        if (i == 0) {
+            /* kwd: 1.5 x 1003 = 1504.5 -> 1500 (not 1505 -> 1510); 100005 ->
+             * 100010; 0.5 x 2009 = 1004.5 -> 1000; subtotal 102510; tax
+             * 8.25% = 8457.075 -> 8460; total 110970. */
+            assert_string_equal(qt("SELECT string_agg(amount_cents::text, ',' ORDER BY id) "
+                                   "FROM billing.invoice_line_items WHERE invoice_id = $1",
+                                   1, pi),
+                                "1500,100010,1000");
+            assert_string_equal(qt("SELECT currency || ' ' || subtotal_cents || ' ' || tax_cents "
+                                   "|| ' ' || total_cents FROM billing.invoices WHERE id = $1",
+                                   1, pi),
+                                "kwd 102510 8460 110970");
+        } else {
+            /* usd: 1505, 100005, 1005; subtotal 102515; tax 8457.4875 -> 8457. */
+            assert_string_equal(qt("SELECT string_agg(amount_cents::text, ',' ORDER BY id) "
+                                   "FROM billing.invoice_line_items WHERE invoice_id = $1",
+                                   1, pi),
+                                "1505,100005,1005");
+            assert_string_equal(qt("SELECT currency || ' ' || subtotal_cents || ' ' || tax_cents "
+                                   "|| ' ' || total_cents FROM billing.invoices WHERE id = $1",
+                                   1, pi),
+                                "usd 102515 8457 110972");
+        }
+    }
+}
+
 static void test_report_revenue(void **state)
 {
     (void)state;
@@ -455,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_engagement_renew),
         cmocka_unit_test(test_invoice_create_auto_link),
         cmocka_unit_test(test_invoice_create_override_and_refusal),
+        cmocka_unit_test(test_invoice_create_three_decimals),
         cmocka_unit_test(test_report_revenue),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

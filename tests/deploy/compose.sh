@@ -4,10 +4,12 @@
 # production shape: Kafka in KRaft mode, PostgreSQL, a migration and a topic
 # provisioning one-shot, the ingester with a published port, the scheduler
 # and one scalable service per worker kind, health checks on every
-# long-running service; least privilege (no capabilities, no privilege gain,
-# read-only root file systems, one database role per kind of process, the
-# ingester without database or Stripe key); the topics it provisions are
-# exactly the contract's, and .env is ignored by git.
+# long-running service, a memory limit on every service, the ingester's
+# /metrics on an unpublished admin listener; least privilege (no
+# capabilities, no privilege gain, read-only root file systems, one database
+# role per kind of process, the ingester without database or Stripe key);
+# the topics it provisions are exactly the contract's, and .env is ignored
+# by git.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -77,6 +79,19 @@ for name in workers + ["billing-scheduler"]:
 for name in ["billing-autopay-worker", "billing-retry-worker", "billing-dispute-worker"]:
     check("STRIPE_SECRET_KEY" in svc[name]["environment"], f"{name} needs STRIPE_SECRET_KEY")
 check("STRIPE_WEBHOOK_SECRET" in svc["billing-ingester"]["environment"], "ingester needs STRIPE_WEBHOOK_SECRET")
+# Every service has a memory limit (issue 18); the ingester's metrics and
+# its health check are on its admin listener, which is not published.
+for name, s in svc.items():
+    lim = s.get("mem_limit") or s.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+    check(lim, f"{name} has no memory limit (mem_limit)")
+ing = svc["billing-ingester"]
+admin = str(ing["environment"].get("INGESTER_ADMIN_LISTEN", ""))
+check(admin.count(":") == 1, "ingester needs INGESTER_ADMIN_LISTEN (its /metrics)")
+admin_port = admin.split(":")[-1]
+check(ing["healthcheck"]["test"][-1] == f"http://127.0.0.1:{admin_port}/readyz",
+      "ingester health check must call its admin listener's /readyz")
+check(not any(str(p.get("target") if isinstance(p, dict) else p).split(":")[-1] == admin_port
+              for p in ing.get("ports", [])), "ingester's admin listener must not be published")
 
 # Least privilege (docs/DESIGN.md "Trust model"): every container drops
 # every capability it does not need and cannot gain privileges; ours run on

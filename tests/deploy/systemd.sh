@@ -2,8 +2,9 @@
 # systemd.sh: `systemd-analyze verify` on every unit of deploy/systemd/
 # (templates through an instance, e.g. billing-autopay-worker@1.service);
 # any warning about a unit counts as a failure. There is a unit for every
-# binary, a template for every worker kind, Restart=on-failure and an
-# EnvironmentFile on every service, and each unit reads only the secrets it
+# binary, a template for every worker kind, Restart=on-failure, an
+# EnvironmentFile and a MemoryMax on every service, the ingester's metrics
+# on a loopback admin listener, and each unit reads only the secrets it
 # uses. Skipped (77) where systemd-analyze is not installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +20,7 @@ for u in "$units"/*.service; do
   name=$(basename "$u")
   grep -q '^EnvironmentFile=/etc/ledgerline/ledgerline.env$' "$u" || { echo "FAIL: $name has no EnvironmentFile" >&2; exit 1; }
   grep -q '^NoNewPrivileges=yes$' "$u" || { echo "FAIL: $name is not hardened" >&2; exit 1; }
+  grep -Eq '^MemoryMax=[0-9]+[KMG]$' "$u" || { echo "FAIL: $name has no MemoryMax" >&2; exit 1; }
   case "$name" in
     billing-migrate.service) grep -q '^Type=oneshot$' "$u" || { echo "FAIL: migrate is not oneshot" >&2; exit 1; } ;;
     *) grep -q '^Restart=on-failure$' "$u" || { echo "FAIL: $name has no Restart=on-failure" >&2; exit 1; } ;;
@@ -46,6 +48,9 @@ for w in autopay retry dispute; do
 done
 expect_secrets billing-ingester.service "stripe-webhook.env " "DATABASE_URL STRIPE_SECRET_KEY"
 echo "secrets per unit: as expected"
+
+grep -Eq '^Environment=INGESTER_ADMIN_LISTEN=127\.0\.0\.1:[0-9]+$' "$units/billing-ingester.service" ||
+  { echo "FAIL: billing-ingester.service serves /metrics on no admin listener" >&2; exit 1; }
 
 if ! command -v systemd-analyze >/dev/null; then
   echo "systemd-analyze not installed: units not verified (skipped)"

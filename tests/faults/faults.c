@@ -473,10 +473,21 @@ static void faults_seed(fdb *d)
              0, NULL);
     fdb_exec(d,
              "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source,"
-             " stripe_payment_intent_id, received_at)"
+             " stripe_payment_intent_id, received_at, currency, stripe_charge_id,"
+             " received_cents)"
              " SELECT u.unit % 10 + 1, u.invoice_id, u.total, 'stripe', u.pi,"
-             "  timestamptz '2026-12-02 10:00:00Z'"
+             "  timestamptz '2026-12-02 10:00:00Z', 'usd', u.charge, u.total"
              " FROM faults.units u WHERE u.kind NOT IN ('pay', 'fail')",
+             0, NULL);
+    /* The attempts of ours that the pay and fail units' events answer
+     * (rule 11.5: events meet our attempt; a PaymentIntent no attempt of
+     * ours created would be read back from Stripe first, rule 11.9). */
+    fdb_exec(d,
+             "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
+             " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
+             " SELECT u.unit % 10 + 1, u.invoice_id, 1, 'autopay', 'autopay:' || u.invoice_id"
+             "  || ':1', u.total, u.pi, 'processing', 'usd'"
+             " FROM faults.units u WHERE u.kind IN ('pay', 'fail')",
              0, NULL);
     fdb_exec(d,
              "SELECT billing.audit(i.firm_id, 'invoice_created', 'INFO', 'faults-suite',"

@@ -13,10 +13,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     route_event ev;
     char err[160];
     if (route_event_parse(data, size, &ev, err, sizeof err) == 0) {
-        /* Accepted events always carry printable, bounded id/type/key. */
-        if (ev.id[0] == '\0' || ev.type[0] == '\0' || strlen(ev.id) > ROUTE_FIELD_MAX)
+        /* Accepted events always carry a Stripe id, a bounded type and, when
+         * routed, a key of the shape of a Stripe id. */
+        if (!stripe_id_valid(ev.id, strlen(ev.id)) || ev.type[0] == '\0' ||
+            strlen(ev.type) > ROUTE_FIELD_MAX)
             __builtin_trap();
-        if (ev.dest != ROUTE_IGNORED && (ev.key[0] == '\0' || route_topic(ev.dest) == NULL))
+        if (ev.dest != ROUTE_IGNORED &&
+            (!stripe_id_valid(ev.key, strlen(ev.key)) || route_topic(ev.dest) == NULL))
             __builtin_trap();
     }
     return 0;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +47,7 @@ uint64_t h_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void h_sleep_ms(int ms)
+void h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -121,7 +123,7 @@ static pid_t h_spawn(const char *bin, char *const argv[], const char *const *env
     _exit(127);
 }
 
-static int h_free_port(void)
+int h_free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
@@ -320,12 +322,18 @@ static size_t h_header_cb(char *p, size_t sz, size_t nm, void *ud)
 int h_http(const char *method, const char *path, const void *body, size_t len, const char *sig,
            int chunked, h_resp *r)
 {
+    return h_http_at(H.url, method, path, body, len, sig, chunked, r);
+}
+
+int h_http_at(const char *base, const char *method, const char *path, const void *body,
+              size_t len, const char *sig, int chunked, h_resp *r)
+{
     memset(r, 0, sizeof *r);
     CURL *c = curl_easy_init();
     if (c == NULL)
         return -1;
     char url[512], sigh[8192];
-    snprintf(url, sizeof url, "%s%s", H.url, path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     struct curl_slist *hl = NULL;
     hl = curl_slist_append(hl, "Expect:");
     hl = curl_slist_append(hl, "Content-Type: application/json");
@@ -471,4 +479,101 @@ void h_msgs_free(h_msg *m, size_t n)
         free(m[i].value);
     }
     free(m);
+}
+
+int h_port(void)
+{
+    const char *colon = strrchr(H.url, ':');
+    return colon != NULL ? atoi(colon + 1) : -1;
+}
+
+int h_raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int h_raw_send_all(int fd, const void *p, size_t len)
+{
+    const char *b = p;
+    while (len > 0) {
+        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int h_raw_read_status(int fd)
+{
+    char buf[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return -1;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n") != NULL || got == sizeof buf - 1)
+            break;
+    }
+    buf[got] = '\0';
+    int code = 0;
+    if (got > 0 && sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+        code = 0;
+    return code;
+}
+
+int h_raw_closed(int fd)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0)
+            return 0;
+        if (p.revents & (POLLHUP | POLLERR))
+            return 1;
+        char buf[1024];
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0)
+            return 1;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : 1;
+    }
+}
+
+long h_proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long v = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            v = strtol(line + fl + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
 }

@@ -52,6 +52,9 @@ typedef struct {
  * answer came (code filled). */
 int h_http(const char *method, const char *path, const void *body, size_t len, const char *sig,
            int chunked, h_resp *r);
+/* The same against another listener, base = "http://127.0.0.1:PORT". */
+int h_http_at(const char *base, const char *method, const char *path, const void *body,
+              size_t len, const char *sig, int chunked, h_resp *r);
 void h_resp_free(h_resp *r);
 /* POST to /webhooks/stripe signed with secret at now. */
 int h_post_signed(const char *secret, const void *body, size_t len, h_resp *r);
@@ -73,5 +76,27 @@ void h_msgs_free(h_msg *m, size_t n);
 
 int64_t h_now(void);
 uint64_t h_mono_ms(void);
+void h_sleep_ms(int ms);
+
+/* A loopback port free right now (for a listener of the ingester). */
+int h_free_port(void);
+/* The port of the ingester's public listener (H.url). */
+int h_port(void);
+
+/* Raw sockets, for what curl will not do (slow, partial or hostile
+ * requests). A blocking loopback connection with 10 s send/receive
+ * timeouts, or -1. */
+int h_raw_connect(int port);
+/* 0 when all was sent, -1 when the server closed the connection first. */
+int h_raw_send_all(int fd, const void *p, size_t len);
+/* The status code of the answer, 0 when the connection was closed (or
+ * reset) without one, -1 when nothing came within the receive timeout. */
+int h_raw_read_status(int fd);
+/* Whether the server has closed fd (EOF, reset, hang-up), without
+ * blocking; an answer it sent first (e.g. 408) is read and dropped. */
+int h_raw_closed(int fd);
+
+/* A "kB" field of /proc/<pid>/status (VmRSS, VmData, VmHWM, ...), or -1. */
+long h_proc_kib(pid_t pid, const char *field);
 
 #endif

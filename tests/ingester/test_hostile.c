@@ -84,92 +84,6 @@ static void hs_assert_alive(void)
     assert_int_equal(waitpid(H.ingester_pid, NULL, WNOHANG), 0);
 }
 
-static void hs_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* A blocking loopback connection to the ingester (send/recv bounded). */
-static int hs_connect(void)
-{
-    int port = atoi(strrchr(H.url, ':') + 1);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* 0 when all was sent, -1 when the server closed the connection first. */
-static int hs_send_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The status code of the answer, 0 when the connection was closed (or
- * reset) without one, -1 when nothing came within the receive timeout. */
-static int hs_read_status(int fd)
-{
-    char buf[4096];
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return -1;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        buf[got] = '\0';
-        if (strstr(buf, "\r\n") != NULL || got == sizeof buf - 1)
-            break;
-    }
-    buf[got] = '\0';
-    int code = 0;
-    if (got > 0 && sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
-        code = 0;
-    return code;
-}
-
-/* Whether the server has closed fd (EOF, reset, hang-up); an answer it sent
- * first (e.g. 408) is read and dropped. */
-static int hs_closed(int fd)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 0) <= 0)
-            return 0;
-        if (p.revents & (POLLHUP | POLLERR))
-            return 1;
-        char buf[1024];
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n == 0)
-            return 1;
-        if (n < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : 1;
-    }
-}
-
 /* 1. Slow-loris: HS_SLOW_N connections send a request line and headers one
  * byte a second and never finish them. Valid events on fresh connections
  * get 200 meanwhile, and the server closes every slow connection within
@@ -181,7 +95,7 @@ static void test_slow_loris(void **state)
     int fds[HS_SLOW_N];
     size_t pos[HS_SLOW_N];
     for (int i = 0; i < HS_SLOW_N; i++) {
-        fds[i] = hs_connect();
+        fds[i] = h_raw_connect(h_port());
         assert_true(fds[i] >= 0);
         pos[i] = 0;
     }
@@ -192,7 +106,7 @@ static void test_slow_loris(void **state)
             if (fds[i] < 0)
                 continue;
             char b = pos[i] < sizeof head - 1 ? head[pos[i]] : 'a';
-            if (hs_closed(fds[i]) || hs_send_all(fds[i], &b, 1) != 0) {
+            if (h_raw_closed(fds[i]) || h_raw_send_all(fds[i], &b, 1) != 0) {
                 close(fds[i]);
                 fds[i] = -1;
                 open_n--;
@@ -212,7 +126,7 @@ static void test_slow_loris(void **state)
             if (was_open == HS_SLOW_N)
                 posted_all_open++;
         }
-        hs_sleep_ms(1000);
+        h_sleep_ms(1000);
     }
     uint64_t dt = h_mono_ms() - t0;
     int still_open = open_n;
@@ -236,10 +150,10 @@ static void test_slow_loris(void **state)
 /* Sends a raw request; returns its status (0: closed without an answer). */
 static int hs_raw_request(const char *req, size_t len)
 {
-    int fd = hs_connect();
+    int fd = h_raw_connect(h_port());
     assert_true(fd >= 0);
-    int sent = hs_send_all(fd, req, len);
-    int code = hs_read_status(fd);
+    int sent = h_raw_send_all(fd, req, len);
+    int code = h_raw_read_status(fd);
     close(fd);
     if (sent != 0 && code < 0)
         code = 0; /* closed while we were still sending */

@@ -1,7 +1,8 @@
 /* test_http.c: billing-ingester over real HTTP on loopback with its own dev
- * broker: every refusal path, the accepted fixtures read back from Kafka
- * byte for byte with their key and headers, ignored types, body limits,
- * 405/404, /healthz /readyz /metrics, and a clean exit on SIGTERM. */
+ * broker: every refusal path (ids of the wrong shape included), the accepted
+ * fixtures read back from Kafka byte for byte with their key and headers,
+ * ignored types, body limits, 405/404, /healthz /readyz /metrics, and a
+ * clean exit on SIGTERM. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,6 +89,52 @@ static void test_refusals_envelope(void **state)
     signed_body_400("{\"id\":42,\"type\":\"payment_intent.succeeded\"}", "id");
     signed_body_400("{\"id\":\"evt_1\",\"type\":null}", "type");
     signed_body_400("", "not valid JSON");
+}
+
+/* A fixture with its first occurrence of `from` replaced by `to`, signed
+ * and posted: 400 naming the field, and (test_read_back's exact counts)
+ * nothing published. */
+static void fixture_id_400(const char *file, const char *from, const char *to, const char *words)
+{
+    size_t len;
+    char *body = h_fixture(file, &len);
+    assert_non_null(body);
+    char *at = strstr(body, from);
+    assert_non_null(at);
+    size_t fl = strlen(from), tl = strlen(to), off = (size_t)(at - body);
+    char *out = malloc(len - fl + tl + 1);
+    assert_non_null(out);
+    memcpy(out, body, off);
+    memcpy(out + off, to, tl);
+    memcpy(out + off + tl, at + fl, len - off - fl);
+    size_t olen = len - fl + tl;
+    out[olen] = '\0';
+    char sig[256];
+    h_sign(H_SECRET_A, h_now(), out, olen, sig, sizeof sig);
+    expect_400(sig, out, olen, words);
+    free(out);
+    free(body);
+}
+
+/* Ids of the wrong shape (CONTRACT.md, Hardening): signed events whose id
+ * or routing key could steer a SQL key or a URL are refused. */
+static void test_refusals_ids(void **state)
+{
+    (void)state;
+    fixture_id_400("payment_intent.succeeded.json", "\"evt_1PgafzB7WZ01zgkWd7Nc0aQe\"",
+                   "\"evt_1Pgafz/../x\"", "\\\"id\\\" is not a Stripe id");
+    fixture_id_400("payment_intent.succeeded.json", "\"pi_1PgafyB7WZ01zgkWSjxsAJo3\"",
+                   "\"pi_1Pgafy/../../v1/refunds\"", "data.object.id is not a Stripe id");
+    fixture_id_400("invoice.payment_failed.json",
+                   "\"payment_intent\": \"pi_1PgcB4B7WZ01zgkW0fJrT6sQ\"",
+                   "\"payment_intent\": \"pi_1PgcB4?expand[]=customer\"",
+                   "data.object.payment_intent is not a Stripe id");
+    fixture_id_400("charge.dispute.created.json", "\"charge\": \"ch_1PgafuB7WZ01zgkWXYmPNZs8\"",
+                   "\"charge\": \"ch_1' OR '1'='1\"", "data.object.charge is not a Stripe id");
+    fixture_id_400("charge.refunded.json", "\"ch_1PgafuB7WZ01zgkWXYmPNZs8\"", "\"CH_1PGAFU\"",
+                   "data.object.id is not a Stripe id");
+    /* an ignored type too: its id is still an id taken from an event */
+    fixture_id_400("customer.created.json", "\"evt_", "\"evt-", "\\\"id\\\" is not a Stripe id");
 }
 
 static void test_body_limits(void **state)
@@ -329,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals_signature),
         cmocka_unit_test(test_refusals_envelope),
+        cmocka_unit_test(test_refusals_ids),
         cmocka_unit_test(test_body_limits),
         cmocka_unit_test(test_methods_and_paths),
         cmocka_unit_test(test_accepted_and_ignored),

@@ -1,18 +1,25 @@
 /* test_units.c: Stripe-Signature parsing and verification edge cases, the
  * secret list, the envelope check and routing table (and its JSON scanner),
- * the metrics registry, and a cross-check of the test signer against the
+ * the shape of Stripe ids (common/stripe_id.c) and the refusal of events
+ * carrying other ids, the start-up refusals of the body deadline, buffer
+ * cap and admin listener settings (exit 2 naming the variable), the
+ * metrics registry, and a cross-check of the test signer against the
  * fixtures' sign.sh. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "harness.h"
 #include "ledgerline/metrics.h"
+#include "ledgerline/stripe_id.h"
 #include "route.h"
 #include "signature.h"
 
@@ -179,18 +186,19 @@ static void test_route(void **state)
     assert_int_equal(ev.dest, ROUTE_PAYMENTS);
     assert_string_equal(ev.key, "pi_9");
     /* invoice: its payment_intent, expanded or not, else the invoice id */
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"invoice.payment_failed\",\"data\":{\"object\":"
-                           "{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}", &ev, err), 0);
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"invoice.payment_failed\",\"data\":"
+                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}",
+                           &ev, err), 0);
     assert_string_equal(ev.key, "pi_x");
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"invoice.payment_succeeded\",\"data\":"
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_succeeded\",\"data\":"
                            "{\"object\":{\"id\":\"in_1\",\"payment_intent\":null}}}", &ev, err), 0);
     assert_string_equal(ev.key, "in_1");
     /* disputes by charge; the funds_reinstated type is routed too */
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
                            "{\"object\":{\"id\":\"dp_1\",\"charge\":\"ch_7\"}}}", &ev, err), 0);
     assert_int_equal(ev.dest, ROUTE_DISPUTES);
     assert_string_equal(ev.key, "ch_7");
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.refunded\",\"data\":"
                            "{\"object\":{\"id\":\"ch_8\"}}}", &ev, err), 0);
     assert_string_equal(ev.key, "ch_8");
     /* no data at all: keyed by the event id rather than refused */
@@ -202,19 +210,19 @@ static void test_route(void **state)
                              "payment_intent.succeeded.extra"};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
         char json[256];
-        snprintf(json, sizeof json, "{\"id\":\"e\",\"type\":\"%s\"}", ignored[i]);
+        snprintf(json, sizeof json, "{\"id\":\"evt_1\",\"type\":\"%s\"}", ignored[i]);
         assert_int_equal(route(json, &ev, err), 0);
         assert_int_equal(ev.dest, ROUTE_IGNORED);
     }
     /* refusals */
     assert_int_equal(route("nope", &ev, err), -1);
     assert_int_equal(route("\"str\"", &ev, err), -1);
-    assert_int_equal(route("{\"id\":\"e\"}", &ev, err), -1);
+    assert_int_equal(route("{\"id\":\"evt_1\"}", &ev, err), -1);
     assert_int_equal(route("{\"type\":\"customer.created\"}", &ev, err), -1);
     assert_int_equal(route("{\"id\":\"has space\",\"type\":\"customer.created\"}", &ev, err), -1);
-    assert_int_equal(route("{\"id\":\"e\",\"id\":\"f\",\"type\":\"customer.created\"}", &ev, err),
+    assert_int_equal(route("{\"id\":\"e_1\",\"id\":\"f\",\"type\":\"customer.created\"}", &ev, err),
                      -1);
-    assert_int_equal(route_event_parse("{\"id\":\"e\",\"type\":\"x\"}\0junk", 30, &ev, err, 200),
+    assert_int_equal(route_event_parse("{\"id\":\"e_1\",\"type\":\"x\"}\0junk", 30, &ev, err, 200),
                      -1);
     char big[600];
     snprintf(big, sizeof big, "{\"id\":\"%0300d\",\"type\":\"customer.created\"}", 1);
@@ -230,20 +238,20 @@ static void test_route_json(void **state)
     route_event ev;
     char err[200];
     /* valid documents with every kind of value */
-    assert_int_equal(route("  {\"id\":\"e\",\"type\":\"x\",\"a\":[1,-0.5,2e10,1E-3,true,false,"
+    assert_int_equal(route("  {\"id\":\"evt_1\",\"type\":\"x\",\"a\":[1,-0.5,2e10,1E-3,true,false,"
                            "null,{},[],\"s\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"]}\r\n",
                            &ev, err), 0);
     /* integers beyond int64 are valid JSON (jansson refused them) */
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"n\":123456789012345678901234567890,"
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"x\",\"n\":123456789012345678901234567890,"
                            "\"r\":1e999}", &ev, err), 0);
     /* raw UTF-8 inside strings */
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
                            &ev, err), 0);
     /* escapes are decoded before the checks and the routing */
     assert_int_equal(route("{\"\\u0069d\":\"evt\\u005f1\",\"type\":\"charge.refunded\",\"data\":"
-                           "{\"object\":{\"i\\u0064\":\"ch\\/1\"}}}", &ev, err), 0);
+                           "{\"object\":{\"i\\u0064\":\"ch\\u005f1\"}}}", &ev, err), 0);
     assert_string_equal(ev.id, "evt_1");
-    assert_string_equal(ev.key, "ch/1");
+    assert_string_equal(ev.key, "ch_1");
     assert_int_equal(ev.dest, ROUTE_DISPUTES);
     assert_int_equal(ev.known, 10);
     /* a decoded id that is not printable ASCII is refused */
@@ -251,12 +259,13 @@ static void test_route_json(void **state)
     assert_non_null(strstr(err, "\"id\""));
     assert_int_equal(route("{\"id\":\"e\\n\",\"type\":\"x\"}", &ev, err), -1);
     /* an expanded charge object gives its id; a number does not */
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
-                           "{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\",\"x\":[{\"id\":\"no\"}]}}}}",
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\","
+                           "\"x\":[{\"id\":\"no\"}]}}}}",
                            &ev, err), 0);
     assert_string_equal(ev.key, "ch_2");
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
-                           "{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
+    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
     assert_string_equal(ev.key, "dp_1");
     /* a nested "id" elsewhere is not the event's id */
     assert_int_equal(route("{\"x\":{\"id\":\"inner\"},\"type\":\"x\"}", &ev, err), -1);
@@ -265,48 +274,48 @@ static void test_route_json(void **state)
     const char *bad[] = {
         "{",
         "{}}",
-        "{\"id\":\"e\",\"type\":\"x\",}",
-        "{\"id\":\"e\",\"type\":\"x\" \"a\":1}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":[1,]}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":01}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":1.}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":-}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":1e}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":+1}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":tru}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":NaN}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":'s'}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",}",
+        "{\"id\":\"evt_1\",\"type\":\"x\" \"a\":1}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":[1,]}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":01}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":1.}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":-}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":1e}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":+1}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":tru}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":NaN}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":'s'}",
         "{id:\"e\",\"type\":\"x\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\x\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\u12\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\u0000\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\ud800\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\ud800\\u0041\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\\udc00\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"tab\there\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xc3\"}",          /* truncated */
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xc0\xaf\"}",      /* overlong */
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xed\xa0\x80\"}",  /* surrogate */
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"\xff\"}",
-        "{\"id\":\"e\",\"type\":\"x\"} {}",
-        "{\"id\":\"e\",\"type\":\"x\",\"a\":\"unterminated}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\x\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\u12\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\u0000\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\ud800\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\ud800\\u0041\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\udc00\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"tab\there\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc3\"}",          /* truncated */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc0\xaf\"}",      /* overlong */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xed\xa0\x80\"}",  /* surrogate */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xff\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\"} {}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"unterminated}",
         /* duplicates, also after decoding and inside nested objects */
-        "{\"id\":\"e\",\"type\":\"x\",\"i\\u0064\":\"f\"}",
-        "{\"id\":\"e\",\"type\":\"x\",\"data\":{\"object\":{\"a\":1,\"b\":2,\"a\":3}}}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"i\\u0064\":\"f\"}",
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"data\":{\"object\":{\"a\":1,\"b\":2,\"a\":3}}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (route(bad[i], &ev, err) != -1 || strstr(err, "not valid JSON") == NULL)
             fail_msg("accepted or wrong error for %s: %s", bad[i], err);
     }
-    assert_int_equal(route("{\"id\":\"e\",\"type\":\"x\",\"a\":1,\"a\":1}", &ev, err), -1);
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"x\",\"a\":1,\"a\":1}", &ev, err), -1);
     assert_non_null(strstr(err, "duplicate key"));
 
     /* many keys: the duplicate is found by sorting, and a clean one passes */
     size_t cap = 200000;
     char *big = malloc(cap);
     assert_non_null(big);
-    size_t n = (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\"");
+    size_t n = (size_t)snprintf(big, cap, "{\"id\":\"evt_1\",\"type\":\"x\"");
     for (int i = 0; i < 5000; i++)
         n += (size_t)snprintf(big + n, cap - n, ",\"k%d\":%d", i, i);
     big[n] = '}';
@@ -317,7 +326,7 @@ static void test_route_json(void **state)
 
     /* nesting: 512 levels are fine, 513 are not */
     n = 0;
-    n += (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\",\"a\":");
+    n += (size_t)snprintf(big, cap, "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":");
     for (int i = 0; i < 511; i++)
         big[n++] = '[';
     for (int i = 0; i < 511; i++)
@@ -325,7 +334,7 @@ static void test_route_json(void **state)
     big[n++] = '}';
     assert_int_equal(route_event_parse(big, n, &ev, err, sizeof err), 0);
     n = 0;
-    n += (size_t)snprintf(big, cap, "{\"id\":\"e\",\"type\":\"x\",\"a\":");
+    n += (size_t)snprintf(big, cap, "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":");
     for (int i = 0; i < 512; i++)
         big[n++] = '[';
     for (int i = 0; i < 512; i++)
@@ -334,6 +343,192 @@ static void test_route_json(void **state)
     assert_int_equal(route_event_parse(big, n, &ev, err, sizeof err), -1);
     assert_non_null(strstr(err, "nested too deeply"));
     free(big);
+}
+
+static bool id_ok(const char *s)
+{
+    return stripe_id_valid(s, strlen(s));
+}
+
+/* ^[a-z]{1,12}_[A-Za-z0-9_]{1,255}$ (CONTRACT.md, Hardening). */
+static void test_stripe_id(void **state)
+{
+    (void)state;
+    const char *good[] = {"evt_1PgafzB7WZ01zgkWd7Nc0aQe", "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+                          "ch_1PgafuB7WZ01zgkWXYmPNZs8", "cus_QXg1o8vcGmoR32", "pm_card_visa",
+                          "txn_1PioQfB7WZ01zgkWc3Lx8YvT", "re_FLT00000001a", "a_b", "a__",
+                          "abcdefghijkl_x", "evt_T123x4x1700000000"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!id_ok(good[i]))
+            fail_msg("%s refused", good[i]);
+    const char *bad[] = {"", "e", "evt", "evt_", "_1", "__", "Evt_1", "EVT_1", "1pi_x",
+                         "abcdefghijklm_x", "evt-1", "evt_1-2", "ch/1", "pi_x/../../v1/charges",
+                         "pi_x?expand=y", "pi_%2F", "evt_1 ", " evt_1", "evt_1\n", "evt_1'",
+                         "evt_1;DROP", "\xc3\xa9vt_1", "evt_\xc3\xa9", "evt.1", "evt_1.2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (id_ok(bad[i]))
+            fail_msg("'%s' accepted", bad[i]);
+    /* lengths: a 255-character rest and a 12-letter prefix, one more each */
+    char id[STRIPE_ID_SHAPE_MAX + 8];
+    memcpy(id, "abcdefghijkl_", 13);
+    memset(id + 13, 'Z', 255);
+    assert_true(stripe_id_valid(id, 13 + 255));
+    assert_int_equal(13 + 255, STRIPE_ID_SHAPE_MAX);
+    id[13 + 255] = 'Z';
+    assert_false(stripe_id_valid(id, 13 + 256));
+    /* the length is what counts: a NUL inside is refused, a prefix of a
+     * longer buffer is checked alone */
+    assert_false(stripe_id_valid("evt_1\0x", 7));
+    assert_true(stripe_id_valid("evt_1!junk", 5));
+    assert_false(stripe_id_valid("evt_1!junk", 6));
+    assert_false(stripe_id_valid(NULL, 0));
+}
+
+/* Events whose id or routing key is not a Stripe id are refused, naming
+ * the field; a key field that holds no string still falls back. */
+static void test_route_ids(void **state)
+{
+    (void)state;
+    route_event ev;
+    char err[200];
+    static const struct {
+        const char *json, *words;
+    } refused[] = {
+        {"{\"id\":\"evt-1\",\"type\":\"customer.created\"}", "\"id\" is not a Stripe id"},
+        {"{\"id\":\"EVT_1\",\"type\":\"payment_intent.succeeded\"}", "\"id\" is not a Stripe id"},
+        {"{\"id\":\"evt_1/../x\",\"type\":\"charge.refunded\"}", "\"id\" is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":"
+         "{\"id\":\"pi_1/../../v1/refunds\"}}}",
+         "data.object.id is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"charge.refunded\",\"data\":{\"object\":{\"id\":\"\"}}}",
+         "data.object.id is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"invoice.payment_failed\",\"data\":{\"object\":"
+         "{\"id\":\"in_1\",\"payment_intent\":\"pi 1\"}}}",
+         "data.object.payment_intent is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"invoice.payment_failed\",\"data\":{\"object\":"
+         "{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_1?expand[]=x\"}}}}",
+         "data.object.payment_intent is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"invoice.payment_succeeded\",\"data\":{\"object\":"
+         "{\"id\":\"in_1'--\",\"payment_intent\":null}}}",
+         "data.object.id is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
+         "{\"id\":\"dp_1\",\"charge\":\"ch_1\\u0000\"}}}",
+         "not valid JSON"},
+        {"{\"id\":\"evt_1\",\"type\":\"charge.dispute.created\",\"data\":{\"object\":"
+         "{\"id\":\"dp_1\",\"charge\":\"ch_\\u00e9\"}}}",
+         "data.object.charge is not a Stripe id"},
+        {"{\"id\":\"evt_1\",\"type\":\"charge.dispute.closed\",\"data\":{\"object\":"
+         "{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_1%2F\"}}}}",
+         "data.object.charge is not a Stripe id"},
+        /* the charge is a number: falls back to the dispute id, which is bad */
+        {"{\"id\":\"evt_1\",\"type\":\"charge.dispute.closed\",\"data\":{\"object\":"
+         "{\"id\":\"dp 1\",\"charge\":7}}}",
+         "data.object.id is not a Stripe id"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        if (route(refused[i].json, &ev, err) != -1 || strstr(err, refused[i].words) == NULL)
+            fail_msg("%s: accepted or wrong error (%s)", refused[i].json, err);
+    }
+    /* the longest id of the shape is an id, and keys the event without an object */
+    char big[600], id[STRIPE_ID_SHAPE_MAX + 2];
+    memcpy(id, "abcdefghijkl_", 13);
+    memset(id + 13, 'q', 255);
+    id[STRIPE_ID_SHAPE_MAX] = '\0';
+    snprintf(big, sizeof big, "{\"id\":\"%s\",\"type\":\"charge.dispute.closed\"}", id);
+    assert_int_equal(route(big, &ev, err), 0);
+    assert_string_equal(ev.id, id);
+    assert_string_equal(ev.key, id);
+    id[STRIPE_ID_SHAPE_MAX] = 'q';
+    id[STRIPE_ID_SHAPE_MAX + 1] = '\0';
+    snprintf(big, sizeof big, "{\"id\":\"%s\",\"type\":\"charge.dispute.closed\"}", id);
+    assert_int_equal(route(big, &ev, err), -1);
+    /* test tokens are ids; an expanded object without a string id falls back */
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_failed\",\"data\":"
+                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":{\"id\":null}}}}",
+                           &ev, err), 0);
+    assert_string_equal(ev.key, "in_1");
+    assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.refunded\",\"data\":"
+                           "{\"object\":{\"id\":\"ch_test_card_visa\"}}}", &ev, err), 0);
+    assert_string_equal(ev.key, "ch_test_card_visa");
+    /* every fixture's event id and routing key are ids */
+    const char *fixtures[] = {"payment_intent.succeeded.json", "payment_intent.payment_failed.json",
+                              "invoice.payment_succeeded.json", "invoice.payment_failed.json",
+                              "charge.refunded.json", "charge.refunded.partial.json",
+                              "charge.dispute.created.json", "charge.dispute.updated.json",
+                              "charge.dispute.closed.won.json", "charge.dispute.closed.lost.json",
+                              "charge.dispute.funds_withdrawn.json", "customer.created.json"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        size_t len;
+        char *body = h_fixture(fixtures[i], &len);
+        assert_non_null(body);
+        if (route_event_parse(body, len, &ev, err, sizeof err) != 0)
+            fail_msg("%s refused: %s", fixtures[i], err);
+        assert_true(id_ok(ev.id));
+        assert_true(ev.dest == ROUTE_IGNORED || id_ok(ev.key));
+        free(body);
+    }
+}
+
+/* Runs the ingester with exactly env; its exit status, and its stderr in
+ * out. */
+static int run_ingester(const char *const *env, char *out, size_t outlen)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        char *argv[] = {(char *)LL_INGESTER_BIN, NULL};
+        execve(LL_INGESTER_BIN, argv, (char *const *)env);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], out + got, outlen - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(pipefd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The settings of the hardening are validated at start: exit 2, one line
+ * naming the variable. */
+static void test_config_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *var, *value, *extra;
+    } bad[] = {
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=0", NULL},
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=10s", NULL},
+        {"INGESTER_BODY_TIMEOUT", "INGESTER_BODY_TIMEOUT=3601", NULL},
+        /* the cap must hold at least one body of INGESTER_MAX_BODY */
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=1048575", NULL},
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=lots", NULL},
+        {"INGESTER_MAX_BUFFERED", "INGESTER_MAX_BUFFERED=4096", "INGESTER_MAX_BODY=8192"},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=metrics", NULL},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=127.0.0.1:0", NULL},
+        {"INGESTER_ADMIN_LISTEN", "INGESTER_ADMIN_LISTEN=127.0.0.1:8080",
+         "INGESTER_LISTEN=127.0.0.1:8080"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *env[] = {"STRIPE_WEBHOOK_SECRET=whsec_0123456789abcdefABCDEF",
+                             "KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=error", bad[i].value,
+                             bad[i].extra, NULL};
+        char out[2048];
+        int st = run_ingester(env, out, sizeof out);
+        if (st != 2 || strstr(out, bad[i].var) == NULL ||
+            strstr(out, "configuration error") == NULL)
+            fail_msg("%s%s%s: exit %d, %s", bad[i].value, bad[i].extra ? " " : "",
+                     bad[i].extra ? bad[i].extra : "", st, out);
+    }
 }
 
 static void test_metrics(void **state)
@@ -385,6 +580,9 @@ int main(void)
         cmocka_unit_test(test_matches_sign_sh),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_route_json),
+        cmocka_unit_test(test_stripe_id),
+        cmocka_unit_test(test_route_ids),
+        cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

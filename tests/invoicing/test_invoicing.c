@@ -404,6 +404,149 @@ static void test_mixed_invoice(void **state)
     assert_string_equal(inv_col(eng, "total_cents"), "55000");
 }
 
+/* A client billed in cur (a currency column the invoicing SQL copies). */
+static int64_t client_in(int64_t firm, int tax_bp, const char *cur)
+{
+    int64_t client = client_new(firm, tax_bp, false, NULL);
+    const char *p[] = {cur, I64(client)};
+    dbtest_ok(pg, "UPDATE billing.clients SET currency = $1 WHERE id = $2", 2, p);
+    return client;
+}
+
+/* "description|amount;..." of the invoice's lines, by rate. */
+static const char *lines_of(int64_t eng)
+{
+    int64_t inv = strtoll(inv_col(eng, "id"), NULL, 10);
+    const char *p[] = {I64(inv)};
+    return dbtest_text(pg,
+                       "SELECT string_agg(description || '|' || amount_cents, ';'"
+                       " ORDER BY rate_cents) FROM billing.invoice_line_items"
+                       " WHERE invoice_id = $1",
+                       1, p);
+}
+
+/* Rule 11.13: in kwd (three decimals), every amount the worker writes is
+ * rounded half up to a multiple of 10 fils, once, from the exact value:
+ * prorated and full package fees, hourly lines, tax and totals; rates are
+ * written with three decimals. The dry run says the same. The database
+ * refuses a line of 1005 fils on such an invoice. */
+static void test_three_decimal_currency(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_in(firm, 825, "kwd");
+    /* 23 of 30 days: 100000 x 23/30 = 76666.67 -> 76670 */
+    int64_t up = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-11-08", NULL);
+    /* 15 of 30 days: 2009 x 15/30 = 1004.5 -> 1000 (not 1005 -> 1010) */
+    int64_t half = eng_new(firm, client, "package", 2009, "monthly", 0, true, "2026-11-16", NULL);
+    /* a full period: the fee itself, 100005 -> 100010 */
+    int64_t full = eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01",
+                           NULL);
+    int64_t hrs = eng_new(firm, client, "hourly", 0, "monthly", 150000, false, "2026-01-01", NULL);
+    entry_new(firm, hrs, "2026-10-01", "6.00", 0, true);
+    entry_new(firm, hrs, "2026-10-02", "4.00", 0, true);     /* 10.00h x 150.000 = 1500000 */
+    entry_new(firm, hrs, "2026-10-03", "1.50", 1003, true);  /* 1504.5 -> 1500 */
+    entry_new(firm, hrs, "2026-10-04", "0.50", 2011, true);  /* 1005.5 -> 1010 */
+
+    invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm};
+    assert_true(date_parse("2026-11-24", &p.business_date));
+    invoicing_preview pv;
+    char err[512];
+    assert_int_equal(invoicing_preview_run(db, &p, &pv, err, sizeof err), DB_OK);
+    assert_int_equal(pv.count, 4);
+
+    assert_int_equal(run(firm, "2026-11-24"), 4);
+    /* tax 8.25%: 76670 -> 6325.275 -> 6330 */
+    assert_string_equal(inv_col(up, "currency || ' ' || subtotal_cents || ' ' || tax_cents || ' '"
+                                    " || total_cents"),
+                        "kwd 76670 6330 83000");
+    assert_string_equal(lines_of(up), "Package Fee - Retainer|76670");
+    /* 1000 -> 82.5 -> 80 */
+    assert_string_equal(inv_col(half, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "1000 80 1080");
+    /* 100010 -> 8250.825 -> 8250 */
+    assert_string_equal(inv_col(full, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "100010 8250 108260");
+    assert_string_equal(lines_of(full), "Package Fee - Retainer|100010");
+    assert_string_equal(lines_of(hrs), "Consulting hours (1.50h @ 1.003 kwd/h)|1500;"
+                                       "Consulting hours (0.50h @ 2.011 kwd/h)|1010;"
+                                       "Consulting hours (10.00h @ 150.000 kwd/h)|1500000");
+    /* 1502510 -> 123957.075 -> 123960 */
+    assert_string_equal(inv_col(hrs, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "1502510 123960 1626470");
+    /* Nothing the worker wrote for the firm is off the granularity, and the
+     * outbox event carries the rounded total. */
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE firm_id = $1 AND"
+                           " (subtotal_cents % 10 <> 0 OR tax_cents % 10 <> 0"
+                           "  OR total_cents % 10 <> 0)",
+                           firm),
+                     0);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoice_line_items WHERE firm_id = $1"
+                           " AND amount_cents % 10 <> 0",
+                           firm),
+                     0);
+    assert_int_equal(count("SELECT count(*) FROM billing.outbox WHERE firm_id = $1 AND"
+                           " (payload->>'total_cents')::bigint = 1626470",
+                           firm),
+                     1);
+    /* The dry run announced exactly these. */
+    for (size_t i = 0; i < pv.count; i++) {
+        const char *q[] = {I64(firm), pv.rows[i].invoice_number};
+        char want[128];
+        snprintf(want, sizeof want, "%s %lld %lld %lld", pv.rows[i].currency,
+                 (long long)pv.rows[i].subtotal_cents, (long long)pv.rows[i].tax_cents,
+                 (long long)pv.rows[i].total_cents);
+        assert_string_equal(dbtest_text(pg,
+                                        "SELECT currency || ' ' || subtotal_cents || ' ' ||"
+                                        " tax_cents || ' ' || total_cents FROM billing.invoices"
+                                        " WHERE firm_id = $1 AND invoice_number = $2",
+                                        2, q),
+                            want);
+    }
+    invoicing_preview_free(&pv);
+
+    /* A line of 1005 fils on a kwd invoice: refused by the database. */
+    const char *pl[] = {inv_col(full, "id")};
+    dbtest_refused(pg, "rule 11.13 (three-decimal currencies)",
+                   "INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type,"
+                   " description, amount_cents)"
+                   " SELECT id, firm_id, 'adjustment', 'extra', 1005 FROM billing.invoices"
+                   " WHERE id = $1::bigint",
+                   1, pl);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoice_line_items WHERE firm_id = $1"
+                           " AND amount_cents = 1005",
+                           firm),
+                     0);
+}
+
+/* jpy (zero decimals, granularity 1): amounts to the yen, as before rule
+ * 11.13; rates are written without decimals ("15000 jpy/h"). */
+static void test_zero_decimal_currency_unchanged(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_in(firm, 825, "jpy");
+    int64_t pr = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-11-08", NULL);
+    int64_t full = eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01",
+                           NULL);
+    int64_t hrs = eng_new(firm, client, "hourly", 0, "monthly", 15000, false, "2026-01-01", NULL);
+    entry_new(firm, hrs, "2026-10-01", "10.00", 0, true);
+    entry_new(firm, hrs, "2026-10-02", "0.50", 12345, true); /* 6172.5 -> 6173 */
+    assert_int_equal(run(firm, "2026-11-24"), 3);
+    /* 76666.67 -> 76667; tax 6325.0275 -> 6325 */
+    assert_string_equal(inv_col(pr, "currency || ' ' || subtotal_cents || ' ' || tax_cents || ' '"
+                                    " || total_cents"),
+                        "jpy 76667 6325 82992");
+    /* 100005; tax 8250.4125 -> 8250 */
+    assert_string_equal(inv_col(full, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "100005 8250 108255");
+    assert_string_equal(lines_of(hrs), "Consulting hours (0.50h @ 12345 jpy/h)|6173;"
+                                       "Consulting hours (10.00h @ 15000 jpy/h)|150000");
+    /* 156173; tax 12884.2725 -> 12884 */
+    assert_string_equal(inv_col(hrs, "subtotal_cents || ' ' || tax_cents || ' ' || total_cents"),
+                        "156173 12884 169057");
+}
+
 static void test_firm_scoping(void **state)
 {
     (void)state;
@@ -714,6 +857,8 @@ int main(void)
         cmocka_unit_test(test_clipping_and_proration),
         cmocka_unit_test(test_hourly_arrears),
         cmocka_unit_test(test_mixed_invoice),
+        cmocka_unit_test(test_three_decimal_currency),
+        cmocka_unit_test(test_zero_decimal_currency_unchanged),
         cmocka_unit_test(test_firm_scoping),
         cmocka_unit_test(test_dry_run_equals_real_run),
         cmocka_unit_test(test_two_shards_partition),

@@ -1,6 +1,8 @@
 /* payh.c: the payment tests' harness (see payh.h). */
 #include "payh.h"
 
+#include "ledgerline/stripe.h"
+
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -373,6 +375,37 @@ void payh_stripe_event(payh *h, const char *body, const char *pi, const char *gr
     payh_produce(h, TOPIC_STRIPE_PAYMENTS, pi, body, hd, 3);
     if (group != NULL)
         payh_wait_key(h, group, id, 1);
+}
+
+void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, const char *pm,
+                     char *pi, char *ch)
+{
+    stripe_config cfg = {.secret_key = "sk_test_PaymentsForeignIntent01",
+                         .api_base = standin_url(h->stripe),
+                         .max_rps = 25};
+    char err[256], key[96];
+    stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
+    assert_non_null(sc);
+    stripe_form *f = stripe_form_new();
+    assert_non_null(f);
+    assert_int_equal(stripe_form_add_i64(f, "amount", amount), 0);
+    assert_int_equal(stripe_form_add(f, "currency", "usd"), 0);
+    assert_int_equal(stripe_form_add(f, "payment_method", pm), 0);
+    assert_int_equal(stripe_form_add(f, "confirm", "true"), 0);
+    assert_int_equal(stripe_form_add(f, "off_session", "true"), 0);
+    assert_int_equal(stripe_form_add_i64(f, "metadata[invoice_id]", invoice), 0);
+    if (firm > 0)
+        assert_int_equal(stripe_form_add_i64(f, "metadata[firm_id]", firm), 0);
+    snprintf(key, sizeof key, "foreign-%s", dbtest_unique());
+    stripe_call call = {.method = "POST", .path = "/v1/payment_intents", .form = f,
+                        .idempotency_key = key};
+    assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
+    snprintf(pi, 64, "%.63s", call.result.object_id);
+    snprintf(ch, 64, "%.63s", call.result.latest_charge);
+    assert_true(pi[0] != '\0');
+    stripe_result_free(&call.result);
+    stripe_form_free(f);
+    stripe_client_free(sc);
 }
 
 char *payh_fixture_event(const char *file, const char *pi, const char *charge, int64_t invoice,

@@ -69,6 +69,12 @@ void payh_stripe_event(payh *h, const char *body, const char *pi, const char *gr
 char *payh_fixture_event(const char *file, const char *pi, const char *charge, int64_t invoice,
                          int64_t amount);
 
+/* A PaymentIntent created at the stand-in by someone else than our workers
+ * (the platform's dashboard, say): metadata invoice_id and firm_id as given
+ * (firm 0 = none), no attempt_key. pi and ch (>= 64 bytes) get its ids. */
+void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, const char *pm,
+                     char *pi, char *ch);
+
 /* One value (first column, first row) of a query with one int64 param, as
  * int64 (0 for NULL/no row) or text (static buffer, "" for NULL/no row). */
 int64_t payh_i64(payh *h, const char *sql, int64_t id);

@@ -340,9 +340,9 @@ static void test_overpayment_becomes_credit(void **state)
     int64_t firm = dbtest_firm(H.pg);
     int64_t client = payh_client(&H, firm, "pm_card_visa", false);
     int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
+    /* Created elsewhere (rule 11.9: read back from Stripe before applying). */
     char pi[64], ch[64];
-    snprintf(pi, sizeof pi, "pi_over%s", dbtest_unique());
-    snprintf(ch, sizeof ch, "ch_over%s", dbtest_unique());
+    payh_foreign_pi(&H, firm, inv, 1500, "pm_card_visa", pi, ch);
     char *ev = payh_fixture_event("payment_intent.succeeded.json", pi, ch, inv, 1500);
     payh_stripe_event(&H, ev, pi, H.group_autopay);
     free(ev);

@@ -210,3 +210,150 @@ void standin_stop(standin *s)
         fail_msg("standin: %s did not exit cleanly on SIGTERM (%s %d)", LL_STRIPE_STANDIN_BIN,
                  !gone ? "killed after 10 s, status" : "wait status", status);
 }
+
+/* ---- controls ------------------------------------------------------------ */
+
+/* A control call whose answer must not be an error; body is stolen. */
+static json_t *standin_control(const standin *s, const char *method, const char *path,
+                               json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (body != NULL && text == NULL)
+        fail_msg("standin: cannot encode the body for %s", path);
+    json_t *j = standin_request(s, method, path, text != NULL ? text : NULL);
+    free(text);
+    if (json_object_get(j, "error") != NULL) {
+        char *dump = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "standin: %s %s refused: %s\n", method, path, dump ? dump : "?");
+        free(dump);
+        json_decref(j);
+        fail();
+    }
+    return j;
+}
+
+static json_t *standin_data(const standin *s, const char *path)
+{
+    json_t *j = standin_control(s, "GET", path, NULL);
+    json_t *data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    if (!json_is_array(data))
+        fail_msg("standin: %s has no data array", path);
+    return data;
+}
+
+static int64_t standin_now_of(json_t *j)
+{
+    json_t *v = json_object_get(j, "now");
+    if (!json_is_integer(v))
+        fail_msg("standin: clock answer has no integer now");
+    int64_t n = json_integer_value(v);
+    json_decref(j);
+    return n;
+}
+
+void standin_reset(const standin *s)
+{
+    json_decref(standin_control(s, "POST", "/__standin/reset", NULL));
+}
+
+int64_t standin_clock_now(const standin *s)
+{
+    return standin_now_of(standin_control(s, "GET", "/__standin/clock", NULL));
+}
+
+int64_t standin_clock_advance(const standin *s, int64_t seconds)
+{
+    return standin_now_of(standin_control(s, "POST", "/__standin/clock",
+                                          json_pack("{s:I}", "advance_s", (json_int_t)seconds)));
+}
+
+int64_t standin_clock_set(const standin *s, int64_t unix_now)
+{
+    return standin_now_of(standin_control(s, "POST", "/__standin/clock",
+                                          json_pack("{s:I}", "now", (json_int_t)unix_now)));
+}
+
+void standin_fail_status(const standin *s, int status, int64_t count)
+{
+    json_decref(standin_control(s, "POST", "/__standin/fail",
+                                json_pack("{s:i,s:I}", "status", status, "count",
+                                          (json_int_t)count)));
+}
+
+void standin_fail_mode(const standin *s, const char *mode, int64_t count)
+{
+    json_decref(standin_control(s, "POST", "/__standin/fail",
+                                json_pack("{s:s,s:I}", "mode", mode, "count",
+                                          (json_int_t)count)));
+}
+
+void standin_auth_valid(const standin *s, bool valid)
+{
+    json_decref(standin_control(s, "POST", "/__standin/auth", json_pack("{s:b}", "valid", valid)));
+}
+
+void standin_search_lag(const standin *s, int64_t seconds)
+{
+    json_decref(standin_control(s, "POST", "/__standin/search_lag",
+                                json_pack("{s:I}", "s", (json_int_t)seconds)));
+}
+
+json_t *standin_events_after(const standin *s, int64_t seq)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/__standin/events?after=%lld", (long long)seq);
+    return standin_data(s, path);
+}
+
+json_t *standin_payment_intents(const standin *s)
+{
+    return standin_data(s, "/__standin/payment_intents");
+}
+
+json_t *standin_refunds(const standin *s)
+{
+    return standin_data(s, "/__standin/refunds");
+}
+
+json_t *standin_disputes(const standin *s)
+{
+    return standin_data(s, "/__standin/disputes");
+}
+
+json_t *standin_charges(const standin *s)
+{
+    return standin_data(s, "/__standin/charges");
+}
+
+void standin_refund_default(const standin *s, const char *status)
+{
+    json_decref(standin_control(s, "POST", "/__standin/refund_default",
+                                json_pack("{s:s}", "status", status)));
+}
+
+json_t *standin_refund_update(const standin *s, const char *refund, const char *status)
+{
+    return standin_control(s, "POST", "/__standin/refund_update",
+                           json_pack("{s:s,s:s}", "refund", refund, "status", status));
+}
+
+json_t *standin_dispute_open(const standin *s, const char *pi_or_ch, int64_t amount,
+                             const char *reason)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, strncmp(pi_or_ch, "ch_", 3) == 0 ? "charge" : "payment_intent",
+                        json_string(pi_or_ch));
+    if (amount > 0)
+        json_object_set_new(body, "amount", json_integer(amount));
+    if (reason != NULL)
+        json_object_set_new(body, "reason", json_string(reason));
+    return standin_control(s, "POST", "/__standin/dispute", body);
+}
+
+json_t *standin_dispute_close(const standin *s, const char *dispute, const char *status)
+{
+    return standin_control(s, "POST", "/__standin/dispute_close",
+                           json_pack("{s:s,s:s}", "dispute", dispute, "status", status));
+}

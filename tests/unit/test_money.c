@@ -1,5 +1,6 @@
 /* test_money.c: unit tests of money.h (rounding, rates, overflow, parsing,
- * formatting, currencies). */
+ * formatting, currencies, and rule 11.13's granularity of three-decimal
+ * currencies). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,14 +54,69 @@ static void test_money_currency_exponent(void **state)
                                        "vuv", "xaf", "xof", "xpf"};
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
         assert_int_equal(money_currency_exponent(zero[i]), 0);
+    /* Rule 11.13: three decimals. */
+    static const char *const three[] = {"bhd", "jod", "kwd", "omr", "tnd"};
+    for (size_t i = 0; i < sizeof three / sizeof three[0]; i++)
+        assert_int_equal(money_currency_exponent(three[i]), 3);
     assert_int_equal(money_currency_exponent("usd"), 2);
     assert_int_equal(money_currency_exponent("eur"), 2);
+    assert_int_equal(money_currency_exponent("aed"), 2);
+    assert_int_equal(money_currency_exponent("iqd"), 2);
     assert_int_equal(money_currency_exponent("gbp"), 2);
     assert_int_equal(money_currency_exponent("xag"), 2);
     assert_int_equal(money_currency_exponent("JPY"), -1);
     assert_int_equal(money_currency_exponent("jp"), -1);
     assert_int_equal(money_currency_exponent(""), -1);
     assert_int_equal(money_currency_exponent(NULL), -1);
+}
+
+static void test_money_currency_granularity(void **state)
+{
+    (void)state;
+    static const char *const three[] = {"bhd", "jod", "kwd", "omr", "tnd"};
+    for (size_t i = 0; i < sizeof three / sizeof three[0]; i++)
+        assert_int_equal(money_currency_granularity(three[i]), 10);
+    assert_int_equal(money_currency_granularity("usd"), 1);
+    assert_int_equal(money_currency_granularity("eur"), 1);
+    assert_int_equal(money_currency_granularity("jpy"), 1);
+    assert_int_equal(money_currency_granularity("krw"), 1);
+    assert_int_equal(money_currency_granularity("KWD"), -1);
+    assert_int_equal(money_currency_granularity("kw"), -1);
+    assert_int_equal(money_currency_granularity("kwdx"), -1);
+    assert_int_equal(money_currency_granularity(""), -1);
+    assert_int_equal(money_currency_granularity(NULL), -1);
+}
+
+/* The functions answer exactly what MONEY_CURRENCY_MAP says, row by row, and
+ * the defaults for every other code (all 26^3 of them). */
+#define TEST_ROW(code, exp, gran) {#code, exp, gran},
+static const struct {
+    const char *code;
+    int exp, gran;
+} test_table[] = {MONEY_CURRENCY_MAP(TEST_ROW)};
+#undef TEST_ROW
+
+static void test_money_currency_table(void **state)
+{
+    (void)state;
+    size_t n = sizeof test_table / sizeof test_table[0];
+    assert_int_equal(n, 21); /* 16 zero-decimal + 5 three-decimal */
+    size_t listed = 0;
+    char cur[4] = {0};
+    for (cur[0] = 'a'; cur[0] <= 'z'; cur[0]++)
+        for (cur[1] = 'a'; cur[1] <= 'z'; cur[1]++)
+            for (cur[2] = 'a'; cur[2] <= 'z'; cur[2]++) {
+                int exp = MONEY_DEFAULT_EXPONENT, gran = MONEY_DEFAULT_GRANULARITY;
+                for (size_t i = 0; i < n; i++)
+                    if (strcmp(cur, test_table[i].code) == 0) {
+                        exp = test_table[i].exp;
+                        gran = test_table[i].gran;
+                        listed++;
+                    }
+                assert_int_equal(money_currency_exponent(cur), exp);
+                assert_int_equal(money_currency_granularity(cur), gran);
+            }
+    assert_int_equal(listed, n); /* every row is a valid code, listed once */
 }
 
 static void test_money_add_sub(void **state)
@@ -287,6 +343,139 @@ static void test_money_prorate(void **state)
     assert_int_equal(money_prorate(1, 1, 1, NULL), MONEY_INVALID);
 }
 
+static void expect_round(int64_t amount, const char *cur, int64_t want)
+{
+    int64_t out = SENTINEL;
+    assert_int_equal(money_round_to_granularity(amount, cur, &out), MONEY_OK);
+    assert_int_equal(out, want);
+}
+
+static void expect_round_fail(int64_t amount, const char *cur, money_status st)
+{
+    int64_t out = SENTINEL;
+    assert_int_equal(money_round_to_granularity(amount, cur, &out), st);
+    assert_int_equal(out, SENTINEL);
+}
+
+static void test_money_round_to_granularity(void **state)
+{
+    (void)state;
+    /* kwd: half up to a multiple of 10 minor units. */
+    expect_round(1000, "kwd", 1000);
+    expect_round(1001, "kwd", 1000);
+    expect_round(1004, "kwd", 1000);
+    expect_round(1005, "kwd", 1010);
+    expect_round(1009, "kwd", 1010);
+    expect_round(0, "kwd", 0);
+    expect_round(4, "kwd", 0);
+    expect_round(5, "kwd", 10);
+    expect_round(-4, "kwd", 0);
+    expect_round(-5, "kwd", -10); /* away from zero, as money_muldiv */
+    expect_round(-1005, "kwd", -1010);
+    expect_round(-1004, "kwd", -1000);
+    for (int64_t v = -50; v <= 50; v++) {
+        int64_t want = v >= 0 ? (v + 5) / 10 * 10 : -((-v + 5) / 10 * 10);
+        expect_round(v, "bhd", want);
+        expect_round(v, "jod", want);
+        expect_round(v, "omr", want);
+        expect_round(v, "tnd", want);
+        /* Granularity 1: unchanged. */
+        expect_round(v, "usd", v);
+        expect_round(v, "jpy", v);
+        expect_round(v, "eur", v);
+    }
+    expect_round(INT64_MAX, "usd", INT64_MAX);
+    expect_round(INT64_MIN, "jpy", INT64_MIN);
+    expect_round(INT64_MAX - 7, "kwd", INT64_MAX - 7); /* ...800 */
+    expect_round(INT64_MAX - 3, "kwd", INT64_MAX - 7); /* ...804 */
+    expect_round(INT64_MIN + 8, "kwd", INT64_MIN + 8); /* -...800 */
+    expect_round(INT64_MIN + 4, "kwd", INT64_MIN + 8); /* -...804 */
+    expect_round_fail(INT64_MAX, "kwd", MONEY_OVERFLOW);     /* ...807 -> ...810 */
+    expect_round_fail(INT64_MAX - 2, "kwd", MONEY_OVERFLOW); /* ...805 -> ...810 */
+    expect_round_fail(INT64_MIN, "kwd", MONEY_OVERFLOW);     /* -...808 -> -...810 */
+    expect_round_fail(1005, "KWD", MONEY_INVALID);
+    expect_round_fail(1005, NULL, MONEY_INVALID);
+    assert_int_equal(money_round_to_granularity(1005, "kwd", NULL), MONEY_INVALID);
+}
+
+/* The invoice amounts: one rounding of the exact value to the granularity. */
+static void test_money_amounts_cur(void **state)
+{
+    (void)state;
+    int64_t out = SENTINEL;
+    /* Hourly: 1.50h x 1003 = 1504.5 -> 1500 (rounding first to the fils would
+     * give 1505 -> 1510). */
+    assert_int_equal(money_hours_amount_cur(150, 1003, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 1500);
+    assert_int_equal(money_hours_amount_cur(150, 1007, "kwd", &out), MONEY_OK); /* 1510.5 */
+    assert_int_equal(out, 1510);
+    assert_int_equal(money_hours_amount_cur(100, 1005, "kwd", &out), MONEY_OK); /* 1005 */
+    assert_int_equal(out, 1010);
+    assert_int_equal(money_hours_amount_cur(1000, 150000, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 1500000);
+    assert_int_equal(money_hours_amount_cur(150, 1003, "usd", &out), MONEY_OK);
+    assert_int_equal(out, 1505);
+    assert_int_equal(money_hours_amount_cur(150, 1003, "jpy", &out), MONEY_OK);
+    assert_int_equal(out, 1505);
+    /* Proration: 100000 x 23/30 = 76666.67 -> 76670; 2009 x 1/2 = 1004.5 -> 1000. */
+    assert_int_equal(money_prorate_cur(100000, 23, 30, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 76670);
+    assert_int_equal(money_prorate_cur(2009, 1, 2, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 1000);
+    assert_int_equal(money_prorate_cur(2010, 1, 2, "kwd", &out), MONEY_OK); /* 1005 */
+    assert_int_equal(out, 1010);
+    assert_int_equal(money_prorate_cur(100000, 23, 30, "usd", &out), MONEY_OK);
+    assert_int_equal(out, 76667);
+    assert_int_equal(money_prorate_cur(100000, 30, 30, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 100000);
+    assert_int_equal(money_prorate_cur(100005, 30, 30, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 100010);
+    /* Tax: 100010 x 8.25% = 8250.825 -> 8250; 10045 x 10% = 1004.5 -> 1000. */
+    assert_int_equal(money_apply_bp_cur(100010, 825, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 8250);
+    assert_int_equal(money_apply_bp_cur(10045, 1000, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, 1000);
+    assert_int_equal(money_apply_bp_cur(10050, 1000, "kwd", &out), MONEY_OK); /* 1005 */
+    assert_int_equal(out, 1010);
+    assert_int_equal(money_apply_bp_cur(100010, 825, "usd", &out), MONEY_OK);
+    assert_int_equal(out, 8251);
+    assert_int_equal(money_muldiv_cur(7, 3, 2, "omr", &out), MONEY_OK); /* 10.5 -> 10 */
+    assert_int_equal(out, 10);
+    assert_int_equal(money_muldiv_cur(-7, 3, 2, "omr", &out), MONEY_OK);
+    assert_int_equal(out, -10);
+    /* Granularity 1: the same as the plain functions, everywhere. */
+    for (int64_t a = -300; a <= 300; a += 7)
+        for (int64_t n = 0; n <= 40; n += 3) {
+            int64_t plain = SENTINEL, cur = SENTINEL;
+            assert_int_equal(money_muldiv(a, n, 31, &plain), MONEY_OK);
+            assert_int_equal(money_muldiv_cur(a, n, 31, "usd", &cur), MONEY_OK);
+            assert_int_equal(cur, plain);
+            assert_int_equal(money_muldiv_cur(a, n, 31, "jpy", &cur), MONEY_OK);
+            assert_int_equal(cur, plain);
+            /* Granularity 10: the exact a*n/31 rounded half up to a multiple
+             * of 10, i.e. round_half_up(a*n/310) * 10. */
+            assert_int_equal(money_muldiv(a, n, 310, &plain), MONEY_OK);
+            assert_int_equal(money_muldiv_cur(a, n, 31, "kwd", &cur), MONEY_OK);
+            assert_int_equal(cur, plain * 10);
+        }
+    /* Limits and refusals; out untouched on failure. */
+    assert_int_equal(money_muldiv_cur(INT64_MAX, INT64_MAX, INT64_MAX, "kwd", &out),
+                     MONEY_OVERFLOW);
+    assert_int_equal(money_muldiv_cur(INT64_MAX - 7, 1, 1, "kwd", &out), MONEY_OK);
+    assert_int_equal(out, INT64_MAX - 7);
+    out = SENTINEL;
+    assert_int_equal(money_muldiv_cur(INT64_MAX, 1, 1, "kwd", &out), MONEY_OVERFLOW);
+    assert_int_equal(money_muldiv_cur(INT64_MAX, INT64_MAX, 1, "kwd", &out), MONEY_OVERFLOW);
+    assert_int_equal(money_muldiv_cur(1, 1, 0, "kwd", &out), MONEY_INVALID);
+    assert_int_equal(money_muldiv_cur(1, 1, 1, "Kwd", &out), MONEY_INVALID);
+    assert_int_equal(money_prorate_cur(100, -1, 30, "kwd", &out), MONEY_INVALID);
+    assert_int_equal(money_prorate_cur(100, 1, 0, "kwd", &out), MONEY_INVALID);
+    assert_int_equal(money_apply_bp_cur(100, 1, NULL, &out), MONEY_INVALID);
+    assert_int_equal(money_hours_amount_cur(100, 1, "", &out), MONEY_INVALID);
+    assert_int_equal(out, SENTINEL);
+    assert_int_equal(money_hours_amount_cur(100, 1, "kwd", NULL), MONEY_INVALID);
+}
+
 static void expect_parse(const char *text, const char *cur, int64_t want)
 {
     int64_t out = SENTINEL;
@@ -326,6 +515,16 @@ static void test_money_parse_ok(void **state)
     expect_parse("0", "krw", 0);
     expect_parse("9223372036854775807", "jpy", INT64_MAX);
     expect_parse("-9223372036854775808", "jpy", INT64_MIN);
+    /* Three decimals (rule 11.13); the granularity is not a parse rule. */
+    expect_parse("150.000", "kwd", 150000);
+    expect_parse("150.125", "kwd", 150125);
+    expect_parse("150.5", "kwd", 150500);
+    expect_parse("150.25", "bhd", 150250);
+    expect_parse("150", "jod", 150000);
+    expect_parse("0.001", "omr", 1);
+    expect_parse("-0.005", "tnd", -5);
+    expect_parse("9223372036854775.807", "kwd", INT64_MAX);
+    expect_parse("-9223372036854775.808", "kwd", INT64_MIN);
 }
 
 static void test_money_parse_overflow(void **state)
@@ -337,6 +536,11 @@ static void test_money_parse_overflow(void **state)
     expect_parse_fail("9223372036854775808", "usd", MONEY_OVERFLOW);
     expect_parse_fail("9223372036854775808", "jpy", MONEY_OVERFLOW);
     expect_parse_fail("-9223372036854775809", "jpy", MONEY_OVERFLOW);
+    expect_parse_fail("9223372036854775.808", "kwd", MONEY_OVERFLOW);
+    expect_parse_fail("-9223372036854775.809", "kwd", MONEY_OVERFLOW);
+    expect_parse_fail("9223372036854776", "kwd", MONEY_OVERFLOW);
+    expect_parse_fail("99999999999999999999999999999999999999999999999999.999", "kwd",
+                      MONEY_OVERFLOW);
     expect_parse_fail("18446744073709551616", "jpy", MONEY_OVERFLOW); /* 2^64 */
     expect_parse_fail("99999999999999999999999999999999999999999999999999", "usd",
                       MONEY_OVERFLOW);
@@ -368,6 +572,11 @@ static void test_money_parse_malformed(void **state)
     expect_parse_fail("1.5", "krw", MONEY_INVALID);
     expect_parse_fail("0.00", "xof", MONEY_INVALID);
     expect_parse_fail("-1.0", "clp", MONEY_INVALID);
+    /* Three-decimal currencies take at most three. */
+    expect_parse_fail("1.2345", "kwd", MONEY_INVALID);
+    expect_parse_fail("0.0001", "bhd", MONEY_INVALID);
+    expect_parse_fail("1.", "kwd", MONEY_INVALID);
+    expect_parse_fail("1.234", "usd", MONEY_INVALID);
     /* Bad currency or pointers. */
     expect_parse_fail("1.00", "USD", MONEY_INVALID);
     expect_parse_fail("1.00", "us", MONEY_INVALID);
@@ -407,6 +616,21 @@ static void test_money_format(void **state)
     expect_format(7, "vnd", "7");
     expect_format(INT64_MAX, "krw", "9223372036854775807");
     expect_format(INT64_MIN, "jpy", "-9223372036854775808");
+    /* Three decimals (rule 11.13): 150.000 kwd, not 1500.00. */
+    expect_format(150000, "kwd", "150.000");
+    expect_format(1234, "bhd", "1.234");
+    expect_format(1234, "jod", "1.234");
+    expect_format(1234, "omr", "1.234");
+    expect_format(1234, "tnd", "1.234");
+    expect_format(1, "kwd", "0.001");
+    expect_format(10, "kwd", "0.010");
+    expect_format(0, "kwd", "0.000");
+    expect_format(-5, "kwd", "-0.005");
+    expect_format(-1000, "kwd", "-1.000");
+    expect_format(INT64_MAX, "kwd", "9223372036854775.807");
+    expect_format(INT64_MIN, "kwd", "-9223372036854775.808");
+    expect_format(150000, "usd", "1500.00");
+    expect_format(150000, "jpy", "150000");
 }
 
 static void test_money_format_buffer(void **state)
@@ -440,7 +664,7 @@ static void test_money_format_buffer(void **state)
 static void test_money_roundtrip(void **state)
 {
     (void)state;
-    static const char *const curs[] = {"usd", "jpy", "eur", "krw"};
+    static const char *const curs[] = {"usd", "jpy", "eur", "krw", "kwd", "bhd", "tnd"};
     static const int64_t edges[] = {0,         1,         -1,        9,         10,
                                     99,        100,       101,       -99,       -100,
                                     -101,      123456789, -98765432, INT64_MAX, INT64_MIN,
@@ -468,6 +692,14 @@ static void test_money_roundtrip(void **state)
         assert_int_equal(money_parse(canon[i], "usd", &v), MONEY_OK);
         assert_true(money_format(v, "usd", buf, sizeof buf) > 0);
         assert_string_equal(buf, canon[i]);
+    }
+    static const char *const canon3[] = {"0.000", "0.001", "-0.005", "150.125", "1000.000",
+                                         "9223372036854775.807", "-9223372036854775.808"};
+    for (size_t i = 0; i < sizeof canon3 / sizeof canon3[0]; i++) {
+        int64_t v = SENTINEL;
+        assert_int_equal(money_parse(canon3[i], "kwd", &v), MONEY_OK);
+        assert_true(money_format(v, "kwd", buf, sizeof buf) > 0);
+        assert_string_equal(buf, canon3[i]);
     }
 }
 
@@ -518,6 +750,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_money_currency_valid),
         cmocka_unit_test(test_money_currency_exponent),
+        cmocka_unit_test(test_money_currency_granularity),
+        cmocka_unit_test(test_money_currency_table),
         cmocka_unit_test(test_money_add_sub),
         cmocka_unit_test(test_money_muldiv_rounding),
         cmocka_unit_test(test_money_muldiv_limits),
@@ -525,6 +759,8 @@ int main(void)
         cmocka_unit_test(test_money_apply_bp),
         cmocka_unit_test(test_money_hours_amount),
         cmocka_unit_test(test_money_prorate),
+        cmocka_unit_test(test_money_round_to_granularity),
+        cmocka_unit_test(test_money_amounts_cur),
         cmocka_unit_test(test_money_parse_ok),
         cmocka_unit_test(test_money_parse_overflow),
         cmocka_unit_test(test_money_parse_malformed),

@@ -116,12 +116,17 @@ typedef struct {
 static db_status tx_pay(db_conn *c, void *varg, char *err, size_t errlen)
 {
     pay_arg *a = varg;
-    bool applied = false;
     civil_date on;
     date_parse("2026-01-05", &on);
-    db_status st =
-        payments_apply_success(c, a->invoice, a->pi, a->ch, a->amount, on, &applied, err, errlen);
-    assert_true(st != DB_OK || applied);
+    payments_money m = {.invoice_id = a->invoice,
+                        .attempt_id = a->attempt,
+                        .payment_intent = a->pi,
+                        .charge = a->ch,
+                        .amount_cents = a->amount,
+                        .on = on};
+    payments_money_result r = PAYMENTS_MONEY_ALREADY;
+    db_status st = payments_apply_success(c, &m, &r, err, errlen);
+    assert_true(st != DB_OK || r == PAYMENTS_MONEY_APPLIED);
     return st;
 }
 

@@ -59,8 +59,10 @@ typedef struct {
 
 /* Parses one --line spec (cmd_invoice.c): TYPE package_fee|hourly|adjustment,
  * QUANTITY > 0 with at most two decimals, RATE_CENTS digits, amount =
- * quantity x rate (half up) without overflow; the description is everything
- * after the third colon (it may hold colons) and points into spec. */
+ * quantity x rate (half up to the minor unit) without overflow; the
+ * description is everything after the third colon (it may hold colons) and
+ * points into spec. `invoice create` then recomputes the amount in the
+ * client's currency (rule 11.13: to a multiple of its granularity). */
 bool invoice_cli_parse_line(const char *spec, inv_line *l);
 
 /* `credit add` options (cmd_credit.c) into *p (strings point into argv);

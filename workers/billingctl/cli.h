@@ -25,6 +25,7 @@ int cmd_engagement_renew(int argc, char **argv, const cli_opts *o);
 int cmd_invoice_create(int argc, char **argv, const cli_opts *o);
 int cmd_invoice_show(int argc, char **argv, const cli_opts *o);
 int cmd_autopay_run(int argc, char **argv, const cli_opts *o);
+int cmd_autopay_resume(int argc, char **argv, const cli_opts *o);
 int cmd_retry_run(int argc, char **argv, const cli_opts *o);
 int cmd_report_failures(int argc, char **argv, const cli_opts *o);
 int cmd_report_revenue(int argc, char **argv, const cli_opts *o);
@@ -40,5 +41,6 @@ int cmd_report_disputes(int argc, char **argv, const cli_opts *o);
 int cmd_dlq_list(int argc, char **argv, const cli_opts *o);
 int cmd_dlq_replay(int argc, char **argv, const cli_opts *o);
 int cmd_verify(int argc, char **argv, const cli_opts *o);
+int cmd_reconcile(int argc, char **argv, const cli_opts *o);
 
 #endif

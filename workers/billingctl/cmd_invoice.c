@@ -12,6 +12,10 @@
  *   "invoices" unprefixed, key = invoice id, payload = the contract's event).
  *   Without --engagement and without an override, the database trigger links
  *   the client's current engagement or refuses (rule 1.2), shown as exit 1.
+ *   Line amounts and the tax are rounded half up to a multiple of the
+ *   client's currency's granularity (rule 11.13: 10 minor units in bhd,
+ *   jod, kwd, omr, tnd; the minor unit otherwise), once from the exact
+ *   value (money.h's *_cur), as the invoicing SQL does.
  *   Numbers are INV-<firm id>-<NNNNNN>, the next free one of the firm (the
  *   firm row is locked FOR NO KEY UPDATE while numbering, so two operators
  *   never collide).
@@ -86,6 +90,23 @@ bool invoice_cli_parse_line(const char *spec, inv_line *l)
     return true;
 }
 
+/* The line's amount in the invoice's currency: quantity x rate rounded half
+ * up once to the currency's granularity (rule 11.13). Recomputed from the
+ * parsed quantity and rate, so a retried transaction gets the same. */
+static db_status invoice_line_amount(inv_line *l, const char *currency, char *err, size_t errlen)
+{
+    money_status ms = money_hours_amount_cur(l->hundredths, l->rate, currency, &l->amount);
+    if (ms != MONEY_OK) {
+        snprintf(err, errlen, "%s", ms == MONEY_OVERFLOW
+                                        ? "cannot compute a line amount: it overflows"
+                                        : "cannot compute a line amount: the client's currency "
+                                          "is not a currency code");
+        return DB_PERMANENT;
+    }
+    snprintf(l->amount_s, sizeof l->amount_s, "%lld", (long long)l->amount);
+    return DB_OK;
+}
+
 static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     create_arg *a = varg;
@@ -93,7 +114,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     const char *pc[] = {args_i64(a->client_id)};
     PGresult *r = db_exec(c,
                           "SELECT firm_id, tax_rate_bp, autopay_enabled::text, "
-                          "autopay_payment_method_id FROM billing.clients WHERE id = $1",
+                          "autopay_payment_method_id, currency FROM billing.clients WHERE id = $1",
                           1, pc, &st, err, errlen);
     if (r == NULL)
         return st;
@@ -108,6 +129,8 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     snprintf(autopay, sizeof autopay, "%s", PQgetvalue(r, 0, 2));
     bool has_method = !PQgetisnull(r, 0, 3);
     snprintf(method, sizeof method, "%s", PQgetvalue(r, 0, 3));
+    char currency[MONEY_CURRENCY_LEN + 1];
+    snprintf(currency, sizeof currency, "%s", PQgetvalue(r, 0, 4));
     PQclear(r);
 
     if (a->engagement_id != 0) {
@@ -145,12 +168,14 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
 
     int64_t subtotal = 0, tax = 0, total = 0;
     for (int i = 0; i < a->nlines; i++) {
+        if (invoice_line_amount(&a->lines[i], currency, err, errlen) != DB_OK)
+            return DB_PERMANENT;
         if (money_add(subtotal, a->lines[i].amount, &subtotal) != MONEY_OK) {
             snprintf(err, errlen, "invoice total overflows");
             return DB_PERMANENT;
         }
     }
-    if (money_apply_bp(subtotal, bp, &tax) != MONEY_OK ||
+    if (money_apply_bp_cur(subtotal, bp, currency, &tax) != MONEY_OK ||
         money_add(subtotal, tax, &total) != MONEY_OK) {
         snprintf(err, errlen, "invoice total overflows");
         return DB_PERMANENT;
@@ -170,17 +195,18 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
                         args_i64(total),
                         issue,
                         autopay,
-                        has_method ? method : NULL};
+                        has_method ? method : NULL,
+                        currency};
     r = db_exec(c,
                 "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
                 "engagement_override, engagement_override_reason, engagement_override_by, "
                 "invoice_number, status, currency, subtotal_cents, tax_cents, total_cents, "
                 "issue_date, due_date, is_auto_generated, autopay_opt_in, "
                 "autopay_payment_method_id) "
-                "SELECT $1, $2, $3, $4::boolean, $5, $6, $7, 'sent', cl.currency, $8, $9, $10, "
+                "SELECT $1, $2, $3, $4::boolean, $5, $6, $7, 'sent', $14, $8, $9, $10, "
                 "$11::date, $11::date + 30, false, $12::boolean, $13 "
                 "FROM billing.clients cl WHERE cl.id = $2 RETURNING id",
-                13, pi, &st, err, errlen);
+                14, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     a->invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

@@ -1,13 +1,16 @@
 /* cmd_refund.c: `billingctl refund INVOICE_ID [--amount-cents N] --reason
  * TEXT --by NAME` (BILLING_RULES section 7): refunds an invoice's Stripe
- * payment through POST /v1/refunds.
+ * payments through POST /v1/refunds. Which charges, and how much of each,
+ * is common/disputes.c's refund_targets (rule 11.10: succeeded payments,
+ * newest first, split across them).
  *
  * This command does not record the refund: Stripe's charge.refunded
  * webhook does, once, through billing-dispute-worker (refunds are recorded
  * by Stripe refund id), so a refund made here and one made in Stripe's
  * dashboard are handled alike.
  *
- * Idempotency key: "refund-<invoice id>-<amount or full>-r<refunded_cents>",
+ * Idempotency key: "refund-<invoice id>-<PaymentIntent or charge>-<amount or
+ * full>-r<refunded_cents>", one per charge refunded,
  * where refunded_cents is the invoice's refunded total as recorded when the
  * command runs. Re-running the same command (after a timeout, a crash, a
  * lost answer) before the webhook recorded the refund sends the same key, so
@@ -29,6 +32,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ledgerline/disputes.h"
 #include "ledgerline/stripe.h"
 
 static const char *const USAGE =
@@ -159,27 +163,23 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
     stripe_client *sc = NULL;
     stripe_form *form = NULL;
     stripe_call call = {0};
+    refund_target *targets = NULL;
+    size_t ntargets = 0;
     db_status st = db_run_tx(c, refund_find, &a, err, sizeof err);
     if (st != DB_OK) {
         args_refused("refund", err);
         goto out;
     }
-    const char *why = NULL;
-    char whybuf[256];
-    if (a.pi[0] == '\0' && a.charge[0] == '\0')
-        why = "it has no Stripe payment (no PaymentIntent or charge) to refund";
-    else if (strcmp(a.status, "disputed") == 0 || strcmp(a.status, "charged_back") == 0)
-        why = "it is disputed or charged back: the card network holds that money";
-    else if (a.amount_paid <= 0)
-        why = "nothing paid remains on it";
-    else if (a.amount > a.amount_paid) {
-        snprintf(whybuf, sizeof whybuf, "--amount-cents %lld exceeds the %lld cents paid",
-                 (long long)a.amount, (long long)a.amount_paid);
-        why = whybuf;
+    if (strcmp(a.status, "disputed") == 0 || strcmp(a.status, "charged_back") == 0) {
+        fprintf(stderr,
+                "billingctl: refund refused: invoice %lld: it is disputed or charged back: the "
+                "card network holds that money\n",
+                (long long)a.invoice_id);
+        goto out;
     }
-    if (why != NULL) {
-        fprintf(stderr, "billingctl: refund refused: invoice %lld: %s\n",
-                (long long)a.invoice_id, why);
+    st = refund_targets(c, a.invoice_id, a.amount, &targets, &ntargets, err, sizeof err);
+    if (st != DB_OK) {
+        args_refused("refund", err);
         goto out;
     }
     sc = stripe_client_new(&scfg, err, sizeof err);
@@ -188,64 +188,87 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         rc = CLI_USAGE;
         goto out;
     }
-    form = stripe_form_refund(a.pi[0] ? a.pi : NULL, a.charge, a.amount,
-                              refund_stripe_reason(reason) ? reason : NULL, a.invoice_id);
-    if (form == NULL || stripe_form_add(form, "metadata[refund_reason]", reason) != 0 ||
-        stripe_form_add(form, "metadata[requested_by]", by) != 0) {
-        fprintf(stderr, "billingctl: out of memory\n");
-        goto out;
+    json_t *done = json_array();
+    int64_t total = 0;
+    char first_id[STRIPE_ID_MAX] = "", first_status[32] = "", idem[256] = "";
+    for (size_t k = 0; k < ntargets; k++) {
+        const refund_target *t = &targets[k];
+        bool whole = amount == NULL && ntargets == 1;
+        form = stripe_form_refund(t->payment_intent[0] ? t->payment_intent : NULL, t->charge,
+                                  whole ? 0 : t->amount,
+                                  refund_stripe_reason(reason) ? reason : NULL, a.invoice_id);
+        if (form == NULL || stripe_form_add(form, "metadata[refund_reason]", reason) != 0 ||
+            stripe_form_add(form, "metadata[requested_by]", by) != 0) {
+            fprintf(stderr, "billingctl: out of memory\n");
+            break;
+        }
+        snprintf(idem, sizeof idem, "refund-%lld-%s-%s-r%lld", (long long)a.invoice_id,
+                 t->payment_intent[0] ? t->payment_intent : t->charge,
+                 whole ? "full" : args_i64(t->amount), (long long)a.refunded);
+        call = (stripe_call){.method = "POST", .path = "/v1/refunds", .form = form,
+                             .idempotency_key = idem};
+        char cerr[256] = "";
+        if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
+            fprintf(stderr, "billingctl: refund refused: %s\n", cerr);
+            break;
+        }
+        if (call.result.outcome != STRIPE_OK) {
+            fprintf(stderr, "billingctl: refund refused: Stripe answered %s (HTTP %ld): %s%s\n",
+                    stripe_outcome_name(call.result.outcome), call.result.http_status,
+                    call.result.message,
+                    stripe_result_transient(&call.result)
+                        ? " (temporary; re-running the same command is safe: same idempotency key)"
+                        : "");
+            break;
+        }
+        a.idem = idem;
+        a.refund_id = call.result.object_id;
+        a.refund_status = call.result.object_status;
+        a.amount = call.result.amount >= 0 ? call.result.amount : t->amount;
+        st = db_run_tx(c, refund_audit, &a, err, sizeof err);
+        if (st != DB_OK)
+            /* The refund exists at Stripe; only our audit row is missing. */
+            fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
+                    a.refund_id, err);
+        if (k == 0) {
+            snprintf(first_id, sizeof first_id, "%s", a.refund_id);
+            snprintf(first_status, sizeof first_status, "%s", a.refund_status);
+        }
+        total += a.amount;
+        json_array_append_new(done, json_pack("{ss ss sI ss}", "refund_id", a.refund_id,
+                                              "payment_intent", t->payment_intent,
+                                              "amount_cents", (json_int_t)a.amount, "status",
+                                              a.refund_status));
+        if (!json)
+            printf("refund %s of invoice %lld (%s): %lld %s cents, %s (recorded when Stripe's"
+                   " charge.refunded webhook arrives)\n",
+                   a.refund_id, (long long)a.invoice_id,
+                   t->payment_intent[0] ? t->payment_intent : t->charge, (long long)a.amount,
+                   a.currency, a.refund_status);
+        stripe_result_free(&call.result);
+        stripe_form_free(form);
+        form = NULL;
     }
-    char idem[128];
-    snprintf(idem, sizeof idem, "refund-%lld-%s-r%lld", (long long)a.invoice_id,
-             amount ? args_i64(a.amount) : "full", (long long)a.refunded);
-    call.method = "POST";
-    call.path = "/v1/refunds";
-    call.form = form;
-    call.idempotency_key = idem;
-    char cerr[256] = "";
-    if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
-        fprintf(stderr, "billingctl: refund refused: %s\n", cerr);
-        goto out;
-    }
-    if (call.result.outcome != STRIPE_OK) {
-        fprintf(stderr, "billingctl: refund refused: Stripe answered %s (HTTP %ld): %s%s\n",
-                stripe_outcome_name(call.result.outcome), call.result.http_status,
-                call.result.message,
-                stripe_result_transient(&call.result)
-                    ? " (temporary; re-running the same command is safe: same idempotency key)"
-                    : "");
-        goto out;
-    }
-    a.idem = idem;
-    a.refund_id = call.result.object_id;
-    a.refund_status = call.result.object_status;
-    if (call.result.amount >= 0)
-        a.amount = call.result.amount;
-    st = db_run_tx(c, refund_audit, &a, err, sizeof err);
-    if (st != DB_OK)
-        /* The refund exists at Stripe; only our audit row is missing. */
-        fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
-                a.refund_id, err);
-    if (json) {
-        json_t *j = json_pack("{sI ss sI ss ss ss}", "invoice_id", (json_int_t)a.invoice_id,
-                              "refund_id", a.refund_id, "amount_cents", (json_int_t)a.amount,
-                              "currency", a.currency, "status", a.refund_status,
-                              "idempotency_key", idem);
-        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        printf("%s\n", s ? s : "{}");
-        free(s);
+    size_t made = json_array_size(done);
+    if (json && made > 0) {
+        json_t *j = json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)a.invoice_id,
+                              "refund_id", first_id, "amount_cents", (json_int_t)total,
+                              "currency", a.currency, "status", first_status,
+                              "idempotency_key", idem, "refunds", done);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        printf("%s\n", text ? text : "{}");
+        free(text);
         json_decref(j);
-    } else {
-        printf("refund %s of invoice %lld: %lld %s cents, %s (recorded when Stripe's"
-               " charge.refunded webhook arrives)\n",
-               a.refund_id, (long long)a.invoice_id, (long long)a.amount, a.currency,
-               a.refund_status);
     }
+    json_decref(done);
+    if (made < ntargets)
+        goto out;
     rc = CLI_OK;
 out:
     stripe_result_free(&call.result);
     stripe_form_free(form);
     stripe_client_free(sc);
+    free(targets);
     db_close(c);
     return rc;
 }

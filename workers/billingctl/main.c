@@ -27,6 +27,7 @@ static const cli_command commands[] = {
      "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date D] [--by NAME]"},
     {"invoice", "show", cmd_invoice_show, "invoice show INVOICE_ID"},
     {"autopay", "run", cmd_autopay_run, "autopay run [--date D] [--firm-id N] [--dry-run]"},
+    {"autopay", "resume", cmd_autopay_resume, "autopay resume INVOICE_ID --by NAME"},
     {"retry", "run", cmd_retry_run, "retry run [--date D] [--firm-id N] [--dry-run]"},
     {"report", "failures", cmd_report_failures, "report failures --firm-id N --from D --to D"},
     {"report", "revenue", cmd_report_revenue, "report revenue --firm-id N --from D --to D"},
@@ -47,6 +48,7 @@ static const cli_command commands[] = {
     {"dlq", "list", cmd_dlq_list, "dlq list"},
     {"dlq", "replay", cmd_dlq_replay, "dlq replay [--partition P] OFFSET|PARTITION:OFFSET..."},
     {"verify", NULL, cmd_verify, "verify [--firm-id N] [--limit N] [--json]"},
+    {"reconcile", NULL, cmd_reconcile, "reconcile --from D --to D [--firm-id N] [--json]"},
 };
 
 static int usage(void)

@@ -27,7 +27,9 @@ static dw_kind dispute_worker_kind(const char *type)
     for (size_t i = 0; i < sizeof disputes / sizeof disputes[0]; i++)
         if (strcmp(type, disputes[i]) == 0)
             return DW_DISPUTE;
-    return strcmp(type, "charge.refunded") == 0 ? DW_REFUND : DW_OTHER;
+    return strcmp(type, "charge.refunded") == 0 || strcmp(type, "charge.refund.updated") == 0
+               ? DW_REFUND
+               : DW_OTHER;
 }
 
 int dispute_worker_metrics_declare(metrics_registry *m)
@@ -157,7 +159,10 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
 
     stripe_event_refs refs;
     stripe_event_refs_of(ev.object, &refs);
-    st = stripe_event_find_invoice(w->db, &refs, &a.invoice_id, &a.firm_id, err, errlen);
+    stripe_event_match match;
+    st = stripe_event_find_invoice(w->db, &refs, &match, err, errlen);
+    a.invoice_id = match.invoice_id;
+    a.firm_id = match.firm_id;
     if (st != DB_OK) {
         res = dispute_worker_result(st);
         goto out;

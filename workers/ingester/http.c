@@ -21,20 +21,44 @@
  * handed to librdkafka instead of copied, and the metrics are atomics.
  *
  * Slow-loris: libmicrohttpd's MHD_OPTION_CONNECTION_TIMEOUT is an idle
- * timeout, so a client sending one header byte a second holds its connection
- * (and a slot of INGESTER_MAX_CONNECTIONS / INGESTER_PER_IP_LIMIT) forever.
- * Every connection is therefore tracked (http_conn_notify) and one whose
- * request headers are not complete INGESTER_CONNECTION_TIMEOUT seconds after
- * it opened, or after its previous request ended, is shut down by
- * http_sweep_thread (tests/ingester/test_hostile.c).
+ * timeout, so a client sending one byte a second holds its connection (and a
+ * slot of INGESTER_MAX_CONNECTIONS / INGESTER_PER_IP_LIMIT) forever. Every
+ * connection is therefore tracked (http_conn_notify) and http_sweep_thread
+ * enforces two deadlines:
+ * - the request headers: not complete INGESTER_CONNECTION_TIMEOUT seconds
+ *   after the connection opened, or after its previous request ended: the
+ *   connection is shut down (tests/ingester/test_hostile.c);
+ * - the body: not all there INGESTER_BODY_TIMEOUT seconds after the headers:
+ *   408 and the connection is closed (tests/ingester/test_slow_body.c).
+ *   libmicrohttpd 0.9.75 cannot queue a response in the middle of an upload
+ *   (MHD_queue_response refuses it in that state), so the sweeper writes the
+ *   408 on the socket itself (plain HTTP only: TLS ends at the proxy), shuts
+ *   down the sending side and, a second later, the whole socket; the
+ *   handler stops taking the body. One atomic word per connection (the
+ *   body's phase and start) decides once, by compare-and-swap, whether the
+ *   sweeper or the handler answers, so a request never gets two answers. A
+ *   body that completes late is answered 408 by the handler through
+ *   libmicrohttpd.
+ *
+ * Memory: a body buffer grows as bytes arrive (doubling from 4 KiB, never
+ * past INGESTER_MAX_BODY or the announced Content-Length), so an announced
+ * size pins nothing. Every buffer is reserved against INGESTER_MAX_BUFFERED
+ * (stats_body_reserve) until its request ends (after the publish, since
+ * librdkafka holds the bytes until the delivery report); a body that finds
+ * no room is dropped at once and answered 503, which Stripe retries.
+ *
+ * INGESTER_ADMIN_LISTEN, when set, starts a second daemon for /healthz,
+ * /readyz and /metrics; /metrics is then 404 on the public listener.
  */
 #include "ingester.h"
 
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +81,8 @@ typedef enum {
     CANNED_POST_ONLY,    /* 405, Allow: POST */
     CANNED_GET_ONLY,     /* 405, Allow: GET, HEAD */
     CANNED_TOO_LARGE,    /* 413 */
+    CANNED_BODY_TIMEOUT, /* 408, Connection: close */
+    CANNED_BUSY,         /* 503 no room under INGESTER_MAX_BUFFERED */
     CANNED_HEALTHY,      /* 200 ok */
     CANNED_READY,        /* 200 ready */
     CANNED_NOT_READY,    /* 503 broker unreachable */
@@ -65,19 +91,42 @@ typedef enum {
 
 typedef struct http_req http_req;
 
-/* One open connection, for the request-header deadline (http_sweep_thread).
- * Linked under conn_mu; the two atomics are set by the pool threads. */
+/* The phase of a request body, in the low 2 bits of http_conn.body; the
+ * other bits are the monotonic ms at which its headers were complete, so a
+ * compare-and-swap by the sweeper can only ever hit the request it looked
+ * at, never the next one on the same keep-alive connection. */
+#define BODY_NONE 0u    /* no webhook body being read */
+#define BODY_READING 1u /* reading; the deadline runs */
+#define BODY_DONE 2u    /* complete in time: the handler answers */
+#define BODY_EXPIRED 3u /* late: answered 408 (by the sweeper or the handler) */
+#define BODY_PHASE(w) ((unsigned)((w) & 3u))
+#define BODY_START_MS(w) ((w) >> 2)
+
+/* One open connection, for the header and body deadlines
+ * (http_sweep_thread). Linked under conn_mu; the atomics are set by the
+ * pool threads, the plain fields are the sweeper's. */
 typedef struct http_conn http_conn;
 struct http_conn {
     int fd;
     _Atomic uint64_t since_ms; /* opened, or its previous request ended */
     atomic_bool in_request;    /* headers complete, the handler has it */
+    _Atomic uint64_t body;     /* BODY_* phase | start ms << 2 */
+    atomic_int route;          /* stats_route of the request, for counting a 408 */
+    uint64_t answered_ms;      /* when the sweeper wrote a 408 (0: never) */
     bool shut;
     http_conn *prev, *next;
 };
 
+/* One listening daemon: the public one, or the admin one
+ * (INGESTER_ADMIN_LISTEN). */
+typedef struct {
+    ingester_http *h;
+    bool admin;
+} http_listener;
+
 struct ingester_http {
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d, *admin_d;
+    http_listener pub_l, admin_l;
     ingester *ing;
     struct MHD_Response *canned[CANNED_COUNT];
     unsigned canned_code[CANNED_COUNT];
@@ -100,6 +149,22 @@ struct ingester_http {
  * connection is simply closed (a 413 is sent when the body ends first). */
 #define HTTP_DISCARD_FACTOR 4
 
+/* First size of a body buffer; it doubles from there as bytes arrive. */
+#define HTTP_BODY_MIN 4096u
+
+/* How long a connection answered 408 by the sweeper may still read before
+ * it is shut down both ways: time for the client to read the answer
+ * before unread bytes make the kernel reset the connection. */
+#define HTTP_LINGER_MS 1000u
+
+/* How often the sweeper checks the deadlines. */
+#define HTTP_SWEEP_MS 250
+
+/* Admin listener: a few scrapers and probes. */
+#define HTTP_ADMIN_MAX_CONNECTIONS 64u
+
+typedef enum { REFUSE_NONE = 0, REFUSE_TOO_LARGE, REFUSE_BUSY } http_refusal;
+
 typedef enum { EP_WEBHOOK = 0, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE } http_endpoint;
 
 struct http_req {
@@ -109,21 +174,30 @@ struct http_req {
     struct MHD_Connection *conn;
     bool ready_done, ready_ok;
     http_req *ready_next;
-    char *buf;
-    size_t len, cap;
-    bool too_large;
-    size_t discarded;
+    /* webhook body */
+    http_conn *hc;          /* the connection's tracker; NULL: untracked */
+    uint64_t body_word;     /* what hc->body was set to at the headers */
+    uint64_t body_start_ms; /* headers complete */
+    bool has_len;
+    uint64_t clen;   /* Content-Length, when has_len */
+    char *buf;       /* grows as bytes arrive; NULL until the first */
+    size_t len, cap; /* bytes held, buffer size (cap + 1 allocated) */
+    size_t seen;     /* body bytes received, kept or not */
+    size_t reserved; /* bytes reserved under INGESTER_MAX_BUFFERED */
+    http_refusal refused;
     publish_wait *wait; /* set while / after the event is published */
     route_event ev;
 };
 
 static const char json_unavailable[] =
     "{\"error\":\"event could not be durably published; retry later\"}";
+static const char json_body_timeout[] =
+    "{\"error\":\"request body not received within INGESTER_BODY_TIMEOUT\"}";
 
 /* The response every canned answer shares the headers of; NULL when out of
  * memory. */
 static struct MHD_Response *http_canned_new(const char *ctype, const char *body,
-                                            const char *allow)
+                                            const char *allow, bool close)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
                                                              MHD_RESPMEM_PERSISTENT);
@@ -131,7 +205,8 @@ static struct MHD_Response *http_canned_new(const char *ctype, const char *body,
         return NULL;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
         MHD_add_response_header(r, "Cache-Control", "no-store") != MHD_YES ||
-        (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
+        (allow != NULL && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
+        (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
         MHD_destroy_response(r);
         return NULL;
     }
@@ -143,6 +218,7 @@ static int http_canned_build(ingester_http *h)
     static const struct {
         unsigned code;
         const char *ctype, *body, *allow;
+        bool close;
     } def[CANNED_COUNT] = {
         [CANNED_RECEIVED] = {MHD_HTTP_OK, "application/json", "{\"received\":true}", NULL},
         [CANNED_IGNORED] = {MHD_HTTP_OK, "application/json",
@@ -157,13 +233,19 @@ static int http_canned_build(ingester_http *h)
                              "{\"error\":\"method not allowed\"}", "GET, HEAD"},
         [CANNED_TOO_LARGE] = {MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
                               "{\"error\":\"body larger than INGESTER_MAX_BODY\"}", NULL},
+        [CANNED_BODY_TIMEOUT] = {MHD_HTTP_REQUEST_TIMEOUT, "application/json", json_body_timeout,
+                                 NULL, true},
+        [CANNED_BUSY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                         "{\"error\":\"too many request bodies in memory "
+                         "(INGESTER_MAX_BUFFERED); retry later\"}",
+                         NULL},
         [CANNED_HEALTHY] = {MHD_HTTP_OK, "text/plain", "ok\n", NULL},
         [CANNED_READY] = {MHD_HTTP_OK, "text/plain", "ready\n", NULL},
         [CANNED_NOT_READY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
                               "broker unreachable\n", NULL},
     };
     for (size_t i = 0; i < CANNED_COUNT; i++) {
-        h->canned[i] = http_canned_new(def[i].ctype, def[i].body, def[i].allow);
+        h->canned[i] = http_canned_new(def[i].ctype, def[i].body, def[i].allow, def[i].close);
         h->canned_code[i] = def[i].code;
         if (h->canned[i] == NULL)
             return -1;
@@ -434,19 +516,9 @@ static http_conn *http_conn_of(struct MHD_Connection *c)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* The request's headers have arrived: the deadline no longer applies (the
- * body is bounded by INGESTER_MAX_BODY and the idle timeout, the publish by
- * INGESTER_PUBLISH_TIMEOUT_MS). */
-static void http_conn_headers_done(struct MHD_Connection *c)
-{
-    http_conn *hc = http_conn_of(c);
-    if (hc != NULL)
-        atomic_store(&hc->in_request, true);
-}
-
 /* Tracks connections from open to close. libmicrohttpd calls CLOSED before
  * it closes the socket, and the sweeper only touches fd under conn_mu, so
- * it never shuts down a descriptor that was reused. */
+ * it never writes to or shuts down a descriptor that was reused. */
 static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                              enum MHD_ConnectionNotificationCode code)
 {
@@ -458,7 +530,10 @@ static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_
         if (hc == NULL)
             return; /* untracked: only the idle timeout applies */
         hc->fd = ci->connect_fd;
-        atomic_store(&hc->since_ms, http_mono_ms());
+        atomic_init(&hc->since_ms, http_mono_ms());
+        atomic_init(&hc->in_request, false);
+        atomic_init(&hc->body, (uint64_t)BODY_NONE);
+        atomic_init(&hc->route, (int)STATS_ROUTE_OTHER);
         pthread_mutex_lock(&h->conn_mu);
         hc->next = h->conns;
         if (h->conns != NULL)
@@ -483,31 +558,84 @@ static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_
     *socket_context = NULL;
 }
 
-/* Twice a second, shuts down (both directions) every connection whose
- * request headers are overdue. shutdown() leaves the descriptor to
- * libmicrohttpd, which sees the end of the stream and closes the
- * connection itself. */
+/* Writes the 408 of a body past its deadline straight to the socket (see
+ * the top of the file for why) and ends the sending side. The socket is
+ * non-blocking and nothing else is written during an upload, so the answer
+ * fits in the empty send buffer. */
+static void http_write_408(int fd)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    /* IMF-fixdate; the C locale's day and month names are the HTTP ones. */
+    if (strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        date[0] = '\0';
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nDate: %s\r\n"
+                     "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     date, strlen(json_body_timeout), json_body_timeout);
+    if (n > 0 && (size_t)n < sizeof buf) {
+        ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* a client that has gone gets nothing either way */
+    }
+    shutdown(fd, SHUT_WR);
+}
+
+/* Every HTTP_SWEEP_MS: shuts down (both directions) every connection whose
+ * request headers are overdue; answers 408 to every body past
+ * INGESTER_BODY_TIMEOUT, and shuts those down HTTP_LINGER_MS later.
+ * shutdown() leaves the descriptor to libmicrohttpd, which sees the end of
+ * the stream and closes the connection itself. */
 static void *http_sweep_thread(void *arg)
 {
     ingester_http *h = arg;
-    uint64_t limit_ms = (uint64_t)h->ing->connection_timeout_s * 1000u;
+    ingester *ing = h->ing;
+    uint64_t header_ms = (uint64_t)ing->connection_timeout_s * 1000u;
+    uint64_t body_ms = (uint64_t)ing->body_timeout_s * 1000u;
     pthread_mutex_lock(&h->conn_mu);
     while (!h->sweep_stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 500 * 1000000L;
+        until.tv_nsec += HTTP_SWEEP_MS * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&h->sweep_cv, &h->conn_mu, &until);
-        if (h->sweep_stop || limit_ms == 0)
+        if (h->sweep_stop)
             continue;
         uint64_t now = http_mono_ms();
-        unsigned shut = 0;
+        unsigned shut = 0, late = 0;
         for (http_conn *hc = h->conns; hc != NULL; hc = hc->next) {
-            if (hc->shut || atomic_load(&hc->in_request) ||
-                now - atomic_load(&hc->since_ms) < limit_ms)
+            if (hc->shut)
+                continue;
+            if (hc->answered_ms != 0) {
+                if (now - hc->answered_ms >= HTTP_LINGER_MS) {
+                    shutdown(hc->fd, SHUT_RDWR);
+                    hc->shut = true;
+                }
+                continue;
+            }
+            uint64_t w = atomic_load(&hc->body);
+            if (BODY_PHASE(w) == BODY_READING && body_ms > 0 &&
+                now - BODY_START_MS(w) >= body_ms) {
+                /* Decides against the handler's final call: one answer. */
+                uint64_t expired = (w & ~(uint64_t)3u) | BODY_EXPIRED;
+                if (atomic_compare_exchange_strong(&hc->body, &w, expired)) {
+                    http_write_408(hc->fd);
+                    hc->answered_ms = now;
+                    stats_http(ing->stats, (stats_route)atomic_load(&hc->route),
+                               MHD_HTTP_REQUEST_TIMEOUT);
+                    stats_body_refused(ing->stats, STATS_BODY_DEADLINE);
+                    late++;
+                }
+                continue;
+            }
+            if (atomic_load(&hc->in_request) || header_ms == 0 ||
+                now - atomic_load(&hc->since_ms) < header_ms)
                 continue;
             shutdown(hc->fd, SHUT_RDWR);
             hc->shut = true;
@@ -517,6 +645,12 @@ static void *http_sweep_thread(void *arg)
             char n[16];
             snprintf(n, sizeof n, "%u", shut);
             log_msg(LOG_WARN, "closed connections whose request headers were overdue",
+                    "connections", n, NULL);
+        }
+        if (late > 0) {
+            char n[16];
+            snprintf(n, sizeof n, "%u", late);
+            log_msg(LOG_WARN, "answered 408 to request bodies past INGESTER_BODY_TIMEOUT",
                     "connections", n, NULL);
         }
     }
@@ -536,18 +670,170 @@ static void http_sweep_stop(ingester_http *h)
     h->sweep_started = false;
 }
 
+/* First call of a webhook POST: the headers are complete, the body
+ * deadline starts. Nothing is allocated for the body yet. */
+static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *h,
+                                       http_conn *hc, http_endpoint ep, stats_route route,
+                                       void **con_cls)
+{
+    ingester *ing = h->ing;
+    uint64_t clen = 0;
+    bool has_len = http_content_length(c, &clen);
+    if (has_len && clen > ing->max_body) {
+        stats_body_refused(ing->stats, STATS_BODY_TOO_LARGE);
+        return http_send(c, h, route, CANNED_TOO_LARGE);
+    }
+    http_req *rq = calloc(1, sizeof *rq);
+    if (rq == NULL)
+        return MHD_NO;
+    rq->ep = ep;
+    rq->route = route;
+    rq->has_len = has_len;
+    rq->clen = clen;
+    rq->body_start_ms = http_mono_ms();
+    rq->hc = hc;
+    if (rq->hc != NULL) {
+        atomic_store(&rq->hc->route, (int)route);
+        rq->body_word = rq->body_start_ms << 2 | BODY_READING;
+        atomic_store(&rq->hc->body, rq->body_word);
+    }
+    *con_cls = rq;
+    return MHD_YES;
+}
+
+/* Frees the body and gives its reservation back. */
+static void http_body_release(ingester_http *h, http_req *rq)
+{
+    free(rq->buf);
+    rq->buf = NULL;
+    rq->len = rq->cap = 0;
+    if (rq->reserved > 0) {
+        stats_body_release(h->ing->stats, rq->reserved);
+        rq->reserved = 0;
+    }
+}
+
+/* Makes room for n more bytes (a buffer of at least 1 byte for the
+ * terminator when n is 0): doubles, from HTTP_BODY_MIN, up to
+ * INGESTER_MAX_BODY and the announced Content-Length, each byte reserved
+ * under INGESTER_MAX_BUFFERED. 0, 1 when there is no room (the request is
+ * then refused with 503), -1 out of memory. */
+static int http_body_room(ingester_http *h, http_req *rq, size_t n)
+{
+    ingester *ing = h->ing;
+    size_t want = rq->len + n; /* <= max_body: checked by the caller */
+    if (rq->buf != NULL && want <= rq->cap)
+        return 0;
+    size_t cap = rq->cap * 2;
+    if (cap < HTTP_BODY_MIN)
+        cap = HTTP_BODY_MIN;
+    if (cap < want)
+        cap = want;
+    if (cap > ing->max_body)
+        cap = ing->max_body;
+    if (rq->has_len && rq->clen < cap && rq->clen >= want)
+        cap = (size_t)rq->clen;
+    size_t total = cap + 1; /* the terminator http_webhook needs */
+    if (total > rq->reserved) {
+        if (!stats_body_reserve(ing->stats, total - rq->reserved, ing->max_buffered))
+            return 1;
+        rq->reserved = total;
+    }
+    char *b = realloc(rq->buf, total);
+    if (b == NULL)
+        return -1; /* the reservation goes back when the request ends */
+    rq->buf = b;
+    rq->cap = cap;
+    return 0;
+}
+
+/* A piece of a webhook body. */
+static enum MHD_Result http_body_data(ingester_http *h, http_req *rq, const char *data, size_t n)
+{
+    ingester *ing = h->ing;
+    rq->seen = n > SIZE_MAX - rq->seen ? SIZE_MAX : rq->seen + n;
+    /* Answered 408 by the sweeper: nothing more is kept. */
+    if (rq->hc != NULL && BODY_PHASE(atomic_load(&rq->hc->body)) == BODY_EXPIRED)
+        return MHD_YES;
+    if (rq->refused != REFUSE_TOO_LARGE && rq->seen > ing->max_body) {
+        rq->refused = REFUSE_TOO_LARGE;
+        http_body_release(h, rq);
+    }
+    if (rq->refused == REFUSE_TOO_LARGE)
+        /* Do not read an endless body just to answer it. */
+        return rq->seen > ing->max_body * HTTP_DISCARD_FACTOR ? MHD_NO : MHD_YES;
+    if (rq->refused == REFUSE_BUSY)
+        return MHD_YES;
+    int room = http_body_room(h, rq, n);
+    if (room < 0)
+        return MHD_NO;
+    if (room > 0) {
+        http_body_release(h, rq);
+        rq->refused = REFUSE_BUSY;
+        return MHD_YES;
+    }
+    memcpy(rq->buf + rq->len, data, n);
+    rq->len += n;
+    return MHD_YES;
+}
+
+/* The last call of a webhook POST: the whole body is there. */
+static enum MHD_Result http_body_end(struct MHD_Connection *c, ingester_http *h, http_req *rq)
+{
+    ingester *ing = h->ing;
+    bool late = http_mono_ms() - rq->body_start_ms >= (uint64_t)ing->body_timeout_s * 1000u;
+    if (rq->hc != NULL) {
+        uint64_t w = rq->body_word;
+        uint64_t next = (w & ~(uint64_t)3u) | (late ? BODY_EXPIRED : BODY_DONE);
+        if (!atomic_compare_exchange_strong(&rq->hc->body, &w, next))
+            return MHD_NO; /* the sweeper answered 408 and closes the connection */
+    }
+    if (late) {
+        http_body_release(h, rq);
+        stats_body_refused(ing->stats, STATS_BODY_DEADLINE);
+        log_msg(LOG_WARN, "webhook refused: body not received within INGESTER_BODY_TIMEOUT",
+                NULL);
+        return http_send(c, h, rq->route, CANNED_BODY_TIMEOUT);
+    }
+    if (rq->refused == REFUSE_TOO_LARGE) {
+        stats_body_refused(ing->stats, STATS_BODY_TOO_LARGE);
+        return http_send(c, h, rq->route, CANNED_TOO_LARGE);
+    }
+    if (rq->refused == REFUSE_NONE) {
+        int room = http_body_room(h, rq, 0); /* an empty body has no buffer yet */
+        if (room < 0)
+            return MHD_NO;
+        if (room > 0) {
+            http_body_release(h, rq);
+            rq->refused = REFUSE_BUSY;
+        }
+    }
+    if (rq->refused == REFUSE_BUSY) {
+        char held[32];
+        snprintf(held, sizeof held, "%" PRIu64, stats_body_bytes(ing->stats));
+        stats_body_refused(ing->stats, STATS_BODY_BUFFER_FULL);
+        log_msg(LOG_WARN, "webhook refused: INGESTER_MAX_BUFFERED reached, answering 503",
+                "buffered_bytes", held, NULL);
+        return http_send(c, h, rq->route, CANNED_BUSY);
+    }
+    rq->buf[rq->len] = '\0';
+    return http_webhook(c, h, rq);
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
                                     void **con_cls)
 {
     (void)version;
-    ingester_http *h = cls;
-    ingester *ing = h->ing;
+    const http_listener *l = cls;
+    ingester_http *h = l->h;
     http_req *rq = *con_cls;
 
     if (rq == NULL) {
-        http_conn_headers_done(c);
+        http_conn *hc = http_conn_of(c);
+        if (hc != NULL) /* the header deadline no longer applies */
+            atomic_store(&hc->in_request, true);
         http_endpoint ep = EP_NONE;
         stats_route route = STATS_ROUTE_OTHER;
         if (strcmp(url, "/webhooks/stripe") == 0) {
@@ -566,6 +852,11 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
             ep = EP_METRICS;
             route = STATS_ROUTE_METRICS;
         }
+        /* Webhooks only on the public listener; /metrics only on the admin
+         * one when there is one. */
+        if ((l->admin && ep == EP_WEBHOOK) ||
+            (!l->admin && ep == EP_METRICS && h->admin_d != NULL))
+            ep = EP_NONE;
         if (ep == EP_NONE)
             return http_send(c, h, route, CANNED_NOT_FOUND);
         if (ep != EP_WEBHOOK) {
@@ -578,71 +869,31 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         }
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return http_send(c, h, route, CANNED_POST_ONLY);
-        uint64_t clen = 0;
-        bool has_len = http_content_length(c, &clen);
-        if (has_len && clen > ing->max_body)
-            return http_send(c, h, route, CANNED_TOO_LARGE);
-        rq = calloc(1, sizeof *rq);
-        if (rq == NULL)
-            return MHD_NO;
-        rq->ep = ep;
-        rq->route = route;
-        rq->cap = has_len ? (size_t)clen : 4096;
-        rq->buf = malloc(rq->cap + 1);
-        if (rq->buf == NULL) {
-            free(rq);
-            return MHD_NO;
-        }
-        *con_cls = rq;
-        return MHD_YES;
+        return http_body_start(c, h, hc, ep, route, con_cls);
     }
 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!rq->too_large && n > ing->max_body - rq->len) {
-            rq->too_large = true;
-            rq->discarded = rq->len;
-            rq->len = 0;
-        }
-        if (rq->too_large) {
-            rq->discarded += n;
-            /* Do not read an endless body just to answer it. */
-            return rq->discarded > ing->max_body * HTTP_DISCARD_FACTOR ? MHD_NO : MHD_YES;
-        }
-        if (rq->len + n > rq->cap) {
-            size_t cap = rq->cap * 2 > rq->len + n ? rq->cap * 2 : rq->len + n;
-            if (cap > ing->max_body)
-                cap = ing->max_body;
-            char *b = realloc(rq->buf, cap + 1);
-            if (b == NULL)
-                return MHD_NO;
-            rq->buf = b;
-            rq->cap = cap;
-        }
-        memcpy(rq->buf + rq->len, upload_data, n);
-        rq->len += n;
-        return MHD_YES;
+        return http_body_data(h, rq, upload_data, n);
     }
 
     if (rq->ep == EP_READYZ) /* resumed by http_ready_thread */
         return http_send(c, h, rq->route, rq->ready_ok ? CANNED_READY : CANNED_NOT_READY);
     if (rq->wait != NULL)
         return http_webhook_done(c, h, rq);
-    if (rq->too_large)
-        return http_send(c, h, rq->route, CANNED_TOO_LARGE);
-    rq->buf[rq->len] = '\0';
-    return http_webhook(c, h, rq);
+    return http_body_end(c, h, rq);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    ingester_http *h = cls;
     (void)toe;
-    /* A keep-alive connection's next request gets its own deadline. */
+    /* A keep-alive connection's next request gets its own deadlines. */
     http_conn *hc = http_conn_of(c);
     if (hc != NULL) {
+        atomic_store(&hc->body, (uint64_t)BODY_NONE);
         atomic_store(&hc->since_ms, http_mono_ms());
         atomic_store(&hc->in_request, false);
     }
@@ -650,7 +901,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq == NULL)
         return;
     publish_wait_release(rq->wait);
-    free(rq->buf);
+    http_body_release(h, rq);
     free(rq);
     *con_cls = NULL;
 }
@@ -699,10 +950,27 @@ static void http_conns_destroy(ingester_http *h)
     pthread_mutex_destroy(&h->conn_mu);
 }
 
+/* Per-connection memory of libmicrohttpd (request line, headers and the
+ * read buffer the body passes through): its default, spelled out because
+ * the memory limits of the deployment are sized from it
+ * (docs/INGESTER.md, "Memory"). */
+#define HTTP_CONN_MEMORY ((size_t)32 * 1024)
+
+static void http_start_failed(ingester_http *h)
+{
+    http_ready_destroy(h);
+    http_canned_free(h);
+    http_conns_destroy(h);
+    free(h);
+}
+
 ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
 {
-    struct sockaddr_in sa;
+    struct sockaddr_in sa, admin_sa;
     if (http_resolve(ing->host, ing->port, &sa, err, errlen) != 0)
+        return NULL;
+    if (ing->admin_port > 0 && worker_http_resolve("INGESTER_ADMIN_LISTEN", ing->admin_host,
+                                                   ing->admin_port, &admin_sa, err, errlen) != 0)
         return NULL;
     ingester_http *h = calloc(1, sizeof *h);
     if (h == NULL) {
@@ -710,27 +978,30 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     h->ing = ing;
+    h->pub_l = (http_listener){h, false};
+    h->admin_l = (http_listener){h, true};
     pthread_mutex_init(&h->ready_mu, NULL);
     pthread_cond_init(&h->ready_cv, NULL);
     pthread_mutex_init(&h->conn_mu, NULL);
     pthread_cond_init(&h->sweep_cv, NULL);
     if (http_canned_build(h) != 0) {
         snprintf(err, errlen, "out of memory");
-        http_canned_free(h);
-        http_ready_destroy(h);
-        http_conns_destroy(h);
-        free(h);
+        http_start_failed(h);
         return NULL;
     }
     if (pthread_create(&h->ready_thread, NULL, http_ready_thread, h) != 0) {
         snprintf(err, errlen, "cannot start the readiness thread");
-        http_canned_free(h);
-        http_ready_destroy(h);
-        http_conns_destroy(h);
-        free(h);
+        http_start_failed(h);
         return NULL;
     }
     h->ready_started = true;
+    /* Before any connection: the deadlines hold from the first one. */
+    if (pthread_create(&h->sweep_thread, NULL, http_sweep_thread, h) != 0) {
+        snprintf(err, errlen, "cannot start the deadline thread");
+        http_start_failed(h);
+        return NULL;
+    }
+    h->sweep_started = true;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* One thread is the internal polling thread alone: the pool option is
@@ -740,30 +1011,45 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
          NULL},
         {MHD_OPTION_END, 0, NULL}};
     h->d = MHD_start_daemon(
-        flags, (uint16_t)ing->port, NULL, NULL, http_handler, h,
+        flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l,
         MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_ARRAY, pool,
         MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
         MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, (void *)h,
         MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
-        http_ready_destroy(h);
-        http_canned_free(h);
-        http_conns_destroy(h);
-        free(h);
+        http_start_failed(h);
         return NULL;
     }
-    if (pthread_create(&h->sweep_thread, NULL, http_sweep_thread, h) == 0)
-        h->sweep_started = true;
-    else /* only the idle timeout applies then */
-        log_msg(LOG_ERROR, "cannot start the header deadline thread", NULL);
+    if (ing->admin_port > 0) {
+        /* /healthz, /readyz, /metrics for probes and scrapers: one thread. */
+        h->admin_d = MHD_start_daemon(
+            flags, (uint16_t)ing->admin_port, NULL, NULL, http_handler, &h->admin_l,
+            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&admin_sa,
+            MHD_OPTION_CONNECTION_LIMIT, HTTP_ADMIN_MAX_CONNECTIONS,
+            MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+            MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
+            MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, (void *)h,
+            MHD_OPTION_END);
+        if (h->admin_d == NULL) {
+            snprintf(err, errlen,
+                     "cannot listen on %s:%d for INGESTER_ADMIN_LISTEN (address in use or not "
+                     "permitted)",
+                     ing->admin_host[0] ? ing->admin_host : "0.0.0.0", ing->admin_port);
+            ingester_http_stop(h);
+            return NULL;
+        }
+    }
     return h;
 }
 
@@ -771,6 +1057,7 @@ void ingester_http_quiesce(ingester_http *h)
 {
     if (h != NULL && h->d != NULL)
         MHD_quiesce_daemon(h->d);
+    /* The admin listener keeps answering probes until the stop. */
 }
 
 static size_t http_ready_pending(ingester_http *h)
@@ -800,6 +1087,8 @@ void ingester_http_stop(ingester_http *h)
     http_ready_destroy(h);
     http_sweep_stop(h);
     /* libmicrohttpd reports each connection closed (conn_mu) while it stops. */
+    if (h->admin_d != NULL)
+        MHD_stop_daemon(h->admin_d);
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
     http_canned_free(h);

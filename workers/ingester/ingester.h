@@ -15,7 +15,11 @@
 typedef struct {
     char host[256];
     int port;
+    char admin_host[256]; /* INGESTER_ADMIN_LISTEN; admin_port 0 when unset */
+    int admin_port;
     size_t max_body;
+    size_t max_buffered; /* bytes of request bodies held at once, all connections */
+    unsigned body_timeout_s;
     int64_t tolerance_s;
     int publish_timeout_ms;
     int linger_us;

@@ -3,6 +3,7 @@
  * exit 0. Everything request-related lives in http.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ingester.h"
@@ -33,6 +34,24 @@ int main(void)
     ing.max_connections = (unsigned)config_int("INGESTER_MAX_CONNECTIONS", 1024, 1, 60000);
     ing.per_ip_limit = (unsigned)config_int("INGESTER_PER_IP_LIMIT", 512, 0, 60000);
     ing.connection_timeout_s = (unsigned)config_int("INGESTER_CONNECTION_TIMEOUT", 30, 1, 3600);
+    ing.body_timeout_s = (unsigned)config_int("INGESTER_BODY_TIMEOUT", 10, 1, 3600);
+    /* Every connection at the largest body would be max_body x connections;
+     * by default at most 64 MiB (or 4 bodies, when those are larger) is
+     * held at once, which is what the deployments' memory limits assume. */
+    int64_t all = (int64_t)ing.max_body * (int64_t)ing.max_connections;
+    int64_t dflt = (int64_t)64 * 1048576;
+    if (dflt < 4 * (int64_t)ing.max_body)
+        dflt = 4 * (int64_t)ing.max_body;
+    if (dflt > all)
+        dflt = all;
+    ing.max_buffered = (size_t)config_int("INGESTER_MAX_BUFFERED", dflt, (int64_t)ing.max_body,
+                                          (int64_t)64 * 1024 * 1048576);
+    if (config_str("INGESTER_ADMIN_LISTEN", "")[0] != '\0') {
+        config_hostport("INGESTER_ADMIN_LISTEN", NULL, ing.admin_host, sizeof ing.admin_host,
+                        &ing.admin_port);
+        if (ing.admin_port == ing.port && strcmp(ing.admin_host, ing.host) == 0)
+            config_die("INGESTER_ADMIN_LISTEN must differ from INGESTER_LISTEN");
+    }
     const char *brokers = config_require("KAFKA_BROKERS");
     const char *prefix = topic_prefix();
     if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments,
@@ -65,9 +84,15 @@ int main(void)
     char port[16], nsecrets[16];
     snprintf(port, sizeof port, "%d", ing.port);
     snprintf(nsecrets, sizeof nsecrets, "%zu", ing.secrets.count);
+    char admin[300];
+    if (ing.admin_port > 0)
+        snprintf(admin, sizeof admin, "%s:%d", ing.admin_host[0] ? ing.admin_host : "0.0.0.0",
+                 ing.admin_port);
+    else
+        snprintf(admin, sizeof admin, "none (/metrics on the public listener)");
     log_msg(LOG_INFO, "ingester listening", "host", ing.host[0] ? ing.host : "0.0.0.0", "port",
-            port, "signing_keys_configured", nsecrets, "topic_payments", ing.topic_payments,
-            "topic_disputes", ing.topic_disputes, NULL);
+            port, "admin", admin, "signing_keys_configured", nsecrets, "topic_payments",
+            ing.topic_payments, "topic_disputes", ing.topic_disputes, NULL);
 
     while (shutdown_sleep_ms(1000)) {
     }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/stripe_id.h"
 #include "ledgerline/topics.h"
 
 static const struct {
@@ -40,13 +41,14 @@ static const struct {
     {"charge.dispute.funds_withdrawn", ROUTE_DISPUTES},
     {"charge.dispute.funds_reinstated", ROUTE_DISPUTES},
     {"charge.refunded", ROUTE_DISPUTES},
+    {"charge.refund.updated", ROUTE_DISPUTES}, /* keyed by the refund's charge */
 };
 
 const char *const route_known_types[] = {
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
     "invoice.payment_succeeded", "invoice.payment_failed", "charge.dispute.created",
     "charge.dispute.updated", "charge.dispute.closed", "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated", "charge.refunded", NULL};
+    "charge.dispute.funds_reinstated", "charge.refunded", "charge.refund.updated", NULL};
 
 const char *route_topic(route_dest d)
 {
@@ -79,10 +81,15 @@ typedef enum {
 
 typedef enum { KIND_ABSENT = 0, KIND_STRING, KIND_OBJECT, KIND_OTHER } route_kind;
 
+/* A captured string keeps up to ROUTE_CAPTURE_MAX decoded bytes: the
+ * longest Stripe id or the longest type, whichever is longer. */
+#define ROUTE_CAPTURE_MAX (STRIPE_ID_SHAPE_MAX > ROUTE_FIELD_MAX ? STRIPE_ID_SHAPE_MAX : ROUTE_FIELD_MAX)
+
 typedef struct {
     route_kind kind;
     bool usable; /* a string of 1..ROUTE_FIELD_MAX printable ASCII bytes */
-    char s[ROUTE_FIELD_MAX + 1];
+    size_t len;  /* decoded length, even beyond ROUTE_CAPTURE_MAX */
+    char s[ROUTE_CAPTURE_MAX + 1];
 } route_capture;
 
 /* A key of an object being scanned: bytes in the body (no escapes) or, once
@@ -588,12 +595,13 @@ static int route_value(route_json *p, route_slot slot, unsigned depth)
         bool esc;
         if (slot == SLOT_NONE || slot == SLOT_ROOT || slot == SLOT_DATA)
             return route_string(p, NULL, &s, &e, &esc);
-        route_sink sink = {.out = c->s, .cap = ROUTE_FIELD_MAX};
+        route_sink sink = {.out = c->s, .cap = ROUTE_CAPTURE_MAX};
         if (route_string(p, &sink, &s, &e, &esc) != 0)
             return -1;
         c->kind = KIND_STRING;
+        c->len = sink.len;
         c->usable = sink.len <= ROUTE_FIELD_MAX && route_field_ok(c->s, sink.len);
-        c->s[sink.len <= ROUTE_FIELD_MAX ? sink.len : 0] = '\0';
+        c->s[sink.len <= ROUTE_CAPTURE_MAX ? sink.len : 0] = '\0';
         return 0;
     }
     c->kind = KIND_OTHER;
@@ -608,13 +616,24 @@ static int route_value(route_json *p, route_slot slot, unsigned depth)
     return route_json_fail(p, "unexpected character");
 }
 
-/* A Stripe reference: an id string, or an expanded object with an "id". */
-static const char *route_ref(const route_json *p, route_slot slot, route_slot id_slot)
+typedef enum { REF_NONE = 0, REF_OK, REF_BAD } route_ref_status;
+
+/* A Stripe reference: an id string, or an expanded object with an "id".
+ * REF_NONE when there is no string there (absent, null, a number, an
+ * object without a string id: the routing falls back), REF_BAD for a
+ * string that is not a Stripe id (the event is refused). */
+static route_ref_status route_ref(const route_json *p, route_slot slot, route_slot id_slot,
+                                  const char **out)
 {
     const route_capture *c = &p->cap[slot];
     if (c->kind == KIND_OBJECT)
         c = &p->cap[id_slot];
-    return c->kind == KIND_STRING && c->usable ? c->s : NULL;
+    if (c->kind != KIND_STRING)
+        return REF_NONE;
+    if (!stripe_id_valid(c->s, c->len))
+        return REF_BAD;
+    *out = c->s;
+    return REF_OK;
 }
 
 static int route_fail(char *err, size_t errlen, const char *why)
@@ -655,8 +674,12 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
         goto out;
     }
     const route_capture *id = &p->cap[SLOT_EV_ID], *type = &p->cap[SLOT_EV_TYPE];
-    if (id->kind != KIND_STRING || !id->usable) {
-        route_fail(err, errlen, "event has no valid \"id\" (non-empty printable string)");
+    if (id->kind != KIND_STRING) {
+        route_fail(err, errlen, "event has no valid \"id\" (a string)");
+        goto out;
+    }
+    if (!stripe_id_valid(id->s, id->len)) {
+        route_fail(err, errlen, "event \"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")");
         goto out;
     }
     if (type->kind != KIND_STRING || !type->usable) {
@@ -676,18 +699,30 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
         rc = 0;
         goto out;
     }
+    /* The field that keys the event, then data.object.id, then the event
+     * id. A field that holds a string must hold a Stripe id. */
+    route_slot slot = SLOT_OBJECT, id_slot = SLOT_OBJ_ID;
+    const char *field = "data.object.id";
+    if (strncmp(out->type, "invoice.", 8) == 0) { /* its PaymentIntent, else the invoice */
+        slot = SLOT_OBJ_PI;
+        id_slot = SLOT_PI_ID;
+        field = "data.object.payment_intent";
+    } else if (strncmp(out->type, "charge.dispute.", 15) == 0) { /* the dispute's charge */
+        slot = SLOT_OBJ_CHARGE;
+        id_slot = SLOT_CHARGE_ID;
+        field = "data.object.charge";
+    } /* payment_intent.* and charge.refunded: the object itself */
     const char *key = NULL;
-    if (strncmp(out->type, "payment_intent.", 15) == 0)
-        key = route_ref(p, SLOT_OBJECT, SLOT_OBJ_ID);     /* the intent itself */
-    else if (strncmp(out->type, "invoice.", 8) == 0)
-        key = route_ref(p, SLOT_OBJ_PI, SLOT_PI_ID);      /* else the invoice id */
-    else if (strcmp(out->type, "charge.refunded") == 0)
-        key = route_ref(p, SLOT_OBJECT, SLOT_OBJ_ID);     /* the charge itself */
-    else
-        key = route_ref(p, SLOT_OBJ_CHARGE, SLOT_CHARGE_ID); /* the dispute's charge */
-    if (key == NULL)
-        key = route_ref(p, SLOT_OBJECT, SLOT_OBJ_ID);
-    if (key == NULL)
+    route_ref_status st = route_ref(p, slot, id_slot, &key);
+    if (st == REF_NONE && slot != SLOT_OBJECT) {
+        field = "data.object.id";
+        st = route_ref(p, SLOT_OBJECT, SLOT_OBJ_ID, &key);
+    }
+    if (st == REF_BAD) {
+        snprintf(err, errlen, "event's %s is not a Stripe id (%s)", field, STRIPE_ID_PATTERN);
+        goto out;
+    }
+    if (st == REF_NONE)
         key = out->id; /* no usable object: keep the event's own order by its id */
     snprintf(out->key, sizeof out->key, "%s", key);
     rc = 0;

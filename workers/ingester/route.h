@@ -1,14 +1,19 @@
 /* route.h: the event envelope check and the contract's routing table.
  *
- * A verified body must be a JSON object with a non-empty string "id" and
- * "type" (printable ASCII, at most ROUTE_FIELD_MAX bytes). Routed types go to
- * stripe.payments (key: the PaymentIntent id, else the object id) or
- * stripe.disputes (key: the charge id); every other type is ignored.
+ * A verified body must be a JSON object with a string "id" of the shape of
+ * a Stripe id (stripe_id.h) and a non-empty string "type" (printable ASCII,
+ * at most ROUTE_FIELD_MAX bytes). Routed types go to stripe.payments (key:
+ * the PaymentIntent id, else the object id) or stripe.disputes (key: the
+ * charge id); every other type is ignored. A routing key that is present
+ * but not a Stripe id refuses the event (it would become a Kafka key and,
+ * downstream, SQL keys and URLs).
  */
 #ifndef INGESTER_ROUTE_H
 #define INGESTER_ROUTE_H
 
 #include <stddef.h>
+
+#include "ledgerline/stripe_id.h"
 
 #define ROUTE_FIELD_MAX 255
 
@@ -17,9 +22,9 @@ typedef enum { ROUTE_IGNORED = 0, ROUTE_PAYMENTS, ROUTE_DISPUTES } route_dest;
 typedef struct {
     route_dest dest;
     int known; /* index of type in route_known_types, or -1 */
-    char id[ROUTE_FIELD_MAX + 1];
+    char id[STRIPE_ID_SHAPE_MAX + 1];
     char type[ROUTE_FIELD_MAX + 1];
-    char key[ROUTE_FIELD_MAX + 1]; /* empty when ignored */
+    char key[STRIPE_ID_SHAPE_MAX + 1]; /* a Stripe id; empty when ignored */
 } route_event;
 
 /* Checks the envelope and routes it. Returns 0, or -1 with the reason in err

@@ -24,7 +24,7 @@
 const char *const stats_route_names[STATS_NROUTES] = {
     "/webhooks/stripe", "/api/webhooks/stripe/", "/healthz", "/readyz", "/metrics", "other"};
 
-static const unsigned stats_codes[] = {200, 400, 404, 405, 413, 500, 503};
+static const unsigned stats_codes[] = {200, 400, 404, 405, 408, 413, 500, 503};
 #define STATS_NCODES (sizeof stats_codes / sizeof stats_codes[0] + 1) /* + "other" */
 
 #define STATS_NTYPES 12 /* route_known_types + "other" */
@@ -53,7 +53,12 @@ struct ingester_stats {
     stats_counter pub_fail[2]; /* timeout, failed */
     stats_counter bucket[STATS_NBUCKETS + 1]; /* non-cumulative; last = above every bound */
     stats_counter sum_us;
+    stats_counter body_refused[STATS_NBODY];
+    stats_counter body_bytes; /* a gauge */
 };
+
+static const char *const stats_body_reasons[STATS_NBODY] = {"deadline", "buffer_full",
+                                                            "too_large"};
 
 static void stats_add(stats_counter *c, uint64_t n)
 {
@@ -84,6 +89,9 @@ ingester_stats *stats_new(void)
     for (size_t i = 0; i <= STATS_NBUCKETS; i++)
         atomic_init(&s->bucket[i], 0);
     atomic_init(&s->sum_us, 0);
+    for (size_t i = 0; i < STATS_NBODY; i++)
+        atomic_init(&s->body_refused[i], 0);
+    atomic_init(&s->body_bytes, 0);
     return s;
 }
 
@@ -142,6 +150,33 @@ void stats_publish_duration_us(ingester_stats *s, uint64_t us)
         b++;
     stats_add(&s->bucket[b], 1);
     stats_add(&s->sum_us, us);
+}
+
+void stats_body_refused(ingester_stats *s, stats_body_reason why)
+{
+    if ((unsigned)why < STATS_NBODY)
+        stats_add(&s->body_refused[why], 1);
+}
+
+bool stats_body_reserve(ingester_stats *s, size_t n, size_t limit)
+{
+    uint64_t cur = atomic_load_explicit(&s->body_bytes, memory_order_relaxed);
+    do {
+        if (n > limit || cur > limit - n)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->body_bytes, &cur, cur + n,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+void stats_body_release(ingester_stats *s, size_t n)
+{
+    atomic_fetch_sub_explicit(&s->body_bytes, n, memory_order_relaxed);
+}
+
+uint64_t stats_body_bytes(ingester_stats *s)
+{
+    return stats_get(&s->body_bytes);
 }
 
 static void stats_family(metrics_text *o, const char *name, const char *type, const char *help)
@@ -203,6 +238,20 @@ char *stats_render(ingester_stats *s, size_t *len)
             metrics_text_printf(&o, "ingester_publish_failures_total{reason=\"%s\"} %" PRIu64 "\n",
                          why[i], v);
     }
+
+    stats_family(&o, "ingester_body_refusals_total", "counter",
+                 "Request bodies refused: too slow (408), no room under INGESTER_MAX_BUFFERED "
+                 "(503), too large (413).");
+    for (size_t i = 0; i < STATS_NBODY; i++) {
+        uint64_t v = stats_get(&s->body_refused[i]);
+        if (v != 0)
+            metrics_text_printf(&o, "ingester_body_refusals_total{reason=\"%s\"} %" PRIu64 "\n",
+                                stats_body_reasons[i], v);
+    }
+    stats_family(&o, "ingester_body_buffered_bytes", "gauge",
+                 "Bytes held by request bodies across connections, until each request ends.");
+    metrics_text_printf(&o, "ingester_body_buffered_bytes %" PRIu64 "\n",
+                        stats_get(&s->body_bytes));
 
     stats_family(&o, "ingester_publish_duration_seconds", "histogram",
                  "Time from produce to the broker's delivery report.");

@@ -43,6 +43,23 @@ void stats_signature_failure(ingester_stats *s, int reason);
 void stats_publish_failure(ingester_stats *s, bool timeout);
 void stats_publish_duration_us(ingester_stats *s, uint64_t us);
 
+/* Why a request body was refused (ingester_body_refusals_total{reason}). */
+typedef enum {
+    STATS_BODY_DEADLINE = 0, /* 408: not all there within INGESTER_BODY_TIMEOUT */
+    STATS_BODY_BUFFER_FULL,  /* 503: INGESTER_MAX_BUFFERED reached */
+    STATS_BODY_TOO_LARGE,    /* 413: past INGESTER_MAX_BODY */
+    STATS_NBODY
+} stats_body_reason;
+void stats_body_refused(ingester_stats *s, stats_body_reason why);
+
+/* The bytes held by request bodies across connections (the gauge
+ * ingester_body_buffered_bytes and the INGESTER_MAX_BUFFERED cap):
+ * reserve adds n unless the total would pass limit (false then, nothing
+ * added); release gives n back. */
+bool stats_body_reserve(ingester_stats *s, size_t n, size_t limit);
+void stats_body_release(ingester_stats *s, size_t n);
+uint64_t stats_body_bytes(ingester_stats *s);
+
 /* Current value of http_requests_total for one route and code (tests). */
 uint64_t stats_http_count(ingester_stats *s, stats_route route, unsigned code);
 

@@ -7,14 +7,17 @@
 -- triggers as the worker; what it leaves out is the worker's generality
 -- (schedules, clipping, proration, rates per entry, sharding, batches).
 -- The audit metadata and outbox payload are built as the worker builds them
--- (to_jsonb of a row; see common/invoicing.c).
+-- (to_jsonb of a row; see common/invoicing.c), and so are the amounts
+-- (billing.round_to_granularity, rule 11.13) and the rates in descriptions
+-- (billing.format_amount), both sql/011.
 \set ON_ERROR_STOP on
 -- No JIT: its compile time (0.5 s and more for this statement and the
 -- statement triggers' queries) is not work. The worker's batch statements
 -- stay below jit_above_cost, so they never compile either.
 SET jit = off;
 WITH eng AS (
-  SELECT e.id, e.firm_id, e.client_id, e.title, e.package_fee_cents AS fee,
+  SELECT e.id, e.firm_id, e.client_id, e.title,
+         billing.round_to_granularity(e.package_fee_cents, c.currency) AS fee,
          e.hourly_rate_cents, e.payment_terms_days, c.currency, c.tax_rate_bp,
          CASE e.package_fee_schedule WHEN 'quarterly' THEN date '2026-10-01'
               ELSE date '2026-11-01' END AS ps,
@@ -30,7 +33,8 @@ hrs AS (
   GROUP BY t.engagement_id, e.hourly_rate_cents),
 tot AS (
   SELECT e.*, h.hours, h.rate, h.ids,
-         e.fee + coalesce(round(h.hours * h.rate)::bigint, 0) AS subtotal
+         e.fee + coalesce(billing.round_to_granularity(h.hours * h.rate, e.currency), 0)
+           AS subtotal
   FROM eng e LEFT JOIN hrs h ON h.engagement_id = e.id),
 ins AS (
   INSERT INTO billing.invoices (firm_id, client_id, engagement_id, invoice_number, status,
@@ -39,8 +43,8 @@ ins AS (
   SELECT t.firm_id, t.client_id, t.id, 'PKG-' || t.id || '-' || to_char(t.ps, 'YYYY-MM-DD'),
          'sent', t.currency, t.subtotal, x.tax, t.subtotal + x.tax, date '2026-11-24',
          date '2026-11-24' + t.payment_terms_days, t.ps, t.pe, true, false, 'idle'
-  FROM tot t, LATERAL (SELECT div(t.subtotal::numeric * t.tax_rate_bp * 2 + 10000,
-                                  20000)::bigint AS tax) x
+  FROM tot t, LATERAL (SELECT billing.round_to_granularity(t.subtotal, t.currency,
+                                  t.tax_rate_bp, 10000) AS tax) x
   RETURNING id, firm_id, client_id, engagement_id, invoice_number, period_start,
             subtotal_cents, tax_cents, total_cents, currency, period_end, due_date),
 li AS (
@@ -51,9 +55,9 @@ li AS (
   FROM ins n JOIN tot t ON t.id = n.engagement_id
   UNION ALL
   SELECT n.id, n.firm_id, 'hourly',
-         format('Consulting hours (%sh @ %s.%s %s/h)', t.hours, t.rate / 100,
-                lpad((t.rate % 100)::text, 2, '0'), t.currency),
-         t.hours, t.rate, round(t.hours * t.rate)::bigint, t.ids
+         format('Consulting hours (%sh @ %s %s/h)', t.hours,
+                billing.format_amount(t.rate, t.currency), t.currency),
+         t.hours, t.rate, billing.round_to_granularity(t.hours * t.rate, t.currency), t.ids
   FROM ins n JOIN tot t ON t.id = n.engagement_id WHERE t.hours IS NOT NULL
   RETURNING 1),
 te AS (

@@ -1,5 +1,7 @@
-/* api.c: the /v1 endpoints of the stand-in and the machinery around them
- * (request log, auth, injected faults, idempotency, latency).
+/* api.c: the request pipeline of the stand-in's /v1 endpoints (request log,
+ * auth, injected faults, lost answers, idempotency with Stripe's 24 h key
+ * expiry, latency), the routing, and the PaymentIntent endpoints (create,
+ * retrieve, list, search, completing processing ones).
  *
  * Every body is a deep copy of a fixture file with ids, amounts, metadata and
  * status patched, so the shapes the system parses are Stripe's own. What the
@@ -16,13 +18,12 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *ss_param(const json_t *p, const char *key)
+const char *ss_param(const json_t *p, const char *key)
 {
     return json_string_value(json_object_get(p, key));
 }
 
-/* A strictly decimal, non-negative int64 (what Stripe accepts for amounts). */
-static bool ss_parse_i64(const char *s, int64_t *out)
+bool ss_parse_i64(const char *s, int64_t *out)
 {
     if (s == NULL || *s == '\0' || strlen(s) > 18)
         return false;
@@ -36,7 +37,17 @@ static bool ss_parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-static void ss_doc_url(char *out, size_t outlen, const char *code)
+bool ss_json_i64(const json_t *obj, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    return json_is_string(v) && ss_parse_i64(json_string_value(v), out);
+}
+
+void ss_doc_url(char *out, size_t outlen, const char *code)
 {
     int n = snprintf(out, outlen, "https://stripe.com/docs/error-codes/%s", code);
     for (int i = n - (int)strlen(code); i >= 0 && i < n && (size_t)i < outlen; i++)
@@ -69,32 +80,96 @@ void ss_answer_error(ss_answer *a, int status, const char *type, const char *cod
     a->status = status;
 }
 
-static void ss_set_str(json_t *o, const char *key, const char *v)
+void ss_set_str(json_t *o, const char *key, const char *v)
 {
     json_object_set_new(o, key, v != NULL ? json_string(v) : json_null());
 }
 
-static void ss_request_log_url(json_t *err, const char *request_id)
+void ss_request_log_url_locked(const ss_state *st, json_t *err, const char *request_id)
 {
     if (json_object_get(err, "request_log_url") == NULL)
         return;
     char url[160];
     snprintf(url, sizeof url, "https://dashboard.stripe.com/test/logs/%s?t=%lld", request_id,
-             (long long)ss_now_unix());
+             (long long)ss_clock_locked(st));
     json_object_set_new(err, "request_log_url", json_string(url));
+}
+
+/* The key as Stripe shows it in errors: only its last four characters. */
+static void ss_key_hint(const ss_request *rq, char *out, size_t outlen)
+{
+    const char *given = rq->authorization != NULL && strncmp(rq->authorization, "Bearer ", 7) == 0
+                            ? rq->authorization + 7
+                            : "";
+    size_t gl = strlen(given);
+    snprintf(out, outlen, "%s%s",
+             gl == 0 ? "(none; send Authorization: Bearer sk_test_...)" : "sk_****",
+             gl >= 4 ? given + gl - 4 : "");
+}
+
+/* "/v1/<kind>/<id>" -> the noun and id of a retrieve/update path. */
+static bool ss_path_object(const char *path, char *noun, size_t nl, const char **id)
+{
+    static const struct {
+        const char *prefix, *noun;
+    } kinds[] = {{"/v1/payment_intents/", "payment_intent"},
+                 {"/v1/refunds/", "refund"},
+                 {"/v1/disputes/", "dispute"},
+                 {"/v1/charges/", "charge"},
+                 {"/v1/customers/", "customer"}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t pl = strlen(kinds[i].prefix);
+        if (strncmp(path, kinds[i].prefix, pl) == 0 && path[pl] != '\0' &&
+            strchr(path + pl, '/') == NULL) {
+            snprintf(noun, nl, "%s", kinds[i].noun);
+            *id = path + pl;
+            return true;
+        }
+    }
+    return false;
+}
+
+void ss_api_fault_answer_locked(ss_state *st, int status, const char *should_retry,
+                                const ss_request *rq, ss_answer *a)
+{
+    char hint[96];
+    ss_key_hint(rq, hint, sizeof hint);
+    if (status == 429 || status == 500) {
+        json_decref(a->body);
+        a->body = json_deep_copy(status == 429 ? st->fx.err_429 : st->fx.err_500);
+        ss_request_log_url_locked(st, json_object_get(a->body, "error"), rq->request_id);
+        a->status = status;
+    } else if (status == 401) {
+        ss_answer_error(a, 401, "invalid_request_error", NULL, NULL,
+                        "Invalid API Key provided: %s", hint);
+    } else if (status == 403) {
+        ss_answer_error(a, 403, "invalid_request_error", "secret_key_required", NULL,
+                        "The provided key '%s' does not have the required permissions for this "
+                        "endpoint on account 'acct_standin'. Use a secret key (sk_...) with "
+                        "write access to %s.",
+                        hint, rq->path);
+    } else {
+        char noun[32];
+        const char *id;
+        if (ss_path_object(rq->path, noun, sizeof noun, &id))
+            ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "id",
+                            "No such %s: '%s'", noun, id);
+        else
+            ss_answer_error(a, 404, "invalid_request_error", NULL, NULL,
+                            "Unrecognized request URL (%s: %s). Please see "
+                            "https://stripe.com/docs or we can help at "
+                            "https://support.stripe.com/.",
+                            rq->method, rq->path);
+    }
+    a->should_retry = should_retry;
+    a->store = false;
 }
 
 /* A fixture error body (429 / 500) answered without running anything. */
 static void ss_answer_fault(ss_state *st, int status, const char *should_retry,
-                            const char *request_id, ss_answer *a)
+                            const ss_request *rq, ss_answer *a)
 {
-    json_t *tmpl = status == 429 ? st->fx.err_429 : st->fx.err_500;
-    json_decref(a->body);
-    a->body = json_deep_copy(tmpl);
-    ss_request_log_url(json_object_get(a->body, "error"), request_id);
-    a->status = status;
-    a->should_retry = should_retry;
-    a->store = false;
+    ss_api_fault_answer_locked(st, status, should_retry, rq, a);
 }
 
 /* ---- PaymentIntents ----------------------------------------------------- */
@@ -104,17 +179,18 @@ typedef struct {
     const char *currency, *customer, *payment_method;
     json_t *metadata;          /* owned */
     const char *idempotency_key, *request_id;
+    const ss_request *rq;      /* for the events it causes */
 } ss_pi_params;
 
-static void ss_pi_patch(json_t *intent, const ss_pi_params *pp, const char *pi, const char *ch,
-                        const char *status, int64_t received)
+static void ss_pi_patch(ss_state *st, json_t *intent, const ss_pi_params *pp, const char *pi,
+                        const char *ch, const char *status, int64_t received)
 {
     char secret[128], tail[32];
     ss_random_id(tail, sizeof tail, "", 25);
     snprintf(secret, sizeof secret, "%s_secret_%s", pi, tail);
     ss_set_str(intent, "id", pi);
     ss_set_str(intent, "client_secret", secret);
-    json_object_set_new(intent, "created", json_integer(ss_now_unix()));
+    json_object_set_new(intent, "created", json_integer(ss_clock_locked(st)));
     json_object_set_new(intent, "amount", json_integer(pp->amount));
     json_object_set_new(intent, "amount_received", json_integer(received));
     ss_set_str(intent, "currency", pp->currency);
@@ -124,17 +200,40 @@ static void ss_pi_patch(json_t *intent, const ss_pi_params *pp, const char *pi, 
     ss_set_str(intent, "status", status);
 }
 
-static void ss_pi_remember(ss_state *st, json_t *intent, const ss_pi_params *pp, const char *pi,
-                           const char *ch, const char *charge_status)
+/* What the search index holds of an intent from now on (the search lag
+ * makes it visible search_lag_s clock seconds later). */
+static void ss_pi_index_locked(ss_state *st, json_t *entry)
 {
-    json_object_set_new(st->intents, pi,
-                        json_pack("{s:O,s:s,s:s,s:s,s:s?}", "intent", intent, "charge", ch,
-                                  "payment_method", pp->payment_method, "request_id",
-                                  pp->request_id, "idempotency_key", pp->idempotency_key));
+    json_t *versions = json_object_get(entry, "versions");
+    if (!json_is_array(versions)) {
+        versions = json_array();
+        json_object_set_new(entry, "versions", versions);
+    }
+    json_array_append_new(versions,
+                          json_pack("[I,o]", (json_int_t)ss_clock_locked(st),
+                                    json_deep_copy(json_object_get(entry, "intent"))));
+}
+
+/* Stores the intent and its charge, logs the event its creation makes
+ * Stripe send (type), and puts it in the search index. */
+static void ss_pi_remember(ss_state *st, json_t *intent, const ss_pi_params *pp, const char *pi,
+                           const char *ch, const char *charge_status, const json_t *evt_tmpl,
+                           const char *evt_type)
+{
+    char txn[40];
+    ss_random_id(txn, sizeof txn, "txn_", 24);
+    json_t *entry = json_pack("{s:O,s:s,s:s,s:s,s:s?}", "intent", intent, "charge", ch,
+                              "payment_method", pp->payment_method, "request_id", pp->request_id,
+                              "idempotency_key", pp->idempotency_key);
+    json_object_set_new(st->intents, pi, entry);
     json_object_set_new(st->charges, ch,
-                        json_pack("{s:s,s:I,s:s,s:s,s:I}", "payment_intent", pi, "amount",
-                                  (json_int_t)pp->amount, "currency", pp->currency, "status",
-                                  charge_status, "refunded", (json_int_t)0));
+                        json_pack("{s:s,s:I,s:s,s:s,s:I,s:O,s:s}", "payment_intent", pi,
+                                  "amount", (json_int_t)pp->amount, "currency", pp->currency,
+                                  "status", charge_status, "refunded", (json_int_t)0, "created",
+                                  json_object_get(intent, "created"), "balance_transaction",
+                                  txn));
+    ss_pi_index_locked(st, entry);
+    ss_event_log_locked(st, evt_tmpl, evt_type, intent, NULL, pp->rq);
 }
 
 static void ss_pi_success(ss_state *st, const ss_pi_params *pp, bool processing, ss_answer *a)
@@ -143,10 +242,13 @@ static void ss_pi_success(ss_state *st, const ss_pi_params *pp, bool processing,
     ss_random_id(pi, sizeof pi, "pi_", 24);
     ss_random_id(ch, sizeof ch, "ch_", 24);
     json_t *intent = json_deep_copy(st->fx.pi_200);
-    ss_pi_patch(intent, pp, pi, ch, processing ? "processing" : "succeeded",
+    ss_pi_patch(st, intent, pp, pi, ch, processing ? "processing" : "succeeded",
                 processing ? 0 : pp->amount);
     ss_set_str(intent, "payment_method", pp->payment_method);
-    ss_pi_remember(st, intent, pp, pi, ch, processing ? "pending" : "succeeded");
+    /* No processing fixture: the succeeded envelope with the type replaced. */
+    ss_pi_remember(st, intent, pp, pi, ch, processing ? "pending" : "succeeded",
+                   st->fx.evt_succeeded,
+                   processing ? "payment_intent.processing" : "payment_intent.succeeded");
     a->status = 200;
     a->body = intent;
     a->store = true;
@@ -168,7 +270,7 @@ static void ss_pi_decline(ss_state *st, const ss_pi_params *pp, const json_t *tm
     json_t *err = json_object_get(body, "error");
     json_t *intent = json_object_get(err, "payment_intent");
     json_t *lpe = json_object_get(intent, "last_payment_error");
-    ss_pi_patch(intent, pp, pi, ch, "requires_payment_method", 0);
+    ss_pi_patch(st, intent, pp, pi, ch, "requires_payment_method", 0);
     json_t *targets[] = {err, lpe};
     for (size_t i = 0; i < 2; i++) {
         json_t *t = targets[i];
@@ -188,8 +290,9 @@ static void ss_pi_decline(ss_state *st, const ss_pi_params *pp, const json_t *tm
             ss_set_str(pm, "customer", pp->customer);
         }
     }
-    ss_request_log_url(err, pp->request_id);
-    ss_pi_remember(st, intent, pp, pi, ch, "failed");
+    ss_request_log_url_locked(st, err, pp->request_id);
+    ss_pi_remember(st, intent, pp, pi, ch, "failed", st->fx.evt_failed,
+                   "payment_intent.payment_failed");
     a->status = 402;
     a->body = body;
     a->store = true;
@@ -291,6 +394,7 @@ static void ss_pi_create(ss_state *st, const ss_request *rq, const json_t *p, co
     ss_pi_params pp = {0};
     pp.idempotency_key = rq->idempotency_key;
     pp.request_id = rq->request_id;
+    pp.rq = rq;
     if (!ss_pi_validate(p, &pp, a))
         return;
     pp.metadata = ss_form_sub(p, "metadata");
@@ -309,7 +413,7 @@ static void ss_pi_create(ss_state *st, const ss_request *rq, const json_t *p, co
     } else if (strcmp(pm, "pm_standin_processing") == 0) {
         ss_pi_success(st, &pp, true, a);
     } else if (strcmp(pm, "pm_standin_500_always") == 0) {
-        ss_answer_fault(st, 500, "true", rq->request_id, a);
+        ss_answer_fault(st, 500, "true", rq, a);
     } else if (strcmp(pm, "pm_standin_500_then_visa") == 0 ||
                strcmp(pm, "pm_standin_429_then_visa") == 0) {
         int fail_status = pm[11] == '5' ? 500 : 429; /* after "pm_standin_" */
@@ -321,7 +425,7 @@ static void ss_pi_create(ss_state *st, const ss_request *rq, const json_t *p, co
                  rq->idempotency_key != NULL ? rq->idempotency_key : canon);
         if (json_object_get(st->fail_once_seen, id) == NULL) {
             json_object_set_new(st->fail_once_seen, id, json_true());
-            ss_answer_fault(st, fail_status, "true", rq->request_id, a);
+            ss_answer_fault(st, fail_status, "true", rq, a);
         } else {
             ss_pi_success(st, &pp, false, a);
         }
@@ -347,276 +451,6 @@ static void ss_pi_create(ss_state *st, const ss_request *rq, const json_t *p, co
     }
 done:
     json_decref(pp.metadata);
-}
-
-/* ---- Refunds ------------------------------------------------------------- */
-
-static json_t *ss_refund_build(ss_state *st, const char *id, const char *ch, const char *pi,
-                               int64_t amount, const char *currency, const char *reason,
-                               json_t *metadata)
-{
-    char re[40], txn[40];
-    if (id == NULL) {
-        ss_random_id(re, sizeof re, "re_", 24);
-        id = re;
-    }
-    ss_random_id(txn, sizeof txn, "txn_", 24);
-    json_t *r = json_deep_copy(st->fx.refund_200);
-    json_object_set_new(r, "amount", json_integer(amount));
-    ss_set_str(r, "balance_transaction", txn);
-    ss_set_str(r, "charge", ch);
-    json_object_set_new(r, "created", json_integer(ss_now_unix()));
-    ss_set_str(r, "currency", currency);
-    ss_set_str(r, "id", id);
-    json_object_set_new(r, "metadata", metadata != NULL ? metadata : json_object());
-    ss_set_str(r, "payment_intent", pi);
-    ss_set_str(r, "reason", reason);
-    ss_set_str(r, "status", "succeeded");
-    return r;
-}
-
-/* Checks amount (0 = the rest) against what is left of the charge. */
-static bool ss_refund_fits(json_t *charge, const char *ch, int64_t *amount, ss_answer *a)
-{
-    int64_t total = json_integer_value(json_object_get(charge, "amount"));
-    int64_t done = json_integer_value(json_object_get(charge, "refunded"));
-    int64_t left = total - done;
-    if (left <= 0) {
-        ss_answer_error(a, 400, "invalid_request_error", "charge_already_refunded", NULL,
-                        "Charge %s has already been refunded.", ch);
-        a->store = true;
-        return false;
-    }
-    if (*amount == 0)
-        *amount = left;
-    if (*amount > left) {
-        ss_answer_error(a, 400, "invalid_request_error", "amount_too_large", "amount",
-                        "Refund amount (%lld) is greater than unrefunded amount on charge "
-                        "(%lld), in minor units.",
-                        (long long)*amount, (long long)left);
-        a->store = true;
-        return false;
-    }
-    return true;
-}
-
-static void ss_refund_create(ss_state *st, const json_t *p, ss_answer *a)
-{
-    const char *pi = ss_param(p, "payment_intent"), *ch = ss_param(p, "charge");
-    const char *amount_s = ss_param(p, "amount"), *reason = ss_param(p, "reason");
-    int64_t amount = 0;
-    if (pi == NULL && ch == NULL) {
-        ss_answer_error(a, 400, "invalid_request_error", "parameter_missing", "charge",
-                        "One of the following params should be provided for this request: "
-                        "payment_intent or charge.");
-        return;
-    }
-    if (amount_s != NULL && (!ss_parse_i64(amount_s, &amount) || amount < 1)) {
-        ss_answer_error(a, 400, "invalid_request_error", "parameter_invalid_integer", "amount",
-                        "Invalid integer: %s (a refund amount is a positive integer of minor "
-                        "units).",
-                        amount_s);
-        return;
-    }
-    if (reason != NULL && strcmp(reason, "duplicate") != 0 && strcmp(reason, "fraudulent") != 0 &&
-        strcmp(reason, "requested_by_customer") != 0) {
-        ss_answer_error(a, 400, "invalid_request_error", NULL, "reason",
-                        "Invalid reason: must be one of duplicate, fraudulent, or "
-                        "requested_by_customer");
-        return;
-    }
-    if (pi != NULL) {
-        json_t *entry = json_object_get(st->intents, pi);
-        if (entry == NULL) {
-            ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "payment_intent",
-                            "No such payment_intent: '%s'", pi);
-            return;
-        }
-        const char *pich = json_string_value(json_object_get(entry, "charge"));
-        if (ch != NULL && strcmp(ch, pich) != 0) {
-            ss_answer_error(a, 400, "invalid_request_error", NULL, "charge",
-                            "Charge %s does not belong to PaymentIntent %s.", ch, pi);
-            return;
-        }
-        ch = pich;
-    }
-    json_t *charge = json_object_get(st->charges, ch);
-    if (charge == NULL) {
-        ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "charge",
-                        "No such charge: '%s'", ch);
-        return;
-    }
-    if (strcmp(json_string_value(json_object_get(charge, "status")), "succeeded") != 0) {
-        ss_answer_error(a, 400, "invalid_request_error", "charge_not_refundable", NULL,
-                        "Charge %s has not succeeded (it is %s), so it cannot be refunded.", ch,
-                        json_string_value(json_object_get(charge, "status")));
-        a->store = true;
-        return;
-    }
-    if (!ss_refund_fits(charge, ch, &amount, a))
-        return;
-    json_t *r = ss_refund_build(st, NULL, ch,
-                                json_string_value(json_object_get(charge, "payment_intent")),
-                                amount, json_string_value(json_object_get(charge, "currency")),
-                                reason, ss_form_sub(p, "metadata"));
-    json_object_set_new(charge, "refunded",
-                        json_integer(json_integer_value(json_object_get(charge, "refunded")) +
-                                     amount));
-    json_array_append(st->refunds, r);
-    st->refunds_created++;
-    a->status = 200;
-    a->body = r;
-    a->store = true;
-    snprintf(a->object_id, sizeof a->object_id, "%s", json_string_value(json_object_get(r, "id")));
-}
-
-/* GET /v1/refunds: filtered by charge / payment_intent, newest first, with
- * Stripe's cursor pagination (limit, starting_after, ending_before). */
-static void ss_refund_list(ss_state *st, const json_t *p, ss_answer *a)
-{
-    const char *ch = ss_param(p, "charge"), *pi = ss_param(p, "payment_intent");
-    const char *limit_s = ss_param(p, "limit");
-    const char *after = ss_param(p, "starting_after"), *before = ss_param(p, "ending_before");
-    int64_t limit = 10;
-    if (limit_s != NULL && (!ss_parse_i64(limit_s, &limit) || limit < 1 || limit > 100)) {
-        ss_answer_error(a, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
-                        "Invalid integer: %s (limit is 1 to 100).", limit_s);
-        return;
-    }
-    if (after != NULL && before != NULL) {
-        ss_answer_error(a, 400, "invalid_request_error", NULL, "starting_after",
-                        "You may only specify one of these parameters: ending_before, "
-                        "starting_after.");
-        return;
-    }
-    /* Every match, newest first (borrowed references). */
-    json_t *all = json_array();
-    for (size_t i = json_array_size(st->refunds); i-- > 0;) {
-        json_t *r = json_array_get(st->refunds, i);
-        const char *rch = json_string_value(json_object_get(r, "charge"));
-        const char *rpi = json_string_value(json_object_get(r, "payment_intent"));
-        if (ch != NULL && (rch == NULL || strcmp(ch, rch) != 0))
-            continue;
-        if (pi != NULL && (rpi == NULL || strcmp(pi, rpi) != 0))
-            continue;
-        json_array_append(all, r);
-    }
-    size_t from = 0, to = json_array_size(all); /* the window [from, to) */
-    const char *cursor = after != NULL ? after : before;
-    if (cursor != NULL) {
-        size_t at = 0;
-        while (at < to &&
-               strcmp(json_string_value(json_object_get(json_array_get(all, at), "id")), cursor) != 0)
-            at++;
-        if (at == to) {
-            json_decref(all);
-            ss_answer_error(a, 404, "invalid_request_error", "resource_missing",
-                            after != NULL ? "starting_after" : "ending_before",
-                            "No such refund: '%s'", cursor);
-            return;
-        }
-        if (after != NULL)
-            from = at + 1;
-        else
-            to = at;
-    }
-    bool more = to - from > (size_t)limit;
-    if (more) {
-        if (before != NULL)
-            from = to - (size_t)limit; /* the page nearest the cursor */
-        else
-            to = from + (size_t)limit;
-    }
-    json_t *data = json_array();
-    for (size_t i = from; i < to; i++)
-        json_array_append_new(data, json_deep_copy(json_array_get(all, i)));
-    json_decref(all);
-    a->status = 200;
-    a->body = json_pack("{s:s,s:o,s:b,s:s}", "object", "list", "data", data, "has_more", more,
-                        "url", "/v1/refunds");
-}
-
-/* ---- Disputes ------------------------------------------------------------ */
-
-static void ss_dispute_update(ss_state *st, const char *dp, const json_t *p, ss_answer *a)
-{
-    bool idok = (strncmp(dp, "dp_", 3) == 0 || strncmp(dp, "du_", 3) == 0) && dp[3] != '\0' &&
-                strlen(dp) < 64;
-    for (const char *c = dp + 3; idok && *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
-            idok = false;
-    if (!idok) {
-        ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "dispute",
-                        "No such dispute: '%s'", dp);
-        return;
-    }
-    const json_t *known = json_object_get(st->fx.dispute_200, "evidence");
-    bool submit = true; /* Stripe's default: submit unless told to stage */
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)p, k, v) {
-        const char *s = json_string_value(v);
-        if (strcmp(k, "submit") == 0) {
-            if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
-                ss_answer_error(a, 400, "invalid_request_error", "parameter_invalid_boolean",
-                                "submit", "Invalid boolean: %s", s);
-                return;
-            }
-            submit = strcmp(s, "true") == 0;
-        } else if (strncmp(k, "evidence[", 9) == 0 && k[strlen(k) - 1] == ']') {
-            char name[128];
-            size_t nl = strlen(k) - 10;
-            if (nl >= sizeof name || (memcpy(name, k + 9, nl), name[nl] = '\0',
-                                      json_object_get(known, name) == NULL)) {
-                ss_answer_error(a, 400, "invalid_request_error", "parameter_unknown", k,
-                                "Received unknown parameter: %s", k);
-                return;
-            }
-        } else if (strncmp(k, "metadata[", 9) != 0 && strncmp(k, "expand[", 7) != 0) {
-            ss_answer_error(a, 400, "invalid_request_error", "parameter_unknown", k,
-                            "Received unknown parameter: %s", k);
-            return;
-        }
-    }
-    json_t *d = json_object_get(st->disputes, dp);
-    if (d == NULL) {
-        /* A dispute seen for the first time: the fixture's shape in its
-         * needs_response state, with no evidence yet. */
-        d = json_deep_copy(st->fx.dispute_200);
-        ss_set_str(d, "id", dp);
-        ss_set_str(d, "status", "needs_response");
-        json_t *ev = json_object_get(d, "evidence");
-        const char *ek;
-        json_t *evv;
-        void *tmp;
-        json_object_foreach_safe(ev, tmp, ek, evv) json_object_set_new(ev, ek, json_null());
-        json_t *det = json_object_get(d, "evidence_details");
-        json_object_set_new(det, "has_evidence", json_false());
-        json_object_set_new(det, "submission_count", json_integer(0));
-        json_object_set_new(d, "metadata", json_object());
-        json_object_set_new(st->disputes, dp, d);
-    }
-    json_t *given = ss_form_sub(p, "evidence");
-    json_object_update(json_object_get(d, "evidence"), given);
-    json_decref(given);
-    json_t *meta = ss_form_sub(p, "metadata");
-    json_object_update(json_object_get(d, "metadata"), meta);
-    json_decref(meta);
-    json_t *det = json_object_get(d, "evidence_details");
-    bool has = false;
-    json_object_foreach(json_object_get(d, "evidence"), k, v) has = has || !json_is_null(v);
-    json_object_set_new(det, "has_evidence", json_boolean(has));
-    if (submit) {
-        ss_set_str(d, "status", "under_review");
-        json_object_set_new(
-            det, "submission_count",
-            json_integer(json_integer_value(json_object_get(det, "submission_count")) + 1));
-    }
-    st->disputes_updated++;
-    a->status = 200;
-    a->body = json_deep_copy(d);
-    a->store = true;
-    snprintf(a->object_id, sizeof a->object_id, "%s", dp);
 }
 
 /* ---- test-control hooks (called from control.c under the lock) ----------- */
@@ -649,7 +483,6 @@ void ss_api_complete_locked(ss_state *st, const char *pi, const char *outcome, s
     }
     const char *ch = json_string_value(json_object_get(entry, "charge"));
     json_t *charge = json_object_get(st->charges, ch);
-    json_t *evt = json_deep_copy(ok ? st->fx.evt_succeeded : st->fx.evt_failed);
     json_t *obj;
     if (ok) {
         ss_set_str(intent, "status", "succeeded");
@@ -680,88 +513,102 @@ void ss_api_complete_locked(ss_state *st, const char *pi, const char *outcome, s
         json_object_set_new(entry, "intent", json_deep_copy(obj));
         ss_set_str(charge, "status", "failed");
     }
-    char evt_id[40];
-    ss_random_id(evt_id, sizeof evt_id, "evt_", 24);
-    ss_set_str(evt, "id", evt_id);
-    json_object_set_new(evt, "created", json_integer(ss_now_unix()));
-    json_object_set_new(json_object_get(evt, "data"), "object", obj);
+    ss_pi_index_locked(st, entry);
     /* Stripe moved the intent on by itself, not because of an API call. */
-    json_object_set_new(evt, "request", json_pack("{s:n,s:n}", "id", "idempotency_key"));
+    json_t *evt = ss_event_log_locked(st, ok ? st->fx.evt_succeeded : st->fx.evt_failed,
+                                      ok ? "payment_intent.succeeded"
+                                         : "payment_intent.payment_failed",
+                                      obj, NULL, NULL);
+    json_decref(obj);
     a->status = 200;
-    a->body = evt;
-    snprintf(a->object_id, sizeof a->object_id, "%s", evt_id);
+    a->body = json_deep_copy(evt);
+    snprintf(a->object_id, sizeof a->object_id, "%s",
+             json_string_value(json_object_get(evt, "id")));
 }
 
-static bool ss_json_i64(const json_t *obj, const char *key, int64_t *out)
+/* ---- reading PaymentIntents ------------------------------------------- */
+
+/* Every stored intent object, oldest first (borrowed; seeded ids have none). */
+static json_t *ss_pi_objects(ss_state *st)
 {
-    json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return true;
+    json_t *all = json_array();
+    const char *k;
+    json_t *e;
+    json_object_foreach(st->intents, k, e) {
+        json_t *intent = json_object_get(e, "intent");
+        if (intent != NULL)
+            json_array_append(all, intent);
     }
-    return json_is_string(v) && ss_parse_i64(json_string_value(v), out);
+    return all;
 }
 
-void ss_api_seed_refund_locked(ss_state *st, const json_t *req, ss_answer *a)
+json_t *ss_pi_all_locked(ss_state *st)
 {
-    const char *ch = json_string_value(json_object_get(req, "charge"));
-    const char *pi = json_string_value(json_object_get(req, "payment_intent"));
-    const char *id = json_string_value(json_object_get(req, "id"));
-    const char *currency = json_string_value(json_object_get(req, "currency"));
-    const char *reason = json_string_value(json_object_get(req, "reason"));
-    int64_t amount = 0, charge_amount = 0;
-    if (ch == NULL || strncmp(ch, "ch_", 3) != 0) {
-        ss_answer_error(a, 400, "invalid_request_error", "parameter_missing", "charge",
-                        "charge (ch_...) is required");
+    json_t *all = ss_pi_objects(st);
+    json_t *copy = json_deep_copy(all);
+    json_decref(all);
+    return copy;
+}
+
+void ss_pi_get_locked(ss_state *st, const char *id, ss_answer *a)
+{
+    json_t *intent = json_object_get(json_object_get(st->intents, id), "intent");
+    if (intent == NULL) {
+        ss_answer_error(a, 404, "invalid_request_error", "resource_missing", "intent",
+                        "No such payment_intent: '%s'", id);
         return;
     }
-    if (!ss_json_i64(req, "amount", &amount) || amount < 1) {
-        ss_answer_error(a, 400, "invalid_request_error", "parameter_invalid_integer", "amount",
-                        "amount must be a positive integer of minor units");
-        return;
-    }
-    if (id != NULL && strncmp(id, "re_", 3) != 0) {
-        ss_answer_error(a, 400, "invalid_request_error", NULL, "id", "id must start with re_");
-        return;
-    }
-    for (size_t i = 0; id != NULL && i < json_array_size(st->refunds); i++)
-        if (strcmp(id, json_string_value(json_object_get(json_array_get(st->refunds, i), "id"))) ==
-            0) {
-            ss_answer_error(a, 400, "invalid_request_error", NULL, "id",
-                            "refund %s already exists", id);
-            return;
-        }
-    json_t *charge = json_object_get(st->charges, ch);
-    if (charge == NULL) {
-        if (!ss_json_i64(req, "charge_amount", &charge_amount) || charge_amount < 1) {
-            ss_answer_error(a, 400, "invalid_request_error", "parameter_missing", "charge_amount",
-                            "charge %s is unknown: charge_amount (positive integer) is required",
-                            ch);
-            return;
-        }
-        charge = json_pack("{s:s?,s:I,s:s,s:s,s:I}", "payment_intent", pi, "amount",
-                           (json_int_t)charge_amount, "currency",
-                           currency != NULL ? currency : "usd", "status", "succeeded",
-                           "refunded", (json_int_t)0);
-        json_object_set_new(st->charges, ch, charge);
-        /* So a refund by payment_intent finds the seeded charge too. */
-        if (pi != NULL && json_object_get(st->intents, pi) == NULL)
-            json_object_set_new(st->intents, pi, json_pack("{s:s,s:b}", "charge", ch, "seeded", 1));
-    }
-    if (!ss_refund_fits(charge, ch, &amount, a))
-        return;
-    if (pi == NULL)
-        pi = json_string_value(json_object_get(charge, "payment_intent"));
-    json_t *r = ss_refund_build(st, id, ch, pi, amount,
-                                json_string_value(json_object_get(charge, "currency")), reason,
-                                NULL);
-    json_object_set_new(charge, "refunded",
-                        json_integer(json_integer_value(json_object_get(charge, "refunded")) +
-                                     amount));
-    json_array_append(st->refunds, r);
     a->status = 200;
-    a->body = r;
-    snprintf(a->object_id, sizeof a->object_id, "%s", json_string_value(json_object_get(r, "id")));
+    a->body = json_deep_copy(intent);
+    snprintf(a->object_id, sizeof a->object_id, "%s", id);
+}
+
+static bool ss_pi_match(const json_t *intent, void *ctx)
+{
+    const char *cus = ss_param(ctx, "customer");
+    const char *have = json_string_value(json_object_get(intent, "customer"));
+    return cus == NULL || (have != NULL && strcmp(have, cus) == 0);
+}
+
+void ss_pi_list_locked(ss_state *st, const json_t *p, ss_answer *a)
+{
+    static const char *const params[] = {"customer", NULL};
+    ss_list_spec spec = {.url = "/v1/payment_intents",
+                         .noun = "payment_intent",
+                         .params = params,
+                         .match = ss_pi_match,
+                         .ctx = (void *)p};
+    json_t *all = ss_pi_objects(st);
+    ss_list_answer(all, p, &spec, a);
+    json_decref(all);
+}
+
+void ss_pi_search_locked(ss_state *st, const json_t *p, ss_answer *a)
+{
+    /* Stripe's search is eventually consistent: what the index holds of an
+     * intent is its state search_lag_s clock seconds ago (nothing before
+     * that), while the objects answered are the current ones. */
+    int64_t seen_until = ss_clock_locked(st) - st->search_lag_s;
+    json_t *current = json_array(), *indexed = json_array();
+    const char *k;
+    json_t *e;
+    json_object_foreach(st->intents, k, e) {
+        json_t *intent = json_object_get(e, "intent");
+        if (intent == NULL)
+            continue;
+        json_t *seen = json_null();
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(e, "versions"), i, v) {
+            if (json_integer_value(json_array_get(v, 0)) <= seen_until)
+                seen = json_array_get(v, 1);
+        }
+        json_array_append(current, intent);
+        json_array_append(indexed, seen);
+    }
+    ss_search_answer(current, indexed, p, "/v1/payment_intents/search", a);
+    json_decref(current);
+    json_decref(indexed);
 }
 
 /* ---- the request pipeline ----------------------------------------------- */
@@ -776,23 +623,47 @@ static bool ss_auth_ok(const ss_state *st, const char *authorization)
     return strncmp(key, "sk_test_", 8) == 0 && key[8] != '\0';
 }
 
+/* The id after prefix when the path is prefix + one segment, else NULL. */
+static const char *ss_path_id(const char *path, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(path, prefix, pl) != 0 || path[pl] == '\0' || strchr(path + pl, '/') != NULL)
+        return NULL;
+    return path + pl;
+}
+
 static void ss_route_locked(ss_state *st, const ss_request *rq, const json_t *params,
                             const char *canon, ss_answer *a)
 {
     bool post = strcmp(rq->method, "POST") == 0, get = strcmp(rq->method, "GET") == 0;
-    if (post && strcmp(rq->path, "/v1/payment_intents") == 0)
+    const char *p = rq->path, *id;
+    if (post && strcmp(p, "/v1/payment_intents") == 0)
         ss_pi_create(st, rq, params, canon, a);
-    else if (post && strcmp(rq->path, "/v1/refunds") == 0)
-        ss_refund_create(st, params, a);
-    else if (get && strcmp(rq->path, "/v1/refunds") == 0)
-        ss_refund_list(st, params, a);
-    else if (post && strncmp(rq->path, "/v1/disputes/", 13) == 0 && strchr(rq->path + 13, '/') == NULL)
-        ss_dispute_update(st, rq->path + 13, params, a);
+    else if (get && strcmp(p, "/v1/payment_intents") == 0)
+        ss_pi_list_locked(st, params, a);
+    else if (get && strcmp(p, "/v1/payment_intents/search") == 0)
+        ss_pi_search_locked(st, params, a);
+    else if (get && (id = ss_path_id(p, "/v1/payment_intents/")) != NULL)
+        ss_pi_get_locked(st, id, a);
+    else if (post && strcmp(p, "/v1/refunds") == 0)
+        ss_refund_create_locked(st, rq, params, a);
+    else if (get && strcmp(p, "/v1/refunds") == 0)
+        ss_refund_list_locked(st, params, a);
+    else if (get && (id = ss_path_id(p, "/v1/refunds/")) != NULL)
+        ss_refund_get_locked(st, id, a);
+    else if (post && (id = ss_path_id(p, "/v1/disputes/")) != NULL)
+        ss_dispute_update_locked(st, rq, id, params, a);
+    else if (get && strcmp(p, "/v1/disputes") == 0)
+        ss_dispute_list_locked(st, params, a);
+    else if (get && (id = ss_path_id(p, "/v1/disputes/")) != NULL)
+        ss_dispute_get_locked(st, id, a);
     else
         ss_answer_error(a, 404, "invalid_request_error", NULL, NULL,
-                        "Unrecognized request URL (%s: %s). The stand-in serves POST "
-                        "/v1/payment_intents, POST|GET /v1/refunds, POST /v1/disputes/{id}.",
-                        rq->method, rq->path);
+                        "Unrecognized request URL (%s: %s). The stand-in serves POST|GET "
+                        "/v1/payment_intents, GET /v1/payment_intents/search, GET "
+                        "/v1/payment_intents/{id}, POST|GET /v1/refunds, GET /v1/refunds/{id}, "
+                        "GET /v1/disputes, GET|POST /v1/disputes/{id}.",
+                        rq->method, p);
 }
 
 static void ss_sleep_ms(int ms)
@@ -810,6 +681,70 @@ static char *ss_dump(const json_t *body)
     return s;
 }
 
+typedef enum { SS_EXECUTE, SS_ANSWERED, SS_REPLAY } ss_next;
+
+/* Idempotency (fixtures README, wire fact 5): a new key reserves an entry
+ * (*entry, own ref) for the endpoint to fill; a finished key with the same
+ * request replays; other parameters, or a key still in flight, are refused.
+ * A key older than SS_IDEMPOTENCY_TTL_S clock seconds is forgotten first,
+ * as Stripe prunes them: the request then executes as new. */
+static ss_next ss_idem_locked(ss_state *st, const ss_request *rq, const char *key,
+                              const char *canon, ss_result *out, json_t **entry)
+{
+    ss_answer *a = &out->a;
+    int64_t now = ss_clock_locked(st);
+    json_t *e = json_object_get(st->idem, key);
+    if (e != NULL && strcmp(json_string_value(json_object_get(e, "state")), "done") == 0 &&
+        now >= json_integer_value(json_object_get(e, "first_at")) + SS_IDEMPOTENCY_TTL_S) {
+        json_object_del(st->idem, key);
+        e = NULL;
+    }
+    if (e == NULL) {
+        *entry = json_pack("{s:s,s:s,s:s,s:s,s:I}", "method", rq->method, "path", rq->path,
+                           "params", canon, "state", "in_flight", "first_at", (json_int_t)now);
+        json_object_set(st->idem, key, *entry);
+        return SS_EXECUTE;
+    }
+    if (strcmp(json_string_value(json_object_get(e, "state")), "in_flight") == 0) {
+        json_decref(a->body);
+        a->body = json_pack(
+            "{s:{s:s,s:s,s:s}}", "error", "code", "idempotency_key_in_use", "message",
+            "There is currently another in-progress request using this Idempotent Key "
+            "(that probably means you submitted twice, and the other request is still "
+            "going through). Please retry this request later.",
+            "type", "idempotency_error");
+        a->status = 409;
+        return SS_ANSWERED;
+    }
+    if (strcmp(json_string_value(json_object_get(e, "method")), rq->method) != 0 ||
+        strcmp(json_string_value(json_object_get(e, "path")), rq->path) != 0 ||
+        strcmp(json_string_value(json_object_get(e, "params")), canon) != 0) {
+        json_decref(a->body);
+        a->body = json_deep_copy(st->fx.err_400_idem);
+        json_t *err = json_object_get(a->body, "error");
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "Keys for idempotent requests can only be used with the same parameters "
+                 "they were first used with. Try using a key other than '%s' if you meant "
+                 "to execute a different request.",
+                 key);
+        ss_set_str(err, "message", msg);
+        ss_request_log_url_locked(st, err, rq->request_id);
+        a->status = 400;
+        return SS_ANSWERED;
+    }
+    a->status = (int)json_integer_value(json_object_get(e, "status"));
+    out->body_text = strdup(json_string_value(json_object_get(e, "body")));
+    const char *retry = json_string_value(json_object_get(e, "should_retry"));
+    /* retry points into e: answer a static literal */
+    a->should_retry = retry == NULL ? NULL : strcmp(retry, "true") == 0 ? "true" : "false";
+    const char *oid = json_string_value(json_object_get(e, "object_id"));
+    snprintf(a->object_id, sizeof a->object_id, "%s", oid != NULL ? oid : "");
+    out->replayed = true;
+    st->replays++;
+    return SS_REPLAY;
+}
+
 void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -824,13 +759,13 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
     bool authed = ss_auth_ok(st, rq->authorization);
     const char *key = post ? rq->idempotency_key : NULL; /* Stripe ignores keys on GET */
 
-    json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s?,s:O,s:n,s:b,s:n,s:i}", "seq",
+    json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s?,s:O,s:n,s:b,s:n,s:i,s:b}", "seq",
                             (json_int_t)0, "method", rq->method, "path", rq->path, "query",
                             rq->query, "idempotency_key", rq->idempotency_key, "stripe_version",
                             rq->stripe_version, "params", params, "status", "replayed", 0,
-                            "object_id", "latency_injected_ms", 0);
+                            "object_id", "latency_injected_ms", 0, "answer_lost", 0);
     json_t *entry = NULL;  /* our idempotency entry while we execute (own ref) */
-    enum { EXECUTE, ANSWERED, REPLAY } what = EXECUTE;
+    ss_next what = SS_EXECUTE;
 
     pthread_mutex_lock(&st->mu);
     json_object_set_new(rec, "seq", json_integer((json_int_t)++st->seq));
@@ -850,75 +785,32 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
     int latency = st->latency_ms;
     json_object_set_new(rec, "latency_injected_ms", json_integer(latency));
 
-    if (!authed) {
-        const char *given = rq->authorization != NULL && strncmp(rq->authorization, "Bearer ", 7) == 0
-                                ? rq->authorization + 7
-                                : "";
-        size_t gl = strlen(given);
-        /* Like Stripe, show only the key's last four characters. */
-        ss_answer_error(a, 401, "invalid_request_error", NULL, NULL,
-                        "Invalid API Key provided: %s%s",
-                        gl == 0 ? "(none; send Authorization: Bearer sk_test_...)" : "sk_****",
-                        gl >= 4 ? given + gl - 4 : "");
-        what = ANSWERED;
+    if (!authed || st->auth_refused) {
+        /* A wrong key, or the window of POST /__standin/auth {"valid":false}. */
+        ss_api_fault_answer_locked(st, 401, NULL, rq, a);
+        what = SS_ANSWERED;
     } else if (bad_form) {
         ss_answer_error(a, 400, "invalid_request_error", NULL, NULL,
                         "Invalid request body: not application/x-www-form-urlencoded UTF-8.");
-        what = ANSWERED;
+        what = SS_ANSWERED;
     } else if (st->fault_count > 0) {
         st->fault_count--;
-        ss_answer_fault(st, st->fault_status, st->fault_should_retry, rq->request_id, a);
-        what = ANSWERED;
-    } else if (key != NULL && (strlen(key) > SS_IDEMPOTENCY_KEY_MAX || *key == '\0')) {
-        ss_answer_error(a, 400, "invalid_request_error", NULL, "Idempotency-Key",
-                        "Idempotency-Key must be 1 to %d characters.", SS_IDEMPOTENCY_KEY_MAX);
-        what = ANSWERED;
-    } else if (key != NULL) {
-        json_t *e = json_object_get(st->idem, key);
-        if (e == NULL) {
-            entry = json_pack("{s:s,s:s,s:s,s:s}", "method", rq->method, "path", rq->path,
-                              "params", canon, "state", "in_flight");
-            json_object_set(st->idem, key, entry);
-        } else if (strcmp(json_string_value(json_object_get(e, "state")), "in_flight") == 0) {
-            json_decref(a->body);
-            a->body = json_pack(
-                "{s:{s:s,s:s,s:s}}", "error", "code", "idempotency_key_in_use", "message",
-                "There is currently another in-progress request using this Idempotent Key "
-                "(that probably means you submitted twice, and the other request is still "
-                "going through). Please retry this request later.",
-                "type", "idempotency_error");
-            a->status = 409;
-            what = ANSWERED;
-        } else if (strcmp(json_string_value(json_object_get(e, "method")), rq->method) != 0 ||
-                   strcmp(json_string_value(json_object_get(e, "path")), rq->path) != 0 ||
-                   strcmp(json_string_value(json_object_get(e, "params")), canon) != 0) {
-            json_decref(a->body);
-            a->body = json_deep_copy(st->fx.err_400_idem);
-            json_t *err = json_object_get(a->body, "error");
-            char msg[512];
-            snprintf(msg, sizeof msg,
-                     "Keys for idempotent requests can only be used with the same parameters "
-                     "they were first used with. Try using a key other than '%s' if you meant "
-                     "to execute a different request.",
-                     key);
-            ss_set_str(err, "message", msg);
-            ss_request_log_url(err, rq->request_id);
-            a->status = 400;
-            what = ANSWERED;
-        } else {
-            a->status = (int)json_integer_value(json_object_get(e, "status"));
-            out->body_text = strdup(json_string_value(json_object_get(e, "body")));
-            a->should_retry = json_string_value(json_object_get(e, "should_retry"));
-            /* should_retry points into e: copy to a static literal */
-            if (a->should_retry != NULL)
-                a->should_retry = strcmp(a->should_retry, "true") == 0 ? "true" : "false";
-            snprintf(a->object_id, sizeof a->object_id, "%s",
-                     json_string_value(json_object_get(e, "object_id")) != NULL
-                         ? json_string_value(json_object_get(e, "object_id"))
-                         : "");
-            out->replayed = true;
-            st->replays++;
-            what = REPLAY;
+        ss_answer_fault(st, st->fault_status, st->fault_should_retry, rq, a);
+        what = SS_ANSWERED;
+    } else {
+        /* From here on Stripe does what it is asked; a lost answer is lost
+         * on the way back. */
+        if (post && st->lose_count > 0) {
+            st->lose_count--;
+            out->lost = true;
+        }
+        if (key != NULL && (strlen(key) > SS_IDEMPOTENCY_KEY_MAX || *key == '\0')) {
+            ss_answer_error(a, 400, "invalid_request_error", NULL, "Idempotency-Key",
+                            "Idempotency-Key must be 1 to %d characters.",
+                            SS_IDEMPOTENCY_KEY_MAX);
+            what = SS_ANSWERED;
+        } else if (key != NULL) {
+            what = ss_idem_locked(st, rq, key, canon, out, &entry);
         }
     }
     pthread_mutex_unlock(&st->mu);
@@ -927,14 +819,14 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
         ss_sleep_ms(latency);
 
     pthread_mutex_lock(&st->mu);
-    if (what == EXECUTE) {
+    if (what == SS_EXECUTE) {
         ss_route_locked(st, rq, params, canon, a);
         if (a->pi_created)
             st->pi_created++;
         if (a->pi_succeeded)
             st->pi_succeeded++;
     }
-    if (what != REPLAY)
+    if (what != SS_REPLAY)
         out->body_text = ss_dump(a->body);
     if (entry != NULL) {
         /* Still ours unless a reset dropped it meanwhile. */
@@ -962,6 +854,7 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
     json_object_set_new(rec, "replayed", json_boolean(out->replayed));
     json_object_set_new(rec, "object_id",
                         a->object_id[0] ? json_string(a->object_id) : json_null());
+    json_object_set_new(rec, "answer_lost", json_boolean(out->lost));
     st->in_flight--;
     pthread_mutex_unlock(&st->mu);
 

@@ -1,5 +1,6 @@
 /* fixtures.c: loads the Stripe fixture files the stand-in's answers are built
- * from (so every shape is a real one), and makes random ids and timestamps. */
+ * from (so every shape is a real one), and makes random ids and reads the
+ * real clocks (answers use the movable clock of store.c). */
 #include "stripe_standin.h"
 
 #include <stdio.h>
@@ -44,6 +45,12 @@ int ss_fixtures_load(ss_fixtures *fx, const char *dir, char *err, size_t errlen)
         {&fx->refund_200, "api/refund.create.200.json"},
         {&fx->evt_succeeded, "payment_intent.succeeded.json"},
         {&fx->evt_failed, "payment_intent.payment_failed.json"},
+        {&fx->evt_refunded, "charge.refunded.json"},
+        {&fx->evt_dp_created, "charge.dispute.created.json"},
+        {&fx->evt_dp_updated, "charge.dispute.updated.json"},
+        {&fx->evt_dp_withdrawn, "charge.dispute.funds_withdrawn.json"},
+        {&fx->evt_dp_won, "charge.dispute.closed.won.json"},
+        {&fx->evt_dp_lost, "charge.dispute.closed.lost.json"},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         *files[i].slot = ss_fixture_file(dir, files[i].name, err, errlen);
@@ -60,7 +67,18 @@ int ss_fixtures_load(ss_fixtures *fx, const char *dir, char *err, size_t errlen)
         !json_is_object(json_object_get(fx->pi_402_auth, "error")) ||
         !json_is_object(json_object_get(fx->dispute_200, "evidence")) ||
         !json_is_object(json_object_get(fx->evt_succeeded, "data")) ||
-        !json_is_object(json_object_get(fx->evt_failed, "data"))) {
+        !json_is_object(json_object_get(fx->evt_failed, "data")) ||
+        !json_is_object(json_object_get(json_object_get(fx->evt_refunded, "data"), "object")) ||
+        !json_is_object(json_object_get(json_object_get(fx->evt_dp_created, "data"), "object")) ||
+        !json_is_array(json_object_get(
+            json_object_get(json_object_get(fx->evt_dp_created, "data"), "object"),
+            "balance_transactions")) ||
+        json_array_size(json_object_get(
+            json_object_get(json_object_get(fx->evt_dp_won, "data"), "object"),
+            "balance_transactions")) < 2 ||
+        !json_is_object(json_object_get(fx->evt_dp_updated, "data")) ||
+        !json_is_object(json_object_get(fx->evt_dp_withdrawn, "data")) ||
+        !json_is_object(json_object_get(fx->evt_dp_lost, "data"))) {
         snprintf(err, errlen, "fixtures in %s lack the expected members", dir);
         ss_fixtures_free(fx);
         return -1;
@@ -70,9 +88,12 @@ int ss_fixtures_load(ss_fixtures *fx, const char *dir, char *err, size_t errlen)
 
 void ss_fixtures_free(ss_fixtures *fx)
 {
-    json_t **all[] = {&fx->pi_200,  &fx->pi_402_declined, &fx->pi_402_auth,  &fx->err_429,
-                      &fx->err_500, &fx->err_400_idem,    &fx->dispute_200,  &fx->refund_200,
-                      &fx->evt_succeeded, &fx->evt_failed};
+    json_t **all[] = {&fx->pi_200,         &fx->pi_402_declined, &fx->pi_402_auth,
+                      &fx->err_429,        &fx->err_500,         &fx->err_400_idem,
+                      &fx->dispute_200,    &fx->refund_200,      &fx->evt_succeeded,
+                      &fx->evt_failed,     &fx->evt_refunded,    &fx->evt_dp_created,
+                      &fx->evt_dp_updated, &fx->evt_dp_withdrawn, &fx->evt_dp_won,
+                      &fx->evt_dp_lost};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(*all[i]);
         *all[i] = NULL;

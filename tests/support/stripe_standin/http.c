@@ -1,7 +1,8 @@
 /* http.c: libmicrohttpd glue for the stand-in: collects request bodies,
  * sends /v1 requests to api.c and /__standin/ ones to control.c, and puts
  * Stripe's response headers (Request-Id, Idempotent-Replayed,
- * Stripe-Should-Retry, ...) on every answer. */
+ * Stripe-Should-Retry, ...) on every answer, or drops the connection when an
+ * answer is to be lost. */
 #include "stripe_standin.h"
 
 #include <netinet/in.h>
@@ -151,6 +152,14 @@ static enum MHD_Result ss_http_handler(void *cls, struct MHD_Connection *c, cons
     if (strncmp(url, "/v1/", 4) == 0) {
         ss_result res;
         ss_api_handle(st, &rq, &res);
+        if (res.lost) {
+            /* POST /__standin/fail {"mode":"lose_answer"}: Stripe did the
+             * work, the answer never reached the client. MHD_NO closes the
+             * connection without a byte of response. */
+            free(res.body_text);
+            json_decref(res.a.body);
+            return MHD_NO;
+        }
         enum MHD_Result ret =
             ss_http_send(c, &rq, res.a.status, res.body_text, res.replayed, res.a.should_retry);
         json_decref(res.a.body);

@@ -2,7 +2,7 @@
  * API ledgerline uses, so tests and benchmarks never talk to Stripe.
  *
  *   stripe-standin [--listen 127.0.0.1:0] [--addr-file PATH] [--latency-ms N]
- *                  [--fixtures DIR] [--api-key KEY]
+ *                  [--fixtures DIR] [--api-key KEY] [--search-lag-s N]
  *
  * Prints its base URL as the first line of stdout (and into --addr-file,
  * written whole via rename so a reader never sees half a line), serves until
@@ -43,7 +43,7 @@ static void ss_usage_die(const char *why)
     fprintf(stderr,
             "stripe-standin: %s\n"
             "usage: stripe-standin [--listen 127.0.0.1:0] [--addr-file PATH] "
-            "[--latency-ms N] [--fixtures DIR] [--api-key KEY]\n",
+            "[--latency-ms N] [--fixtures DIR] [--api-key KEY] [--search-lag-s N]\n",
             why);
     exit(2);
 }
@@ -90,12 +90,13 @@ int main(int argc, char **argv)
     const char *fixtures = getenv("LL_STRIPE_FIXTURES");
     if (fixtures == NULL || *fixtures == '\0')
         fixtures = LL_STANDIN_FIXTURES_DIR;
-    long latency = 0;
+    long latency = 0, search_lag = 0;
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"addr-file", required_argument, NULL, 'a'},
                                          {"latency-ms", required_argument, NULL, 'm'},
                                          {"fixtures", required_argument, NULL, 'f'},
                                          {"api-key", required_argument, NULL, 'k'},
+                                         {"search-lag-s", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int o;
@@ -110,6 +111,11 @@ int main(int argc, char **argv)
             latency = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || latency < 0 || latency > 600000)
                 ss_usage_die("--latency-ms must be an integer from 0 to 600000");
+            break;
+        case 's':
+            search_lag = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || search_lag < 0 || search_lag > 86400 * 30)
+                ss_usage_die("--search-lag-s must be an integer from 0 to 2592000");
             break;
         case 'h':
             ss_usage_die("help");
@@ -142,7 +148,8 @@ int main(int argc, char **argv)
 
     static ss_state st;
     char err[512];
-    if (ss_state_init(&st, fixtures, api_key, (int)latency, err, sizeof err) != 0) {
+    if (ss_state_init(&st, fixtures, api_key, (int)latency, search_lag, err,
+                      sizeof err) != 0) {
         ss_log("error", "cannot load fixtures (set --fixtures or LL_STRIPE_FIXTURES)", "error",
                err);
         return 2;

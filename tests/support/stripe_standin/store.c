@@ -1,5 +1,6 @@
 /* store.c: the stand-in's whole memory (one mutex, see stripe_standin.h):
- * lifecycle, reset, and the request-rate figure tests read from stats. */
+ * lifecycle, reset, the movable clock, and the request-rate figure tests
+ * read from stats. */
 #include "stripe_standin.h"
 
 #include <stdlib.h>
@@ -15,12 +16,14 @@ static void ss_state_new_maps(ss_state *st)
     st->disputes = json_object();
     st->decline_counts = json_object();
     st->fail_once_seen = json_object();
+    st->events = json_array();
 }
 
 static void ss_state_drop_maps(ss_state *st)
 {
-    json_t **all[] = {&st->records,  &st->idem,     &st->intents,        &st->charges,
-                      &st->refunds,  &st->disputes, &st->decline_counts, &st->fail_once_seen};
+    json_t **all[] = {&st->records,        &st->idem,           &st->intents,
+                      &st->charges,        &st->refunds,        &st->disputes,
+                      &st->decline_counts, &st->fail_once_seen, &st->events};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(*all[i]);
         *all[i] = NULL;
@@ -28,7 +31,7 @@ static void ss_state_drop_maps(ss_state *st)
 }
 
 int ss_state_init(ss_state *st, const char *fixtures_dir, const char *api_key, int latency_ms,
-                  char *err, size_t errlen)
+                  int64_t search_lag_s, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
     if (ss_fixtures_load(&st->fx, fixtures_dir, err, errlen) != 0)
@@ -37,6 +40,9 @@ int ss_state_init(ss_state *st, const char *fixtures_dir, const char *api_key, i
     st->api_key = api_key;
     st->latency_initial_ms = latency_ms;
     st->latency_ms = latency_ms;
+    st->search_lag_initial_s = search_lag_s;
+    st->search_lag_s = search_lag_s;
+    st->refund_status_default = "succeeded";
     ss_state_new_maps(st);
     return 0;
 }
@@ -63,6 +69,12 @@ void ss_state_reset_locked(ss_state *st)
     st->fault_status = 0;
     st->fault_count = 0;
     st->fault_should_retry = NULL;
+    st->lose_count = 0;
+    st->auth_refused = false;
+    st->clock_offset = 0;
+    st->search_lag_s = st->search_lag_initial_s;
+    st->refund_status_default = "succeeded";
+    st->event_seq = 0;
     st->pi_created = st->pi_succeeded = st->refunds_created = 0;
     st->disputes_updated = st->replays = 0;
 }
@@ -80,4 +92,9 @@ int64_t ss_state_max_per_second_locked(const ss_state *st)
             best = (int64_t)(hi - lo + 1);
     }
     return best;
+}
+
+int64_t ss_clock_locked(const ss_state *st)
+{
+    return ss_now_unix() + st->clock_offset;
 }

@@ -1,0 +1,422 @@
+/* reconcile.c: the books against Stripe (see reconcile.h). Reads only:
+ * Stripe through GET list and retrieve calls, the books through SELECTs.
+ * What counts as money in the books is the rules' own (payments hold what
+ * a PaymentIntent received, a refund counts unless it failed or was
+ * canceled: refund_counted, a dispute's resolution follows
+ * dispute_map_status). */
+#include "ledgerline/reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ledgerline/disputes.h"
+#include "ledgerline/stripe_event.h"
+
+const char *recon_kind_name(recon_kind k)
+{
+    static const char *const names[] = {"missing_in_books", "missing_at_stripe",
+                                        "amount_differs", "currency_differs", "status_differs"};
+    return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
+}
+
+typedef struct {
+    db_conn *c;
+    stripe_client *sc;
+    int64_t firm_id;
+    recon_fn fn;
+    void *arg;
+    recon_stats *stats;
+    json_t *seen; /* ids Stripe's lists showed (an object used as a set) */
+} recon;
+
+/* What the books say about one Stripe object; found = false when nothing. */
+typedef struct {
+    bool found;
+    int64_t invoice_id, firm_id, amount;
+    char currency[8];
+    char status[32];
+} recon_books;
+
+#define RI64(v) db_i64((v), (char[24]){0}, 24)
+
+static void recon_report(recon *r, recon_kind kind, const char *object, const char *id,
+                         const recon_books *b, int64_t stripe_amount, const char *stripe_currency,
+                         const char *stripe_status)
+{
+    recon_diff d = {.kind = kind,
+                    .object = object,
+                    .stripe_id = id,
+                    .invoice_id = b->invoice_id,
+                    .firm_id = b->firm_id,
+                    .books_amount = b->found && kind != RECON_MISSING_IN_BOOKS ? b->amount : -1,
+                    .stripe_amount = stripe_amount,
+                    .books_currency = b->currency,
+                    .stripe_currency = stripe_currency ? stripe_currency : "",
+                    .books_status = b->status,
+                    .stripe_status = stripe_status ? stripe_status : ""};
+    r->stats->differences++;
+    if (r->fn != NULL)
+        r->fn(&d, r->arg);
+}
+
+/* One row of sql (params p) into b: invoice, firm, amount, currency, status. */
+static db_status recon_books_row(recon *r, const char *sql, int n, const char *const *p,
+                                 recon_books *b, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    db_status st;
+    PGresult *res = db_exec(r->c, sql, n, p, &st, err, errlen);
+    if (res == NULL)
+        return st;
+    if (PQntuples(res) > 0) {
+        b->found = true;
+        b->invoice_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        b->firm_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        b->amount = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        snprintf(b->currency, sizeof b->currency, "%s", PQgetvalue(res, 0, 3));
+        snprintf(b->status, sizeof b->status, "%s", PQgetvalue(res, 0, 4));
+    }
+    PQclear(res);
+    return DB_OK;
+}
+
+/* The firm a charge or intent of the books belongs to (0 = not ours). */
+static db_status recon_owner(recon *r, const char *charge, const char *pi, recon_books *b,
+                             char *err, size_t errlen)
+{
+    const char *p[] = {charge ? charge : "", pi ? pi : ""};
+    return recon_books_row(r,
+                           "SELECT invoice_id, firm_id, 0, '', '' FROM ("
+                           " SELECT invoice_id, firm_id FROM billing.payments"
+                           "  WHERE (stripe_charge_id = nullif($1, '')"
+                           "   OR stripe_payment_intent_id = nullif($2, ''))"
+                           " UNION ALL SELECT id, firm_id FROM billing.invoices"
+                           "  WHERE stripe_charge_id = nullif($1, '')"
+                           "   OR stripe_payment_intent_id = nullif($2, '')) x LIMIT 1",
+                           2, p, b, err, errlen);
+}
+
+static bool recon_in_scope(const recon *r, int64_t firm_id)
+{
+    return r->firm_id == 0 || firm_id == r->firm_id;
+}
+
+/* ---- PaymentIntents ------------------------------------------------------ */
+
+static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+{
+    const char *id = stripe_json_str(o, "id");
+    const char *status = stripe_json_str(o, "status");
+    const char *currency = stripe_json_str(o, "currency");
+    int64_t received = stripe_json_i64(o, "amount_received", 0);
+    if (id == NULL || status == NULL)
+        return DB_OK;
+    if (listed)
+        json_object_set_new(r->seen, id, json_true());
+    recon_books pay, owner;
+    const char *p[] = {id};
+    db_status st = recon_books_row(r,
+                                   "SELECT invoice_id, firm_id, received_cents,"
+                                   " coalesce(currency, ''), 'succeeded' FROM billing.payments"
+                                   " WHERE stripe_payment_intent_id = $1 AND source = 'stripe'",
+                                   1, p, &pay, err, errlen);
+    if (st != DB_OK)
+        return st;
+    owner = pay;
+    const char *firm = stripe_json_str(o, "metadata.firm_id");
+    if (!owner.found && firm != NULL && stripe_event_decimal_id(firm)) {
+        const char *pf[] = {firm, stripe_json_str(o, "metadata.invoice_id")
+                                      ? stripe_json_str(o, "metadata.invoice_id")
+                                      : "0"};
+        st = recon_books_row(r,
+                             "SELECT coalesce((SELECT id FROM billing.invoices WHERE firm_id = f.id"
+                             "  AND id::text = $2), 0), f.id, 0, '', '' FROM billing.firms f"
+                             " WHERE f.id::text = $1",
+                             2, pf, &owner, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
+    if (!owner.found)
+        st = recon_owner(r, stripe_json_str(o, "latest_charge"), NULL, &owner, err, errlen);
+    if (st != DB_OK || !owner.found || !recon_in_scope(r, owner.firm_id))
+        return st;
+    r->stats->payment_intents++;
+    bool succeeded = strcmp(status, "succeeded") == 0;
+    if (succeeded && !pay.found) {
+        recon_report(r, RECON_MISSING_IN_BOOKS, "payment_intent", id, &owner, received, currency,
+                     status);
+    } else if (!succeeded && pay.found) {
+        recon_report(r, RECON_STATUS_DIFFERS, "payment_intent", id, &pay, received, currency,
+                     status);
+    } else if (pay.found && currency != NULL && strcmp(currency, pay.currency) != 0) {
+        recon_report(r, RECON_CURRENCY_DIFFERS, "payment_intent", id, &pay, received, currency,
+                     status);
+    } else if (pay.found && received != pay.amount) {
+        recon_report(r, RECON_AMOUNT_DIFFERS, "payment_intent", id, &pay, received, currency,
+                     status);
+    }
+    return DB_OK;
+}
+
+/* ---- refunds --------------------------------------------------------------- */
+
+static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+{
+    const char *id = stripe_json_str(o, "id");
+    const char *status = stripe_json_str(o, "status");
+    const char *currency = stripe_json_str(o, "currency");
+    int64_t amount = stripe_json_i64(o, "amount", 0);
+    if (id == NULL || status == NULL)
+        return DB_OK;
+    if (listed)
+        json_object_set_new(r->seen, id, json_true());
+    recon_books b, owner;
+    const char *p[] = {id};
+    db_status st = recon_books_row(r,
+                                   "SELECT f.invoice_id, f.firm_id, f.applied_cents, i.currency,"
+                                   " f.status FROM billing.refunds f JOIN billing.invoices i"
+                                   " ON i.id = f.invoice_id WHERE f.stripe_refund_id = $1",
+                                   1, p, &b, err, errlen);
+    if (st != DB_OK)
+        return st;
+    owner = b;
+    if (!owner.found)
+        st = recon_owner(r, stripe_json_str(o, "charge"), stripe_json_str(o, "payment_intent"),
+                         &owner, err, errlen);
+    if (st != DB_OK || !owner.found || !recon_in_scope(r, owner.firm_id))
+        return st;
+    r->stats->refunds++;
+    int64_t counted = refund_counted(status, amount);
+    if (!b.found) {
+        if (counted > 0)
+            recon_report(r, RECON_MISSING_IN_BOOKS, "refund", id, &owner, counted, currency,
+                         status);
+    } else if (currency != NULL && strcmp(currency, b.currency) != 0) {
+        recon_report(r, RECON_CURRENCY_DIFFERS, "refund", id, &b, counted, currency, status);
+    } else if (counted != b.amount) {
+        recon_report(r, strcmp(status, b.status) != 0 ? RECON_STATUS_DIFFERS : RECON_AMOUNT_DIFFERS,
+                     "refund", id, &b, counted, currency, status);
+    }
+    return DB_OK;
+}
+
+/* ---- disputes -------------------------------------------------------------- */
+
+/* Stripe's status as the books write it: opened, under_review, won, lost. */
+static const char *recon_dispute_state(const char *stripe_status)
+{
+    dispute_status s;
+    dispute_resolution res;
+    if (dispute_map_status(stripe_status, &s, &res) != 0)
+        return "";
+    if (s == DISPUTE_CLOSED)
+        return dispute_resolution_name(res);
+    return s == DISPUTE_UNDER_REVIEW ? "under_review" : "opened";
+}
+
+static db_status recon_dispute(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+{
+    const char *id = stripe_json_str(o, "id");
+    const char *status = stripe_json_str(o, "status");
+    const char *currency = stripe_json_str(o, "currency");
+    int64_t amount = stripe_json_i64(o, "amount", 0);
+    if (id == NULL || status == NULL)
+        return DB_OK;
+    if (listed)
+        json_object_set_new(r->seen, id, json_true());
+    recon_books b, owner;
+    const char *p[] = {id};
+    db_status st = recon_books_row(r,
+                                   "SELECT invoice_id, firm_id, amount_cents, currency,"
+                                   " CASE WHEN status = 'closed' THEN resolution ELSE status END"
+                                   " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
+                                   1, p, &b, err, errlen);
+    if (st != DB_OK)
+        return st;
+    owner = b;
+    if (!owner.found)
+        st = recon_owner(r, stripe_json_str(o, "charge"), stripe_json_str(o, "payment_intent"),
+                         &owner, err, errlen);
+    if (st != DB_OK || !owner.found || !recon_in_scope(r, owner.firm_id))
+        return st;
+    r->stats->disputes++;
+    const char *state = recon_dispute_state(status);
+    /* Open states may lag by one event; what the books must never miss or
+     * get wrong is a closed dispute (a lost one is money gone). */
+    bool closed = strcmp(state, "won") == 0 || strcmp(state, "lost") == 0;
+    if (!b.found)
+        recon_report(r, RECON_MISSING_IN_BOOKS, "dispute", id, &owner, amount, currency, state);
+    else if (currency != NULL && strcmp(currency, b.currency) != 0)
+        recon_report(r, RECON_CURRENCY_DIFFERS, "dispute", id, &b, amount, currency, state);
+    else if (amount != b.amount)
+        recon_report(r, RECON_AMOUNT_DIFFERS, "dispute", id, &b, amount, currency, state);
+    else if (closed && strcmp(state, b.status) != 0)
+        recon_report(r, RECON_STATUS_DIFFERS, "dispute", id, &b, amount, currency, state);
+    return DB_OK;
+}
+
+/* ---- Stripe's lists -------------------------------------------------------- */
+
+typedef db_status (*recon_each_fn)(recon *r, const json_t *o, bool listed, char *err,
+                                   size_t errlen);
+
+/* One GET; the parsed body (new reference) or NULL with err. *missing =
+ * Stripe answered 404 (the object does not exist there). */
+static json_t *recon_get(recon *r, const char *path, stripe_form *f, bool *missing, char *err,
+                         size_t errlen)
+{
+    stripe_call call = {.method = "GET", .path = path, .form = f};
+    char cerr[256] = "";
+    json_t *body = NULL;
+    *missing = false;
+    if (stripe_perform(r->sc, &call, cerr, sizeof cerr) != 0)
+        snprintf(err, errlen, "could not read %s from Stripe: %s", path, cerr);
+    else if (call.result.http_status == 404)
+        *missing = true;
+    else if (call.result.outcome != STRIPE_OK || !json_is_object(call.result.body))
+        snprintf(err, errlen, "could not read %s from Stripe: %s (HTTP %ld): %s", path,
+                 stripe_outcome_name(call.result.outcome), call.result.http_status,
+                 call.result.message);
+    else
+        body = json_incref(call.result.body);
+    stripe_result_free(&call.result);
+    stripe_form_free(f);
+    return body;
+}
+
+static db_status recon_list(recon *r, const char *path, int64_t gte, int64_t lte,
+                            recon_each_fn each, char *err, size_t errlen)
+{
+    char after[STRIPE_ID_MAX] = "";
+    for (;;) {
+        stripe_form *f = stripe_form_new();
+        if (f == NULL || stripe_form_add_i64(f, "created[gte]", gte) != 0 ||
+            stripe_form_add_i64(f, "created[lte]", lte) != 0 ||
+            stripe_form_add_i64(f, "limit", 100) != 0 ||
+            (after[0] && stripe_form_add(f, "starting_after", after) != 0)) {
+            stripe_form_free(f);
+            snprintf(err, errlen, "out of memory");
+            return DB_TRANSIENT;
+        }
+        bool missing = false;
+        json_t *body = recon_get(r, path, f, &missing, err, errlen);
+        if (body == NULL) {
+            if (missing)
+                snprintf(err, errlen, "Stripe does not know %s", path);
+            return DB_TRANSIENT;
+        }
+        const json_t *data = stripe_json_get(body, "data");
+        db_status st = DB_OK;
+        size_t i;
+        const json_t *o;
+        json_array_foreach(data, i, o)
+        {
+            const char *id = stripe_json_str(o, "id");
+            if (id != NULL)
+                snprintf(after, sizeof after, "%s", id);
+            if (st == DB_OK)
+                st = each(r, o, true, err, errlen);
+        }
+        bool more = json_is_true(stripe_json_get(body, "has_more")) && json_array_size(data) > 0;
+        json_decref(body);
+        if (st != DB_OK || !more)
+            return st;
+    }
+}
+
+/* The books' objects of the window that the lists did not show: read by id
+ * (created outside the window: compared the same way; unknown to Stripe:
+ * missing_at_stripe). sql returns (stripe id, invoice, firm, amount,
+ * currency, status) for $1 <= time < $2, $3 firm (0 = all). */
+static db_status recon_books_side(recon *r, const char *sql, const char *object,
+                                  const char *path_prefix, recon_each_fn each, int64_t gte,
+                                  int64_t lte, char *err, size_t errlen)
+{
+    const char *p[] = {RI64(gte), RI64(lte), RI64(r->firm_id)};
+    db_status st;
+    PGresult *res = db_exec(r->c, sql, 3, p, &st, err, errlen);
+    if (res == NULL)
+        return st;
+    for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        if (json_object_get(r->seen, id) != NULL)
+            continue;
+        char path[STRIPE_ID_MAX + 32];
+        snprintf(path, sizeof path, "%s%s", path_prefix, id);
+        bool missing = false;
+        json_t *o = recon_get(r, path, NULL, &missing, err, errlen);
+        if (o != NULL) {
+            st = each(r, o, false, err, errlen);
+            json_decref(o);
+            continue;
+        }
+        if (!missing) {
+            st = DB_TRANSIENT;
+            break;
+        }
+        recon_books b = {.found = true,
+                         .invoice_id = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                         .firm_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
+                         .amount = strtoll(PQgetvalue(res, i, 3), NULL, 10)};
+        snprintf(b.currency, sizeof b.currency, "%s", PQgetvalue(res, i, 4));
+        snprintf(b.status, sizeof b.status, "%s", PQgetvalue(res, i, 5));
+        recon_report(r, RECON_MISSING_AT_STRIPE, object, id, &b, -1, "", "");
+    }
+    PQclear(res);
+    return st;
+}
+
+#define RECON_WINDOW(t) \
+    " " t " >= to_timestamp($1::bigint) AND " t " < to_timestamp($2::bigint + 1)" \
+    " AND ($3::bigint = 0 OR firm_id = $3::bigint)"
+
+db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_date to,
+                        int64_t firm_id, recon_fn fn, void *arg, recon_stats *stats, char *err,
+                        size_t errlen)
+{
+    memset(stats, 0, sizeof *stats);
+    if (to.days < from.days) {
+        snprintf(err, errlen, "reconcile: --to is before --from");
+        return DB_PERMANENT;
+    }
+    if (firm_id > 0) {
+        db_status st = db_require_firm(c, firm_id, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
+    recon r = {.c = c, .sc = sc, .firm_id = firm_id, .fn = fn, .arg = arg, .stats = stats,
+               .seen = json_object()};
+    if (r.seen == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return DB_TRANSIENT;
+    }
+    int64_t gte = (int64_t)from.days * 86400, lte = (int64_t)to.days * 86400 + 86399;
+    db_status st = recon_list(&r, "/v1/payment_intents", gte, lte, recon_pi, err, errlen);
+    if (st == DB_OK)
+        st = recon_list(&r, "/v1/refunds", gte, lte, recon_refund, err, errlen);
+    if (st == DB_OK)
+        st = recon_list(&r, "/v1/disputes", gte, lte, recon_dispute, err, errlen);
+    if (st == DB_OK)
+        st = recon_books_side(&r,
+                              "SELECT stripe_payment_intent_id, invoice_id, firm_id, received_cents,"
+                              " coalesce(currency, ''), 'succeeded' FROM billing.payments"
+                              " WHERE source = 'stripe' AND" RECON_WINDOW("received_at"),
+                              "payment_intent", "/v1/payment_intents/", recon_pi, gte, lte, err,
+                              errlen);
+    if (st == DB_OK)
+        st = recon_books_side(&r,
+                              "SELECT stripe_refund_id, invoice_id, firm_id, applied_cents, '',"
+                              " status FROM billing.refunds WHERE" RECON_WINDOW("created_at"),
+                              "refund", "/v1/refunds/", recon_refund, gte, lte, err, errlen);
+    if (st == DB_OK)
+        st = recon_books_side(&r,
+                              "SELECT stripe_dispute_id, invoice_id, firm_id, amount_cents,"
+                              " currency, status FROM billing.payment_disputes"
+                              " WHERE" RECON_WINDOW("opened_at"),
+                              "dispute", "/v1/disputes/", recon_dispute, gte, lte, err, errlen);
+    json_decref(r.seen);
+    return st;
+}

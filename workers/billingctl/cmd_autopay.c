@@ -1,0 +1,58 @@
+/* cmd_autopay.c: `billingctl autopay resume INVOICE_ID --by NAME` (rule
+ * 11.6): an invoice parked by an idempotency conflict goes back to
+ * scheduled; the rule is common/payments.c's payments_resume. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "ledgerline/payments.h"
+
+static const char *const USAGE = "autopay resume INVOICE_ID --by NAME";
+
+typedef struct {
+    int64_t invoice_id;
+    const char *by;
+} resume_arg;
+
+static db_status resume_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    const resume_arg *a = varg;
+    return payments_resume(c, a->invoice_id, a->by, err, errlen);
+}
+
+int cmd_autopay_resume(int argc, char **argv, const cli_opts *o)
+{
+    const char *inv = NULL, *by = NULL;
+    for (int i = 1; i < argc; i++) {
+        int g = args_opt(argc, argv, &i, "--by", &by);
+        if (g < 0)
+            return args_usage(USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (argv[i][0] != '-' && inv == NULL)
+            inv = argv[i];
+        else
+            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    resume_arg a = {.by = by};
+    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+        return args_usage(USAGE, "INVOICE_ID (a positive integer) is required");
+    if (by == NULL || by[0] == '\0' || strlen(by) > 200)
+        return args_usage(USAGE, "--by NAME (at most 200 characters) is required");
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[512];
+    db_status st = db_run_tx(c, resume_tx, &a, err, sizeof err);
+    db_close(c);
+    if (st != DB_OK)
+        return args_refused("autopay resume", err);
+    if (o->json)
+        printf("{\"invoice_id\":%lld,\"autopay_status\":\"scheduled\"}\n", (long long)a.invoice_id);
+    else
+        printf("invoice %lld: autopay resumed (scheduled); its unanswered attempt is looked up at"
+               " Stripe before anything is charged\n",
+               (long long)a.invoice_id);
+    return CLI_OK;
+}
