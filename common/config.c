@@ -16,6 +16,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 /* Hints for the contract's required variables, so the one line an operator
  * sees at start says what to put there. */
 static const struct {
@@ -24,7 +26,7 @@ static const struct {
 } config_hints[] = {
     {"KAFKA_BROKERS", "bootstrap servers, e.g. 127.0.0.1:9092"},
     {"DATABASE_URL", "libpq connection string, e.g. postgresql://user@localhost/billing"},
-    {"STRIPE_SECRET_KEY", "Stripe API key, sk_..."},
+    {"STRIPE_SECRET_KEY", "Stripe API key, sk_live_... or rk_live_..."},
     {"STRIPE_WEBHOOK_SECRET", "endpoint signing secrets, comma-separated, whsec_..."},
 };
 
@@ -269,6 +271,142 @@ int config_get_hhmm(const char *name, const char *def, int *minutes, char *err, 
     return 0;
 }
 
+/* ---- Stripe settings ---- */
+
+#define CONFIG_SECRET_MIN 16
+#define CONFIG_KEY_MAX 240
+
+static bool config_is_b64(unsigned char c)
+{
+    return isalnum(c) || c == '+' || c == '/' || c == '=';
+}
+
+int config_check_webhook_secrets(const char *name, const char *value, char *err, size_t errlen)
+{
+    static const char shape[] =
+        "whsec_ followed by at least 16 characters of A-Z, a-z, 0-9, +, / or =";
+    if (value == NULL || value[0] == '\0') {
+        config_required_msg(name, err, errlen);
+        return -1;
+    }
+    int entry = 0;
+    for (const char *p = value;; entry++) {
+        const char *comma = strchr(p, ',');
+        const char *a = p, *b = comma != NULL ? comma : p + strlen(p);
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        bool ok = (size_t)(b - a) >= 6 + CONFIG_SECRET_MIN && strncmp(a, "whsec_", 6) == 0;
+        for (const char *q = a + 6; ok && q < b; q++)
+            ok = config_is_b64((unsigned char)*q);
+        if (!ok) {
+            /* Which entry, never what it holds: it is a secret. */
+            snprintf(err, errlen, "%s entry %d is not a Stripe endpoint secret (expected %s, "
+                                  "several separated by commas; value not shown: secret)",
+                     name, entry + 1, shape);
+            return -1;
+        }
+        if (comma == NULL)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+int config_check_stripe_key(const char *name, const char *value, char *err, size_t errlen)
+{
+    if (value == NULL || value[0] == '\0') {
+        config_required_msg(name, err, errlen);
+        return -1;
+    }
+    static const char *const prefixes[] = {"sk_test_", "sk_live_", "rk_test_", "rk_live_"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0] && !ok; i++)
+        ok = strncmp(value, prefixes[i], 8) == 0;
+    size_t n = strlen(value);
+    ok = ok && n >= 8 + CONFIG_SECRET_MIN && n <= 8 + CONFIG_KEY_MAX;
+    for (size_t i = 8; ok && i < n; i++)
+        ok = isalnum((unsigned char)value[i]) != 0;
+    if (!ok) {
+        snprintf(err, errlen,
+                 "%s is not a Stripe API key (expected sk_ or rk_, then test_ or live_, then "
+                 "16 to %d letters and digits; value not shown: secret)",
+                 name, CONFIG_KEY_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* One URL part, or NULL when it is absent (the caller curl_free()s). */
+static char *config_url_part(CURLU *u, CURLUPart what)
+{
+    char *part = NULL;
+    if (curl_url_get(u, what, &part, 0) != CURLUE_OK)
+        return NULL;
+    return part;
+}
+
+int config_check_api_base(const char *name, const char *value, bool *plain, char *err,
+                          size_t errlen)
+{
+    static const char shape[] = "must be an https:// URL without user name, query or fragment "
+                                "(plain http:// only on 127.0.0.1, localhost or [::1])";
+    if (value == NULL || value[0] == '\0')
+        return config_fail(err, errlen, name, "", shape);
+    /* libcurl's own parser, so that what is checked here is what the
+     * requests will reach: "http://localhost:1@evil.example" has the host
+     * evil.example and the user "localhost". */
+    CURLU *u = curl_url();
+    if (u == NULL) {
+        snprintf(err, errlen, "%s cannot be checked: out of memory", name);
+        return -1;
+    }
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *options = NULL;
+    char *query = NULL, *fragment = NULL, *zone = NULL;
+    if (curl_url_set(u, CURLUPART_URL, value, 0) != CURLUE_OK)
+        goto out;
+    scheme = config_url_part(u, CURLUPART_SCHEME);
+    host = config_url_part(u, CURLUPART_HOST);
+    user = config_url_part(u, CURLUPART_USER);
+    password = config_url_part(u, CURLUPART_PASSWORD);
+    options = config_url_part(u, CURLUPART_OPTIONS);
+    query = config_url_part(u, CURLUPART_QUERY);
+    fragment = config_url_part(u, CURLUPART_FRAGMENT);
+    zone = config_url_part(u, CURLUPART_ZONEID);
+    if (scheme == NULL || host == NULL || host[0] == '\0' || user != NULL ||
+        password != NULL || options != NULL || query != NULL || fragment != NULL ||
+        zone != NULL)
+        goto out;
+    /* The original text must also not smuggle an '@' past the parser. */
+    if (strchr(value, '@') != NULL)
+        goto out;
+    if (strcmp(scheme, "https") == 0) {
+        rc = 0;
+        if (plain != NULL)
+            *plain = false;
+    } else if (strcmp(scheme, "http") == 0 &&
+               (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+                strcmp(host, "[::1]") == 0)) {
+        rc = 0;
+        if (plain != NULL)
+            *plain = true;
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(password);
+    curl_free(options);
+    curl_free(query);
+    curl_free(fragment);
+    curl_free(zone);
+    curl_url_cleanup(u);
+    if (rc != 0)
+        return config_fail(err, errlen, name, value, shape);
+    return 0;
+}
+
 void config_die(const char *msg)
 {
     /* One write so the line cannot interleave with log lines from other
@@ -345,6 +483,35 @@ int config_hhmm(const char *name, const char *def)
     char err[512];
     int v = 0;
     if (config_get_hhmm(name, def, &v, err, sizeof err) != 0)
+        config_die(err);
+    return v;
+}
+
+const char *config_webhook_secrets(const char *name)
+{
+    char err[512];
+    const char *v = config_lookup(name);
+    if (config_check_webhook_secrets(name, v, err, sizeof err) != 0)
+        config_die(err);
+    return v;
+}
+
+const char *config_stripe_key(const char *name)
+{
+    char err[512];
+    const char *v = config_lookup(name);
+    if (config_check_stripe_key(name, v, err, sizeof err) != 0)
+        config_die(err);
+    return v;
+}
+
+const char *config_api_base(const char *name, const char *def)
+{
+    char err[512];
+    const char *v = config_lookup(name);
+    if (v == NULL)
+        v = def;
+    if (config_check_api_base(name, v, NULL, err, sizeof err) != 0)
         config_die(err);
     return v;
 }

@@ -1,5 +1,6 @@
-/* db.c: PostgreSQL connections, error classification and the idempotent
- * unit of work (see db.h). */
+/* db.c: PostgreSQL connections, error classification, the idempotent unit
+ * of work (see db.h), and the one start-up check of the role a process
+ * connects as (a WARNING for a superuser or the schema owner). */
 #include "ledgerline/db.h"
 
 #include <stdio.h>
@@ -43,11 +44,53 @@ static PGconn *connect_retry(const char *url, int max_wait_ms, char *err, size_t
     }
 }
 
+/* 0 = not checked yet, 1 = checked (or not wanted: db_expect_privileged). */
+static int db_role_checked;
+
+void db_expect_privileged(void)
+{
+    __atomic_store_n(&db_role_checked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Once per process, at its first connection: a runtime process should hold
+ * a runtime role (billing_worker, billing_operator). A superuser or the
+ * schema's owner can disable the rules' triggers and rewrite the
+ * append-only tables; the process still runs (tests and one-off tools use
+ * one), and says so. Never fails: a check that cannot run is skipped. */
+static void db_check_role(PGconn *pg)
+{
+    if (__atomic_exchange_n(&db_role_checked, 1, __ATOMIC_SEQ_CST) != 0)
+        return;
+    PGresult *r = PQexec(pg, "SELECT session_user, r.rolsuper,"
+                             " coalesce(pg_has_role(session_user, n.nspowner, 'MEMBER'), false)"
+                             "  OR EXISTS (SELECT 1 FROM pg_roles o"
+                             "             WHERE o.rolname = 'billing_owner'"
+                             "             AND pg_has_role(session_user, o.oid, 'MEMBER'))"
+                             " FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = 'billing'"
+                             " WHERE r.rolname = session_user");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        const char *role = PQgetvalue(r, 0, 0);
+        bool super = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        bool owner = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
+        if (super || owner)
+            log_msg(LOG_WARN,
+                    super ? "DATABASE_URL names a superuser: it can disable the rules' triggers;"
+                            " a runtime process should connect as billing_worker or"
+                            " billing_operator"
+                          : "DATABASE_URL names the schema owner: it can disable the rules'"
+                            " triggers; a runtime process should connect as billing_worker or"
+                            " billing_operator",
+                    "db_user", role, "privilege", super ? "superuser" : "schema owner", NULL);
+    }
+    PQclear(r);
+}
+
 db_conn *db_connect(const char *url, int max_wait_ms, char *err, size_t errlen)
 {
     PGconn *pg = connect_retry(url, max_wait_ms, err, errlen);
     if (pg == NULL)
         return NULL;
+    db_check_role(pg);
     db_conn *c = calloc(1, sizeof *c);
     if (c == NULL || (c->url = strdup(url)) == NULL) {
         free(c);

@@ -189,6 +189,22 @@ bool tick_kind_parse(const char *text, tick_kind *out)
     return false;
 }
 
+/* The one idempotency key a tick's fields give (CONTRACT "Topics and
+ * messages"). A tick's key is never taken on trust: a forged tick carrying
+ * the key of another date (or scope, or shard) would have that key recorded
+ * as applied, and the real tick would then be skipped as a replay. */
+static void tick_key(const tick_msg *t, char *out, size_t outlen)
+{
+    char date[16];
+    date_format(t->business_date, date, sizeof date);
+    if (t->firm_id > 0)
+        snprintf(out, outlen, "tick:%s:%s:firm-%" PRId64 ":%d/%d", tick_kind_names[t->kind], date,
+                 t->firm_id, t->shard, t->shards);
+    else
+        snprintf(out, outlen, "tick:%s:%s:all:%d/%d", tick_kind_names[t->kind], date, t->shard,
+                 t->shards);
+}
+
 /* What every tick must satisfy, whoever built it. */
 static int tick_validate(const tick_msg *t, char *err, size_t errlen)
 {
@@ -209,6 +225,14 @@ static int tick_validate(const tick_msg *t, char *err, size_t errlen)
                              t->shards - 1, t->shard);
     if (t->firm_id < 0)
         return envelope_fail(err, errlen, "tick: firm_id must be positive or 0 (all firms)");
+    char want[ENVELOPE_KEY_MAX];
+    tick_key(t, want, sizeof want);
+    if (strcmp(t->idempotency_key, want) != 0)
+        return envelope_fail(err, errlen,
+                             "tick: field \"idempotency_key\" must be \"%s\" (derived from "
+                             "type, business_date, firm_id, shard and shards), got \"%.80s%s\"",
+                             want, t->idempotency_key,
+                             strlen(t->idempotency_key) > 80 ? "..." : "");
     return 0;
 }
 
@@ -232,12 +256,7 @@ int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char 
         memcpy(m.as_of, as_of, strlen(as_of) + 1);
     else
         return -1;
-    if (firm_id > 0)
-        snprintf(m.idempotency_key, sizeof m.idempotency_key, "tick:%s:%s:firm-%" PRId64 ":%d/%d",
-                 tick_kind_names[kind], date, firm_id, shard, shards);
-    else
-        snprintf(m.idempotency_key, sizeof m.idempotency_key, "tick:%s:%s:all:%d/%d",
-                 tick_kind_names[kind], date, shard, shards);
+    tick_key(&m, m.idempotency_key, sizeof m.idempotency_key);
     if (tick_validate(&m, NULL, 0) != 0)
         return -1;
     *t = m;

@@ -5,6 +5,12 @@
  * at all. A session advisory lock serialises concurrent migrators (several
  * replicas starting at once). Checksums catch an applied file edited later,
  * which would otherwise leave databases silently different.
+ *
+ * After applying anything it runs the role policy of 010_roles.sql
+ * (billing.grant_runtime_roles(), when it exists) once more, so that the
+ * runtime roles get what the policy gives them also on objects of a
+ * migration that did not end with that call (one numbered below 010 that
+ * reached a database after 010 did).
  */
 #include "ledgerline/migrations.h"
 
@@ -117,6 +123,21 @@ int migrate_apply(db_conn *c, int *applied, char *err, size_t errlen)
             rc = apply_one(c, m, version, sum, err, errlen);
             if (rc == 0)
                 (*applied)++;
+        }
+    }
+    if (rc == 0 && *applied > 0) {
+        /* plpgsql resolves the call only when it runs: a database whose
+         * migrations stop before 010 has no such function. */
+        char perr[1024];
+        if (exec_script(c,
+                        "DO $$ BEGIN"
+                        " IF to_regprocedure('billing.grant_runtime_roles()') IS NOT NULL THEN"
+                        "  PERFORM billing.grant_runtime_roles();"
+                        " END IF; END $$",
+                        perr, sizeof perr) != 0) {
+            snprintf(err, errlen, "the role policy (billing.grant_runtime_roles) failed: %s",
+                     perr);
+            rc = -1;
         }
     }
     char uerr[256];

@@ -315,8 +315,9 @@ static uint64_t stripe_now_us(void)
 void stripe_config_from_env(stripe_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->secret_key = config_require("STRIPE_SECRET_KEY");
-    cfg->api_base = config_str("STRIPE_API_BASE", "https://api.stripe.com");
+    /* Shapes first (exit 2 naming the variable, never its value). */
+    cfg->secret_key = config_stripe_key("STRIPE_SECRET_KEY");
+    cfg->api_base = config_api_base("STRIPE_API_BASE", "https://api.stripe.com");
     cfg->max_rps = (int)config_int("STRIPE_MAX_RPS", 25, 1, 10000);
     char err[256];
     stripe_client *probe = stripe_client_new(cfg, err, sizeof err);
@@ -328,45 +329,16 @@ void stripe_config_from_env(stripe_config *cfg)
     stripe_client_free(probe);
 }
 
-/* http:// is only for a stand-in on this machine. */
-static bool stripe_loopback_http(const char *base)
-{
-    static const char *const ok[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        size_t n = strlen(ok[i]);
-        if (strncmp(base, ok[i], n) == 0 && (base[n] == '\0' || base[n] == ':' || base[n] == '/'))
-            return true;
-    }
-    return false;
-}
-
-static bool stripe_key_ok(const char *key)
-{
-    if (key == NULL || strlen(key) < 8 || strlen(key) > 255)
-        return false;
-    for (const char *p = key; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_')
-            return false;
-    return true;
-}
-
 stripe_client *stripe_client_new(const stripe_config *cfg, char *err, size_t errlen)
 {
     pthread_once(&stripe_curl_once, stripe_curl_init);
     const char *base = cfg->api_base ? cfg->api_base : "https://api.stripe.com";
-    bool https = strncmp(base, "https://", 8) == 0 && base[8] != '\0';
-    bool plain = !https && stripe_loopback_http(base);
-    if (!https && !plain) {
-        snprintf(err, errlen,
-                 "API base \"%s\" must be https:// (plain http only on 127.0.0.1, "
-                 "localhost or [::1])",
-                 base);
+    /* The shapes of config.h, also for a client configured in code: http://
+     * only for a stand-in on this machine, a key that cannot carry a header. */
+    bool plain = false;
+    if (config_check_api_base("API base", base, &plain, err, errlen) != 0 ||
+        config_check_stripe_key("the secret key", cfg->secret_key, err, errlen) != 0)
         return NULL;
-    }
-    if (!stripe_key_ok(cfg->secret_key)) {
-        snprintf(err, errlen, "the secret key is missing or malformed (expected sk_... or rk_...)");
-        return NULL;
-    }
     if (cfg->max_rps < 1 && cfg->max_rps != 0) {
         snprintf(err, errlen, "max_rps must be at least 1");
         return NULL;

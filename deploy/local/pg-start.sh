@@ -23,7 +23,14 @@
 # - PostgreSQL refuses to run as root: as root the server runs as the
 #   `postgres` user (or a `ledgerline-pg` system user created on demand).
 #
-# Writes DIR/env (PGPORT=..., DATABASE_URL=...) and prints DATABASE_URL (of
+# - Database roles (sql/010_roles.sql creates them when it migrates):
+#   billing_owner, billing_worker and billing_operator get a password of this
+#   cluster (random, kept in DIR/role-passwords, mode 600) so that their URLs
+#   look like production's; authentication is trust all the same.
+#
+# Writes DIR/env (PGPORT=..., DATABASE_URL=... of the superuser, and, once
+# the roles exist, OWNER_DATABASE_URL (the superuser: it migrates and seeds),
+# WORKER_DATABASE_URL and OPERATOR_DATABASE_URL) and prints DATABASE_URL (of
 # the first database) as the last line of stdout. Idempotent.
 set -euo pipefail
 
@@ -194,12 +201,37 @@ if [ -n "${BILLINGCTL:-}" ]; then
     done
 fi
 
+# Passwords of the runtime roles, once the migration has created them.
+roles_env=()
+if [ "$(psql_admin -tA -c "SELECT count(*) FROM pg_roles WHERE rolname IN
+        ('billing_owner', 'billing_worker', 'billing_operator')")" = "3" ]; then
+    pwfile="$dir/role-passwords"
+    if [ ! -s "$pwfile" ]; then
+        ( umask 077
+          for r in billing_owner billing_worker billing_operator; do
+              echo "$r $(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+          done >"$pwfile.tmp.$$" )
+        mv "$pwfile.tmp.$$" "$pwfile"
+    fi
+    while read -r role pw; do
+        psql_admin -v role="$role" -v pw="$pw" <<'SQL' >/dev/null
+ALTER ROLE :"role" PASSWORD :'pw';
+SQL
+        case "$role" in
+            billing_worker) roles_env+=("WORKER_DATABASE_URL=postgresql://$role:$pw@127.0.0.1:$port/${dbs[0]}") ;;
+            billing_operator) roles_env+=("OPERATOR_DATABASE_URL=postgresql://$role:$pw@127.0.0.1:$port/${dbs[0]}") ;;
+        esac
+    done <"$pwfile"
+    roles_env+=("OWNER_DATABASE_URL=$(url_of "${dbs[0]}")")
+fi
+
 url="$(url_of "${dbs[0]}")"
 tmp="$dir/env.tmp.$$"
 {
     echo "PGPORT=$port"
     echo "PGHOST=127.0.0.1"
     echo "DATABASE_URL=$url"
+    for e in "${roles_env[@]}"; do echo "$e"; done
 } >"$tmp"
 mv "$tmp" "$dir/env"
 echo "$url"

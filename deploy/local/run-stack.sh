@@ -53,7 +53,8 @@ set -a
 # shellcheck disable=SC1091
 . "$dir/env"
 set +a
-psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$here/demo.sql"
+# Seeding is the owner's (the processes and billingctl hold runtime roles).
+psql "$OWNER_DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$here/demo.sql"
 
 # Every process must still be running a moment after start (a bad setting
 # exits at once with status 2 and one line naming it).
@@ -85,7 +86,7 @@ ctl="$build/workers/billingctl/billingctl"
 cat <<MSG
 ledgerline local stack is running (state and logs in $dir).
 
-  PostgreSQL   $DATABASE_URL
+  PostgreSQL   $(sed -E 's#://([^:@/]+):[^@/]*@#://\1:***@#' <<<"$DATABASE_URL")   (billing_operator; the processes run as billing_worker)
   Kafka        $KAFKA_BROKERS   ($kafka_kind)
   Stripe       $STRIPE_API_BASE
   Processes    $running

@@ -8,6 +8,13 @@
 # DATABASE_URL and KAFKA_BROKERS for `source`-ing, and remembers every PID
 # so stack-down.sh stops exactly what was started.
 #
+# Database roles, as in production (docs/OPERATIONS.md "Database roles"):
+# DIR/env's DATABASE_URL is billing_operator's (what billingctl in that
+# shell uses), WORKER_DATABASE_URL billing_worker's (what every long-running
+# process started here uses, and what tests give the workers they start),
+# OWNER_DATABASE_URL the cluster's superuser (migrations, seeding, the
+# tests' own fixtures).
+#
 # With --services it also starts every long-running process of the system
 # against them, one instance each, with logs in DIR/<name>.log:
 #   billing-ingester          INGESTER_LISTEN    127.0.0.1:BASE
@@ -71,6 +78,7 @@ done
 dbargs=()
 for d in "${dbs[@]}"; do dbargs+=(--db "$d"); done
 BILLINGCTL="$billingctl" "$here/pg-start.sh" --dir "$dir/pg" "${dbargs[@]}" >/dev/null
+unset OWNER_DATABASE_URL WORKER_DATABASE_URL OPERATOR_DATABASE_URL
 # shellcheck disable=SC1091
 . "$dir/pg/env"
 
@@ -98,8 +106,14 @@ else
 fi
 brokers=$(head -n 1 "$dir/bootstrap")
 
+owner_url=${OWNER_DATABASE_URL:-$DATABASE_URL}
+worker_url=${WORKER_DATABASE_URL:-$DATABASE_URL}
+operator_url=${OPERATOR_DATABASE_URL:-$DATABASE_URL}
 cat >"$dir/env" <<ENV
-DATABASE_URL=$DATABASE_URL
+DATABASE_URL=$operator_url
+OPERATOR_DATABASE_URL=$operator_url
+WORKER_DATABASE_URL=$worker_url
+OWNER_DATABASE_URL=$owner_url
 KAFKA_BROKERS=$brokers
 PGPORT=$PGPORT
 ENV
@@ -114,10 +128,11 @@ kafka_creds() { # user -> VAR=VALUE words for env(1), nothing without SASL
 }
 if [ "$kafka_sasl" -eq 1 ]; then
   grep '^KAFKA_S' "$dir/kafka/env" >>"$dir/env"
-  chmod 600 "$dir/env"
 fi
+chmod 600 "$dir/env"
 # Long-running processes of the system, when asked. Each gets the stack's
-# DATABASE_URL/KAFKA_BROKERS plus its own extra VAR=VALUE settings.
+# worker URL as DATABASE_URL, KAFKA_BROKERS, plus its own extra VAR=VALUE
+# settings; the ingester gets no database URL at all.
 start_service() { # name binary [VAR=VALUE...]
   local name=$1 bin=$2
   shift 2
@@ -128,14 +143,16 @@ start_service() { # name binary [VAR=VALUE...]
   if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
     return 0
   fi
-  env DATABASE_URL="$DATABASE_URL" KAFKA_BROKERS="$brokers" "$@" nohup "$bin" \
+  local db=(DATABASE_URL="$worker_url")
+  [ "$name" = billing-ingester ] && db=(-u DATABASE_URL)
+  env "${db[@]}" KAFKA_BROKERS="$brokers" "$@" nohup "$bin" \
     >>"$dir/$name.log" 2>&1 </dev/null &
   echo $! >"$dir/$name.pid"
 }
 if [ "$services" -eq 1 ]; then
-  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}
+  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_LocalDevOnly0123456789ab}
   export INGESTER_LISTEN=${INGESTER_LISTEN:-127.0.0.1:$port_base}
-  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_local_dev}
+  export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_LocalDevOnly0123456789ab}
   : >"$dir/endpoints"
   # Stripe: the loopback stand-in when it is built. Without it Stripe calls
   # go to a closed local port (transient failures, retried): never to Stripe.
@@ -190,4 +207,6 @@ if [ "$services" -eq 1 ]; then
     echo "STRIPE_API_BASE=$STRIPE_API_BASE"
   } >>"$dir/env"
 fi
-echo "stack up: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$brokers ($kafka Kafka; env in $dir/env)"
+# The URL without its password (the env file has it).
+shown=$(sed -E 's#://([^:@/]+):[^@/]*@#://\1:***@#' <<<"$operator_url")
+echo "stack up: DATABASE_URL=$shown KAFKA_BROKERS=$brokers ($kafka Kafka; env in $dir/env)"

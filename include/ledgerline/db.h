@@ -32,8 +32,14 @@ typedef struct db_conn {
 
 /* Connects to url, retrying with backoff from 100 ms doubling to 5 s for at
  * most max_wait_ms in total (0 = a single attempt). Returns NULL with a
- * message in err when it cannot connect. */
+ * message in err when it cannot connect. The first connection of a process
+ * checks its role: a superuser or the owner of schema billing (a member of
+ * billing_owner) still connects, and a WARNING says that a runtime process
+ * should use billing_worker or billing_operator (CONTRACT "Hardening"). */
 db_conn *db_connect(const char *url, int max_wait_ms, char *err, size_t errlen);
+/* The process means to connect as the owner (billingctl db migrate): no
+ * warning. Call before the first db_connect. */
+void db_expect_privileged(void);
 void db_close(db_conn *c);
 /* Reconnects when the session is broken (after a transient error). */
 bool db_ensure(db_conn *c, int max_wait_ms);

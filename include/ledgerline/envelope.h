@@ -38,7 +38,11 @@ int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char 
               int shard, int shards, int64_t firm_id);
 /* Serialises to a malloc'd JSON string (caller frees), NULL on error. */
 char *tick_to_json(const tick_msg *t);
-/* Parses and validates; -1 with a message in err. */
+/* Parses and validates; -1 with a message in err. The idempotency_key must
+ * be the one tick_init would give the tick's fields: a tick carrying any
+ * other key (a forged one, say a future date's key on a harmless date,
+ * which would have that key recorded as applied and the real tick skipped)
+ * is malformed and belongs on the dlq. */
 int tick_parse(const char *json, size_t len, tick_msg *out, char *err, size_t errlen);
 
 typedef enum {

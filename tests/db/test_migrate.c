@@ -16,7 +16,7 @@
 static db_conn *connect_db(void)
 {
     char err[512];
-    db_conn *c = db_connect(getenv("DATABASE_URL"), 5000, err, sizeof err);
+    db_conn *c = db_connect(dbtest_owner_url(), 5000, err, sizeof err);
     if (c == NULL)
         fail_msg("cannot connect: %s", err);
     return c;

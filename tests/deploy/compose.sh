@@ -5,8 +5,11 @@
 # provisioning one-shot, the ingester with a published port, the scheduler
 # and one scalable service per worker kind, health checks on every
 # long-running service, a memory limit on every service, the ingester's
-# /metrics on an unpublished admin listener; the topics it provisions are
-# exactly the contract's, and .env is ignored by git.
+# /metrics on an unpublished admin listener; least privilege (no
+# capabilities, no privilege gain, read-only root file systems, one database
+# role per kind of process, the ingester without database or Stripe key);
+# the topics it provisions are exactly the contract's, and .env is ignored
+# by git.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -89,6 +92,44 @@ check(ing["healthcheck"]["test"][-1] == f"http://127.0.0.1:{admin_port}/readyz",
       "ingester health check must call its admin listener's /readyz")
 check(not any(str(p.get("target") if isinstance(p, dict) else p).split(":")[-1] == admin_port
               for p in ing.get("ports", [])), "ingester's admin listener must not be published")
+
+# Least privilege (docs/DESIGN.md "Trust model"): every container drops
+# every capability it does not need and cannot gain privileges; ours run on
+# a read-only root file system with a tmpfs for /tmp.
+ours = [n for n, v in svc.items() if str(v.get("image", "")).startswith("ledgerline")]
+check(set(workers + ["billing-ingester", "billing-scheduler", "migrate"]) <= set(ours),
+      "the billing services must run the ledgerline image")
+for name, s in svc.items():
+    check("no-new-privileges:true" in s.get("security_opt", []), f"{name}: no-new-privileges")
+    check(s.get("cap_drop") == ["ALL"], f"{name}: cap_drop [ALL]")
+for name in ours:
+    s = svc[name]
+    check(s.get("read_only") is True, f"{name}: read_only")
+    check(any(str(t).startswith("/tmp") for t in s.get("tmpfs", [])), f"{name}: tmpfs on /tmp")
+    check(not s.get("cap_add"), f"{name}: adds capabilities")
+# Database roles: the migration as billing_owner, the scheduler and the
+# workers as billing_worker, billingctl as billing_operator; the ingester
+# holds neither a database URL nor the Stripe API key; only db-roles holds
+# the superuser's password.
+def db_user(name):
+    url = str(svc[name].get("environment", {}).get("DATABASE_URL", ""))
+    m = re.match(r"postgresql://([^:@/]+)[:@]", url)
+    return m.group(1) if m else None
+check(db_user("migrate") == "billing_owner", "migrate must connect as billing_owner")
+for name in workers + ["billing-scheduler"]:
+    check(db_user(name) == "billing_worker", f"{name} must connect as billing_worker, not {db_user(name)}")
+check("billingctl" in svc and db_user("billingctl") == "billing_operator",
+      "the billingctl tool service must connect as billing_operator")
+ing = svc["billing-ingester"].get("environment", {})
+check("DATABASE_URL" not in ing and "STRIPE_SECRET_KEY" not in ing,
+      "the ingester must get neither DATABASE_URL nor STRIPE_SECRET_KEY")
+check("db-roles" in svc and svc["migrate"]["depends_on"].get("db-roles", {}).get("condition")
+      == "service_completed_successfully", "migrate must wait for db-roles")
+for name, s in svc.items():
+    env = s.get("environment", {})
+    if name not in ("postgres", "db-roles"):
+        check(not any(k in env for k in ("POSTGRES_PASSWORD", "PGPASSWORD")),
+              f"{name} holds the superuser's password")
 
 # The provisioned topics are exactly the contract's (CONTRACT.md table, and
 # the code's list in include/ledgerline/topics.h), each with partitions.

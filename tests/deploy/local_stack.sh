@@ -38,7 +38,8 @@ done
 
 # Only the stack's own settings: nothing inherited from the caller's stack.
 unset DATABASE_URL KAFKA_BROKERS INGESTER_LISTEN STRIPE_WEBHOOK_SECRET STRIPE_API_BASE \
-      STRIPE_SECRET_KEY WORKER_HTTP_LISTEN PGPORT
+      STRIPE_SECRET_KEY WORKER_HTTP_LISTEN PGPORT OWNER_DATABASE_URL WORKER_DATABASE_URL \
+      OPERATOR_DATABASE_URL
 export LOG_LEVEL=info
 # The scheduler's test clock: a first start at 00:00 publishes nothing (the
 # earliest tick is due at 02:00), so the only invoicing tick is this test's.
@@ -107,6 +108,43 @@ total=$(psql "$DATABASE_URL" -XAtq -c "select i.total_cents from billing.invoice
    where c.company_name = 'Acme Manufacturing' and i.issue_date = '2026-11-01'")
 [ "$total" = 541250 ] || fail "Acme invoice total $total, expected 541250"
 echo "invoice read: Acme, issued 2026-11-01, total_cents $total"
+# The runtime roles, as in production: the worker wrote as billing_worker,
+# billingctl holds billing_operator, the ingester has no database URL.
+who=$(psql "$DATABASE_URL" -XAtq -c "select a.db_user from billing.audit_events a
+   join billing.invoices i on i.id = (a.metadata->>'invoice_id')::bigint
+   join billing.clients c on c.id = i.client_id
+   where c.company_name = 'Acme Manufacturing' and i.issue_date = '2026-11-01'
+     and a.action = 'package_invoice_auto_generated'")
+[ "$who" = billing_worker ] || fail "the invoicing worker wrote as '$who', expected billing_worker"
+[ "$(psql "$DATABASE_URL" -XAtq -c 'select session_user')" = billing_operator ] ||
+  fail "DATABASE_URL of the stack's env is not billing_operator's"
+if tr '\0' '\n' <"/proc/$(cat "$dir/billing-ingester.pid")/environ" | grep -q '^DATABASE_URL='; then
+  fail "the ingester was given DATABASE_URL"
+fi
+
+echo "== compose's database roles (deploy/postgres/roles.sh, then migrate as billing_owner)"
+# On a scratch database of this stack's own cluster, as docker-compose.yml
+# runs them: db-roles as the superuser, migrate as billing_owner.
+scratch=ll_compose_roles
+owner=$OWNER_DATABASE_URL
+psql "$owner" -XAtq -c "create database $scratch" >/dev/null || fail "create database $scratch"
+pw() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+if PGHOST=127.0.0.1 PGPORT=$PGPORT PGUSER=postgres PGDATABASE=$scratch BILLING_OWNER_PASSWORD=short \
+   BILLING_WORKER_PASSWORD=$(pw) BILLING_OPERATOR_PASSWORD=$(pw) \
+   sh "$root/deploy/postgres/roles.sh" >"$dir/roles.out" 2>&1; then
+  fail "roles.sh accepted a short password"
+fi
+grep -q 'BILLING_OWNER_PASSWORD must be at least 16' "$dir/roles.out" || fail "roles.sh: $(cat "$dir/roles.out")"
+owner_pw=$(pw)
+PGHOST=127.0.0.1 PGPORT=$PGPORT PGUSER=postgres PGDATABASE=$scratch BILLING_OWNER_PASSWORD=$owner_pw \
+  BILLING_WORKER_PASSWORD=$(pw) BILLING_OPERATOR_PASSWORD=$(pw) \
+  sh "$root/deploy/postgres/roles.sh" >"$dir/roles.out" 2>&1 || fail "roles.sh: $(cat "$dir/roles.out")"
+DATABASE_URL="postgresql://billing_owner:$owner_pw@127.0.0.1:$PGPORT/$scratch" "$ctl" db migrate \
+  >"$dir/migrate-owner.out" 2>&1 || fail "migrate as billing_owner: $(tail -n 3 "$dir/migrate-owner.out")"
+others=$(psql "${owner%/*}/$scratch" -XAtq -c "select count(*) from pg_class
+   where relnamespace = 'billing'::regnamespace and relowner <> 'billing_owner'::regrole")
+[ "$others" = 0 ] || fail "$others objects of $scratch are not billing_owner's"
+psql "$owner" -XAtq -c "drop database $scratch with (force)" >/dev/null
 
 echo "== metrics"
 curl -s "$metrics/metrics" >"$dir/metrics.txt"

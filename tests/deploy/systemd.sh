@@ -3,9 +3,9 @@
 # (templates through an instance, e.g. billing-autopay-worker@1.service);
 # any warning about a unit counts as a failure. There is a unit for every
 # binary, a template for every worker kind, Restart=on-failure, an
-# EnvironmentFile and a MemoryMax on every service, and the ingester's
-# metrics on a loopback admin listener. Skipped (77) where systemd-analyze
-# is not installed.
+# EnvironmentFile and a MemoryMax on every service, the ingester's metrics
+# on a loopback admin listener, and each unit reads only the secrets it
+# uses. Skipped (77) where systemd-analyze is not installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 units="$root/deploy/systemd"
@@ -26,6 +26,28 @@ for u in "$units"/*.service; do
     *) grep -q '^Restart=on-failure$' "$u" || { echo "FAIL: $name has no Restart=on-failure" >&2; exit 1; } ;;
   esac
 done
+# Each unit reads only the secrets it uses (docs/OPERATIONS.md "Secrets per
+# process"): the migration the owner's database URL, the scheduler and the
+# workers billing_worker's, the workers that call Stripe the API key, the
+# ingester the webhook secret and neither a database URL nor the API key;
+# what a unit must not hold is unset even if a shared file sets it.
+secrets_of() { grep -Eo '^EnvironmentFile=/etc/ledgerline/(database-[a-z]+|stripe-[a-z]+)\.env$' "$units/$1" |
+  sed 's|.*/||' | sort | tr '\n' ' '; }
+expect_secrets() { # unit "files..." "unset..."
+  local got; got=$(secrets_of "$1")
+  [ "$got" = "$2" ] || { echo "FAIL: $1 reads secrets '$got', expected '$2'" >&2; exit 1; }
+  for v in $3; do
+    grep -Eq "^UnsetEnvironment=.*\b$v\b" "$units/$1" || { echo "FAIL: $1 does not unset $v" >&2; exit 1; }
+  done
+}
+expect_secrets billing-migrate.service "database-owner.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+expect_secrets billing-scheduler.service "database-worker.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+expect_secrets billing-invoicing-worker@.service "database-worker.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
+for w in autopay retry dispute; do
+  expect_secrets "billing-$w-worker@.service" "database-worker.env stripe-api.env " "STRIPE_WEBHOOK_SECRET"
+done
+expect_secrets billing-ingester.service "stripe-webhook.env " "DATABASE_URL STRIPE_SECRET_KEY"
+echo "secrets per unit: as expected"
 
 grep -Eq '^Environment=INGESTER_ADMIN_LISTEN=127\.0\.0\.1:[0-9]+$' "$units/billing-ingester.service" ||
   { echo "FAIL: billing-ingester.service serves /metrics on no admin listener" >&2; exit 1; }

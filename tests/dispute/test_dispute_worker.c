@@ -270,7 +270,7 @@ static int setup(void **state)
     unlink(worker_log);
     /* The worker and every billingctl run inherit these. */
     setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
-    setenv("STRIPE_SECRET_KEY", "sk_test_dispute_tests", 1);
+    setenv("STRIPE_SECRET_KEY", "sk_test_DisputeTests0123456789", 1);
     setenv("STRIPE_API_BASE", standin_url(sd), 1);
     char err[512];
     prod = kafka_producer_new(brokers, 10000, err, sizeof err);
@@ -284,6 +284,7 @@ static int setup(void **state)
         if (f == NULL || dup2(fileno(stderr), 1) < 0)
             _exit(126);
         setenv("LOG_LEVEL", "info", 1);
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         execl(LL_DISPUTE_WORKER_BIN, LL_DISPUTE_WORKER_BIN, (char *)NULL);
         _exit(127);
     }
@@ -890,6 +891,31 @@ static void test_evidence_submission(void **state)
                      1);
     assert_non_null(strstr(errout, "favourite_colour"));
     assert_int_equal(standin_count(sd, "POST", path), 0);
+    /* the file is read with the 1 MiB limit its message promises: exactly
+     * 1 MiB is read whole (and refused here for its unknown key), one byte
+     * more is refused for its size, and nothing is sent either time */
+    char big[128];
+    snprintf(big, sizeof big, "/tmp/dsp%ld-evidence-big.json", (long)getpid());
+    static const char head[] =
+        "{\"customer_name\":\"Jenny Rosen\",\"favourite_colour\":\"blue\"}";
+    for (size_t size = 1048576; size <= 1048577; size++) {
+        FILE *f = fopen(big, "w");
+        assert_non_null(f);
+        fputs(head, f);
+        for (size_t n = strlen(head); n < size; n++)
+            fputc(' ', f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(
+            ctl("dispute", "evidence", I(dispute), "--file", big, "--by", "ops", NULL), 1);
+        if (size == 1048576) {
+            assert_non_null(strstr(errout, "favourite_colour"));
+        } else {
+            assert_non_null(strstr(errout, "is larger than 1 MiB"));
+            assert_null(strstr(errout, "favourite_colour"));
+        }
+    }
+    unlink(big);
+    assert_int_equal(standin_count(sd, "POST", path), 0);
     /* usage errors */
     assert_int_equal(ctl("dispute", "evidence", I(dispute), NULL), 2);
     assert_int_equal(ctl("dispute", "evidence", "nope", "--file", good, NULL), 2);
@@ -950,7 +976,8 @@ static void test_refund_command(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     /* a real PaymentIntent at the stand-in, so it knows the charge */
-    stripe_config cfg = {.secret_key = "sk_test_dispute_tests", .api_base = standin_url(sd),
+    stripe_config cfg = {.secret_key = "sk_test_DisputeTests0123456789",
+                         .api_base = standin_url(sd),
                          .max_rps = 25};
     char err[256];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
@@ -1070,6 +1097,68 @@ static void test_report_disputes(void **state)
     assert_int_equal(ctl("report", "disputes", NULL), 2);
 }
 
+/* billingctl dlq list prints headers and keys that anyone able to write to
+ * the topic chose: control characters, terminal escapes and line breaks
+ * (which could fake a row or rewrite the operator's screen) and bytes that
+ * are not UTF-8 come out as \xNN, in the table and in --json. */
+static void test_dlq_list_escapes_control_characters(void **state)
+{
+    (void)state;
+    char key[64], value[64];
+    int kn = snprintf(key, sizeof key, "k%ld\x1b[31m\r\n", (long)getpid());
+    snprintf(value, sizeof value, "{\"id\":\"evt_hostile\"}");
+    static const char error[] = "bad\x1b[2J\x1b]0;owned\x07\rforged row\n0 0 x x ok\xff\\";
+    kafka_header h[] = {{"error", error, strlen(error)},
+                        {"source-topic", "t\x1b[1m", 5},
+                        {"source-partition", "1\n", 2},
+                        {"source-offset", "2", 1},
+                        {"consumer", "c\x07", 2}};
+    char err[256];
+    assert_int_equal(kafka_produce_wait(prod, dlq_topic, key, (size_t)kn, value, strlen(value), h,
+                                        5, 10000, err, sizeof err),
+                     KAFKA_OK);
+    char shown_key[64];
+    snprintf(shown_key, sizeof shown_key, "k%ld\\x1b[31m\\x0d\\x0a", (long)getpid());
+    static const char shown_error[] =
+        "bad\\x1b[2J\\x1b]0;owned\\x07\\x0dforged row\\x0a0 0 x x ok\\xff\\x5c";
+
+    assert_int_equal(ctl("dlq", "list", NULL), 0);
+    for (const char *c = out; *c != '\0'; c++)
+        if ((*c < 0x20 && *c != '\n') || (unsigned char)*c >= 0x7f)
+            fail_msg("dlq list printed byte 0x%02x", (unsigned char)*c);
+    const char *row = strstr(out, shown_key);
+    assert_non_null(row);
+    const char *eol = strchr(row, '\n');
+    assert_non_null(eol);
+    const char *line = row;
+    while (line > out && line[-1] != '\n')
+        line--;
+    char text[1024];
+    snprintf(text, sizeof text, "%.*s", (int)(eol - line), line);
+    assert_non_null(strstr(text, "t\\x1b[1m"));
+    assert_non_null(strstr(text, shown_error));
+    assert_null(strstr(out, "\nforged row"));
+
+    assert_int_equal(ctl("--json", "dlq", "list", NULL), 0);
+    json_t *list = json_loads(out, 0, NULL);
+    assert_true(json_is_array(list));
+    size_t i;
+    json_t *e;
+    bool found = false;
+    json_array_foreach(list, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "key")), shown_key) != 0)
+            continue;
+        found = true;
+        assert_string_equal(json_string_value(json_object_get(e, "error")), shown_error);
+        assert_string_equal(json_string_value(json_object_get(e, "source_topic")), "t\\x1b[1m");
+        assert_string_equal(json_string_value(json_object_get(e, "source_partition")), "1\\x0a");
+        assert_string_equal(json_string_value(json_object_get(e, "consumer")), "c\\x07");
+    }
+    json_decref(list);
+    assert_true(found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1083,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_refund_of_unknown_charge_dead_lettered),
         cmocka_unit_test(test_unknown_charge_dlq_and_replay),
         cmocka_unit_test(test_evidence_submission),
+        cmocka_unit_test(test_dlq_list_escapes_control_characters),
         cmocka_unit_test(test_refund_command),
         cmocka_unit_test(test_report_disputes),
     };

@@ -44,8 +44,8 @@
 #endif
 
 #define FAULTS_DB "faults"
-#define FAULTS_SECRET "whsec_faults_suite_0123456789"
-#define FAULTS_API_KEY "sk_test_faults_suite"
+#define FAULTS_SECRET "whsec_FaultsSuite0123456789ab"
+#define FAULTS_API_KEY "sk_test_FaultsSuite0123456789"
 #define FAULTS_INVOICING_DATE "2027-01-01"
 #define FAULTS_AUTOPAY_DATE "2027-01-31"
 #define FAULTS_RETRY_DATE "2027-02-03"
@@ -59,7 +59,9 @@ typedef struct {
     char dir[512];
     char prefix[64];
     char brokers[512];
-    char db_url[512];
+    char db_url[512];     /* the superuser's: the checks */
+    char worker_url[512]; /* billing_worker's: every process of the system */
+    char operator_url[512]; /* billing_operator's: billingctl verify */
     int pg_port;
     char standin_url[256];
     char ingester_url[256];
@@ -217,6 +219,12 @@ static void faults_start_stack(void)
         fproc_tail(log, 30);
         fproc_die("PostgreSQL did not start");
     }
+    /* The processes get the runtime roles, as deployed; the checks read
+     * with the superuser. */
+    if (!fproc_pg_env("WORKER_DATABASE_URL", R.worker_url, sizeof R.worker_url))
+        snprintf(R.worker_url, sizeof R.worker_url, "%s", R.db_url);
+    if (!fproc_pg_env("OPERATOR_DATABASE_URL", R.operator_url, sizeof R.operator_url))
+        snprintf(R.operator_url, sizeof R.operator_url, "%s", R.db_url);
     faults_say("postgresql up on port %d, database %s migrated", R.pg_port, FAULTS_DB);
 
     snprintf(a_prefix, sizeof a_prefix, "%s", R.prefix);
@@ -246,7 +254,7 @@ static void faults_environment(int ingester_port)
     const char *level = getenv("FAULTS_LOG_LEVEL");
     const struct {
         const char *k, *v;
-    } env[] = {{"DATABASE_URL", R.db_url},
+    } env[] = {{"DATABASE_URL", R.worker_url},
                {"KAFKA_BROKERS", R.brokers},
                {"KAFKA_TOPIC_PREFIX", R.prefix},
                {"STRIPE_WEBHOOK_SECRET", FAULTS_SECRET},
@@ -1058,7 +1066,9 @@ static void faults_verify(void)
     }
     char log[700];
     snprintf(log, sizeof log, "%s/verify.log", R.dir);
-    char *argv[] = {LL_BILLINGCTL_BIN, "verify", NULL};
+    char env_db[600];
+    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", R.operator_url);
+    char *argv[] = {"/usr/bin/env", env_db, LL_BILLINGCTL_BIN, "verify", NULL};
     int rc = fproc_run(argv, log, 300000);
     faults_check(rc == 0, "billingctl verify exit %d (0 = clean; output in %s)", rc, log);
     if (rc != 0)

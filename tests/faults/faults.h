@@ -68,6 +68,9 @@ int fproc_run(char *const argv[], const char *log_path, int timeout_ms);
 int fproc_pg_start(int port, const char *db, const char *billingctl, char *url, size_t urllen,
                    int *port_out);
 int fproc_pg_stop(void);
+/* KEY's value in the cluster's env file (pg-start.sh: WORKER_DATABASE_URL,
+ * OPERATOR_DATABASE_URL, ...); false when absent. */
+bool fproc_pg_env(const char *key, char *out, size_t outlen);
 /* Kills every child and stops the cluster: async-signal-safe, used on every
  * failure path (and by the watchdog). */
 void fproc_cleanup_hard(void);

@@ -224,6 +224,13 @@ int fproc_pg_start(int port, const char *db, const char *billingctl, char *url, 
     return 0;
 }
 
+bool fproc_pg_env(const char *key, char *out, size_t outlen)
+{
+    char envfile[700];
+    snprintf(envfile, sizeof envfile, "%s/env", fproc_pg_dir);
+    return fproc_env_value(envfile, key, out, outlen);
+}
+
 int fproc_pg_stop(void)
 {
     char log[700];

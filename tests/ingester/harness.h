@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define H_SECRET_A "whsec_test_a_0123456789"
-#define H_SECRET_B "whsec_test_b_9876543210"
+#define H_SECRET_A "whsec_TestA0123456789abcdef"
+#define H_SECRET_B "whsec_TestB9876543210fedcba"
 
 typedef struct {
     char dir[256];

@@ -17,11 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "ledgerline/db.h"
 #include "ledgerline/envelope.h"
 #include "ledgerline/invoicing.h"
+#include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
+#include "ledgerline/topics.h"
 #include "support/dbtest.h"
 #include "support/invworker.h"
 #include "support/kafkatest.h"
@@ -742,6 +745,110 @@ static void test_renewal_next_tick_bills_new_terms(void **state)
     free(before);
 }
 
+/* Dead letters on the worker's <prefix>dlq whose value is one of values[],
+ * counted once each and checked for the error naming the key; read until
+ * all are seen or 60 s have passed. */
+static int forged_dead_letters(char *const *values, int n)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "%sdlq", invworker_prefix(worker));
+    rd_kafka_t *rk = kafkatest_reader(getenv("KAFKA_BROKERS"), topic);
+    bool seen[16] = {false};
+    int found = 0;
+    time_t deadline = time(NULL) + 60;
+    while (found < n && time(NULL) < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m == NULL)
+            continue;
+        for (int i = 0; m->err == 0 && i < n; i++) {
+            if (seen[i] || m->len != strlen(values[i]) || memcmp(m->payload, values[i], m->len))
+                continue;
+            kafka_msg km = {.raw = m};
+            const void *v;
+            size_t len;
+            assert_true(kafka_msg_header(&km, "error", &v, &len));
+            char error[512];
+            snprintf(error, sizeof error, "%.*s", (int)len, (const char *)v);
+            if (strstr(error, "\"idempotency_key\" must be") == NULL)
+                fail_msg("dead letter with another error: %s", error);
+            seen[i] = true;
+            found++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
+}
+
+/* A forged tick (a harmless business date carrying the key of a real tick
+ * to come) is dead-lettered, its key is not recorded, and the real tick of
+ * that date is applied. Before the key was derived from the fields, the
+ * forged tick's key was recorded as applied and December was never billed. */
+static void test_forged_tick_dead_lettered(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    int64_t eng = eng_new(firm, client, "package", 50000, "monthly", 0, false, "2026-01-01", NULL);
+
+    char err[512], topic[160];
+    assert_int_equal(topic_name(invworker_prefix(worker), TOPIC_TICKS_INVOICING, topic,
+                                sizeof topic),
+                     0);
+    kafka_producer *p = kafka_producer_new(getenv("KAFKA_BROKERS"), 10000, err, sizeof err);
+    assert_non_null(p);
+    char *forged[TEST_SHARDS];
+    for (int s = 0; s < TEST_SHARDS; s++) {
+        /* Exactly what tick_to_json writes for 2025-06-01 (a date before the
+         * engagement: no effect), but with December's key. */
+        char key[96], shard[8];
+        snprintf(key, sizeof key, "tick:invoicing:2026-12-01:firm-%lld:%d/%d", (long long)firm, s,
+                 TEST_SHARDS);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "type", "tick.invoicing",
+                              "idempotency_key", key, "business_date", "2025-06-01", "as_of",
+                              "2025-06-01T00:00:00Z", "shard", s, "shards", TEST_SHARDS,
+                              "firm_id", (json_int_t)firm);
+        forged[s] = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        snprintf(shard, sizeof shard, "%d", s);
+        assert_int_equal(kafka_produce_wait(p, topic, shard, strlen(shard), forged[s],
+                                            strlen(forged[s]), NULL, 0, 30000, err, sizeof err),
+                         KAFKA_OK);
+    }
+    kafka_producer_destroy(p, 5000);
+
+    /* The real tick of December, behind the forged ones on every partition. */
+    assert_int_equal(run(firm, "2026-12-01"), 1);
+    char want[64];
+    snprintf(want, sizeof want, "PKG-%lld-2026-12-01", (long long)eng);
+    assert_string_equal(inv_col(eng, "invoice_number"), want);
+    assert_int_equal(forged_dead_letters(forged, TEST_SHARDS), TEST_SHARDS);
+    /* The worker process wrote as the stack's runtime role (billing_worker). */
+    const char *w = getenv("WORKER_DATABASE_URL");
+    if (w != NULL && *w != '\0') {
+        const char *pe[] = {I64(eng)};
+        assert_string_equal(dbtest_text(pg,
+                                        "SELECT a.db_user FROM billing.audit_events a"
+                                        " JOIN billing.invoices i"
+                                        " ON i.id = (a.metadata->>'invoice_id')::bigint"
+                                        " WHERE i.engagement_id = $1",
+                                        1, pe),
+                            "billing_worker");
+    }
+    /* Each December key recorded once, by the real tick; no 2025-06-01 key. */
+    char like[96];
+    snprintf(like, sizeof like, "tick:invoicing:%%:firm-%lld:%%", (long long)firm);
+    const char *lp[] = {invworker_group(worker), like};
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.processed_messages WHERE consumer = $1"
+                               " AND idempotency_key LIKE $2",
+                               2, lp),
+                     TEST_SHARDS);
+    for (int s = 0; s < TEST_SHARDS; s++)
+        free(forged[s]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_two_shards_partition),
         cmocka_unit_test(test_batches_cover_each_engagement_once),
         cmocka_unit_test(test_renewal_next_tick_bills_new_terms),
+        cmocka_unit_test(test_forged_tick_dead_lettered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,9 +37,10 @@ static pid_t payh_spawn(payh *h, const char *bin, const char *log)
         FILE *f = freopen(log, "a", stderr);
         if (f == NULL || dup2(fileno(stderr), 1) < 0)
             _exit(126);
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         setenv("KAFKA_TOPIC_PREFIX", h->prefix, 1);
         setenv("STRIPE_API_BASE", standin_url(h->stripe), 1);
-        setenv("STRIPE_SECRET_KEY", "sk_test_ledgerline", 1);
+        setenv("STRIPE_SECRET_KEY", "sk_test_Ledgerline0123456789", 1);
         setenv("STRIPE_MAX_RPS", "200", 1);
         setenv("LOG_LEVEL", "info", 1);
         if (h->retry_days[0])

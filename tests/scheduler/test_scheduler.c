@@ -93,6 +93,7 @@ static int run_scheduler(const char *prefix, const char *now, const char *shards
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
         setenv("SCHEDULER_NOW", now, 1);
         setenv("TICK_SHARDS", shards, 1);
@@ -276,6 +277,7 @@ static void test_loop_publishes_when_due_and_stops_on_sigterm(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
         setenv("SCHEDULER_NOW", "2026-11-24T02:59:57Z", 1);
         setenv("TICK_SHARDS", "3", 1);

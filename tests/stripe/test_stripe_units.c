@@ -546,7 +546,7 @@ static void test_client_schemes(void **state)
                                      "http://127.0.0.1:8089/", "http://localhost:9",
                                      "http://[::1]:8089",      NULL /* default: https */};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        stripe_client *c = new_client(ok[i], "sk_test_abcdefgh", 25, err, sizeof err);
+        stripe_client *c = new_client(ok[i], "sk_test_abcdefgh01234567", 25, err, sizeof err);
         if (c == NULL)
             fail_msg("%s refused: %s", ok[i] ? ok[i] : "(default)", err);
         stripe_stats s = stripe_client_stats(c);
@@ -562,7 +562,7 @@ static void test_client_schemes(void **state)
                                       "api.stripe.com",             "",
                                       "HTTP://api.stripe.com"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        stripe_client *c = new_client(bad[i], "sk_test_abcdefgh", 25, err, sizeof err);
+        stripe_client *c = new_client(bad[i], "sk_test_abcdefgh01234567", 25, err, sizeof err);
         if (c != NULL)
             fail_msg("%s accepted", bad[i]);
         assert_non_null(strstr(err, "https://"));
@@ -589,14 +589,16 @@ static void test_client_keys_and_rate(void **state)
     memset(longkey, 'a', sizeof longkey - 1);
     longkey[sizeof longkey - 1] = '\0';
     assert_null(new_client("https://api.stripe.com", longkey, 25, err, sizeof err));
-    stripe_client *c = new_client("https://api.stripe.com", "rk_live_abcdefgh", 25, err, sizeof err);
+    stripe_client *c =
+        new_client("https://api.stripe.com", "rk_live_abcdefgh01234567", 25, err, sizeof err);
     assert_non_null(c);
     stripe_client_free(c);
 
-    assert_null(new_client("https://api.stripe.com", "sk_test_abcdefgh", -1, err, sizeof err));
+    assert_null(
+        new_client("https://api.stripe.com", "sk_test_abcdefgh01234567", -1, err, sizeof err));
     assert_non_null(strstr(err, "max_rps"));
     /* 0 = the default. */
-    c = new_client("https://api.stripe.com", "sk_test_abcdefgh", 0, err, sizeof err);
+    c = new_client("https://api.stripe.com", "sk_test_abcdefgh01234567", 0, err, sizeof err);
     assert_non_null(c);
     stripe_client_free(c);
 }

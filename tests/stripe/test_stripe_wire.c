@@ -27,7 +27,7 @@
 #include "ledgerline/stripe.h"
 #include "support/standin.h"
 
-#define SUITE_KEY "sk_test_stripecli_suite"
+#define SUITE_KEY "sk_test_StripeCliSuite0123456"
 
 static const char *const standin_args[] = {"--api-key", SUITE_KEY, NULL};
 
@@ -138,7 +138,7 @@ static void test_headers_and_body(void **state)
     /* Authorization: the stand-in accepts only SUITE_KEY as a Bearer token,
      * so the 200 above proves it was sent; another key is refused (401),
      * which is our mistake, not an outage. */
-    stripe_client *wrong = client_for(standin_url(s), "sk_test_not_the_suite_key", 25, 0, NULL);
+    stripe_client *wrong = client_for(standin_url(s), "sk_test_NotTheSuiteKey0123456", 25, 0, NULL);
     post_pi(wrong, &call, f, "autopay:42:2");
     assert_int_equal(call.result.outcome, STRIPE_INVALID_REQUEST);
     assert_int_equal(call.result.http_status, 401);

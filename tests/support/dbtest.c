@@ -11,13 +11,32 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-PGconn *dbtest_connect(void)
+static const char *dbtest_url(const char *name)
 {
-    const char *url = getenv("DATABASE_URL");
+    const char *url = getenv(name);
+    if (url != NULL && *url != '\0')
+        return url;
+    url = getenv("DATABASE_URL");
     if (url == NULL || *url == '\0') {
         fprintf(stderr, "DATABASE_URL is not set: run the tests through tests/run.sh\n");
         exit(1);
     }
+    return url;
+}
+
+const char *dbtest_owner_url(void)
+{
+    return dbtest_url("OWNER_DATABASE_URL");
+}
+
+const char *dbtest_worker_url(void)
+{
+    return dbtest_url("WORKER_DATABASE_URL");
+}
+
+PGconn *dbtest_connect(void)
+{
+    const char *url = dbtest_owner_url();
     PGconn *c = PQconnectdb(url);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr, "cannot connect to DATABASE_URL: %s", PQerrorMessage(c));

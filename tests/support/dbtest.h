@@ -8,7 +8,20 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
-/* Connects to DATABASE_URL; aborts the test program when unset or down. */
+/* The database URLs of the local stack (deploy/local/stack-up.sh), each
+ * falling back to DATABASE_URL when unset:
+ * - dbtest_owner_url: OWNER_DATABASE_URL, what a test's own fixtures use
+ *   (seeding any table, provoking the rules' refusals);
+ * - dbtest_worker_url: WORKER_DATABASE_URL (billing_worker), what a test
+ *   gives the worker and scheduler processes it starts, so that they run
+ *   with the grants of production. billingctl children inherit
+ *   DATABASE_URL, which the stack sets to billing_operator's URL.
+ * Abort the test program when DATABASE_URL is unset as well. */
+const char *dbtest_owner_url(void);
+const char *dbtest_worker_url(void);
+
+/* Connects to dbtest_owner_url(); aborts the test program when unset or
+ * down. */
 PGconn *dbtest_connect(void);
 
 /* A short string unique to this process and call ("t1234-7-1700000000"). */

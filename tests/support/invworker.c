@@ -17,6 +17,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/ticks.h"
 #include "ledgerline/topics.h"
+#include "support/dbtest.h"
 
 #define INVWORKER_WAIT_S 90
 
@@ -46,6 +47,7 @@ pid_t invworker_spawn(const char *bin, const char *prefix, const char *logpath)
         FILE *f = freopen(logpath, "a", stderr);
         if (f == NULL || dup2(fileno(stderr), 1) < 0)
             _exit(126);
+        setenv("DATABASE_URL", dbtest_worker_url(), 1); /* billing_worker, as deployed */
         setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
         setenv("LOG_LEVEL", "info", 1);
         execl(bin, bin, (char *)NULL);

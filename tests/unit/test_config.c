@@ -25,6 +25,8 @@ static int reset_env(void **state)
     unsetenv(VAR);
     unsetenv("STRIPE_SECRET_KEY");
     unsetenv("DB_PASSWORD");
+    unsetenv("STRIPE_WEBHOOK_SECRET");
+    unsetenv("STRIPE_API_BASE");
     err[0] = '\0';
     return 0;
 }
@@ -410,6 +412,188 @@ static void child_bad_secret_bool(void)
     config_bool("STRIPE_SECRET_KEY", false);
 }
 
+/* ---- Stripe shapes (CONTRACT "Hardening") ---- */
+
+/* 16 characters after the prefix: the shortest accepted. */
+#define WHSEC16 "whsec_AbCdEfGh0123+/=="
+#define KEY16 "0123456789abcdEF"
+
+static void test_webhook_secret_shapes(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        WHSEC16,
+        "whsec_5Rx3vSbOYqEXAMPLEoK4mFfS2Gm8Zt9Q",
+        WHSEC16 "," WHSEC16 "xyz",            /* a rotation list */
+        " " WHSEC16 " , whsec_ZZZZZZZZZZZZZZZZZZZZ ", /* blanks around entries */
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", ok[i], err, sizeof err) != 0)
+            fail_msg("refused %s: %s", ok[i], err);
+
+    static const char *const bad[] = {
+        "whsec_replace_me",          /* the old .env.example placeholder */
+        "whsec_AbCdEfGh0123+/=",     /* 15 characters */
+        "whsec_AbCdEfGh_0123456789", /* '_' is not in the alphabet */
+        "whsec_AbCdEfGh 0123456789",
+        "whsec_AbCdEfGh-0123456789",
+        "WHSEC_AbCdEfGh0123456789",
+        "sk_test_AbCdEfGh0123456789",
+        "AbCdEfGh0123456789AbCdEfGh",
+        "whsec_",
+        WHSEC16 ",",                 /* an empty entry */
+        WHSEC16 ",,"WHSEC16,
+        WHSEC16 ",whsec_short",      /* the second entry is wrong */
+        "whsec_AbCdEf\nGh0123456789",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        if (config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", bad[i], err, sizeof err) == 0)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(strstr(err, "STRIPE_WEBHOOK_SECRET"));
+        assert_non_null(strstr(err, "whsec_ followed by at least 16 characters"));
+        assert_null(strstr(err, "AbCdEfGh")); /* the value is never shown */
+        assert_null(strstr(err, "replace_me"));
+    }
+    assert_int_equal(
+        config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", WHSEC16 ",whsec_short", err,
+                                     sizeof err),
+        -1);
+    assert_non_null(strstr(err, "entry 2 "));
+    assert_int_equal(config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", NULL, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "STRIPE_WEBHOOK_SECRET is required but not set"));
+    assert_int_equal(config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", "", err, sizeof err),
+                     -1);
+}
+
+static void test_stripe_key_shapes(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"sk_test_" KEY16, "sk_live_" KEY16, "rk_test_" KEY16,
+                                     "rk_live_" KEY16,
+                                     "sk_test_51HxYzAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (config_check_stripe_key("STRIPE_SECRET_KEY", ok[i], err, sizeof err) != 0)
+            fail_msg("refused %s: %s", ok[i], err);
+
+    char longkey[8 + 241 + 1];
+    memcpy(longkey, "sk_live_", 8);
+    memset(longkey + 8, 'a', 241);
+    longkey[sizeof longkey - 1] = '\0';
+    const char *const bad[] = {
+        "sk_test_replace_me",          /* the old .env.example placeholder */
+        "sk_test_0123456789abcdE",     /* 15 characters */
+        "sk_test_0123456789_abcdEF",   /* '_' after the prefix */
+        "sk_test_0123456789abcdEF\r\nX-Evil: 1",
+        "sk_test_0123456789abcd EF",
+        "pk_test_0123456789abcdEF",    /* a publishable key */
+        "sk_prod_0123456789abcdEF",
+        "SK_TEST_0123456789abcdEF",
+        "whsec_0123456789abcdEF0123",
+        "sk_0123456789abcdEF0123",
+        "sk_test_",
+        longkey,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        if (config_check_stripe_key("STRIPE_SECRET_KEY", bad[i], err, sizeof err) == 0)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(strstr(err, "STRIPE_SECRET_KEY is not a Stripe API key"));
+        assert_null(strstr(err, "0123456789")); /* the value is never shown */
+        assert_null(strstr(err, "replace_me"));
+    }
+    longkey[8 + 240] = '\0'; /* 240 characters: the longest accepted */
+    assert_int_equal(config_check_stripe_key("STRIPE_SECRET_KEY", longkey, err, sizeof err), 0);
+    assert_int_equal(config_check_stripe_key("STRIPE_SECRET_KEY", NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "STRIPE_SECRET_KEY is required but not set"));
+}
+
+static void test_api_base_shapes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        bool plain;
+    } ok[] = {
+        {"https://api.stripe.com", false},        {"https://api.stripe.com/", false},
+        {"https://stripe.internal:8443/p", false}, {"HTTPS://api.stripe.com", false},
+        {"http://127.0.0.1", true},               {"http://127.0.0.1:8089", true},
+        {"http://127.0.0.1:8089/", true},         {"http://localhost:9", true},
+        {"http://[::1]:8089", true},              {"http://[::1]", true},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        bool plain = !ok[i].plain;
+        if (config_check_api_base("STRIPE_API_BASE", ok[i].url, &plain, err, sizeof err) != 0)
+            fail_msg("refused %s: %s", ok[i].url, err);
+        assert_int_equal(plain, ok[i].plain);
+    }
+    static const char *const bad[] = {
+        "http://localhost:1@evil.example",     /* user info: libcurl would go to evil.example */
+        "http://localhost@evil.example",
+        "http://127.0.0.1:8089@evil.example/",
+        "https://user:pass@api.stripe.com",
+        "https://sk_live_x@api.stripe.com",
+        "http://evil.example#@localhost",
+        "http://evil.example?@localhost",
+        "http://localhost:1?x=@evil.example",
+        "http://localhost:1#@evil.example",
+        "https://api.stripe.com/?a=b",
+        "http://api.stripe.com",
+        "http://10.0.0.1:8089",
+        "http://127.0.0.1.evil.test",
+        "http://localhost.evil.test",
+        "http://127.0.0.10",
+        "http://[::1%25eth0]:8089",
+        "http://[::2]:8089",
+        "https://",
+        "ftp://127.0.0.1",
+        "file:///etc/passwd",
+        "gopher://localhost:1/",
+        "api.stripe.com",
+        "localhost:8089",
+        "",
+        "HTTP://api.stripe.com",
+        "http://local host:1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        if (config_check_api_base("STRIPE_API_BASE", bad[i], NULL, err, sizeof err) == 0)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(strstr(err, "STRIPE_API_BASE must be an https:// URL"));
+    }
+}
+
+static void child_placeholder_webhook_secret(void)
+{
+    setenv("STRIPE_WEBHOOK_SECRET", "whsec_replace_me", 1);
+    config_webhook_secrets("STRIPE_WEBHOOK_SECRET");
+}
+
+static void child_placeholder_key(void)
+{
+    setenv("STRIPE_SECRET_KEY", "sk_test_replace_me", 1);
+    config_stripe_key("STRIPE_SECRET_KEY");
+}
+
+static void child_evil_api_base(void)
+{
+    setenv("STRIPE_API_BASE", "http://localhost:1@evil.example", 1);
+    config_api_base("STRIPE_API_BASE", "https://api.stripe.com");
+}
+
+static void child_good_shapes(void)
+{
+    setenv("STRIPE_WEBHOOK_SECRET", WHSEC16, 1);
+    setenv("STRIPE_SECRET_KEY", "rk_live_" KEY16, 1);
+    unsetenv("STRIPE_API_BASE");
+    int ok = strcmp(config_webhook_secrets("STRIPE_WEBHOOK_SECRET"), WHSEC16) == 0 &&
+             strcmp(config_stripe_key("STRIPE_SECRET_KEY"), "rk_live_" KEY16) == 0 &&
+             strcmp(config_api_base("STRIPE_API_BASE", "https://api.stripe.com"),
+                    "https://api.stripe.com") == 0;
+    _exit(ok ? 0 : 1);
+}
+
 static void assert_one_line(const char *out)
 {
     size_t len = strlen(out);
@@ -445,6 +629,30 @@ static void test_exit_malformed(void **state)
     assert_null(strstr(out, "hunter2"));
 }
 
+/* At start: exit 2, one line naming the variable, the value never printed. */
+static void test_exit_stripe_shapes(void **state)
+{
+    (void)state;
+    char out[2048];
+    assert_int_equal(run_child(child_placeholder_webhook_secret, out, sizeof out),
+                     CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    assert_non_null(strstr(out, "configuration error: STRIPE_WEBHOOK_SECRET entry 1 is not"));
+    assert_null(strstr(out, "replace_me"));
+
+    assert_int_equal(run_child(child_placeholder_key, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    assert_non_null(strstr(out, "configuration error: STRIPE_SECRET_KEY is not a Stripe API key"));
+    assert_null(strstr(out, "replace_me"));
+
+    assert_int_equal(run_child(child_evil_api_base, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    assert_non_null(strstr(out, "configuration error: STRIPE_API_BASE must be an https:// URL"));
+
+    assert_int_equal(run_child(child_good_shapes, out, sizeof out), 0);
+    assert_string_equal(out, "");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -465,6 +673,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_secret_not_echoed, reset_env),
         cmocka_unit_test_setup(test_exit_required_missing, reset_env),
         cmocka_unit_test_setup(test_exit_malformed, reset_env),
+        cmocka_unit_test_setup(test_webhook_secret_shapes, reset_env),
+        cmocka_unit_test_setup(test_stripe_key_shapes, reset_env),
+        cmocka_unit_test_setup(test_api_base_shapes, reset_env),
+        cmocka_unit_test_setup(test_exit_stripe_shapes, reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

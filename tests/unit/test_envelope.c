@@ -260,14 +260,9 @@ static void test_tick_bad_values(void **state)
     longkey[ENVELOPE_KEY_MAX] = '\0';
     expect_tick_field_error("idempotency_key", json_string(longkey),
                             "\"idempotency_key\" is too long");
-    longkey[ENVELOPE_KEY_MAX - 1] = '\0'; /* 255 bytes fits */
-    {
-        char *s = tick_with("idempotency_key", json_string(longkey));
-        tick_msg t;
-        assert_int_equal(tick_parse(s, strlen(s), &t, err, sizeof err), 0);
-        assert_string_equal(t.idempotency_key, longkey);
-        free(s);
-    }
+    longkey[ENVELOPE_KEY_MAX - 1] = '\0'; /* 255 bytes fits, but is not the derived key */
+    expect_tick_field_error("idempotency_key", json_string(longkey),
+                            "\"idempotency_key\" must be \"tick:invoicing:2026-11-24:all:3/12\"");
 
     static const char *const bad_dates[] = {
         "2026-02-30", "2026-13-01", "2026-00-10", "26-11-24", "2026-11-24T00:00:00Z",
@@ -297,6 +292,66 @@ static void test_tick_bad_values(void **state)
     expect_tick_field_error("firm_id", json_integer(0),
                             "\"firm_id\" must be null or a positive integer, got 0");
     expect_tick_field_error("firm_id", json_integer(-7), "got -7");
+}
+
+/* A tick's key is derived from its fields, never taken from the message: a
+ * forged tick with the key of another date (or kind, scope or shard) would
+ * have that key recorded as applied, and the real tick would be skipped. */
+static void test_tick_forged_key(void **state)
+{
+    (void)state;
+    static const char *const forged[] = {
+        "tick:invoicing:2026-12-01:all:3/12",    /* a future date's key on a harmless date */
+        "tick:invoicing:2026-11-23:all:3/12",
+        "tick:autopay:2026-11-24:all:3/12",      /* another kind */
+        "tick:invoicing:2026-11-24:all:4/12",    /* another shard */
+        "tick:invoicing:2026-11-24:all:3/13",
+        "tick:invoicing:2026-11-24:firm-7:3/12", /* another scope */
+        "tick:invoicing:2026-11-24:all:03/12",
+        "tick:invoicing:2026-11-24:all:3/12 ",
+        "TICK:INVOICING:2026-11-24:ALL:3/12",
+        "tick:invoicing:2026-11-24:all:3/12\n",
+        "k",
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++)
+        expect_tick_field_error("idempotency_key", json_string(forged[i]),
+                                "tick: field \"idempotency_key\" must be "
+                                "\"tick:invoicing:2026-11-24:all:3/12\"");
+
+    /* Any other field changed without the key: refused the same way. */
+    expect_tick_field_error("business_date", json_string("2026-12-01"),
+                            "must be \"tick:invoicing:2026-12-01:all:3/12\"");
+    expect_tick_field_error("type", json_string("tick.retry"),
+                            "must be \"tick:retry:2026-11-24:all:3/12\"");
+    expect_tick_field_error("firm_id", json_integer(7),
+                            "must be \"tick:invoicing:2026-11-24:firm-7:3/12\"");
+    expect_tick_field_error("shard", json_integer(4),
+                            "must be \"tick:invoicing:2026-11-24:all:4/12\"");
+    expect_tick_field_error("shards", json_integer(24),
+                            "must be \"tick:invoicing:2026-11-24:all:3/24\"");
+
+    /* The error quotes at most 80 bytes of what was sent. */
+    char longkey[200];
+    memset(longkey, 'z', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    char *s = tick_with("idempotency_key", json_string(longkey));
+    tick_msg t;
+    assert_int_equal(tick_parse(s, strlen(s), &t, err, sizeof err), -1);
+    free(s);
+    assert_null(strstr(err, longkey + 100));
+    assert_non_null(strstr(err, "zzz...\""));
+
+    /* as_of is not part of the key: the same tick at another hour is the
+     * same tick (and is applied once). */
+    s = tick_with("as_of", json_string("2026-11-24T23:59:59Z"));
+    assert_int_equal(tick_parse(s, strlen(s), &t, err, sizeof err), 0);
+    assert_string_equal(t.idempotency_key, "tick:invoicing:2026-11-24:all:3/12");
+    free(s);
+
+    /* A struct with a forged key does not serialise either. */
+    assert_int_equal(tick_init(&t, TICK_INVOICING, day("2026-11-24"), NULL, 3, 12, 0), 0);
+    snprintf(t.idempotency_key, sizeof t.idempotency_key, "tick:invoicing:2026-12-01:all:3/12");
+    assert_null(tick_to_json(&t));
 }
 
 static void test_tick_not_json(void **state)
@@ -638,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_tick_firm_scoped),
         cmocka_unit_test(test_tick_round_trip_all_kinds),
         cmocka_unit_test(test_tick_init_rejects),
+        cmocka_unit_test(test_tick_forged_key),
         cmocka_unit_test(test_tick_missing_fields),
         cmocka_unit_test(test_tick_wrong_types),
         cmocka_unit_test(test_tick_bad_values),

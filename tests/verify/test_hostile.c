@@ -61,7 +61,7 @@ static int setup(void **state)
     hostile[9] = long_text(19000); /* very long */
     vt_seed(&F, true);
     stripe = standin_start(NULL);
-    snprintf(env_key, sizeof env_key, "STRIPE_SECRET_KEY=sk_test_hostile");
+    snprintf(env_key, sizeof env_key, "STRIPE_SECRET_KEY=sk_test_Hostile0123456789abc");
     snprintf(env_base, sizeof env_base, "STRIPE_API_BASE=%s", standin_url(stripe));
     stripe_env[0] = env_key;
     stripe_env[1] = env_base;

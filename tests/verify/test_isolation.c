@@ -53,7 +53,7 @@ static int setup(void **state)
     vt_seed(&A, true);
     vt_seed(&B, true);
     stripe = standin_start(NULL);
-    snprintf(env_key, sizeof env_key, "STRIPE_SECRET_KEY=sk_test_isolation");
+    snprintf(env_key, sizeof env_key, "STRIPE_SECRET_KEY=sk_test_Isolation0123456789ab");
     snprintf(env_base, sizeof env_base, "STRIPE_API_BASE=%s", standin_url(stripe));
     stripe_env[0] = env_key;
     stripe_env[1] = env_base;

@@ -1,7 +1,7 @@
 /* test_secrets.c: no secret in logs or metrics (issue 9, CONTRACT
  * "Secrets are never logged"). billingctl, billing-autopay-worker and
- * billing-ingester run with STRIPE_SECRET_KEY=sk_test_SECRETMARKER and
- * STRIPE_WEBHOOK_SECRET=whsec_SECRETMARKER at LOG_LEVEL=debug, through the
+ * billing-ingester run with STRIPE_SECRET_KEY=sk_test_SECRETMARKER0123 and
+ * STRIPE_WEBHOOK_SECRET=whsec_SECRETMARKER0123 at LOG_LEVEL=debug, through the
  * paths most likely to print a key: configuration errors, Stripe refusing
  * the key (401), a charge, bad and good webhook signatures; then their
  * stdout, stderr and /metrics must not contain SECRETMARKER. */
@@ -31,8 +31,8 @@
 #include "vtest.h"
 
 #define MARKER "SECRETMARKER"
-#define KEY "sk_test_" MARKER
-#define WHSEC "whsec_" MARKER
+#define KEY "sk_test_" MARKER "0123"
+#define WHSEC "whsec_" MARKER "0123"
 
 static void sleep_ms(int ms)
 {
@@ -176,7 +176,7 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* The stand-in accepts another key: every call with ours gets a 401. */
-    stripe = standin_start((const char *[]){"--api-key", "sk_test_somebodyelse", NULL});
+    stripe = standin_start((const char *[]){"--api-key", "sk_test_SomebodyElse0123456789", NULL});
     snprintf(prefix, sizeof prefix, "secrets%ld.", (long)getpid());
     snprintf(env_prefix, sizeof env_prefix, "KAFKA_TOPIC_PREFIX=%s", prefix);
     snprintf(env_base, sizeof env_base, "STRIPE_API_BASE=%s", standin_url(stripe));
@@ -327,6 +327,8 @@ static void test_autopay_worker(void **state)
     snprintf(listen, sizeof listen, "WORKER_HTTP_LISTEN=127.0.0.1:%d", port);
     snprintf(metrics_url, sizeof metrics_url, "http://127.0.0.1:%d/metrics", port);
     snprintf(log, sizeof log, "/tmp/vt-secrets-autopay-%ld.log", (long)getpid());
+    char env_db[600]; /* billing_worker, as deployed */
+    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", dbtest_worker_url());
     const char *env[] = {"STRIPE_SECRET_KEY=" KEY,
                          "STRIPE_WEBHOOK_SECRET=" WHSEC,
                          "LOG_LEVEL=debug",
@@ -334,6 +336,7 @@ static void test_autopay_worker(void **state)
                          env_base,
                          env_prefix,
                          listen,
+                         env_db,
                          NULL};
     pid_t w = spawn(LL_AUTOPAY_WORKER_BIN, log, env);
     assert_true(wait_http(metrics_url));

@@ -19,11 +19,7 @@ db_conn *vt_db(void)
 {
     static db_conn *c;
     if (c == NULL) {
-        const char *url = getenv("DATABASE_URL");
-        if (url == NULL || *url == '\0') {
-            fprintf(stderr, "DATABASE_URL is not set: run the tests through tests/run.sh\n");
-            exit(1);
-        }
+        const char *url = dbtest_owner_url(); /* the tests' fixtures */
         char err[512];
         c = db_connect(url, 10000, err, sizeof err);
         if (c == NULL) {

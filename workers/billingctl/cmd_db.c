@@ -1,4 +1,5 @@
-/* cmd_db.c: `billingctl db migrate`. */
+/* cmd_db.c: `billingctl db migrate` (connects as the schema owner,
+ * OWNER_DATABASE_URL in the local stack; docs/OPERATIONS.md). */
 #include <stdio.h>
 
 #include "cli.h"
@@ -15,6 +16,9 @@ int cmd_db_migrate(int argc, char **argv, const cli_opts *o)
     }
     const char *url = config_require("DATABASE_URL");
     char err[1024];
+    /* Migrations are the owner's (billing_owner, or a superuser on first
+     * install): the one command for which that is no warning. */
+    db_expect_privileged();
     db_conn *c = db_connect(url, 30000, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);

@@ -111,7 +111,10 @@ static db_status evidence_record(db_conn *c, void *varg, char *err, size_t errle
                       8, pa, err, errlen);
 }
 
-/* Reads the whole file (at most 1 MiB) and parses it strictly. */
+#define EVIDENCE_MAX_BYTES (1024 * 1024)
+
+/* Reads the whole file (at most 1 MiB: a larger one is refused, never read
+ * further) and parses it strictly. */
 static json_t *evidence_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -119,11 +122,29 @@ static json_t *evidence_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open %s", path);
         return NULL;
     }
-    json_error_t je;
-    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    /* One byte more than the limit tells "exactly 1 MiB" from "larger". */
+    char *buf = malloc(EVIDENCE_MAX_BYTES + 1);
+    if (buf == NULL) {
+        fclose(f);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t n = fread(buf, 1, EVIDENCE_MAX_BYTES + 1, f);
+    bool failed = ferror(f) != 0;
     fclose(f);
-    if (doc == NULL)
-        snprintf(err, errlen, "%s is not valid JSON: %s (line %d)", path, je.text, je.line);
+    json_t *doc = NULL;
+    if (failed) {
+        snprintf(err, errlen, "cannot read %s", path);
+    } else if (n > EVIDENCE_MAX_BYTES) {
+        snprintf(err, errlen, "%s is larger than 1 MiB (%d bytes at most)", path,
+                 EVIDENCE_MAX_BYTES);
+    } else {
+        json_error_t je;
+        doc = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+        if (doc == NULL)
+            snprintf(err, errlen, "%s is not valid JSON: %s (line %d)", path, je.text, je.line);
+    }
+    free(buf);
     return doc;
 }
 

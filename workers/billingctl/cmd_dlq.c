@@ -3,7 +3,12 @@
  *
  * list: every message on <prefix>dlq with its partition, offset,
  * source-topic, error and original key (--json: an array of objects with
- * also source_partition, source_offset, consumer and timestamp_ms).
+ * also source_partition, source_offset, consumer and timestamp_ms). Headers
+ * and keys come from whoever could write to the topic: every byte that is
+ * not printable ASCII (control characters, escape sequences that would
+ * drive the operator's terminal, line breaks that would fake a row, bytes
+ * that are not UTF-8) is printed as \xNN, and a backslash as \x5c, in both
+ * forms.
  *
  * replay: re-publishes each named dead letter's original key and value to
  * its source-topic (after the operator fixed the cause, e.g. created the
@@ -49,18 +54,63 @@ static int dlq_read_or_fail(const char *what, dlq_entries *l, char *dlq_topic, s
     return CLI_OK;
 }
 
-/* A key as printable text (keys are ids; anything else is escaped). */
-static void dlq_key_text(const dlq_entry *e, char *out, size_t outsz)
+/* n bytes as printable ASCII (see the header); malloc'd, NULL when out of
+ * memory. */
+static char *dlq_text(const void *bytes, size_t n)
 {
+    char *out = malloc(4 * n + 1);
+    if (out == NULL)
+        return NULL;
     size_t o = 0;
-    const unsigned char *k = e->key;
-    for (size_t i = 0; k != NULL && i < e->key_len && o + 5 < outsz; i++) {
-        if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
-            out[o++] = (char)k[i];
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\')
+            out[o++] = (char)b[i];
         else
-            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", k[i]);
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", b[i]);
     }
     out[o] = '\0';
+    return out;
+}
+
+/* The printable form of one entry's key and headers. */
+typedef struct {
+    char *key, *error, *source_topic, *source_partition, *source_offset, *consumer;
+} dlq_shown;
+
+static void dlq_shown_free(dlq_shown *s)
+{
+    free(s->key);
+    free(s->error);
+    free(s->source_topic);
+    free(s->source_partition);
+    free(s->source_offset);
+    free(s->consumer);
+}
+
+static bool dlq_show(const dlq_entry *e, dlq_shown *s)
+{
+    *s = (dlq_shown){
+        .key = dlq_text(e->key, e->key != NULL ? e->key_len : 0),
+        .error = dlq_text(e->error, strlen(e->error)),
+        .source_topic = dlq_text(e->source_topic, strlen(e->source_topic)),
+        .source_partition = dlq_text(e->source_partition, strlen(e->source_partition)),
+        .source_offset = dlq_text(e->source_offset, strlen(e->source_offset)),
+        .consumer = dlq_text(e->consumer, strlen(e->consumer)),
+    };
+    if (s->key && s->error && s->source_topic && s->source_partition && s->source_offset &&
+        s->consumer)
+        return true;
+    dlq_shown_free(s);
+    return false;
+}
+
+/* The key alone (replay messages). */
+static void dlq_key_text(const dlq_entry *e, char *out, size_t outsz)
+{
+    char *k = dlq_text(e->key, e->key != NULL ? e->key_len : 0);
+    snprintf(out, outsz, "%s", k != NULL ? k : "");
+    free(k);
 }
 
 int cmd_dlq_list(int argc, char **argv, const cli_opts *o)
@@ -77,36 +127,40 @@ int cmd_dlq_list(int argc, char **argv, const cli_opts *o)
     int rc = dlq_read_or_fail("dlq list", &l, topic, sizeof topic);
     if (rc != CLI_OK)
         return rc;
-    char key[512];
-    if (json) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < l.n; i++) {
-            const dlq_entry *e = &l.items[i];
-            dlq_key_text(e, key, sizeof key);
-            json_array_append_new(
-                arr, json_pack("{si sI ss ss ss ss ss ss sI}", "partition", (int)e->partition,
-                               "offset", (json_int_t)e->offset, "source_topic", e->source_topic,
-                               "source_partition", e->source_partition, "source_offset",
-                               e->source_offset, "consumer", e->consumer, "error", e->error,
-                               "key", key, "timestamp_ms", (json_int_t)e->timestamp_ms));
-        }
-        char *s = json_dumps(arr, JSON_COMPACT);
-        printf("%s\n", s ? s : "[]");
-        free(s);
-        json_decref(arr);
-    } else {
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
         printf("%-9s %-8s %-32s %-28s %s\n", "partition", "offset", "source-topic", "key",
                "error");
-        for (size_t i = 0; i < l.n; i++) {
-            const dlq_entry *e = &l.items[i];
-            dlq_key_text(e, key, sizeof key);
-            printf("%-9" PRId32 " %-8" PRId64 " %-32s %-28s %s\n", e->partition, e->offset,
-                   e->source_topic, key, e->error);
+    for (size_t i = 0; i < l.n && rc == CLI_OK; i++) {
+        const dlq_entry *e = &l.items[i];
+        dlq_shown s;
+        if (!dlq_show(e, &s)) {
+            fprintf(stderr, "billingctl: dlq list failed: out of memory\n");
+            rc = CLI_REFUSED;
+            break;
         }
+        if (json)
+            json_array_append_new(
+                arr, json_pack("{si sI ss ss ss ss ss ss sI}", "partition", (int)e->partition,
+                               "offset", (json_int_t)e->offset, "source_topic", s.source_topic,
+                               "source_partition", s.source_partition, "source_offset",
+                               s.source_offset, "consumer", s.consumer, "error", s.error, "key",
+                               s.key, "timestamp_ms", (json_int_t)e->timestamp_ms));
+        else
+            printf("%-9" PRId32 " %-8" PRId64 " %-32s %-28s %s\n", e->partition, e->offset,
+                   s.source_topic, s.key, s.error);
+        dlq_shown_free(&s);
+    }
+    if (rc == CLI_OK && json) {
+        char *text = json_dumps(arr, JSON_COMPACT);
+        printf("%s\n", text ? text : "[]");
+        free(text);
+    } else if (rc == CLI_OK) {
         printf("(%zu dead letters on %s)\n", l.n, topic);
     }
+    json_decref(arr);
     dlq_entries_free(&l);
-    return CLI_OK;
+    return rc;
 }
 
 /* "N" or "P:N" (digits only). */
@@ -207,14 +261,16 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
             rc = CLI_REFUSED;
             continue;
         }
+        char *to = dlq_text(e->source_topic, strlen(e->source_topic));
         if (json)
             json_array_append_new(done, json_pack("{si sI ss ss}", "partition",
                                                   (int)e->partition, "offset",
                                                   (json_int_t)e->offset, "topic",
-                                                  e->source_topic, "key", key));
+                                                  to != NULL ? to : "", "key", key));
         else
             printf("replayed %" PRId32 ":%" PRId64 " to %s (key %s)\n", e->partition,
-                   e->offset, e->source_topic, key);
+                   e->offset, to != NULL ? to : "", key);
+        free(to);
     }
     if (json) {
         char *s = json_dumps(done, JSON_COMPACT);

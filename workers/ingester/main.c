@@ -19,8 +19,9 @@ int main(void)
 
     ingester ing = {0};
     char err[512];
-    if (signature_secrets_parse(config_require("STRIPE_WEBHOOK_SECRET"), &ing.secrets, err,
-                                sizeof err) != 0)
+    /* The shape first (exit 2 naming the variable, never its value). */
+    const char *secrets = config_webhook_secrets("STRIPE_WEBHOOK_SECRET");
+    if (signature_secrets_parse(secrets, &ing.secrets, err, sizeof err) != 0)
         config_die(err);
     ing.tolerance_s = config_int("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400);
     config_hostport("INGESTER_LISTEN", "0.0.0.0:8080", ing.host, sizeof ing.host, &ing.port);

@@ -55,7 +55,7 @@ set +a
 export PGOPTIONS="-c client_min_messages=warning"
 
 echo "== stripe-standin --latency-ms $latency"
-key=sk_test_llbench_autopay
+key=sk_test_LlbenchAutopay0123456789
 "$standin_bin" --listen 127.0.0.1:0 --addr-file "$work/standin.addr" --latency-ms "$latency" \
   --api-key "$key" >"$work/standin.out" 2>"$work/standin.log" &
 pids+=($!)

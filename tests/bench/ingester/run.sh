@@ -32,7 +32,7 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 wait_http() { for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
-secret=whsec_bench_0123456789
+secret=whsec_BenchIngester0123456789
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "== generating $events signed events of ~1.5 KiB"
 pad=$(head -c 1200 /dev/zero | tr '\0' 'x')
