@@ -208,8 +208,9 @@ static const char verify_credit_sql[] =
  * the action of its kind); each counted payment failure (payment_failed:
  * payments.c bumps payment_retry_count once per failure it records, with
  * one event naming a distinct failed attempt); each dispute opened, won or
- * lost; and every refund increase (invoice_refunded refund_cents sum to the
- * invoice's refunded_cents). */
+ * lost; and every refund change (invoice_refunded refund_cents sum to the
+ * invoice's refunded_cents; a refund that failed or was canceled after it
+ * was counted writes a negative one, rule 11.11). */
 static const char verify_audit_sql[] =
     "WITH ae AS (SELECT a.id, a.firm_id, a.action, " VID("a.metadata->>'invoice_id'") " AS inv,"
     "  " VID("a.metadata->>'payment_id'") " AS pay, " VID("a.metadata->>'attempt_id'") " AS att,"
@@ -223,7 +224,7 @@ static const char verify_audit_sql[] =
     "  'hourly_invoice_auto_generated') GROUP BY inv, firm_id),"
     " pf AS (SELECT inv, firm_id, count(*) AS n, count(DISTINCT att) AS atts FROM ae"
     "  WHERE action = 'payment_failed' GROUP BY inv, firm_id),"
-    " rf AS (SELECT inv, firm_id, sum(CASE WHEN metadata->>'refund_cents' ~ '^[0-9]{1,18}$'"
+    " rf AS (SELECT inv, firm_id, sum(CASE WHEN metadata->>'refund_cents' ~ '^-?[0-9]{1,18}$'"
     "  THEN (metadata->>'refund_cents')::bigint ELSE 0 END) AS s FROM ae"
     "  WHERE action = 'invoice_refunded' GROUP BY inv, firm_id)"
     " SELECT i.firm_id, 'invoices', i.id,"
