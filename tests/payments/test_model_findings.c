@@ -169,10 +169,47 @@ static void test_model_failed_refund_audit_sums_to_refunded(void **state)
     assert_int_equal(verify_violations(firm, "audit"), 0);
 }
 
+/* Model finding 2 (LL_MODEL_SEED=1001 LL_MODEL_ONLY=36): a refund of 400
+ * is counted, another payment then pays the 400 due, and the refund fails:
+ * its money comes back as credit, the invoice being paid already (rule
+ * 11.11). The books are right (Stripe holds 1000 + 500 for the invoice; the
+ * books 1000 paid + 500 credit), but verify's lower bound
+ * P - refunded - lost <= amount_paid assumed a failed refund always puts
+ * its money back on the invoice, and reported "amount_paid_cents 1000 is
+ * below payments 1400 - refunded 0 - lost disputes 0". */
+static void test_model_failed_refund_returned_as_credit_keeps_verify_clean(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = invoice(firm, client, 1000);
+    char pi[64], ch[64], re[64], pi2[64], ch2[64];
+    uniq(pi, sizeof pi, "pi_mg");
+    uniq(ch, sizeof ch, "ch_mg");
+    uniq(re, sizeof re, "re_mg");
+    uniq(pi2, sizeof pi2, "pi_mh");
+    uniq(ch2, sizeof ch2, "ch_mh");
+    pay(inv, pi, ch, 1000);
+    refund_now(inv, firm, pi, ch, re, 400, "succeeded");
+    assert_int_equal(Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv),
+                     600);
+    pay(inv, pi2, ch2, 500); /* 400 due, 100 credit */
+    refund_now(inv, firm, pi, ch, re, 400, "failed");
+    assert_int_equal(Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv),
+                     1000);
+    assert_int_equal(Q("SELECT sum(CASE entry_type WHEN 'credit' THEN amount_cents"
+                       " ELSE -amount_cents END) FROM billing.credit_ledger"
+                       " WHERE client_id = $1::bigint",
+                       client),
+                     500);
+    assert_int_equal(verify_violations(firm, "amount_paid"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_failed_refund_audit_sums_to_refunded),
+        cmocka_unit_test(test_model_failed_refund_returned_as_credit_keeps_verify_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
