@@ -618,6 +618,8 @@ static void describe(const orc_event *ev, int n, char *buf, size_t len)
 
 static void check_oracle(model_batch *b, model_history *h)
 {
+    bool failed_before = h->failed;
+    h->failed = false; /* this check's own first failure stops it */
     json_t *s0 = NULL;
     for (int k = 0; k < h->nsteps && !h->failed; k++) {
         const model_step *s = &h->steps[k];
@@ -687,8 +689,11 @@ static void check_oracle(model_batch *b, model_history *h)
         json_decref(s0);
         s0 = s->snap;
     }
-    if (h->failed || s0 == NULL)
+    if (h->failed || s0 == NULL) {
+        h->failed |= failed_before;
         return;
+    }
+    h->failed = failed_before;
     /* At the end, everything Stripe holds for the history is in the books. */
     const json_t *last = s0;
     size_t i;
@@ -766,7 +771,8 @@ int model_batch_check(model_batch *b)
         const json_t *last = NULL;
         for (int k = h->nsteps - 1; k >= 0 && last == NULL; k--)
             last = h->steps[k].snap;
-        if (!h->failed) {
+        bool ran = !h->failed; /* a history that failed while running is printed as it is */
+        if (ran) {
             check_reconcile(h, &jobs[2 * j]);
             check_verify(h, &jobs[2 * j + 1]);
             check_opt_out(b, h);

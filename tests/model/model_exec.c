@@ -1193,9 +1193,10 @@ static int batch_replay_dead_letters(model_batch *b)
 {
     model_env *env = b->env;
     int n = 0;
+    model_event *replayed[512];
     for (int j = 0; j < b->nh; j++) {
         model_history *h = b->h[j];
-        for (int e = 0; e < h->nevents; e++) {
+        for (int e = 0; e < h->nevents && n < 512; e++) {
             model_event *x = &h->ev[e];
             if (x->delivered == 0)
                 continue;
@@ -1216,15 +1217,30 @@ static int batch_replay_dead_letters(model_batch *b)
             x->delivered++;
             env->stats.replays++;
             model_log(h, "      operator replays dead letter %s (%s)", x->id, x->type);
-            n++;
+            replayed[n++] = x;
         }
     }
     if (n > 0) {
         batch_publish(b);
-        /* the replay is applied once the event id itself is recorded, or it
-         * is dead-lettered again (then its :unmatched record exists already):
-         * give the workers a moment, then wait for what was recorded */
-        payh_sleep_ms(1500);
+        /* Applied now (its event id recorded) or dead-lettered again (its
+         * :unmatched record exists already, so nothing new is written):
+         * wait until the replays are recorded or nothing moved for 5 s. */
+        int64_t last = -1;
+        for (int waited = 0, still = 0; still < 5000 && waited < 30000; waited += 50) {
+            int64_t got = 0;
+            for (int k = 0; k < n; k++) {
+                const char *p[] = {batch_group(b, replayed[k]->group), replayed[k]->id};
+                got += q_i64(env,
+                             "SELECT count(*) FROM billing.processed_messages"
+                             " WHERE consumer = $1 AND idempotency_key = $2",
+                             2, p);
+            }
+            if (got == n)
+                break;
+            still = got == last ? still + 50 : 0;
+            last = got;
+            payh_sleep_ms(50);
+        }
     }
     return n;
 }

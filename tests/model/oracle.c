@@ -148,14 +148,20 @@ static const char *orc_restored(const orc_invoice *inv)
 /* A refund moved the invoice's own money: fully refunded invoices become
  * refunded, partially refunded ones partial (rule 7), where "fully" means
  * nothing of the invoice's own money is left: a refund of the excess came
- * out of credit (11.1). An open dispute keeps the invoice disputed and a
- * charged-back invoice stays charged back, as it would have had the refund
- * been met before the dispute (rule 7: any order ends as in order). */
+ * out of credit (11.1). A dispute decides the status of a disputed or
+ * charged-back invoice: a refund met while one is open changes what the
+ * dispute will restore, one met after the chargeback changes nothing, as
+ * it would have had the books met the refund first (rule 7: any order ends
+ * as in order). */
 static void orc_refund_status(orc_invoice *inv)
 {
-    if (inv->open_disputes > 0 || orc_is(inv->status, "charged_back"))
+    const char *now = inv->paid == 0 ? "refunded" : "partial";
+    if (orc_is(inv->status, "charged_back"))
         return;
-    orc_set(inv->status, inv->paid == 0 ? "refunded" : "partial");
+    if (orc_is(inv->status, "disputed"))
+        orc_set(inv->before_dispute, now);
+    else
+        orc_set(inv->status, now);
 }
 
 orc_result orc_apply(orc_client *c, const orc_event *e)

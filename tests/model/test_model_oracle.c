@@ -253,6 +253,36 @@ static void test_refund_after_dispute_keeps_the_dispute_status(void **state)
     assert_int_equal(in_order.inv[0].paid, 0);
     assert_int_equal(reordered.inv[0].paid, 0);
     assert_true(orc_same(&in_order, &reordered, NULL, 0));
+    /* won: what the refund made of it comes back (partial), as in order */
+    orc_client won = client_with(1, (int64_t[]){1000});
+    ev(&won, ORC_PAY, 0, "pi_a", 1000);
+    dispute(&won, "pi_a", ORC_D_NONE, ORC_D_OPEN, 600);
+    ev(&won, ORC_TAKE, -1, "pi_a", 400);
+    assert_string_equal(won.inv[0].before_dispute, "partial");
+    dispute(&won, "pi_a", ORC_D_OPEN, ORC_D_WON, 600);
+    assert_string_equal(won.inv[0].status, "partial");
+    assert_int_equal(won.inv[0].paid, 600);
+}
+
+/* Rule 11.1 and rule 7: a lost dispute met before its payment (a webhook
+ * withheld) takes back as if the payment had landed first: the invoice
+ * ends charged back with nothing paid and no credit, as in order. */
+static void test_take_back_before_its_payment_ends_as_in_order(void **state)
+{
+    (void)state;
+    orc_client in_order = client_with(1, (int64_t[]){1000});
+    ev(&in_order, ORC_PAY, 0, "pi_a", 1000);
+    dispute(&in_order, "pi_a", ORC_D_NONE, ORC_D_LOST, 1000);
+    orc_client reordered = client_with(1, (int64_t[]){1000});
+    orc_event e = {.kind = ORC_DISPUTE, .inv = 0, .amount = 1000, .from = ORC_D_NONE,
+                   .to = ORC_D_LOST, .received = 1000};
+    snprintf(e.pi, sizeof e.pi, "pi_a");
+    orc_apply(&reordered, &e);
+    assert_int_equal(ev(&reordered, ORC_PAY, 0, "pi_a", 1000), ORC_NOTHING);
+    assert_string_equal(reordered.inv[0].status, "charged_back");
+    assert_int_equal(reordered.inv[0].paid, 0);
+    assert_int_equal(orc_balance(&reordered), 0);
+    assert_true(orc_same(&in_order, &reordered, NULL, 0));
 }
 
 /* Rule 11.11: a failed refund gives its money back to the invoice (a
@@ -334,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_lost_dispute),
         cmocka_unit_test(test_won_dispute_restores),
         cmocka_unit_test(test_refund_after_dispute_keeps_the_dispute_status),
+        cmocka_unit_test(test_take_back_before_its_payment_ends_as_in_order),
         cmocka_unit_test(test_failed_refund_is_undone),
         cmocka_unit_test(test_status_allowed),
         cmocka_unit_test(test_same_says_what_differs),

@@ -205,11 +205,138 @@ static void test_model_failed_refund_returned_as_credit_keeps_verify_clean(void 
     assert_int_equal(verify_violations(firm, "amount_paid"), 0);
 }
 
+typedef struct {
+    int64_t inv, firm;
+    dispute_info d;
+    stripe_event ev;
+} dispute_tx;
+
+static db_status tx_dispute(db_conn *c, void *arg, char *err, size_t errlen)
+{
+    dispute_tx *a = arg;
+    dispute_apply_result out;
+    return dispute_apply(c, a->inv, a->firm, &a->d, &a->ev, &out, err, errlen);
+}
+
+/* A charge.dispute.* event about the charge as Stripe sends it: opened
+ * (needs_response) or closed (won / lost). */
+static void dispute_now(int64_t inv, int64_t firm, const char *pi, const char *ch,
+                        const char *dp, int64_t amount, const char *stripe_status,
+                        int64_t created)
+{
+    dispute_tx a = {.inv = inv, .firm = firm};
+    snprintf(a.d.id, sizeof a.d.id, "%s", dp);
+    snprintf(a.d.charge, sizeof a.d.charge, "%s", ch);
+    snprintf(a.d.payment_intent, sizeof a.d.payment_intent, "%s", pi);
+    snprintf(a.d.currency, sizeof a.d.currency, "usd");
+    snprintf(a.d.reason, sizeof a.d.reason, "fraudulent");
+    snprintf(a.d.stripe_status, sizeof a.d.stripe_status, "%s", stripe_status);
+    assert_int_equal(dispute_map_status(stripe_status, &a.d.status, &a.d.resolution), 0);
+    a.d.amount = amount;
+    a.d.created = created;
+    uniq(a.ev.id, sizeof a.ev.id, "evt_md");
+    snprintf(a.ev.type, sizeof a.ev.type, "%s",
+             a.d.status == DISPUTE_CLOSED ? "charge.dispute.closed" : "charge.dispute.created");
+    a.ev.created = created;
+    char err[512];
+    if (db_run_tx(DB, tx_dispute, &a, err, sizeof err) != DB_OK)
+        fail_msg("dispute: %s", err);
+}
+
+#define STATUS(inv) T("SELECT status FROM billing.invoices WHERE id = $1::bigint", inv)
+#define PAID(inv) Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv)
+
+/* Model finding 3 (LL_MODEL_SEED=2002 LL_MODEL_ONLY=280): an invoice paid
+ * twice whose excess was refunded (out of the overpayment credit: 11.1,
+ * the invoice stays paid) is then partly refunded: its refunded total
+ * (excess included) reaches its total and refund_apply called it
+ * `refunded`, a closed invoice, with 450 of its own 1300 still paid and
+ * 850 due. Rule 7: partially refunded invoices are partial; "fully" is the
+ * invoice's own money, none of it left. */
+static void test_model_refund_after_excess_refund_is_partial(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = invoice(firm, client, 1300);
+    char pi[64], ch[64], pi2[64], ch2[64], re[64], re2[64], re3[64];
+    uniq(pi, sizeof pi, "pi_mi");
+    uniq(ch, sizeof ch, "ch_mi");
+    uniq(pi2, sizeof pi2, "pi_mj");
+    uniq(ch2, sizeof ch2, "ch_mj");
+    pay(inv, pi, ch, 1300);
+    pay(inv, pi2, ch2, 1800); /* paid twice: all credit */
+    refund_now(inv, firm, pi2, ch2, uniq(re, sizeof re, "re_mi"), 1800, "succeeded");
+    assert_string_equal(STATUS(inv), "paid");
+    refund_now(inv, firm, pi, ch, uniq(re2, sizeof re2, "re_mj"), 300, "succeeded");
+    assert_int_equal(PAID(inv), 1000);
+    assert_string_equal(STATUS(inv), "partial");
+    /* a second refund of the same charge: both listed */
+    refund_tx a = {.inv = inv, .firm = firm, .n = 2};
+    snprintf(a.ch.id, sizeof a.ch.id, "%s", ch);
+    snprintf(a.ch.payment_intent, sizeof a.ch.payment_intent, "%s", pi);
+    snprintf(a.ch.currency, sizeof a.ch.currency, "usd");
+    a.items[0] = (refund_info){.amount = 300};
+    a.items[1] = (refund_info){.amount = 550};
+    snprintf(a.items[0].id, sizeof a.items[0].id, "%s", re2);
+    snprintf(a.items[1].id, sizeof a.items[1].id, "%s", uniq(re3, sizeof re3, "re_mk"));
+    for (int i = 0; i < 2; i++) {
+        snprintf(a.items[i].charge, sizeof a.items[i].charge, "%s", ch);
+        snprintf(a.items[i].status, sizeof a.items[i].status, "succeeded");
+    }
+    char err[512];
+    if (db_run_tx(DB, tx_refund, &a, err, sizeof err) != DB_OK)
+        fail_msg("refund: %s", err);
+    assert_int_equal(PAID(inv), 450);
+    assert_string_equal(STATUS(inv), "partial");
+}
+
+/* Model finding 3, the same statement met in the other order (rule 7:
+ * events may arrive out of order and end as in order): a refund that
+ * Stripe made before the dispute but that the books meet after the
+ * chargeback keeps the invoice charged back; one met while the dispute is
+ * open keeps it disputed, and the won dispute then restores what the
+ * refund made of it (partial), as in order. */
+static void test_model_refund_met_after_a_dispute_keeps_its_status(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = invoice(firm, client, 1000);
+    char pi[64], ch[64], re[64], dp[64];
+    uniq(pi, sizeof pi, "pi_ml");
+    uniq(ch, sizeof ch, "ch_ml");
+    pay(inv, pi, ch, 1000);
+    uniq(dp, sizeof dp, "dp_ml");
+    dispute_now(inv, firm, pi, ch, dp, 600, "lost", 1796300000);
+    assert_string_equal(STATUS(inv), "charged_back");
+    assert_int_equal(PAID(inv), 400);
+    refund_now(inv, firm, pi, ch, uniq(re, sizeof re, "re_ml"), 400, "succeeded");
+    assert_int_equal(PAID(inv), 0);
+    assert_string_equal(STATUS(inv), "charged_back");
+
+    int64_t inv2 = invoice(firm, client, 1000);
+    char pi2[64], ch2[64], re2[64], dp2[64];
+    uniq(pi2, sizeof pi2, "pi_mm");
+    uniq(ch2, sizeof ch2, "ch_mm");
+    pay(inv2, pi2, ch2, 1000);
+    uniq(dp2, sizeof dp2, "dp_mm");
+    dispute_now(inv2, firm, pi2, ch2, dp2, 600, "needs_response", 1796300000);
+    refund_now(inv2, firm, pi2, ch2, uniq(re2, sizeof re2, "re_mm"), 400, "succeeded");
+    assert_int_equal(PAID(inv2), 600);
+    assert_string_equal(STATUS(inv2), "disputed");
+    dispute_now(inv2, firm, pi2, ch2, dp2, 600, "won", 1796300100);
+    assert_string_equal(STATUS(inv2), "partial");
+    assert_int_equal(PAID(inv2), 600);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_failed_refund_audit_sums_to_refunded),
         cmocka_unit_test(test_model_failed_refund_returned_as_credit_keeps_verify_clean),
+        cmocka_unit_test(test_model_refund_after_excess_refund_is_partial),
+        cmocka_unit_test(test_model_refund_met_after_a_dispute_keeps_its_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
