@@ -330,6 +330,65 @@ static void test_model_refund_met_after_a_dispute_keeps_its_status(void **state)
     assert_int_equal(PAID(inv2), 600);
 }
 
+static bool autopay_due(int64_t inv, const char *day)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT billing.charge_due('autopay', status, autopay_opt_in, autopay_status,"
+             " autopay_next_charge_at, next_payment_retry_at, '%s'::date)"
+             " FROM billing.invoices WHERE id = $1::bigint",
+             day);
+    return strcmp(T(sql, inv), "t") == 0;
+}
+
+/* Model finding 4 (LL_MODEL_SEED=2002 LL_MODEL_ONLY=36), REPORTED, NOT
+ * FIXED (sql/009's billing.land_money; see docs/RELIABILITY.md): an
+ * autopaid invoice refunded in full by an operator (two refunds), one of
+ * whose refunds then fails, gets that refund's money back (rule 11.11) and
+ * is partial; billing.land_money moves its autopay from `succeeded` back to
+ * `scheduled`, so the next autopay tick charges the customer again for the
+ * refund that stands (the model saw a second PaymentIntent of ours succeed:
+ * verify's payment_once "charged successfully 2 times"). Credit applied to
+ * a partly refunded autopaid invoice does the same. Money coming back after
+ * a take-back must not re-arm autopay; only an attempt that just ended
+ * (`processing`) goes back to `scheduled`. */
+static void test_model_money_back_after_a_refund_does_not_charge_again(void **state)
+{
+    (void)state;
+    skip(); /* remove with the fix of billing.land_money (reported to the lead) */
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", true);
+    int64_t inv = invoice(firm, client, 1000);
+    char pi[64], ch[64], re1[64], re2[64];
+    uniq(pi, sizeof pi, "pi_mn");
+    uniq(ch, sizeof ch, "ch_mn");
+    uniq(re1, sizeof re1, "re_mn");
+    uniq(re2, sizeof re2, "re_mo");
+    pay(inv, pi, ch, 1000);
+    assert_string_equal(T("SELECT autopay_status FROM billing.invoices WHERE id = $1::bigint", inv),
+                        "succeeded");
+    refund_tx a = {.inv = inv, .firm = firm, .n = 2};
+    snprintf(a.ch.id, sizeof a.ch.id, "%s", ch);
+    snprintf(a.ch.payment_intent, sizeof a.ch.payment_intent, "%s", pi);
+    snprintf(a.ch.currency, sizeof a.ch.currency, "usd");
+    const char *ids[] = {re1, re2};
+    int64_t amounts[] = {400, 600};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a.items[i].id, sizeof a.items[i].id, "%s", ids[i]);
+        snprintf(a.items[i].charge, sizeof a.items[i].charge, "%s", ch);
+        snprintf(a.items[i].status, sizeof a.items[i].status, "succeeded");
+        a.items[i].amount = amounts[i];
+    }
+    char err[512];
+    assert_int_equal(db_run_tx(DB, tx_refund, &a, err, sizeof err), DB_OK);
+    assert_string_equal(STATUS(inv), "refunded");
+    snprintf(a.items[0].status, sizeof a.items[0].status, "failed");
+    assert_int_equal(db_run_tx(DB, tx_refund, &a, err, sizeof err), DB_OK);
+    assert_int_equal(PAID(inv), 400);
+    assert_string_equal(STATUS(inv), "partial");
+    assert_false(autopay_due(inv, "2026-12-20"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_model_failed_refund_returned_as_credit_keeps_verify_clean),
         cmocka_unit_test(test_model_refund_after_excess_refund_is_partial),
         cmocka_unit_test(test_model_refund_met_after_a_dispute_keeps_its_status),
+        cmocka_unit_test(test_model_money_back_after_a_refund_does_not_charge_again),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
