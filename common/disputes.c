@@ -868,13 +868,21 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
         return st;
     }
     /* The invoice's refunded total follows its refunds; its status changes
-     * only when the invoice itself gave money back or got it back. */
+     * only when the invoice itself gave money back or got it back: refunded
+     * when none of its own money is left (a refund of the excess came out of
+     * credit and does not count: 11.1), else partial (rule 7). A dispute
+     * decides the status of a disputed or charged-back invoice: a refund met
+     * while one is open changes the status the dispute will restore, and
+     * one met after the chargeback changes nothing, as if the books had met
+     * the refund first (rule 7: events out of order end as in order). */
     const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
     r = db_exec(c,
                 "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
-                " status = CASE WHEN $3::boolean THEN CASE"
-                "  WHEN refunded_cents + $2::bigint >= total_cents OR amount_paid_cents = 0"
-                "  THEN 'refunded' ELSE 'partial' END ELSE status END"
+                " status = CASE WHEN NOT $3::boolean OR status IN ('disputed', 'charged_back')"
+                "  THEN status WHEN amount_paid_cents = 0 THEN 'refunded' ELSE 'partial' END,"
+                " status_before_dispute = CASE WHEN $3::boolean AND status = 'disputed'"
+                "  THEN CASE WHEN amount_paid_cents = 0 THEN 'refunded' ELSE 'partial' END"
+                "  ELSE status_before_dispute END"
                 " WHERE id = $1 RETURNING status, refunded_cents, amount_paid_cents",
                 3, pu, &st, err, errlen);
     if (r == NULL) {

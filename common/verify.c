@@ -68,21 +68,25 @@ static const char verify_total_sql[] =
  * Stripe or credit; overpayments went to credit), R = invoices.refunded_cents
  * (refunded total, >= what the refunds rows still count: rule 11.11; part
  * of it may have come out of credit, rule 11.1), L = the amounts of the
- * invoice's lost disputes. amount_paid only grows by a payments row and only
- * shrinks, clamped at 0, by a refund increase or a lost dispute, so
- *   P - R - L <= amount_paid <= P      (equality when R = L = 0).
+ * invoice's lost disputes, B = sum(payments.back_invoice_cents) (what
+ * take-backs took from the invoice and gave back to it: rule 11.1, 11.11).
+ * amount_paid grows by a payments row or by a failed refund's money coming
+ * back (at most what its take-back took, the rest is credit once the
+ * invoice is paid by other money meanwhile), and shrinks, clamped at 0, by
+ * a refund increase or a lost dispute, so
+ *   P - max(R + L, B) <= amount_paid <= P      (equality when R = L = B = 0).
  * Both bounds are checked; the clamp at zero makes the lower one an
  * inequality. */
 static const char verify_amount_paid_sql[] =
-    "WITH p AS (SELECT invoice_id, sum(amount_cents) AS s, count(*) AS n"
-    "  FROM billing.payments GROUP BY invoice_id),"
+    "WITH p AS (SELECT invoice_id, sum(amount_cents) AS s, count(*) AS n,"
+    "  sum(back_invoice_cents) AS back FROM billing.payments GROUP BY invoice_id),"
     " r AS (SELECT invoice_id, sum(CASE WHEN status IN ('failed', 'canceled') THEN 0"
     "  ELSE amount_cents END) AS s FROM billing.refunds GROUP BY invoice_id),"
     " d AS (SELECT invoice_id, sum(amount_cents) AS s FROM billing.payment_disputes"
     "  WHERE status = 'closed' AND resolution = 'lost' GROUP BY invoice_id),"
     " m AS (SELECT i.firm_id, i.id, i.invoice_number, i.amount_paid_cents AS paid,"
     "  i.refunded_cents AS refunded, coalesce(p.s, 0) AS payments, coalesce(p.n, 0) AS npay,"
-    "  coalesce(r.s, 0) AS refund_rows, coalesce(d.s, 0) AS lost"
+    "  coalesce(r.s, 0) AS refund_rows, coalesce(d.s, 0) AS lost, coalesce(p.back, 0) AS back"
     "  FROM billing.invoices i LEFT JOIN p ON p.invoice_id = i.id"
     "  LEFT JOIN r ON r.invoice_id = i.id LEFT JOIN d ON d.invoice_id = i.id"
     "  WHERE " VF("i") ")"
@@ -92,10 +96,10 @@ static const char verify_amount_paid_sql[] =
     " FROM m WHERE paid > payments"
     " UNION ALL"
     " SELECT firm_id, 'invoices', id,"
-    " format('invoice %s (%s): amount_paid_cents %s is below payments %s - refunded %s -"
-    " lost disputes %s = %s', id, invoice_number, paid, payments, refunded, lost,"
-    "  payments - refunded - lost)"
-    " FROM m WHERE paid < payments - refunded - lost"
+    " format('invoice %s (%s): amount_paid_cents %s is below payments %s - max(refunded %s +"
+    " lost disputes %s, taken back %s) = %s', id, invoice_number, paid, payments, refunded,"
+    "  lost, back, payments - greatest(refunded + lost, back))"
+    " FROM m WHERE paid < payments - greatest(refunded + lost, back)"
     " UNION ALL"
     " SELECT firm_id, 'invoices', id,"
     " format('invoice %s (%s): refunded_cents %s is below the %s cents of its recorded refunds',"
@@ -209,8 +213,9 @@ static const char verify_credit_sql[] =
  * the action of its kind); each counted payment failure (payment_failed:
  * payments.c bumps payment_retry_count once per failure it records, with
  * one event naming a distinct failed attempt); each dispute opened, won or
- * lost; and every refund increase (invoice_refunded refund_cents sum to the
- * invoice's refunded_cents). */
+ * lost; and every refund change (invoice_refunded refund_cents sum to the
+ * invoice's refunded_cents; a refund that failed or was canceled after it
+ * was counted writes a negative one, rule 11.11). */
 static const char verify_audit_sql[] =
     "WITH ae AS (SELECT a.id, a.firm_id, a.action, " VID("a.metadata->>'invoice_id'") " AS inv,"
     "  " VID("a.metadata->>'payment_id'") " AS pay, " VID("a.metadata->>'attempt_id'") " AS att,"
@@ -224,7 +229,7 @@ static const char verify_audit_sql[] =
     "  'hourly_invoice_auto_generated') GROUP BY inv, firm_id),"
     " pf AS (SELECT inv, firm_id, count(*) AS n, count(DISTINCT att) AS atts FROM ae"
     "  WHERE action = 'payment_failed' GROUP BY inv, firm_id),"
-    " rf AS (SELECT inv, firm_id, sum(CASE WHEN metadata->>'refund_cents' ~ '^[0-9]{1,18}$'"
+    " rf AS (SELECT inv, firm_id, sum(CASE WHEN metadata->>'refund_cents' ~ '^-?[0-9]{1,18}$'"
     "  THEN (metadata->>'refund_cents')::bigint ELSE 0 END) AS s FROM ae"
     "  WHERE action = 'invoice_refunded' GROUP BY inv, firm_id)"
     " SELECT i.firm_id, 'invoices', i.id,"

@@ -29,7 +29,7 @@ void payh_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static pid_t payh_spawn(payh *h, const char *bin, const char *log)
+pid_t payh_spawn(payh *h, const char *bin, const char *log)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -117,8 +117,8 @@ void payh_kill_autopay(payh *h)
     h->autopay = 0;
 }
 
-static void payh_produce(payh *h, const char *topic, const char *key, const char *value,
-                         const kafka_header *hd, size_t nh)
+void payh_produce(payh *h, const char *topic, const char *key, const char *value,
+                  const kafka_header *hd, size_t nh)
 {
     char full[TOPIC_NAME_MAX + 1], err[512];
     assert_int_equal(topic_name(h->prefix, topic, full, sizeof full), 0);
@@ -293,7 +293,7 @@ int64_t payh_invoice(payh *h, int64_t firm, int64_t client, int64_t total, const
                      8, pi);
 }
 
-static void payh_wait_key(payh *h, const char *group, const char *key_like, int64_t want)
+void payh_wait_key(payh *h, const char *group, const char *key_like, int64_t want)
 {
     for (int i = 0; i < 600; i++) {
         const char *p[] = {group, key_like};

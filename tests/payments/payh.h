@@ -38,6 +38,15 @@ void payh_start_retry(payh *h);
 void payh_kill_autopay(payh *h);
 /* A second retry worker in the same group. */
 void payh_start_retry2(payh *h);
+/* A worker binary as a child on the harness's prefix, stand-in and key
+ * (the environment payh_start_autopay gives), logging to log. */
+pid_t payh_spawn(payh *h, const char *bin, const char *log);
+/* Publishes one message to <prefix><topic> and waits for the broker's ack. */
+void payh_produce(payh *h, const char *topic, const char *key, const char *value,
+                  const kafka_header *hd, size_t nh);
+/* Waits (60 s at most, then fails the test) until `group` recorded at least
+ * `want` idempotency keys LIKE key_like. */
+void payh_wait_key(payh *h, const char *group, const char *key_like, int64_t want);
 /* Lines of the retry workers' log (both instances write it) that contain
  * needle, e.g. "partitions assigned" to know a rebalance has settled. */
 int payh_retry_log_count(payh *h, const char *needle);
