@@ -341,8 +341,8 @@ static bool autopay_due(int64_t inv, const char *day)
     return strcmp(T(sql, inv), "t") == 0;
 }
 
-/* Model finding 4 (LL_MODEL_SEED=2002 LL_MODEL_ONLY=36), REPORTED, NOT
- * FIXED (sql/009's billing.land_money; see docs/RELIABILITY.md): an
+/* Model finding 4 (LL_MODEL_SEED=2002 LL_MODEL_ONLY=36), fixed in
+ * billing.land_money (sql/009 and 012): an
  * autopaid invoice refunded in full by an operator (two refunds), one of
  * whose refunds then fails, gets that refund's money back (rule 11.11) and
  * is partial; billing.land_money moves its autopay from `succeeded` back to
@@ -355,7 +355,6 @@ static bool autopay_due(int64_t inv, const char *day)
 static void test_model_money_back_after_a_refund_does_not_charge_again(void **state)
 {
     (void)state;
-    skip(); /* remove with the fix of billing.land_money (reported to the lead) */
     int64_t firm = dbtest_firm(H.pg);
     int64_t client = payh_client(&H, firm, "pm_card_visa", true);
     int64_t inv = invoice(firm, client, 1000);
