@@ -821,14 +821,14 @@ static void test_credit_note_refund_through_stripe(void **state)
 {
     (void)state;
     standin *sd = standin_start(NULL);
-    setenv("STRIPE_SECRET_KEY", "sk_test_lifecycle_tests_0001", 1);
+    setenv("STRIPE_SECRET_KEY", "sk_test_LifecycleTests00000001", 1);
     setenv("STRIPE_API_BASE", standin_url(sd), 1);
     int64_t f = firm_with_prefix("RF");
     int64_t cl = client_new(f, 1000, false);
     int64_t e = eng_new(f, cl, "package", "1000", NULL);
     tick(f, "2026-03-01"); /* 1100 */
     int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
-    stripe_config cfg = {.secret_key = "sk_test_lifecycle_tests_0001", .api_base = standin_url(sd),
+    stripe_config cfg = {.secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd),
                          .max_rps = 25};
     char err[256], key[64];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
@@ -995,7 +995,7 @@ static void test_review_flow_charged_after_issue(void **state)
     int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
     int64_t line = q1("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1", inv);
 
-    stripe_config cfg = {.secret_key = "sk_test_lifecycle_tests_0001", .api_base = standin_url(sd),
+    stripe_config cfg = {.secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd),
                          .max_rps = 25};
     char err[512];
     payments_ctx ctx = {.db = db, .stripe = stripe_client_new(&cfg, err, sizeof err)};

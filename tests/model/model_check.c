@@ -109,7 +109,7 @@ static void ctl_start(model_env *env, ctl_job *j)
         dup2(j->efd, 2);
         setenv("LOG_LEVEL", "warn", 1);
         setenv("STRIPE_API_BASE", base, 1);
-        setenv("STRIPE_SECRET_KEY", "sk_test_ledgerline", 1);
+        setenv("STRIPE_SECRET_KEY", "sk_test_Ledgerline0123456789", 1);
         setenv("KAFKA_TOPIC_PREFIX", prefix, 1);
         execv(LL_BILLINGCTL_BIN, (char *const *)args);
         _exit(127);

@@ -170,7 +170,7 @@ int model_ctl(model_env *env, char *out, size_t outsz, char *err, size_t errsz,
     char base[192], prefix[128];
     snprintf(base, sizeof base, "STRIPE_API_BASE=%s", standin_url(env->H.stripe));
     snprintf(prefix, sizeof prefix, "KAFKA_TOPIC_PREFIX=%s", env->H.prefix);
-    const char *envv[] = {base, "STRIPE_SECRET_KEY=sk_test_ledgerline", prefix, NULL};
+    const char *envv[] = {base, "STRIPE_SECRET_KEY=sk_test_Ledgerline0123456789", prefix, NULL};
     return ctltest_argv(out, outsz, err, errsz, envv, argv);
 }
 
