@@ -486,6 +486,7 @@ typedef struct {
     civil_date on;
     pay_job *job;
     payments_stats *stats;
+    bool only_due; /* an issued invoice: nothing unless it is due now */
 } pay_prepare_arg;
 
 /* The invoice's latest unfinished attempt, and what to do with it (rules
@@ -626,6 +627,14 @@ static db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
         a->stats->skipped++; /* parked until an operator resumes it (11.6) */
         return DB_OK;
     }
+    if (a->only_due && !due_now) {
+        /* An invoice.issued event read late (a backlog after an outage) must
+         * not touch an invoice the ticks own: its unfinished attempt may be
+         * another worker's call in flight, which a lookup now would find
+         * missing and abandon. */
+        a->stats->skipped++;
+        return DB_OK;
+    }
     int u = pay_unfinished(c, a, inv, wanted, &st, err, errlen);
     if (u != 0)
         return u < 0 ? st : DB_OK;
@@ -760,13 +769,22 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
         return st;
     bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
                                      strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
+    bool abandoned = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "abandoned") == 0;
     PQclear(r);
-    if (!open) {
+    if (!open && !abandoned) {
         a->stats->skipped++; /* a webhook got there first (11.5) */
         return DB_OK;
     }
     const char *pi = pay_null(res->object_id);
     payments_answer ans = payments_answer_of(res, code, sizeof code);
+    /* Given up on by a lookup that ran while this call was in flight: the
+     * money Stripe took still lands (rule 11.1: every PaymentIntent's money
+     * is on the books), a decline is still recorded on the attempt; nothing
+     * else reopens it. */
+    if (abandoned && ans != PAYMENTS_ANSWER_PAID && ans != PAYMENTS_ANSWER_DECLINED) {
+        a->stats->skipped++;
+        return DB_OK;
+    }
     switch (ans) {
     case PAYMENTS_ANSWER_TRANSIENT:
         a->stats->transient++;
@@ -994,6 +1012,7 @@ typedef struct {
     size_t *lookups;      /* jobs resolved by asking Stripe (11.2), after the stream */
     size_t nlookups;
     bool limited;         /* one of them was rate limited */
+    bool only_due;        /* payments_charge_issued */
     db_status st;         /* first transient failure: stops the run */
     char *err;
     size_t errlen;
@@ -1032,8 +1051,12 @@ static stripe_call *pay_run_next(void *arg, bool *finished)
         pay_job *j = &r->jobs[i];
         j->invoice_id = r->ids[i];
         r->stats->considered++;
-        pay_prepare_arg pa = {
-            .ctx = r->ctx, .kind = r->kind, .on = r->on, .job = j, .stats = r->stats};
+        pay_prepare_arg pa = {.ctx = r->ctx,
+                              .kind = r->kind,
+                              .on = r->on,
+                              .job = j,
+                              .stats = r->stats,
+                              .only_due = r->only_due};
         db_status st = db_run_tx(r->ctx->db, pay_prepare, &pa, r->err, r->errlen);
         if (st == DB_PERMANENT) {
             /* One invoice the database refuses must not block the others. */
@@ -1089,12 +1112,12 @@ static void pay_run_done(stripe_call *call, void *arg)
  * more so its new attempt starts in the same run (again = false then). */
 static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int64_t *ids,
                                 size_t n, civil_date on, payments_stats *stats, bool again,
-                                char *err, size_t errlen)
+                                bool only_due, char *err, size_t errlen)
 {
     if (n == 0)
         return DB_OK;
     pay_run r = {.ctx = ctx, .kind = kind, .on = on, .stats = stats, .ids = ids, .n = n,
-                 .st = DB_OK, .err = err, .errlen = errlen};
+                 .only_due = only_due, .st = DB_OK, .err = err, .errlen = errlen};
     r.jobs = calloc(n, sizeof *r.jobs);
     r.calls = calloc(n, sizeof *r.calls);
     r.again = calloc(n, sizeof *r.again);
@@ -1141,7 +1164,7 @@ static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int
     free(r.again);
     free(r.lookups);
     if (r.st == DB_OK && again && nfresh > 0)
-        r.st = pay_charge_run(ctx, kind, fresh, nfresh, on, stats, false, err, errlen);
+        r.st = pay_charge_run(ctx, kind, fresh, nfresh, on, stats, false, only_due, err, errlen);
     free(fresh);
     return r.st;
 }
@@ -1149,7 +1172,14 @@ static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int
 db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *ids, size_t n,
                           civil_date on, payments_stats *stats, char *err, size_t errlen)
 {
-    return pay_charge_run(ctx, kind, ids, n, on, stats, true, err, errlen);
+    return pay_charge_run(ctx, kind, ids, n, on, stats, true, false, err, errlen);
+}
+
+db_status payments_charge_issued(payments_ctx *ctx, int64_t invoice_id, civil_date on,
+                                 payments_stats *stats, char *err, size_t errlen)
+{
+    return pay_charge_run(ctx, PAYMENTS_AUTOPAY, &invoice_id, 1, on, stats, true, true, err,
+                          errlen);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -76,6 +76,13 @@ void payments_schedule_from_env(payments_ctx *ctx);
 db_status payments_charge(payments_ctx *ctx, payments_kind kind, const int64_t *ids, size_t n,
                           civil_date on, payments_stats *stats, char *err, size_t errlen);
 
+/* Charges one invoice the moment it is issued (the invoices topic), as of
+ * its issue date, only when it is due then (on_issue); any other is the
+ * ticks' to charge, and one with an unfinished attempt is left alone unless
+ * due. */
+db_status payments_charge_issued(payments_ctx *ctx, int64_t invoice_id, civil_date on,
+                                 payments_stats *stats, char *err, size_t errlen);
+
 /* One tick shard: for autopay, cancels the pending autopay of clients who
  * turned it off and charges every due invoice; for retry, charges every
  * failed invoice whose retry date has come and marks unpaid invoices past

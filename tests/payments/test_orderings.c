@@ -877,6 +877,82 @@ static void test_finding_9_sigterm_mid_tick_leaves_it_unrecorded(void **state)
     }
 }
 
+/* A retry charge is in flight (Stripe has the request, not yet the
+ * PaymentIntent) when another run looks its attempt up: a business date a
+ * day past the attempt makes the attempt look forgotten. Found by the fault
+ * suite (seed 317426): the invoices topic's backlog of invoice.issued
+ * events, read late, looked up the retry worker's attempts in flight,
+ * found nothing and abandoned them; the answers that came back were then
+ * dropped, and Stripe held money the books did not show. */
+static int64_t retry_in_flight(int64_t firm, const char *d0, const char *retry_day)
+{
+    int64_t client = payh_client(&H, firm, "pm_standin_declines_1_then_visa", true);
+    int64_t inv = payh_invoice(&H, firm, client, 2100, d0, d0, "on_issue");
+    tick(TICK_AUTOPAY, d0, firm);
+    assert_string_equal(STATUS(inv), "failed");
+    /* The latency is read when a request arrives: the retry's POST waits
+     * 6 s before Stripe makes its intent, what comes after it does not. */
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":6000}"));
+    payh_tick_publish(&H, TICK_RETRY, retry_day, firm, 3);
+    for (int i = 0; i < 300 && pi_posts(inv) < 2; i++)
+        payh_sleep_ms(20);
+    assert_int_equal(pi_posts(inv), 2);
+    json_decref(standin_post(H.stripe, "/__standin/latency", "{\"ms\":0}"));
+    return inv;
+}
+
+static void assert_retry_landed(int64_t firm, int64_t inv, const char *retry_day)
+{
+    payh_tick_wait(&H, TICK_RETRY, retry_day, firm, 3);
+    assert_true(payh_wait(&H,
+                          "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
+                          inv));
+    assert_int_equal(intents_at_stripe(inv, "succeeded"), 1);
+    assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
+                     1);
+    assert_int_equal(Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv),
+                     2100);
+    assert_int_equal(audits(inv, "invoice_autopaid"), 1);
+}
+
+/* A late invoice.issued leaves an invoice the ticks own alone. */
+static void test_call_in_flight_not_abandoned_by_a_late_issued_event(void **state)
+{
+    (void)state;
+    standin_reset(H.stripe);
+    int64_t firm = dbtest_firm(H.pg);
+    char d0[16], d3[16];
+    snprintf(d0, sizeof d0, "%s", day_after_clock(10));
+    snprintf(d3, sizeof d3, "%s", day_after_clock(13));
+    int64_t inv = retry_in_flight(firm, d0, d3);
+    payh_issue(&H, inv, true);
+    assert_retry_landed(firm, inv, d3);
+    assert_string_equal(T("SELECT string_agg(status, ',' ORDER BY attempt_no) FROM"
+                          " billing.payment_attempts WHERE invoice_id = $1::bigint",
+                          inv),
+                        "failed,succeeded");
+}
+
+/* An autopay run of a later date may still look the attempt up and give it
+ * up; the money of its answer lands all the same (rule 11.1). */
+static void test_call_in_flight_answer_lands_after_abandon(void **state)
+{
+    (void)state;
+    standin_reset(H.stripe);
+    int64_t firm = dbtest_firm(H.pg);
+    char d0[16], d3[16];
+    snprintf(d0, sizeof d0, "%s", day_after_clock(20));
+    snprintf(d3, sizeof d3, "%s", day_after_clock(23));
+    int64_t inv = retry_in_flight(firm, d0, d3);
+    tick(TICK_AUTOPAY, day_after_clock(28), firm);
+    assert_int_equal(audits(inv, "payment_attempt_abandoned"), 1); /* the race took place */
+    assert_retry_landed(firm, inv, d3);
+    assert_int_equal(Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id ="
+                       " $1::bigint AND status = 'succeeded'",
+                       inv),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +976,8 @@ int main(void)
         cmocka_unit_test(test_finding_9_answer_codes),
         cmocka_unit_test(test_finding_9_sigterm_mid_tick_leaves_it_unrecorded),
         cmocka_unit_test(test_finding_10_credit_above_balance_refused),
+        cmocka_unit_test(test_call_in_flight_not_abandoned_by_a_late_issued_event),
+        cmocka_unit_test(test_call_in_flight_answer_lands_after_abandon),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,7 +53,7 @@ static kafka_result autopay_issued(worker *w, const kafka_msg *m, char *err, siz
     PQclear(r);
     if (found) {
         payments_stats s = {0};
-        st = payments_charge(&autopay_ctx, PAYMENTS_AUTOPAY, &e.invoice_id, 1, on, &s, err, errlen);
+        st = payments_charge_issued(&autopay_ctx, e.invoice_id, on, &s, err, errlen);
         payments_stats_count(w->metrics, "billing_charges_total", &s);
         if (st == DB_OK && s.transient > 0) {
             /* Leave the key unrecorded: the tick replays the attempt. */
