@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "payh.h"
+#include "support/ctltest.h"
 #include "support/dbtest.h"
 
 static payh H;
@@ -496,6 +497,48 @@ static void test_firm_scoped_ticks_touch_one_firm(void **state)
     assert_string_equal(STATUS(ib), "paid");
 }
 
+/* Issue 16's review flow through the real billing-autopay-worker: a draft
+ * is never charged by a tick; `billingctl invoice issue` numbers it and
+ * publishes invoice.issued (the outbox, relayed by the worker), on which the
+ * worker charges an on_issue invoice at once, without a tick, exactly its
+ * issued total. Re-issuing is idempotent and charges nothing more. */
+static void test_draft_charged_when_issued(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", true);
+    int64_t inv = payh_invoice(&H, firm, client, 4200, "2026-10-05", "2026-11-04", "on_issue");
+    Q("UPDATE billing.invoices SET status = 'draft' WHERE id = $1::bigint RETURNING 1", inv);
+    payh_tick(&H, TICK_AUTOPAY, "2026-10-05", firm);
+    assert_string_equal(STATUS(inv), "draft");
+    assert_int_equal(pi_requests(inv), 0);
+    assert_int_equal(
+        Q("SELECT count(*) FROM billing.payment_attempts WHERE invoice_id = $1::bigint", inv), 0);
+
+    char out[4096], err[4096], id[24];
+    snprintf(id, sizeof id, "%lld", (long long)inv);
+    for (int run = 0; run < 2; run++)
+        assert_int_equal(ctltest(out, sizeof out, err, sizeof err, NULL, "invoice", "issue", id,
+                                 "--date", "2026-10-06", "--by", "J. Partner", NULL),
+                         0);
+    assert_true(payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
+                          inv));
+    assert_int_equal(pi_requests(inv), 1);
+    assert_int_equal(pi_amount(inv), 4200);
+    assert_int_equal(
+        Q("SELECT count(*) FROM billing.invoices WHERE id = $1::bigint AND legal_number IS NOT NULL"
+          " AND issue_date = '2026-10-06'",
+          inv),
+        1);
+    assert_string_equal(T("SELECT string_agg(kind || ':' || status, ',') FROM"
+                          " billing.payment_attempts WHERE invoice_id = $1::bigint",
+                          inv),
+                        "autopay:succeeded");
+    assert_int_equal(Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint",
+                       inv),
+                     4200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_success_reported_three_ways),
         cmocka_unit_test(test_killed_between_call_and_commit),
         cmocka_unit_test(test_firm_scoped_ticks_touch_one_firm),
+        cmocka_unit_test(test_draft_charged_when_issued),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
