@@ -30,6 +30,8 @@ typedef struct {
     void *arg;
     recon_stats *stats;
     json_t *seen; /* ids Stripe's lists showed (an object used as a set) */
+    const char *note;  /* the credit note whose refunds are being added up */
+    int64_t note_sum;  /* what Stripe's refunds of it count (refund_counted) */
 } recon;
 
 /* What the books say about one Stripe object; found = false when nothing. */
@@ -293,14 +295,20 @@ static json_t *recon_get(recon *r, const char *path, stripe_form *f, bool *missi
     return body;
 }
 
-static db_status recon_list(recon *r, const char *path, int64_t gte, int64_t lte,
-                            recon_each_fn each, char *err, size_t errlen)
+/* Pages through the list at path: objects created in [gte, lte], or, with
+ * filter ("charge" or "payment_intent") = value, every object of it. */
+static db_status recon_list_of(recon *r, const char *path, int64_t gte, int64_t lte,
+                               const char *filter, const char *value, recon_each_fn each,
+                               char *err, size_t errlen)
 {
     char after[STRIPE_ID_MAX] = "";
     for (;;) {
         stripe_form *f = stripe_form_new();
-        if (f == NULL || stripe_form_add_i64(f, "created[gte]", gte) != 0 ||
-            stripe_form_add_i64(f, "created[lte]", lte) != 0 ||
+        bool by_window = filter == NULL;
+        if (f == NULL ||
+            (by_window && (stripe_form_add_i64(f, "created[gte]", gte) != 0 ||
+                           stripe_form_add_i64(f, "created[lte]", lte) != 0)) ||
+            (!by_window && stripe_form_add(f, filter, value) != 0) ||
             stripe_form_add_i64(f, "limit", 100) != 0 ||
             (after[0] && stripe_form_add(f, "starting_after", after) != 0)) {
             stripe_form_free(f);
@@ -331,6 +339,86 @@ static db_status recon_list(recon *r, const char *path, int64_t gte, int64_t lte
         if (st != DB_OK || !more)
             return st;
     }
+}
+
+static db_status recon_list(recon *r, const char *path, int64_t gte, int64_t lte,
+                            recon_each_fn each, char *err, size_t errlen)
+{
+    return recon_list_of(r, path, gte, lte, NULL, NULL, each, err, errlen);
+}
+
+/* ---- credit notes ---------------------------------------------------------- */
+
+/* One refund of a credit note's charge: counted when it carries the note's
+ * metadata[credit_note_id] (billingctl credit-note create sends it). */
+static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char *err,
+                                   size_t errlen)
+{
+    (void)listed;
+    (void)err;
+    (void)errlen;
+    const char *note = stripe_json_str(o, "metadata.credit_note_id");
+    const char *status = stripe_json_str(o, "status");
+    if (note != NULL && status != NULL && strcmp(note, r->note) == 0)
+        r->note_sum += refund_counted(status, stripe_json_i64(o, "amount", 0));
+    return DB_OK;
+}
+
+/* A credit note's refund part is money the books say went back to the
+ * client: Stripe's refunds carrying the note's id, on every charge of its
+ * invoice and whenever they were made, must add up to it (a refund that
+ * failed or was never made leaves the client owed). */
+static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *err, size_t errlen)
+{
+    const char *p[] = {RI64(gte), RI64(lte), RI64(r->firm_id)};
+    db_status st;
+    PGresult *res = db_exec(
+        r->c,
+        "SELECT n.id, n.legal_number, n.invoice_id, n.firm_id, n.refunded_cents, i.currency,"
+        " coalesce((SELECT array_agg(DISTINCT x) FROM (SELECT coalesce(p.stripe_charge_id,"
+        "   'pi:' || p.stripe_payment_intent_id) FROM billing.payments p"
+        "   WHERE p.invoice_id = n.invoice_id AND p.source = 'stripe'"
+        "   UNION SELECT coalesce(i.stripe_charge_id, 'pi:' || i.stripe_payment_intent_id)) t(x)"
+        "   WHERE x IS NOT NULL), '{}')::text"
+        " FROM billing.credit_notes n JOIN billing.invoices i ON i.id = n.invoice_id"
+        " WHERE n.refunded_cents > 0 AND n.created_at >= to_timestamp($1::bigint)"
+        " AND n.created_at < to_timestamp($2::bigint + 1)"
+        " AND ($3::bigint = 0 OR n.firm_id = $3::bigint) ORDER BY n.id",
+        3, p, &st, err, errlen);
+    if (res == NULL)
+        return st;
+    for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {
+        r->note = PQgetvalue(res, i, 0);
+        r->note_sum = 0;
+        /* {ch_a,pi:pi_b}: each charge (or intent without one) of the invoice */
+        char *list = strdup(PQgetvalue(res, i, 6));
+        if (list == NULL) {
+            st = DB_TRANSIENT;
+            break;
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(list, "{},\"", &save); t != NULL && st == DB_OK;
+             t = strtok_r(NULL, "{},\"", &save)) {
+            bool pi = strncmp(t, "pi:", 3) == 0;
+            st = recon_list_of(r, "/v1/refunds", 0, 0, pi ? "payment_intent" : "charge",
+                               pi ? t + 3 : t, recon_note_refund, err, errlen);
+        }
+        free(list);
+        recon_books b = {.found = true,
+                         .invoice_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
+                         .firm_id = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                         .amount = strtoll(PQgetvalue(res, i, 4), NULL, 10)};
+        snprintf(b.currency, sizeof b.currency, "%s", PQgetvalue(res, i, 5));
+        snprintf(b.status, sizeof b.status, "refunded");
+        if (st == DB_OK && r->note_sum != b.amount)
+            recon_report(r, RECON_AMOUNT_DIFFERS, "credit_note", PQgetvalue(res, i, 1), &b,
+                         r->note_sum, b.currency, "");
+        if (st == DB_OK)
+            r->stats->credit_notes++;
+    }
+    PQclear(res);
+    r->note = NULL;
+    return st;
 }
 
 /* The books' objects of the window that the lists did not show: read by id
@@ -423,6 +511,8 @@ db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_da
                               " currency, status FROM billing.payment_disputes"
                               " WHERE" RECON_WINDOW("opened_at"),
                               "dispute", "/v1/disputes/", recon_dispute, gte, lte, err, errlen);
+    if (st == DB_OK)
+        st = recon_credit_notes(&r, gte, lte, err, errlen);
     json_decref(r.seen);
     return st;
 }

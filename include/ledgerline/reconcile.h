@@ -11,6 +11,11 @@
  * to a payment in the books; a refund or dispute of a charge or intent in
  * the books (or already recorded by its id).
  *
+ * Credit notes with a refund part (in the window by their creation): the
+ * refunds Stripe holds with their metadata[credit_note_id], on every charge
+ * of the invoice, must add up to the note's refunded_cents (amount_differs
+ * otherwise, object "credit_note", the legal number as the id).
+ *
  * Kinds of difference: missing_in_books (Stripe holds money the books do
  * not), missing_at_stripe (the books hold what Stripe does not),
  * amount_differs, currency_differs, status_differs (e.g. Stripe says a
@@ -39,8 +44,8 @@ const char *recon_kind_name(recon_kind k);
 
 typedef struct {
     recon_kind kind;
-    const char *object;          /* "payment_intent", "refund", "dispute" */
-    const char *stripe_id;
+    const char *object;          /* "payment_intent", "refund", "dispute", "credit_note" */
+    const char *stripe_id;       /* a credit note: its legal number */
     int64_t invoice_id;          /* 0 when not known */
     int64_t firm_id;             /* 0 when not known */
     int64_t books_amount;        /* -1 when the books have none */
@@ -57,6 +62,7 @@ typedef struct {
     int64_t payment_intents;     /* of ours, seen at Stripe */
     int64_t refunds;
     int64_t disputes;
+    int64_t credit_notes;        /* with a refund part, checked against Stripe's refunds */
     int64_t differences;
 } recon_stats;
 

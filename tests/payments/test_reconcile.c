@@ -242,12 +242,78 @@ static void test_failed_refund_still_counted_is_a_status_difference(void **state
     json_decref(j);
 }
 
+/* Issue 16: reconciliation counts credit notes. A note's refund part must
+ * be at Stripe: the refunds carrying its metadata[credit_note_id] add up to
+ * its refunded_cents. When that refund fails, the client is still owed the
+ * money, and reconcile says so with the note's legal number, also after the
+ * books recorded the failure. */
+static void test_credit_note_refund_reconciled(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
+    payh_i64(&H,
+             "UPDATE billing.invoices SET issued_at = now(), legal_number = 'RC-' || id"
+             " WHERE id = $1::bigint RETURNING 1",
+             inv);
+    char pi[64], ch[64], err[8192], out[8192], url[256], id[24];
+    paid_at_stripe(firm, inv, 1000, pi, ch);
+    snprintf(url, sizeof url, "STRIPE_API_BASE=%s", standin_url(H.stripe));
+    snprintf(id, sizeof id, "%lld", (long long)inv);
+    const char *env[] = {url, "STRIPE_SECRET_KEY=sk_test_ReconcileTests0000001", NULL};
+    const char *argv[] = {"--json", "credit-note", "create", "--invoice", id, "--amount-cents",
+                          "400", "--refund", "--reason", "hours billed twice", "--by", "fin", NULL};
+    assert_int_equal(ctltest_argv(out, sizeof out, err, sizeof err, env, argv), 0);
+    json_t *note = json_loads(out, 0, NULL);
+    assert_non_null(note);
+    char legal[64];
+    snprintf(legal, sizeof legal, "%s",
+             json_string_value(json_object_get(note, "legal_number")));
+    assert_int_equal(json_integer_value(json_object_get(note, "refunded_cents")), 400);
+    json_decref(note);
+    /* The refund in the books, as the dispute worker records its webhook. */
+    json_t *all = standin_refunds(H.stripe);
+    json_t *last = json_array_get(all, json_array_size(all) - 1);
+    refund_info r = {.amount = 400};
+    snprintf(r.id, sizeof r.id, "%s", json_string_value(json_object_get(last, "id")));
+    snprintf(r.charge, sizeof r.charge, "%s", ch);
+    snprintf(r.status, sizeof r.status, "succeeded");
+    json_decref(all);
+    refund_charge c = {0};
+    snprintf(c.id, sizeof c.id, "%s", ch);
+    snprintf(c.payment_intent, sizeof c.payment_intent, "%s", pi);
+    snprintf(c.currency, sizeof c.currency, "usd");
+    refund_tx rt = {.inv = inv, .firm = firm, .ch = &c, .item = &r};
+    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+    int rc;
+    json_t *j = reconcile(firm, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(jint(j, "credit_notes"), 1);
+    json_decref(j);
+
+    json_decref(standin_refund_update(H.stripe, r.id, "failed"));
+    snprintf(r.status, sizeof r.status, "failed");
+    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+    j = reconcile(firm, &rc);
+    assert_int_equal(rc, 1);
+    assert_null(difference(j, "status_differs", r.id)); /* the books know it failed */
+    json_t *d = difference(j, "amount_differs", legal);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(d, "object")), "credit_note");
+    assert_int_equal(jint(d, "invoice_id"), inv);
+    assert_int_equal(jint(d, "books_amount"), 400);
+    assert_int_equal(jint(d, "stripe_amount"), 0);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_books_agree),
         cmocka_unit_test(test_each_difference_reported),
         cmocka_unit_test(test_failed_refund_still_counted_is_a_status_difference),
+        cmocka_unit_test(test_credit_note_refund_reconciled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -99,20 +99,22 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o)
     if (st != DB_OK) {
         rc = args_refused("reconcile", err);
     } else if (json) {
-        json_t *j = json_pack("{sb sO sI sI sI}", "agree", stats.differences == 0, "differences",
-                              out.list, "payment_intents", (json_int_t)stats.payment_intents,
-                              "refunds", (json_int_t)stats.refunds, "disputes",
-                              (json_int_t)stats.disputes);
+        json_t *j = json_pack("{sb sO sI sI sI sI}", "agree", stats.differences == 0,
+                              "differences", out.list, "payment_intents",
+                              (json_int_t)stats.payment_intents, "refunds",
+                              (json_int_t)stats.refunds, "disputes", (json_int_t)stats.disputes,
+                              "credit_notes", (json_int_t)stats.credit_notes);
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);
         json_decref(j);
     } else {
-        printf("%s: %lld PaymentIntent(s), %lld refund(s), %lld dispute(s) of ours compared, "
-               "%lld difference(s)\n",
+        printf("%s: %lld PaymentIntent(s), %lld refund(s), %lld dispute(s) of ours and %lld "
+               "credit note(s) with a refund compared, %lld difference(s)\n",
                stats.differences == 0 ? "books agree with Stripe" : "BOOKS DIFFER FROM STRIPE",
                (long long)stats.payment_intents, (long long)stats.refunds,
-               (long long)stats.disputes, (long long)stats.differences);
+               (long long)stats.disputes, (long long)stats.credit_notes,
+               (long long)stats.differences);
     }
     json_decref(out.list);
     if (rc == CLI_OK && stats.differences > 0)
