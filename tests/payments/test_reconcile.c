@@ -55,6 +55,20 @@ static db_status tx_refund(db_conn *c, void *arg, char *err, size_t errlen)
                         errlen);
 }
 
+/* A refund of charge ch (intent pi) in the books, as the dispute worker
+ * records its webhook. */
+static void books_refund(int64_t firm, int64_t inv, const char *pi, const char *ch,
+                         const refund_info *r)
+{
+    refund_charge c = {0};
+    snprintf(c.id, sizeof c.id, "%s", ch);
+    snprintf(c.payment_intent, sizeof c.payment_intent, "%s", pi);
+    snprintf(c.currency, sizeof c.currency, "usd");
+    refund_tx rt = {.inv = inv, .firm = firm, .ch = &c, .item = r};
+    char err[512];
+    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+}
+
 /* Money Stripe really received for the invoice, in the books as the
  * workers record it. */
 static void paid_at_stripe(int64_t firm, int64_t inv, int64_t amount, char *pi, char *ch)
@@ -222,12 +236,7 @@ static void test_failed_refund_still_counted_is_a_status_difference(void **state
     stripe_client_free(sc);
     standin_refund_default(H.stripe, "succeeded");
     /* the books record it while pending */
-    refund_charge c = {0};
-    snprintf(c.id, sizeof c.id, "%s", ch);
-    snprintf(c.payment_intent, sizeof c.payment_intent, "%s", pi);
-    snprintf(c.currency, sizeof c.currency, "usd");
-    refund_tx rt = {.inv = inv, .firm = firm, .ch = &c, .item = &r};
-    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+    books_refund(firm, inv, pi, ch, &r);
     int rc;
     json_t *j = reconcile(firm, &rc);
     assert_int_equal(rc, 0);
@@ -280,12 +289,7 @@ static void test_credit_note_refund_reconciled(void **state)
     snprintf(r.charge, sizeof r.charge, "%s", ch);
     snprintf(r.status, sizeof r.status, "succeeded");
     json_decref(all);
-    refund_charge c = {0};
-    snprintf(c.id, sizeof c.id, "%s", ch);
-    snprintf(c.payment_intent, sizeof c.payment_intent, "%s", pi);
-    snprintf(c.currency, sizeof c.currency, "usd");
-    refund_tx rt = {.inv = inv, .firm = firm, .ch = &c, .item = &r};
-    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+    books_refund(firm, inv, pi, ch, &r);
     int rc;
     json_t *j = reconcile(firm, &rc);
     assert_int_equal(rc, 0);
@@ -294,7 +298,7 @@ static void test_credit_note_refund_reconciled(void **state)
 
     json_decref(standin_refund_update(H.stripe, r.id, "failed"));
     snprintf(r.status, sizeof r.status, "failed");
-    assert_int_equal(db_run_tx(DB, tx_refund, &rt, err, sizeof err), DB_OK);
+    books_refund(firm, inv, pi, ch, &r);
     j = reconcile(firm, &rc);
     assert_int_equal(rc, 1);
     assert_null(difference(j, "status_differs", r.id)); /* the books know it failed */
