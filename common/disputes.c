@@ -3,6 +3,7 @@
  * (see disputes.h). The worker (workers/dispute/) decides when to call
  * these; billingctl's dispute, refund and report commands reuse them. */
 #include "ledgerline/disputes.h"
+#include "ledgerline/failf.h"
 
 #include "ledgerline/credit.h"
 
@@ -12,18 +13,6 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------- helpers */
-
-static int disputes_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int disputes_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Copies src (NULL = "") into a fixed field; false when it does not fit. */
 static bool disputes_copy(char *dst, size_t dstsz, const char *src)
@@ -131,32 +120,32 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
     const char *status = stripe_json_str(o, "status");
     const char *currency = stripe_json_str(o, "currency");
     if (kind == NULL || strcmp(kind, "dispute") != 0)
-        return disputes_fail(err, errlen, "data.object is not a dispute (object \"%s\")",
+        return ll_failf(err, errlen, "data.object is not a dispute (object \"%s\")",
                              kind ? kind : "");
     if (id == NULL || strncmp(id, "dp_", 3) != 0 || !disputes_copy(d->id, sizeof d->id, id))
-        return disputes_fail(err, errlen, "dispute: no valid \"id\" (dp_...)");
+        return ll_failf(err, errlen, "dispute: no valid \"id\" (dp_...)");
     if (dispute_map_status(status, &d->status, &d->resolution) != 0)
-        return disputes_fail(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
+        return ll_failf(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
                              status ? status : "(none)");
     disputes_copy(d->stripe_status, sizeof d->stripe_status, status);
     d->amount = stripe_json_i64(o, "amount", -1);
     if (d->amount < 0)
-        return disputes_fail(err, errlen, "dispute %s: \"amount\" missing or negative", d->id);
+        return ll_failf(err, errlen, "dispute %s: \"amount\" missing or negative", d->id);
     if (currency == NULL || strlen(currency) != 3)
-        return disputes_fail(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
+        return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
     for (int i = 0; i < 3; i++) {
         char ch = currency[i];
         if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
         if (ch < 'a' || ch > 'z')
-            return disputes_fail(err, errlen, "dispute %s: \"currency\" is not an ISO code",
+            return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code",
                                  d->id);
         d->currency[i] = ch;
     }
     if (!disputes_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
         !disputes_copy(d->payment_intent, sizeof d->payment_intent,
                        stripe_json_str(o, "payment_intent")))
-        return disputes_fail(err, errlen, "dispute %s: charge or payment_intent id too long",
+        return ll_failf(err, errlen, "dispute %s: charge or payment_intent id too long",
                              d->id);
     if (!disputes_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
         d->reason[0] = '\0';
@@ -558,17 +547,17 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     const char *kind = stripe_json_str(o, "object");
     bool is_refund = kind != NULL && strcmp(kind, "refund") == 0;
     if (kind == NULL || (strcmp(kind, "charge") != 0 && !is_refund))
-        return disputes_fail(err, errlen, "data.object is not a charge or a refund (object \"%s\")",
+        return ll_failf(err, errlen, "data.object is not a charge or a refund (object \"%s\")",
                              kind ? kind : "");
     /* charge.refunded carries the charge, charge.refund.updated the refund. */
     const char *id = stripe_json_str(o, is_refund ? "charge" : "id");
     if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
-        return disputes_fail(err, errlen, "%s: no valid charge id (ch_...)", is_refund ? "refund" : "charge");
+        return ll_failf(err, errlen, "%s: no valid charge id (ch_...)", is_refund ? "refund" : "charge");
     if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
                        stripe_json_str(o, "payment_intent")))
-        return disputes_fail(err, errlen, "charge %s: payment_intent id too long", ch->id);
+        return ll_failf(err, errlen, "charge %s: payment_intent id too long", ch->id);
     if (!refund_currency(stripe_json_str(o, "currency"), ch->currency))
-        return disputes_fail(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
+        return ll_failf(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
     if (is_refund) {
         ch->amount = ch->amount_refunded = -1; /* the list says what counts */
         return 0;
@@ -576,7 +565,7 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     ch->amount = stripe_json_i64(o, "amount", -1);
     ch->amount_refunded = stripe_json_i64(o, "amount_refunded", -1);
     if (ch->amount < 0 || ch->amount_refunded < 0 || ch->amount_refunded > ch->amount)
-        return disputes_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "charge %s: \"amount\" / \"amount_refunded\" missing or"
                              " inconsistent",
                              ch->id);
@@ -590,14 +579,14 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
     const char *kind = stripe_json_str(body, "object");
     const json_t *data = stripe_json_get(body, "data");
     if (kind == NULL || strcmp(kind, "list") != 0 || !json_is_array(data))
-        return disputes_fail(err, errlen, "refund list: not a Stripe list object");
+        return ll_failf(err, errlen, "refund list: not a Stripe list object");
     *has_more = json_is_true(stripe_json_get(body, "has_more"));
     size_t add = json_array_size(data);
     if (add == 0)
         return 0;
     refund_info *grown = realloc(*items, (*n + add) * sizeof **items);
     if (grown == NULL)
-        return disputes_fail(err, errlen, "out of memory");
+        return ll_failf(err, errlen, "out of memory");
     *items = grown;
     size_t i;
     const json_t *o;
@@ -607,13 +596,13 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
         memset(r, 0, sizeof *r);
         const char *id = stripe_json_str(o, "id");
         if (id == NULL || strncmp(id, "re_", 3) != 0 || !disputes_copy(r->id, sizeof r->id, id))
-            return disputes_fail(err, errlen, "refund list: an item has no valid id (re_...)");
+            return ll_failf(err, errlen, "refund list: an item has no valid id (re_...)");
         if (!disputes_copy(r->charge, sizeof r->charge, stripe_json_str(o, "charge")) ||
             !disputes_copy(r->status, sizeof r->status, stripe_json_str(o, "status")))
-            return disputes_fail(err, errlen, "refund %s: charge or status too long", r->id);
+            return ll_failf(err, errlen, "refund %s: charge or status too long", r->id);
         r->amount = stripe_json_i64(o, "amount", -1);
         if (r->amount < 0)
-            return disputes_fail(err, errlen, "refund %s: \"amount\" missing or negative",
+            return ll_failf(err, errlen, "refund %s: \"amount\" missing or negative",
                                  r->id);
         (*n)++;
     }
@@ -983,27 +972,27 @@ bool dispute_evidence_field_known(const char *key)
 int dispute_evidence_validate(const json_t *doc, char *err, size_t errlen)
 {
     if (!json_is_object(doc))
-        return disputes_fail(err, errlen, "evidence must be one JSON object");
+        return ll_failf(err, errlen, "evidence must be one JSON object");
     if (json_object_size(doc) == 0)
-        return disputes_fail(err, errlen, "evidence has no fields");
+        return ll_failf(err, errlen, "evidence has no fields");
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)doc, key, v)
     {
         if (!dispute_evidence_field_known(key))
-            return disputes_fail(err, errlen,
+            return ll_failf(err, errlen,
                                  "unknown evidence field \"%s\" (Stripe's fields are"
                                  " customer_name, service_date, receipt, ...; see"
                                  " docs/DISPUTES.md)",
                                  key);
         if (!json_is_string(v) || json_string_length(v) == 0)
-            return disputes_fail(err, errlen, "evidence field \"%s\" must be a non-empty string",
+            return ll_failf(err, errlen, "evidence field \"%s\" must be a non-empty string",
                                  key);
         if (json_string_length(v) > 20000)
-            return disputes_fail(err, errlen,
+            return ll_failf(err, errlen,
                                  "evidence field \"%s\" is longer than 20000 characters", key);
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return disputes_fail(err, errlen, "evidence field \"%s\" contains a NUL character",
+            return ll_failf(err, errlen, "evidence field \"%s\" contains a NUL character",
                                  key);
     }
     return 0;

@@ -2,6 +2,7 @@
  * source topic (see dlq.h). Owns nothing else: how messages get dead-lettered
  * is common/kafka.c's consumer loop. */
 #include "ledgerline/dlq.h"
+#include "ledgerline/clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,19 +104,12 @@ static int dlq_cmp(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int64_t dlq_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_entries *out,
              char *err, size_t errlen)
 {
     out->items = NULL;
     out->n = 0;
-    int64_t deadline = dlq_now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)clock_mono_ms() + timeout_ms;
     char group[96];
     snprintf(group, sizeof group, "billingctl.dlq-reader.%ld", (long)getpid());
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, err, errlen); /* with the credentials */
@@ -162,7 +156,7 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     for (int i = 0; i < t->partition_cnt; i++) {
         int64_t lo = 0, hi = 0;
         int32_t p = t->partitions[i].id;
-        int left = (int)(deadline - dlq_now_ms());
+        int left = (int)(deadline - (int64_t)clock_mono_ms());
         e = rd_kafka_query_watermark_offsets(rk, dlq_topic, p, &lo, &hi, left > 0 ? left : 1);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             snprintf(err, errlen, "watermarks of %s [%" PRId32 "]: %s", dlq_topic, p,
@@ -185,7 +179,7 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     }
     size_t cap = 0;
     while (pending > 0) {
-        int left = (int)(deadline - dlq_now_ms());
+        int left = (int)(deadline - (int64_t)clock_mono_ms());
         if (left <= 0) {
             snprintf(err, errlen, "timed out reading %s (%d partitions not read to the end)",
                      dlq_topic, pending);

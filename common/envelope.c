@@ -8,6 +8,7 @@
  * can never succeed and belongs on the dlq, with an error naming the field.
  */
 #include "ledgerline/envelope.h"
+#include "ledgerline/failf.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,20 +30,6 @@ static const char *const invoice_event_names[] = {
     "invoice.disputed", "invoice.charged_back", "invoice.refunded", "invoice.voided",
     "invoice.credited"};
 #define INVOICE_EVENT_COUNT (sizeof invoice_event_names / sizeof invoice_event_names[0])
-
-static int envelope_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int envelope_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static const char *envelope_json_type(const json_t *v)
 {
@@ -101,7 +88,7 @@ static json_t *envelope_field(json_t *obj, const char *what, const char *name, c
 {
     json_t *v = json_object_get(obj, name);
     if (v == NULL)
-        envelope_fail(err, errlen, "%s: missing field \"%s\"", what, name);
+        ll_failf(err, errlen, "%s: missing field \"%s\"", what, name);
     return v;
 }
 
@@ -113,11 +100,11 @@ static int envelope_get_int(json_t *obj, const char *what, const char *name, jso
     if (v == NULL)
         return -1;
     if (!json_is_integer(v))
-        return envelope_fail(err, errlen, "%s: field \"%s\" must be %s, got %s", what, name,
+        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %s", what, name,
                              expect, envelope_json_type(v));
     json_int_t n = json_integer_value(v);
     if (n < min || n > max)
-        return envelope_fail(err, errlen, "%s: field \"%s\" must be %s, got %" JSON_INTEGER_FORMAT,
+        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %" JSON_INTEGER_FORMAT,
                              what, name, expect, n);
     *out = n;
     return 0;
@@ -131,17 +118,17 @@ static int envelope_get_str(json_t *obj, const char *what, const char *name, siz
     if (v == NULL)
         return -1;
     if (!json_is_string(v))
-        return envelope_fail(err, errlen, "%s: field \"%s\" must be a string, got %s", what,
+        return ll_failf(err, errlen, "%s: field \"%s\" must be a string, got %s", what,
                              name, envelope_json_type(v));
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (len == 0)
-        return envelope_fail(err, errlen, "%s: field \"%s\" must not be empty", what, name);
+        return ll_failf(err, errlen, "%s: field \"%s\" must not be empty", what, name);
     if (strlen(s) != len)
-        return envelope_fail(err, errlen, "%s: field \"%s\" contains a NUL character", what,
+        return ll_failf(err, errlen, "%s: field \"%s\" contains a NUL character", what,
                              name);
     if (len >= cap)
-        return envelope_fail(err, errlen, "%s: field \"%s\" is too long (%zu bytes, at most %zu)",
+        return ll_failf(err, errlen, "%s: field \"%s\" is too long (%zu bytes, at most %zu)",
                              what, name, len, cap - 1);
     *out = s;
     return 0;
@@ -151,19 +138,19 @@ static json_t *envelope_load(const char *what, const char *json, size_t len, cha
                              size_t errlen)
 {
     if (json == NULL) {
-        envelope_fail(err, errlen, "%s: no message", what);
+        ll_failf(err, errlen, "%s: no message", what);
         return NULL;
     }
     json_error_t jerr;
     /* Duplicate keys would let two readers see different values. */
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        envelope_fail(err, errlen, "%s: not valid JSON: %s (at byte %d)", what, jerr.text,
+        ll_failf(err, errlen, "%s: not valid JSON: %s (at byte %d)", what, jerr.text,
                       jerr.position);
         return NULL;
     }
     if (!json_is_object(root)) {
-        envelope_fail(err, errlen, "%s: must be a JSON object, got %s", what,
+        ll_failf(err, errlen, "%s: must be a JSON object, got %s", what,
                       envelope_json_type(root));
         json_decref(root);
         return NULL;
@@ -209,26 +196,26 @@ static void tick_key(const tick_msg *t, char *out, size_t outlen)
 static int tick_validate(const tick_msg *t, char *err, size_t errlen)
 {
     if (tick_kind_name(t->kind) == NULL)
-        return envelope_fail(err, errlen, "tick: unknown kind %d", (int)t->kind);
+        return ll_failf(err, errlen, "tick: unknown kind %d", (int)t->kind);
     if (!envelope_fits(t->idempotency_key, sizeof t->idempotency_key) ||
         t->idempotency_key[0] == '\0')
-        return envelope_fail(err, errlen, "tick: idempotency_key is empty or unterminated");
+        return ll_failf(err, errlen, "tick: idempotency_key is empty or unterminated");
     if (!envelope_date_in_range(t->business_date))
-        return envelope_fail(err, errlen, "tick: business_date out of range");
+        return ll_failf(err, errlen, "tick: business_date out of range");
     if (!envelope_fits(t->as_of, sizeof t->as_of) || !envelope_as_of_valid(t->as_of))
-        return envelope_fail(err, errlen, "tick: as_of must be YYYY-MM-DDTHH:MM:SSZ");
+        return ll_failf(err, errlen, "tick: as_of must be YYYY-MM-DDTHH:MM:SSZ");
     if (t->shards < 1 || t->shards > ENVELOPE_MAX_SHARDS)
-        return envelope_fail(err, errlen, "tick: shards must be between 1 and %d, got %d",
+        return ll_failf(err, errlen, "tick: shards must be between 1 and %d, got %d",
                              ENVELOPE_MAX_SHARDS, t->shards);
     if (t->shard < 0 || t->shard >= t->shards)
-        return envelope_fail(err, errlen, "tick: shard must be between 0 and %d, got %d",
+        return ll_failf(err, errlen, "tick: shard must be between 0 and %d, got %d",
                              t->shards - 1, t->shard);
     if (t->firm_id < 0)
-        return envelope_fail(err, errlen, "tick: firm_id must be positive or 0 (all firms)");
+        return ll_failf(err, errlen, "tick: firm_id must be positive or 0 (all firms)");
     char want[ENVELOPE_KEY_MAX];
     tick_key(t, want, sizeof want);
     if (strcmp(t->idempotency_key, want) != 0)
-        return envelope_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "tick: field \"idempotency_key\" must be \"%s\" (derived from "
                              "type, business_date, firm_id, shard and shards), got \"%.80s%s\"",
                              want, t->idempotency_key,
@@ -292,7 +279,7 @@ static int tick_from_json(json_t *root, tick_msg *m, char *err, size_t errlen)
     if (envelope_get_str(root, what, "type", 32, &s, err, errlen) != 0)
         return -1;
     if (strncmp(s, "tick.", 5) != 0 || !tick_kind_parse(s + 5, &m->kind))
-        return envelope_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "tick: field \"type\" must be tick.invoicing, tick.autopay or "
                              "tick.retry, got \"%s\"",
                              s);
@@ -305,14 +292,14 @@ static int tick_from_json(json_t *root, tick_msg *m, char *err, size_t errlen)
     if (envelope_get_str(root, what, "business_date", 16, &s, err, errlen) != 0)
         return -1;
     if (!date_parse(s, &m->business_date) || !envelope_date_in_range(m->business_date))
-        return envelope_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "tick: field \"business_date\" must be a date YYYY-MM-DD, got \"%s\"",
                              s);
 
     if (envelope_get_str(root, what, "as_of", sizeof m->as_of, &s, err, errlen) != 0)
         return -1;
     if (!envelope_as_of_valid(s))
-        return envelope_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "tick: field \"as_of\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ, "
                              "got \"%s\"",
                              s);
@@ -388,21 +375,21 @@ static int invoice_event_validate(const invoice_event *e, char *err, size_t errl
 {
     static const char what[] = "invoice event";
     if (invoice_event_type_name(e->type) == NULL)
-        return envelope_fail(err, errlen, "%s: unknown type %d", what, (int)e->type);
+        return ll_failf(err, errlen, "%s: unknown type %d", what, (int)e->type);
     if (!envelope_fits(e->idempotency_key, sizeof e->idempotency_key) ||
         e->idempotency_key[0] == '\0')
-        return envelope_fail(err, errlen, "%s: idempotency_key is empty or unterminated", what);
+        return ll_failf(err, errlen, "%s: idempotency_key is empty or unterminated", what);
     if (e->invoice_id <= 0 || e->firm_id <= 0 || e->client_id <= 0)
-        return envelope_fail(err, errlen, "%s: invoice_id, firm_id and client_id must be positive",
+        return ll_failf(err, errlen, "%s: invoice_id, firm_id and client_id must be positive",
                              what);
     if (!envelope_fits(e->status, sizeof e->status) || e->status[0] == '\0')
-        return envelope_fail(err, errlen, "%s: status is empty or unterminated", what);
+        return ll_failf(err, errlen, "%s: status is empty or unterminated", what);
     if (e->total_cents < 0)
-        return envelope_fail(err, errlen, "%s: total_cents must not be negative", what);
+        return ll_failf(err, errlen, "%s: total_cents must not be negative", what);
     if (!envelope_currency_valid(e->currency))
-        return envelope_fail(err, errlen, "%s: currency must be 3 lower-case letters", what);
+        return ll_failf(err, errlen, "%s: currency must be 3 lower-case letters", what);
     if (!envelope_fits(e->occurred_at, sizeof e->occurred_at) || e->occurred_at[0] == '\0')
-        return envelope_fail(err, errlen, "%s: occurred_at is empty or unterminated", what);
+        return ll_failf(err, errlen, "%s: occurred_at is empty or unterminated", what);
     return 0;
 }
 
@@ -447,7 +434,7 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
     if (envelope_get_str(root, what, "type", 64, &s, err, errlen) != 0)
         return -1;
     if (!invoice_event_type_parse(s, &e->type))
-        return envelope_fail(err, errlen, "%s: field \"type\" is not an invoice event type, got "
+        return ll_failf(err, errlen, "%s: field \"type\" is not an invoice event type, got "
                              "\"%s\"", what, s);
 
     if (envelope_get_str(root, what, "idempotency_key", sizeof e->idempotency_key, &s, err,
@@ -477,7 +464,7 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
     if (envelope_get_str(root, what, "currency", 16, &s, err, errlen) != 0)
         return -1;
     if (!envelope_currency_valid(s))
-        return envelope_fail(err, errlen,
+        return ll_failf(err, errlen,
                              "%s: field \"currency\" must be 3 lower-case letters, got \"%s\"",
                              what, s);
     memcpy(e->currency, s, 4);

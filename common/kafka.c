@@ -24,6 +24,7 @@
  * instance has not consumed from yet).
  */
 #include "ledgerline/kafka.h"
+#include "ledgerline/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -583,13 +584,6 @@ struct kafka_consumer {
     int64_t lag_next_ms; /* monotonic ms of the next lag refresh */
 };
 
-static int64_t kafka_mono_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 int kafka_consumer_metrics_declare(metrics_registry *m)
 {
     if (m == NULL)
@@ -635,7 +629,7 @@ static void consumer_refresh_lag(kafka_consumer *c)
 {
     if (c->cfg.metrics == NULL)
         return;
-    int64_t now_ms = kafka_mono_us() / 1000;
+    int64_t now_ms = (int64_t)clock_mono_us() / 1000;
     if (now_ms < c->lag_next_ms)
         return;
     c->lag_next_ms = now_ms + KAFKA_LAG_REFRESH_MS;
@@ -859,9 +853,9 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
         .raw = rm,
     };
     char herr[512] = "";
-    int64_t t0 = kafka_mono_us();
+    int64_t t0 = (int64_t)clock_mono_us();
     kafka_result res = c->cfg.handler(c->cfg.ctx, &m, herr, sizeof herr);
-    int64_t handler_us = kafka_mono_us() - t0;
+    int64_t handler_us = (int64_t)clock_mono_us() - t0;
 
     if (res == KAFKA_MSG_PERMANENT) {
         char derr[256];

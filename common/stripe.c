@@ -3,6 +3,7 @@
  * transfers over curl multi, and the classification of every answer. What a
  * charge or a refund means for an invoice lives in payments.c / disputes.c. */
 #include "ledgerline/stripe.h"
+#include "ledgerline/clock.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -305,13 +306,6 @@ static void stripe_curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static uint64_t stripe_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void stripe_config_from_env(stripe_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -476,7 +470,7 @@ static int stripe_on_prereq(void *ud, char *primary_ip, char *local_ip, int prim
     (void)local_port;
     stripe_xfer *x = ud;
     stripe_client *c = x->client;
-    uint64_t now = stripe_now_us();
+    uint64_t now = clock_mono_us();
     if (c->starts[x->slot] == x->stamp_us && now > x->stamp_us) {
         c->starts[x->slot] = now;
         x->stamp_us = now;
@@ -633,7 +627,7 @@ static int stripe_xfer_start(stripe_client *c, stripe_xfer *x, stripe_call *call
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, form);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
     }
-    x->started_us = stripe_now_us();
+    x->started_us = clock_mono_us();
     return curl_multi_add_handle(c->multi, e) == CURLM_OK ? 0 : -1;
 }
 
@@ -652,7 +646,7 @@ static void stripe_xfer_finish(stripe_client *c, stripe_xfer *x, CURLcode rc)
     stripe_classify(status, x->has_should_retry ? x->should_retry : NULL,
                     x->request_id[0] ? x->request_id : NULL, x->body, x->body_len, neterr,
                     &x->call->result);
-    x->call->latency_us = stripe_now_us() - x->started_us;
+    x->call->latency_us = clock_mono_us() - x->started_us;
     if (status > 0)
         __atomic_store_n(&c->key_refused, status == 401 || status == 403, __ATOMIC_RELAXED);
     c->stats.requests++;
@@ -687,7 +681,7 @@ static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, strip
         bool idle = false; /* next() had nothing ready yet */
         /* Start what the cap and the slots allow. */
         while (!finished && inflight < slots) {
-            wait_us = stripe_rate_wait(c, stripe_now_us());
+            wait_us = stripe_rate_wait(c, clock_mono_us());
             if (wait_us > 0)
                 break;
             stripe_call *call = next(arg, &finished);
@@ -700,7 +694,7 @@ static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, strip
                     done(call, arg);
                 continue;
             }
-            uint64_t now = stripe_now_us(); /* next() may have taken a while */
+            uint64_t now = clock_mono_us(); /* next() may have taken a while */
             size_t s = 0;
             while (xs[s].call != NULL)
                 s++;

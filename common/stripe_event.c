@@ -2,6 +2,7 @@
  * event is about (see stripe_event.h). Owns nothing else: what an event does
  * to an invoice lives with the worker that applies it. */
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/failf.h"
 
 #include "ledgerline/stripe_id.h"
 
@@ -9,18 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int stripe_event_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int stripe_event_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 const json_t *stripe_json_get(const json_t *obj, const char *path)
 {
@@ -69,7 +58,7 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL)
-        return stripe_event_fail(err, errlen, "stripe event: not JSON (%s at byte %d)", je.text,
+        return ll_failf(err, errlen, "stripe event: not JSON (%s at byte %d)", je.text,
                                  je.position);
     const char *id = stripe_json_str(root, "id");
     const char *type = stripe_json_str(root, "type");
@@ -89,7 +78,7 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
         why = "no object at data.object";
     if (why != NULL) {
         json_decref(root);
-        return stripe_event_fail(err, errlen, "stripe event: %s", why);
+        return ll_failf(err, errlen, "stripe event: %s", why);
     }
     out->created = stripe_json_i64(root, "created", 0);
     out->root = root;

@@ -69,6 +69,7 @@
 #include <microhttpd.h>
 
 #include "ledgerline/log.h"
+#include "ledgerline/clock.h"
 #include "ledgerline/worker_http.h"
 #include "route.h"
 
@@ -501,13 +502,6 @@ static bool http_content_length(struct MHD_Connection *c, uint64_t *out)
     return true;
 }
 
-static uint64_t http_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The connection's tracker, or NULL when it is not tracked. */
 static http_conn *http_conn_of(struct MHD_Connection *c)
 {
@@ -530,7 +524,7 @@ static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_
         if (hc == NULL)
             return; /* untracked: only the idle timeout applies */
         hc->fd = ci->connect_fd;
-        atomic_init(&hc->since_ms, http_mono_ms());
+        atomic_init(&hc->since_ms, clock_mono_ms());
         atomic_init(&hc->in_request, false);
         atomic_init(&hc->body, (uint64_t)BODY_NONE);
         atomic_init(&hc->route, (int)STATS_ROUTE_OTHER);
@@ -607,7 +601,7 @@ static void *http_sweep_thread(void *arg)
         pthread_cond_timedwait(&h->sweep_cv, &h->conn_mu, &until);
         if (h->sweep_stop)
             continue;
-        uint64_t now = http_mono_ms();
+        uint64_t now = clock_mono_ms();
         unsigned shut = 0, late = 0;
         for (http_conn *hc = h->conns; hc != NULL; hc = hc->next) {
             if (hc->shut)
@@ -690,7 +684,7 @@ static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *
     rq->route = route;
     rq->has_len = has_len;
     rq->clen = clen;
-    rq->body_start_ms = http_mono_ms();
+    rq->body_start_ms = clock_mono_ms();
     rq->hc = hc;
     if (rq->hc != NULL) {
         atomic_store(&rq->hc->route, (int)route);
@@ -781,7 +775,7 @@ static enum MHD_Result http_body_data(ingester_http *h, http_req *rq, const char
 static enum MHD_Result http_body_end(struct MHD_Connection *c, ingester_http *h, http_req *rq)
 {
     ingester *ing = h->ing;
-    bool late = http_mono_ms() - rq->body_start_ms >= (uint64_t)ing->body_timeout_s * 1000u;
+    bool late = clock_mono_ms() - rq->body_start_ms >= (uint64_t)ing->body_timeout_s * 1000u;
     if (rq->hc != NULL) {
         uint64_t w = rq->body_word;
         uint64_t next = (w & ~(uint64_t)3u) | (late ? BODY_EXPIRED : BODY_DONE);
@@ -894,7 +888,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_conn *hc = http_conn_of(c);
     if (hc != NULL) {
         atomic_store(&hc->body, (uint64_t)BODY_NONE);
-        atomic_store(&hc->since_ms, http_mono_ms());
+        atomic_store(&hc->since_ms, clock_mono_ms());
         atomic_store(&hc->in_request, false);
     }
     http_req *rq = *con_cls;

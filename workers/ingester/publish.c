@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "ledgerline/log.h"
+#include "ledgerline/clock.h"
 
 struct publish_wait {
     atomic_int refs;
@@ -54,13 +55,6 @@ struct publisher {
     int timeout_ms;
 };
 
-static uint64_t publish_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void publish_wait_release(publish_wait *w)
 {
     if (w != NULL && atomic_fetch_sub(&w->refs, 1) == 1)
@@ -76,7 +70,7 @@ static void publish_decide(publisher *p, publish_wait *w, kafka_status st,
         return;
     w->status = st;
     w->err = err;
-    w->end_us = publish_now_us();
+    w->end_us = clock_mono_us();
     atomic_fetch_sub(&p->pending, 1);
     /* libmicrohttpd's resume takes its own lock, which orders the fields
      * above before the resumed handler reads them. */
@@ -153,7 +147,7 @@ static void *publish_poll_thread(void *arg)
         publish_take_incoming(p);
         /* The timeout is the same for every request, so the list is in
          * deadline order, give or take the pool threads' interleaving. */
-        uint64_t now = publish_now_us();
+        uint64_t now = clock_mono_us();
         while (p->head != NULL && now >= p->head->deadline_us) {
             publish_wait *w = p->head;
             publish_decide(p, w, KAFKA_TIMEOUT, RD_KAFKA_RESP_ERR__TIMED_OUT);
@@ -215,7 +209,7 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     atomic_init(&w->refs, 3); /* the request + the delivery report + the list */
     atomic_init(&w->done, false);
     w->conn = conn;
-    w->start_us = publish_now_us();
+    w->start_us = clock_mono_us();
     w->deadline_us = w->start_us + (uint64_t)p->timeout_ms * 1000u;
     atomic_fetch_add(&p->pending, 1);
 
