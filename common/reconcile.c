@@ -42,8 +42,6 @@ typedef struct {
     char status[32];
 } recon_books;
 
-#define RI64(v) db_i64((v), (char[24]){0}, 24)
-
 static void recon_report(recon *r, recon_kind kind, const char *object, const char *id,
                          const recon_books *b, int64_t stripe_amount, const char *stripe_currency,
                          const char *stripe_status)
@@ -370,7 +368,7 @@ static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char 
  * failed or was never made leaves the client owed). */
 static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {RI64(gte), RI64(lte), RI64(r->firm_id)};
+    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
     PGresult *res = db_exec(
         r->c,
@@ -429,7 +427,7 @@ static db_status recon_books_side(recon *r, const char *sql, const char *object,
                                   const char *path_prefix, recon_each_fn each, int64_t gte,
                                   int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {RI64(gte), RI64(lte), RI64(r->firm_id)};
+    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
     PGresult *res = db_exec(r->c, sql, 3, p, &st, err, errlen);
     if (res == NULL)

@@ -72,6 +72,10 @@ db_status db_run_tx(db_conn *c, db_work_fn fn, void *arg, char *err, size_t errl
 
 /* Formats v as decimal into buf (for text parameters). Returns buf. */
 const char *db_i64(int64_t v, char *buf, size_t bufsz);
+/* The same into storage of the enclosing block (a compound literal): for a
+ * parameter array built and used in one block, e.g.
+ *   const char *p[] = {DB_I64(invoice_id), DB_I64(amount)}; */
+#define DB_I64(v) db_i64((v), (char[24]){0}, 24)
 
 const char *db_status_name(db_status s);
 

@@ -85,15 +85,6 @@ int args_refused(const char *what, const char *err)
     return CLI_REFUSED;
 }
 
-const char *args_i64(int64_t v)
-{
-    static char ring[32][24];
-    static unsigned next;
-    char *b = ring[next++ % 32];
-    snprintf(b, sizeof ring[0], "%lld", (long long)v);
-    return b;
-}
-
 long long args_jint(const json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));

@@ -39,9 +39,6 @@ int args_refused(const char *what, const char *err);
 /* An integer member of a JSON object (0 when absent): report printing. */
 long long args_jint(const json_t *o, const char *key);
 
-/* Formats an id as text into a ring of buffers (several per call ok). */
-const char *args_i64(int64_t v);
-
 /* ---- pure parsers of the commands (no database; tests/fuzz/fuzz_cli.c) -- */
 
 /* One `--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION` of `invoice create`. */

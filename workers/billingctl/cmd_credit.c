@@ -144,8 +144,8 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
     if (st != DB_OK)
         return args_refused("credit add", err);
     int64_t id = a.entry_id;
-    log_msg(LOG_INFO, "credit added", "entry_id", args_i64(id), "client_id", args_i64(p->client_id),
-            "amount_cents", args_i64(p->amount_cents), "source", source, NULL);
+    log_msg(LOG_INFO, "credit added", "entry_id", DB_I64(id), "client_id", DB_I64(p->client_id),
+            "amount_cents", DB_I64(p->amount_cents), "source", source, NULL);
     if (json)
         printf("{\"entry_id\":%lld}\n", (long long)id);
     else
@@ -170,7 +170,7 @@ static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
                                            &a->applied, err, errlen);
     if (st != DB_OK)
         return st;
-    const char *p[] = {args_i64(a->invoice_id)};
+    const char *p[] = {DB_I64(a->invoice_id)};
     PGresult *r = db_exec(c,
                           "SELECT status, total_cents, amount_paid_cents, client_id "
                           "FROM billing.invoices WHERE id = $1",
@@ -245,8 +245,8 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
     db_close(c);
     if (st != DB_OK)
         return args_refused("credit apply", err);
-    log_msg(LOG_INFO, "credit applied", "invoice_id", args_i64(a.invoice_id), "amount_cents",
-            args_i64(a.applied), "status", a.status, NULL);
+    log_msg(LOG_INFO, "credit applied", "invoice_id", DB_I64(a.invoice_id), "amount_cents",
+            DB_I64(a.applied), "status", a.status, NULL);
     if (json)
         printf("{\"invoice_id\":%lld,\"applied_cents\":%lld,\"status\":\"%s\","
                "\"amount_paid_cents\":%lld,\"balance_due_cents\":%lld}\n",
@@ -353,8 +353,8 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
         return args_refused("credit expire", err);
     char d[11];
     date_format(a.as_of, d, sizeof d);
-    log_msg(LOG_INFO, "credit expired", "date", d, "entries", args_i64(a.entries), "amount_cents",
-            args_i64(a.amount), NULL);
+    log_msg(LOG_INFO, "credit expired", "date", d, "entries", DB_I64(a.entries), "amount_cents",
+            DB_I64(a.amount), NULL);
     if (json)
         printf("{\"date\":\"%s\",\"entries\":%lld,\"amount_cents\":%lld}\n", d,
                (long long)a.entries, (long long)a.amount);

@@ -45,7 +45,7 @@ static db_status evidence_find(db_conn *c, void *varg, char *err, size_t errlen)
 {
     evidence_arg *a = varg;
     db_status st;
-    const char *p[] = {a->row_id ? args_i64(a->row_id) : a->stripe_id};
+    const char *p[] = {a->row_id ? DB_I64(a->row_id) : a->stripe_id};
     PGresult *r = db_exec(c,
                           a->row_id ? "SELECT id, firm_id, invoice_id, stripe_dispute_id, status"
                                       " FROM billing.payment_disputes WHERE id = $1"
@@ -72,7 +72,7 @@ static db_status evidence_record(db_conn *c, void *varg, char *err, size_t errle
 {
     evidence_arg *a = varg;
     db_status st;
-    const char *p[] = {args_i64(a->id)};
+    const char *p[] = {DB_I64(a->id)};
     /* Only forward: a dispute that closed meanwhile stays closed. The first
      * submission time is kept when the same submission is recorded again. */
     PGresult *r = db_exec(c,
@@ -100,8 +100,8 @@ static db_status evidence_record(db_conn *c, void *varg, char *err, size_t errle
     PQclear(r);
     if (!a->recorded_now)
         return DB_OK;
-    const char *pa[] = {args_i64(a->firm_id), a->by,      args_i64(a->invoice_id),
-                        args_i64(a->id),      a->dp,      a->fields,
+    const char *pa[] = {DB_I64(a->firm_id), a->by,      DB_I64(a->invoice_id),
+                        DB_I64(a->id),      a->dp,      a->fields,
                         a->idem_key,          a->stripe_status};
     return db_command(c,
                       "SELECT billing.audit($1::bigint, 'dispute_evidence_submitted', 'INFO', $2,"

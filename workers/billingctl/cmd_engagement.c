@@ -45,7 +45,7 @@ static civil_date year_end_from(civil_date start)
 static db_status renew_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     renew_arg *a = varg;
-    const char *p1[] = {args_i64(a->id)};
+    const char *p1[] = {DB_I64(a->id)};
     db_status st;
     PGresult *r = db_exec(c,
                           "SELECT status, end_date::text FROM billing.engagements WHERE id = $1 "
@@ -84,7 +84,7 @@ static db_status renew_work(db_conn *c, void *varg, char *err, size_t errlen)
     }
     date_format(start, a->start_s, sizeof a->start_s);
     date_format(end, a->end_s, sizeof a->end_s);
-    const char *p[] = {args_i64(a->id), a->start_s, a->end_s, a->fee, a->rate, a->by};
+    const char *p[] = {DB_I64(a->id), a->start_s, a->end_s, a->fee, a->rate, a->by};
     r = db_exec(c,
                 "WITH old AS (SELECT * FROM billing.engagements WHERE id = $1), "
                 "done AS (UPDATE billing.engagements e SET status = 'completed' FROM old "

@@ -111,7 +111,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     create_arg *a = varg;
     db_status st;
-    const char *pc[] = {args_i64(a->client_id)};
+    const char *pc[] = {DB_I64(a->client_id)};
     PGresult *r = db_exec(c,
                           "SELECT firm_id, tax_rate_bp, autopay_enabled::text, "
                           "autopay_payment_method_id, currency FROM billing.clients WHERE id = $1",
@@ -134,7 +134,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     PQclear(r);
 
     if (a->engagement_id != 0) {
-        const char *pe[] = {args_i64(a->engagement_id), args_i64(a->client_id)};
+        const char *pe[] = {DB_I64(a->engagement_id), DB_I64(a->client_id)};
         r = db_exec(c, "SELECT 1 FROM billing.engagements WHERE id = $1 AND client_id = $2", 2,
                     pe, &st, err, errlen);
         if (r == NULL)
@@ -150,7 +150,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
 
     /* Numbering: lock the firm row (NO KEY UPDATE leaves foreign-key checks
      * of other writers alone) and take the next INV-<firm>- number. */
-    const char *pf[] = {args_i64(firm)};
+    const char *pf[] = {DB_I64(firm)};
     st = db_command(c, "SELECT 1 FROM billing.firms WHERE id = $1 FOR NO KEY UPDATE", 1, pf,
                     err, errlen);
     if (st != DB_OK)
@@ -183,16 +183,16 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     char issue[11];
     date_format(a->issue, issue, sizeof issue);
     bool override = a->override_reason != NULL;
-    const char *pi[] = {args_i64(firm),
-                        args_i64(a->client_id),
-                        a->engagement_id ? args_i64(a->engagement_id) : NULL,
+    const char *pi[] = {DB_I64(firm),
+                        DB_I64(a->client_id),
+                        a->engagement_id ? DB_I64(a->engagement_id) : NULL,
                         override ? "true" : "false",
                         a->override_reason,
                         a->override_by,
                         a->number,
-                        args_i64(subtotal),
-                        args_i64(tax),
-                        args_i64(total),
+                        DB_I64(subtotal),
+                        DB_I64(tax),
+                        DB_I64(total),
                         issue,
                         autopay,
                         has_method ? method : NULL,
@@ -215,7 +215,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
         return st;
     a->invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    const char *pid[] = {args_i64(a->invoice_id)};
+    const char *pid[] = {DB_I64(a->invoice_id)};
     st = db_command(c,
                     "UPDATE billing.invoices i SET due_date = i.issue_date + e.payment_terms_days, "
                     "autopay_cadence = e.autopay_cadence FROM billing.engagements e "
@@ -225,7 +225,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
         return st;
     for (int i = 0; i < a->nlines; i++) {
         const inv_line *l = &a->lines[i];
-        const char *pl[] = {args_i64(a->invoice_id), args_i64(firm), l->type, l->description,
+        const char *pl[] = {DB_I64(a->invoice_id), DB_I64(firm), l->type, l->description,
                             l->quantity, l->rate_s, l->amount_s};
         st = db_command(c,
                         "INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type, "
@@ -236,7 +236,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
             return st;
     }
     const char *actor = a->by ? a->by : a->override_by;
-    const char *pa[] = {args_i64(a->invoice_id), actor};
+    const char *pa[] = {DB_I64(a->invoice_id), actor};
     st = db_command(
         c,
         "WITH i AS (SELECT * FROM billing.invoices WHERE id = $1), "
@@ -364,7 +364,7 @@ typedef struct {
 static db_status show_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     show_arg *a = varg;
-    const char *p[] = {args_i64(a->id)};
+    const char *p[] = {DB_I64(a->id)};
     db_status st;
     PGresult *r = db_exec(
         c,

@@ -53,7 +53,7 @@ static db_status refund_find(db_conn *c, void *varg, char *err, size_t errlen)
 {
     refund_arg *a = varg;
     db_status st;
-    const char *p[] = {args_i64(a->invoice_id)};
+    const char *p[] = {DB_I64(a->invoice_id)};
     /* The PaymentIntent that paid the invoice: the invoice's own, else its
      * latest Stripe payment; the charge as a fallback. */
     PGresult *r = db_exec(c,
@@ -88,8 +88,8 @@ static db_status refund_audit(db_conn *c, void *varg, char *err, size_t errlen)
 {
     refund_arg *a = varg;
     db_status st;
-    const char *p[] = {args_i64(a->firm_id), a->by,        args_i64(a->invoice_id),
-                       a->refund_id,         args_i64(a->amount), a->reason,
+    const char *p[] = {DB_I64(a->firm_id), a->by,        DB_I64(a->invoice_id),
+                       a->refund_id,         DB_I64(a->amount), a->reason,
                        a->idem,              a->refund_status, a->currency};
     /* Once per Stripe refund: a re-run answered with the same refund adds
      * nothing. */
@@ -204,7 +204,7 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         }
         snprintf(idem, sizeof idem, "refund-%lld-%s-%s-r%lld", (long long)a.invoice_id,
                  t->payment_intent[0] ? t->payment_intent : t->charge,
-                 whole ? "full" : args_i64(t->amount), (long long)a.refunded);
+                 whole ? "full" : DB_I64(t->amount), (long long)a.refunded);
         call = (stripe_call){.method = "POST", .path = "/v1/refunds", .form = form,
                              .idempotency_key = idem};
         char cerr[256] = "";

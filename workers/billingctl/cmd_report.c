@@ -108,7 +108,7 @@ static const char *const REVENUE_SQL =
 static db_status revenue_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     revenue_arg *a = varg;
-    const char *p[] = {args_i64(a->firm), a->from, a->to};
+    const char *p[] = {DB_I64(a->firm), a->from, a->to};
     db_status st = db_require_firm(c, a->firm, err, errlen);
     if (st != DB_OK)
         return st;

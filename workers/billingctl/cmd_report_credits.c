@@ -85,7 +85,7 @@ static const char *const CREDITS_SQL =
 static db_status credits_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     credits_arg *a = varg;
-    const char *p[] = {args_i64(a->firm), a->date};
+    const char *p[] = {DB_I64(a->firm), a->date};
     db_status st = db_require_firm(c, a->firm, err, errlen);
     if (st != DB_OK)
         return st;

@@ -59,7 +59,7 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o)
         return CLI_REFUSED;
     char err[1024];
     db_status st;
-    const char *p[] = {args_i64(firm_id), fs, ts};
+    const char *p[] = {DB_I64(firm_id), fs, ts};
     PGresult *r = db_exec(c, FAILURES_SQL, 3, p, &st, err, sizeof err);
     db_close(c);
     if (r == NULL)

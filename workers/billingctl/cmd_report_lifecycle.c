@@ -75,7 +75,7 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
         return CLI_REFUSED;
     char err[1024];
     db_status st;
-    const char *p[] = {args_i64(firm_id), ds};
+    const char *p[] = {DB_I64(firm_id), ds};
     PGresult *r = db_exec(c, k->sql, 2, p, &st, err, sizeof err);
     db_close(c);
     if (r == NULL)
