@@ -863,14 +863,20 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
      * decides the status of a disputed or charged-back invoice: a refund met
      * while one is open changes the status the dispute will restore, and
      * one met after the chargeback changes nothing, as if the books had met
-     * the refund first (rule 7: events out of order end as in order). */
+     * the refund first (rule 7: events out of order end as in order). A
+     * failed refund met in the same answer may have given the invoice its
+     * money back in full (model finding 5): then it is paid again. */
     const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
     r = db_exec(c,
                 "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
                 " status = CASE WHEN NOT $3::boolean OR status IN ('disputed', 'charged_back')"
-                "  THEN status WHEN amount_paid_cents = 0 THEN 'refunded' ELSE 'partial' END,"
+                "  THEN status WHEN amount_paid_cents = 0 THEN 'refunded'"
+                "  WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"
+                "  THEN 'paid' ELSE 'partial' END,"
                 " status_before_dispute = CASE WHEN $3::boolean AND status = 'disputed'"
-                "  THEN CASE WHEN amount_paid_cents = 0 THEN 'refunded' ELSE 'partial' END"
+                "  THEN CASE WHEN amount_paid_cents = 0 THEN 'refunded'"
+                "  WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"
+                "  THEN 'paid' ELSE 'partial' END"
                 "  ELSE status_before_dispute END"
                 " WHERE id = $1 RETURNING status, refunded_cents, amount_paid_cents",
                 3, pu, &st, err, errlen);

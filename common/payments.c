@@ -180,8 +180,9 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
     if (r == NULL)
         return st;
     int fresh = PQntuples(r);
-    char payment_id[24];
-    pay_copy(payment_id, sizeof payment_id, r, 0, 0);
+    char payment_id[24] = "";
+    if (fresh > 0)
+        pay_copy(payment_id, sizeof payment_id, r, 0, 0);
     PQclear(r);
     /* The attempt that created this intent is finished, whoever reported
      * it first (11.5). */

@@ -388,6 +388,59 @@ static void test_model_money_back_after_a_refund_does_not_charge_again(void **st
     assert_false(autopay_due(inv, "2026-12-20"));
 }
 
+/* Model finding 5 (LL_MODEL_SEED=20261207 LL_MODEL_HISTORIES=20000
+ * LL_MODEL_BATCH=100 LL_MODEL_ONLY=6353), fixed in common/disputes.c
+ * refund_apply: a paid invoice is partly refunded, then paid again by a
+ * second PaymentIntent (the rest of it becomes overpayment credit); the
+ * first charge's refund then fails while a new refund of that charge
+ * succeeds, and Stripe lists both in one answer. The new refund takes from
+ * the invoice, the failed one gives back to it until it is paid again, yet
+ * the status was set from "the invoice gave money back" alone: `partial`
+ * with amount_paid = total. The status follows the money after both. */
+static void test_model_refund_and_failed_refund_together_leave_it_paid(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", true);
+    int64_t inv = invoice(firm, client, 1000);
+    char pa[64], ca[64], pb[64], cb[64], re1[64], re2[64];
+    uniq(pa, sizeof pa, "pi_ra");
+    uniq(ca, sizeof ca, "ch_ra");
+    uniq(pb, sizeof pb, "pi_rb");
+    uniq(cb, sizeof cb, "ch_rb");
+    uniq(re1, sizeof re1, "re_ra");
+    uniq(re2, sizeof re2, "re_rb");
+    pay(inv, pa, ca, 1000);
+    refund_now(inv, firm, pa, ca, re1, 400, "succeeded");
+    assert_string_equal(STATUS(inv), "partial");
+    pay(inv, pb, cb, 1000);
+    assert_int_equal(PAID(inv), 1000);
+    assert_string_equal(STATUS(inv), "paid");
+    refund_tx a = {.inv = inv, .firm = firm, .n = 2};
+    snprintf(a.ch.id, sizeof a.ch.id, "%s", ca);
+    snprintf(a.ch.payment_intent, sizeof a.ch.payment_intent, "%s", pa);
+    snprintf(a.ch.currency, sizeof a.ch.currency, "usd");
+    const char *ids[] = {re1, re2};
+    const char *st[] = {"failed", "succeeded"};
+    int64_t amounts[] = {400, 300};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a.items[i].id, sizeof a.items[i].id, "%s", ids[i]);
+        snprintf(a.items[i].charge, sizeof a.items[i].charge, "%s", ca);
+        snprintf(a.items[i].status, sizeof a.items[i].status, "%s", st[i]);
+        a.items[i].amount = amounts[i];
+    }
+    char err[512];
+    assert_int_equal(db_run_tx(DB, tx_refund, &a, err, sizeof err), DB_OK);
+    assert_int_equal(PAID(inv), 1000);
+    assert_string_equal(STATUS(inv), "paid");
+    /* 600 of B's excess, and 100 of the failed refund's 400 returned */
+    assert_int_equal(Q("SELECT sum(amount_cents) FROM billing.credit_ledger WHERE client_id ="
+                       " $1::bigint AND entry_type = 'credit'",
+                       client),
+                     700);
+    assert_int_equal(verify_violations(firm, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_model_refund_after_excess_refund_is_partial),
         cmocka_unit_test(test_model_refund_met_after_a_dispute_keeps_its_status),
         cmocka_unit_test(test_model_money_back_after_a_refund_does_not_charge_again),
+        cmocka_unit_test(test_model_refund_and_failed_refund_together_leave_it_paid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
