@@ -12,6 +12,7 @@
 
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pango/pangocairo.h>
@@ -505,6 +506,13 @@ int document_render(const document_facts *f, unsigned char **pdf, size_t *len, c
     *pdf = sink.buf;
     *len = sink.len;
     return 0;
+}
+
+void document_release_fonts(void)
+{
+    pango_cairo_font_map_set_default(NULL);
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 /* ---- storage --------------------------------------------------------------------- */

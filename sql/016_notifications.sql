@@ -119,8 +119,10 @@ CREATE INDEX notifications_queued_idx ON billing.notifications (id) WHERE status
 -- (common/document.c reads it; rendering is C's, the facts are the
 -- database's): firm letterhead (settings, else the firm's name), client,
 -- legal number, dates, currency, lines in id order, tax, totals, amount
--- paid, credited and balance due. NULL when there is no such issued invoice
--- (drafts have no legal number and no document).
+-- paid, credited and balance due. NULL for a draft (no legal number, no
+-- document) or a missing invoice. An invoice from before migration 012 has
+-- no legal number: its invoice_number stands in (and its creation date for
+-- a missing issue date).
 CREATE FUNCTION billing.document_facts(p_invoice_id bigint, p_credit_note_id bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
@@ -132,9 +134,10 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
                'payment_instructions', coalesce(s.payment_instructions, ''),
                'client_name', c.company_name,
                'client_email', coalesce(c.primary_contact_email, ''),
-               'legal_number', coalesce(n.legal_number, i.legal_number),
-               'invoice_legal_number', i.legal_number,
-               'issue_date', coalesce((n.created_at AT TIME ZONE 'UTC')::date, i.issue_date)::text,
+               'legal_number', coalesce(n.legal_number, i.legal_number, i.invoice_number),
+               'invoice_legal_number', coalesce(i.legal_number, i.invoice_number),
+               'issue_date', coalesce((n.created_at AT TIME ZONE 'UTC')::date, i.issue_date,
+                                     (i.created_at AT TIME ZONE 'UTC')::date)::text,
                'due_date', CASE WHEN n.id IS NULL THEN coalesce(i.due_date::text, '') ELSE '' END,
                'period_start', coalesce(i.period_start::text, ''),
                'period_end', coalesce(i.period_end::text, ''),
@@ -168,7 +171,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
       JOIN billing.clients c ON c.id = i.client_id
       LEFT JOIN billing.firm_settings s ON s.firm_id = i.firm_id
       LEFT JOIN billing.credit_notes n ON n.id = p_credit_note_id AND n.invoice_id = i.id
-     WHERE i.id = p_invoice_id AND i.legal_number IS NOT NULL AND i.issue_date IS NOT NULL
+     WHERE i.id = p_invoice_id AND i.status <> 'draft'
        AND (p_credit_note_id IS NULL OR n.id IS NOT NULL)
 $$;
 

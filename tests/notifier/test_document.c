@@ -270,5 +270,7 @@ int main(void)
         cmocka_unit_test(test_unicode_names),
         cmocka_unit_test(test_bad_facts_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    document_release_fonts();
+    return rc;
 }

@@ -32,8 +32,19 @@ struct smtp_sink {
     size_t nmsgs, cap;
     char *user, *pass, *mechs;
     char force_stage[8];
-    int force_code, force_times, hold_ms;
+    char force_rcpt[256], hold_rcpt[256];
+    int force_code, force_times;
+    volatile int hold_ms;
 };
+
+/* n bytes (not NUL-terminated) as a malloc'd string. */
+static char *dup_n(const void *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
 
 /* ---- a connection --------------------------------------------------------------- */
 
@@ -85,12 +96,14 @@ static int read_line(conn *c, char *out, size_t outsz)
     }
 }
 
-/* A forced reply for stage, consumed; 0 when none. */
-static int forced(smtp_sink *s, const char *stage)
+/* A forced reply for stage (and rcpt, NULL before RCPT), consumed; 0 when
+ * none. */
+static int forced(smtp_sink *s, const char *stage, const char *rcpt)
 {
     int code = 0;
     pthread_mutex_lock(&s->mu);
-    if (s->force_times > 0 && strcmp(s->force_stage, stage) == 0) {
+    bool to_match = s->force_rcpt[0] == '\0' || (rcpt != NULL && strcmp(rcpt, s->force_rcpt) == 0);
+    if (s->force_times > 0 && strcmp(s->force_stage, stage) == 0 && to_match) {
         code = s->force_code;
         s->force_times--;
     }
@@ -168,7 +181,7 @@ static char *angle_addr(const char *arg)
     const char *a = strchr(arg, '<'), *b = a ? strchr(a, '>') : NULL;
     if (a == NULL || b == NULL)
         return NULL;
-    return strndup(a + 1, (size_t)(b - a - 1));
+    return dup_n(a + 1, (size_t)(b - a - 1));
 }
 
 static bool check_plain(smtp_sink *s, const char *b64, char **who)
@@ -190,7 +203,7 @@ static bool check_plain(smtp_sink *s, const char *b64, char **who)
             ok = strlen(s->user) == ul && memcmp(user, s->user, ul) == 0 &&
                  strlen(s->pass) == pl && memcmp(pass, s->pass, pl) == 0;
             if (ok)
-                *who = strndup(user, ul);
+                *who = dup_n(user, ul);
         }
     }
     free(d);
@@ -203,7 +216,7 @@ static char *b64_line_decoded(const char *line)
     unsigned char *d = smtp_sink_b64decode(line, strlen(line), &n);
     if (d == NULL)
         return NULL;
-    char *s = strndup((const char *)d, n);
+    char *s = dup_n(d, n);
     free(d);
     return s;
 }
@@ -280,7 +293,7 @@ static void do_data(conn *c, smtp_sink_msg *m)
     char *d = read_data(c, &len);
     if (d == NULL)
         return;
-    int f = forced(c->s, "DATA");
+    int f = forced(c->s, "DATA", m->rcpt);
     if (f) {
         free(d);
         reply_forced(c, f);
@@ -294,8 +307,14 @@ static void do_data(conn *c, smtp_sink_msg *m)
     copy.auth_user = m->auth_user ? strdup(m->auth_user) : NULL;
     store(c->s, &copy);
     m->data = NULL;
-    if (c->s->hold_ms > 0) {
-        struct timespec ts = {c->s->hold_ms / 1000, (long)(c->s->hold_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&c->s->mu);
+    int hold = c->s->hold_ms;
+    if (c->s->hold_rcpt[0] && (m->rcpt == NULL || strcmp(m->rcpt, c->s->hold_rcpt) != 0))
+        hold = 0;
+    pthread_mutex_unlock(&c->s->mu);
+    /* Held in slices, so that smtp_sink_hold(s, NULL, 0) or a stop ends it. */
+    for (int waited = 0; waited < hold && c->s->hold_ms > 0 && !c->s->stop; waited += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
     reply(c, "250 2.0.0 queued\r\n");
@@ -328,7 +347,7 @@ static void serve(conn *c)
         } else if (strncasecmp(line, "AUTH", 4) == 0) {
             do_auth(c, arg, &who);
         } else if (strncasecmp(line, "MAIL FROM:", 10) == 0) {
-            int f = forced(s, "MAIL");
+            int f = forced(s, "MAIL", NULL);
             if (s->user != NULL && who == NULL) {
                 reply(c, "530 5.7.0 authentication required\r\n");
             } else if (f) {
@@ -339,16 +358,22 @@ static void serve(conn *c)
                 reply(c, m.mail_from ? "250 2.1.0 ok\r\n" : "501 5.5.2 syntax: MAIL FROM:<addr>\r\n");
             }
         } else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
-            int f = forced(s, "RCPT");
+            char *to = angle_addr(line + 8);
+            int f = forced(s, "RCPT", to);
             if (m.mail_from == NULL) {
                 reply(c, "503 5.5.1 MAIL first\r\n");
             } else if (f) {
                 reply_forced(c, f);
+            } else if (to == NULL) {
+                reply(c, "501 5.5.2 syntax: RCPT TO:<addr>\r\n");
             } else {
-                if (m.rcpt == NULL)
-                    m.rcpt = angle_addr(line + 8);
-                reply(c, m.rcpt ? "250 2.1.5 ok\r\n" : "501 5.5.2 syntax: RCPT TO:<addr>\r\n");
+                if (m.rcpt == NULL) {
+                    m.rcpt = to;
+                    to = NULL;
+                }
+                reply(c, "250 2.1.5 ok\r\n");
             }
+            free(to);
         } else if (strcasecmp(line, "DATA") == 0) {
             if (m.rcpt == NULL) {
                 reply(c, "503 5.5.1 RCPT first\r\n");
@@ -467,16 +492,25 @@ void smtp_sink_require_auth(smtp_sink *s, const char *user, const char *pass, co
 
 void smtp_sink_force(smtp_sink *s, const char *stage, int code, int times)
 {
+    smtp_sink_force_to(s, NULL, stage, code, times);
+}
+
+void smtp_sink_force_to(smtp_sink *s, const char *rcpt, const char *stage, int code, int times)
+{
     pthread_mutex_lock(&s->mu);
+    snprintf(s->force_rcpt, sizeof s->force_rcpt, "%s", rcpt ? rcpt : "");
     snprintf(s->force_stage, sizeof s->force_stage, "%s", stage);
     s->force_code = code;
     s->force_times = times;
     pthread_mutex_unlock(&s->mu);
 }
 
-void smtp_sink_hold(smtp_sink *s, int hold_ms)
+void smtp_sink_hold(smtp_sink *s, const char *rcpt, int hold_ms)
 {
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->hold_rcpt, sizeof s->hold_rcpt, "%s", rcpt ? rcpt : "");
     s->hold_ms = hold_ms;
+    pthread_mutex_unlock(&s->mu);
 }
 
 size_t smtp_sink_count(smtp_sink *s)

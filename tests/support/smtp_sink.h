@@ -36,9 +36,13 @@ void smtp_sink_require_auth(smtp_sink *s, const char *user, const char *pass, co
  * "MAIL", "RCPT" or "DATA" (DATA: after the message's final dot; nothing is
  * stored). */
 void smtp_sink_force(smtp_sink *s, const char *stage, int code, int times);
+/* The same for transactions to rcpt only (stage "RCPT" or "DATA"), so that
+ * other mail flowing meanwhile is not affected. */
+void smtp_sink_force_to(smtp_sink *s, const char *rcpt, const char *stage, int code, int times);
 
-/* After storing a message, wait hold_ms before the final 250. */
-void smtp_sink_hold(smtp_sink *s, int hold_ms);
+/* After storing a message to rcpt (NULL: any), wait hold_ms before the
+ * final 250. */
+void smtp_sink_hold(smtp_sink *s, const char *rcpt, int hold_ms);
 
 /* Messages stored so far; waits up to timeout_ms for at least n. */
 size_t smtp_sink_count(smtp_sink *s);
