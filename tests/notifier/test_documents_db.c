@@ -46,6 +46,7 @@ static int teardown(void **state)
     (void)state;
     db_close(db);
     PQfinish(pg);
+    document_release_fonts();
     return 0;
 }
 

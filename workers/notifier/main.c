@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/document.h"
 #include "ledgerline/log.h"
 #include "ledgerline/notify.h"
 #include "ledgerline/smtp.h"
@@ -50,5 +51,7 @@ int main(void)
                                      .ntopics = 1,
                                      .handle = notifier_handle,
                                      .init = notifier_init};
-    return worker_main(&spec);
+    int rc = worker_main(&spec);
+    document_release_fonts(); /* for leak checkers: rendering's caches */
+    return rc;
 }
