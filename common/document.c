@@ -621,3 +621,40 @@ db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
     PQclear(r);
     return DB_OK;
 }
+
+typedef struct {
+    int64_t invoice_id, credit_note_id;
+} obtain_arg;
+
+static db_status obtain_tx(db_conn *c, void *varg, char *err, size_t errlen)
+{
+    obtain_arg *a = varg;
+    document_facts f;
+    db_status st = document_facts_load(c, a->invoice_id, a->credit_note_id, &f, err, errlen);
+    if (st != DB_OK)
+        return st;
+    unsigned char *pdf;
+    size_t len;
+    if (document_render(&f, &pdf, &len, err, errlen) != 0) {
+        document_facts_free(&f);
+        return DB_PERMANENT;
+    }
+    int64_t id;
+    st = document_store(c, &f, pdf, len, &id, NULL, err, errlen);
+    free(pdf);
+    document_facts_free(&f);
+    return st;
+}
+
+db_status document_obtain(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
+                          unsigned char **pdf, size_t *len, char *err, size_t errlen)
+{
+    db_status st = document_fetch(c, invoice_id, credit_note_id, pdf, len, err, errlen);
+    if (st != DB_PERMANENT)
+        return st;
+    obtain_arg a = {invoice_id, credit_note_id};
+    st = db_run_tx(c, obtain_tx, &a, err, errlen);
+    if (st != DB_OK)
+        return st;
+    return document_fetch(c, invoice_id, credit_note_id, pdf, len, err, errlen);
+}

@@ -86,6 +86,12 @@ db_status document_store(db_conn *c, const document_facts *f, const unsigned cha
 db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
                          unsigned char **pdf, size_t *len, char *err, size_t errlen);
 
+/* The stored document of an invoice (credit_note_id 0) or credit note,
+ * rendered and stored first (in its own transaction) when none is: what
+ * `billingctl invoice pdf` and `credit-note pdf` print. Malloc'd bytes. */
+db_status document_obtain(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
+                          unsigned char **pdf, size_t *len, char *err, size_t errlen);
+
 /* Releases the fonts and caches rendering keeps for the life of the
  * process (pango's default font map, cairo's and fontconfig's static data),
  * so that a leak checker sees only real leaks. Call once at process exit,

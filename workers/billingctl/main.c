@@ -31,6 +31,10 @@ static const cli_command commands[] = {
      "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
      "--by NAME"},
     {"invoice", "void", cmd_invoice_void, "invoice void INVOICE_ID --reason TEXT --by NAME"},
+    {"invoice", "pdf", cmd_invoice_pdf, "invoice pdf INVOICE_ID -o FILE"},
+    {"credit-note", "pdf", cmd_credit_note_pdf, "credit-note pdf CREDIT_NOTE_ID -o FILE"},
+    {"notifications", "list", cmd_notifications_list,
+     "notifications list [--invoice N] [--client N] [--status queued|sent|failed]"},
     {"report", "wip", cmd_report_wip, "report wip --firm-id N [--date D]"},
     {"report", "aging", cmd_report_aging, "report aging --firm-id N --date D"},
     {"credit-note", "create", cmd_credit_note_create,
