@@ -11,7 +11,9 @@
  * gets a failed row and no mail; a 5xx is recorded failed after one attempt;
  * 4xx replies are retried until sent; a redelivered event sends nothing
  * again; a SIGKILL after the server accepted a message and before the
- * notifier recorded it resends it once, with the same Message-ID. Each test
+ * notifier recorded it resends it once, with the same Message-ID; `billingctl
+ * reminders run` publishes ticks.reminders and the notifier mails each due
+ * step once, a replayed tick nothing. Each test
  * makes its own firm and client addresses, so mail of other tests' invoices
  * flowing meanwhile is told apart. */
 #include <setjmp.h>
@@ -33,6 +35,7 @@
 #include "ledgerline/log.h"
 #include "notifier/ntest.h"
 #include "notifier/pdftest.h"
+#include "support/ctltest.h"
 #include "support/dbtest.h"
 #include "support/invworker.h"
 #include "support/smtp_sink.h"
@@ -368,6 +371,69 @@ static void test_crash_after_acceptance_resends_once(void **state)
     assert_int_equal(messages_with_id(id_copy, NULL), 2);
 }
 
+/* `billingctl reminders run` publishes the day's ticks.reminders tick; the
+ * notifier mails each due step once (a replayed tick mails nothing again:
+ * the next day's tick on the same shard keys is the sentinel). */
+static void reminders_tick(int64_t firm, const char *date)
+{
+    static char out[4096], err[4096];
+    char penv[96];
+    snprintf(penv, sizeof penv, "KAFKA_TOPIC_PREFIX=%s", prefix);
+    const char *env[] = {penv, NULL};
+    const char *argv[] = {"reminders", "run", "--date", date, "--firm-id", I(firm), NULL};
+    if (ctltest_argv(out, sizeof out, err, sizeof err, env, argv) != 0)
+        fail_msg("billingctl reminders run: %s%s", out, err);
+    assert_non_null(strstr(out, "published reminders tick for"));
+}
+
+static int wait_reminder(int64_t inv, int step)
+{
+    const char *p[] = {I(inv), I(step)};
+    for (int waited = 0; waited < WAIT_MS; waited += 100) {
+        const char *t = dbtest_text(pg,
+                                    "SELECT attempts::text FROM billing.notifications"
+                                    " WHERE kind = 'reminder' AND invoice_id = $1::bigint"
+                                    " AND step = $2::int AND status = 'sent'",
+                                    2, p);
+        if (t != NULL)
+            return atoi(t);
+        sleep_ms(100);
+    }
+    invworker_dump_log(logpath);
+    fail_msg("reminder %d of invoice %lld never sent", step, (long long)inv);
+    return -1;
+}
+
+static void test_reminders_tick(void **state)
+{
+    (void)state;
+    int64_t f = ntest_firm(pg, "NTR");
+    const char *to = address("remind");
+    char to_copy[128];
+    snprintf(to_copy, sizeof to_copy, "%s", to);
+    int64_t cl = ntest_client(pg, f, "Reminded Ltd", to_copy);
+    int64_t inv = ntest_issued_invoice(pg, db, f, cl, "usd", 100000);
+    assert_int_equal(wait_status("invoice_issued", inv, "sent"), 1);
+    reminders_tick(f, "2026-03-28");
+    assert_int_equal(wait_reminder(inv, -3), 1);
+    char mid[96];
+    snprintf(mid, sizeof mid, "<reminder.%lld.0.-3@ledgerline>", (long long)inv);
+    smtp_sink_msg m;
+    assert_int_equal(messages_with_id(mid, &m), 1);
+    assert_string_equal(m.rcpt, to_copy);
+    char *body = body_text(&m);
+    assert_non_null(strstr(body, "is due on 2026-03-31, in 3 days"));
+    free(body);
+    smtp_sink_msg_free(&m);
+    /* The same tick again, then the next step's. */
+    reminders_tick(f, "2026-03-28");
+    reminders_tick(f, "2026-04-07");
+    assert_int_equal(wait_reminder(inv, 7), 1);
+    assert_int_equal(messages_with_id(mid, NULL), 1);
+    snprintf(mid, sizeof mid, "<reminder.%lld.0.7@ledgerline>", (long long)inv);
+    assert_int_equal(messages_with_id(mid, NULL), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_declines_hard_and_soft),
         cmocka_unit_test(test_client_without_address_gets_failed_row),
         cmocka_unit_test(test_permanent_and_transient_replies),
+        cmocka_unit_test(test_reminders_tick),
         cmocka_unit_test(test_crash_after_acceptance_resends_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -47,6 +47,7 @@ static const cli_command commands[] = {
     {"autopay", "run", cmd_autopay_run, "autopay run [--date D] [--firm-id N] [--dry-run]"},
     {"autopay", "resume", cmd_autopay_resume, "autopay resume INVOICE_ID --by NAME"},
     {"retry", "run", cmd_retry_run, "retry run [--date D] [--firm-id N] [--dry-run]"},
+    {"reminders", "run", cmd_reminders_run, "reminders run [--date D] [--firm-id N] [--dry-run]"},
     {"report", "failures", cmd_report_failures, "report failures --firm-id N --from D --to D"},
     {"report", "revenue", cmd_report_revenue, "report revenue --firm-id N --from D --to D"},
     {"credit", "add", cmd_credit_add,
