@@ -22,7 +22,7 @@
 #define ENVELOPE_MAX_DAYS 2932896
 #define ENVELOPE_MAX_SHARDS 1024
 
-static const char *const tick_kind_names[] = {"invoicing", "autopay", "retry"};
+static const char *const tick_kind_names[] = {"invoicing", "autopay", "retry", "reminders"};
 #define TICK_KIND_COUNT (sizeof tick_kind_names / sizeof tick_kind_names[0])
 
 static const char *const invoice_event_names[] = {

@@ -8,7 +8,7 @@
 
 const char *const topics_all[] = {
     TOPIC_STRIPE_PAYMENTS, TOPIC_STRIPE_DISPUTES, TOPIC_TICKS_INVOICING, TOPIC_TICKS_AUTOPAY,
-    TOPIC_TICKS_RETRY,     TOPIC_INVOICES,        TOPIC_DLQ,
+    TOPIC_TICKS_RETRY,     TOPIC_TICKS_REMINDERS, TOPIC_INVOICES,        TOPIC_DLQ,
 };
 const size_t topics_count = sizeof topics_all / sizeof topics_all[0];
 

@@ -23,6 +23,7 @@ stripe.disputes 6
 ticks.invoicing 12
 ticks.autopay 12
 ticks.retry 12
+ticks.reminders 12
 invoices 12
 dlq 1
 '

@@ -15,6 +15,11 @@ packages=(
   clang libclang-rt-14-dev
   docker-compose python3-yaml
   openjdk-17-jre-headless maven
+  # billing-notifier: PDF rendering (cairo + pango), its fonts (DejaVu for
+  # Latin, Greek, Cyrillic, Hebrew, Arabic; WenQuanYi Micro Hei for CJK, 5 MB
+  # installed against fonts-noto-cjk's 91 MB), poppler-utils for the tests
+  # (pdftotext, pdfinfo, pdftoppm).
+  libcairo2-dev libpango1.0-dev fonts-dejavu-core fonts-wqy-microhei poppler-utils
 )
 
 missing=()

@@ -78,7 +78,7 @@ else
 fi
 missing=""
 for b in billing-ingester billing-scheduler billing-invoicing-worker billing-autopay-worker \
-         billing-retry-worker billing-dispute-worker; do
+         billing-retry-worker billing-dispute-worker billing-notifier; do
   [ -f "$dir/$b.pid" ] || missing="$missing $b"
 done
 fixtures="$root/../shared/fixtures/stripe"
@@ -106,6 +106,13 @@ Use it (in this shell first: set -a; . $dir/env; set +a):
   $ctl invoices generate --date 2026-11-01 --dry-run
   $ctl invoices generate --date 2026-11-01
   psql "\$DATABASE_URL" -c 'select id, invoice_number, status, total_cents from billing.invoices'
+
+  # e-mails the clients received: billing-notifier mails every issued invoice
+  # (PDF attached), credit note, receipt and failed payment through the test
+  # SMTP server, which keeps each message as a file
+  psql "\$DATABASE_URL" -c 'select id, kind, invoice_id, to_address, status, error from billing.notifications order by id'
+  ls $dir/mail/                       # one NNNNNN.eml per message (MIME, PDF in base64)
+  $ctl invoice pdf INVOICE_ID -o invoice.pdf   # the stored PDF of an invoice
 
   # metrics (Prometheus text), /healthz and /readyz on the same ports
 MSG

@@ -23,6 +23,9 @@
 #   billing-autopay-worker    WORKER_HTTP_LISTEN 127.0.0.1:BASE+3
 #   billing-retry-worker      WORKER_HTTP_LISTEN 127.0.0.1:BASE+4
 #   billing-dispute-worker    WORKER_HTTP_LISTEN 127.0.0.1:BASE+5
+#   billing-notifier          WORKER_HTTP_LISTEN 127.0.0.1:BASE+6
+#   smtp-sink                 127.0.0.1:BASE+8 (the test SMTP server the
+#                             notifier mails to; messages in DIR/mail/*.eml)
 #   stripe-standin            127.0.0.1:BASE+9 (when built; STRIPE_API_BASE
 #                             of the workers that call Stripe)
 # BASE is --port-base (default 8080). A process that is not built yet is
@@ -200,6 +203,35 @@ if [ "$services" -eq 1 ]; then
       $(kafka_creds "${w%-worker}")
     [ -f "$dir/$name.pid" ] && echo "$name http://$listen/metrics" >>"$dir/endpoints"
   done
+  # E-mail: the test SMTP server (tests/support/smtp_sink.c), then the
+  # notifier mailing to it. Every message is kept as DIR/mail/NNNNNN.eml.
+  sink="$build/tests/notifier/smtp-sink"
+  smtp_url=""
+  if [ -x "$sink" ]; then
+    mkdir -p "$dir/mail"
+    if ! { [ -f "$dir/smtp-sink.pid" ] && kill -0 "$(cat "$dir/smtp-sink.pid")" 2>/dev/null; }; then
+      rm -f "$dir/smtp-sink.addr"
+      nohup "$sink" --listen "127.0.0.1:$((port_base + 8))" --dir "$dir/mail" \
+        --addr-file "$dir/smtp-sink.addr" >"$dir/smtp-sink.out" 2>>"$dir/smtp-sink.log" </dev/null &
+      echo $! >"$dir/smtp-sink.pid"
+      for _ in $(seq 1 50); do
+        [ -s "$dir/smtp-sink.addr" ] && break
+        kill -0 "$(cat "$dir/smtp-sink.pid")" 2>/dev/null || break
+        sleep 0.1
+      done
+    fi
+    [ -s "$dir/smtp-sink.addr" ] && smtp_url="smtp://$(head -n 1 "$dir/smtp-sink.addr")"
+  fi
+  if [ -n "$smtp_url" ]; then
+    listen=127.0.0.1:$((port_base + 6))
+    # shellcheck disable=SC2046
+    start_service billing-notifier "$build/workers/notifier/billing-notifier" \
+      WORKER_HTTP_LISTEN="$listen" SMTP_URL="$smtp_url" SMTP_FROM=billing@ledgerline.local \
+      $(kafka_creds notifier)
+    [ -f "$dir/billing-notifier.pid" ] && echo "billing-notifier http://$listen/metrics" >>"$dir/endpoints"
+  else
+    echo "stack-up.sh: warning: smtp-sink is not built or did not start: starting without billing-notifier" >&2
+  fi
   {
     echo "STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK_SECRET"
     echo "INGESTER_LISTEN=$INGESTER_LISTEN"

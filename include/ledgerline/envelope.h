@@ -15,7 +15,7 @@
 
 #define ENVELOPE_KEY_MAX 256
 
-typedef enum { TICK_INVOICING = 0, TICK_AUTOPAY, TICK_RETRY } tick_kind;
+typedef enum { TICK_INVOICING = 0, TICK_AUTOPAY, TICK_RETRY, TICK_REMINDERS } tick_kind;
 
 typedef struct {
     tick_kind kind;
@@ -27,7 +27,7 @@ typedef struct {
     int64_t firm_id;    /* 0 = all firms (JSON null) */
 } tick_msg;
 
-/* "invoicing", "autopay", "retry" <-> enum. */
+/* "invoicing", "autopay", "retry", "reminders" <-> enum. */
 const char *tick_kind_name(tick_kind k);
 bool tick_kind_parse(const char *text, tick_kind *out);
 

@@ -10,6 +10,7 @@
 #define TOPIC_TICKS_INVOICING "ticks.invoicing"
 #define TOPIC_TICKS_AUTOPAY "ticks.autopay"
 #define TOPIC_TICKS_RETRY "ticks.retry"
+#define TOPIC_TICKS_REMINDERS "ticks.reminders"
 #define TOPIC_INVOICES "invoices"
 #define TOPIC_DLQ "dlq"
 

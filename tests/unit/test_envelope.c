@@ -50,7 +50,10 @@ static void test_tick_kind_names(void **state)
     assert_string_equal(tick_kind_name(TICK_INVOICING), "invoicing");
     assert_string_equal(tick_kind_name(TICK_AUTOPAY), "autopay");
     assert_string_equal(tick_kind_name(TICK_RETRY), "retry");
-    assert_null(tick_kind_name((tick_kind)3));
+    assert_string_equal(tick_kind_name(TICK_REMINDERS), "reminders");
+    assert_null(tick_kind_name((tick_kind)4));
+    assert_true(tick_kind_parse("reminders", &k));
+    assert_int_equal(k, TICK_REMINDERS);
     assert_true(tick_kind_parse("autopay", &k));
     assert_int_equal(k, TICK_AUTOPAY);
     assert_true(tick_kind_parse("retry", &k));

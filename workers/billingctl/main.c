@@ -31,6 +31,10 @@ static const cli_command commands[] = {
      "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
      "--by NAME"},
     {"invoice", "void", cmd_invoice_void, "invoice void INVOICE_ID --reason TEXT --by NAME"},
+    {"invoice", "pdf", cmd_invoice_pdf, "invoice pdf INVOICE_ID -o FILE"},
+    {"credit-note", "pdf", cmd_credit_note_pdf, "credit-note pdf CREDIT_NOTE_ID -o FILE"},
+    {"notifications", "list", cmd_notifications_list,
+     "notifications list [--invoice N] [--client N] [--status queued|sent|failed]"},
     {"report", "wip", cmd_report_wip, "report wip --firm-id N [--date D]"},
     {"report", "aging", cmd_report_aging, "report aging --firm-id N --date D"},
     {"credit-note", "create", cmd_credit_note_create,
@@ -43,6 +47,7 @@ static const cli_command commands[] = {
     {"autopay", "run", cmd_autopay_run, "autopay run [--date D] [--firm-id N] [--dry-run]"},
     {"autopay", "resume", cmd_autopay_resume, "autopay resume INVOICE_ID --by NAME"},
     {"retry", "run", cmd_retry_run, "retry run [--date D] [--firm-id N] [--dry-run]"},
+    {"reminders", "run", cmd_reminders_run, "reminders run [--date D] [--firm-id N] [--dry-run]"},
     {"report", "failures", cmd_report_failures, "report failures --firm-id N --from D --to D"},
     {"report", "revenue", cmd_report_revenue, "report revenue --firm-id N --from D --to D"},
     {"credit", "add", cmd_credit_add,

@@ -1,5 +1,5 @@
 /* ticks_cli.h: what the tick-publishing commands share (`invoices generate`,
- * `autopay run`, `retry run`): their options and the publishing itself. */
+ * `autopay run`, `retry run`, `reminders run`): their options and the publishing itself. */
 #ifndef BILLINGCTL_TICKS_CLI_H
 #define BILLINGCTL_TICKS_CLI_H
 

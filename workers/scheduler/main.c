@@ -1,6 +1,7 @@
-/* main.c: billing-scheduler: publishes each day's invoicing, autopay and retry
- * ticks at their configured UTC times (SCHEDULE_INVOICING, SCHEDULE_AUTOPAY,
- * SCHEDULE_RETRY), split into TICK_SHARDS shard messages.
+/* main.c: billing-scheduler: publishes each day's invoicing, autopay, retry
+ * and reminders ticks at their configured UTC times (SCHEDULE_INVOICING,
+ * SCHEDULE_AUTOPAY, SCHEDULE_RETRY, SCHEDULE_REMINDERS), split into
+ * TICK_SHARDS shard messages.
  *
  * The last business date published per kind lives in billing.scheduler_state
  * and is advanced only after every shard of that day's tick was acknowledged
@@ -196,6 +197,8 @@ int main(int argc, char **argv)
                                     .minutes = config_hhmm("SCHEDULE_AUTOPAY", "03:00")};
     s.kinds[2] = (sched_kind_state){.kind = TICK_RETRY,
                                     .minutes = config_hhmm("SCHEDULE_RETRY", "03:30")};
+    s.kinds[3] = (sched_kind_state){.kind = TICK_REMINDERS,
+                                    .minutes = config_hhmm("SCHEDULE_REMINDERS", "04:00")};
     const char *fake = config_str("SCHEDULER_NOW", "");
     if (*fake != '\0') {
         if (!sched_parse_instant(fake, &s.fake_base))

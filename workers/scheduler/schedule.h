@@ -11,7 +11,7 @@
 #include "ledgerline/date.h"
 #include "ledgerline/envelope.h"
 
-#define SCHED_KINDS 3
+#define SCHED_KINDS 4
 #define SCHED_MAX_CATCHUP_DAYS 35
 
 typedef struct {

@@ -76,7 +76,7 @@ number --partitions "$partitions"
   { echo "kafka-up.sh: --port-base must be between 1024 and 65000" >&2; exit 2; }
 case "$heap" in *[!0-9kmgKMG]*|'') echo "kafka-up.sh: --heap must look like 512m" >&2; exit 2 ;; esac
 case "$prefix" in *[!A-Za-z0-9._-]*) echo "kafka-up.sh: --topic-prefix may hold only letters, digits, '.', '_' and '-'" >&2; exit 2 ;; esac
-[ "${#users[@]}" -gt 0 ] || users=(ingester scheduler invoicing autopay retry dispute billingctl)
+[ "${#users[@]}" -gt 0 ] || users=(ingester scheduler invoicing autopay retry dispute notifier billingctl)
 for u in "${users[@]}"; do
   case "$u" in ''|*[!A-Za-z0-9_-]*|admin) echo "kafka-up.sh: bad --user '$u'" >&2; exit 2 ;; esac
 done
