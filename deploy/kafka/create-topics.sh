@@ -8,7 +8,9 @@
 #
 # Environment: KAFKA_BOOTSTRAP, KAFKA_TOPIC_PREFIX (default billing.),
 # KAFKA_REPLICATION_FACTOR (default 1; 3 once the cluster has 3 brokers),
-# KAFKA_MIN_INSYNC_REPLICAS (default 1; 2 with 3 brokers), KAFKA_TOPICS_BIN.
+# KAFKA_MIN_INSYNC_REPLICAS (default 1; 2 with 3 brokers), KAFKA_TOPICS_BIN,
+# KAFKA_COMMAND_CONFIG (a client properties file: credentials, as
+# deploy/kafka/provision.sh passes them).
 #
 # Partitions bound how many instances of a worker can share a topic (one
 # consumer per partition at most): ticks are split into TICK_SHARDS=12
@@ -39,22 +41,29 @@ prefix=${KAFKA_TOPIC_PREFIX:-billing.}
 rf=${KAFKA_REPLICATION_FACTOR:-1}
 isr=${KAFKA_MIN_INSYNC_REPLICAS:-1}
 bin=${KAFKA_TOPICS_BIN:-/opt/kafka/bin/kafka-topics.sh}
+topics() {
+    if [ -n "${KAFKA_COMMAND_CONFIG:-}" ]; then
+        "$bin" --command-config "$KAFKA_COMMAND_CONFIG" "$@"
+    else
+        "$bin" "$@"
+    fi
+}
 
 # The broker may still be starting: wait for it (bounded).
 i=0
-until "$bin" --bootstrap-server "$bootstrap" --list >/dev/null 2>&1; do
+until topics --bootstrap-server "$bootstrap" --list >/dev/null 2>&1; do
     i=$((i + 1))
     [ "$i" -lt 60 ] || { echo "create-topics.sh: broker $bootstrap not reachable" >&2; exit 1; }
     sleep 2
 done
 
 printf '%s\n' "$TOPICS" | sed '/^$/d' | while read -r name partitions; do
-    "$bin" --bootstrap-server "$bootstrap" --create --if-not-exists \
+    topics --bootstrap-server "$bootstrap" --create --if-not-exists \
         --topic "$prefix$name" --partitions "$partitions" --replication-factor "$rf" \
         --config min.insync.replicas="$isr"
     # An existing topic is left as it is: adding partitions moves keys to
     # other partitions, an operator's decision (docs/OPERATIONS.md).
-    current=$("$bin" --bootstrap-server "$bootstrap" --describe --topic "$prefix$name" |
+    current=$(topics --bootstrap-server "$bootstrap" --describe --topic "$prefix$name" |
         sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n 1)
     if [ -n "$current" ] && [ "$current" -ne "$partitions" ]; then
         echo "create-topics.sh: warning: $prefix$name has $current partitions (expected $partitions)" >&2

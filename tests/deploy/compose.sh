@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # compose.sh: docker-compose.yml is valid (Debian's docker-compose `config
 # -q`, with .env.example standing in for the uncommitted .env) and has the
-# production shape: Kafka in KRaft mode, PostgreSQL, a migration and a topic
-# provisioning one-shot, the ingester with a published port, the scheduler
+# production shape: three Kafka nodes in KRaft mode (replication factor 3,
+# min.insync.replicas 2, SASL/SCRAM with one principal per process kind and
+# the ACLs of deploy/local/kafka/acls.txt), PostgreSQL, a migration and a
+# Kafka provisioning one-shot, the ingester with a published port, the scheduler
 # and one scalable service per worker kind, health checks on every
 # long-running service, a memory limit on every service, the ingester's
 # /metrics on an unpublished admin listener; least privilege (no
 # capabilities, no privilege gain, read-only root file systems, one database
-# role per kind of process, the ingester without database or Stripe key);
+# role per kind of process, the ingester without database or Stripe key and
+# on a network that reaches only Kafka besides its public port);
 # the topics it provisions are exactly the contract's, and .env is ignored
 # by git.
 set -euo pipefail
@@ -33,6 +36,9 @@ python3 - "$tmp/config.yml" "$tmp/provisioned" <<'PY'
 import re, sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 svc = cfg["services"]
+raw = yaml.safe_load(open("docker-compose.yml"))["services"]  # before interpolation
+def nets(s):
+    return sorted(s.get("networks") or [])
 errors = []
 def check(cond, msg):
     if not cond:
@@ -40,25 +46,77 @@ def check(cond, msg):
 
 workers = ["billing-invoicing-worker", "billing-autopay-worker", "billing-retry-worker",
            "billing-dispute-worker"]
-long_running = ["kafka", "postgres", "billing-ingester", "billing-scheduler"] + workers
-for name in long_running + ["migrate", "topics"]:
+nodes = ["kafka-1", "kafka-2", "kafka-3"]
+long_running = nodes + ["postgres", "billing-ingester", "billing-scheduler"] + workers
+for name in long_running + ["migrate", "kafka-setup"]:
     check(name in svc, f"service {name} missing")
 if errors:
     print("\n".join("FAIL: " + e for e in errors)); sys.exit(1)
 
-k = svc["kafka"]
-check(k["image"].startswith("apache/kafka:"), "kafka must use the official apache/kafka image")
-kenv = k["environment"]
-check("controller" in str(kenv.get("KAFKA_PROCESS_ROLES", "")), "kafka must run in KRaft mode")
-check("KAFKA_CONTROLLER_QUORUM_VOTERS" in kenv, "kafka needs its controller quorum")
+# Kafka: three combined KRaft nodes, one quorum, RF 3, min.insync 2, SASL
+# everywhere, StandardAuthorizer without access for the unlisted.
+ids = set()
+for name in nodes:
+    k = svc[name]
+    check(k["image"].startswith("apache/kafka:"), f"{name} must use the official apache/kafka image")
+    kenv = {key: str(v) for key, v in k["environment"].items()}
+    check(kenv.get("KAFKA_PROCESS_ROLES") == "broker,controller", f"{name}: combined KRaft node")
+    ids.add(kenv.get("KAFKA_NODE_ID"))
+    check(kenv.get("KAFKA_CONTROLLER_QUORUM_VOTERS") ==
+          "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093", f"{name}: the three voters")
+    check(kenv.get("KAFKA_DEFAULT_REPLICATION_FACTOR") == "3", f"{name}: replication factor 3")
+    check(kenv.get("KAFKA_MIN_INSYNC_REPLICAS") == "2", f"{name}: min.insync.replicas 2")
+    check(kenv.get("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR") == "3", f"{name}: offsets topic RF 3")
+    check(kenv.get("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE") == "false", f"{name}: no unclean election")
+    check(kenv.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false", f"{name}: no auto-created topics")
+    protos = dict(x.split(":") for x in kenv.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "").split(","))
+    check(protos and all(v == "SASL_PLAINTEXT" for v in protos.values()),
+          f"{name}: every listener authenticates (SASL)")
+    check(kenv.get("KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS") == "SCRAM-SHA-512",
+          f"{name}: clients use SCRAM-SHA-512")
+    check(kenv.get("KAFKA_AUTHORIZER_CLASS_NAME") ==
+          "org.apache.kafka.metadata.authorizer.StandardAuthorizer", f"{name}: StandardAuthorizer")
+    check(kenv.get("KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND") == "false", f"{name}: deny without ACL")
+    check(kenv.get("KAFKA_SUPER_USERS") == "User:admin", f"{name}: admin the only super user")
+    check(nets(k) == ["kafka"], f"{name}: only on the kafka network")
+check(ids == {"1", "2", "3"}, f"node ids {sorted(ids)}")
+check(cfg["networks"]["kafka"].get("internal") is True, "the kafka network must be internal")
+check(cfg["networks"]["db"].get("internal") is True, "the db network must be internal")
+ks = svc["kafka-setup"]
+check("provision.sh" in " ".join(ks.get("entrypoint", []) + (ks.get("command") or [])),
+      "kafka-setup runs deploy/kafka/provision.sh")
+check(any(str(v).endswith("deploy/kafka:/provision:ro") for v in ks.get("volumes", [])),
+      "kafka-setup mounts deploy/kafka")
+check(any(str(v).endswith("deploy/local/kafka/acls.txt:/provision/acls.txt:ro")
+          for v in ks.get("volumes", [])), "kafka-setup mounts acls.txt")
+check(str(ks["environment"].get("KAFKA_REPLICATION_FACTOR")) == "3" and
+      str(ks["environment"].get("KAFKA_MIN_INSYNC_REPLICAS")) == "2",
+      "kafka-setup creates topics with RF 3 and min.insync 2")
+# One principal per process kind, each its own password; only the ingester
+# on the ingress network, and it on nothing but kafka and ingress.
+principals = {"billing-ingester": "ingester", "billing-scheduler": "scheduler",
+              "billing-invoicing-worker": "invoicing", "billing-autopay-worker": "autopay",
+              "billing-retry-worker": "retry", "billing-dispute-worker": "dispute",
+              "billingctl": "billingctl"}
+acl_users = set(re.findall(r"^User:([a-z]+) ", open("deploy/local/kafka/acls.txt").read(), re.M))
+passwords = set()
+for name, user in principals.items():
+    env = svc[name]["environment"]
+    check(env.get("KAFKA_SECURITY_PROTOCOL") == "sasl_plaintext" and
+          env.get("KAFKA_SASL_MECHANISM") == "SCRAM-SHA-512", f"{name}: SASL/SCRAM client")
+    check(env.get("KAFKA_SASL_USERNAME") == user, f"{name}: principal {user}")
+    check(user in acl_users, f"{name}: principal {user} has no ACL in acls.txt")
+    passwords.add(raw[name]["environment"].get("KAFKA_SASL_PASSWORD"))
+    check(len(env.get("KAFKA_BROKERS", "").split(",")) == 3, f"{name}: the three brokers")
+check(len(passwords) == len(principals), "every principal needs its own password variable")
+check(nets(svc["billing-ingester"]) == ["ingress", "kafka"],
+      "the ingester is on kafka and ingress only")
+for name, s in svc.items():
+    if name != "billing-ingester":
+        check("ingress" not in nets(s), f"{name} is on the ingester's ingress network")
 check(svc["postgres"]["image"].startswith("postgres:"), "postgres must use the official image")
 check(svc["migrate"]["command"] == ["billingctl", "db", "migrate"], "migrate runs billingctl db migrate")
 check(str(svc["migrate"].get("restart")) == "no", "migrate is one-shot")
-t = svc["topics"]
-check("create-topics.sh" in " ".join(t.get("entrypoint", []) + (t.get("command") or [])),
-      "topics runs deploy/kafka/create-topics.sh")
-check(any(str(v).endswith("deploy/kafka:/provision:ro") for v in t.get("volumes", [])),
-      "topics mounts deploy/kafka")
 check(any(str(p).endswith(":8080") or p.get("target") == 8080 if isinstance(p, dict) else str(p).endswith(":8080")
           for p in svc["billing-ingester"].get("ports", [])), "ingester port published")
 for name in long_running:

@@ -74,6 +74,14 @@ bool fproc_pg_env(const char *key, char *out, size_t outlen);
 /* Kills every child and stops the cluster: async-signal-safe, used on every
  * failure path (and by the watchdog). */
 void fproc_cleanup_hard(void);
+/* A real Kafka cluster (FAULTS_KAFKA=real): kafka-down.sh and the cluster's
+ * directory; own = started by the suite (every failure path stops it), else
+ * a reused one (every failure path starts again the nodes marked down). */
+#define FPROC_KAFKA_NODES 3
+void fproc_kafka(const char *down_sh, const char *dir, bool own);
+void fproc_kafka_mark(int node, bool down);
+/* The cluster was stopped or restored the normal way: nothing left to do. */
+void fproc_kafka_forget(void);
 /* Prints a message, kills everything started and exits 1. */
 void fproc_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Monotonic milliseconds. */
@@ -145,8 +153,12 @@ typedef struct {
     int concurrency;
     int64_t spread_ms; /* pace the first deliveries over about this long */
     fload *load;
+    /* set by the driver while no acks=all write is possible (fewer than 2
+     * of 3 Kafka nodes up): what is answered then is counted apart */
+    volatile int no_acks;
     /* results (read after the thread ended) */
     int64_t posted, answered_2xx, retried, code_503, code_other, transport_errors;
+    int64_t window_2xx, window_503, window_other, window_transport;
     int64_t started_ms, finished_ms;
 } fpost;
 

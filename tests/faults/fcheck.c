@@ -10,7 +10,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#define FCHECK_PARTITIONS 12
+/* Partitions a topic has (its metadata): the dev broker makes 12 of every
+ * topic, a real cluster the contract's counts (deploy/kafka/create-topics.sh). */
+#define FCHECK_MAX_PARTITIONS 64
 
 void fdb_open(fdb *d, const char *url)
 {
@@ -103,6 +105,24 @@ static rd_kafka_t *fcheck_client(const char *brokers, const char *group)
     return rk;
 }
 
+/* How many partitions topic has; -1 when the metadata cannot be read now. */
+static int fcheck_partitions(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    if (t == NULL)
+        return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topics[0].partition_cnt > 0)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    return n > FCHECK_MAX_PARTITIONS ? FCHECK_MAX_PARTITIONS : n;
+}
+
 /* Lag of one group over its topics; -1 when unknown. */
 static int64_t fcheck_group_lag(const char *brokers, const char *prefix, const char *group,
                                 const char *const *topics, size_t ntopics)
@@ -113,15 +133,18 @@ static int64_t fcheck_group_lag(const char *brokers, const char *prefix, const c
     if (rk == NULL)
         return -1;
     rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new((int)(ntopics * FCHECK_PARTITIONS));
+        rd_kafka_topic_partition_list_new((int)(ntopics * FCHECK_MAX_PARTITIONS));
     char names[4][256];
-    for (size_t t = 0; t < ntopics; t++) {
+    bool known = true;
+    for (size_t t = 0; t < ntopics && known; t++) {
         snprintf(names[t], sizeof names[t], "%s%s", prefix, topics[t]);
-        for (int p = 0; p < FCHECK_PARTITIONS; p++)
+        int parts = fcheck_partitions(rk, names[t]);
+        known = parts > 0;
+        for (int p = 0; p < parts; p++)
             rd_kafka_topic_partition_list_add(l, names[t], p);
     }
     int64_t lag = -1;
-    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (known && rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         lag = 0;
         for (int i = 0; i < l->cnt && lag >= 0; i++) {
             int64_t lo = 0, hi = 0;
@@ -170,8 +193,9 @@ int64_t fcheck_dlq_count(const char *brokers, const char *prefix)
         return -1;
     char topic[256];
     snprintf(topic, sizeof topic, "%sdlq", prefix);
-    int64_t n = 0;
-    for (int p = 0; p < FCHECK_PARTITIONS; p++) {
+    int parts = fcheck_partitions(rk, topic);
+    int64_t n = parts > 0 ? 0 : -1;
+    for (int p = 0; p < parts; p++) {
         int64_t lo = 0, hi = 0;
         if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {

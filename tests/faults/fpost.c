@@ -144,6 +144,16 @@ void *fpost_run(void *arg)
             curl_multi_remove_handle(m, msg->easy_handle);
             active--;
             s->busy = false;
+            if (__atomic_load_n(&fp->no_acks, __ATOMIC_ACQUIRE)) {
+                if (res != CURLE_OK)
+                    fp->window_transport++;
+                else if (code >= 200 && code < 300)
+                    fp->window_2xx++;
+                else if (code == 503)
+                    fp->window_503++;
+                else
+                    fp->window_other++;
+            }
             if (res == CURLE_OK && code >= 200 && code < 300) {
                 __atomic_fetch_add(&fp->answered_2xx, 1, __ATOMIC_RELAXED);
                 l->events[s->event].acks++;

@@ -26,6 +26,13 @@ static char fproc_pg_dir[600];
 static char fproc_pg_start_sh[512];
 static char fproc_pg_stop_sh[512];
 static volatile sig_atomic_t fproc_pg_running;
+/* The real Kafka cluster (kreal.c), when the suite runs on one: not a child
+ * of the driver (kafka-up.sh starts its nodes detached), so every failure
+ * path stops it (own) or starts again the nodes the suite took down. */
+static char fproc_kafka_sh[512];
+static char fproc_kafka_dir[512];
+static volatile sig_atomic_t fproc_kafka_own;
+static volatile sig_atomic_t fproc_kafka_down[FPROC_KAFKA_NODES + 1];
 
 int64_t fproc_now_ms(void)
 {
@@ -242,6 +249,57 @@ int fproc_pg_stop(void)
     return rc;
 }
 
+void fproc_kafka(const char *down_sh, const char *dir, bool own)
+{
+    snprintf(fproc_kafka_sh, sizeof fproc_kafka_sh, "%s", down_sh);
+    snprintf(fproc_kafka_dir, sizeof fproc_kafka_dir, "%s", dir);
+    fproc_kafka_own = own;
+}
+
+void fproc_kafka_mark(int node, bool down)
+{
+    if (node >= 1 && node <= FPROC_KAFKA_NODES)
+        fproc_kafka_down[node] = down;
+}
+
+void fproc_kafka_forget(void)
+{
+    fproc_kafka_sh[0] = '\0';
+}
+
+/* Async-signal-safe: fork, exec, waitpid. */
+static void fproc_kafka_run(char *const argv[])
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        fproc_child(NULL, argv, parent);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+static void fproc_kafka_cleanup(void)
+{
+    if (fproc_kafka_sh[0] == '\0')
+        return;
+    if (fproc_kafka_own) {
+        char *argv[] = {fproc_kafka_sh, "--dir", fproc_kafka_dir, NULL};
+        fproc_kafka_run(argv);
+    } else {
+        static char node[FPROC_KAFKA_NODES + 1][4];
+        for (int i = 1; i <= FPROC_KAFKA_NODES; i++) {
+            if (!fproc_kafka_down[i])
+                continue;
+            node[i][0] = (char)('0' + i);
+            node[i][1] = '\0';
+            char *argv[] = {fproc_kafka_sh, "--dir", fproc_kafka_dir, "--start", node[i], NULL};
+            fproc_kafka_run(argv);
+            fproc_kafka_down[i] = 0;
+        }
+    }
+    fproc_kafka_sh[0] = '\0';
+}
+
 void fproc_cleanup_hard(void)
 {
     for (int i = 0; i < FP_COUNT; i++) {
@@ -262,6 +320,7 @@ void fproc_cleanup_hard(void)
             waitpid(pid, NULL, 0);
         fproc_pg_running = 0;
     }
+    fproc_kafka_cleanup();
 }
 
 void fproc_die(const char *fmt, ...)

@@ -215,6 +215,49 @@ int kr_node(kr_cluster *c, const char *action, int node)
     return rc;
 }
 
+int kr_stop_all(kr_cluster *c)
+{
+    char *argv[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-down.sh", (char *)"--dir",
+                    c->dir, NULL};
+    int rc = kr_run(argv, NULL);
+    if (rc == 0)
+        for (int i = 1; i <= KR_NODES; i++)
+            c->down[i] = true;
+    return rc;
+}
+
+int kr_start_all(kr_cluster *c)
+{
+    /* All at once: one node alone has no controller quorum to join. */
+    pid_t pids[KR_NODES + 1] = {0};
+    char sn[KR_NODES + 1][8];
+    for (int i = 1; i <= KR_NODES; i++) {
+        snprintf(sn[i], sizeof sn[i], "%d", i);
+        char *argv[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-down.sh",
+                        (char *)"--dir", c->dir, (char *)"--start", sn[i], NULL};
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            execv(argv[0], argv);
+            _exit(127);
+        }
+    }
+    int bad = 0;
+    for (int i = 1; i <= KR_NODES; i++) {
+        int st = 0;
+        if (pids[i] < 0) {
+            bad++;
+            continue;
+        }
+        while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR) {
+        }
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            c->down[i] = false;
+        else
+            bad++;
+    }
+    return bad == 0 ? 0 : -1;
+}
+
 void kr_down(kr_cluster *c)
 {
     if (c->dir[0] == '\0')
@@ -266,6 +309,37 @@ int kr_leader(const char *topic, int partition)
     rd_kafka_topic_destroy(t);
     rd_kafka_destroy(rk);
     return leader;
+}
+
+int kr_leaders(const char *topic, int *leaders, int max)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(getenv("KAFKA_BROKERS"), err, sizeof err);
+    if (conf == NULL)
+        return -1;
+    rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (rk == NULL)
+        return -1;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1) {
+            n = md->topics[0].partition_cnt < max ? md->topics[0].partition_cnt : max;
+            for (int i = 0; i < n; i++)
+                leaders[i] = -1;
+            for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+                const struct rd_kafka_metadata_partition *p = &md->topics[0].partitions[i];
+                if (p->id >= 0 && p->id < n)
+                    leaders[p->id] = p->leader;
+            }
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    rd_kafka_destroy(rk);
+    return n;
 }
 
 const char *kr_password(const kr_cluster *c, const char *user)

@@ -34,8 +34,15 @@ void kr_up(kr_cluster *c, bool sasl, const char *const *users, const char *topic
 void kr_down(kr_cluster *c);
 /* kafka-down.sh --kill|--stop|--start N; 0 on success. */
 int kr_node(kr_cluster *c, const char *action, int node);
+/* Every node stopped cleanly at once (kafka-down.sh), and started again at
+ * once (each waits until its client port listens); 0 on success. */
+int kr_stop_all(kr_cluster *c);
+int kr_start_all(kr_cluster *c);
 /* The node leading topic[partition], or -1. */
 int kr_leader(const char *topic, int partition);
+/* Every partition's leader (leaders[p], -1 for none) of topic, up to max;
+ * the partition count, or -1. */
+int kr_leaders(const char *topic, int *leaders, int max);
 /* The SCRAM password of user on a SASL cluster (static buffer), or NULL. */
 const char *kr_password(const kr_cluster *c, const char *user);
 /* The settings a process needs to run as user: out[0..3] =
