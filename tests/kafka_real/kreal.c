@@ -290,25 +290,9 @@ void kr_down(kr_cluster *c)
 
 int kr_leader(const char *topic, int partition)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = kafka_conf_new(getenv("KAFKA_BROKERS"), err, sizeof err);
-    if (conf == NULL)
-        return -1;
-    rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (rk == NULL)
-        return -1;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int leader = -1;
-    if (rd_kafka_metadata(rk, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && partition < md->topics[0].partition_cnt)
-            leader = md->topics[0].partitions[partition].leader;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(t);
-    rd_kafka_destroy(rk);
-    return leader;
+    int leaders[64];
+    int n = kr_leaders(topic, leaders, 64);
+    return partition >= 0 && partition < n ? leaders[partition] : -1;
 }
 
 int kr_leaders(const char *topic, int *leaders, int max)
