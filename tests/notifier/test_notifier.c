@@ -33,11 +33,13 @@
 #include "ledgerline/db.h"
 #include "ledgerline/document.h"
 #include "ledgerline/log.h"
+#include "ledgerline/topics.h"
 #include "notifier/ntest.h"
 #include "notifier/pdftest.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
 #include "support/invworker.h"
+#include "support/kafkatest.h"
 #include "support/smtp_sink.h"
 
 #define I ntest_i
@@ -77,6 +79,14 @@ static int setup(void **state)
     setenv("NOTIFIER_MAX_ATTEMPTS", "4", 1);
     snprintf(prefix, sizeof prefix, "ntf%d.", (int)getpid());
     snprintf(logpath, sizeof logpath, "/tmp/test_notifier-%d.log", (int)getpid());
+    /* The notifier's topics exist before it subscribes, as provisioning
+     * makes them in production (kafkatest_create_topic says why). */
+    const char *topics[] = {TOPIC_INVOICES, TOPIC_TICKS_REMINDERS};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+        char name[TOPIC_NAME_MAX + 1];
+        assert_int_equal(topic_name(prefix, topics[i], name, sizeof name), 0);
+        kafkatest_create_topic(getenv("KAFKA_BROKERS"), name);
+    }
     start_notifier();
     return 0;
 }
