@@ -21,9 +21,11 @@
 #include "ledgerline/db.h"
 #include "ledgerline/disputes.h"
 #include "ledgerline/payments.h"
+#include "ledgerline/topics.h"
 #include "payh.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
+#include "support/kafkatest.h"
 
 static payh H;
 static db_conn *DB;
@@ -798,6 +800,60 @@ static void test_finding_9_foreign_payment_intents_checked_at_stripe(void **stat
     assert_string_equal(STATUS(inv2), "sent");
 }
 
+/* Whether <prefix>dlq holds a message whose body carries text, read from
+ * the start for up to 60 s. */
+static bool dead_lettered(const char *text)
+{
+    char dlq[160];
+    snprintf(dlq, sizeof dlq, "%s%s", H.prefix, TOPIC_DLQ);
+    rd_kafka_t *rk = kafkatest_reader(getenv("KAFKA_BROKERS"), dlq);
+    bool found = false;
+    for (time_t end = time(NULL) + 60; !found && time(NULL) < end;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (m == NULL)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->len > 0) {
+            char *body = strndup(m->payload, m->len);
+            found = body != NULL && strstr(body, text) != NULL;
+            free(body);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
+}
+
+/* Issue 18 item 6: ids from an event go into SQL keys and Stripe URLs only
+ * when they have Stripe's shape. A PaymentIntent id carrying a path and a
+ * query, in an event whose metadata names a real invoice, is as good as
+ * absent: the event is dead-lettered, the invoice is untouched, and no
+ * request reaches Stripe with it. */
+static void test_finding_9_malformed_ids_dead_lettered(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
+    const char *bad_pi = "pi_1/../../v1/customers?limit=100";
+    char *ev = payh_fixture_event("payment_intent.succeeded.json", bad_pi, "ch_1 x", inv, 1000);
+    json_t *root = json_loads(ev, 0, NULL);
+    assert_non_null(root);
+    char id[128];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(root, "id")));
+    json_decref(root);
+    payh_stripe_event(&H, ev, "pi_1", NULL);
+    free(ev);
+    assert_true(dead_lettered(id));
+    assert_string_equal(STATUS(inv), "sent");
+    assert_int_equal(Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv),
+                     0);
+    assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
+                     0);
+    assert_int_equal(standin_count(H.stripe, "GET", "/v1/payment_intents/pi_1"), 0);
+    assert_int_equal(standin_count(H.stripe, "GET", "/v1/customers"), 0);
+}
+
 /* Finding 9 (rule 11.6): a 200 whose intent cannot go on is recorded with
  * a real code, never "ok"; our odd statuses are our fault. Pure. */
 static void test_finding_9_answer_codes(void **state)
@@ -973,6 +1029,7 @@ int main(void)
         cmocka_unit_test(test_finding_9_failed_refund_is_undone),
         cmocka_unit_test(test_finding_9_refund_targets_succeeded_payments),
         cmocka_unit_test(test_finding_9_foreign_payment_intents_checked_at_stripe),
+        cmocka_unit_test(test_finding_9_malformed_ids_dead_lettered),
         cmocka_unit_test(test_finding_9_answer_codes),
         cmocka_unit_test(test_finding_9_sigterm_mid_tick_leaves_it_unrecorded),
         cmocka_unit_test(test_finding_10_credit_above_balance_refused),
