@@ -266,6 +266,15 @@ static void test_invoice_create_auto_link(void **state)
                        "AND (payload->>'total_cents')::bigint = 132608",
                        1, pinv),
                      1);
+    /* the contract's invoice.issued names the legal number (one producer:
+     * billing.invoice_event) */
+    assert_int_equal(q("SELECT count(*) FROM billing.outbox o JOIN billing.invoices i"
+                       " ON i.id = $1::bigint AND o.msg_key = $1::text WHERE o.topic = 'invoices'"
+                       " AND i.legal_number IS NOT NULL"
+                       " AND o.payload->>'legal_number' = i.legal_number"
+                       " AND (o.payload->>'amount_paid_cents')::bigint = 0",
+                       1, pinv),
+                     1);
 
     /* A second invoice takes the next number. */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",

@@ -246,13 +246,10 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
         "client_id, 'engagement_id', engagement_id, 'engagement_override', engagement_override, "
         "'subtotal_cents', subtotal_cents, 'tax_cents', tax_cents, 'total_cents', total_cents, "
         "'currency', currency, 'issue_date', issue_date, 'due_date', due_date, 'manual', true) "
-        "FROM i) "
-        "INSERT INTO billing.outbox(firm_id, topic, msg_key, payload) "
-        "SELECT firm_id, 'invoices', id::text, jsonb_build_object('type', 'invoice.issued', "
-        "'idempotency_key', 'invoice.issued:' || id, 'invoice_id', id, 'firm_id', firm_id, "
-        "'client_id', client_id, 'status', status, 'total_cents', total_cents, 'currency', "
-        "currency, 'occurred_at', to_char(now() AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) FROM i",
+        "FROM i RETURNING id) "
+        /* the one producer of invoice events (sql/012): legal_number and
+         * amount_paid_cents in the payload, as the contract names them */
+        "SELECT billing.invoice_event($1, 'invoice.issued') FROM aud",
         2, pa, err, errlen);
     return st;
 }
