@@ -36,7 +36,7 @@ static PGconn *connect_retry(const char *url, int max_wait_ms, char *err, size_t
             return pg;
         if (waited >= max_wait_ms || shutdown_requested())
             return NULL;
-        log_msg(LOG_WARN, "database not reachable, retrying", "error", err, NULL);
+        log_msg(LL_LOG_WARN, "database not reachable, retrying", "error", err, NULL);
         if (!shutdown_sleep_ms(delay))
             return NULL;
         waited += delay;
@@ -73,7 +73,7 @@ static void db_check_role(PGconn *pg)
         bool super = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
         bool owner = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
         if (super || owner)
-            log_msg(LOG_WARN,
+            log_msg(LL_LOG_WARN,
                     super ? "DATABASE_URL names a superuser: it can disable the rules' triggers;"
                             " a runtime process should connect as billing_worker or"
                             " billing_operator"
@@ -121,7 +121,7 @@ bool db_ensure(db_conn *c, int max_wait_ms)
         return false;
     PQfinish(c->pg);
     c->pg = pg;
-    log_msg(LOG_INFO, "database reconnected", NULL);
+    log_msg(LL_LOG_INFO, "database reconnected", NULL);
     return true;
 }
 

@@ -362,7 +362,7 @@ db_status invoicing_run(db_conn *c, const invoicing_params *p, invoicing_stats *
         stats->batches++;
         if (stats->invoices > before) {
             char n[24], last[24];
-            log_msg(LOG_DEBUG, "invoicing batch committed", "business_date", x.date,
+            log_msg(LL_LOG_DEBUG, "invoicing batch committed", "business_date", x.date,
                     "invoices", db_i64(stats->invoices - before, n, sizeof n), "last_engagement_id",
                     db_i64(x.batch.last_id, last, sizeof last), NULL);
         }

@@ -48,8 +48,8 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 {
     (void)rk;
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug. */
-    log_level lvl = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO
-                                                                                : LOG_DEBUG;
+    log_level lvl = level <= 3 ? LL_LOG_ERROR : level == 4 ? LL_LOG_WARN : level <= 6 ? LL_LOG_INFO
+                                                                                : LL_LOG_DEBUG;
     log_msg(lvl, "librdkafka", "facility", fac, "detail", buf, NULL);
 }
 
@@ -91,14 +91,14 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *op
         char text[sizeof kafka_fatal_text - 1];
         snprintf(text, sizeof text, "%s: %s", rd_kafka_err2name(orig), why);
         kafka_fatal_record(text);
-        log_msg(LOG_ERROR, "fatal kafka error: the client accepts no more work", "error",
+        log_msg(LL_LOG_ERROR, "fatal kafka error: the client accepts no more work", "error",
                 rd_kafka_err2name(orig), "reason", why, NULL);
         shutdown_request();
         return;
     }
     /* Broker transport failures are normal while a broker restarts; librdkafka
      * reconnects by itself. */
-    log_msg(LOG_WARN, "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+    log_msg(LL_LOG_WARN, "kafka error", "error", rd_kafka_err2name((rd_kafka_resp_err_t)err),
             "reason", reason, NULL);
 }
 
@@ -679,14 +679,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     snprintf(count, sizeof count, "%d", parts->cnt);
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_msg(LOG_INFO, "partitions assigned", "partitions", count, NULL);
+        log_msg(LL_LOG_INFO, "partitions assigned", "partitions", count, NULL);
         if (cooperative)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
             rd_kafka_assign(rk, parts);
         return;
     }
-    log_msg(LOG_INFO, "partitions revoked", "partitions", count, "reason",
+    log_msg(LL_LOG_INFO, "partitions revoked", "partitions", count, "reason",
             rd_kafka_err2str(err), NULL);
     /* Their lag is now the new owner's to report; summing over instances
      * must not count it twice. */
@@ -794,7 +794,7 @@ static void store_next_offset(kafka_consumer *c, const rd_kafka_message_t *rm)
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         /* The partition was revoked meanwhile: its next owner replays the
          * message, and the idempotency key absorbs it. */
-        log_msg(LOG_WARN, "offset not stored", "error", rd_kafka_err2str(e), NULL);
+        log_msg(LL_LOG_WARN, "offset not stored", "error", rd_kafka_err2str(e), NULL);
 }
 
 /* Puts the partition back at the failed message so the next poll returns it
@@ -806,7 +806,7 @@ static void rewind_to(kafka_consumer *c, const rd_kafka_message_t *rm)
         rm->offset;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
     if (e != NULL) {
-        log_msg(LOG_WARN, "seek failed", "error", rd_kafka_error_string(e), NULL);
+        log_msg(LL_LOG_WARN, "seek failed", "error", rd_kafka_error_string(e), NULL);
         rd_kafka_error_destroy(e);
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -863,11 +863,11 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
             KAFKA_OK) {
             /* Never drop a message: if the dlq is unreachable, retry it all. */
             c->stats.dlq_failed++;
-            log_message(LOG_ERROR, "dead-lettering failed, will retry", rm, derr);
+            log_message(LL_LOG_ERROR, "dead-lettering failed, will retry", rm, derr);
             res = KAFKA_MSG_TRANSIENT;
         } else {
             c->stats.permanent++;
-            log_message(LOG_WARN, "message dead-lettered", rm, herr);
+            log_message(LL_LOG_WARN, "message dead-lettered", rm, herr);
             consumer_count(c, m.topic, "permanent", handler_us);
             if (c->cfg.metrics != NULL)
                 metrics_counter_add(c->cfg.metrics, "billing_dlq_messages_total", 1, "topic",
@@ -880,7 +880,7 @@ static void handle_message(kafka_consumer *c, const rd_kafka_message_t *rm)
         c->backoff_ms = c->backoff_ms == 0 ? 200 : c->backoff_ms * 2;
         if (c->backoff_ms > c->cfg.max_backoff_ms)
             c->backoff_ms = c->cfg.max_backoff_ms;
-        log_message(LOG_WARN, "transient failure, retrying", rm, herr);
+        log_message(LL_LOG_WARN, "transient failure, retrying", rm, herr);
         rewind_to(c, rm);
         shutdown_sleep_ms(c->backoff_ms);
         return;
@@ -907,7 +907,7 @@ int kafka_consumer_poll_once(kafka_consumer *c, int timeout_ms, char *err, size_
             snprintf(err, errlen, "fatal consumer error: %s", why);
             rc = -1;
         } else {
-            log_msg(LOG_WARN, "consumer error", "error", rd_kafka_message_errstr(rm), NULL);
+            log_msg(LL_LOG_WARN, "consumer error", "error", rd_kafka_message_errstr(rm), NULL);
         }
         rd_kafka_message_destroy(rm);
         return rc;
@@ -922,7 +922,7 @@ int kafka_consumer_run(kafka_consumer *c)
     char err[512];
     while (!shutdown_requested()) {
         if (kafka_consumer_poll_once(c, 500, err, sizeof err) < 0) {
-            log_msg(LOG_ERROR, "consumer stopped", "error", err, NULL);
+            log_msg(LL_LOG_ERROR, "consumer stopped", "error", err, NULL);
             return -1;
         }
     }

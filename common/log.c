@@ -19,7 +19,7 @@
 
 /* Set once at start (log_init, tests); atomics only so that a test changing
  * them while another thread logs is still well-defined. */
-static atomic_int log_threshold = LOG_INFO;
+static atomic_int log_threshold = LL_LOG_INFO;
 static atomic_int log_fd = STDERR_FILENO;
 static char log_component[64] = "ledgerline";
 
@@ -29,7 +29,7 @@ int log_level_parse(const char *text, log_level *out)
 {
     if (text == NULL)
         return -1;
-    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+    for (int i = LL_LOG_DEBUG; i <= LL_LOG_ERROR; i++) {
         if (strcasecmp(text, log_level_names[i]) == 0) {
             *out = (log_level)i;
             return 0;
@@ -44,7 +44,7 @@ int log_init(const char *component)
         snprintf(log_component, sizeof log_component, "%s", component);
     const char *text = getenv("LOG_LEVEL");
     if (text == NULL || text[0] == '\0') {
-        log_set_level(LOG_INFO);
+        log_set_level(LL_LOG_INFO);
         return 0;
     }
     log_level lvl;
@@ -222,8 +222,8 @@ static json_t *log_line_start(log_level level, const char *msg)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(now.tv_nsec / 1000000L));
     int lv = (int)level;
-    if (lv < LOG_DEBUG || lv > LOG_ERROR)
-        lv = LOG_ERROR;
+    if (lv < LL_LOG_DEBUG || lv > LL_LOG_ERROR)
+        lv = LL_LOG_ERROR;
 
     json_t *line = json_object();
     if (line == NULL)

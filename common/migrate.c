@@ -101,7 +101,7 @@ static int apply_one(db_conn *c, const ll_migration *m, const char *version, con
         PQclear(PQexec(c->pg, "ROLLBACK"));
         return -1;
     }
-    log_msg(LOG_INFO, "migration applied", "migration", m->name, NULL);
+    log_msg(LL_LOG_INFO, "migration applied", "migration", m->name, NULL);
     return 0;
 }
 

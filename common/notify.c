@@ -466,7 +466,7 @@ static db_status send_and_record(notify_ctx *ctx, const notify_request *rq,
         return st;
     char nid[24], att[16];
     snprintf(att, sizeof att, "%d", attempts);
-    log_msg(r == SMTP_SENT ? LOG_INFO : LOG_WARN, "notification", "notification_id",
+    log_msg(r == SMTP_SENT ? LL_LOG_INFO : LL_LOG_WARN, "notification", "notification_id",
             db_i64(a->id, nid, sizeof nid), "kind", notify_kind_name(rq->kind), "status", status,
             "attempts", att, "message_id", a->message_id, "error", r == SMTP_SENT ? "" : serr,
             NULL);

@@ -74,7 +74,7 @@ static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *er
         sent[i] = false;
         const char *id = PQgetvalue(r, i, 0);
         if (topic_name(x->prefix, PQgetvalue(r, i, 1), topics[m], sizeof topics[m]) != 0) {
-            log_msg(LOG_ERROR, "outbox row has an illegal topic; left unpublished", "outbox_id",
+            log_msg(LL_LOG_ERROR, "outbox row has an illegal topic; left unpublished", "outbox_id",
                     id, "topic", PQgetvalue(r, i, 1), NULL);
             continue;
         }
@@ -100,7 +100,7 @@ static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *er
             sent[row[k]] = true;
         } else if (!logged) {
             /* one line per batch: the first failure (err describes it) */
-            log_msg(LOG_WARN, "outbox publish failed", "outbox_id", PQgetvalue(r, row[k], 0),
+            log_msg(LL_LOG_WARN, "outbox publish failed", "outbox_id", PQgetvalue(r, row[k], 0),
                     "topic", topics[k], "error", err, NULL);
             logged = true;
         }
@@ -214,7 +214,7 @@ db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, i
         return DB_TRANSIENT; /* broker failure; err already filled */
     if (x.published > 0) {
         char n[24];
-        log_msg(LOG_DEBUG, "outbox rows published", "count", db_i64(x.published, n, sizeof n),
+        log_msg(LL_LOG_DEBUG, "outbox rows published", "count", db_i64(x.published, n, sizeof n),
                 NULL);
     }
     return DB_OK;
@@ -282,7 +282,7 @@ static db_status outbox_relay_pass(outbox_relay *r)
         st = outbox_relay_all(r->db, r->producer, r->prefix, 0, &n, err, sizeof err);
     r->published += n;
     if (st != DB_OK)
-        log_msg(LOG_WARN, "outbox relay pass failed, will retry", "error", err, NULL);
+        log_msg(LL_LOG_WARN, "outbox relay pass failed, will retry", "error", err, NULL);
     return st;
 }
 

@@ -220,7 +220,7 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
         st = db_run_once(w->db, w->group, ev.id, pe_apply, &a, err, errlen);
         char id[24];
         if (st == DB_OK || st == DB_DUPLICATE)
-            log_msg(LOG_INFO, "stripe event applied", "stripe_event_id", ev.id, "type", ev.type,
+            log_msg(LL_LOG_INFO, "stripe event applied", "stripe_event_id", ev.id, "type", ev.type,
                     "invoice_id", db_i64(a.match.invoice_id, id, sizeof id), "payment_intent",
                     a.refs.payment_intent, "effect",
                     st == DB_DUPLICATE ? "duplicate event"
@@ -273,7 +273,7 @@ kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kin
     if (st == DB_OK)
         st = worker_record(w, t.idempotency_key, err, errlen);
     char n1[24], n2[24], n3[24], n4[24], n5[24];
-    log_msg(st == DB_OK ? LOG_INFO : LOG_WARN, "payment tick applied", "idempotency_key",
+    log_msg(st == DB_OK ? LL_LOG_INFO : LL_LOG_WARN, "payment tick applied", "idempotency_key",
             t.idempotency_key, "considered", db_i64(s.considered, n1, sizeof n1), "succeeded",
             db_i64(s.succeeded, n2, sizeof n2), "failed", db_i64(s.failed, n3, sizeof n3),
             "transient", db_i64(s.transient, n4, sizeof n4), "overdue",

@@ -793,7 +793,7 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     case PAYMENTS_ANSWER_OUR_FAULT:
         /* Not the customer's: no failure, no retry counted, no e-mail. */
         a->stats->our_fault++;
-        log_msg(LOG_ERROR, "Stripe refused our request; the customer is not told",
+        log_msg(LL_LOG_ERROR, "Stripe refused our request; the customer is not told",
                 "attempt_id", aid, "idempotency_key", j->key, "code", code, "stripe_message",
                 res->message, "request_id", res->request_id, NULL);
         if (a->ctx->metrics != NULL)
@@ -802,7 +802,7 @@ static db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
         return pay_keep_open(c, aid, code, res->message, false, err, errlen);
     case PAYMENTS_ANSWER_CONFLICT: {
         a->stats->parked++;
-        log_msg(LOG_ERROR, "idempotency key reused with other parameters; invoice parked",
+        log_msg(LL_LOG_ERROR, "idempotency key reused with other parameters; invoice parked",
                 "attempt_id", aid, "idempotency_key", j->key, "stripe_message", res->message,
                 NULL);
         if (a->ctx->metrics != NULL)
@@ -919,7 +919,7 @@ static db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on,
     char lerr[384];
     int found = payments_lookup_attempt(ctx->stripe, &l, &res, lerr, sizeof lerr);
     char id[24];
-    log_msg(found < 0 ? LOG_WARN : LOG_INFO, "unanswered attempt looked up at Stripe",
+    log_msg(found < 0 ? LL_LOG_WARN : LL_LOG_INFO, "unanswered attempt looked up at Stripe",
             "invoice_id", db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key,
             "found", found > 0 ? res.object_id : found == 0 ? "none" : "cannot tell", "error",
             found < 0 ? lerr : "", NULL);
@@ -934,7 +934,7 @@ static db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on,
             st = db_run_tx(ctx->db, pay_apply, &aa, err, errlen);
         stripe_result_free(&res);
         if (st == DB_PERMANENT) {
-            log_msg(LOG_ERROR, "looked-up PaymentIntent could not be recorded", "invoice_id", id,
+            log_msg(LL_LOG_ERROR, "looked-up PaymentIntent could not be recorded", "invoice_id", id,
                     "error", err, NULL);
             st = DB_OK; /* the attempt stays unfinished: the next run looks again */
         }
@@ -1027,13 +1027,13 @@ static void pay_apply_one(pay_run *r, size_t i)
         .ctx = r->ctx, .on = r->on, .job = j, .res = &call->result, .stats = r->stats};
     db_status st = db_run_tx(r->ctx->db, pay_apply, &aa, r->err, r->errlen);
     char id[24];
-    log_msg(st == DB_OK ? LOG_INFO : LOG_ERROR, "charge answered", "invoice_id",
+    log_msg(st == DB_OK ? LL_LOG_INFO : LL_LOG_ERROR, "charge answered", "invoice_id",
             db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key, "outcome",
             stripe_outcome_name(call->result.outcome), "payment_intent", call->result.object_id,
             "stripe_status", call->result.object_status, "decline_code",
             call->result.decline_code, "request_id", call->result.request_id, NULL);
     if (st == DB_PERMANENT) {
-        log_msg(LOG_ERROR, "charge answer could not be recorded", "invoice_id", id, "error",
+        log_msg(LL_LOG_ERROR, "charge answer could not be recorded", "invoice_id", id, "error",
                 r->err, NULL);
         st = DB_OK; /* the attempt stays open and is replayed with its key */
     }
@@ -1062,7 +1062,7 @@ static stripe_call *pay_run_next(void *arg, bool *finished)
         if (st == DB_PERMANENT) {
             /* One invoice the database refuses must not block the others. */
             char id[24];
-            log_msg(LOG_ERROR, "invoice cannot be charged", "invoice_id",
+            log_msg(LL_LOG_ERROR, "invoice cannot be charged", "invoice_id",
                     db_i64(j->invoice_id, id, sizeof id), "error", r->err, NULL);
             j->what = JOB_NONE;
             continue;

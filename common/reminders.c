@@ -123,7 +123,7 @@ db_status reminders_run(notify_ctx *ctx, civil_date date, int64_t firm_id, int s
          * skipped; anything else leaves the tick to be retried. */
         char inv[24], step[16];
         snprintf(step, sizeof step, "%d", rq.step);
-        log_msg(LOG_WARN, "reminder not delivered", "invoice_id",
+        log_msg(LL_LOG_WARN, "reminder not delivered", "invoice_id",
                 db_i64(rq.invoice_id, inv, sizeof inv), "step", step, "status",
                 db_status_name(s), "error", e, NULL);
         if (s == DB_PERMANENT) {

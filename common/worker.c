@@ -169,19 +169,19 @@ int worker_main(const worker_spec *spec)
     char err[1024];
     int rc = 1;
     if (worker_start(&p, url, brokers, err, sizeof err) == 0) {
-        log_msg(LOG_INFO, "worker started", "group", w->group, NULL);
+        log_msg(LL_LOG_INFO, "worker started", "group", w->group, NULL);
         rc = kafka_consumer_run(p.consumer) == 0 ? 0 : 1;
     } else {
-        log_msg(LOG_ERROR, "worker cannot start", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "worker cannot start", "error", err, NULL);
     }
     worker_release(&p);
     char why[512];
     if (kafka_fatal(why, sizeof why)) {
         /* Non-zero so the supervisor starts a fresh producer. */
-        log_msg(LOG_ERROR, "worker stopped after a fatal Kafka error", "group", w->group, "error",
+        log_msg(LL_LOG_ERROR, "worker stopped after a fatal Kafka error", "group", w->group, "error",
                 why, NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "worker stopped", "group", w->group, NULL);
+    log_msg(LL_LOG_INFO, "worker stopped", "group", w->group, NULL);
     return rc;
 }

@@ -159,7 +159,7 @@ static void worker_http_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    log_msg(LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
+    log_msg(LL_LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
 }
 
 worker_http *worker_http_start(const char *host, int port, metrics_registry *m,
@@ -217,7 +217,7 @@ int worker_http_start_from_env(metrics_registry *m, worker_ready_fn ready, void 
         return -1;
     char ports[16];
     snprintf(ports, sizeof ports, "%d", (*out)->port);
-    log_msg(LOG_INFO, "metrics listening", "host", host[0] ? host : "0.0.0.0", "port", ports,
+    log_msg(LL_LOG_INFO, "metrics listening", "host", host[0] ? host : "0.0.0.0", "port", ports,
             NULL);
     return 0;
 }

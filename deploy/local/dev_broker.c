@@ -72,7 +72,7 @@ static void set_all_brokers(rd_kafka_mock_cluster_t *mc, int nbrokers, int up)
         else
             rd_kafka_mock_broker_set_down(mc, b);
     }
-    log_msg(LOG_INFO, up ? "brokers up" : "brokers down", NULL);
+    log_msg(LL_LOG_INFO, up ? "brokers up" : "brokers down", NULL);
 }
 
 int main(int argc, char **argv)
@@ -108,12 +108,12 @@ int main(int argc, char **argv)
     rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (rk == NULL) {
-        log_msg(LOG_ERROR, "cannot create client handle", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot create client handle", "error", err, NULL);
         return 1;
     }
     rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, nbrokers);
     if (mc == NULL) {
-        log_msg(LOG_ERROR, "cannot start the mock cluster", NULL);
+        log_msg(LL_LOG_ERROR, "cannot start the mock cluster", NULL);
         rd_kafka_destroy(rk);
         return 1;
     }
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
         }
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, partitions, rf);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            log_msg(LOG_ERROR, "cannot create topic", "topic", name, "error",
+            log_msg(LL_LOG_ERROR, "cannot create topic", "topic", name, "error",
                     rd_kafka_err2str(e), NULL);
             return 1;
         }
@@ -135,10 +135,10 @@ int main(int argc, char **argv)
     printf("%s\n", bootstraps);
     fflush(stdout);
     if (bootstrap_file != NULL && write_bootstrap_file(bootstrap_file, bootstraps) != 0) {
-        log_msg(LOG_ERROR, "cannot write the bootstrap file", "path", bootstrap_file, NULL);
+        log_msg(LL_LOG_ERROR, "cannot write the bootstrap file", "path", bootstrap_file, NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "dev broker serving", "bootstrap", bootstraps, "prefix", prefix, NULL);
+    log_msg(LL_LOG_INFO, "dev broker serving", "bootstrap", bootstraps, "prefix", prefix, NULL);
 
     while (shutdown_sleep_ms(200)) {
         if (want_down) {
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
             set_all_brokers(mc, nbrokers, 1);
         }
     }
-    log_msg(LOG_INFO, "dev broker stopping", NULL);
+    log_msg(LL_LOG_INFO, "dev broker stopping", NULL);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     return 0;

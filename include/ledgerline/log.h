@@ -13,7 +13,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+/* LL_-prefixed: <syslog.h> defines LOG_DEBUG, LOG_INFO and LOG_ERR as macros. */
+typedef enum { LL_LOG_DEBUG = 0, LL_LOG_INFO, LL_LOG_WARN, LL_LOG_ERROR } log_level;
 
 /* Sets the component name and the threshold from LOG_LEVEL (debug, info,
  * warn, error; default info). Returns -1 on a malformed LOG_LEVEL. */
@@ -25,7 +26,7 @@ int log_level_parse(const char *text, log_level *out);
 void log_set_fd(int fd);
 
 /* Fields are NULL-terminated pairs of (const char *key, const char *value):
- *   log_msg(LOG_INFO, "invoice created", "invoice_id", "42", NULL);           */
+ *   log_msg(LL_LOG_INFO, "invoice created", "invoice_id", "42", NULL);           */
 void log_msg(log_level level, const char *msg, ...) __attribute__((sentinel));
 /* Same with a JSON object of fields (any JSON types); fields is borrowed. */
 void log_json(log_level level, const char *msg, json_t *fields);

@@ -50,7 +50,7 @@ static int setup(void **state)
     char err[256];
     db = db_connect(getenv("DATABASE_URL"), 0, err, sizeof err);
     log_init("test_credit");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     return db ? 0 : -1;
 }
 

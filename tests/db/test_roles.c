@@ -128,7 +128,7 @@ static int setup(void **state)
 {
     (void)state;
     log_init("test_roles");
-    log_set_level(LOG_ERROR);
+    log_set_level(LL_LOG_ERROR);
     owner = dbtest_connect();
     return 0;
 }

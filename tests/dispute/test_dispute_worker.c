@@ -259,7 +259,7 @@ static int setup(void **state)
         return -1;
     }
     log_init("test_dispute_worker");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     pg = dbtest_connect();
     sd = standin_start(NULL);
     snprintf(prefix, sizeof prefix, "dsp%ld.", (long)getpid());

@@ -1375,7 +1375,7 @@ int main(void)
     snprintf(dlog, sizeof dlog, "%s/driver.log", R.dir);
     int dfd = open(dlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
     log_init("faults-driver");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     if (dfd >= 0)
         log_set_fd(dfd);
     faults_start_stack();

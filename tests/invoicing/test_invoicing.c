@@ -46,7 +46,7 @@ static int setup(void **state)
     char err[256];
     db = db_connect(url, 0, err, sizeof err);
     log_init("test_invoicing");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     if (db == NULL)
         return -1;
     worker = invworker_start(LL_INVOICING_WORKER_BIN, "invt", pg, TEST_SHARDS);

@@ -78,7 +78,7 @@ static void test_tick_through_kafka(void **state)
     if (brokers == NULL || *brokers == '\0')
         fail_msg("KAFKA_BROKERS is not set: run the tests through tests/run.sh");
     log_init("test_invoicing_kafka");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     PGconn *pg = dbtest_connect();
     my_firm = dbtest_firm(pg);
     int64_t client = dbtest_client(pg, my_firm);

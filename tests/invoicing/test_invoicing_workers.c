@@ -52,7 +52,7 @@ static int setup(void **state)
         return -1;
     }
     log_init("test_invoicing_workers");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     pg = dbtest_connect();
     return 0;
 }

@@ -91,7 +91,7 @@ static int setup(void **state)
     snprintf(dlq, sizeof dlq, "test.%s.dlq", run_id);
     snprintf(group, sizeof group, "test.%s.billing-roundtrip", run_id);
     log_init("test_roundtrip");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     return 0;
 }
 

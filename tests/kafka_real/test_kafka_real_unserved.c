@@ -79,7 +79,7 @@ static int consumer_main(const char *t, const char *g, const char *out)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     log_init("kreal-unserved-consumer");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     char err[512], dlq[160];
     snprintf(dlq, sizeof dlq, "%s.dlq", t);
     const char *topics[] = {t};

@@ -180,7 +180,7 @@ static int setup(void **state)
         return -1;
     }
     log_init("test_retry");
-    log_set_level(LOG_WARN);
+    log_set_level(LL_LOG_WARN);
     payh_start(&H, NULL);
     return 0;
 }

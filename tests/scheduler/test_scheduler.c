@@ -326,7 +326,7 @@ int main(void)
         return 1;
     }
     log_init("test_scheduler");
-    log_set_level(LOG_ERROR);
+    log_set_level(LL_LOG_ERROR);
     db = dbtest_connect();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_start_publishes_only_passed_ticks),

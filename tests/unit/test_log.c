@@ -37,7 +37,7 @@ static int teardown(void **state)
 {
     (void)state;
     log_set_fd(STDERR_FILENO);
-    log_set_level(LOG_INFO);
+    log_set_level(LL_LOG_INFO);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     return 0;
@@ -112,7 +112,7 @@ static void assert_ts_format(const char *ts)
 static void test_line_shape(void **state)
 {
     (void)state;
-    log_msg(LOG_INFO, "invoice created", "invoice_id", "42", "firm", "acme", NULL);
+    log_msg(LL_LOG_INFO, "invoice created", "invoice_id", "42", "firm", "acme", NULL);
     json_t *j = one_line();
     assert_ts_format(str_field(j, "ts"));
     assert_string_equal(str_field(j, "level"), "info");
@@ -124,7 +124,7 @@ static void test_line_shape(void **state)
     json_decref(j);
 
     /* Fixed keys come first, in this order. */
-    log_msg(LOG_ERROR, "x", "a", "b", NULL);
+    log_msg(LL_LOG_ERROR, "x", "a", "b", NULL);
     char *text = drain();
     assert_int_equal(strncmp(text, "{\"ts\":\"", 7), 0);
     assert_non_null(strstr(text, "\",\"level\":\"error\",\"component\":\"test-log\",\"msg\":\"x\","
@@ -135,13 +135,13 @@ static void test_line_shape(void **state)
 static void test_null_value_and_reserved_keys(void **state)
 {
     (void)state;
-    log_msg(LOG_WARN, "odd fields", "detail", NULL, NULL);
+    log_msg(LL_LOG_WARN, "odd fields", "detail", NULL, NULL);
     json_t *j = one_line();
     assert_true(json_is_null(json_object_get(j, "detail")));
     assert_string_equal(str_field(j, "level"), "warn");
     json_decref(j);
 
-    log_msg(LOG_WARN, "real message", "msg", "sneaky", "level", "debug", NULL);
+    log_msg(LL_LOG_WARN, "real message", "msg", "sneaky", "level", "debug", NULL);
     j = one_line();
     assert_string_equal(str_field(j, "msg"), "real message");
     assert_string_equal(str_field(j, "level"), "warn");
@@ -153,28 +153,28 @@ static void test_null_value_and_reserved_keys(void **state)
 static void test_levels(void **state)
 {
     (void)state;
-    log_set_level(LOG_WARN);
-    log_msg(LOG_DEBUG, "d", NULL);
-    log_msg(LOG_INFO, "i", NULL);
-    log_json(LOG_INFO, "i", NULL);
+    log_set_level(LL_LOG_WARN);
+    log_msg(LL_LOG_DEBUG, "d", NULL);
+    log_msg(LL_LOG_INFO, "i", NULL);
+    log_json(LL_LOG_INFO, "i", NULL);
     assert_nothing_written();
-    log_msg(LOG_WARN, "w", NULL);
+    log_msg(LL_LOG_WARN, "w", NULL);
     json_t *j = one_line();
     assert_string_equal(str_field(j, "level"), "warn");
     json_decref(j);
-    log_msg(LOG_ERROR, "e", NULL);
+    log_msg(LL_LOG_ERROR, "e", NULL);
     j = one_line();
     assert_string_equal(str_field(j, "level"), "error");
     json_decref(j);
 
-    log_set_level(LOG_DEBUG);
-    log_msg(LOG_DEBUG, "d", NULL);
+    log_set_level(LL_LOG_DEBUG);
+    log_msg(LL_LOG_DEBUG, "d", NULL);
     j = one_line();
     assert_string_equal(str_field(j, "level"), "debug");
     json_decref(j);
 
-    log_set_level(LOG_ERROR);
-    log_msg(LOG_WARN, "w", NULL);
+    log_set_level(LL_LOG_ERROR);
+    log_msg(LL_LOG_WARN, "w", NULL);
     assert_nothing_written();
 }
 
@@ -183,13 +183,13 @@ static void test_level_parse_and_init(void **state)
     (void)state;
     log_level l;
     assert_int_equal(log_level_parse("debug", &l), 0);
-    assert_int_equal(l, LOG_DEBUG);
+    assert_int_equal(l, LL_LOG_DEBUG);
     assert_int_equal(log_level_parse("info", &l), 0);
-    assert_int_equal(l, LOG_INFO);
+    assert_int_equal(l, LL_LOG_INFO);
     assert_int_equal(log_level_parse("warn", &l), 0);
-    assert_int_equal(l, LOG_WARN);
+    assert_int_equal(l, LL_LOG_WARN);
     assert_int_equal(log_level_parse("ERROR", &l), 0);
-    assert_int_equal(l, LOG_ERROR);
+    assert_int_equal(l, LL_LOG_ERROR);
     assert_int_equal(log_level_parse("verbose", &l), -1);
     assert_int_equal(log_level_parse("", &l), -1);
     assert_int_equal(log_level_parse(NULL, &l), -1);
@@ -197,7 +197,7 @@ static void test_level_parse_and_init(void **state)
 
     setenv("LOG_LEVEL", "debug", 1);
     assert_int_equal(log_init("test-log"), 0);
-    log_msg(LOG_DEBUG, "visible", NULL);
+    log_msg(LL_LOG_DEBUG, "visible", NULL);
     json_t *j = one_line();
     json_decref(j);
 
@@ -206,9 +206,9 @@ static void test_level_parse_and_init(void **state)
 
     setenv("LOG_LEVEL", "", 1);
     assert_int_equal(log_init("test-log"), 0);
-    log_msg(LOG_DEBUG, "hidden", NULL);
+    log_msg(LL_LOG_DEBUG, "hidden", NULL);
     assert_nothing_written();
-    log_msg(LOG_INFO, "shown", NULL);
+    log_msg(LL_LOG_INFO, "shown", NULL);
     j = one_line();
     json_decref(j);
     unsetenv("LOG_LEVEL");
@@ -230,7 +230,7 @@ static void test_secret_keys(void **state)
     assert_false(log_key_is_secret("key"));
     assert_false(log_key_is_secret(NULL));
 
-    log_msg(LOG_INFO, "calling stripe", "Authorization", "Bearer sk_live_abc", "api_key",
+    log_msg(LL_LOG_INFO, "calling stripe", "Authorization", "Bearer sk_live_abc", "api_key",
             "sk_live_abc", "webhook_secret", "whsec_abc", "card", "4242424242424242",
             "invoice_id", "7", NULL);
     char *text = drain();
@@ -256,7 +256,7 @@ static void test_log_json_fields(void **state)
                                "note", "plain", "stripe", "api_key", "sk_live_x", "attempt", 2,
                                "items", "token", "tok_x", 5, "password", "inner", "p");
     assert_non_null(fields);
-    log_json(LOG_INFO, "structured", fields);
+    log_json(LL_LOG_INFO, "structured", fields);
     char *text = drain();
     assert_null(strstr(text, "sk_live_x"));
     assert_null(strstr(text, "tok_x"));
@@ -283,7 +283,7 @@ static void test_log_json_fields(void **state)
                         "sk_live_x");
     json_decref(fields);
 
-    log_json(LOG_INFO, "no fields", NULL);
+    log_json(LL_LOG_INFO, "no fields", NULL);
     j = one_line();
     assert_int_equal(json_object_size(j), 4);
     json_decref(j);
@@ -294,7 +294,7 @@ static void test_escaping(void **state)
     (void)state;
     const char *msg = "quote \" backslash \\ newline \n tab \t cr \r ctl \x01 done";
     const char *val = "multi\nline\n{\"json\":true}";
-    log_msg(LOG_INFO, msg, "detail", val, "key \"with\"\nnewline", "v", NULL);
+    log_msg(LL_LOG_INFO, msg, "detail", val, "key \"with\"\nnewline", "v", NULL);
     json_t *j = one_line(); /* one line despite the newlines */
     assert_string_equal(str_field(j, "msg"), msg);
     assert_string_equal(str_field(j, "detail"), val);
@@ -302,7 +302,7 @@ static void test_escaping(void **state)
     json_decref(j);
 
     /* Bytes that are not UTF-8 must not cost the line. */
-    log_msg(LOG_INFO, "bad \xff\xfe byte", "detail", "x\xc3(y", "k\x80", "v", NULL);
+    log_msg(LL_LOG_INFO, "bad \xff\xfe byte", "detail", "x\xc3(y", "k\x80", "v", NULL);
     j = one_line();
     assert_string_equal(str_field(j, "msg"), "bad ?? byte");
     assert_string_equal(str_field(j, "detail"), "x?(y");
@@ -310,7 +310,7 @@ static void test_escaping(void **state)
     json_decref(j);
 
     /* Valid multi-byte text passes through unchanged. */
-    log_msg(LOG_INFO, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb8", NULL);
+    log_msg(LL_LOG_INFO, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb8", NULL);
     j = one_line();
     assert_string_equal(str_field(j, "msg"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb8");
     json_decref(j);
@@ -324,7 +324,7 @@ static void test_long_line(void **state)
     assert_non_null(big);
     memset(big, 'a', n);
     big[n] = '\0';
-    log_msg(LOG_INFO, "big", "detail", big, NULL);
+    log_msg(LL_LOG_INFO, "big", "detail", big, NULL);
     json_t *j = one_line();
     assert_string_equal(str_field(j, "detail"), big);
     json_decref(j);
@@ -335,10 +335,10 @@ static void test_errno_preserved(void **state)
 {
     (void)state;
     errno = ENOENT;
-    log_msg(LOG_INFO, "x", NULL);
+    log_msg(LL_LOG_INFO, "x", NULL);
     assert_int_equal(errno, ENOENT);
     errno = EAGAIN;
-    log_json(LOG_INFO, "x", NULL);
+    log_json(LL_LOG_INFO, "x", NULL);
     assert_int_equal(errno, EAGAIN);
     char *text = drain();
     free(text);
@@ -356,7 +356,7 @@ static void *writer(void *arg)
     memset(payload, 'a' + (int)(intptr_t)arg, sizeof payload - 1);
     payload[sizeof payload - 1] = '\0';
     for (int i = 0; i < PER_THREAD; i++)
-        log_msg(LOG_INFO, "concurrent", "thread", id, "payload", i % 2 ? payload : "short",
+        log_msg(LL_LOG_INFO, "concurrent", "thread", id, "payload", i % 2 ? payload : "short",
                 NULL);
     return NULL;
 }

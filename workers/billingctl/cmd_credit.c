@@ -144,7 +144,7 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
     if (st != DB_OK)
         return args_refused("credit add", err);
     int64_t id = a.entry_id;
-    log_msg(LOG_INFO, "credit added", "entry_id", DB_I64(id), "client_id", DB_I64(p->client_id),
+    log_msg(LL_LOG_INFO, "credit added", "entry_id", DB_I64(id), "client_id", DB_I64(p->client_id),
             "amount_cents", DB_I64(p->amount_cents), "source", source, NULL);
     if (json)
         printf("{\"entry_id\":%lld}\n", (long long)id);
@@ -245,7 +245,7 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
     db_close(c);
     if (st != DB_OK)
         return args_refused("credit apply", err);
-    log_msg(LOG_INFO, "credit applied", "invoice_id", DB_I64(a.invoice_id), "amount_cents",
+    log_msg(LL_LOG_INFO, "credit applied", "invoice_id", DB_I64(a.invoice_id), "amount_cents",
             DB_I64(a.applied), "status", a.status, NULL);
     if (json)
         printf("{\"invoice_id\":%lld,\"applied_cents\":%lld,\"status\":\"%s\","
@@ -353,7 +353,7 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
         return args_refused("credit expire", err);
     char d[11];
     date_format(a.as_of, d, sizeof d);
-    log_msg(LOG_INFO, "credit expired", "date", d, "entries", DB_I64(a.entries), "amount_cents",
+    log_msg(LL_LOG_INFO, "credit expired", "date", d, "entries", DB_I64(a.entries), "amount_cents",
             DB_I64(a.amount), NULL);
     if (json)
         printf("{\"date\":\"%s\",\"entries\":%lld,\"amount_cents\":%lld}\n", d,

@@ -109,7 +109,7 @@ static kafka_result dispute_worker_relay(dispute_worker *w, char *err, size_t er
     if (outbox_relay_all(w->db, w->producer, w->prefix, 0, &sent, err, errlen) != DB_OK) {
         /* The event is applied; its rows wait in the outbox for the next
          * pass, and a retry of this message only relays. */
-        log_msg(LOG_WARN, "outbox relay incomplete", "error", err, NULL);
+        log_msg(LL_LOG_WARN, "outbox relay incomplete", "error", err, NULL);
         return KAFKA_MSG_TRANSIENT;
     }
     return KAFKA_MSG_OK;
@@ -151,7 +151,7 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
     if (seen) {
         w->duplicates++;
         dispute_worker_count(w, ev.type, "duplicate");
-        log_msg(LOG_INFO, "stripe event already applied", "event_id", ev.id, "type", ev.type,
+        log_msg(LL_LOG_INFO, "stripe event already applied", "event_id", ev.id, "type", ev.type,
                 NULL);
         res = KAFKA_MSG_OK;
         goto out;
@@ -228,13 +228,13 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
     db_i64(a.invoice_id, inv, sizeof inv);
     db_i64(a.firm_id, firm, sizeof firm);
     if (a.kind == DW_DISPUTE) {
-        log_msg(LOG_INFO, "dispute event applied", "event_id", ev.id, "type", ev.type,
+        log_msg(LL_LOG_INFO, "dispute event applied", "event_id", ev.id, "type", ev.type,
                 "dispute", a.dispute.id, "invoice_id", inv, "firm_id", firm, "status",
                 dispute_status_name(a.dres.status), "changed", a.dres.changed ? "true" : "false",
                 NULL);
     } else {
         char rec[24], incr[24];
-        log_msg(LOG_INFO, "refund event applied", "event_id", ev.id, "charge", a.charge.id,
+        log_msg(LL_LOG_INFO, "refund event applied", "event_id", ev.id, "charge", a.charge.id,
                 "invoice_id", inv, "firm_id", firm, "recorded",
                 db_i64(a.rres.recorded, rec, sizeof rec), "increase_cents",
                 db_i64(a.rres.increase, incr, sizeof incr), "status", a.rres.status, NULL);

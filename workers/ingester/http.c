@@ -344,7 +344,7 @@ static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester_http *h, 
                                            (int64_t)time(NULL), ing->tolerance_s);
     if (sr != SIGNATURE_OK) {
         stats_signature_failure(ing->stats, (int)sr);
-        log_msg(LOG_WARN, "webhook refused: signature", "reason", signature_result_text(sr),
+        log_msg(LL_LOG_WARN, "webhook refused: signature", "reason", signature_result_text(sr),
                 NULL);
         return http_error(c, ing, rq->route, MHD_HTTP_BAD_REQUEST, signature_result_text(sr));
     }
@@ -352,12 +352,12 @@ static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester_http *h, 
     route_event ev;
     char err[160];
     if (route_event_parse(rq->buf, rq->len, &ev, err, sizeof err) != 0) {
-        log_msg(LOG_WARN, "webhook refused: envelope", "reason", err, NULL);
+        log_msg(LL_LOG_WARN, "webhook refused: envelope", "reason", err, NULL);
         return http_error(c, ing, rq->route, MHD_HTTP_BAD_REQUEST, err);
     }
     if (ev.dest == ROUTE_IGNORED) {
         stats_ignored(ing->stats);
-        log_msg(LOG_INFO, "webhook ignored", "event_id", ev.id, "event_type", ev.type, NULL);
+        log_msg(LL_LOG_INFO, "webhook ignored", "event_id", ev.id, "event_type", ev.type, NULL);
         return http_send(c, h, rq->route, CANNED_IGNORED);
     }
 
@@ -391,13 +391,13 @@ static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http
     kafka_status ks = publish_wait_result(rq->wait, &dt, kerr, sizeof kerr);
     if (ks != KAFKA_OK) {
         stats_publish_failure(ing->stats, ks == KAFKA_TIMEOUT);
-        log_msg(LOG_ERROR, "webhook not published, answering 503", "event_id", ev->id,
+        log_msg(LL_LOG_ERROR, "webhook not published, answering 503", "event_id", ev->id,
                 "event_type", ev->type, "topic", topic, "error", kerr, NULL);
         return http_send(c, h, rq->route, CANNED_UNAVAILABLE);
     }
     stats_publish_duration_us(ing->stats, dt);
     stats_published(ing->stats, ev->known);
-    log_msg(LOG_INFO, "webhook published", "event_id", ev->id, "event_type", ev->type, "topic",
+    log_msg(LL_LOG_INFO, "webhook published", "event_id", ev->id, "event_type", ev->type, "topic",
             topic, "key", ev->key, NULL);
     return http_send(c, h, rq->route, CANNED_RECEIVED);
 }
@@ -638,13 +638,13 @@ static void *http_sweep_thread(void *arg)
         if (shut > 0) {
             char n[16];
             snprintf(n, sizeof n, "%u", shut);
-            log_msg(LOG_WARN, "closed connections whose request headers were overdue",
+            log_msg(LL_LOG_WARN, "closed connections whose request headers were overdue",
                     "connections", n, NULL);
         }
         if (late > 0) {
             char n[16];
             snprintf(n, sizeof n, "%u", late);
-            log_msg(LOG_WARN, "answered 408 to request bodies past INGESTER_BODY_TIMEOUT",
+            log_msg(LL_LOG_WARN, "answered 408 to request bodies past INGESTER_BODY_TIMEOUT",
                     "connections", n, NULL);
         }
     }
@@ -785,7 +785,7 @@ static enum MHD_Result http_body_end(struct MHD_Connection *c, ingester_http *h,
     if (late) {
         http_body_release(h, rq);
         stats_body_refused(ing->stats, STATS_BODY_DEADLINE);
-        log_msg(LOG_WARN, "webhook refused: body not received within INGESTER_BODY_TIMEOUT",
+        log_msg(LL_LOG_WARN, "webhook refused: body not received within INGESTER_BODY_TIMEOUT",
                 NULL);
         return http_send(c, h, rq->route, CANNED_BODY_TIMEOUT);
     }
@@ -806,7 +806,7 @@ static enum MHD_Result http_body_end(struct MHD_Connection *c, ingester_http *h,
         char held[32];
         snprintf(held, sizeof held, "%" PRIu64, stats_body_bytes(ing->stats));
         stats_body_refused(ing->stats, STATS_BODY_BUFFER_FULL);
-        log_msg(LOG_WARN, "webhook refused: INGESTER_MAX_BUFFERED reached, answering 503",
+        log_msg(LL_LOG_WARN, "webhook refused: INGESTER_MAX_BUFFERED reached, answering 503",
                 "buffered_bytes", held, NULL);
         return http_send(c, h, rq->route, CANNED_BUSY);
     }
@@ -909,7 +909,7 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    log_msg(LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
+    log_msg(LL_LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
 }
 
 /* Address resolution is shared with the workers' listener (worker_http.c). */

@@ -64,7 +64,7 @@ int main(void)
     shutdown_install();
     ing.stats = stats_new();
     if (ing.stats == NULL) {
-        log_msg(LOG_ERROR, "cannot create metrics", NULL);
+        log_msg(LL_LOG_ERROR, "cannot create metrics", NULL);
         return 1;
     }
     /* librdkafka gives up on a message after the publish timeout, so a 503'd
@@ -76,7 +76,7 @@ int main(void)
 
     ingester_http *h = ingester_http_start(&ing, err, sizeof err);
     if (h == NULL) {
-        log_msg(LOG_ERROR, "cannot start the HTTP server", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot start the HTTP server", "error", err, NULL);
         publisher_destroy(ing.pub, 0);
         stats_free(ing.stats);
         signature_secrets_free(&ing.secrets);
@@ -91,13 +91,13 @@ int main(void)
                  ing.admin_port);
     else
         snprintf(admin, sizeof admin, "none (/metrics on the public listener)");
-    log_msg(LOG_INFO, "ingester listening", "host", ing.host[0] ? ing.host : "0.0.0.0", "port",
+    log_msg(LL_LOG_INFO, "ingester listening", "host", ing.host[0] ? ing.host : "0.0.0.0", "port",
             port, "admin", admin, "signing_keys_configured", nsecrets, "topic_payments",
             ing.topic_payments, "topic_disputes", ing.topic_disputes, NULL);
 
     while (shutdown_sleep_ms(1000)) {
     }
-    log_msg(LOG_INFO, "ingester stopping: finishing in-flight requests", NULL);
+    log_msg(LL_LOG_INFO, "ingester stopping: finishing in-flight requests", NULL);
     ingester_http_quiesce(h);
     /* Every suspended request is answered (the backstop bounds this) before
      * the server stops, so no delivery report resumes a freed connection. */
@@ -109,9 +109,9 @@ int main(void)
     char why[512];
     if (kafka_fatal(why, sizeof why)) {
         /* Non-zero so the supervisor starts a fresh producer. */
-        log_msg(LOG_ERROR, "ingester stopped after a fatal Kafka error", "error", why, NULL);
+        log_msg(LL_LOG_ERROR, "ingester stopped after a fatal Kafka error", "error", why, NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "ingester stopped", NULL);
+    log_msg(LL_LOG_INFO, "ingester stopped", NULL);
     return 0;
 }

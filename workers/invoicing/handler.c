@@ -78,13 +78,13 @@ kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, s
             return invoicing_worker_result(st);
         w->ticks_applied++;
         w->invoices_created += s.invoices;
-        log_msg(LOG_INFO, "invoicing tick applied", "idempotency_key", t.idempotency_key,
+        log_msg(LL_LOG_INFO, "invoicing tick applied", "idempotency_key", t.idempotency_key,
                 "engagements", db_i64(s.engagements, n1, sizeof n1), "invoices",
                 db_i64(s.invoices, n2, sizeof n2), "time_entries",
                 db_i64(s.time_entries, n3, sizeof n3), NULL);
     } else {
         w->ticks_duplicate++;
-        log_msg(LOG_INFO, "invoicing tick already applied", "idempotency_key",
+        log_msg(LL_LOG_INFO, "invoicing tick already applied", "idempotency_key",
                 t.idempotency_key, NULL);
     }
     if (w->relay != NULL) {
@@ -97,7 +97,7 @@ kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, s
     if (st != DB_OK) {
         /* The tick is recorded; the rows stay in the outbox for the next
          * relay pass, so a retry of this message only relays. */
-        log_msg(LOG_WARN, "outbox relay incomplete", "idempotency_key", t.idempotency_key,
+        log_msg(LL_LOG_WARN, "outbox relay incomplete", "idempotency_key", t.idempotency_key,
                 "error", err, NULL);
         return KAFKA_MSG_TRANSIENT;
     }

@@ -53,7 +53,7 @@ static kafka_result notifier_reminders(const kafka_msg *m, char *err, size_t err
     snprintf(sent, sizeof sent, "%d", s.sent);
     snprintf(failed, sizeof failed, "%d", s.failed);
     snprintf(retry, sizeof retry, "%d", s.retry);
-    log_msg(LOG_INFO, "reminders tick", "idempotency_key", t.idempotency_key, "business_date", ds,
+    log_msg(LL_LOG_INFO, "reminders tick", "idempotency_key", t.idempotency_key, "business_date", ds,
             "due", due, "sent", sent, "failed", failed, "retry", retry, NULL);
     return worker_result(st);
 }

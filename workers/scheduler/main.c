@@ -123,7 +123,7 @@ static int catch_up(scheduler *s, sched_instant *next_due)
 {
     char err[1024];
     if (!db_ensure(s->db, 5000) || load_state(s, err, sizeof err) != 0) {
-        log_msg(LOG_ERROR, "cannot read scheduler state", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot read scheduler state", "error", err, NULL);
         return -1;
     }
     for (;;) {
@@ -152,14 +152,14 @@ static int catch_up(scheduler *s, sched_instant *next_due)
                           sizeof err) != 0) {
             metrics_counter_add(s->metrics, "billing_tick_failures_total", 1, "kind",
                                 tick_kind_name(k->kind), NULL);
-            log_msg(LOG_ERROR, "tick not acknowledged; will retry", "kind",
+            log_msg(LL_LOG_ERROR, "tick not acknowledged; will retry", "kind",
                     tick_kind_name(k->kind), "business_date", ds, "error", err, NULL);
             return -1;
         }
         if (save_state(s, k->kind, best_date, err, sizeof err) != 0) {
             metrics_counter_add(s->metrics, "billing_tick_failures_total", 1, "kind",
                                 tick_kind_name(k->kind), NULL);
-            log_msg(LOG_ERROR, "tick published but state not saved; will republish (harmless)",
+            log_msg(LL_LOG_ERROR, "tick published but state not saved; will republish (harmless)",
                     "kind", tick_kind_name(k->kind), "business_date", ds, "error", err, NULL);
             return -1;
         }
@@ -168,7 +168,7 @@ static int catch_up(scheduler *s, sched_instant *next_due)
         metrics_counter_add(s->metrics, "billing_ticks_published_total", 1, "kind",
                             tick_kind_name(k->kind), NULL);
         scheduler_metrics_date(s, k->kind, best_date);
-        log_msg(LOG_INFO, "tick published", "kind", tick_kind_name(k->kind), "business_date", ds,
+        log_msg(LL_LOG_INFO, "tick published", "kind", tick_kind_name(k->kind), "business_date", ds,
                 "as_of", as_of, "shards", shards, NULL);
     }
 }
@@ -205,20 +205,20 @@ int main(int argc, char **argv)
             config_die("SCHEDULER_NOW must look like 2026-11-24T02:00:00Z (testing only)");
         s.fake_clock = true;
         clock_gettime(CLOCK_MONOTONIC, &s.mono_base);
-        log_msg(LOG_WARN, "SCHEDULER_NOW set: using a test clock", "now", fake, NULL);
+        log_msg(LL_LOG_WARN, "SCHEDULER_NOW set: using a test clock", "now", fake, NULL);
     }
     shutdown_install();
 
     char err[1024];
     s.metrics = metrics_new();
     if (s.metrics == NULL || scheduler_metrics_declare(s.metrics) != 0) {
-        log_msg(LOG_ERROR, "cannot create metrics", NULL);
+        log_msg(LL_LOG_ERROR, "cannot create metrics", NULL);
         return 1;
     }
     s.producer = kafka_producer_new(brokers, 30000, err, sizeof err);
     if (s.producer == NULL) {
         metrics_free(s.metrics);
-        log_msg(LOG_ERROR, "cannot create the Kafka producer", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot create the Kafka producer", "error", err, NULL);
         return CONFIG_EXIT_STATUS;
     }
     /* Before the database: a malformed WORKER_HTTP_LISTEN stops the process
@@ -227,20 +227,20 @@ int main(int argc, char **argv)
     worker_http *http = NULL;
     if (worker_http_start_from_env(s.metrics, worker_ready_db_kafka, &readiness, &http, err,
                                    sizeof err) != 0) {
-        log_msg(LOG_ERROR, "cannot start the metrics listener", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot start the metrics listener", "error", err, NULL);
         kafka_producer_destroy(s.producer, 0);
         metrics_free(s.metrics);
         return 1;
     }
     s.db = db_connect(url, 30000, err, sizeof err);
     if (s.db == NULL) {
-        log_msg(LOG_ERROR, "cannot connect to the database", "error", err, NULL);
+        log_msg(LL_LOG_ERROR, "cannot connect to the database", "error", err, NULL);
         worker_http_stop(http);
         kafka_producer_destroy(s.producer, 0);
         metrics_free(s.metrics);
         return 1;
     }
-    log_msg(LOG_INFO, "scheduler started", "prefix", s.prefix, once ? "mode" : NULL, "once",
+    log_msg(LL_LOG_INFO, "scheduler started", "prefix", s.prefix, once ? "mode" : NULL, "once",
             NULL);
 
     int rc = 0, backoff_ms = 1000;
@@ -272,9 +272,9 @@ int main(int argc, char **argv)
     metrics_free(s.metrics);
     char why[512];
     if (kafka_fatal(why, sizeof why)) {
-        log_msg(LOG_ERROR, "scheduler stopped after a fatal Kafka error", "error", why, NULL);
+        log_msg(LL_LOG_ERROR, "scheduler stopped after a fatal Kafka error", "error", why, NULL);
         return 1;
     }
-    log_msg(LOG_INFO, "scheduler stopped", NULL);
+    log_msg(LL_LOG_INFO, "scheduler stopped", NULL);
     return rc;
 }
