@@ -123,10 +123,8 @@ static int worker_start(worker_process *p, const char *url, const char *brokers,
     w->db = db_connect(url, 60000, err, errlen);
     if (w->db == NULL)
         return -1;
-    if (spec->init != NULL && spec->init(w) != 0) {
-        snprintf(err, errlen, "worker initialisation failed");
+    if (spec->init != NULL && spec->init(w, err, errlen) != 0)
         return -1;
-    }
     w->relay = outbox_relay_start(url, w->producer, w->prefix, 1000, err, errlen);
     if (w->relay == NULL)
         return -1;

@@ -30,8 +30,9 @@ typedef struct {
     /* Handles one message (ctx is the worker). */
     kafka_result (*handle)(worker *w, const kafka_msg *m, char *err, size_t errlen);
     /* Optional, after the clients exist and before consuming: declares the
-     * worker's own metrics, reads its own settings. Non-zero stops. */
-    int (*init)(worker *w);
+     * worker's own metrics, reads its own settings. Non-zero stops, with
+     * the reason in err. */
+    int (*init)(worker *w, char *err, size_t errlen);
     void *app;                               /* the worker's own state */
 } worker_spec;
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/envelope.h"
 #include "ledgerline/log.h"
 #include "ledgerline/payment_events.h"
@@ -15,16 +16,17 @@
 
 static payments_ctx autopay_ctx;
 
-static int autopay_init(worker *w)
+static int autopay_init(worker *w, char *err, size_t errlen)
 {
     autopay_ctx.db = w->db;
     autopay_ctx.stripe = w->stripe;
     autopay_ctx.metrics = w->metrics;
-    if (payments_metrics_declare(w->metrics) != 0)
-        return -1;
     payments_schedule_from_env(&autopay_ctx);
-    return metrics_declare(w->metrics, "billing_charges_total", METRICS_COUNTER,
-                           "Invoices charged, by outcome.");
+    if (payments_metrics_declare(w->metrics) != 0 ||
+        metrics_declare(w->metrics, "billing_charges_total", METRICS_COUNTER,
+                        "Invoices charged, by outcome.") != 0)
+        return ll_failf(err, errlen, "could not declare the autopay worker's metrics");
+    return 0;
 }
 
 static kafka_result autopay_issued(worker *w, const kafka_msg *m, char *err, size_t errlen)

@@ -4,11 +4,12 @@
  * refunded charge's refunds. The process around it (clients, outbox relay,
  * metrics listener, clean stop) is common/worker.c's. */
 #include "handler.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/worker.h"
 
 static dispute_worker dispute_state;
 
-static int dispute_init(worker *w)
+static int dispute_init(worker *w, char *err, size_t errlen)
 {
     dispute_state = (dispute_worker){.db = w->db,
                                      .stripe = w->stripe,
@@ -16,7 +17,9 @@ static int dispute_init(worker *w)
                                      .prefix = w->prefix,
                                      .group = w->group,
                                      .metrics = w->metrics};
-    return dispute_worker_metrics_declare(w->metrics);
+    if (dispute_worker_metrics_declare(w->metrics) != 0)
+        return ll_failf(err, errlen, "could not declare the dispute worker's metrics");
+    return 0;
 }
 
 static kafka_result dispute_handle(worker *w, const kafka_msg *m, char *err, size_t errlen)

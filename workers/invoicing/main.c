@@ -5,18 +5,21 @@
  * relay to <prefix>invoices, metrics listener, clean stop) is
  * common/worker.c's. */
 #include "handler.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/worker.h"
 
 static invoicing_worker invoicing_state;
 
-static int invoicing_init(worker *w)
+static int invoicing_init(worker *w, char *err, size_t errlen)
 {
     invoicing_state = (invoicing_worker){.db = w->db,
                                          .producer = w->producer,
                                          .prefix = w->prefix,
                                          .group = w->group};
-    return metrics_declare(w->metrics, "billing_invoices_generated_total", METRICS_COUNTER,
-                           "Invoices created by invoicing ticks.");
+    if (metrics_declare(w->metrics, "billing_invoices_generated_total", METRICS_COUNTER,
+                        "Invoices created by invoicing ticks.") != 0)
+        return ll_failf(err, errlen, "could not declare the invoicing worker's metrics");
+    return 0;
 }
 
 static kafka_result invoicing_handle(worker *w, const kafka_msg *m, char *err, size_t errlen)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/config.h"
 #include "ledgerline/document.h"
 #include "ledgerline/envelope.h"
@@ -23,16 +24,17 @@
 static smtp_config notifier_smtp;
 static notify_ctx notifier_ctx;
 
-static int notifier_init(worker *w)
+static int notifier_init(worker *w, char *err, size_t errlen)
 {
-    char err[512];
-    if (smtp_config_from_env(&notifier_smtp, err, sizeof err) != 0)
+    if (smtp_config_from_env(&notifier_smtp, err, errlen) != 0)
         config_die(err);
     notifier_ctx = (notify_ctx){.db = w->db,
                                 .smtp = &notifier_smtp,
                                 .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000),
                                 .metrics = w->metrics};
-    return notify_metrics_declare(w->metrics);
+    if (notify_metrics_declare(w->metrics) != 0)
+        return ll_failf(err, errlen, "could not declare the notifier's metrics");
+    return 0;
 }
 
 static kafka_result notifier_reminders(const kafka_msg *m, char *err, size_t errlen)

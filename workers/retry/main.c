@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/envelope.h"
 #include "ledgerline/log.h"
 #include "ledgerline/payment_events.h"
@@ -16,16 +17,17 @@
 
 static payments_ctx retry_ctx;
 
-static int retry_init(worker *w)
+static int retry_init(worker *w, char *err, size_t errlen)
 {
     retry_ctx.db = w->db;
     retry_ctx.stripe = w->stripe;
     retry_ctx.metrics = w->metrics;
-    if (payments_metrics_declare(w->metrics) != 0)
-        return -1;
     payments_schedule_from_env(&retry_ctx);
-    return metrics_declare(w->metrics, "billing_retries_total", METRICS_COUNTER,
-                           "Payment retries and overdue invoices, by outcome.");
+    if (payments_metrics_declare(w->metrics) != 0 ||
+        metrics_declare(w->metrics, "billing_retries_total", METRICS_COUNTER,
+                        "Payment retries and overdue invoices, by outcome.") != 0)
+        return ll_failf(err, errlen, "could not declare the retry worker's metrics");
+    return 0;
 }
 
 static kafka_result retry_handle(worker *w, const kafka_msg *m, char *err, size_t errlen)
