@@ -14,6 +14,7 @@
 #include "payh.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
+#include "support/invworker.h"
 
 static payh H;
 
@@ -539,6 +540,80 @@ static void test_draft_charged_when_issued(void **state)
                      4200);
 }
 
+/* Issue 16's review flow end to end through the real workers: scheduled
+ * invoicing (billing-invoicing-worker) makes a draft for a firm that
+ * reviews before issuing; an autopay tick leaves it alone; the partner
+ * writes the hours down (`billingctl invoice adjust`) and issues it; the
+ * autopay worker charges the adjusted total once, and the time entries stay
+ * on the invoice. (The invoicing worker is stopped before the issue: each
+ * worker's relay publishes the shared outbox to its own topic prefix.) */
+static void test_review_flow_through_the_workers(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    Q("INSERT INTO billing.firm_settings(firm_id, review_before_issue) VALUES ($1::bigint, true)"
+      " ON CONFLICT (firm_id) DO UPDATE SET review_before_issue = true RETURNING 1",
+      firm);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", true);
+    char f[24], c[24];
+    snprintf(f, sizeof f, "%lld", (long long)firm);
+    snprintf(c, sizeof c, "%lld", (long long)client);
+    const char *pe[] = {f, c};
+    int64_t eng = dbtest_ok(H.pg,
+                            "INSERT INTO billing.engagements(firm_id, client_id, title,"
+                            " pricing_mode, hourly_rate_cents, start_date, payment_terms_days,"
+                            " autopay_cadence) VALUES ($1::bigint, $2::bigint, 'Advisory',"
+                            " 'hourly', 20000, '2026-01-01', 15, 'on_issue') RETURNING id",
+                            2, pe);
+    char e[24];
+    snprintf(e, sizeof e, "%lld", (long long)eng);
+    const char *pt[] = {f, e};
+    for (int i = 0; i < 2; i++)
+        dbtest_ok(H.pg,
+                  "INSERT INTO billing.time_entries(firm_id, engagement_id, staff, work_date,"
+                  " hours, approved, approved_by, approved_at) VALUES ($1::bigint, $2::bigint,"
+                  " 'ann', '2026-02-10', 2.50, true, 'pat', now()) RETURNING id",
+                  2, pt);
+
+    invworker *iw = invworker_start(LL_INVOICING_WORKER_BIN, "rvw", H.pg, 1);
+    invworker_tick(iw, firm, "2026-03-01");
+    assert_int_equal(invworker_stop(iw), 0);
+    int64_t inv = Q("SELECT id FROM billing.invoices WHERE engagement_id = $1::bigint", eng);
+    assert_string_equal(STATUS(inv), "draft");
+    assert_int_equal(Q("SELECT total_cents FROM billing.invoices WHERE id = $1::bigint", inv),
+                     100000);
+    payh_tick(&H, TICK_AUTOPAY, "2026-03-01", firm);
+    assert_int_equal(pi_requests(inv), 0);
+
+    char out[4096], err[4096], id[24], line[24];
+    snprintf(id, sizeof id, "%lld", (long long)inv);
+    snprintf(line, sizeof line, "%lld",
+             (long long)Q("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1::bigint"
+                          " AND line_type = 'hourly'",
+                          inv));
+    assert_int_equal(ctltest(out, sizeof out, err, sizeof err, NULL, "invoice", "adjust", id,
+                             "--line", line, "--quantity", "4.25", "--reason", "junior time",
+                             "--by", "partner", NULL),
+                     0);
+    assert_int_equal(ctltest(out, sizeof out, err, sizeof err, NULL, "invoice", "issue", id,
+                             "--date", "2026-03-02", "--by", "partner", NULL),
+                     0);
+    assert_true(payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
+                          inv));
+    assert_int_equal(pi_requests(inv), 1);
+    assert_int_equal(pi_amount(inv), 85000);
+    assert_int_equal(Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint",
+                       inv),
+                     85000);
+    assert_int_equal(Q("SELECT count(*) FROM billing.invoices WHERE id = $1::bigint"
+                       " AND legal_number IS NOT NULL AND total_cents = 85000",
+                       inv),
+                     1);
+    assert_int_equal(Q("SELECT count(*) FROM billing.time_entries WHERE invoice_id = $1::bigint",
+                       inv),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_killed_between_call_and_commit),
         cmocka_unit_test(test_firm_scoped_ticks_touch_one_firm),
         cmocka_unit_test(test_draft_charged_when_issued),
+        cmocka_unit_test(test_review_flow_through_the_workers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
