@@ -788,6 +788,16 @@ static void test_credit_note_by_lines_to_credit(void **state)
                         " WHERE client_id = $1 AND source = 'credit_note' AND entry_type = 'credit'",
                         cl),
                      7700);
+    /* The credit report counts the note's credit as issued today, balanced. */
+    assert_int_equal(ctl("--json", "report", "credits", "--firm-id", I(f), NULL), 0);
+    json_t *rep = json_loads(out, 0, NULL);
+    assert_non_null(rep);
+    assert_true(json_is_true(json_object_get(rep, "balanced")));
+    json_t *cur = json_array_get(json_object_get(rep, "currencies"), 0);
+    assert_int_equal(json_array_size(json_object_get(rep, "currencies")), 1);
+    assert_int_equal(json_integer_value(json_object_get(cur, "credits_issued_cents")), 7700);
+    assert_int_equal(json_integer_value(json_object_get(cur, "outstanding_balance_cents")), 7700);
+    json_decref(rep);
     /* A line is never credited above what is left of it. */
     snprintf(l1, sizeof l1, "%lld:45001", (long long)pkg);
     assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--line", l1, "--reason",
