@@ -5,7 +5,7 @@
 #
 #   1. one SCRAM-SHA-512 principal per process kind, its password from
 #      LL_KAFKA_PASSWORD_<KIND> (ingester scheduler invoicing autopay retry
-#      dispute billingctl); an existing one gets the password it is given;
+#      dispute notifier billingctl); an existing one gets the password it is given;
 #   2. the ACLs of $KAFKA_ACLS (deploy/local/kafka/acls.txt: "PRINCIPAL
 #      OPERATION RESOURCE PATTERN NAME", ${PREFIX} = KAFKA_TOPIC_PREFIX);
 #   3. every contract topic (create-topics.sh beside this script).
@@ -35,7 +35,7 @@ sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule require
 EOF
 
 # 1. Principals.
-for kind in ingester scheduler invoicing autopay retry dispute billingctl; do
+for kind in ingester scheduler invoicing autopay retry dispute notifier billingctl; do
     var=LL_KAFKA_PASSWORD_$(echo "$kind" | tr '[:lower:]' '[:upper:]')
     eval "pw=\${$var:-}"
     case "$pw" in

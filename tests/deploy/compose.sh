@@ -45,7 +45,7 @@ def check(cond, msg):
         errors.append(msg)
 
 workers = ["billing-invoicing-worker", "billing-autopay-worker", "billing-retry-worker",
-           "billing-dispute-worker"]
+           "billing-dispute-worker", "billing-notifier"]
 nodes = ["kafka-1", "kafka-2", "kafka-3"]
 long_running = nodes + ["postgres", "billing-ingester", "billing-scheduler"] + workers
 for name in long_running + ["migrate", "kafka-setup"]:
@@ -97,7 +97,7 @@ check(str(ks["environment"].get("KAFKA_REPLICATION_FACTOR")) == "3" and
 principals = {"billing-ingester": "ingester", "billing-scheduler": "scheduler",
               "billing-invoicing-worker": "invoicing", "billing-autopay-worker": "autopay",
               "billing-retry-worker": "retry", "billing-dispute-worker": "dispute",
-              "billingctl": "billingctl"}
+              "billing-notifier": "notifier", "billingctl": "billingctl"}
 acl_users = set(re.findall(r"^User:([a-z]+) ", open("deploy/local/kafka/acls.txt").read(), re.M))
 passwords = set()
 for name, user in principals.items():
@@ -109,6 +109,14 @@ for name, user in principals.items():
     passwords.add(raw[name]["environment"].get("KAFKA_SASL_PASSWORD"))
     check(len(env.get("KAFKA_BROKERS", "").split(",")) == 3, f"{name}: the three brokers")
 check(len(passwords) == len(principals), "every principal needs its own password variable")
+# kafka-setup creates every principal the services use, each from its own
+# variable (a principal missing there could not log in).
+prov = open("deploy/kafka/provision.sh").read()
+kinds = set(re.search(r"^for kind in ([a-z ]+); do", prov, re.M).group(1).split())
+check(set(principals.values()) <= kinds, f"provision.sh creates {sorted(kinds)}, not every principal")
+for user in principals.values():
+    check(f"LL_KAFKA_PASSWORD_{user.upper()}" in svc["kafka-setup"]["environment"],
+          f"kafka-setup has no LL_KAFKA_PASSWORD_{user.upper()}")
 check(nets(svc["billing-ingester"]) == ["ingress", "kafka"],
       "the ingester is on kafka and ingress only")
 for name, s in svc.items():
@@ -137,6 +145,20 @@ for name in workers + ["billing-scheduler"]:
 for name in ["billing-autopay-worker", "billing-retry-worker", "billing-dispute-worker"]:
     check("STRIPE_SECRET_KEY" in svc[name]["environment"], f"{name} needs STRIPE_SECRET_KEY")
 check("STRIPE_WEBHOOK_SECRET" in svc["billing-ingester"]["environment"], "ingester needs STRIPE_WEBHOOK_SECRET")
+# The notifier: its SMTP settings from .env, no Stripe secret, and the only
+# service on smtp-egress (which is not internal: it reaches the relay).
+ntf = svc["billing-notifier"]["environment"]
+for v in ("SMTP_URL", "SMTP_FROM", "SMTP_USERNAME", "SMTP_PASSWORD"):
+    check(v in ntf and "${" + v in str(raw["billing-notifier"]["environment"].get(v)),
+          f"billing-notifier needs {v} from .env")
+check("STRIPE_SECRET_KEY" not in ntf and "STRIPE_WEBHOOK_SECRET" not in ntf,
+      "billing-notifier must hold no Stripe secret")
+check(nets(svc["billing-notifier"]) == ["db", "kafka", "smtp-egress"],
+      "billing-notifier is on kafka, db and smtp-egress only")
+check(not cfg["networks"].get("smtp-egress", {}).get("internal"), "smtp-egress must reach out")
+for name, s in svc.items():
+    if name != "billing-notifier":
+        check("smtp-egress" not in nets(s), f"{name} is on the notifier's smtp-egress network")
 # Every service has a memory limit (issue 18); the ingester's metrics and
 # its health check are on its admin listener, which is not published.
 for name, s in svc.items():

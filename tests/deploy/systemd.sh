@@ -12,7 +12,8 @@ units="$root/deploy/systemd"
 
 expected=(billing-migrate.service billing-ingester.service billing-scheduler.service
           billing-invoicing-worker@.service billing-autopay-worker@.service
-          billing-retry-worker@.service billing-dispute-worker@.service ledgerline.target)
+          billing-retry-worker@.service billing-dispute-worker@.service
+          billing-notifier@.service ledgerline.target)
 for u in "${expected[@]}"; do
   [ -f "$units/$u" ] || { echo "FAIL: $u missing" >&2; exit 1; }
 done
@@ -31,7 +32,7 @@ done
 # workers billing_worker's, the workers that call Stripe the API key, the
 # ingester the webhook secret and neither a database URL nor the API key;
 # what a unit must not hold is unset even if a shared file sets it.
-secrets_of() { grep -Eo '^EnvironmentFile=/etc/ledgerline/(database-[a-z]+|stripe-[a-z]+)\.env$' "$units/$1" |
+secrets_of() { grep -Eo '^EnvironmentFile=/etc/ledgerline/(database-[a-z]+|stripe-[a-z]+|smtp)\.env$' "$units/$1" |
   sed 's|.*/||' | sort | tr '\n' ' '; }
 expect_secrets() { # unit "files..." "unset..."
   local got; got=$(secrets_of "$1")
@@ -46,8 +47,21 @@ expect_secrets billing-invoicing-worker@.service "database-worker.env " "STRIPE_
 for w in autopay retry dispute; do
   expect_secrets "billing-$w-worker@.service" "database-worker.env stripe-api.env " "STRIPE_WEBHOOK_SECRET"
 done
+expect_secrets billing-notifier@.service "database-worker.env smtp.env " "STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET"
 expect_secrets billing-ingester.service "stripe-webhook.env " "DATABASE_URL STRIPE_SECRET_KEY"
 echo "secrets per unit: as expected"
+# Every worker template has the retry worker's sandboxing, line for line
+# (DynamicUser= through UMask=), and ledgerline.target starts its instance 1.
+hardening() { sed -n '/^DynamicUser=/,/^UMask=/p' "$units/$1"; }
+ref=$(hardening billing-retry-worker@.service)
+[ "$(wc -l <<<"$ref")" -ge 20 ] || { echo "FAIL: billing-retry-worker@.service lost its hardening block" >&2; exit 1; }
+for t in billing-invoicing-worker@.service billing-autopay-worker@.service \
+         billing-dispute-worker@.service billing-notifier@.service; do
+  [ "$(hardening "$t")" = "$ref" ] || { echo "FAIL: $t is not sandboxed like billing-retry-worker@.service" >&2; exit 1; }
+  grep -Eq "^Wants=.*\b${t/@./@1.}\b" "$units/ledgerline.target" ||
+    { echo "FAIL: ledgerline.target does not start ${t/@./@1.}" >&2; exit 1; }
+done
+echo "worker sandboxing and ledgerline.target: as expected"
 
 grep -Eq '^Environment=INGESTER_ADMIN_LISTEN=127\.0\.0\.1:[0-9]+$' "$units/billing-ingester.service" ||
   { echo "FAIL: billing-ingester.service serves /metrics on no admin listener" >&2; exit 1; }
@@ -62,7 +76,7 @@ trap 'rm -rf "$tmp"' EXIT
 # ExecStart is executable, so point it at stand-ins here.
 mkdir "$tmp/bin"
 for b in billingctl billing-ingester billing-scheduler billing-invoicing-worker \
-         billing-autopay-worker billing-retry-worker billing-dispute-worker; do
+         billing-autopay-worker billing-retry-worker billing-dispute-worker billing-notifier; do
   ln -s /bin/true "$tmp/bin/$b"
 done
 cp "$units"/* "$tmp/"
