@@ -813,8 +813,12 @@ static bool dead_lettered(const char *text)
         if (m == NULL)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->len > 0) {
-            char *body = strndup(m->payload, m->len);
-            found = body != NULL && strstr(body, text) != NULL;
+            /* the payload is not NUL-terminated: a terminated copy */
+            char *body = malloc(m->len + 1);
+            assert_non_null(body);
+            memcpy(body, m->payload, m->len);
+            body[m->len] = '\0';
+            found = strstr(body, text) != NULL;
             free(body);
         }
         rd_kafka_message_destroy(m);
