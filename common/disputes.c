@@ -867,19 +867,21 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
      * failed refund met in the same answer may have given the invoice its
      * money back in full (model finding 5): then it is paid again. */
     const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
+    /* What the invoice's own money says, for its status or the one a
+     * dispute will restore. */
+#define REFUND_STATUS_OF_MONEY                                                                 \
+    "CASE WHEN amount_paid_cents = 0 THEN 'refunded'"                                          \
+    " WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"            \
+    " THEN 'paid' ELSE 'partial' END"
     r = db_exec(c,
                 "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
                 " status = CASE WHEN NOT $3::boolean OR status IN ('disputed', 'charged_back')"
-                "  THEN status WHEN amount_paid_cents = 0 THEN 'refunded'"
-                "  WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"
-                "  THEN 'paid' ELSE 'partial' END,"
+                "  THEN status ELSE " REFUND_STATUS_OF_MONEY " END,"
                 " status_before_dispute = CASE WHEN $3::boolean AND status = 'disputed'"
-                "  THEN CASE WHEN amount_paid_cents = 0 THEN 'refunded'"
-                "  WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"
-                "  THEN 'paid' ELSE 'partial' END"
-                "  ELSE status_before_dispute END"
+                "  THEN " REFUND_STATUS_OF_MONEY " ELSE status_before_dispute END"
                 " WHERE id = $1 RETURNING status, refunded_cents, amount_paid_cents",
                 3, pu, &st, err, errlen);
+#undef REFUND_STATUS_OF_MONEY
     if (r == NULL) {
         json_decref(ids);
         return st;
