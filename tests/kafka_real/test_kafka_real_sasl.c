@@ -106,6 +106,25 @@ static bool log_contains(const char *text)
     return found;
 }
 
+/* Posts the fixture until it is accepted, as Stripe redelivers: a 503 is
+ * the ingester's "not durable yet, try again", which a cluster that has just
+ * started can give while its brokers still load their producer-id blocks
+ * (InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS). Any other answer
+ * ends the loop and is returned. */
+static long post_until_accepted(const char *name, const char *evt_id, int timeout_ms)
+{
+    unsigned long long end = kr_mono_ms() + (unsigned long long)timeout_ms;
+    int refused = 0;
+    long code = 0;
+    while ((code = post_fixture(name, evt_id)) == 503 && kr_mono_ms() < end) {
+        refused++;
+        kr_sleep_ms(500);
+    }
+    if (refused > 0)
+        kr_say("%s: %d answers 503 before %ld", evt_id, refused, code);
+    return code;
+}
+
 static void test_ingester_principal_publishes(void **state)
 {
     (void)state;
@@ -117,8 +136,8 @@ static void test_ingester_principal_publishes(void **state)
     snprintf(payment_id, sizeof payment_id, "evt_kreal_sasl_%s_pay", run_tag);
     snprintf(dispute_id, sizeof dispute_id, "evt_kreal_sasl_%s_dsp", run_tag);
     /* The first request may wait for the producer id and the leaders. */
-    assert_int_equal(post_fixture("payment_intent.succeeded.json", payment_id), 200);
-    assert_int_equal(post_fixture("charge.dispute.created.json", dispute_id), 200);
+    assert_int_equal(post_until_accepted("payment_intent.succeeded.json", payment_id, 60000), 200);
+    assert_int_equal(post_until_accepted("charge.dispute.created.json", dispute_id, 60000), 200);
 
     h_msg *msgs = NULL;
     size_t n = h_read_topic(PREFIX "stripe.payments", 1, 60000, 1000, &msgs);
