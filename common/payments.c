@@ -315,11 +315,16 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
                 "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
                 " $3, 'processing',"
                 "  i.currency"
-                " FROM billing.invoices i WHERE i.id = $1::bigint RETURNING id",
+                " FROM billing.invoices i WHERE i.id = $1::bigint"
+                " AND NOT billing.never_charged(i.status) RETURNING id",
                 4, p2, &st, err, errlen);
     if (r == NULL)
         return st;
-    *attempt_id = pay_i64(r, 0, 0);
+    /* A draft or void invoice has no attempts (rule 12.3): the failure of a
+     * foreign intent for one moves no money and has nothing to land on. */
+    *already = PQntuples(r) == 0;
+    if (!*already)
+        *attempt_id = pay_i64(r, 0, 0);
     PQclear(r);
     return DB_OK;
 }

@@ -1024,6 +1024,8 @@ static void test_unique_numbers_and_external_ids(void **state)
     dbtest_ok(c, dis, 3, pd);
     dbtest_refused(c, "payment_disputes_stripe_dispute_id_unique", dis, 3, pd);
 
+    /* Only an issued invoice is charged (rule 12.3, test_lifecycle). */
+    dbtest_ok(c, "UPDATE billing.invoices SET status = 'sent' WHERE id = $1 RETURNING id", 1, pp);
     const char *pa[] = {I(inv), I(fa), key};
     const char *att = "INSERT INTO billing.payment_attempts(invoice_id, firm_id, attempt_no, "
                       "kind, idempotency_key, amount_cents) VALUES ($1, $2, 1, 'autopay', $3, 0)";

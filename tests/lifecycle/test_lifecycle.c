@@ -170,6 +170,25 @@ static void test_database_rules_for_direct_writers(void **state)
                    "UPDATE billing.invoices SET status = 'sent', legal_number = 'ACME-2026-000001'"
                    " WHERE id = $1",
                    1, pd);
+    /* 12.3: a draft is never charged: no attempt is recorded for one ... */
+    static const char ATTEMPT_SQL[] =
+        "INSERT INTO billing.payment_attempts(firm_id, invoice_id, attempt_no, kind,"
+        " idempotency_key, amount_cents) SELECT firm_id, id, 1, 'autopay',"
+        " 'rule-12-3-' || id, 100 FROM billing.invoices WHERE id = $1";
+    dbtest_refused(pg, "rule 12.3 (drafts and void invoices are never charged)", ATTEMPT_SQL, 1,
+                   pd);
+    /* ... nor for a void one, while an issued one is. */
+    int64_t other = issued_invoice(f, NULL);
+    const char *po[] = {I(other)};
+    q("UPDATE billing.invoices SET status = 'void', voided_at = now(), voided_by = 'pat',"
+      " void_reason = 'billed twice' WHERE id = $1 RETURNING 1",
+      1, po);
+    dbtest_refused(pg, "rule 12.3 (drafts and void invoices are never charged)", ATTEMPT_SQL, 1,
+                   po);
+    q("INSERT INTO billing.payment_attempts(firm_id, invoice_id, attempt_no, kind,"
+      " idempotency_key, amount_cents, status) SELECT firm_id, id, 1, 'autopay',"
+      " 'rule-12-3-' || id, 100, 'failed' FROM billing.invoices WHERE id = $1 RETURNING id",
+      1, pi);
     /* 12.2: an issued invoice's amounts and identity never change ... */
     dbtest_refused(pg, "rule 12.2 (issued invoices are immutable)",
                    "UPDATE billing.invoices SET total_cents = total_cents + 1,"
