@@ -661,6 +661,104 @@ static void test_batches_cover_each_engagement_once(void **state)
     assert_int_equal(st.invoices, 0);
 }
 
+/* ---- periods: the invoicing SQL against date.c -------------------------------- */
+
+/* Scheduled invoicing computes periods and prorated fees in SQL
+ * (common/invoicing.c, INV_CTE_SQL); date.c's period_for_date / period_fee
+ * state the same rules in C. This holds the two together: seeded random
+ * package engagements (every schedule, prorated or not, open-ended or not,
+ * some starting or ending mid-period, across a leap February and quarter
+ * and year ends) get a tick every day; after each day every engagement
+ * date.c calls billable has exactly date.c's period and fee on an invoice,
+ * and at the end no engagement has an invoice date.c never asked for. */
+#define PERIOD_ENGAGEMENTS 24
+
+static uint32_t period_rand(uint32_t *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 8) & 0xffffff;
+}
+
+typedef struct {
+    int64_t id;
+    billing_schedule schedule;
+    civil_date start, end;
+    bool has_end, prorate;
+    int64_t fee;
+    int periods; /* distinct periods date.c billed */
+    civil_date last_start;
+} period_case;
+
+static void test_periods_agree_with_date_c(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    int64_t client = client_new(firm, 0, false, NULL);
+    uint32_t seed = 20261207;
+    civil_date first, last;
+    assert_true(date_parse("2027-11-20", &first));
+    assert_true(date_parse("2028-04-10", &last));
+    period_case e[PERIOD_ENGAGEMENTS];
+    for (int i = 0; i < PERIOD_ENGAGEMENTS; i++) {
+        period_case *c = &e[i];
+        memset(c, 0, sizeof *c);
+        c->schedule = (billing_schedule)(i % 4);
+        c->start = date_add_days(first, (int32_t)(period_rand(&seed) % 200) - 120);
+        c->has_end = c->schedule == SCHEDULE_ONE_TIME ? i % 8 != 3 : period_rand(&seed) % 2 == 0;
+        c->end = date_add_days(c->start, (int32_t)(period_rand(&seed) % 260));
+        c->prorate = period_rand(&seed) % 2 == 0;
+        c->fee = 1000 + (int64_t)(period_rand(&seed) % 900000);
+        char s1[11], s2[11];
+        c->id = eng_new(firm, client, "package", c->fee, schedule_name(c->schedule), 0, c->prorate,
+                        date_format(c->start, s1, sizeof s1),
+                        c->has_end ? date_format(c->end, s2, sizeof s2) : NULL);
+    }
+    char err[1024];
+    for (civil_date d = first; d.days <= last.days; d = date_add_days(d, 1)) {
+        invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm, .business_date = d};
+        invoicing_stats st;
+        if (invoicing_run(db, &p, &st, err, sizeof err) != DB_OK)
+            fail_msg("invoicing_run: %s", err);
+        for (int i = 0; i < PERIOD_ENGAGEMENTS; i++) {
+            period_case *c = &e[i];
+            billing_period bp;
+            if (period_for_date(c->schedule, d, c->start, c->has_end ? &c->end : NULL, &bp) !=
+                PERIOD_OK)
+                continue;
+            int64_t fee = 0;
+            assert_int_equal(period_fee(&bp, c->fee, c->prorate, &fee), MONEY_OK);
+            if (c->periods == 0 || c->last_start.days != bp.start.days) {
+                c->periods++;
+                c->last_start = bp.start;
+            }
+            char ps[11], pe[11], want[64];
+            snprintf(want, sizeof want, "%s %s %lld", date_format(bp.start, ps, sizeof ps),
+                     date_format(bp.end, pe, sizeof pe), (long long)fee);
+            char sql[] = "SELECT count(*) FROM billing.invoices WHERE engagement_id = $1"
+                         " AND period_start || ' ' || period_end || ' ' || total_cents = $2";
+            const char *qp[] = {I64(c->id), want};
+            if (dbtest_ok(pg, sql, 2, qp) != 1) {
+                char day[11];
+                fail_msg("engagement %lld (%s%s, %s .. %s) on %s: date.c bills %s, the invoices"
+                         " say otherwise",
+                         (long long)c->id, schedule_name(c->schedule),
+                         c->prorate ? ", prorated" : "", date_format(c->start, ps, sizeof ps),
+                         c->has_end ? date_format(c->end, pe, sizeof pe) : "open",
+                         date_format(d, day, sizeof day), want);
+            }
+        }
+    }
+    int billed = 0;
+    for (int i = 0; i < PERIOD_ENGAGEMENTS; i++) {
+        assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1",
+                               e[i].id),
+                         e[i].periods);
+        billed += e[i].periods > 0;
+    }
+    /* The seed must exercise something: most engagements billed at least once. */
+    assert_true(billed >= PERIOD_ENGAGEMENTS / 2);
+}
+
 /* ---- renewal ------------------------------------------------------------- */
 
 /* billingctl --json engagement renew ENG --package-fee-cents FEE --by test;
@@ -863,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_dry_run_equals_real_run),
         cmocka_unit_test(test_two_shards_partition),
         cmocka_unit_test(test_batches_cover_each_engagement_once),
+        cmocka_unit_test(test_periods_agree_with_date_c),
         cmocka_unit_test(test_renewal_next_tick_bills_new_terms),
         cmocka_unit_test(test_forged_tick_dead_lettered),
     };
