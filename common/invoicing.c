@@ -24,11 +24,16 @@
 #include "ledgerline/log.h"
 
 /* The batch: current engagements of the shard (and firm), keyset over id.
- * $1 last id, $2 shards, $3 shard, $4 firm id or 0, $5 batch size. */
+ * $1 last id, $2 shards, $3 shard, $4 firm id or 0, $5 batch size.
+ * A shard is a set of firms (firm id modulo shards), not of engagement ids:
+ * a batch takes the legal-number counters of every firm it invoices (rule
+ * 12.1, gapless) until it commits, so with id shards every batch of every
+ * shard held the same counters and two workers were no faster than one
+ * (docs/INVOICES.md "Numbering and shards"). */
 #define INV_BATCH_SQL                                                                  \
     "SELECT e.id FROM billing.engagements e"                                           \
     " WHERE e.status = 'current' AND e.id > $1::bigint"                                \
-    "   AND e.id % $2::bigint = $3::bigint"                                            \
+    "   AND e.firm_id % $2::bigint = $3::bigint"                                       \
     "   AND ($4::bigint = 0 OR e.firm_id = $4::bigint)"                                \
     " ORDER BY e.id LIMIT $5::int"
 
