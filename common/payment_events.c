@@ -9,7 +9,8 @@
 
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
-#include "ledgerline/stripe_event.h"
+#include "ledgerline/stripe_match.h"
+#include "ledgerline/worker.h"
 
 payment_event_kind payment_event_kind_of(const char *type)
 {

@@ -1,6 +1,6 @@
-/* stripe_event.c: parsing Stripe event envelopes and finding the invoice an
- * event is about (see stripe_event.h). Owns nothing else: what an event does
- * to an invoice lives with the worker that applies it. */
+/* stripe_event.c: parsing Stripe event envelopes and reading their fields
+ * (see stripe_event.h). Owns nothing else: which invoice an event is about
+ * is stripe_match.c's, what it does to the invoice the applying worker's. */
 #include "ledgerline/stripe_event.h"
 #include "ledgerline/failf.h"
 
@@ -139,60 +139,4 @@ bool stripe_event_decimal_id(const char *s)
         if (s[i] < '0' || s[i] > '9')
             return false;
     return true;
-}
-
-/* One lookup: the first row's (invoice id, firm id, attempt id), all 0
- * when none. */
-static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *value,
-                                     stripe_event_match *out, char *err, size_t errlen)
-{
-    const char *p[] = {value};
-    db_status st;
-    PGresult *r = db_exec(c, sql, 1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    if (PQntuples(r) > 0) {
-        out->invoice_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        out->firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        out->attempt_id = PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-        out->ours = PQgetvalue(r, 0, 3)[0] == 't';
-    }
-    PQclear(r);
-    return DB_OK;
-}
-
-db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
-                                    stripe_event_match *out, char *err, size_t errlen)
-{
-    /* Our own records first: a key or an id we sent or received is proof;
-     * metadata.invoice_id is only a hint (anyone can write metadata). */
-    static const char by_key[] = "SELECT invoice_id, firm_id, id, true FROM billing.payment_attempts"
-                                 " WHERE idempotency_key = $1";
-    static const char by_pi[] =
-        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
-        " SELECT invoice_id, firm_id, id AS attempt_id, true AS ours, 1 AS o"
-        "  FROM billing.payment_attempts WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT invoice_id, firm_id, NULL, true, 2 FROM billing.payments"
-        "  WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT id, firm_id, NULL, false, 3 FROM billing.invoices"
-        "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
-    static const char by_charge[] =
-        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
-        " SELECT invoice_id, firm_id, NULL::bigint AS attempt_id, true AS ours, 1 AS o"
-        "  FROM billing.payments WHERE stripe_charge_id = $1"
-        " UNION ALL SELECT id, firm_id, NULL, false, 2 FROM billing.invoices"
-        "  WHERE stripe_charge_id = $1) x ORDER BY o, invoice_id LIMIT 1";
-    static const char by_id[] =
-        "SELECT id, firm_id, NULL, false FROM billing.invoices WHERE id = $1::bigint";
-    memset(out, 0, sizeof *out);
-    db_status st = DB_OK;
-    if (refs->metadata_attempt_key[0] != '\0')
-        st = stripe_event_lookup(c, by_key, refs->metadata_attempt_key, out, err, errlen);
-    if (st == DB_OK && out->invoice_id == 0 && refs->payment_intent[0] != '\0')
-        st = stripe_event_lookup(c, by_pi, refs->payment_intent, out, err, errlen);
-    if (st == DB_OK && out->invoice_id == 0 && refs->charge[0] != '\0')
-        st = stripe_event_lookup(c, by_charge, refs->charge, out, err, errlen);
-    if (st == DB_OK && out->invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))
-        st = stripe_event_lookup(c, by_id, refs->metadata_invoice_id, out, err, errlen);
-    return st;
 }

@@ -10,8 +10,12 @@
 #ifndef LEDGERLINE_PAYMENT_EVENTS_H
 #define LEDGERLINE_PAYMENT_EVENTS_H
 
+#include "ledgerline/kafka.h"
 #include "ledgerline/payments.h"
-#include "ledgerline/worker.h"
+
+/* The worker process skeleton (worker.h) is its callers' business: the
+ * handlers only pass it through, so it stays an opaque type here. */
+typedef struct worker worker;
 
 typedef enum {
     PAYMENT_EVENT_OTHER = 0,

@@ -1,6 +1,7 @@
 /* stripe_event.h: reading the Stripe events that arrive on the stripe.*
- * topics (the exact bodies Stripe sent), and finding the invoice they are
- * about. Shared by the autopay, retry and dispute workers.
+ * topics (the exact bodies Stripe sent): no database here (finding the
+ * invoice an event is about is stripe_match.h's). Shared by the autopay,
+ * retry and dispute workers and the Stripe HTTP client.
  *
  * An event is accepted only with a string id ("evt_..."), a string type and
  * an object at data.object; everything else is read with the json helpers
@@ -15,8 +16,6 @@
 #include <stdint.h>
 
 #include <jansson.h>
-
-#include "ledgerline/db.h"
 
 typedef struct {
     char id[128];        /* evt_... */
@@ -50,26 +49,6 @@ typedef struct {
     char metadata_attempt_key[96];   /* rule 11.5: the attempt that created the intent */
 } stripe_event_refs;
 void stripe_event_refs_of(const json_t *object, stripe_event_refs *out);
-
-/* What an event was matched to. ours = found through our own records of
- * the PaymentIntent (an attempt by its key or intent id, or a payment), so
- * the event's body is about money we asked for; otherwise the intent was
- * created elsewhere and must be read from Stripe before it is applied
- * (rule 11.9). */
-typedef struct {
-    int64_t invoice_id;   /* 0 when none matches */
-    int64_t firm_id;
-    int64_t attempt_id;   /* our attempt, when found by its key or intent */
-    bool ours;
-} stripe_event_match;
-
-/* Finds the invoice: by metadata.attempt_key (our attempt), by PaymentIntent
- * id (payment attempts, payments, then invoices.stripe_payment_intent_id),
- * by charge id (payments, then invoices.stripe_charge_id), then by
- * metadata.invoice_id (a positive decimal id of an existing invoice).
- * Reads only; runs inside or outside a transaction. */
-db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
-                                    stripe_event_match *out, char *err, size_t errlen);
 
 /* A positive decimal id without sign, spaces or leading zeros (metadata
  * values we wrote ourselves). */

@@ -15,7 +15,7 @@
 
 #include "ledgerline/disputes.h"
 #include "ledgerline/log.h"
-#include "ledgerline/stripe_event.h"
+#include "ledgerline/stripe_match.h"
 
 typedef enum { DW_DISPUTE, DW_REFUND, DW_OTHER } dw_kind;
 
