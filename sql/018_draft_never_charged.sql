@@ -54,3 +54,6 @@ END $$;
 CREATE TRIGGER payment_attempts_rule_12_3_not_draft
     BEFORE INSERT ON billing.payment_attempts
     FOR EACH ROW EXECUTE FUNCTION billing.payment_attempts_rule_12_3_not_draft();
+
+-- The runtime roles call the new functions (010).
+SELECT billing.grant_runtime_roles();

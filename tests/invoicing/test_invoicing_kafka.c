@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "handler.h"
 #include "ledgerline/envelope.h"
@@ -61,6 +62,15 @@ static int count_events(const char *brokers, int64_t inv, int64_t firm, int64_t 
             snprintf(key, sizeof key, "%lld", (long long)inv);
             assert_int_equal(m->key_len, strlen(key));
             assert_memory_equal(m->key, key, m->key_len);
+            /* One writer for every lifecycle event (billing.invoice_event_payload,
+             * sql/019): the batch's invoice.issued has the contract's fields
+             * that billing.invoice_event writes, amount_paid_cents included. */
+            json_t *root = json_loadb(m->payload, m->len, 0, NULL);
+            assert_non_null(root);
+            json_t *paid = json_object_get(root, "amount_paid_cents");
+            assert_true(json_is_integer(paid));
+            assert_int_equal(json_integer_value(paid), 0);
+            json_decref(root);
             found++;
         }
         rd_kafka_message_destroy(m);
