@@ -9,10 +9,10 @@
 -- void (billing.void_invoice locks the invoice, then refuses when a charge
 -- is in flight) take turns: whichever commits second sees the other. The
 -- charging path already holds the invoice's row lock at this point
--- (common/payments.c), so this costs it nothing.
+-- (common/payment_prepare.c), so this costs it nothing.
 
 -- The one statement of which statuses are never charged: the trigger below,
--- billing.charge_due and common/payments.c ask it.
+-- billing.charge_due and common/payment_record.c ask it.
 CREATE FUNCTION billing.never_charged(p_status text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT p_status IN ('draft', 'void')

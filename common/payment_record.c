@@ -1,0 +1,376 @@
+/* payment_record.c: recording what Stripe said about money, inside the
+ * caller's transaction (payments.h "Recording outcomes"): a success lands
+ * through billing.land_money, a processing intent is marked, a failure is
+ * counted once per PaymentIntent with the retry schedule, and an operator
+ * resumes a parked invoice. */
+#include "ledgerline/payments.h"
+#include "payment_charge.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledgerline/config.h"
+#include "ledgerline/credit.h"
+#include "ledgerline/log.h"
+#include "ledgerline/shutdown.h"
+#include "ledgerline/stripe_event.h"
+
+/* The invoice's currency and whether an attempt of ours created this
+ * PaymentIntent (attempt_id, or an attempt holding the intent). */
+static db_status pay_money_context(db_conn *c, const payments_money *m, char currency[8],
+                                   int64_t *attempt_id, char *err, size_t errlen)
+{
+    char id[24], aid[24];
+    const char *p[] = {db_i64(m->invoice_id, id, sizeof id), m->payment_intent,
+                       db_i64(m->attempt_id, aid, sizeof aid)};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT i.currency, (SELECT a.id FROM billing.payment_attempts a"
+                          "  WHERE a.invoice_id = i.id AND (a.id = $3::bigint"
+                          "   OR a.stripe_payment_intent_id = $2) ORDER BY a.id = $3::bigint"
+                          "  DESC LIMIT 1)"
+                          " FROM billing.invoices i WHERE i.id = $1::bigint FOR UPDATE",
+                          3, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "invoice %s does not exist", id);
+        return DB_PERMANENT;
+    }
+    pay_copy(currency, 8, r, 0, 0);
+    *attempt_id = pay_i64(r, 0, 1);
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status payments_apply_success(db_conn *c, const payments_money *m, payments_money_result *out,
+                                 char *err, size_t errlen)
+{
+    *out = PAYMENTS_MONEY_ALREADY;
+    char id[24];
+    db_i64(m->invoice_id, id, sizeof id);
+    if (m->amount_cents < 0 || m->payment_intent == NULL || m->payment_intent[0] == '\0') {
+        snprintf(err, errlen, "payment for invoice %s: no PaymentIntent id or a negative amount",
+                 id);
+        return DB_PERMANENT;
+    }
+    /* The invoice is locked first (the lock order of every money path). */
+    char currency[8];
+    int64_t attempt_id = 0;
+    db_status st = pay_money_context(c, m, currency, &attempt_id, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (m->currency != NULL && strcmp(m->currency, currency) != 0) {
+        *out = PAYMENTS_MONEY_WRONG_CURRENCY;
+        snprintf(err, errlen, "PaymentIntent %s is in %s but invoice %s is in %s",
+                 m->payment_intent, m->currency, id, currency);
+        return DB_OK;
+    }
+    char aid[24], amt[24], day[16];
+    db_i64(attempt_id, aid, sizeof aid);
+    db_i64(m->amount_cents, amt, sizeof amt);
+    date_format(m->on, day, sizeof day);
+    /* The unique PaymentIntent id is what makes money count once, however
+     * many times (and by whom) its success is reported. */
+    const char *p1[] = {id, m->payment_intent, currency, pay_null(m->charge), amt};
+    PGresult *r = db_exec(
+        c,
+        "WITH pay AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source,"
+        "  stripe_payment_intent_id, currency, stripe_charge_id, received_cents)"
+        "  SELECT firm_id, id, 0, 'stripe', $2::text, $3::text, $4::text, $5::bigint"
+        "  FROM billing.invoices"
+        "  WHERE id = $1::bigint"
+        "  ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING id)"
+        " SELECT pay.id FROM pay",
+        5, p1, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int fresh = PQntuples(r);
+    char payment_id[24] = "";
+    if (fresh > 0)
+        pay_copy(payment_id, sizeof payment_id, r, 0, 0);
+    PQclear(r);
+    /* The attempt that created this intent is finished, whoever reported
+     * it first (11.5). */
+    const char *pa[] = {aid, m->payment_intent};
+    st = db_command(c,
+                    "UPDATE billing.payment_attempts SET status = 'succeeded', finished_at = now(),"
+                    " failure_code = NULL, failure_message = NULL, stripe_payment_intent_id = $2"
+                    " WHERE id = $1::bigint AND status <> 'succeeded'",
+                    2, pa, err, errlen);
+    if (st != DB_OK || fresh == 0)
+        return st;
+
+    r = db_exec(c, "SELECT applied_cents, surplus_cents FROM billing.land_money($1, $2, $3::date)",
+                3, (const char *const[]){id, amt, day}, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int64_t apply = pay_i64(r, 0, 0), over = pay_i64(r, 0, 1);
+    PQclear(r);
+    char ap[24];
+    db_i64(apply, ap, sizeof ap);
+    const char *p3[] = {id, ap, m->payment_intent, pay_null(m->charge), payment_id};
+    st = db_command(c,
+                    "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint"
+                    "  WHERE id = $5::bigint)"
+                    " UPDATE billing.invoices SET stripe_payment_intent_id = $3,"
+                    "  stripe_charge_id = coalesce($4, stripe_charge_id) WHERE id = $1::bigint",
+                    5, p3, err, errlen);
+    if (st != DB_OK)
+        return st;
+
+    char meta[512];
+    snprintf(meta, sizeof meta,
+             "{\"invoice_id\":%" PRId64 ",\"payment_id\":%s,\"amount_cents\":%" PRId64
+             ",\"received_cents\":%" PRId64 ",\"overpayment_cents\":%" PRId64 "}",
+             m->invoice_id, payment_id, apply, m->amount_cents, over);
+    const char *p4[] = {id, attempt_id > 0 ? "invoice_autopaid" : "payment_received", meta,
+                        m->payment_intent};
+    st = db_command(c,
+                    "SELECT billing.audit(firm_id, $2, 'INFO', NULL,"
+                    " $3::jsonb || jsonb_build_object('payment_intent', $4::text))"
+                    " FROM billing.invoices WHERE id = $1::bigint",
+                    4, p4, err, errlen);
+    if (st != DB_OK)
+        return st;
+    if (over > 0) {
+        r = db_exec(c, "SELECT client_id FROM billing.invoices WHERE id = $1::bigint", 1,
+                    (const char *const[]){id}, &st, err, errlen);
+        if (r == NULL)
+            return st;
+        int64_t client_id = pay_i64(r, 0, 0);
+        PQclear(r);
+        char desc[256];
+        snprintf(desc, sizeof desc, "Overpayment of invoice %" PRId64 " by %s", m->invoice_id,
+                 m->payment_intent);
+        credit_add_params cp = {.client_id = client_id,
+                                .amount_cents = over,
+                                .source = "overpayment",
+                                .description = desc,
+                                .source_invoice_id = m->invoice_id,
+                                .source_payment_id = strtoll(payment_id, NULL, 10)};
+        int64_t entry = 0;
+        st = credit_add(c, &cp, &entry, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
+    *out = PAYMENTS_MONEY_APPLIED;
+    return DB_OK;
+}
+
+db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attempt_id,
+                                   const char *payment_intent, char *err, size_t errlen)
+{
+    char id[24], aid[24];
+    const char *p[] = {db_i64(invoice_id, id, sizeof id), payment_intent,
+                       db_i64(attempt_id, aid, sizeof aid)};
+    return db_command(c,
+                      "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing',"
+                      "  stripe_payment_intent_id = $2"
+                      "  WHERE (id = $3::bigint OR stripe_payment_intent_id = $2)"
+                      "  AND status IN ('processing', 'transient_error') RETURNING id)"
+                      " UPDATE billing.invoices SET autopay_status = 'processing'"
+                      " WHERE id = $1::bigint AND autopay_opt_in AND NOT billing.invoice_closed(status)"
+                      " AND status <> 'paid' AND EXISTS (SELECT 1 FROM att)",
+                      3, p, err, errlen);
+}
+
+/* Finds (and locks) the attempt a failure belongs to, writing one for an
+ * intent we did not create. *already = true when it is already counted;
+ * *abandoned = true when we had given it up (11.2). */
+static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int64_t *attempt_id,
+                                     bool *already, bool *abandoned, char *err, size_t errlen)
+{
+    char inv[24], aid[24], amt[24];
+    db_i64(f->invoice_id, inv, sizeof inv);
+    db_i64(f->attempt_id, aid, sizeof aid);
+    db_i64(f->amount_cents, amt, sizeof amt);
+    const char *p[] = {aid, pay_null(f->payment_intent), inv};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "SELECT id, status FROM billing.payment_attempts"
+                          " WHERE (id = $1::bigint AND $1::bigint > 0)"
+                          "    OR ($1::bigint = 0 AND stripe_payment_intent_id = $2)"
+                          " FOR UPDATE",
+                          2, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    *already = *abandoned = false;
+    if (PQntuples(r) > 0) {
+        *attempt_id = pay_i64(r, 0, 0);
+        const char *status = PQgetvalue(r, 0, 1);
+        *already = strcmp(status, "failed") == 0 || strcmp(status, "succeeded") == 0;
+        *abandoned = strcmp(status, "abandoned") == 0;
+        PQclear(r);
+        return DB_OK;
+    }
+    PQclear(r);
+    /* A failure of an intent we have no attempt for (created elsewhere and
+     * read back from Stripe): written as an attempt so a second report of it
+     * counts once. */
+    char key[PAYMENTS_KEY_MAX];
+    snprintf(key, sizeof key, "stripe:%s", f->payment_intent ? f->payment_intent : "");
+    const char *p2[] = {inv, key, pay_null(f->payment_intent), amt};
+    r = db_exec(c,
+                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
+                " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
+                " SELECT i.firm_id, i.id,"
+                "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
+                "   WHERE invoice_id = i.id), 'autopay', $2,"
+                "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
+                "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
+                " $3, 'processing',"
+                "  i.currency"
+                " FROM billing.invoices i WHERE i.id = $1::bigint"
+                " AND NOT billing.never_charged(i.status) RETURNING id",
+                4, p2, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    /* A draft or void invoice has no attempts (rule 12.3): the failure of a
+     * foreign intent for one moves no money and has nothing to land on. */
+    *already = PQntuples(r) == 0;
+    if (!*already)
+        *attempt_id = pay_i64(r, 0, 0);
+    PQclear(r);
+    return DB_OK;
+}
+
+db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const payments_failure *f,
+                                  bool *recorded, char *err, size_t errlen)
+{
+    *recorded = false;
+    int64_t attempt_id = 0;
+    bool already = false, abandoned = false;
+    db_status st = pay_failure_attempt(c, f, &attempt_id, &already, &abandoned, err, errlen);
+    if (st != DB_OK || already)
+        return st;
+    const char *code = f->code && f->code[0] ? f->code : "unknown";
+    char inv[24], aid[24];
+    db_i64(f->invoice_id, inv, sizeof inv);
+    db_i64(attempt_id, aid, sizeof aid);
+    const char *pa[] = {aid, code, f->message ? f->message : "", pay_null(f->payment_intent),
+                        f->failed_at};
+    st = db_command(c,
+                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = $2,"
+                    " failure_message = $3, finished_at = now(), failed_at = $5::timestamptz,"
+                    " stripe_payment_intent_id = coalesce($4, stripe_payment_intent_id)"
+                    " WHERE id = $1::bigint",
+                    5, pa, err, errlen);
+    /* An attempt we had given up on: a newer attempt owns the invoice now. */
+    if (st != DB_OK || abandoned)
+        return st;
+
+    const char *pi[] = {inv};
+    PGresult *r = db_exec(c,
+                          "SELECT status, payment_retry_count FROM billing.invoices"
+                          " WHERE id = $1::bigint FOR UPDATE",
+                          1, pi, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, errlen, "invoice %s does not exist", inv);
+        return DB_PERMANENT;
+    }
+    char status[24];
+    pay_copy(status, sizeof status, r, 0, 0);
+    int64_t n = pay_i64(r, 0, 1) + 1;
+    PQclear(r);
+    /* Money already settled (paid by credit meanwhile, refunded, disputed):
+     * the attempt is recorded, the invoice is not a failure. */
+    if (strcmp(status, "sent") != 0 && strcmp(status, "partial") != 0 &&
+        strcmp(status, "overdue") != 0 && strcmp(status, "failed") != 0)
+        return DB_OK;
+
+    bool hard = payments_is_hard_decline(code);
+    bool exhausted = !hard && (size_t)n > ctx->nretry;
+    char days[24], nbuf[24];
+    int64_t delay = (!hard && !exhausted) ? ctx->retry_days[n - 1] : 0;
+    db_i64(delay, days, sizeof days);
+    db_i64(n, nbuf, sizeof nbuf);
+    const char *next_action = hard        ? "payment_retry_skipped"
+                              : exhausted ? "payment_retry_exhausted"
+                                          : "payment_retry_scheduled";
+    const char *pu[] = {inv,
+                        exhausted ? "overdue" : "failed",
+                        f->failed_at,
+                        f->message ? f->message : "",
+                        code,
+                        nbuf,
+                        (hard || exhausted) ? NULL : days,
+                        pay_null(f->payment_intent),
+                        aid,
+                        next_action};
+    /* Which PaymentIntent paid the invoice is the success's to say (11.10):
+     * a failure leaves stripe_payment_intent_id alone. */
+    r = db_exec(c,
+                "WITH u AS (UPDATE billing.invoices SET status = $2,"
+                "  payment_failed_at = $3::timestamptz,"
+                "  payment_failure_reason = $4, payment_failure_code = $5,"
+                "  payment_retry_count = $6::int, last_payment_retry_at = $3::timestamptz,"
+                "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + $7::int)"
+                "   ::timestamp AT TIME ZONE 'UTC',"
+                "  autopay_status = CASE WHEN autopay_opt_in AND autopay_status <> 'cancelled'"
+                "   THEN 'failed' ELSE autopay_status END"
+                "  WHERE id = $1::bigint"
+                "  RETURNING firm_id, next_payment_retry_at,"
+                "   billing.balance_due(total_cents, amount_paid_cents, credited_cents) AS due)"
+                " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
+                "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', $9::bigint,"
+                "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
+                "    'payment_intent', $8::text, 'amount_cents', u.due)),"
+                "  billing.audit(u.firm_id, $10, CASE WHEN $10 = 'payment_retry_exhausted'"
+                "   THEN 'WARNING' ELSE 'INFO' END, NULL,"
+                "   jsonb_build_object('invoice_id', $1::bigint, 'failure_code', $5,"
+                "    'retry_count', $6::int, 'next_payment_retry_at', u.next_payment_retry_at))"
+                " FROM u",
+                10, pu, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    PQclear(r);
+    const char *pe[] = {inv, nbuf, code, hard ? "true" : "false"};
+    st = db_command(c,
+                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', $2::int,"
+                    " jsonb_build_object('failure_code', $3::text, 'retry_count', $2::int,"
+                    "  'customer_action_required', $4::boolean))",
+                    4, pe, err, errlen);
+    if (st == DB_OK && exhausted)
+        st = db_command(c, "SELECT billing.invoice_event($1::bigint, 'invoice.overdue', 0, NULL)",
+                        1, pi, err, errlen);
+    if (st == DB_OK)
+        *recorded = true;
+    if (st == DB_OK && ctx->metrics != NULL)
+        metrics_counter_add(ctx->metrics, "billing_payment_failures_total", 1, "code",
+                            payments_failure_code_label(code), NULL);
+    return st;
+}
+
+db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err,
+                          size_t errlen)
+{
+    char id[24];
+    const char *p[] = {db_i64(invoice_id, id, sizeof id), by};
+    db_status st;
+    PGresult *r = db_exec(c,
+                          "WITH u AS (UPDATE billing.invoices SET autopay_status = 'scheduled'"
+                          "  WHERE id = $1::bigint AND autopay_status = 'needs_attention'"
+                          "  RETURNING id, firm_id)"
+                          " SELECT billing.audit(firm_id, 'autopay_resumed', 'INFO', $2,"
+                          "  jsonb_build_object('invoice_id', id)) FROM u",
+                          2, p, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    int n = PQntuples(r);
+    PQclear(r);
+    if (n == 0) {
+        snprintf(err, errlen,
+                 "cannot resume invoice %s: its autopay is not needs_attention (only an "
+                 "invoice parked by an idempotency conflict can be resumed)",
+                 id);
+        return DB_PERMANENT;
+    }
+    return DB_OK;
+}
