@@ -377,7 +377,7 @@ kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, 
     return p;
 }
 
-static rd_kafka_headers_t *headers_build(const kafka_header *headers, size_t n)
+rd_kafka_headers_t *kafka_headers_new(const kafka_header *headers, size_t n)
 {
     if (n == 0)
         return NULL;
@@ -416,7 +416,7 @@ static rd_kafka_resp_err_t produce_one(kafka_producer *p, const char *topic, con
                                        const kafka_header *headers, size_t nheaders,
                                        delivery_waiter *w)
 {
-    rd_kafka_headers_t *hdrs = headers_build(headers, nheaders);
+    rd_kafka_headers_t *hdrs = kafka_headers_new(headers, nheaders);
     rd_kafka_resp_err_t perr = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
         RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -542,12 +542,12 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
     return first;
 }
 
-bool kafka_producer_reachable(kafka_producer *p, int wait_ms)
+bool kafka_client_reachable(rd_kafka_t *rk, int wait_ms)
 {
     if (kafka_fatal(NULL, 0))
         return false; /* it accepts no more work: not ready, whatever the brokers say */
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, NULL, &md, wait_ms);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, wait_ms);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return false;
     bool ok = md->broker_cnt > 0;
@@ -555,14 +555,24 @@ bool kafka_producer_reachable(kafka_producer *p, int wait_ms)
     return ok;
 }
 
+bool kafka_producer_reachable(kafka_producer *p, int wait_ms)
+{
+    return kafka_client_reachable(p->rk, wait_ms);
+}
+
+void kafka_client_drain(rd_kafka_t *rk, int flush_ms)
+{
+    rd_kafka_flush(rk, flush_ms);
+    /* Whatever is still queued fails now, so every waiter gets its report. */
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk, 1000);
+}
+
 void kafka_producer_destroy(kafka_producer *p, int flush_ms)
 {
     if (p == NULL)
         return;
-    rd_kafka_flush(p->rk, flush_ms);
-    /* Whatever is still queued fails now, so every waiter gets its report. */
-    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(p->rk, 1000);
+    kafka_client_drain(p->rk, flush_ms);
     p->stopping = 1;
     pthread_join(p->poller, NULL);
     rd_kafka_poll(p->rk, 0);

@@ -89,6 +89,17 @@ typedef struct kafka_producer kafka_producer;
 rd_kafka_conf_t *kafka_producer_conf(const char *brokers, int message_timeout_ms, char *err,
                                      size_t errlen);
 
+/* The producer core both producers share (this file's kafka_producer and
+ * the ingester's publisher, which owns its own delivery-report thread):
+ * message headers in librdkafka's form (NULL for none; owned by the
+ * message once produced); whether the client can publish now (no fatal
+ * error, and a broker answered a metadata request within wait_ms); and
+ * the stop: deliver what is queued for up to flush_ms, then fail whatever
+ * is left, so that every message gets its delivery report. */
+rd_kafka_headers_t *kafka_headers_new(const kafka_header *headers, size_t n);
+bool kafka_client_reachable(rd_kafka_t *rk, int wait_ms);
+void kafka_client_drain(rd_kafka_t *rk, int flush_ms);
+
 /* Creates a producer for brokers; message_timeout_ms bounds how long
  * librdkafka keeps trying one message. NULL with err on bad settings. */
 kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, char *err,

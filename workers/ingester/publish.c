@@ -216,9 +216,7 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     /* Suspend before producing so the report can never resume a connection
      * that is not suspended yet. */
     MHD_suspend_connection(conn);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(nheaders);
-    for (size_t i = 0; i < nheaders; i++)
-        rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
+    rd_kafka_headers_t *h = kafka_headers_new(headers, nheaders);
     /* A fatal error (here or in another client of the process) means this
      * producer sends nothing more: 503 at once rather than after a wait. */
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FATAL;
@@ -230,7 +228,8 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Not enqueued (queue full, unknown topic...): no report will come
          * and the deadline list never sees it. */
-        rd_kafka_headers_destroy(h);
+        if (h != NULL)
+            rd_kafka_headers_destroy(h);
         publish_decide(p, w, KAFKA_FAILED, e);
         atomic_fetch_sub(&w->refs, 2); /* the report's and the list's; the request's stays */
         return w;
@@ -265,23 +264,14 @@ size_t publisher_pending(publisher *p)
 
 bool publisher_reachable(publisher *p, int wait_ms)
 {
-    if (kafka_fatal(NULL, 0))
-        return false;
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(p->rk, 0, NULL, &md, wait_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return false;
-    bool ok = md->broker_cnt > 0;
-    rd_kafka_metadata_destroy(md);
-    return ok;
+    return kafka_client_reachable(p->rk, wait_ms);
 }
 
 void publisher_destroy(publisher *p, int flush_ms)
 {
     if (p == NULL)
         return;
-    rd_kafka_flush(p->rk, flush_ms);
-    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(p->rk, 1000);
+    kafka_client_drain(p->rk, flush_ms);
     atomic_store(&p->stopping, 1);
     pthread_join(p->poller, NULL);
     rd_kafka_poll(p->rk, 0);
