@@ -9,11 +9,8 @@
  * delivery report, so no pool thread waits on the broker; the resumed call of
  * the access handler answers 200 or 503.
  *
- * GET /readyz asks the broker for metadata (up to 2 s). That wait would
- * hold a pool thread, and with one pool thread (the default on 2 CPUs) stop
- * every other request, /healthz included, while the broker is down; so the
- * connection is suspended and a helper thread does the check and resumes
- * it (http_ready_thread).
+ * GET /readyz asks the broker for metadata off the pool threads: its
+ * connection is suspended and ready.c's helper thread resumes it.
  *
  * Per request, the hot path allocates the request state and the body only:
  * the constant answers are libmicrohttpd responses built once at start and
@@ -71,6 +68,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/clock.h"
 #include "ledgerline/worker_http.h"
+#include "ready.h"
 #include "route.h"
 
 /* Answers whose bytes never change, built once (http_canned). */
@@ -131,13 +129,7 @@ struct ingester_http {
     ingester *ing;
     struct MHD_Response *canned[CANNED_COUNT];
     unsigned canned_code[CANNED_COUNT];
-    /* /readyz checks waiting for the helper thread (under ready_mu) */
-    pthread_t ready_thread;
-    bool ready_started, ready_stop;
-    pthread_mutex_t ready_mu;
-    pthread_cond_t ready_cv;
-    http_req *ready_head;
-    size_t ready_pending;
+    ready_checker *ready; /* /readyz checks (ready.c) */
     /* open connections and the thread enforcing the header deadline */
     pthread_mutex_t conn_mu;
     pthread_cond_t sweep_cv;
@@ -171,10 +163,7 @@ typedef enum { EP_WEBHOOK = 0, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE } http
 struct http_req {
     http_endpoint ep;
     stats_route route; /* metrics label */
-    /* /readyz: the suspended connection, the outcome, the helper's list */
-    struct MHD_Connection *conn;
-    bool ready_done, ready_ok;
-    http_req *ready_next;
+    ready_check ready; /* /readyz: the suspended connection and its outcome */
     /* webhook body */
     http_conn *hc;          /* the connection's tracker; NULL: untracked */
     uint64_t body_word;     /* what hc->body was set to at the headers */
@@ -402,37 +391,6 @@ static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http
     return http_send(c, h, rq->route, CANNED_RECEIVED);
 }
 
-/* Serves the /readyz checks: one metadata request answers every check that
- * was waiting when it started. Before exiting (ready_stop) it answers what
- * is left, so no connection stays suspended. */
-static void *http_ready_thread(void *arg)
-{
-    ingester_http *h = arg;
-    pthread_mutex_lock(&h->ready_mu);
-    for (;;) {
-        while (!h->ready_stop && h->ready_head == NULL)
-            pthread_cond_wait(&h->ready_cv, &h->ready_mu);
-        if (h->ready_head == NULL)
-            break; /* stopping, nothing left */
-        http_req *list = h->ready_head;
-        h->ready_head = NULL;
-        pthread_mutex_unlock(&h->ready_mu);
-        bool ok = publisher_reachable(h->ing->pub, 2000);
-        pthread_mutex_lock(&h->ready_mu);
-        while (list != NULL) {
-            http_req *rq = list;
-            list = rq->ready_next;
-            /* rq is the connection's; not touched once it is resumed. */
-            rq->ready_ok = ok;
-            rq->ready_done = true;
-            h->ready_pending--;
-            MHD_resume_connection(rq->conn);
-        }
-    }
-    pthread_mutex_unlock(&h->ready_mu);
-    return NULL;
-}
-
 /* First call of GET /readyz: hand the check to the helper thread. */
 static enum MHD_Result http_readyz_start(struct MHD_Connection *c, ingester_http *h,
                                          stats_route route, void **con_cls)
@@ -442,22 +400,12 @@ static enum MHD_Result http_readyz_start(struct MHD_Connection *c, ingester_http
         return MHD_NO;
     rq->ep = EP_READYZ;
     rq->route = route;
-    rq->conn = c;
-    pthread_mutex_lock(&h->ready_mu);
-    if (h->ready_stop) {
-        pthread_mutex_unlock(&h->ready_mu);
+    *con_cls = rq;
+    if (!ready_checker_submit(h->ready, &rq->ready, c)) {
+        *con_cls = NULL;
         free(rq);
         return http_send(c, h, route, CANNED_NOT_READY);
     }
-    *con_cls = rq;
-    /* Suspended before the helper can see it, so it never resumes a
-     * connection that is not suspended. */
-    MHD_suspend_connection(c);
-    rq->ready_next = h->ready_head;
-    h->ready_head = rq;
-    h->ready_pending++;
-    pthread_cond_signal(&h->ready_cv);
-    pthread_mutex_unlock(&h->ready_mu);
     return MHD_YES;
 }
 
@@ -872,8 +820,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         return http_body_data(h, rq, upload_data, n);
     }
 
-    if (rq->ep == EP_READYZ) /* resumed by http_ready_thread */
-        return http_send(c, h, rq->route, rq->ready_ok ? CANNED_READY : CANNED_NOT_READY);
+    if (rq->ep == EP_READYZ) /* resumed by ready.c's thread */
+        return http_send(c, h, rq->route, rq->ready.ok ? CANNED_READY : CANNED_NOT_READY);
     if (rq->wait != NULL)
         return http_webhook_done(c, h, rq);
     return http_body_end(c, h, rq);
@@ -919,22 +867,6 @@ static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char
     return worker_http_resolve("INGESTER_LISTEN", host, port, sa, err, errlen);
 }
 
-/* Stops the readiness thread (it answers what is waiting first) and frees
- * its lock. */
-static void http_ready_destroy(ingester_http *h)
-{
-    if (h->ready_started) {
-        pthread_mutex_lock(&h->ready_mu);
-        h->ready_stop = true;
-        pthread_cond_signal(&h->ready_cv);
-        pthread_mutex_unlock(&h->ready_mu);
-        pthread_join(h->ready_thread, NULL);
-        h->ready_started = false;
-    }
-    pthread_cond_destroy(&h->ready_cv);
-    pthread_mutex_destroy(&h->ready_mu);
-}
-
 /* After MHD_stop_daemon (every connection reported closed) or when the
  * daemon never started. */
 static void http_conns_destroy(ingester_http *h)
@@ -952,7 +884,7 @@ static void http_conns_destroy(ingester_http *h)
 
 static void http_start_failed(ingester_http *h)
 {
-    http_ready_destroy(h);
+    ready_checker_free(h->ready);
     http_canned_free(h);
     http_conns_destroy(h);
     free(h);
@@ -974,8 +906,6 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     h->ing = ing;
     h->pub_l = (http_listener){h, false};
     h->admin_l = (http_listener){h, true};
-    pthread_mutex_init(&h->ready_mu, NULL);
-    pthread_cond_init(&h->ready_cv, NULL);
     pthread_mutex_init(&h->conn_mu, NULL);
     pthread_cond_init(&h->sweep_cv, NULL);
     if (http_canned_build(h) != 0) {
@@ -983,12 +913,11 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         http_start_failed(h);
         return NULL;
     }
-    if (pthread_create(&h->ready_thread, NULL, http_ready_thread, h) != 0) {
-        snprintf(err, errlen, "cannot start the readiness thread");
+    h->ready = ready_checker_start(ing->pub, err, errlen);
+    if (h->ready == NULL) {
         http_start_failed(h);
         return NULL;
     }
-    h->ready_started = true;
     /* Before any connection: the deadlines hold from the first one. */
     if (pthread_create(&h->sweep_thread, NULL, http_sweep_thread, h) != 0) {
         snprintf(err, errlen, "cannot start the deadline thread");
@@ -1054,18 +983,10 @@ void ingester_http_quiesce(ingester_http *h)
     /* The admin listener keeps answering probes until the stop. */
 }
 
-static size_t http_ready_pending(ingester_http *h)
-{
-    pthread_mutex_lock(&h->ready_mu);
-    size_t n = h->ready_pending;
-    pthread_mutex_unlock(&h->ready_mu);
-    return n;
-}
-
 void ingester_http_drain(ingester_http *h, int timeout_ms)
 {
     for (int waited = 0;
-         h != NULL && (publisher_pending(h->ing->pub) > 0 || http_ready_pending(h) > 0) &&
+         h != NULL && (publisher_pending(h->ing->pub) > 0 || ready_checker_pending(h->ready) > 0) &&
          waited < timeout_ms;
          waited += 20) {
         struct timespec ts = {0, 20 * 1000000L};
@@ -1078,13 +999,14 @@ void ingester_http_stop(ingester_http *h)
     if (h == NULL)
         return;
     /* Answers the /readyz checks still waiting before the server stops. */
-    http_ready_destroy(h);
+    ready_checker_stop(h->ready);
     http_sweep_stop(h);
     /* libmicrohttpd reports each connection closed (conn_mu) while it stops. */
     if (h->admin_d != NULL)
         MHD_stop_daemon(h->admin_d);
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
+    ready_checker_free(h->ready);
     http_canned_free(h);
     http_conns_destroy(h);
     free(h);
