@@ -17,25 +17,9 @@
  * shared by every connection (they are reference counted), the body is
  * handed to librdkafka instead of copied, and the metrics are atomics.
  *
- * Slow-loris: libmicrohttpd's MHD_OPTION_CONNECTION_TIMEOUT is an idle
- * timeout, so a client sending one byte a second holds its connection (and a
- * slot of INGESTER_MAX_CONNECTIONS / INGESTER_PER_IP_LIMIT) forever. Every
- * connection is therefore tracked (http_conn_notify) and http_sweep_thread
- * enforces two deadlines:
- * - the request headers: not complete INGESTER_CONNECTION_TIMEOUT seconds
- *   after the connection opened, or after its previous request ended: the
- *   connection is shut down (tests/ingester/test_hostile.c);
- * - the body: not all there INGESTER_BODY_TIMEOUT seconds after the headers:
- *   408 and the connection is closed (tests/ingester/test_slow_body.c).
- *   libmicrohttpd 0.9.75 cannot queue a response in the middle of an upload
- *   (MHD_queue_response refuses it in that state), so the sweeper writes the
- *   408 on the socket itself (plain HTTP only: TLS ends at the proxy), shuts
- *   down the sending side and, a second later, the whole socket; the
- *   handler stops taking the body. One atomic word per connection (the
- *   body's phase and start) decides once, by compare-and-swap, whether the
- *   sweeper or the handler answers, so a request never gets two answers. A
- *   body that completes late is answered 408 by the handler through
- *   libmicrohttpd.
+ * Slow-loris: the header and body deadlines are deadlines.c's; the body
+ * handlers here take part in its one-answer rule (the body word's
+ * compare-and-swap).
  *
  * Memory: a body buffer grows as bytes arrive (doubling from 4 KiB, never
  * past INGESTER_MAX_BODY or the announced Content-Length), so an announced
@@ -68,6 +52,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/clock.h"
 #include "ledgerline/worker_http.h"
+#include "deadlines.h"
 #include "ready.h"
 #include "route.h"
 
@@ -90,32 +75,6 @@ typedef enum {
 
 typedef struct http_req http_req;
 
-/* The phase of a request body, in the low 2 bits of http_conn.body; the
- * other bits are the monotonic ms at which its headers were complete, so a
- * compare-and-swap by the sweeper can only ever hit the request it looked
- * at, never the next one on the same keep-alive connection. */
-#define BODY_NONE 0u    /* no webhook body being read */
-#define BODY_READING 1u /* reading; the deadline runs */
-#define BODY_DONE 2u    /* complete in time: the handler answers */
-#define BODY_EXPIRED 3u /* late: answered 408 (by the sweeper or the handler) */
-#define BODY_PHASE(w) ((unsigned)((w) & 3u))
-#define BODY_START_MS(w) ((w) >> 2)
-
-/* One open connection, for the header and body deadlines
- * (http_sweep_thread). Linked under conn_mu; the atomics are set by the
- * pool threads, the plain fields are the sweeper's. */
-typedef struct http_conn http_conn;
-struct http_conn {
-    int fd;
-    _Atomic uint64_t since_ms; /* opened, or its previous request ended */
-    atomic_bool in_request;    /* headers complete, the handler has it */
-    _Atomic uint64_t body;     /* BODY_* phase | start ms << 2 */
-    atomic_int route;          /* stats_route of the request, for counting a 408 */
-    uint64_t answered_ms;      /* when the sweeper wrote a 408 (0: never) */
-    bool shut;
-    http_conn *prev, *next;
-};
-
 /* One listening daemon: the public one, or the admin one
  * (INGESTER_ADMIN_LISTEN). */
 typedef struct {
@@ -130,12 +89,7 @@ struct ingester_http {
     struct MHD_Response *canned[CANNED_COUNT];
     unsigned canned_code[CANNED_COUNT];
     ready_checker *ready; /* /readyz checks (ready.c) */
-    /* open connections and the thread enforcing the header deadline */
-    pthread_mutex_t conn_mu;
-    pthread_cond_t sweep_cv;
-    http_conn *conns;
-    pthread_t sweep_thread;
-    bool sweep_started, sweep_stop;
+    deadlines *dl; /* open connections and their deadlines (deadlines.c) */
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -144,14 +98,6 @@ struct ingester_http {
 
 /* First size of a body buffer; it doubles from there as bytes arrive. */
 #define HTTP_BODY_MIN 4096u
-
-/* How long a connection answered 408 by the sweeper may still read before
- * it is shut down both ways: time for the client to read the answer
- * before unread bytes make the kernel reset the connection. */
-#define HTTP_LINGER_MS 1000u
-
-/* How often the sweeper checks the deadlines. */
-#define HTTP_SWEEP_MS 250
 
 /* Admin listener: a few scrapers and probes. */
 #define HTTP_ADMIN_MAX_CONNECTIONS 64u
@@ -181,8 +127,6 @@ struct http_req {
 
 static const char json_unavailable[] =
     "{\"error\":\"event could not be durably published; retry later\"}";
-static const char json_body_timeout[] =
-    "{\"error\":\"request body not received within INGESTER_BODY_TIMEOUT\"}";
 
 /* The response every canned answer shares the headers of; NULL when out of
  * memory. */
@@ -223,7 +167,7 @@ static int http_canned_build(ingester_http *h)
                              "{\"error\":\"method not allowed\"}", "GET, HEAD"},
         [CANNED_TOO_LARGE] = {MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
                               "{\"error\":\"body larger than INGESTER_MAX_BODY\"}", NULL},
-        [CANNED_BODY_TIMEOUT] = {MHD_HTTP_REQUEST_TIMEOUT, "application/json", json_body_timeout,
+        [CANNED_BODY_TIMEOUT] = {MHD_HTTP_REQUEST_TIMEOUT, "application/json", deadlines_408_body,
                                  NULL, true},
         [CANNED_BUSY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
                          "{\"error\":\"too many request bodies in memory "
@@ -450,168 +394,6 @@ static bool http_content_length(struct MHD_Connection *c, uint64_t *out)
     return true;
 }
 
-/* The connection's tracker, or NULL when it is not tracked. */
-static http_conn *http_conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
-}
-
-/* Tracks connections from open to close. libmicrohttpd calls CLOSED before
- * it closes the socket, and the sweeper only touches fd under conn_mu, so
- * it never writes to or shuts down a descriptor that was reused. */
-static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
-                             enum MHD_ConnectionNotificationCode code)
-{
-    ingester_http *h = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        http_conn *hc = ci != NULL ? calloc(1, sizeof *hc) : NULL;
-        if (hc == NULL)
-            return; /* untracked: only the idle timeout applies */
-        hc->fd = ci->connect_fd;
-        atomic_init(&hc->since_ms, clock_mono_ms());
-        atomic_init(&hc->in_request, false);
-        atomic_init(&hc->body, (uint64_t)BODY_NONE);
-        atomic_init(&hc->route, (int)STATS_ROUTE_OTHER);
-        pthread_mutex_lock(&h->conn_mu);
-        hc->next = h->conns;
-        if (h->conns != NULL)
-            h->conns->prev = hc;
-        h->conns = hc;
-        pthread_mutex_unlock(&h->conn_mu);
-        *socket_context = hc;
-        return;
-    }
-    http_conn *hc = *socket_context;
-    if (hc == NULL)
-        return;
-    pthread_mutex_lock(&h->conn_mu);
-    if (hc->prev != NULL)
-        hc->prev->next = hc->next;
-    else
-        h->conns = hc->next;
-    if (hc->next != NULL)
-        hc->next->prev = hc->prev;
-    pthread_mutex_unlock(&h->conn_mu);
-    free(hc);
-    *socket_context = NULL;
-}
-
-/* Writes the 408 of a body past its deadline straight to the socket (see
- * the top of the file for why) and ends the sending side. The socket is
- * non-blocking and nothing else is written during an upload, so the answer
- * fits in the empty send buffer. */
-static void http_write_408(int fd)
-{
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    /* IMF-fixdate; the C locale's day and month names are the HTTP ones. */
-    if (strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
-        date[0] = '\0';
-    char buf[512];
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nDate: %s\r\n"
-                     "Content-Type: application/json\r\nCache-Control: no-store\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     date, strlen(json_body_timeout), json_body_timeout);
-    if (n > 0 && (size_t)n < sizeof buf) {
-        ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)w; /* a client that has gone gets nothing either way */
-    }
-    shutdown(fd, SHUT_WR);
-}
-
-/* Every HTTP_SWEEP_MS: shuts down (both directions) every connection whose
- * request headers are overdue; answers 408 to every body past
- * INGESTER_BODY_TIMEOUT, and shuts those down HTTP_LINGER_MS later.
- * shutdown() leaves the descriptor to libmicrohttpd, which sees the end of
- * the stream and closes the connection itself. */
-static void *http_sweep_thread(void *arg)
-{
-    ingester_http *h = arg;
-    ingester *ing = h->ing;
-    uint64_t header_ms = (uint64_t)ing->connection_timeout_s * 1000u;
-    uint64_t body_ms = (uint64_t)ing->body_timeout_s * 1000u;
-    pthread_mutex_lock(&h->conn_mu);
-    while (!h->sweep_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += HTTP_SWEEP_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->sweep_cv, &h->conn_mu, &until);
-        if (h->sweep_stop)
-            continue;
-        uint64_t now = clock_mono_ms();
-        unsigned shut = 0, late = 0;
-        for (http_conn *hc = h->conns; hc != NULL; hc = hc->next) {
-            if (hc->shut)
-                continue;
-            if (hc->answered_ms != 0) {
-                if (now - hc->answered_ms >= HTTP_LINGER_MS) {
-                    shutdown(hc->fd, SHUT_RDWR);
-                    hc->shut = true;
-                }
-                continue;
-            }
-            uint64_t w = atomic_load(&hc->body);
-            if (BODY_PHASE(w) == BODY_READING && body_ms > 0 &&
-                now - BODY_START_MS(w) >= body_ms) {
-                /* Decides against the handler's final call: one answer. */
-                uint64_t expired = (w & ~(uint64_t)3u) | BODY_EXPIRED;
-                if (atomic_compare_exchange_strong(&hc->body, &w, expired)) {
-                    http_write_408(hc->fd);
-                    hc->answered_ms = now;
-                    stats_http(ing->stats, (stats_route)atomic_load(&hc->route),
-                               MHD_HTTP_REQUEST_TIMEOUT);
-                    stats_body_refused(ing->stats, STATS_BODY_DEADLINE);
-                    late++;
-                }
-                continue;
-            }
-            if (atomic_load(&hc->in_request) || header_ms == 0 ||
-                now - atomic_load(&hc->since_ms) < header_ms)
-                continue;
-            shutdown(hc->fd, SHUT_RDWR);
-            hc->shut = true;
-            shut++;
-        }
-        if (shut > 0) {
-            char n[16];
-            snprintf(n, sizeof n, "%u", shut);
-            log_msg(LL_LOG_WARN, "closed connections whose request headers were overdue",
-                    "connections", n, NULL);
-        }
-        if (late > 0) {
-            char n[16];
-            snprintf(n, sizeof n, "%u", late);
-            log_msg(LL_LOG_WARN, "answered 408 to request bodies past INGESTER_BODY_TIMEOUT",
-                    "connections", n, NULL);
-        }
-    }
-    pthread_mutex_unlock(&h->conn_mu);
-    return NULL;
-}
-
-static void http_sweep_stop(ingester_http *h)
-{
-    if (!h->sweep_started)
-        return;
-    pthread_mutex_lock(&h->conn_mu);
-    h->sweep_stop = true;
-    pthread_cond_signal(&h->sweep_cv);
-    pthread_mutex_unlock(&h->conn_mu);
-    pthread_join(h->sweep_thread, NULL);
-    h->sweep_started = false;
-}
-
 /* First call of a webhook POST: the headers are complete, the body
  * deadline starts. Nothing is allocated for the body yet. */
 static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *h,
@@ -773,7 +555,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
     http_req *rq = *con_cls;
 
     if (rq == NULL) {
-        http_conn *hc = http_conn_of(c);
+        http_conn *hc = deadlines_conn_of(c);
         if (hc != NULL) /* the header deadline no longer applies */
             atomic_store(&hc->in_request, true);
         http_endpoint ep = EP_NONE;
@@ -833,7 +615,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     ingester_http *h = cls;
     (void)toe;
     /* A keep-alive connection's next request gets its own deadlines. */
-    http_conn *hc = http_conn_of(c);
+    http_conn *hc = deadlines_conn_of(c);
     if (hc != NULL) {
         atomic_store(&hc->body, (uint64_t)BODY_NONE);
         atomic_store(&hc->since_ms, clock_mono_ms());
@@ -867,15 +649,6 @@ static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char
     return worker_http_resolve("INGESTER_LISTEN", host, port, sa, err, errlen);
 }
 
-/* After MHD_stop_daemon (every connection reported closed) or when the
- * daemon never started. */
-static void http_conns_destroy(ingester_http *h)
-{
-    http_sweep_stop(h);
-    pthread_cond_destroy(&h->sweep_cv);
-    pthread_mutex_destroy(&h->conn_mu);
-}
-
 /* Per-connection memory of libmicrohttpd (request line, headers and the
  * read buffer the body passes through): its default, spelled out because
  * the memory limits of the deployment are sized from it
@@ -886,7 +659,7 @@ static void http_start_failed(ingester_http *h)
 {
     ready_checker_free(h->ready);
     http_canned_free(h);
-    http_conns_destroy(h);
+    deadlines_free(h->dl);
     free(h);
 }
 
@@ -906,8 +679,6 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     h->ing = ing;
     h->pub_l = (http_listener){h, false};
     h->admin_l = (http_listener){h, true};
-    pthread_mutex_init(&h->conn_mu, NULL);
-    pthread_cond_init(&h->sweep_cv, NULL);
     if (http_canned_build(h) != 0) {
         snprintf(err, errlen, "out of memory");
         http_start_failed(h);
@@ -919,12 +690,12 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     /* Before any connection: the deadlines hold from the first one. */
-    if (pthread_create(&h->sweep_thread, NULL, http_sweep_thread, h) != 0) {
-        snprintf(err, errlen, "cannot start the deadline thread");
+    h->dl = deadlines_start(ing->connection_timeout_s, ing->body_timeout_s, ing->stats, err,
+                            errlen);
+    if (h->dl == NULL) {
         http_start_failed(h);
         return NULL;
     }
-    h->sweep_started = true;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     /* One thread is the internal polling thread alone: the pool option is
@@ -944,7 +715,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
-        MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, (void *)h,
+        MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (void *)h->dl,
         MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
@@ -962,7 +733,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
             MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
             MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
-            MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, (void *)h,
+            MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (void *)h->dl,
             MHD_OPTION_END);
         if (h->admin_d == NULL) {
             snprintf(err, errlen,
@@ -1000,14 +771,14 @@ void ingester_http_stop(ingester_http *h)
         return;
     /* Answers the /readyz checks still waiting before the server stops. */
     ready_checker_stop(h->ready);
-    http_sweep_stop(h);
-    /* libmicrohttpd reports each connection closed (conn_mu) while it stops. */
+    deadlines_stop(h->dl);
+    /* libmicrohttpd reports each connection closed (deadlines.c) while it stops. */
     if (h->admin_d != NULL)
         MHD_stop_daemon(h->admin_d);
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
     ready_checker_free(h->ready);
     http_canned_free(h);
-    http_conns_destroy(h);
+    deadlines_free(h->dl);
     free(h);
 }
