@@ -59,7 +59,7 @@ static db_status add_work(db_conn *c, void *varg, char *err, size_t errlen)
 }
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
-int credit_cli_parse_add(int argc, char **argv, credit_add_params *p, bool *json)
+int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
 {
     const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
                *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
@@ -78,10 +78,7 @@ int credit_cli_parse_add(int argc, char **argv, credit_add_params *p, bool *json
                 return args_usage(ADD_USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            *json = true;
-        else
-            return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
     }
     *p = (credit_add_params){0};
     if (client == NULL || !args_parse_id(client, &p->client_id))
@@ -130,7 +127,7 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o)
     bool json = o->json;
     add_arg a = {0};
     credit_add_params *p = &a.p;
-    int rc = credit_cli_parse_add(argc, argv, p, &json);
+    int rc = credit_cli_parse_add(argc, argv, p);
     if (rc != CLI_OK)
         return rc;
     const char *source = p->source;
@@ -198,7 +195,7 @@ static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
 int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
-                           civil_date *on, const char **by_out, bool *json)
+                           civil_date *on, const char **by_out)
 {
     const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
@@ -211,10 +208,7 @@ int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *
                 return args_usage(APPLY_USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            *json = true;
-        else
-            return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
     }
     *invoice_id = 0;
     *max_cents = 0;
@@ -233,7 +227,7 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
 {
     bool json = o->json;
     apply_arg a = {0};
-    int rc = credit_cli_parse_apply(argc, argv, &a.invoice_id, &a.max_cents, &a.on, &a.by, &json);
+    int rc = credit_cli_parse_apply(argc, argv, &a.invoice_id, &a.max_cents, &a.on, &a.by);
     if (rc != CLI_OK)
         return rc;
 
@@ -283,10 +277,7 @@ int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
                 return args_usage(BALANCE_USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(BALANCE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(BALANCE_USAGE, "unexpected argument '%s'", argv[i]);
     }
     balance_arg a = {0};
     if (client == NULL || !args_parse_id(client, &a.client_id))
@@ -333,10 +324,7 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
                 return args_usage(EXPIRE_USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(EXPIRE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(EXPIRE_USAGE, "unexpected argument '%s'", argv[i]);
     }
     expire_arg a = {.as_of = date_today_utc()};
     if (date != NULL && !date_parse(date, &a.as_of))

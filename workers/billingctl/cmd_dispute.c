@@ -160,9 +160,7 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (argv[i][0] != '-' && target == NULL)
+        if (argv[i][0] != '-' && target == NULL)
             target = argv[i];
         else
             return args_usage(USAGE, "unexpected argument '%s'", argv[i]);

@@ -116,12 +116,8 @@ static void dlq_key_text(const dlq_entry *e, char *out, size_t outsz)
 int cmd_dlq_list(int argc, char **argv, const cli_opts *o)
 {
     bool json = o->json;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE_LIST, "unexpected argument '%s'", argv[i]);
-    }
+    if (argc > 1)
+        return args_usage(USAGE_LIST, "unexpected argument '%s'", argv[1]);
     dlq_entries l = {0};
     char topic[TOPIC_NAME_MAX + 1];
     int rc = dlq_read_or_fail("dlq list", &l, topic, sizeof topic);
@@ -201,9 +197,7 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
             dflt = (int32_t)v;
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (argv[i][0] != '-' && nrefs < 256)
+        if (argv[i][0] != '-' && nrefs < 256)
             refs[nrefs++] = argv[i];
         else
             return args_usage(USAGE_REPLAY, "unexpected argument '%s'", argv[i]);

@@ -135,9 +135,7 @@ int cmd_engagement_renew(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (a.id == 0 && argv[i][0] != '-') {
+        if (a.id == 0 && argv[i][0] != '-') {
             if (!args_parse_id(argv[i], &a.id))
                 return args_usage(USAGE, "'%s' is not an engagement id", argv[i]);
         } else {

@@ -289,10 +289,6 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
             a->nlines++;
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-            continue;
-        }
         rc = args_usage(CREATE_USAGE, "unexpected argument '%s'", argv[i]);
         goto out;
     }
@@ -483,9 +479,7 @@ int cmd_invoice_show(int argc, char **argv, const cli_opts *o)
     bool json = o->json;
     show_arg a = {0};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (a.id == 0 && args_parse_id(argv[i], &a.id))
+        if (a.id == 0 && args_parse_id(argv[i], &a.id))
             continue;
         else
             return args_usage(usage, "unexpected argument '%s' (INVOICE_ID is a positive "

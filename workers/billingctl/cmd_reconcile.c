@@ -63,10 +63,7 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     civil_date df, dt;
     int64_t firm_id = 0;

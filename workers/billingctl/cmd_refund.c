@@ -130,9 +130,7 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (argv[i][0] != '-' && inv == NULL)
+        if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
             return args_usage(USAGE, "unexpected argument '%s'", argv[i]);

@@ -171,10 +171,7 @@ int cmd_report_revenue(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     civil_date f, t;
     if (firm == NULL || !args_parse_id(firm, &a.firm))

@@ -147,10 +147,7 @@ int cmd_report_credits(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     if (firm == NULL || !args_parse_id(firm, &a.firm))
         return args_usage(USAGE, "--firm-id N (a positive integer) is required");

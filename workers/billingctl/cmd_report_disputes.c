@@ -74,10 +74,7 @@ int cmd_report_disputes(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     report_disputes_arg a = {0};
     if (firm == NULL || !args_parse_id(firm, &a.firm))

@@ -37,10 +37,6 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-            continue;
-        }
         return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id;

@@ -83,10 +83,6 @@ static int time_cmd(int argc, char **argv, const cli_opts *o, bool approve)
             return args_usage(usage, "--by needs a value");
         if (got > 0)
             continue;
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-            continue;
-        }
         int64_t id;
         if (!args_parse_id(argv[i], &id))
             return args_usage(usage, "'%s' is not a time entry id (a positive integer)", argv[i]);

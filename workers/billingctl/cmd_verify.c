@@ -50,10 +50,7 @@ int cmd_verify(int argc, char **argv, const cli_opts *o)
                 return args_usage(USAGE, "%s needs a value", argv[i]);
             continue;
         }
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id = 0, cap = 1000;
     if (firm != NULL && !args_parse_id(firm, &firm_id))
