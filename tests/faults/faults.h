@@ -43,7 +43,9 @@ typedef struct {
     char log[640];
     char *argv[FPROC_MAX_ARGS];
     volatile pid_t pid;
-    int spawned; /* how many times it was started */
+    int spawned;   /* how many times it was started */
+    int restarted; /* of which by the supervisor, after it exited non-zero */
+    bool stopping; /* fproc_stop is waiting for it: not the supervisor's */
 } fproc;
 
 extern fproc fprocs[FP_COUNT];

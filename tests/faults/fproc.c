@@ -3,11 +3,17 @@
  * every process the suite starts, and making sure none outlives the suite:
  * children get PR_SET_PDEATHSIG, and every failure path (including the
  * watchdog's SIGALRM and SIGINT/SIGTERM) goes through fproc_cleanup_hard(),
- * which only uses async-signal-safe calls. Nothing is ever killed by name. */
+ * which only uses async-signal-safe calls. Nothing is ever killed by name.
+ * While the suite sleeps it supervises the services (ingester, scheduler,
+ * workers) as systemd's Restart=on-failure does in production
+ * (deploy/systemd): one that exited non-zero by itself, e.g. after a fatal
+ * Kafka error (an idempotent producer whose message timed out while every
+ * broker was down), is started again. */
 #include "faults.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +47,37 @@ int64_t fproc_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static pthread_t fproc_main_thread;
+static int fproc_status(int status);
+
+/* The services that exited by themselves with a non-zero status are
+ * started again (main thread only: the posting threads sleep too). */
+static void fproc_supervise(void)
+{
+    if (!pthread_equal(pthread_self(), fproc_main_thread))
+        return;
+    for (int id = FP_INGESTER; id < FP_COUNT; id++) {
+        fproc *p = &fprocs[id];
+        int status = 0;
+        pid_t pid = p->pid;
+        if (pid <= 0 || p->stopping || waitpid(pid, &status, WNOHANG) != pid)
+            continue;
+        int rc = fproc_status(status);
+        p->pid = 0;
+        if (rc == 0)
+            continue;
+        fproc_spawn((fproc_id)id);
+        p->restarted++;
+        printf("faults: supervisor: %s (pid %d) exited with status %d by itself; restarted as "
+               "pid %d (Restart=on-failure)\n",
+               p->name, (int)pid, rc, (int)p->pid);
+        fflush(stdout);
+    }
+}
+
 void fproc_sleep_ms(int64_t ms)
 {
+    fproc_supervise();
     if (ms <= 0)
         return;
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -52,6 +87,7 @@ void fproc_sleep_ms(int64_t ms)
 
 void fproc_init(const char *state_dir, const char *pg_start, const char *pg_stop)
 {
+    fproc_main_thread = pthread_self();
     snprintf(fproc_state, sizeof fproc_state, "%s", state_dir);
     snprintf(fproc_pg_dir, sizeof fproc_pg_dir, "%s/pg", state_dir);
     snprintf(fproc_pg_start_sh, sizeof fproc_pg_start_sh, "%s", pg_start);
@@ -147,6 +183,7 @@ int fproc_stop(fproc_id id, int timeout_ms)
     pid_t pid = p->pid;
     if (pid <= 0)
         return -1;
+    p->stopping = true;
     kill(pid, SIGTERM);
     bool exited;
     int rc = fproc_wait(pid, timeout_ms, &exited);
@@ -156,6 +193,7 @@ int fproc_stop(fproc_id id, int timeout_ms)
         rc = -1;
     }
     p->pid = 0;
+    p->stopping = false;
     return rc;
 }
 
