@@ -208,6 +208,13 @@ extern const ll_vocab ll_soft_failures;
     X(FAILED, failed)                                                          \
     X(CANCELED, canceled)
 
+/* billing.invoice_line_items.line_type (invoice_line_items_line_type_valid,
+ * sql/001). */
+#define LL_LINE_TYPE_MAP(X)                                                    \
+    X(PACKAGE_FEE, package_fee)                                                \
+    X(HOURLY, hourly)                                                          \
+    X(ADJUSTMENT, adjustment)
+
 /* The enums (ll_<type>, values PREFIX_TOKEN, PREFIX_COUNT) and the name
  * tables (ll_<name>s) of the maps above. */
 #define LL_VOCAB_DECLARE(map, prefix, type, table)                             \
@@ -225,6 +232,7 @@ extern const ll_vocab ll_soft_failures;
 #define document_kind_word_ROW(tok, word) DOCUMENT_KIND_##tok,
 #define dispute_status_word_ROW(tok, word) DISPUTE_STATUS_##tok,
 #define refund_status_ROW(tok, word) REFUND_STATUS_##tok,
+#define line_type_ROW(tok, word) LINE_TYPE_##tok,
 
 LL_VOCAB_DECLARE(LL_INVOICE_STATUS_MAP, INVOICE_STATUS, invoice_status, ll_invoice_statuses)
 LL_VOCAB_DECLARE(LL_AUTOPAY_STATUS_MAP, AUTOPAY_STATUS, autopay_status, ll_autopay_statuses)
@@ -237,6 +245,7 @@ LL_VOCAB_DECLARE(LL_NOTIFICATION_STATUS_MAP, NOTIFICATION_STATUS, notification_s
 LL_VOCAB_DECLARE(LL_DOCUMENT_KIND_MAP, DOCUMENT_KIND, document_kind_word, ll_document_kinds)
 LL_VOCAB_DECLARE(LL_DISPUTE_STATUS_MAP, DISPUTE_STATUS, dispute_status_word, ll_dispute_statuses)
 LL_VOCAB_DECLARE(LL_REFUND_STATUS_MAP, REFUND_STATUS, refund_status, ll_refund_statuses)
+LL_VOCAB_DECLARE(LL_LINE_TYPE_MAP, LINE_TYPE, line_type, ll_line_types)
 
 /* Whether word is entry i of v (false for NULL): for comparisons such as
  * ll_vocab_is(&ll_invoice_statuses, status, INVOICE_STATUS_SENT). */

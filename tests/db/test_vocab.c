@@ -92,6 +92,7 @@ static void test_checks_match_tables(void **state)
         {"billing.invoice_documents", "invoice_documents_kind_valid", &ll_document_kinds},
         {"billing.payment_disputes", "payment_disputes_status_valid", &ll_dispute_statuses},
         {"billing.refunds", "refunds_status_valid", &ll_refund_statuses},
+        {"billing.invoice_line_items", "invoice_line_items_line_type_valid", &ll_line_types},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         assert_check_is(rows[i].table, rows[i].constraint, rows[i].v, NULL);
