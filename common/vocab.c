@@ -71,20 +71,13 @@ stripe_family stripe_event_family(stripe_event_type t)
 /* ---- word lists ----------------------------------------------------------- */
 
 #define LL_WORD(word) #word,
-#define LL_WORD2(tok, word) #word,
-#define LL_VOCAB_DEFINE(map, row, table)                                       \
-    static const char *const table##_names[] = {map(row)};                     \
-    const ll_vocab table = {table##_names, sizeof table##_names / sizeof table##_names[0]};
+static const char *const hard_names[] = {LL_HARD_DECLINE_MAP(LL_WORD)};
+static const char *const soft_names[] = {LL_SOFT_FAILURE_MAP(LL_WORD)};
+#undef LL_WORD
+const ll_vocab ll_hard_declines = {hard_names, sizeof hard_names / sizeof hard_names[0]};
+const ll_vocab ll_soft_failures = {soft_names, sizeof soft_names / sizeof soft_names[0]};
 
-LL_VOCAB_DEFINE(LL_HARD_DECLINE_MAP, LL_WORD, ll_hard_declines)
-LL_VOCAB_DEFINE(LL_SOFT_FAILURE_MAP, LL_WORD, ll_soft_failures)
-LL_VOCAB_DEFINE(LL_INVOICE_STATUS_MAP, LL_WORD2, ll_invoice_statuses)
-LL_VOCAB_DEFINE(LL_AUTOPAY_STATUS_MAP, LL_WORD2, ll_autopay_statuses)
-LL_VOCAB_DEFINE(LL_ATTEMPT_STATUS_MAP, LL_WORD2, ll_attempt_statuses)
-LL_VOCAB_DEFINE(LL_ATTEMPT_KIND_MAP, LL_WORD2, ll_attempt_kinds)
-LL_VOCAB_DEFINE(LL_NOTIFICATION_KIND_MAP, LL_WORD2, ll_notification_kinds)
-LL_VOCAB_DEFINE(LL_NOTIFICATION_STATUS_MAP, LL_WORD2, ll_notification_statuses)
-LL_VOCAB_DEFINE(LL_DOCUMENT_KIND_MAP, LL_WORD2, ll_document_kinds)
-LL_VOCAB_DEFINE(LL_DISPUTE_STATUS_MAP, LL_WORD2, ll_dispute_statuses)
-LL_VOCAB_DEFINE(LL_REFUND_STATUS_MAP, LL_WORD2, ll_refund_statuses)
-LL_VOCAB_DEFINE(LL_LINE_TYPE_MAP, LL_WORD2, ll_line_types)
+#define LL_VOCAB_DEFINE(map, prefix, type, table)                              \
+    static const char *const table##_names[] = {map(LL_VOCAB_NAME_ROW, prefix)}; \
+    const ll_vocab table = {table##_names, sizeof table##_names / sizeof table##_names[0]};
+LL_WORD_LISTS(LL_VOCAB_DEFINE)

@@ -95,7 +95,7 @@ stripe_family stripe_event_family(stripe_event_type t);
 
 /* ---- Hard declines (BILLING_RULES: never retried) ----------------------- */
 
-/* Stripe decline codes after which a retry cannot succeed. The SQL twin is
+/* Stripe decline codes after which a retry cannot succeed: X(code). The SQL twin is
  * billing.is_hard_decline (sql/004). */
 #define LL_HARD_DECLINE_MAP(X)                                                 \
     X(expired_card)                                                            \
@@ -133,119 +133,111 @@ extern const ll_vocab ll_soft_failures;
 /* ---- Statuses and kinds held by CHECK constraints ----------------------- */
 
 /* billing.invoices.status (CHECK invoices_status_valid, sql/012). */
-#define LL_INVOICE_STATUS_MAP(X)                                               \
-    X(DRAFT, draft)                                                            \
-    X(SENT, sent)                                                              \
-    X(PAID, paid)                                                              \
-    X(PARTIAL, partial)                                                        \
-    X(OVERDUE, overdue)                                                        \
-    X(CANCELLED, cancelled)                                                    \
-    X(FAILED, failed)                                                          \
-    X(DISPUTED, disputed)                                                      \
-    X(REFUNDED, refunded)                                                      \
-    X(CHARGED_BACK, charged_back)                                              \
-    X(VOID, void)
+#define LL_INVOICE_STATUS_MAP(X, p)                                            \
+    X(p, DRAFT, draft)                                                         \
+    X(p, SENT, sent)                                                           \
+    X(p, PAID, paid)                                                           \
+    X(p, PARTIAL, partial)                                                     \
+    X(p, OVERDUE, overdue)                                                     \
+    X(p, CANCELLED, cancelled)                                                 \
+    X(p, FAILED, failed)                                                       \
+    X(p, DISPUTED, disputed)                                                   \
+    X(p, REFUNDED, refunded)                                                   \
+    X(p, CHARGED_BACK, charged_back)                                           \
+    X(p, VOID, void)
 
 /* billing.invoices.autopay_status (invoices_autopay_status_valid, sql/009). */
-#define LL_AUTOPAY_STATUS_MAP(X)                                               \
-    X(IDLE, idle)                                                              \
-    X(SCHEDULED, scheduled)                                                    \
-    X(PROCESSING, processing)                                                  \
-    X(SUCCEEDED, succeeded)                                                    \
-    X(FAILED, failed)                                                          \
-    X(CANCELLED, cancelled)                                                    \
-    X(NEEDS_ATTENTION, needs_attention)
+#define LL_AUTOPAY_STATUS_MAP(X, p)                                            \
+    X(p, IDLE, idle)                                                           \
+    X(p, SCHEDULED, scheduled)                                                 \
+    X(p, PROCESSING, processing)                                               \
+    X(p, SUCCEEDED, succeeded)                                                 \
+    X(p, FAILED, failed)                                                       \
+    X(p, CANCELLED, cancelled)                                                 \
+    X(p, NEEDS_ATTENTION, needs_attention)
 
 /* billing.payment_attempts.status (payment_attempts_status_valid, sql/009). */
-#define LL_ATTEMPT_STATUS_MAP(X)                                               \
-    X(PROCESSING, processing)                                                  \
-    X(SUCCEEDED, succeeded)                                                    \
-    X(FAILED, failed)                                                          \
-    X(TRANSIENT_ERROR, transient_error)                                        \
-    X(ABANDONED, abandoned)
+#define LL_ATTEMPT_STATUS_MAP(X, p)                                            \
+    X(p, PROCESSING, processing)                                               \
+    X(p, SUCCEEDED, succeeded)                                                 \
+    X(p, FAILED, failed)                                                       \
+    X(p, TRANSIENT_ERROR, transient_error)                                     \
+    X(p, ABANDONED, abandoned)
 
 /* billing.payment_attempts.kind (payment_attempts_kind_valid, sql/001). */
-#define LL_ATTEMPT_KIND_MAP(X)                                                 \
-    X(AUTOPAY, autopay)                                                        \
-    X(RETRY, retry)                                                            \
-    X(MANUAL, manual)
+#define LL_ATTEMPT_KIND_MAP(X, p)                                              \
+    X(p, AUTOPAY, autopay)                                                     \
+    X(p, RETRY, retry)                                                         \
+    X(p, MANUAL, manual)
 
 /* billing.notifications.kind (notifications_kind_valid, sql/016), in
  * notify_kind's order (notify.h). */
-#define LL_NOTIFICATION_KIND_MAP(X)                                            \
-    X(INVOICE_ISSUED, invoice_issued)                                          \
-    X(CREDIT_NOTE, credit_note)                                                \
-    X(RECEIPT, receipt)                                                        \
-    X(PAYMENT_FAILED, payment_failed)                                          \
-    X(ACTION_REQUIRED, action_required)                                        \
-    X(REMINDER, reminder)                                                      \
-    X(STATEMENT, statement)
+#define LL_NOTIFICATION_KIND_MAP(X, p)                                         \
+    X(p, INVOICE_ISSUED, invoice_issued)                                       \
+    X(p, CREDIT_NOTE, credit_note)                                             \
+    X(p, RECEIPT, receipt)                                                     \
+    X(p, PAYMENT_FAILED, payment_failed)                                       \
+    X(p, ACTION_REQUIRED, action_required)                                     \
+    X(p, REMINDER, reminder)                                                   \
+    X(p, STATEMENT, statement)
 
 /* billing.notifications.status (notifications_status_valid, sql/016). */
-#define LL_NOTIFICATION_STATUS_MAP(X)                                          \
-    X(QUEUED, queued)                                                          \
-    X(SENT, sent)                                                              \
-    X(FAILED, failed)
+#define LL_NOTIFICATION_STATUS_MAP(X, p)                                       \
+    X(p, QUEUED, queued)                                                       \
+    X(p, SENT, sent)                                                           \
+    X(p, FAILED, failed)
 
 /* billing.invoice_documents.kind (invoice_documents_kind_valid, sql/016). */
-#define LL_DOCUMENT_KIND_MAP(X)                                                \
-    X(INVOICE, invoice)                                                        \
-    X(CREDIT_NOTE, credit_note)                                                \
-    X(STATEMENT, statement)
+#define LL_DOCUMENT_KIND_MAP(X, p)                                             \
+    X(p, INVOICE, invoice)                                                     \
+    X(p, CREDIT_NOTE, credit_note)                                             \
+    X(p, STATEMENT, statement)
 
 /* billing.payment_disputes.status (payment_disputes_status_valid, sql/001),
  * in dispute_status's order (disputes.h). */
-#define LL_DISPUTE_STATUS_MAP(X)                                               \
-    X(OPENED, opened)                                                          \
-    X(UNDER_REVIEW, under_review)                                              \
-    X(CLOSED, closed)
+#define LL_DISPUTE_STATUS_MAP(X, p)                                            \
+    X(p, OPENED, opened)                                                       \
+    X(p, UNDER_REVIEW, under_review)                                           \
+    X(p, CLOSED, closed)
 
 /* billing.refunds.status (refunds_status_valid, sql/009): Stripe's words. */
-#define LL_REFUND_STATUS_MAP(X)                                                \
-    X(PENDING, pending)                                                        \
-    X(REQUIRES_ACTION, requires_action)                                        \
-    X(SUCCEEDED, succeeded)                                                    \
-    X(FAILED, failed)                                                          \
-    X(CANCELED, canceled)
+#define LL_REFUND_STATUS_MAP(X, p)                                             \
+    X(p, PENDING, pending)                                                     \
+    X(p, REQUIRES_ACTION, requires_action)                                     \
+    X(p, SUCCEEDED, succeeded)                                                 \
+    X(p, FAILED, failed)                                                       \
+    X(p, CANCELED, canceled)
 
 /* billing.invoice_line_items.line_type (invoice_line_items_line_type_valid,
  * sql/001). */
-#define LL_LINE_TYPE_MAP(X)                                                    \
-    X(PACKAGE_FEE, package_fee)                                                \
-    X(HOURLY, hourly)                                                          \
-    X(ADJUSTMENT, adjustment)
+#define LL_LINE_TYPE_MAP(X, p)                                                 \
+    X(p, PACKAGE_FEE, package_fee)                                             \
+    X(p, HOURLY, hourly)                                                       \
+    X(p, ADJUSTMENT, adjustment)
 
-/* The enums (ll_<type>, values PREFIX_TOKEN, PREFIX_COUNT) and the name
- * tables (ll_<name>s) of the maps above. */
+/* The status/kind tables above, one row each: X(map, enum prefix, enum
+ * type ll_<type>, name table). Each gives typedef enum { PREFIX_TOKEN...,
+ * PREFIX_COUNT } ll_<type>, and the ll_vocab of its words. */
+#define LL_WORD_LISTS(X)                                                                     \
+    X(LL_INVOICE_STATUS_MAP, INVOICE_STATUS, invoice_status, ll_invoice_statuses)            \
+    X(LL_AUTOPAY_STATUS_MAP, AUTOPAY_STATUS, autopay_status, ll_autopay_statuses)            \
+    X(LL_ATTEMPT_STATUS_MAP, ATTEMPT_STATUS, attempt_status, ll_attempt_statuses)            \
+    X(LL_ATTEMPT_KIND_MAP, ATTEMPT_KIND, attempt_kind, ll_attempt_kinds)                     \
+    X(LL_NOTIFICATION_KIND_MAP, NOTIFICATION_KIND, notification_kind, ll_notification_kinds) \
+    X(LL_NOTIFICATION_STATUS_MAP, NOTIFICATION_STATUS, notification_status,                  \
+      ll_notification_statuses)                                                              \
+    X(LL_DOCUMENT_KIND_MAP, DOCUMENT_KIND, document_kind_word, ll_document_kinds)            \
+    X(LL_DISPUTE_STATUS_MAP, DISPUTE_STATUS, dispute_status_word, ll_dispute_statuses)       \
+    X(LL_REFUND_STATUS_MAP, REFUND_STATUS, refund_status, ll_refund_statuses)                \
+    X(LL_LINE_TYPE_MAP, LINE_TYPE, line_type, ll_line_types)
+
+#define LL_VOCAB_ENUM_ROW(p, tok, word) p##_##tok,
+#define LL_VOCAB_NAME_ROW(p, tok, word) #word,
 #define LL_VOCAB_DECLARE(map, prefix, type, table)                             \
-    typedef enum {                                                             \
-        map(type##_ROW) prefix##_COUNT                                         \
-    } ll_##type;                                                               \
+    typedef enum { map(LL_VOCAB_ENUM_ROW, prefix) prefix##_COUNT } ll_##type;  \
     extern const ll_vocab table;
-
-#define invoice_status_ROW(tok, word) INVOICE_STATUS_##tok,
-#define autopay_status_ROW(tok, word) AUTOPAY_STATUS_##tok,
-#define attempt_status_ROW(tok, word) ATTEMPT_STATUS_##tok,
-#define attempt_kind_ROW(tok, word) ATTEMPT_KIND_##tok,
-#define notification_kind_ROW(tok, word) NOTIFICATION_KIND_##tok,
-#define notification_status_ROW(tok, word) NOTIFICATION_STATUS_##tok,
-#define document_kind_word_ROW(tok, word) DOCUMENT_KIND_##tok,
-#define dispute_status_word_ROW(tok, word) DISPUTE_STATUS_##tok,
-#define refund_status_ROW(tok, word) REFUND_STATUS_##tok,
-#define line_type_ROW(tok, word) LINE_TYPE_##tok,
-
-LL_VOCAB_DECLARE(LL_INVOICE_STATUS_MAP, INVOICE_STATUS, invoice_status, ll_invoice_statuses)
-LL_VOCAB_DECLARE(LL_AUTOPAY_STATUS_MAP, AUTOPAY_STATUS, autopay_status, ll_autopay_statuses)
-LL_VOCAB_DECLARE(LL_ATTEMPT_STATUS_MAP, ATTEMPT_STATUS, attempt_status, ll_attempt_statuses)
-LL_VOCAB_DECLARE(LL_ATTEMPT_KIND_MAP, ATTEMPT_KIND, attempt_kind, ll_attempt_kinds)
-LL_VOCAB_DECLARE(LL_NOTIFICATION_KIND_MAP, NOTIFICATION_KIND, notification_kind,
-                 ll_notification_kinds)
-LL_VOCAB_DECLARE(LL_NOTIFICATION_STATUS_MAP, NOTIFICATION_STATUS, notification_status,
-                 ll_notification_statuses)
-LL_VOCAB_DECLARE(LL_DOCUMENT_KIND_MAP, DOCUMENT_KIND, document_kind_word, ll_document_kinds)
-LL_VOCAB_DECLARE(LL_DISPUTE_STATUS_MAP, DISPUTE_STATUS, dispute_status_word, ll_dispute_statuses)
-LL_VOCAB_DECLARE(LL_REFUND_STATUS_MAP, REFUND_STATUS, refund_status, ll_refund_statuses)
-LL_VOCAB_DECLARE(LL_LINE_TYPE_MAP, LINE_TYPE, line_type, ll_line_types)
+LL_WORD_LISTS(LL_VOCAB_DECLARE)
+#undef LL_VOCAB_DECLARE
 
 /* Whether word is entry i of v (false for NULL): for comparisons such as
  * ll_vocab_is(&ll_invoice_statuses, status, INVOICE_STATUS_SENT). */

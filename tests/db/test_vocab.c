@@ -137,20 +137,6 @@ static void test_hard_declines_agree(void **state)
     assert_null(sql_hard(NULL));
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    pg = dbtest_connect();
-    return pg ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    PQfinish(pg);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,5 +144,8 @@ int main(void)
         cmocka_unit_test(test_status_before_dispute),
         cmocka_unit_test(test_hard_declines_agree),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    pg = dbtest_connect();
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    PQfinish(pg);
+    return failed;
 }
