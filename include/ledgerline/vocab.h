@@ -61,7 +61,10 @@ typedef enum {
 
 /* The routed Stripe event types, in the order of the ingester's metrics:
  * X(token, type, stream, object, family). Every other type is ignored
- * (acknowledged, never published). */
+ * (acknowledged, never published). charge.refund.updated is keyed by the
+ * refund's own id (route.c's old comment said "by the refund's charge";
+ * the code never did that, so its updates and the charge's charge.refunded
+ * may land on different partitions). */
 #define LL_STRIPE_EVENT_MAP(X)                                                               \
     X(PI_SUCCEEDED, "payment_intent.succeeded", PAYMENTS, PAYMENT_INTENT, PAYMENT_SUCCESS)     \
     X(PI_FAILED, "payment_intent.payment_failed", PAYMENTS, PAYMENT_INTENT, PAYMENT_FAILURE)   \
