@@ -11,9 +11,10 @@
  * - tests/db/test_vocab.c (label db): each status/kind table below equals
  *   the allowed values of the named CHECK constraint (pg_get_constraintdef),
  *   and billing.is_hard_decline agrees with LL_HARD_DECLINE_MAP;
- * - tests/unit/test_vocab.c (label unit): the Stripe event table routes as
- *   it says (through the ingester's route_event_parse, in
- *   tests/ingester/test_units.c) and the tables hold no duplicates.
+ * - tests/ingester/test_route_vocab.c (labels unit, ingester): every Stripe
+ *   event type routes through the ingester's route_event_parse to the topic
+ *   and key its row says, unknown types are ignored, the workers' families
+ *   follow the table, and the word lists hold no duplicates.
  * SQL text keeps its own literals (SQL stays SQL); a word added here needs
  * the same word in a new migration, or the db test fails.
  */
