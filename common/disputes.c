@@ -6,6 +6,7 @@
 #include "ledgerline/failf.h"
 
 #include "ledgerline/credit.h"
+#include "ledgerline/vocab.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,17 +74,15 @@ int dispute_map_status(const char *s, dispute_status *status, dispute_resolution
     return -1;
 }
 
+_Static_assert((int)DISPUTE_OPENED == (int)DISPUTE_STATUS_OPENED &&
+                   (int)DISPUTE_UNDER_REVIEW == (int)DISPUTE_STATUS_UNDER_REVIEW &&
+                   (int)DISPUTE_CLOSED == (int)DISPUTE_STATUS_CLOSED,
+               "dispute_status follows LL_DISPUTE_STATUS_MAP");
+
 const char *dispute_status_name(dispute_status s)
 {
-    switch (s) {
-    case DISPUTE_OPENED:
-        return "opened";
-    case DISPUTE_UNDER_REVIEW:
-        return "under_review";
-    case DISPUTE_CLOSED:
-        return "closed";
-    }
-    return "opened";
+    const char *name = ll_vocab_name(&ll_dispute_statuses, (int)s);
+    return name != NULL ? name : ll_dispute_statuses.names[DISPUTE_STATUS_OPENED];
 }
 
 const char *dispute_resolution_name(dispute_resolution r)
@@ -481,9 +480,9 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
         }
     }
 
-    if (strcmp(ev->type, "charge.dispute.funds_withdrawn") == 0 ||
-        strcmp(ev->type, "charge.dispute.funds_reinstated") == 0) {
-        bool withdrawn = strcmp(ev->type, "charge.dispute.funds_withdrawn") == 0;
+    stripe_event_type t = stripe_event_type_of(ev->type);
+    if (t == STRIPE_EVENT_DISPUTE_FUNDS_WITHDRAWN || t == STRIPE_EVENT_DISPUTE_FUNDS_REINSTATED) {
+        bool withdrawn = t == STRIPE_EVENT_DISPUTE_FUNDS_WITHDRAWN;
         if ((st = dispute_funds_audit(c, &x, out->dispute_id, withdrawn, err, errlen)) != DB_OK)
             return st;
     }
@@ -720,7 +719,10 @@ int64_t refund_counted(const char *status, int64_t amount)
 {
     /* Money that left or is leaving; a failed or canceled refund gave it
      * back (rule 11.11). */
-    return strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0 ? 0 : amount;
+    return ll_vocab_is(&ll_refund_statuses, status, REFUND_STATUS_FAILED) ||
+                   ll_vocab_is(&ll_refund_statuses, status, REFUND_STATUS_CANCELED)
+               ? 0
+               : amount;
 }
 
 /* Records (or moves on) each listed refund of the charge and returns the

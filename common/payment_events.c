@@ -10,19 +10,29 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_match.h"
+#include "ledgerline/vocab.h"
 #include "ledgerline/worker.h"
 
 payment_event_kind payment_event_kind_of(const char *type)
 {
-    if (strcmp(type, "payment_intent.succeeded") == 0 ||
-        strcmp(type, "invoice.payment_succeeded") == 0)
-        return PAYMENT_EVENT_SUCCESS;
-    if (strcmp(type, "payment_intent.processing") == 0)
-        return PAYMENT_EVENT_PROCESSING;
-    if (strcmp(type, "payment_intent.payment_failed") == 0 ||
-        strcmp(type, "invoice.payment_failed") == 0)
-        return PAYMENT_EVENT_FAILURE;
+    stripe_event_type t = stripe_event_type_of(type);
+    if (t == STRIPE_EVENT_UNKNOWN)
+        return PAYMENT_EVENT_OTHER;
+    switch (stripe_event_family(t)) {
+    case STRIPE_FAMILY_PAYMENT_SUCCESS: return PAYMENT_EVENT_SUCCESS;
+    case STRIPE_FAMILY_PAYMENT_PROCESSING: return PAYMENT_EVENT_PROCESSING;
+    case STRIPE_FAMILY_PAYMENT_FAILURE: return PAYMENT_EVENT_FAILURE;
+    case STRIPE_FAMILY_DISPUTE:
+    case STRIPE_FAMILY_REFUND: break;
+    }
     return PAYMENT_EVENT_OTHER;
+}
+
+/* Whether the event's object is a Stripe invoice (invoice.payment_*). */
+static bool pe_object_is_invoice(const char *type)
+{
+    stripe_event_type t = stripe_event_type_of(type);
+    return t != STRIPE_EVENT_UNKNOWN && stripe_event_object(t) == STRIPE_OBJECT_INVOICE;
 }
 
 typedef struct {
@@ -66,8 +76,7 @@ static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
 {
     pe_arg *a = arg;
     const json_t *o = a->object;
-    bool is_invoice = !a->from_api && (strcmp(a->ev->type, "invoice.payment_succeeded") == 0 ||
-                                       strcmp(a->ev->type, "invoice.payment_failed") == 0);
+    bool is_invoice = !a->from_api && pe_object_is_invoice(a->ev->type);
     char at[40];
     civil_date day;
     pe_when(a->ev, at, &day);

@@ -25,6 +25,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/vocab.h"
 
 const char *const payments_kind_names[] = {"autopay", "retry"};
 
@@ -65,29 +66,13 @@ int payments_metrics_declare(metrics_registry *m)
 
 bool payments_is_hard_decline(const char *code)
 {
-    static const char *const hard[] = {
-        "expired_card",          "lost_card",        "stolen_card",
-        "pickup_card",           "fraudulent",       "invalid_account",
-        "card_not_supported",    "incorrect_number", "authentication_required",
-        "payment_method_missing"};
-    for (size_t i = 0; code != NULL && i < sizeof hard / sizeof hard[0]; i++)
-        if (strcmp(code, hard[i]) == 0)
-            return true;
-    return false;
+    return ll_vocab_find(&ll_hard_declines, code) >= 0;
 }
 
 const char *payments_failure_code_label(const char *code)
 {
-    static const char *const known[] = {
-        "expired_card", "lost_card", "stolen_card", "pickup_card", "fraudulent",
-        "invalid_account", "card_not_supported", "incorrect_number", "authentication_required",
-        "payment_method_missing", "card_declined", "generic_decline", "insufficient_funds",
-        "incorrect_cvc", "processing_error", "do_not_honor", "try_again_later",
-        "card_velocity_exceeded", "withdrawal_count_limit_exceeded", "currency_not_supported",
-        "payment_intent_canceled", "payment_intent_requires_payment_method", "payment_failed",
-        "unknown"};
-    for (size_t i = 0; code != NULL && i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(code, known[i]) == 0)
-            return known[i];
-    return "other";
+    const char *label = ll_vocab_name(&ll_hard_declines, ll_vocab_find(&ll_hard_declines, code));
+    if (label == NULL)
+        label = ll_vocab_name(&ll_soft_failures, ll_vocab_find(&ll_soft_failures, code));
+    return label != NULL ? label : "other";
 }

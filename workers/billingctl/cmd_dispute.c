@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "ledgerline/disputes.h"
 #include "ledgerline/stripe.h"
+#include "ledgerline/vocab.h"
 
 static const char *const USAGE = "dispute evidence DISPUTE --file EVIDENCE.json [--by NAME]";
 
@@ -203,7 +204,7 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
         args_refused("dispute evidence", err);
         goto out;
     }
-    if (strcmp(a.status, "closed") == 0) {
+    if (ll_vocab_is(&ll_dispute_statuses, a.status, DISPUTE_STATUS_CLOSED)) {
         fprintf(stderr, "billingctl: dispute evidence refused: dispute %lld (%s) is closed\n",
                 (long long)a.id, a.dp);
         goto out;

@@ -29,6 +29,7 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/money.h"
+#include "ledgerline/vocab.h"
 
 #define INVOICE_MAX_LINES 200
 
@@ -64,8 +65,7 @@ bool invoice_cli_parse_line(const char *spec, inv_line *l)
         return false;
     memcpy(l->type_buf, spec, tl);
     l->type_buf[tl] = '\0';
-    if (strcmp(l->type_buf, "package_fee") != 0 && strcmp(l->type_buf, "hourly") != 0 &&
-        strcmp(l->type_buf, "adjustment") != 0)
+    if (ll_vocab_find(&ll_line_types, l->type_buf) < 0)
         return false;
     l->type = l->type_buf;
     char q[32], r[24];

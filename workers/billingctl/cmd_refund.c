@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "ledgerline/disputes.h"
 #include "ledgerline/stripe.h"
+#include "ledgerline/vocab.h"
 
 static const char *const USAGE =
     "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
@@ -168,7 +169,8 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         args_refused("refund", err);
         goto out;
     }
-    if (strcmp(a.status, "disputed") == 0 || strcmp(a.status, "charged_back") == 0) {
+    if (ll_vocab_is(&ll_invoice_statuses, a.status, INVOICE_STATUS_DISPUTED) ||
+        ll_vocab_is(&ll_invoice_statuses, a.status, INVOICE_STATUS_CHARGED_BACK)) {
         fprintf(stderr,
                 "billingctl: refund refused: invoice %lld: it is disputed or charged back: the "
                 "card network holds that money\n",

@@ -16,20 +16,20 @@
 #include "ledgerline/disputes.h"
 #include "ledgerline/log.h"
 #include "ledgerline/stripe_match.h"
+#include "ledgerline/vocab.h"
 
 typedef enum { DW_DISPUTE, DW_REFUND, DW_OTHER } dw_kind;
 
 static dw_kind dispute_worker_kind(const char *type)
 {
-    static const char *const disputes[] = {
-        "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
-        "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"};
-    for (size_t i = 0; i < sizeof disputes / sizeof disputes[0]; i++)
-        if (strcmp(type, disputes[i]) == 0)
-            return DW_DISPUTE;
-    return strcmp(type, "charge.refunded") == 0 || strcmp(type, "charge.refund.updated") == 0
-               ? DW_REFUND
-               : DW_OTHER;
+    stripe_event_type t = stripe_event_type_of(type);
+    if (t == STRIPE_EVENT_UNKNOWN)
+        return DW_OTHER;
+    switch (stripe_event_family(t)) {
+    case STRIPE_FAMILY_DISPUTE: return DW_DISPUTE;
+    case STRIPE_FAMILY_REFUND: return DW_REFUND;
+    default: return DW_OTHER;
+    }
 }
 
 int dispute_worker_metrics_declare(metrics_registry *m)

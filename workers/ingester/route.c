@@ -25,30 +25,19 @@
 
 #include "ledgerline/stripe_id.h"
 #include "ledgerline/topics.h"
+#include "ledgerline/vocab.h"
 
-static const struct {
-    const char *type;
-    route_dest dest;
-} route_table[] = {
-    {"payment_intent.succeeded", ROUTE_PAYMENTS},
-    {"payment_intent.payment_failed", ROUTE_PAYMENTS},
-    {"payment_intent.processing", ROUTE_PAYMENTS},
-    {"invoice.payment_succeeded", ROUTE_PAYMENTS},
-    {"invoice.payment_failed", ROUTE_PAYMENTS},
-    {"charge.dispute.created", ROUTE_DISPUTES},
-    {"charge.dispute.updated", ROUTE_DISPUTES},
-    {"charge.dispute.closed", ROUTE_DISPUTES},
-    {"charge.dispute.funds_withdrawn", ROUTE_DISPUTES},
-    {"charge.dispute.funds_reinstated", ROUTE_DISPUTES},
-    {"charge.refunded", ROUTE_DISPUTES},
-    {"charge.refund.updated", ROUTE_DISPUTES}, /* keyed by the refund's charge */
-};
-
+/* The routed types are vocab.h's LL_STRIPE_EVENT_MAP, in its order. */
 const char *const route_known_types[] = {
-    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
-    "invoice.payment_succeeded", "invoice.payment_failed", "charge.dispute.created",
-    "charge.dispute.updated", "charge.dispute.closed", "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated", "charge.refunded", "charge.refund.updated", NULL};
+#define LL_X(tok, type, stream, object, family) type,
+    LL_STRIPE_EVENT_MAP(LL_X)
+#undef LL_X
+        NULL};
+
+static route_dest route_dest_of(stripe_stream s)
+{
+    return s == STRIPE_STREAM_PAYMENTS ? ROUTE_PAYMENTS : ROUTE_DISPUTES;
+}
 
 const char *route_topic(route_dest d)
 {
@@ -688,30 +677,28 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
     }
     memcpy(out->id, id->s, strlen(id->s) + 1);
     memcpy(out->type, type->s, strlen(type->s) + 1);
-    out->dest = ROUTE_IGNORED;
-    out->known = -1;
-    for (size_t i = 0; i < sizeof route_table / sizeof route_table[0]; i++)
-        if (strcmp(route_table[i].type, out->type) == 0) {
-            out->dest = route_table[i].dest;
-            out->known = (int)i; /* route_known_types has the table's order */
-        }
-    if (out->dest == ROUTE_IGNORED) {
+    stripe_event_type t = stripe_event_type_of(out->type);
+    out->known = t; /* STRIPE_EVENT_UNKNOWN is -1 */
+    if (t == STRIPE_EVENT_UNKNOWN) {
+        out->dest = ROUTE_IGNORED;
         rc = 0;
         goto out;
     }
+    out->dest = route_dest_of(stripe_event_stream(t));
     /* The field that keys the event, then data.object.id, then the event
      * id. A field that holds a string must hold a Stripe id. */
     route_slot slot = SLOT_OBJECT, id_slot = SLOT_OBJ_ID;
     const char *field = "data.object.id";
-    if (strncmp(out->type, "invoice.", 8) == 0) { /* its PaymentIntent, else the invoice */
+    stripe_object object = stripe_event_object(t);
+    if (object == STRIPE_OBJECT_INVOICE) { /* its PaymentIntent, else the invoice */
         slot = SLOT_OBJ_PI;
         id_slot = SLOT_PI_ID;
         field = "data.object.payment_intent";
-    } else if (strncmp(out->type, "charge.dispute.", 15) == 0) { /* the dispute's charge */
+    } else if (object == STRIPE_OBJECT_DISPUTE) { /* the dispute's charge */
         slot = SLOT_OBJ_CHARGE;
         id_slot = SLOT_CHARGE_ID;
         field = "data.object.charge";
-    } /* payment_intent.* and charge.refunded: the object itself */
+    } /* a PaymentIntent, a charge or a refund: the object itself */
     const char *key = NULL;
     route_ref_status st = route_ref(p, slot, id_slot, &key);
     if (st == REF_NONE && slot != SLOT_OBJECT) {

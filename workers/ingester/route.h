@@ -21,7 +21,7 @@ typedef enum { ROUTE_IGNORED = 0, ROUTE_PAYMENTS, ROUTE_DISPUTES } route_dest;
 
 typedef struct {
     route_dest dest;
-    int known; /* index of type in route_known_types, or -1 */
+    int known; /* its stripe_event_type (vocab.h), the index in route_known_types; or -1 */
     char id[STRIPE_ID_SHAPE_MAX + 1];
     char type[ROUTE_FIELD_MAX + 1];
     char key[STRIPE_ID_SHAPE_MAX + 1]; /* a Stripe id; empty when ignored */
@@ -34,7 +34,8 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
 /* Unprefixed topic name for a destination (NULL for ROUTE_IGNORED). */
 const char *route_topic(route_dest d);
 
-/* The routed event types, for metrics labels (NULL-terminated). */
+/* The routed event types, for metrics labels (NULL-terminated), generated
+ * from vocab.h's LL_STRIPE_EVENT_MAP. */
 extern const char *const route_known_types[];
 
 #endif
