@@ -173,20 +173,23 @@ CREATE TABLE billing.statement_documents (
     created_at     timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT statement_documents_rule_1_3_client_same_firm
         FOREIGN KEY (firm_id, client_id) REFERENCES billing.clients (firm_id, id),
-    CONSTRAINT statement_documents_rule_1_3_document_same_firm
-        FOREIGN KEY (firm_id, document_id) REFERENCES billing.invoice_documents (firm_id, id),
     CONSTRAINT statement_documents_period_valid CHECK (period_start <= statement_date),
     CONSTRAINT statement_documents_rule_17_5_one_per_client_date
         UNIQUE (client_id, statement_date)
 );
 
--- 17.5: the document named is a statement (not an invoice's or a note's).
+-- 17.5: the document named is a statement of the same firm (not an
+-- invoice's or a note's). A trigger, not a foreign key: documents are never
+-- removed (rule 1.7), and a foreign key would answer a TRUNCATE of
+-- invoice_documents before rule 1.7's trigger does.
 CREATE FUNCTION billing.statement_documents_rule_17_5_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM billing.invoice_documents d
-                    WHERE d.id = NEW.document_id AND d.kind = 'statement') THEN
-        RAISE EXCEPTION 'rule 17.5 (statements): document % is not a statement', NEW.document_id
+                    WHERE d.id = NEW.document_id AND d.kind = 'statement'
+                      AND d.firm_id = NEW.firm_id) THEN
+        RAISE EXCEPTION 'rule 17.5 (statements): document % is not a statement of firm %',
+              NEW.document_id, NEW.firm_id
               USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
