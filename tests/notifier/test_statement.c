@@ -151,6 +151,32 @@ static void line_has(const char *text, ...)
     fail_msg("no line with '%s' and the rest in:\n%s", first, text);
 }
 
+/* With LL_SAMPLES_DIR set (tests/notifier/samples.sh), the documents a
+ * test made are also written there as NAME.pdf for docs/samples/. */
+static void sample(const char *name, const unsigned char *pdf, size_t len)
+{
+    const char *dir = getenv("LL_SAMPLES_DIR");
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.pdf", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(pdf, 1, len, f), len);
+    fclose(f);
+}
+
+static void sample_document(const char *name, int64_t invoice, int64_t note)
+{
+    unsigned char *pdf;
+    size_t len;
+    char err[512];
+    if (document_obtain(db, invoice, note, &pdf, &len, err, sizeof err) != DB_OK)
+        fail_msg("document_obtain: %s", err);
+    sample(name, pdf, len);
+    free(pdf);
+}
+
 static civil_date today(void)
 {
     return date_today_utc();
@@ -211,6 +237,9 @@ static void test_statement_shows_every_movement(void **state)
     line_has(t, s.b_no, "900.00", days_b, NULL);
     assert_non_null(strstr(t, "Payment instructions"));
     free(t);
+    sample("statement", pdf, len);
+    sample_document("invoice", s.a, 0);
+    sample_document("credit-note", s.b, s.note);
     /* From 2026-03-01: everything is in the period, the opening is 0. */
     pdftest_remove(path);
     free(pdf);
@@ -378,6 +407,7 @@ static void test_reminder_carries_its_letter(void **state)
     assert_memory_equal(pdf, att, len);
     free(pdf);
     document_facts_free(&f);
+    sample("reminder", att, alen);
     free(t);
     pdftest_remove(path);
     free(att);
