@@ -977,6 +977,21 @@ db_status document_store(db_conn *c, const document_facts *f, const unsigned cha
     return DB_OK;
 }
 
+/* The first column of r's first row (a binary bytea) into malloc'd *pdf. */
+static db_status copy_bytes(PGresult *r, unsigned char **pdf, size_t *len, char *err,
+                            size_t errlen)
+{
+    size_t n = (size_t)PQgetlength(r, 0, 0);
+    *pdf = malloc(n ? n : 1);
+    if (*pdf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return DB_TRANSIENT;
+    }
+    memcpy(*pdf, PQgetvalue(r, 0, 0), n);
+    *len = n;
+    return DB_OK;
+}
+
 db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
                          unsigned char **pdf, size_t *len, char *err, size_t errlen)
 {
@@ -999,15 +1014,10 @@ db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
                  credit_note_id > 0 ? " and that credit note" : "");
         return DB_PERMANENT;
     }
-    size_t n = (size_t)PQgetlength(r, 0, 0);
-    *pdf = malloc(n ? n : 1);
-    if (*pdf == NULL) {
+    if (copy_bytes(r, pdf, len, err, errlen) != DB_OK) {
         PQclear(r);
-        snprintf(err, errlen, "out of memory");
         return DB_TRANSIENT;
     }
-    memcpy(*pdf, PQgetvalue(r, 0, 0), n);
-    *len = n;
     PQclear(r);
     return DB_OK;
 }
@@ -1075,15 +1085,10 @@ db_status document_fetch_statement(db_conn *c, int64_t client_id, const char *da
                  date);
         return DB_PERMANENT;
     }
-    size_t n = (size_t)PQgetlength(r, 0, 0);
-    *pdf = malloc(n ? n : 1);
-    if (*pdf == NULL) {
+    if (copy_bytes(r, pdf, len, err, errlen) != DB_OK) {
         PQclear(r);
-        snprintf(err, errlen, "out of memory");
         return DB_TRANSIENT;
     }
-    memcpy(*pdf, PQgetvalue(r, 0, 0), n);
-    *len = n;
     if (document_id != NULL)
         *document_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     if (period_start != NULL)
