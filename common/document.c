@@ -742,14 +742,14 @@ static const column STMT_COLS[] = {{MARGIN, 62, PANGO_ALIGN_LEFT},
                                    {MARGIN + 417, CONTENT_W - 417, PANGO_ALIGN_RIGHT}};
 /* Open invoices: number, issued, due, total, paid, credited, balance due,
  * days overdue. */
-static const column OPEN_COLS[] = {{MARGIN, 94, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 96, 56, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 154, 56, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 212, 60, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 274, 56, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 332, 56, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 390, 62, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 454, CONTENT_W - 454, PANGO_ALIGN_RIGHT}};
+static const column OPEN_COLS[] = {{MARGIN, 88, PANGO_ALIGN_LEFT},
+                                   {MARGIN + 90, 54, PANGO_ALIGN_LEFT},
+                                   {MARGIN + 146, 54, PANGO_ALIGN_LEFT},
+                                   {MARGIN + 202, 60, PANGO_ALIGN_RIGHT},
+                                   {MARGIN + 264, 54, PANGO_ALIGN_RIGHT},
+                                   {MARGIN + 320, 54, PANGO_ALIGN_RIGHT},
+                                   {MARGIN + 380, 64, PANGO_ALIGN_RIGHT},
+                                   {MARGIN + 448, CONTENT_W - 448, PANGO_ALIGN_RIGHT}};
 
 static void heading(page_ctx *p, const char *text, double before)
 {
