@@ -224,7 +224,8 @@ static int send_statement(db_conn *c, const smtp_config *smtp, const statement_f
         fprintf(stderr, "billingctl: statement: the statement of client %lld for %s was stored "
                         "earlier for the period from %s; that one is written and sent\n",
                 (long long)f->client_id, f->date_to, sent.stored_from);
-    FILE *say = o->json ? stderr : stdout;
+    /* Never into the PDF on stdout (-o -) or the JSON line. */
+    FILE *say = o->json || strcmp(out, "-") == 0 ? stderr : stdout;
     switch (sent.outcome) {
     case NOTIFY_SENT:
         fprintf(say, "sent the statement of client %lld for %s to %s\n", (long long)f->client_id,
