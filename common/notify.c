@@ -44,6 +44,12 @@ const char *notify_outcome_name(notify_outcome o)
 
 void notify_message_id(const notify_request *rq, char out[NOTIFY_MESSAGE_ID_MAX])
 {
+    if (rq->kind == NOTIFY_STATEMENT) {
+        /* Statements name no invoice: the client stands in its place. */
+        snprintf(out, NOTIFY_MESSAGE_ID_MAX, "<statement.%lld.0.%d@ledgerline>",
+                 (long long)rq->client_id, rq->step);
+        return;
+    }
     snprintf(out, NOTIFY_MESSAGE_ID_MAX, "<%s.%lld.%lld.%d@ledgerline>", notify_kind_name(rq->kind),
              (long long)rq->invoice_id, (long long)rq->credit_note_id, rq->step);
 }
@@ -153,11 +159,7 @@ static void add(text *t, const char *fmt, ...)
 
 static void money(const document_facts *f, int64_t cents, char *buf, size_t bufsz)
 {
-    char num[40];
-    if (money_format(cents, f->currency, num, sizeof num) < 0)
-        snprintf(num, sizeof num, "?");
-    snprintf(buf, bufsz, "%s %c%c%c", num, toupper((unsigned char)f->currency[0]),
-             toupper((unsigned char)f->currency[1]), toupper((unsigned char)f->currency[2]));
+    document_amount_text(cents, f->currency, buf, bufsz);
 }
 
 static void subject_of(const notify_request *rq, const document_facts *f, char *out, size_t n)
@@ -237,6 +239,7 @@ static void body_of(const notify_request *rq, const document_facts *f, text *t)
             add(t, "Invoice %s of %s was due on %s and is %d day%s overdue. Balance due: %s.\n",
                 f->legal_number, f->issue_date, f->due_date, rq->step, rq->step == 1 ? "" : "s",
                 due);
+        add(t, "The attached payment reminder repeats these figures.\n");
         break;
     default:
         break;
@@ -248,12 +251,35 @@ static void body_of(const notify_request *rq, const document_facts *f, text *t)
         add(t, "%s\n", f->firm_address);
 }
 
+/* ---- one delivery, whatever its kind ------------------------------------------------ */
+
+/* What the three steps need to know of one notification: its key, its
+ * address, its text and how its document is stored (step 1) and attached
+ * (step 2). Invoice kinds fill it from document_facts, statements from a
+ * notify_statement. */
+typedef struct delivery delivery;
+struct delivery {
+    notify_kind kind;
+    int64_t firm_id, client_id, invoice_id, credit_note_id;
+    int step;
+    const char *email;   /* the client's primary_contact_email, "" when none */
+    char message_id[NOTIFY_MESSAGE_ID_MAX];
+    const char *subject, *body, *pdf_name;
+    /* Step 1, inside its transaction, when the row is new: store the
+     * document (NULL: the kind has none). *rendered: stored now. */
+    db_status (*store)(db_conn *c, const delivery *d, bool *rendered, char *err, size_t errlen);
+    /* Step 2: the attachment's bytes (NULL: none). */
+    db_status (*attach)(db_conn *c, const delivery *d, unsigned char **pdf, size_t *len,
+                        char *err, size_t errlen);
+    const notify_request *rq;          /* invoice kinds */
+    const document_facts *f;           /* invoice kinds */
+    const notify_statement *statement; /* statements */
+};
+
 /* ---- step 1: document and row, committed -------------------------------------------- */
 
 typedef struct {
-    const notify_request *rq;
-    const document_facts *f;
-    const char *message_id;
+    const delivery *d;
     /* out */
     int64_t id;
     char status[8];
@@ -265,18 +291,30 @@ typedef struct {
 
 static db_status read_row(db_conn *c, prepare_arg *a, bool *found, char *err, size_t errlen)
 {
-    char inv[24], cn[24], step[16];
-    snprintf(step, sizeof step, "%d", a->rq->step);
-    const char *p[] = {notify_kind_name(a->rq->kind), db_i64(a->rq->invoice_id, inv, sizeof inv),
-                       a->rq->credit_note_id > 0 ? db_i64(a->rq->credit_note_id, cn, sizeof cn)
-                                                 : NULL,
+    const delivery *d = a->d;
+    char inv[24], cn[24], client[24], step[16];
+    snprintf(step, sizeof step, "%d", d->step);
+    bool statement = d->kind == NOTIFY_STATEMENT;
+    /* Rule 17.3: statements are keyed by client and step, the other kinds
+     * by invoice, credit note and step. */
+    const char *p[] = {notify_kind_name(d->kind),
+                       statement ? db_i64(d->client_id, client, sizeof client)
+                                 : db_i64(d->invoice_id, inv, sizeof inv),
+                       d->credit_note_id > 0 ? db_i64(d->credit_note_id, cn, sizeof cn) : NULL,
                        step};
     db_status st;
     PGresult *r = db_exec(c,
-                          "SELECT id, status, attempts, coalesce(to_address, '')"
-                          "  FROM billing.notifications"
-                          " WHERE kind = $1 AND invoice_id = $2::bigint"
-                          "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint AND step = $4::int",
+                          statement
+                              ? "SELECT id, status, attempts, coalesce(to_address, '')"
+                                "  FROM billing.notifications"
+                                " WHERE kind = $1 AND client_id = $2::bigint AND invoice_id IS NULL"
+                                "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
+                                "   AND step = $4::int"
+                              : "SELECT id, status, attempts, coalesce(to_address, '')"
+                                "  FROM billing.notifications"
+                                " WHERE kind = $1 AND invoice_id = $2::bigint"
+                                "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
+                                "   AND step = $4::int",
                           4, p, &st, err, errlen);
     if (r == NULL)
         return st;
@@ -291,37 +329,45 @@ static db_status read_row(db_conn *c, prepare_arg *a, bool *found, char *err, si
     return DB_OK;
 }
 
-static db_status store_document(db_conn *c, prepare_arg *a, char *err, size_t errlen)
+/* The invoice kinds' store: the invoice's or credit note's document,
+ * rendered and stored when none is. */
+static db_status store_invoice_document(db_conn *c, const delivery *d, bool *rendered, char *err,
+                                        size_t errlen)
 {
-    unsigned char *pdf;
-    size_t len;
-    if (document_render(a->f, &pdf, &len, err, errlen) != 0)
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    db_status st = document_fetch(c, d->invoice_id, d->credit_note_id, &pdf, &len, err, errlen);
+    free(pdf);
+    if (st != DB_PERMANENT)
+        return st;
+    if (document_render(d->f, &pdf, &len, err, errlen) != 0)
         return DB_PERMANENT;
     int64_t id;
-    db_status st = document_store(c, a->f, pdf, len, &id, NULL, err, errlen);
+    st = document_store(c, d->f, pdf, len, &id, NULL, err, errlen);
     free(pdf);
-    a->rendered = st == DB_OK;
+    *rendered = st == DB_OK;
     return st;
 }
 
 static db_status insert_row(db_conn *c, prepare_arg *a, char *err, size_t errlen)
 {
-    const document_facts *f = a->f;
-    bool usable = smtp_address_valid(f->client_email);
+    const delivery *d = a->d;
+    bool usable = smtp_address_valid(d->email);
     char why[200] = "";
     if (!usable)
         snprintf(why, sizeof why,
-                 f->client_email[0] ? "client %lld's primary_contact_email is not a usable address"
-                                    : "client %lld has no primary_contact_email",
-                 (long long)f->client_id);
+                 d->email[0] ? "client %lld's primary_contact_email is not a usable address"
+                             : "client %lld has no primary_contact_email",
+                 (long long)d->client_id);
     char firm[24], client[24], inv[24], cn[24], step[16];
-    snprintf(step, sizeof step, "%d", a->rq->step);
-    const char *p[] = {db_i64(f->firm_id, firm, sizeof firm), db_i64(f->client_id, client, sizeof client),
-                       db_i64(a->rq->invoice_id, inv, sizeof inv),
-                       a->rq->credit_note_id > 0 ? db_i64(a->rq->credit_note_id, cn, sizeof cn) : NULL,
-                       notify_kind_name(a->rq->kind), step,
-                       f->client_email[0] ? f->client_email : NULL,
-                       usable ? "queued" : "failed", a->message_id, usable ? NULL : why};
+    snprintf(step, sizeof step, "%d", d->step);
+    const char *p[] = {db_i64(d->firm_id, firm, sizeof firm),
+                       db_i64(d->client_id, client, sizeof client),
+                       d->invoice_id > 0 ? db_i64(d->invoice_id, inv, sizeof inv) : NULL,
+                       d->credit_note_id > 0 ? db_i64(d->credit_note_id, cn, sizeof cn) : NULL,
+                       notify_kind_name(d->kind), step,
+                       d->email[0] ? d->email : NULL,
+                       usable ? "queued" : "failed", d->message_id, usable ? NULL : why};
     return db_command(c,
                       "INSERT INTO billing.notifications (firm_id, client_id, invoice_id,"
                       " credit_note_id, kind, step, to_address, status, message_id, error)"
@@ -337,13 +383,8 @@ static db_status prepare_work(db_conn *c, void *arg, char *err, size_t errlen)
     db_status st = read_row(c, a, &found, err, errlen);
     if (st != DB_OK || found)
         return st;
-    if (kind_has_document(a->rq->kind)) {
-        unsigned char *pdf = NULL;
-        size_t len = 0;
-        st = document_fetch(c, a->rq->invoice_id, a->rq->credit_note_id, &pdf, &len, err, errlen);
-        free(pdf);
-        if (st == DB_PERMANENT)
-            st = store_document(c, a, err, errlen);
+    if (a->d->store != NULL) {
+        st = a->d->store(c, a->d, &a->rendered, err, errlen);
         if (st != DB_OK)
             return st;
     }
@@ -406,42 +447,28 @@ int notify_metrics_declare(metrics_registry *m)
                            "Documents rendered and stored, by kind.");
 }
 
-static smtp_result send_one(notify_ctx *ctx, const notify_request *rq, const document_facts *f,
-                            const char *to, const char *message_id, char *err, size_t errlen)
+static smtp_result send_one(notify_ctx *ctx, const delivery *d, const char *to, char *err,
+                            size_t errlen)
 {
     unsigned char *pdf = NULL;
     size_t len = 0;
-    if (kind_has_document(rq->kind)) {
-        db_status st = document_fetch(ctx->db, rq->invoice_id, rq->credit_note_id, &pdf, &len, err,
-                                      errlen);
-        if (st != DB_OK)
-            return SMTP_TRANSIENT;
-    }
-    char subject[600], name[140];
-    subject_of(rq, f, subject, sizeof subject);
-    snprintf(name, sizeof name, "%s.pdf", f->legal_number);
-    for (char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
-            *p = '_';
-    text body = {0};
-    body_of(rq, f, &body);
+    if (d->attach != NULL && d->attach(ctx->db, d, &pdf, &len, err, errlen) != DB_OK)
+        return SMTP_TRANSIENT;
     smtp_message m = {.to = to,
-                      .subject = subject,
-                      .body = body.buf ? body.buf : "",
-                      .message_id = message_id,
+                      .subject = d->subject,
+                      .body = d->body ? d->body : "",
+                      .message_id = d->message_id,
                       .pdf = pdf,
                       .pdf_len = len,
-                      .pdf_name = name};
+                      .pdf_name = d->pdf_name};
     smtp_result r = smtp_send(ctx->smtp, &m, err, errlen);
-    free(body.buf);
     free(pdf);
     return r;
 }
 
 /* Steps 2 and 3 for a queued row. */
-static db_status send_and_record(notify_ctx *ctx, const notify_request *rq,
-                                 const document_facts *f, prepare_arg *a, notify_outcome *outcome,
-                                 char *err, size_t errlen)
+static db_status send_and_record(notify_ctx *ctx, const delivery *d, prepare_arg *a,
+                                 notify_outcome *outcome, char *err, size_t errlen)
 {
     int attempts = -1;
     db_status st = count_attempt(ctx, a->id, &attempts, err, errlen);
@@ -452,7 +479,7 @@ static db_status send_and_record(notify_ctx *ctx, const notify_request *rq,
         return DB_OK;
     }
     char serr[1024] = "";
-    smtp_result r = send_one(ctx, rq, f, a->to, a->message_id, serr, sizeof serr);
+    smtp_result r = send_one(ctx, d, a->to, serr, sizeof serr);
     const char *status = r == SMTP_SENT ? "sent" : r == SMTP_PERMANENT ? "failed" : "queued";
     char why[1200];
     if (r == SMTP_TRANSIENT && attempts >= ctx->max_attempts) {
@@ -467,8 +494,8 @@ static db_status send_and_record(notify_ctx *ctx, const notify_request *rq,
     char nid[24], att[16];
     snprintf(att, sizeof att, "%d", attempts);
     log_msg(r == SMTP_SENT ? LL_LOG_INFO : LL_LOG_WARN, "notification", "notification_id",
-            db_i64(a->id, nid, sizeof nid), "kind", notify_kind_name(rq->kind), "status", status,
-            "attempts", att, "message_id", a->message_id, "error", r == SMTP_SENT ? "" : serr,
+            db_i64(a->id, nid, sizeof nid), "kind", notify_kind_name(d->kind), "status", status,
+            "attempts", att, "message_id", d->message_id, "error", r == SMTP_SENT ? "" : serr,
             NULL);
     if (r == SMTP_SENT) {
         *outcome = NOTIFY_SENT;
@@ -483,6 +510,52 @@ static db_status send_and_record(notify_ctx *ctx, const notify_request *rq,
     return DB_TRANSIENT;
 }
 
+/* The three steps for d; *rendered: a document was stored now. */
+static db_status deliver(notify_ctx *ctx, const delivery *d, notify_outcome *outcome,
+                         bool *rendered, char *err, size_t errlen)
+{
+    prepare_arg a = {.d = d};
+    db_status st = db_run_tx(ctx->db, prepare_work, &a, err, errlen);
+    *rendered = st == DB_OK && a.rendered;
+    bool counted = false;
+    if (st == DB_OK) {
+        if (strcmp(a.status, "queued") != 0) {
+            /* Sent or failed before, or failed now for want of an address. */
+            *outcome = a.inserted ? NOTIFY_FAILED : NOTIFY_ALREADY;
+        } else {
+            st = send_and_record(ctx, d, &a, outcome, err, errlen);
+            counted = st == DB_TRANSIENT && *outcome == NOTIFY_RETRY;
+        }
+    }
+    if (st == DB_OK || counted)
+        count(ctx, d->kind, notify_outcome_name(*outcome));
+    return st;
+}
+
+static db_status attach_invoice_document(db_conn *c, const delivery *d, unsigned char **pdf,
+                                         size_t *len, char *err, size_t errlen)
+{
+    return document_fetch(c, d->invoice_id, d->credit_note_id, pdf, len, err, errlen);
+}
+
+/* A reminder's letter is rendered from (invoice, step), never stored (the
+ * contract's document kinds are invoice, credit_note and statement). */
+static db_status attach_reminder_letter(db_conn *c, const delivery *d, unsigned char **pdf,
+                                        size_t *len, char *err, size_t errlen)
+{
+    (void)c;
+    return document_render_reminder(d->f, d->step, pdf, len, err, errlen) == 0 ? DB_OK
+                                                                               : DB_PERMANENT;
+}
+
+static void attachment_name(const char *legal_number, const char *suffix, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s.pdf", legal_number, suffix);
+    for (char *p = out; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            *p = '_';
+}
+
 db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outcome *outcome,
                          char *err, size_t errlen)
 {
@@ -491,29 +564,87 @@ db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outco
         snprintf(err, errlen, "cannot deliver: max_attempts must be at least 1");
         return DB_PERMANENT;
     }
+    if (rq->kind == NOTIFY_STATEMENT) {
+        snprintf(err, errlen, "cannot deliver a statement from an invoice: use notify_deliver_statement");
+        return DB_PERMANENT;
+    }
     document_facts f;
     db_status st = document_facts_load(ctx->db, rq->invoice_id, rq->credit_note_id, &f, err, errlen);
     if (st != DB_OK)
         return st;
-    char message_id[NOTIFY_MESSAGE_ID_MAX];
-    notify_message_id(rq, message_id);
-    prepare_arg a = {.rq = rq, .f = &f, .message_id = message_id};
-    st = db_run_tx(ctx->db, prepare_work, &a, err, errlen);
-    if (st == DB_OK && a.rendered && ctx->metrics != NULL)
+    char subject[600], name[160];
+    subject_of(rq, &f, subject, sizeof subject);
+    bool reminder = rq->kind == NOTIFY_REMINDER;
+    attachment_name(f.legal_number, reminder ? "-reminder" : "", name, sizeof name);
+    text body = {0};
+    body_of(rq, &f, &body);
+    delivery d = {.kind = rq->kind,
+                  .firm_id = f.firm_id,
+                  .client_id = f.client_id,
+                  .invoice_id = rq->invoice_id,
+                  .credit_note_id = rq->credit_note_id,
+                  .step = rq->step,
+                  .email = f.client_email,
+                  .subject = subject,
+                  .body = body.buf ? body.buf : "",
+                  .pdf_name = name,
+                  .store = kind_has_document(rq->kind) ? store_invoice_document : NULL,
+                  .attach = kind_has_document(rq->kind) ? attach_invoice_document
+                            : reminder                  ? attach_reminder_letter
+                                                        : NULL,
+                  .rq = rq,
+                  .f = &f};
+    notify_message_id(rq, d.message_id);
+    bool rendered = false;
+    st = deliver(ctx, &d, outcome, &rendered, err, errlen);
+    if (rendered && ctx->metrics != NULL)
         metrics_counter_add(ctx->metrics, "billing_notification_documents_total", 1, "kind",
                             rq->kind == NOTIFY_CREDIT_NOTE ? "credit_note" : "invoice", NULL);
-    bool counted = false;
-    if (st == DB_OK) {
-        if (strcmp(a.status, "queued") != 0) {
-            /* Sent or failed before, or failed now for want of an address. */
-            *outcome = a.inserted ? NOTIFY_FAILED : NOTIFY_ALREADY;
-        } else {
-            st = send_and_record(ctx, rq, &f, &a, outcome, err, errlen);
-            counted = st == DB_TRANSIENT && *outcome == NOTIFY_RETRY;
-        }
-    }
-    if (st == DB_OK || counted)
-        count(ctx, rq->kind, notify_outcome_name(*outcome));
+    free(body.buf);
     document_facts_free(&f);
+    return st;
+}
+
+static db_status store_statement(db_conn *c, const delivery *d, bool *rendered, char *err,
+                                 size_t errlen)
+{
+    db_status st = d->statement->store(c, d->statement->arg, err, errlen);
+    *rendered = st == DB_OK;
+    return st;
+}
+
+static db_status attach_statement(db_conn *c, const delivery *d, unsigned char **pdf,
+                                  size_t *len, char *err, size_t errlen)
+{
+    return d->statement->fetch(c, d->statement->arg, pdf, len, err, errlen);
+}
+
+db_status notify_deliver_statement(notify_ctx *ctx, const notify_statement *s,
+                                   notify_outcome *outcome, char *err, size_t errlen)
+{
+    *outcome = NOTIFY_RETRY;
+    if (ctx->max_attempts < 1 || s->store == NULL || s->fetch == NULL) {
+        snprintf(err, errlen, "cannot deliver: max_attempts must be at least 1 and the statement"
+                              " needs store and fetch");
+        return DB_PERMANENT;
+    }
+    delivery d = {.kind = NOTIFY_STATEMENT,
+                  .firm_id = s->firm_id,
+                  .client_id = s->client_id,
+                  .step = s->step,
+                  .email = s->client_email ? s->client_email : "",
+                  .subject = s->subject,
+                  .body = s->body,
+                  .pdf_name = s->pdf_name,
+                  .store = store_statement,
+                  .attach = attach_statement,
+                  .statement = s};
+    notify_request rq = {.kind = NOTIFY_STATEMENT, .client_id = s->client_id, .step = s->step};
+    notify_message_id(&rq, d.message_id);
+    bool rendered = false;
+    db_status st = deliver(ctx, &d, outcome, &rendered, err, errlen);
+    if (rendered && ctx->metrics != NULL)
+        metrics_counter_add(ctx->metrics, "billing_notification_documents_total", 1, "kind",
+                            "statement", NULL);
     return st;
 }

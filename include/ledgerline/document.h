@@ -1,4 +1,4 @@
-/* document.h: invoice and credit-note PDFs (CONTRACT "Documents and
+/* document.h: invoice, credit-note, statement and payment-reminder PDFs (CONTRACT "Documents and
  * delivery"; docs/NOTIFICATIONS.md). Three steps, each its own function:
  *
  * - document_facts_load: the facts a document shows, read from the database
@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "ledgerline/db.h"
+#include "ledgerline/statement.h"
 
 #define DOCUMENT_SHA256_HEX 65   /* 64 hex digits and NUL */
 
@@ -69,6 +70,25 @@ void document_facts_free(document_facts *f);
 int document_render(const document_facts *f, unsigned char **pdf, size_t *len, char *err,
                     size_t errlen);
 
+/* A one-page payment reminder for the invoice of f at step (its day
+ * offset from the due date): legal number, totals, balance due, due date,
+ * days overdue and the firm's payment instructions, dated due date + step
+ * (the reminder's date), so the same facts and step render the same bytes.
+ * Not stored: the contract's document kinds are invoice, credit_note and
+ * statement. 0, or -1 with err (no due date). */
+int document_render_reminder(const document_facts *f, int step, unsigned char **pdf, size_t *len,
+                             char *err, size_t errlen);
+
+/* A statement (statement.h): letterhead, client, period, one section per
+ * currency (owed: opening balance, movements with the running balance,
+ * closing balance; credit the same when there is any; the open invoices),
+ * paginated with the table header repeated, dated the statement date. */
+int document_render_statement(const statement_facts *s, unsigned char **pdf, size_t *len,
+                              char *err, size_t errlen);
+
+/* "1100.00 USD", "5000 JPY", "12.500 KWD": money_format and the code. */
+void document_amount_text(int64_t cents, const char *cur, char *buf, size_t bufsz);
+
 /* Lower-case hex SHA-256 of data. */
 void document_sha256_hex(const unsigned char *data, size_t len, char out[DOCUMENT_SHA256_HEX]);
 
@@ -91,6 +111,20 @@ db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
  * `billingctl invoice pdf` and `credit-note pdf` print. Malloc'd bytes. */
 db_status document_obtain(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
                           unsigned char **pdf, size_t *len, char *err, size_t errlen);
+
+/* Stores the statement PDF of s (inside the caller's transaction) as a
+ * document of kind statement named by billing.statement_documents (client,
+ * date, period start), unless the client's statement of that date is
+ * stored: then *document_id is that one's (never rewritten). */
+db_status document_store_statement(db_conn *c, const statement_facts *s, const unsigned char *pdf,
+                                   size_t len, int64_t *document_id, char *err, size_t errlen);
+
+/* The stored statement of client_id for date (YYYY-MM-DD): malloc'd bytes,
+ * its document id and period start (each may be NULL). DB_PERMANENT when
+ * none is stored. */
+db_status document_fetch_statement(db_conn *c, int64_t client_id, const char *date,
+                                   unsigned char **pdf, size_t *len, int64_t *document_id,
+                                   char period_start[11], char *err, size_t errlen);
 
 /* Releases the fonts and caches rendering keeps for the life of the
  * process (pango's default font map, cairo's and fontconfig's static data),

@@ -50,12 +50,16 @@ typedef struct {
     notify_kind kind;
     int64_t invoice_id;
     int64_t credit_note_id;              /* 0 unless NOTIFY_CREDIT_NOTE */
-    int step;                            /* a reminder's day offset; else 0 */
+    int64_t client_id;                   /* NOTIFY_STATEMENT only (its key) */
+    int step;                            /* a reminder's day offset, a statement's
+                                            date as YYYYMMDD; else 0 */
     char failure_code[NOTIFY_CODE_MAX];  /* payment_failed / action_required */
 } notify_request;
 
 /* "<kind.invoice.credit_note.step@ledgerline>", e.g.
- * "<invoice_issued.42.0.0@ledgerline>", "<reminder.42.0.-3@ledgerline>". */
+ * "<invoice_issued.42.0.0@ledgerline>", "<reminder.42.0.-3@ledgerline>";
+ * a statement names its client where the others name the invoice:
+ * "<statement.7.0.20261207@ledgerline>". */
 void notify_message_id(const notify_request *rq, char out[NOTIFY_MESSAGE_ID_MAX]);
 
 /* The notification an event of topic `invoices` asks for: invoice.issued
@@ -87,10 +91,37 @@ typedef enum {
 
 const char *notify_outcome_name(notify_outcome o);
 
-/* The steps above. DB_OK with *outcome; DB_TRANSIENT when the database is
- * unreachable or the outcome is NOTIFY_RETRY (then err says why);
- * DB_PERMANENT when the invoice or note does not exist or is a draft. */
+/* The steps above for an invoice kind (not NOTIFY_STATEMENT). DB_OK with
+ * *outcome; DB_TRANSIENT when the database is unreachable or the outcome is
+ * NOTIFY_RETRY (then err says why); DB_PERMANENT when the invoice or note
+ * does not exist or is a draft. invoice_issued and credit_note attach the
+ * stored document; a reminder attaches its payment-reminder letter
+ * (document_render_reminder, rendered from the invoice and step, not
+ * stored). */
 db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outcome *outcome,
                          char *err, size_t errlen);
+
+/* A statement e-mail (kind statement, one per client and step = the
+ * statement date as YYYYMMDD, rule 17.3), its text and document the
+ * caller's (common/statement.c). */
+typedef struct {
+    int64_t firm_id, client_id;
+    int step;
+    const char *client_email;           /* "" or NULL: recorded failed */
+    const char *subject, *body, *pdf_name;
+    /* Step 1, inside its transaction, when no row exists yet: store the
+     * document (keeping one that is stored). */
+    db_status (*store)(db_conn *c, void *arg, char *err, size_t errlen);
+    /* Step 2: the stored document's malloc'd bytes. */
+    db_status (*fetch)(db_conn *c, void *arg, unsigned char **pdf, size_t *len, char *err,
+                       size_t errlen);
+    void *arg;
+} notify_statement;
+
+/* The same three steps for a statement: sent once per (client, step); a
+ * row that is sent or failed is NOTIFY_ALREADY and nothing is stored or
+ * sent. */
+db_status notify_deliver_statement(notify_ctx *ctx, const notify_statement *s,
+                                   notify_outcome *outcome, char *err, size_t errlen);
 
 #endif

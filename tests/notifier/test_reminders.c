@@ -25,6 +25,7 @@
 #include "ledgerline/document.h"
 #include "ledgerline/log.h"
 #include "ledgerline/reminders.h"
+#include "notifier/nmail.h"
 #include "notifier/ntest.h"
 #include "support/ctltest.h"
 #include "support/dbtest.h"
@@ -32,40 +33,30 @@
 
 #define I ntest_i
 
+static nmail m_;
 static PGconn *pg;
 static db_conn *db;
 static smtp_sink *sink;
 static smtp_config smtp;
 static char out[65536], errout[65536];
-
 #define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, NULL, __VA_ARGS__)
 
 static int setup(void **state)
 {
     (void)state;
-    log_init("test_reminders");
-    pg = dbtest_connect();
-    char err[512];
-    db = db_connect(dbtest_worker_url(), 0, err, sizeof err);
-    sink = smtp_sink_start("127.0.0.1", 0, NULL);
-    if (db == NULL || sink == NULL) {
-        fprintf(stderr, "setup: %s\n", db == NULL ? err : "no smtp sink");
+    if (nmail_setup(&m_, "test_reminders") != 0)
         return -1;
-    }
-    snprintf(smtp.url, sizeof smtp.url, "smtp://127.0.0.1:%d", smtp_sink_port(sink));
-    snprintf(smtp.from, sizeof smtp.from, "billing@ledgerline.test");
-    smtp.connect_timeout_ms = 2000;
-    smtp.timeout_ms = 10000;
+    pg = m_.pg;
+    db = m_.db;
+    sink = m_.sink;
+    smtp = m_.smtp;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    smtp_sink_stop(sink);
-    db_close(db);
-    PQfinish(pg);
-    document_release_fonts();
+    nmail_teardown(&m_);
     return 0;
 }
 

@@ -51,6 +51,7 @@ int cmd_report_wip(int argc, char **argv, const cli_opts *o);
 int cmd_report_aging(int argc, char **argv, const cli_opts *o);
 int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o);
 int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o);
+int cmd_statement(int argc, char **argv, const cli_opts *o);
 int cmd_notifications_list(int argc, char **argv, const cli_opts *o);
 int cmd_reminders_run(int argc, char **argv, const cli_opts *o);
 

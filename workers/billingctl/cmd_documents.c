@@ -1,9 +1,11 @@
-/* cmd_documents.c: `billingctl invoice pdf`, `credit-note pdf` and
- * `notifications list` (CONTRACT "Documents and delivery";
+/* cmd_documents.c: `billingctl invoice pdf`, `credit-note pdf`,
+ * `statement` and `notifications list` (CONTRACT "Documents and delivery";
  * docs/NOTIFICATIONS.md). Parses and prints only: documents are
  * common/document.c's (the stored bytes, rendered and stored first when the
- * notifier has not yet), notifications billing.notifications' rows. Exit 0
- * done, 1 refused (no such invoice or note, a draft), 2 usage. */
+ * notifier has not yet), statements common/statement.c's, notifications
+ * billing.notifications' rows. Exit 0 done, 1 refused (no such invoice,
+ * note or client, a draft, a statement not sent), 2 usage or
+ * configuration. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +15,17 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ledgerline/config.h"
+#include "ledgerline/date.h"
 #include "ledgerline/document.h"
+#include "ledgerline/notify.h"
+#include "ledgerline/smtp.h"
+#include "ledgerline/statement.h"
 
 static const char *const INVOICE_PDF_USAGE = "invoice pdf INVOICE_ID -o FILE";
 static const char *const CREDIT_NOTE_PDF_USAGE = "credit-note pdf CREDIT_NOTE_ID -o FILE";
+static const char *const STATEMENT_USAGE =
+    "statement --client N [--date D] [--from D0] -o FILE [--send]";
 static const char *const LIST_USAGE =
     "notifications list [--invoice N] [--client N] [--status queued|sent|failed]";
 
@@ -57,6 +66,25 @@ static int write_file(const char *path, const unsigned char *data, size_t len)
     return rc;
 }
 
+/* "wrote FILE (N bytes, sha256 H)", or its JSON object with extra members. */
+static void print_written(const char *out, const unsigned char *pdf, size_t len,
+                         const cli_opts *o, json_t *extra)
+{
+    char sha[DOCUMENT_SHA256_HEX];
+    document_sha256_hex(pdf, len, sha);
+    if (o->json) {
+        json_t *j = json_pack("{s:s, s:I, s:s}", "file", out, "bytes", (json_int_t)len,
+                              "sha256", sha);
+        if (j != NULL && extra != NULL)
+            json_object_update(j, extra);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        printf("%s\n", t ? t : "{}");
+        free(t);
+        json_decref(j);
+    } else
+        printf("wrote %s (%zu bytes, sha256 %s)\n", out, len, sha);
+}
+
 static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_id,
                      const char *out, const cli_opts *o, db_conn *c)
 {
@@ -67,19 +95,8 @@ static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_i
     if (st != DB_OK)
         return args_refused(what, err);
     int rc = write_file(out, pdf, len);
-    if (rc == CLI_OK && strcmp(out, "-") != 0) {
-        char sha[DOCUMENT_SHA256_HEX];
-        document_sha256_hex(pdf, len, sha);
-        if (o->json) {
-            json_t *j = json_pack("{s:s, s:I, s:s}", "file", out, "bytes", (json_int_t)len,
-                                  "sha256", sha);
-            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-            printf("%s\n", t ? t : "{}");
-            free(t);
-            json_decref(j);
-        } else
-            printf("wrote %s (%zu bytes, sha256 %s)\n", out, len, sha);
-    }
+    if (rc == CLI_OK && strcmp(out, "-") != 0)
+        print_written(out, pdf, len, o, NULL);
     free(pdf);
     return rc;
 }
@@ -132,6 +149,157 @@ int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o)
     return rc;
 }
 
+/* ---- statement ------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t client_id;
+    civil_date from, to;
+    const char *out;
+    bool send;
+} statement_args;
+
+static int parse_statement(int argc, char **argv, statement_args *a)
+{
+    const char *client = NULL, *date = NULL, *from = NULL;
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        int g = args_opt(argc, argv, &i, "--client", &client);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--date", &date);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "--from", &from);
+        if (g == 0)
+            g = args_opt(argc, argv, &i, "-o", &a->out);
+        if (g < 0)
+            return args_usage(STATEMENT_USAGE, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        if (strcmp(argv[i], "--send") == 0)
+            a->send = true;
+        else
+            return args_usage(STATEMENT_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    if (client == NULL || !args_parse_id(client, &a->client_id))
+        return args_usage(STATEMENT_USAGE, "--client N (a positive integer) is required");
+    if (a->out == NULL || a->out[0] == '\0')
+        return args_usage(STATEMENT_USAGE, "-o FILE is required");
+    a->to = date_today_utc();
+    if (date != NULL && !date_parse(date, &a->to))
+        return args_usage(STATEMENT_USAGE, "--date '%s' is not a date (YYYY-MM-DD)", date);
+    a->from = statement_default_from(a->to);
+    if (from != NULL && !date_parse(from, &a->from))
+        return args_usage(STATEMENT_USAGE, "--from '%s' is not a date (YYYY-MM-DD)", from);
+    if (a->from.days > a->to.days) {
+        char f[11], t[11];
+        date_format(a->from, f, sizeof f);
+        date_format(a->to, t, sizeof t);
+        return args_usage(STATEMENT_USAGE, "--from %s is after the statement date %s", f, t);
+    }
+    return CLI_OK;
+}
+
+/* --send: store once, mail once; out is what was stored. */
+static int send_statement(db_conn *c, const smtp_config *smtp, const statement_facts *f,
+                          const unsigned char *pdf, size_t len, const char *out,
+                          const cli_opts *o)
+{
+    notify_ctx ctx = {.db = c, .smtp = smtp,
+                      .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000)};
+    statement_sent sent;
+    char err[1024];
+    db_status st = statement_send(&ctx, f, pdf, len, &sent, err, sizeof err);
+    if (st == DB_PERMANENT || sent.pdf == NULL) {
+        free(sent.pdf);
+        return args_refused("statement", err);
+    }
+    int rc = write_file(out, sent.pdf, sent.len);
+    const char *outcome = notify_outcome_name(sent.outcome);
+    if (rc == CLI_OK && strcmp(out, "-") != 0) {
+        json_t *extra = json_pack("{s:I, s:s, s:s}", "document_id", (json_int_t)sent.document_id,
+                                  "period_start", sent.stored_from, "sent", outcome);
+        print_written(out, sent.pdf, sent.len, o, extra);
+        json_decref(extra);
+    }
+    if (sent.period_differs)
+        fprintf(stderr, "billingctl: statement: the statement of client %lld for %s was stored "
+                        "earlier for the period from %s; that one is written and sent\n",
+                (long long)f->client_id, f->date_to, sent.stored_from);
+    /* Never into the PDF on stdout (-o -) or the JSON line. */
+    FILE *say = o->json || strcmp(out, "-") == 0 ? stderr : stdout;
+    switch (sent.outcome) {
+    case NOTIFY_SENT:
+        fprintf(say, "sent the statement of client %lld for %s to %s\n", (long long)f->client_id,
+                f->date_to, f->client_email);
+        break;
+    case NOTIFY_ALREADY:
+        fprintf(say, "the statement of client %lld for %s was sent or recorded before: nothing "
+                     "sent\n",
+                (long long)f->client_id, f->date_to);
+        break;
+    case NOTIFY_FAILED:
+        fprintf(stderr, "billingctl: statement: not sent (recorded failed; see notifications "
+                        "list --client %lld)\n",
+                (long long)f->client_id);
+        rc = CLI_REFUSED;
+        break;
+    default:
+        fprintf(stderr, "billingctl: statement: could not send now (%s); the notification stays "
+                        "queued: run the command again\n",
+                err);
+        rc = CLI_REFUSED;
+        break;
+    }
+    free(sent.pdf);
+    return rc;
+}
+
+static int run_statement(db_conn *c, const statement_args *a, const smtp_config *smtp,
+                         const cli_opts *o)
+{
+    statement_facts f;
+    char err[1024];
+    db_status st = statement_facts_load(c, a->client_id, a->from, a->to, &f, err, sizeof err);
+    if (st != DB_OK)
+        return args_refused("statement", err);
+    unsigned char *pdf;
+    size_t len;
+    int rc;
+    if (document_render_statement(&f, &pdf, &len, err, sizeof err) != 0) {
+        rc = args_refused("statement", err);
+    } else if (a->send) {
+        rc = send_statement(c, smtp, &f, pdf, len, a->out, o);
+        free(pdf);
+    } else {
+        rc = write_file(a->out, pdf, len);
+        if (rc == CLI_OK && strcmp(a->out, "-") != 0)
+            print_written(a->out, pdf, len, o, NULL);
+        free(pdf);
+    }
+    statement_facts_free(&f);
+    return rc;
+}
+
+int cmd_statement(int argc, char **argv, const cli_opts *o)
+{
+    statement_args a;
+    int rc = parse_statement(argc, argv, &a);
+    if (rc != CLI_OK)
+        return rc;
+    smtp_config smtp = {0};
+    char err[512];
+    if (a.send && smtp_config_from_env(&smtp, err, sizeof err) != 0) {
+        fprintf(stderr, "billingctl: statement --send: configuration error: %s\n", err);
+        return CLI_USAGE;
+    }
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_USAGE;
+    rc = run_statement(c, &a, &smtp, o);
+    db_close(c);
+    document_release_fonts();
+    return rc;
+}
+
 /* ---- notifications list ------------------------------------------------------- */
 
 static const char *const LIST_SQL =
@@ -154,7 +322,8 @@ static void print_row(const json_t *n)
            json_string_value(json_object_get(n, "kind")), args_jint(n, "invoice_id"));
     if (args_jint(n, "credit_note_id") > 0)
         printf(" cn %lld", args_jint(n, "credit_note_id"));
-    if (strcmp(json_string_value(json_object_get(n, "kind")), "reminder") == 0)
+    if (strcmp(json_string_value(json_object_get(n, "kind")), "reminder") == 0 ||
+        strcmp(json_string_value(json_object_get(n, "kind")), "statement") == 0)
         printf(" step %lld", args_jint(n, "step"));
     s = json_string_value(json_object_get(n, "to_address"));
     printf(" %-30s %-6s attempts %lld", s ? s : "-", json_string_value(json_object_get(n, "status")),

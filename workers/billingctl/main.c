@@ -33,6 +33,8 @@ static const cli_command commands[] = {
     {"invoice", "void", cmd_invoice_void, "invoice void INVOICE_ID --reason TEXT --by NAME"},
     {"invoice", "pdf", cmd_invoice_pdf, "invoice pdf INVOICE_ID -o FILE"},
     {"credit-note", "pdf", cmd_credit_note_pdf, "credit-note pdf CREDIT_NOTE_ID -o FILE"},
+    {"statement", NULL, cmd_statement,
+     "statement --client N [--date D] [--from D0] -o FILE [--send]"},
     {"notifications", "list", cmd_notifications_list,
      "notifications list [--invoice N] [--client N] [--status queued|sent|failed]"},
     {"report", "wip", cmd_report_wip, "report wip --firm-id N [--date D]"},
