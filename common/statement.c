@@ -1,5 +1,5 @@
 /* statement.c: client statements (see statement.h): the facts from
- * billing.statement_facts (sql/018), the statement e-mail's text, and
+ * billing.statement_facts (sql/020), the statement e-mail's text, and
  * storing and mailing one once through notify_deliver_statement. The
  * layout is document.c's (document_render_statement), and so is storage
  * (document_store_statement, document_fetch_statement). */

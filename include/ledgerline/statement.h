@@ -3,7 +3,7 @@
  * docs/NOTIFICATIONS.md "Statements").
  *
  * - statement_facts_load: what a statement of a client for D0 .. D shows,
- *   from the database in one query (billing.statement_facts, sql/018): the
+ *   from the database in one query (billing.statement_facts, sql/020): the
  *   letterhead, the client and per currency the opening and closing owed
  *   and credit balances, the period's movements and the invoices open at D;
  * - rendering is document.c's (document_render_statement: A4, paginated,

@@ -1,4 +1,4 @@
--- 018_statements.sql: client statements (CONTRACT "Documents and delivery":
+-- 020_statements.sql: client statements (CONTRACT "Documents and delivery":
 -- `billingctl statement`, "open invoices, payments and credit in the
 -- period, balance"; docs/NOTIFICATIONS.md "Statements"):
 -- billing.statement_movements (every dated movement of a client's account),
