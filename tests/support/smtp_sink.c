@@ -35,6 +35,9 @@ struct smtp_sink {
     char force_rcpt[256], hold_rcpt[256];
     int force_code, force_times;
     volatile int hold_ms;
+    bool discard;        /* count messages, keep no copy (smtp_sink_discard) */
+    size_t ndiscarded;   /* messages counted and not kept */
+    size_t bytes;        /* of every message accepted */
 };
 
 /* n bytes (not NUL-terminated) as a malloc'd string. */
@@ -122,12 +125,18 @@ static void reply_forced(conn *c, int code)
 static void store(smtp_sink *s, smtp_sink_msg *m)
 {
     pthread_mutex_lock(&s->mu);
-    if (s->nmsgs == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->msgs = realloc(s->msgs, s->cap * sizeof *s->msgs);
+    s->bytes += m->len;
+    bool discard = s->discard;
+    if (discard) {
+        s->ndiscarded++;
+    } else {
+        if (s->nmsgs == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 16;
+            s->msgs = realloc(s->msgs, s->cap * sizeof *s->msgs);
+        }
+        s->msgs[s->nmsgs++] = *m;
     }
-    s->msgs[s->nmsgs++] = *m;
-    size_t n = s->nmsgs;
+    size_t n = s->nmsgs + s->ndiscarded;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (s->dir != NULL) {
@@ -139,6 +148,8 @@ static void store(smtp_sink *s, smtp_sink_msg *m)
             fclose(f);
         }
     }
+    if (discard)
+        smtp_sink_msg_free(m);
 }
 
 /* DATA until the lone dot; dot-unstuffed, CRLF kept. NULL on failure. */
@@ -513,10 +524,25 @@ void smtp_sink_hold(smtp_sink *s, const char *rcpt, int hold_ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+void smtp_sink_discard(smtp_sink *s, bool discard)
+{
+    pthread_mutex_lock(&s->mu);
+    s->discard = discard;
+    pthread_mutex_unlock(&s->mu);
+}
+
+size_t smtp_sink_bytes(smtp_sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->bytes;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 size_t smtp_sink_count(smtp_sink *s)
 {
     pthread_mutex_lock(&s->mu);
-    size_t n = s->nmsgs;
+    size_t n = s->nmsgs + s->ndiscarded;
     pthread_mutex_unlock(&s->mu);
     return n;
 }
@@ -532,10 +558,10 @@ size_t smtp_sink_wait(smtp_sink *s, size_t n, int timeout_ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->mu);
-    while (s->nmsgs < n)
+    while (s->nmsgs + s->ndiscarded < n)
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
-    size_t have = s->nmsgs;
+    size_t have = s->nmsgs + s->ndiscarded;
     pthread_mutex_unlock(&s->mu);
     return have;
 }

@@ -11,6 +11,7 @@
 #ifndef LEDGERLINE_TESTS_SMTP_SINK_H
 #define LEDGERLINE_TESTS_SMTP_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct smtp_sink smtp_sink;
@@ -44,7 +45,15 @@ void smtp_sink_force_to(smtp_sink *s, const char *rcpt, const char *stage, int c
  * final 250. */
 void smtp_sink_hold(smtp_sink *s, const char *rcpt, int hold_ms);
 
-/* Messages stored so far; waits up to timeout_ms for at least n. */
+/* Discard mode (for benchmarks): messages accepted from now on are counted
+ * (and written to DIR when there is one) but not kept in memory, so
+ * smtp_sink_get does not find them. */
+void smtp_sink_discard(smtp_sink *s, bool discard);
+/* Bytes of every message accepted so far (kept or discarded). */
+size_t smtp_sink_bytes(smtp_sink *s);
+
+/* Messages accepted so far (kept or discarded); waits up to timeout_ms for
+ * at least n. */
 size_t smtp_sink_count(smtp_sink *s);
 size_t smtp_sink_wait(smtp_sink *s, size_t n, int timeout_ms);
 
