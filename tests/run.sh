@@ -16,6 +16,11 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 deploy/local/deps.sh
 
+# The style first: a file that differs from .clang-format fails the run
+# before anything is built (tests/style.sh --fix reformats).
+echo "== style"
+tests/style.sh
+
 build() { # dir build-type [cmake args...]
   local dir=$1 type=$2; shift 2
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null

@@ -13,6 +13,8 @@ packages=(
   libmicrohttpd-dev libcmocka-dev
   postgresql postgresql-client openssl curl procps iproute2
   clang libclang-rt-14-dev
+  # tests/style.sh: the C style is checked, not only configured.
+  clang-format
   docker-compose python3-yaml
   openjdk-17-jre-headless maven
   # billing-notifier: PDF rendering (cairo + pango), its fonts (DejaVu for
