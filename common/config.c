@@ -131,16 +131,16 @@ int config_get_str(const char *name, const char *def, const char **out, char *er
     return 0;
 }
 
-int config_get_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
-                   char *err, size_t errlen)
+int config_get_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
+                   size_t errlen)
 {
     const char *v = config_lookup(name);
     int64_t n = def;
     if (v != NULL) {
         if (!config_parse_i64(v, strlen(v), &n) || n < min || n > max) {
             char what[128];
-            snprintf(what, sizeof what, "must be an integer between %" PRId64 " and %" PRId64,
-                     min, max);
+            snprintf(what, sizeof what, "must be an integer between %" PRId64 " and %" PRId64, min,
+                     max);
             return config_fail(err, errlen, name, v, what);
         }
     } else if (n < min || n > max) {
@@ -188,8 +188,8 @@ int config_get_int_list(const char *name, const char *def, int64_t min, int64_t 
     }
     char what[256];
     snprintf(what, sizeof what,
-             "must be a comma-separated list of 1 to %d integers between %" PRId64
-             " and %" PRId64 " (e.g. 3,7,14)",
+             "must be a comma-separated list of 1 to %d integers between %" PRId64 " and %" PRId64
+             " (e.g. 3,7,14)",
              CONFIG_MAX_LIST, min, max);
     if (v[0] == '\0')
         return config_fail(err, errlen, name, v, what);
@@ -218,8 +218,8 @@ static bool config_host_char_ok(unsigned char c)
     return isalnum(c) || c == '.' || c == '-' || c == '_';
 }
 
-int config_get_hostport(const char *name, const char *def, char *host, size_t hostlen,
-                        int *port, char *err, size_t errlen)
+int config_get_hostport(const char *name, const char *def, char *host, size_t hostlen, int *port,
+                        char *err, size_t errlen)
 {
     static const char what[] = "must be host:port with a port between 1 and 65535 "
                                "(host may be empty for all interfaces, e.g. 0.0.0.0:8080)";
@@ -302,8 +302,9 @@ int config_check_webhook_secrets(const char *name, const char *value, char *err,
             ok = config_is_b64((unsigned char)*q);
         if (!ok) {
             /* Which entry, never what it holds: it is a secret. */
-            snprintf(err, errlen, "%s entry %d is not a Stripe endpoint secret (expected %s, "
-                                  "several separated by commas; value not shown: secret)",
+            snprintf(err, errlen,
+                     "%s entry %d is not a Stripe endpoint secret (expected %s, "
+                     "several separated by commas; value not shown: secret)",
                      name, entry + 1, shape);
             return -1;
         }
@@ -374,9 +375,8 @@ int config_check_api_base(const char *name, const char *value, bool *plain, char
     query = config_url_part(u, CURLUPART_QUERY);
     fragment = config_url_part(u, CURLUPART_FRAGMENT);
     zone = config_url_part(u, CURLUPART_ZONEID);
-    if (scheme == NULL || host == NULL || host[0] == '\0' || user != NULL ||
-        password != NULL || options != NULL || query != NULL || fragment != NULL ||
-        zone != NULL)
+    if (scheme == NULL || host == NULL || host[0] == '\0' || user != NULL || password != NULL ||
+        options != NULL || query != NULL || fragment != NULL || zone != NULL)
         goto out;
     /* The original text must also not smuggle an '@' past the parser. */
     if (strchr(value, '@') != NULL)

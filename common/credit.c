@@ -41,8 +41,8 @@ static bool blank(const char *s)
 
 static bool credit_source_valid(const char *s)
 {
-    static const char *const sources[] = {"overpayment", "refund", "goodwill", "promotional",
-                                          "correction", "credit_note"};
+    static const char *const sources[] = {"overpayment", "refund",     "goodwill",
+                                          "promotional", "correction", "credit_note"};
     for (size_t i = 0; s && i < sizeof sources / sizeof sources[0]; i++)
         if (strcmp(s, sources[i]) == 0)
             return true;
@@ -148,19 +148,18 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
 
     char bf[24], bc[24], ba[24], bi[24], bp[24];
     const char *desc = blank(p->description) ? p->source : p->description;
-    const char *par[] = {db_i64(firm, bf, sizeof bf),
-                         db_i64(p->client_id, bc, sizeof bc),
-                         db_i64(p->amount_cents, ba, sizeof ba),
-                         p->source,
-                         desc,
-                         blank(p->reason) ? NULL : p->reason,
-                         blank(p->approved_by) ? NULL : p->approved_by,
-                         blank(p->created_by) ? NULL : p->created_by,
-                         p->source_invoice_id > 0 ? db_i64(p->source_invoice_id, bi, sizeof bi)
-                                                  : NULL,
-                         p->has_expiry ? expires : NULL,
-                         p->source_payment_id > 0 ? db_i64(p->source_payment_id, bp, sizeof bp)
-                                                  : NULL};
+    const char *par[] = {
+        db_i64(firm, bf, sizeof bf),
+        db_i64(p->client_id, bc, sizeof bc),
+        db_i64(p->amount_cents, ba, sizeof ba),
+        p->source,
+        desc,
+        blank(p->reason) ? NULL : p->reason,
+        blank(p->approved_by) ? NULL : p->approved_by,
+        blank(p->created_by) ? NULL : p->created_by,
+        p->source_invoice_id > 0 ? db_i64(p->source_invoice_id, bi, sizeof bi) : NULL,
+        p->has_expiry ? expires : NULL,
+        p->source_payment_id > 0 ? db_i64(p->source_payment_id, bp, sizeof bp) : NULL};
     if (p->source_invoice_id > 0) {
         PGresult *r = db_exec(c, "SELECT 1 FROM billing.invoices WHERE id = $1 AND client_id = $2",
                               2, (const char *const[]){par[8], par[1]}, &st, err, errlen);
@@ -417,8 +416,8 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
                  "rule 4: cannot apply %lld cents of credit to invoice %lld: the client's "
                  "balance is %lld cents and the invoice's balance due %lld cents; apply at "
                  "most %lld cents, or omit the amount to apply what is available",
-                 (long long)max_cents, (long long)invoice_id, (long long)balance,
-                 (long long)due, (long long)amount);
+                 (long long)max_cents, (long long)invoice_id, (long long)balance, (long long)due,
+                 (long long)amount);
         return DB_PERMANENT;
     }
     if (max_cents > 0)

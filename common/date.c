@@ -196,8 +196,7 @@ const char *schedule_name(billing_schedule s)
 }
 
 period_status period_for_date(billing_schedule schedule, civil_date business_date,
-                              civil_date eng_start, const civil_date *eng_end,
-                              billing_period *out)
+                              civil_date eng_start, const civil_date *eng_end, billing_period *out)
 {
     if (!out || (unsigned)schedule >= SCHEDULE_COUNT)
         return PERIOD_INVALID;
@@ -231,8 +230,7 @@ period_status period_for_date(billing_schedule schedule, civil_date business_dat
         months = 12;
         break;
     case SCHEDULE_ONE_TIME: /* returned above */
-    default:
-        return PERIOD_INVALID;
+    default: return PERIOD_INVALID;
     }
     int last_month = first_month + months - 1;
     civil_date full_start, full_end;

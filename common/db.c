@@ -171,8 +171,8 @@ PGresult *db_exec(db_conn *c, const char *sql, int nparams, const char *const *p
     return NULL;
 }
 
-db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params,
-                     char *err, size_t errlen)
+db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params, char *err,
+                     size_t errlen)
 {
     db_status st;
     PGresult *r = db_exec(c, sql, nparams, params, &st, err, errlen);
@@ -186,8 +186,8 @@ static void rollback(db_conn *c)
         PQclear(PQexec(c->pg, "ROLLBACK"));
 }
 
-db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn,
-                      void *arg, char *err, size_t errlen)
+db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn, void *arg,
+                      char *err, size_t errlen)
 {
     if (!db_ensure(c, 0)) {
         snprintf(err, errlen, "database connection lost and not yet back");
@@ -251,8 +251,8 @@ db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen)
     char id[24];
     const char *p[] = {db_i64(firm_id, id, sizeof id)};
     db_status st;
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err,
-                          errlen);
+    PGresult *r =
+        db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int found = PQntuples(r);

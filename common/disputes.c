@@ -37,8 +37,7 @@ static db_status disputes_q64(db_conn *c, const char *sql, int n, const char *co
     PGresult *r = db_exec(c, sql, n, p, &st, err, errlen);
     if (r == NULL)
         return st;
-    *out = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                       : 0;
+    *out = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return DB_OK;
 }
@@ -120,12 +119,12 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
     const char *currency = stripe_json_str(o, "currency");
     if (kind == NULL || strcmp(kind, "dispute") != 0)
         return ll_failf(err, errlen, "data.object is not a dispute (object \"%s\")",
-                             kind ? kind : "");
+                        kind ? kind : "");
     if (id == NULL || strncmp(id, "dp_", 3) != 0 || !disputes_copy(d->id, sizeof d->id, id))
         return ll_failf(err, errlen, "dispute: no valid \"id\" (dp_...)");
     if (dispute_map_status(status, &d->status, &d->resolution) != 0)
         return ll_failf(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
-                             status ? status : "(none)");
+                        status ? status : "(none)");
     disputes_copy(d->stripe_status, sizeof d->stripe_status, status);
     d->amount = stripe_json_i64(o, "amount", -1);
     if (d->amount < 0)
@@ -137,22 +136,20 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
         if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
         if (ch < 'a' || ch > 'z')
-            return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code",
-                                 d->id);
+            return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
         d->currency[i] = ch;
     }
     if (!disputes_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
         !disputes_copy(d->payment_intent, sizeof d->payment_intent,
                        stripe_json_str(o, "payment_intent")))
-        return ll_failf(err, errlen, "dispute %s: charge or payment_intent id too long",
-                             d->id);
+        return ll_failf(err, errlen, "dispute %s: charge or payment_intent id too long", d->id);
     if (!disputes_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
         d->reason[0] = '\0';
     d->created = stripe_json_i64(o, "created", 0);
     d->due_by = stripe_json_i64(o, "evidence_details.due_by", 0);
     const json_t *he = stripe_json_get(o, "evidence_details.has_evidence");
-    d->has_evidence = json_is_true(he) ||
-                      stripe_json_i64(o, "evidence_details.submission_count", 0) > 0;
+    d->has_evidence =
+        json_is_true(he) || stripe_json_i64(o, "evidence_details.submission_count", 0) > 0;
     return 0;
 }
 
@@ -194,9 +191,9 @@ static db_status dispute_open_effects(db_conn *c, const dispute_ctx *x, int64_t 
                               1, pi, err, errlen);
     if (st != DB_OK)
         return st;
-    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, d->charge,
-                        DI64(d->amount), d->currency, d->reason, d->stripe_status,
-                        DI64(d->due_by), x->ev->id, DI64(dispute_id)};
+    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,           d->charge,
+                        DI64(d->amount),  d->currency,         d->reason,       d->stripe_status,
+                        DI64(d->due_by),  x->ev->id,           DI64(dispute_id)};
     st = db_command(c,
                     "SELECT billing.audit($1::bigint, 'payment_disputed', 'CRITICAL', NULL,"
                     " jsonb_build_object('invoice_id', $2::bigint, 'dispute_id', $11::bigint,"
@@ -240,8 +237,8 @@ static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_
                         2, p, err, errlen);
         if (st != DB_OK)
             return st;
-        const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, DI64(d->amount),
-                            d->currency, d->stripe_status, x->ev->id, DI64(dispute_id)};
+        const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,     DI64(d->amount),
+                            d->currency,      d->stripe_status,    x->ev->id, DI64(dispute_id)};
         return db_command(c,
                           "SELECT billing.audit($1::bigint, 'dispute_won', 'CRITICAL', NULL,"
                           " jsonb_build_object('invoice_id', $2::bigint,"
@@ -255,8 +252,7 @@ static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_
     /* 11.1: the overpayment credit of the disputed payment first, then at
      * most what that payment applied to the invoice. An invoice that gave
      * nothing back (the dispute took only the excess) is not charged back. */
-    const char *pt[] = {DI64(x->invoice_id), d->id, DI64(d->amount), d->charge,
-                        d->payment_intent};
+    const char *pt[] = {DI64(x->invoice_id), d->id, DI64(d->amount), d->charge, d->payment_intent};
     PGresult *r = db_exec(
         c,
         "SELECT t.from_credit_cents, t.from_invoice_cents, i.amount_paid_cents - t.from_invoice_cents"
@@ -280,8 +276,8 @@ static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_
                     2, p, err, errlen);
     if (st != DB_OK)
         return st;
-    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id, DI64(d->amount),
-                        d->currency, d->stripe_status, x->ev->id, DI64(x->amount_paid),
+    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,     DI64(d->amount),
+                        d->currency,      d->stripe_status,    x->ev->id, DI64(x->amount_paid),
                         DI64(paid_after), DI64(dispute_id)};
     st = db_command(c,
                     "SELECT billing.audit($1::bigint, 'dispute_lost', 'CRITICAL', NULL,"
@@ -347,8 +343,7 @@ static db_status dispute_funds_audit(db_conn *c, const dispute_ctx *x, int64_t d
 }
 
 db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const dispute_info *d,
-                        const stripe_event *ev, dispute_apply_result *out, char *err,
-                        size_t errlen)
+                        const stripe_event *ev, dispute_apply_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     dispute_ctx x = {.invoice_id = invoice_id, .firm_id = firm_id, .d = d, .ev = ev};
@@ -375,8 +370,8 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     PQclear(r);
     if (!same_currency) {
         /* Subtracting another currency's amount would corrupt the books. */
-        snprintf(err, errlen, "dispute %s is in %s but invoice %lld is in %s", d->id,
-                 d->currency, (long long)invoice_id, inv_currency);
+        snprintf(err, errlen, "dispute %s is in %s but invoice %lld is in %s", d->id, d->currency,
+                 (long long)invoice_id, inv_currency);
         return DB_PERMANENT;
     }
 
@@ -455,20 +450,20 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
                             res,
                             d->stripe_status,
                             d->charge};
-        st = db_command(
-            c,
-            "UPDATE billing.payment_disputes SET status = $2, reason = NULLIF($3, ''),"
-            " amount_cents = $4, currency = $5,"
-            " respond_by = CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint)"
-            "   ELSE respond_by END,"
-            " closed_at = CASE WHEN $2 = 'closed' THEN CASE WHEN $7::bigint > 0"
-            "   THEN to_timestamp($7::bigint) ELSE now() END END,"
-            " evidence_submitted = evidence_submitted OR $8::boolean,"
-            " resolution = $9, resolution_reason = CASE WHEN $2 = 'closed' THEN $10 END,"
-            " stripe_status = $10, stripe_event_created = $7::bigint,"
-            " stripe_charge_id = coalesce(NULLIF($11, ''), stripe_charge_id)"
-            " WHERE id = $1",
-            11, pu, err, errlen);
+        st =
+            db_command(c,
+                       "UPDATE billing.payment_disputes SET status = $2, reason = NULLIF($3, ''),"
+                       " amount_cents = $4, currency = $5,"
+                       " respond_by = CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint)"
+                       "   ELSE respond_by END,"
+                       " closed_at = CASE WHEN $2 = 'closed' THEN CASE WHEN $7::bigint > 0"
+                       "   THEN to_timestamp($7::bigint) ELSE now() END END,"
+                       " evidence_submitted = evidence_submitted OR $8::boolean,"
+                       " resolution = $9, resolution_reason = CASE WHEN $2 = 'closed' THEN $10 END,"
+                       " stripe_status = $10, stripe_event_created = $7::bigint,"
+                       " stripe_charge_id = coalesce(NULLIF($11, ''), stripe_charge_id)"
+                       " WHERE id = $1",
+                       11, pu, err, errlen);
         if (st != DB_OK)
             return st;
         out->changed = true;
@@ -498,8 +493,12 @@ static db_status dispute_unmatched_work(db_conn *c, void *varg, char *err, size_
 {
     const unmatched_arg *a = varg;
     const char *obj = stripe_json_str(a->ev->object, "id");
-    const char *p[] = {a->ev->id, a->ev->type, obj ? obj : "", a->refs->charge,
-                       a->refs->payment_intent, a->refs->metadata_invoice_id};
+    const char *p[] = {a->ev->id,
+                       a->ev->type,
+                       obj ? obj : "",
+                       a->refs->charge,
+                       a->refs->payment_intent,
+                       a->refs->metadata_invoice_id};
     return db_command(c,
                       "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
                       " jsonb_build_object('stripe_event_id', $1::text,"
@@ -547,11 +546,12 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     bool is_refund = kind != NULL && strcmp(kind, "refund") == 0;
     if (kind == NULL || (strcmp(kind, "charge") != 0 && !is_refund))
         return ll_failf(err, errlen, "data.object is not a charge or a refund (object \"%s\")",
-                             kind ? kind : "");
+                        kind ? kind : "");
     /* charge.refunded carries the charge, charge.refund.updated the refund. */
     const char *id = stripe_json_str(o, is_refund ? "charge" : "id");
     if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
-        return ll_failf(err, errlen, "%s: no valid charge id (ch_...)", is_refund ? "refund" : "charge");
+        return ll_failf(err, errlen, "%s: no valid charge id (ch_...)",
+                        is_refund ? "refund" : "charge");
     if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
                        stripe_json_str(o, "payment_intent")))
         return ll_failf(err, errlen, "charge %s: payment_intent id too long", ch->id);
@@ -565,15 +565,15 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     ch->amount_refunded = stripe_json_i64(o, "amount_refunded", -1);
     if (ch->amount < 0 || ch->amount_refunded < 0 || ch->amount_refunded > ch->amount)
         return ll_failf(err, errlen,
-                             "charge %s: \"amount\" / \"amount_refunded\" missing or"
-                             " inconsistent",
-                             ch->id);
+                        "charge %s: \"amount\" / \"amount_refunded\" missing or"
+                        " inconsistent",
+                        ch->id);
     ch->refunded = json_is_true(stripe_json_get(o, "refunded"));
     return 0;
 }
 
-int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *has_more,
-                      char *err, size_t errlen)
+int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *has_more, char *err,
+                      size_t errlen)
 {
     const char *kind = stripe_json_str(body, "object");
     const json_t *data = stripe_json_get(body, "data");
@@ -601,8 +601,7 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
             return ll_failf(err, errlen, "refund %s: charge or status too long", r->id);
         r->amount = stripe_json_i64(o, "amount", -1);
         if (r->amount < 0)
-            return ll_failf(err, errlen, "refund %s: \"amount\" missing or negative",
-                                 r->id);
+            return ll_failf(err, errlen, "refund %s: \"amount\" missing or negative", r->id);
         (*n)++;
     }
     return 0;
@@ -666,20 +665,21 @@ db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_
     db_status st;
     /* Newest payment first; invoices from before section 11 have no
      * payment rows, only their own intent and charge. */
-    PGresult *r = db_exec(c,
-                "SELECT pi, ch, left_cents FROM ("
-                " SELECT p.id, p.stripe_payment_intent_id AS pi, coalesce(p.stripe_charge_id, '') AS ch,"
-                "  greatest(p.received_cents - coalesce((SELECT sum(f.applied_cents)"
-                "   FROM billing.refunds f WHERE f.payment_id = p.id OR (p.stripe_charge_id IS NOT"
-                "   NULL AND f.stripe_charge_id = p.stripe_charge_id)), 0), 0) AS left_cents"
-                " FROM billing.payments p WHERE p.invoice_id = $1 AND p.source = 'stripe'"
-                " UNION ALL SELECT 0, coalesce(i.stripe_payment_intent_id, ''),"
-                "  coalesce(i.stripe_charge_id, ''), i.amount_paid_cents FROM billing.invoices i"
-                "  WHERE i.id = $1 AND NOT EXISTS (SELECT 1 FROM billing.payments p"
-                "   WHERE p.invoice_id = i.id AND p.source = 'stripe')"
-                "  AND (i.stripe_payment_intent_id IS NOT NULL OR i.stripe_charge_id IS NOT NULL))"
-                " t WHERE left_cents > 0 ORDER BY id DESC",
-                1, p, &st, err, errlen);
+    PGresult *r = db_exec(
+        c,
+        "SELECT pi, ch, left_cents FROM ("
+        " SELECT p.id, p.stripe_payment_intent_id AS pi, coalesce(p.stripe_charge_id, '') AS ch,"
+        "  greatest(p.received_cents - coalesce((SELECT sum(f.applied_cents)"
+        "   FROM billing.refunds f WHERE f.payment_id = p.id OR (p.stripe_charge_id IS NOT"
+        "   NULL AND f.stripe_charge_id = p.stripe_charge_id)), 0), 0) AS left_cents"
+        " FROM billing.payments p WHERE p.invoice_id = $1 AND p.source = 'stripe'"
+        " UNION ALL SELECT 0, coalesce(i.stripe_payment_intent_id, ''),"
+        "  coalesce(i.stripe_charge_id, ''), i.amount_paid_cents FROM billing.invoices i"
+        "  WHERE i.id = $1 AND NOT EXISTS (SELECT 1 FROM billing.payments p"
+        "   WHERE p.invoice_id = i.id AND p.source = 'stripe')"
+        "  AND (i.stripe_payment_intent_id IS NOT NULL OR i.stripe_charge_id IS NOT NULL))"
+        " t WHERE left_cents > 0 ORDER BY id DESC",
+        1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int k = PQntuples(r);
@@ -741,8 +741,9 @@ static db_status refund_sync_rows(db_conn *c, int64_t invoice_id, int64_t firm_i
         if (strcmp(f->charge, ch->id) != 0)
             continue;
         int64_t want = refund_counted(f->status, f->amount);
-        const char *p[] = {DI64(firm_id), DI64(invoice_id), f->id,   ch->id,
-                           DI64(f->amount), f->status, DI64(want), payment_id ? DI64(payment_id) : NULL};
+        const char *p[] = {
+            DI64(firm_id),   DI64(invoice_id), f->id,      ch->id,
+            DI64(f->amount), f->status,        DI64(want), payment_id ? DI64(payment_id) : NULL};
         db_status st;
         /* The row's applied_cents before and after, in one statement. */
         PGresult *r = db_exec(
@@ -871,9 +872,9 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
     /* What the invoice's own money says, for its status or the one a
      * dispute will restore. */
-#define REFUND_STATUS_OF_MONEY                                                                 \
-    "CASE WHEN amount_paid_cents = 0 THEN 'refunded'"                                          \
-    " WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"            \
+#define REFUND_STATUS_OF_MONEY                                                                     \
+    "CASE WHEN amount_paid_cents = 0 THEN 'refunded'"                                              \
+    " WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"                \
     " THEN 'paid' ELSE 'partial' END"
     r = db_exec(c,
                 "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
@@ -909,11 +910,21 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
             snprintf(err, errlen, "out of memory");
         return st == DB_OK ? DB_TRANSIENT : st;
     }
-    const char *pa[] = {DI64(firm_id),      DI64(invoice_id),     ch->id,
-                        idtext,             DI64(change),         DI64(out->refunded_total),
-                        DI64(paid_before),  DI64(paid_after),     event_id,
-                        DI64(seq),          out->status,          ch->currency,
-                        DI64(from_credit),  DI64(from_invoice),   DI64(to_invoice + to_credit)};
+    const char *pa[] = {DI64(firm_id),
+                        DI64(invoice_id),
+                        ch->id,
+                        idtext,
+                        DI64(change),
+                        DI64(out->refunded_total),
+                        DI64(paid_before),
+                        DI64(paid_after),
+                        event_id,
+                        DI64(seq),
+                        out->status,
+                        ch->currency,
+                        DI64(from_credit),
+                        DI64(from_invoice),
+                        DI64(to_invoice + to_credit)};
     st = db_command(c,
                     "SELECT billing.audit($1::bigint, 'invoice_refunded', 'INFO', NULL,"
                     " jsonb_build_object('invoice_id', $2::bigint, 'stripe_charge_id', $3::text,"
@@ -925,7 +936,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
                     " 'returned_cents', $15::bigint))",
                     15, pa, err, errlen);
     if (st == DB_OK) {
-        const char *pe[] = {DI64(invoice_id), DI64(seq), ch->id, DI64(change),
+        const char *pe[] = {DI64(invoice_id),          DI64(seq), ch->id, DI64(change),
                             DI64(out->refunded_total), idtext};
         st = db_command(c,
                         "SELECT billing.invoice_event($1::bigint, 'invoice.refunded', $2::int,"
@@ -991,19 +1002,17 @@ int dispute_evidence_validate(const json_t *doc, char *err, size_t errlen)
     {
         if (!dispute_evidence_field_known(key))
             return ll_failf(err, errlen,
-                                 "unknown evidence field \"%s\" (Stripe's fields are"
-                                 " customer_name, service_date, receipt, ...; see"
-                                 " docs/DISPUTES.md)",
-                                 key);
+                            "unknown evidence field \"%s\" (Stripe's fields are"
+                            " customer_name, service_date, receipt, ...; see"
+                            " docs/DISPUTES.md)",
+                            key);
         if (!json_is_string(v) || json_string_length(v) == 0)
-            return ll_failf(err, errlen, "evidence field \"%s\" must be a non-empty string",
-                                 key);
+            return ll_failf(err, errlen, "evidence field \"%s\" must be a non-empty string", key);
         if (json_string_length(v) > 20000)
-            return ll_failf(err, errlen,
-                                 "evidence field \"%s\" is longer than 20000 characters", key);
+            return ll_failf(err, errlen, "evidence field \"%s\" is longer than 20000 characters",
+                            key);
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return ll_failf(err, errlen, "evidence field \"%s\" contains a NUL character",
-                                 key);
+            return ll_failf(err, errlen, "evidence field \"%s\" contains a NUL character", key);
     }
     return 0;
 }
@@ -1056,8 +1065,7 @@ void dispute_fingerprint(const char *text, char out[17])
 
 /* ---------------------------------------------------------------- report */
 
-db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *err,
-                         size_t errlen)
+db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *err, size_t errlen)
 {
     *json_text = NULL;
     const char *p[] = {DI64(firm_id)};

@@ -118,10 +118,8 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     /* Assigned partitions only: the group id is required by librdkafka but
      * nothing is ever committed under it. */
     if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) !=
-            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "log_level", "3", err, errlen) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return -1;
@@ -135,15 +133,15 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     rd_kafka_topic_partition_list_t *assign = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, dlq_topic, NULL);
     const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms)
-                                : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    rd_kafka_resp_err_t e =
+        rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md == NULL || md->topic_cnt != 1) {
-        snprintf(err, errlen, "cannot read the metadata of %s: %s", dlq_topic,
-                 rd_kafka_err2str(e));
+        snprintf(err, errlen, "cannot read the metadata of %s: %s", dlq_topic, rd_kafka_err2str(e));
         goto done;
     }
     const rd_kafka_metadata_topic_t *t = &md->topics[0];
-    if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || t->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+    if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        t->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
         rc = 0; /* no topic: nothing was ever dead-lettered */
         goto done;
     }
@@ -217,8 +215,7 @@ done:
     return rc;
 }
 
-size_t dlq_find(const dlq_entries *l, int32_t partition, int64_t offset,
-                const dlq_entry **first)
+size_t dlq_find(const dlq_entries *l, int32_t partition, int64_t offset, const dlq_entry **first)
 {
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
@@ -238,12 +235,14 @@ int dlq_replay(kafka_producer *p, const char *dlq_topic, const dlq_entry *e, cha
     const char *t = e->source_topic;
     char check[TOPIC_NAME_MAX + 1];
     if (t == NULL || t[0] == '\0' || topic_name("", t, check, sizeof check) != 0) {
-        snprintf(err, errlen, "dead letter %" PRId32 ":%" PRId64 " has no valid source-topic header",
+        snprintf(err, errlen,
+                 "dead letter %" PRId32 ":%" PRId64 " has no valid source-topic header",
                  e->partition, e->offset);
         return -1;
     }
     if (strcmp(t, dlq_topic) == 0) {
-        snprintf(err, errlen, "dead letter %" PRId32 ":%" PRId64 " names the dead-letter topic itself",
+        snprintf(err, errlen,
+                 "dead letter %" PRId32 ":%" PRId64 " names the dead-letter topic itself",
                  e->partition, e->offset);
         return -1;
     }

@@ -37,10 +37,10 @@ void document_facts_free(document_facts *f)
 {
     if (f == NULL)
         return;
-    char **texts[] = {&f->firm_name, &f->firm_address, &f->firm_tax_id,
-                      &f->payment_instructions, &f->client_name, &f->client_email,
-                      &f->legal_number, &f->invoice_legal_number, &f->issue_date,
-                      &f->due_date, &f->period_start, &f->period_end, &f->reason};
+    char **texts[] = {&f->firm_name,   &f->firm_address, &f->firm_tax_id,  &f->payment_instructions,
+                      &f->client_name, &f->client_email, &f->legal_number, &f->invoice_legal_number,
+                      &f->issue_date,  &f->due_date,     &f->period_start, &f->period_end,
+                      &f->reason};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         free(*texts[i]);
         *texts[i] = NULL;
@@ -140,7 +140,8 @@ db_status document_facts_load(db_conn *c, int64_t invoice_id, int64_t credit_not
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
         PQclear(r);
         if (credit_note_id > 0)
-            snprintf(err, errlen, "cannot render credit note %lld: no such note of issued invoice %lld",
+            snprintf(err, errlen,
+                     "cannot render credit note %lld: no such note of issued invoice %lld",
                      (long long)credit_note_id, (long long)invoice_id);
         else
             snprintf(err, errlen, "cannot render invoice %lld: no such issued invoice",
@@ -198,13 +199,13 @@ typedef struct {
     cairo_t *cr;
     PangoContext *pc;
     PangoFontDescription *body, *bold, *small, *title;
-    const document_facts *f;     /* invoice, credit note, reminder */
-    const statement_facts *s;    /* statement */
-    const void *letter;          /* a reminder's letter (draw_reminder's) */
-    const char *doc_title;       /* "INVOICE", "STATEMENT", ... */
-    const char *number;          /* named by the footer and continued pages */
+    const document_facts *f;  /* invoice, credit note, reminder */
+    const statement_facts *s; /* statement */
+    const void *letter;       /* a reminder's letter (draw_reminder's) */
+    const char *doc_title;    /* "INVOICE", "STATEMENT", ... */
+    const char *number;       /* named by the footer and continued pages */
     const char *firm_name;
-    const table_spec *table;     /* the table a new page continues; NULL: none */
+    const table_spec *table; /* the table a new page continues; NULL: none */
     double y;
     int page;
 } page_ctx;
@@ -312,21 +313,25 @@ static void head_block(page_ctx *p, const head_text *h)
     double rx = MARGIN + CONTENT_W / 2 + 6, yr = p->y;
     yr += text_box(p, p->title, h->title, rx, yr, half, PANGO_ALIGN_RIGHT, false) + 2;
     for (size_t i = 0; i < h->nright; i++)
-        yr += text_box(p, i == 0 ? p->bold : p->body, h->right[i], rx, yr, half,
-                       PANGO_ALIGN_RIGHT, false);
+        yr += text_box(p, i == 0 ? p->bold : p->body, h->right[i], rx, yr, half, PANGO_ALIGN_RIGHT,
+                       false);
     p->y = (yl > yr ? yl : yr) + 16;
     p->y += text_box(p, p->small, h->to_label, MARGIN, p->y, CONTENT_W, PANGO_ALIGN_LEFT, false);
     p->y += text_box(p, p->bold, h->client_name, MARGIN, p->y, CONTENT_W, PANGO_ALIGN_LEFT, false);
     if (h->client_email[0])
-        p->y += text_box(p, p->body, h->client_email, MARGIN, p->y, CONTENT_W, PANGO_ALIGN_LEFT,
-                         false);
+        p->y +=
+            text_box(p, p->body, h->client_email, MARGIN, p->y, CONTENT_W, PANGO_ALIGN_LEFT, false);
 }
 
 static head_text facts_head(const document_facts *f, const char *title, const char *to_label)
 {
-    return (head_text){.firm_name = f->firm_name, .firm_address = f->firm_address,
-                       .firm_tax_id = f->firm_tax_id, .client_name = f->client_name,
-                       .client_email = f->client_email, .title = title, .to_label = to_label};
+    return (head_text){.firm_name = f->firm_name,
+                       .firm_address = f->firm_address,
+                       .firm_tax_id = f->firm_tax_id,
+                       .client_name = f->client_name,
+                       .client_email = f->client_email,
+                       .title = title,
+                       .to_label = to_label};
 }
 
 /* The first page's letterhead of an invoice or credit note. */
@@ -371,8 +376,8 @@ static void continued_head(page_ctx *p)
 
 static void table_header(page_ctx *p)
 {
-    double h = text_box(p, p->bold, "Description", COL_DESC_X, p->y, COL_DESC_W, PANGO_ALIGN_LEFT,
-                        false);
+    double h =
+        text_box(p, p->bold, "Description", COL_DESC_X, p->y, COL_DESC_W, PANGO_ALIGN_LEFT, false);
     text_box(p, p->bold, "Quantity", COL_QTY_X, p->y, COL_QTY_W, PANGO_ALIGN_RIGHT, false);
     text_box(p, p->bold, "Rate", COL_RATE_X, p->y, COL_RATE_W, PANGO_ALIGN_RIGHT, false);
     text_box(p, p->bold, "Amount", COL_AMT_X, p->y, COL_AMT_W, PANGO_ALIGN_RIGHT, false);
@@ -443,8 +448,8 @@ static void spec_row(page_ctx *p, const table_spec *t, const char *const *texts,
 {
     double h = 0;
     for (size_t i = 0; i < t->n; i++) {
-        double hh = text_box(p, font, texts[i], t->cols[i].x, 0, t->cols[i].w, t->cols[i].align,
-                             true);
+        double hh =
+            text_box(p, font, texts[i], t->cols[i].x, 0, t->cols[i].w, t->cols[i].align, true);
         h = hh > h ? hh : h;
     }
     if (p->y + h + ROW_PAD > BOTTOM)
@@ -456,8 +461,8 @@ static void spec_row(page_ctx *p, const table_spec *t, const char *const *texts,
 
 static void line_row(page_ctx *p, const document_line *l)
 {
-    double h = text_box(p, p->body, l->description, COL_DESC_X, 0, COL_DESC_W, PANGO_ALIGN_LEFT,
-                        true);
+    double h =
+        text_box(p, p->body, l->description, COL_DESC_X, 0, COL_DESC_W, PANGO_ALIGN_LEFT, true);
     if (p->y + h + ROW_PAD > BOTTOM)
         new_page(p, true);
     text_box(p, p->body, l->description, COL_DESC_X, p->y, COL_DESC_W, PANGO_ALIGN_LEFT, false);
@@ -503,8 +508,7 @@ static double instructions(page_ctx *p, const char *text, double y, bool measure
         return 0;
     double h = text_box(p, p->bold, "Payment instructions", MARGIN, y, CONTENT_W, PANGO_ALIGN_LEFT,
                         measure_only);
-    return h + text_box(p, p->body, text, MARGIN, y + h, CONTENT_W, PANGO_ALIGN_LEFT,
-                        measure_only);
+    return h + text_box(p, p->body, text, MARGIN, y + h, CONTENT_W, PANGO_ALIGN_LEFT, measure_only);
 }
 
 static double totals(page_ctx *p, bool measure_only)
@@ -633,15 +637,15 @@ int document_render(const document_facts *f, unsigned char **pdf, size_t *len, c
     *pdf = NULL;
     *len = 0;
     char title[300];
-    snprintf(title, sizeof title, "%s %s", f->kind == DOCUMENT_CREDIT_NOTE ? "Credit note" : "Invoice",
-             f->legal_number);
+    snprintf(title, sizeof title, "%s %s",
+             f->kind == DOCUMENT_CREDIT_NOTE ? "Credit note" : "Invoice", f->legal_number);
     if (!money_currency_valid(f->currency)) {
         snprintf(err, errlen, "cannot render %s %s: currency '%s' invalid", doc_title(f),
                  f->legal_number, f->currency);
         return -1;
     }
-    page_ctx p = {.f = f, .doc_title = doc_title(f), .number = f->legal_number,
-                  .firm_name = f->firm_name};
+    page_ctx p = {
+        .f = f, .doc_title = doc_title(f), .number = f->legal_number, .firm_name = f->firm_name};
     return render_pdf(&p, draw_invoice, title, f->issue_date, pdf, len, err, errlen);
 }
 
@@ -650,7 +654,7 @@ int document_render(const document_facts *f, unsigned char **pdf, size_t *len, c
 typedef struct {
     const document_facts *f;
     int step;
-    char date[11];   /* due date + step */
+    char date[11]; /* due date + step */
 } reminder_letter;
 
 static void draw_reminder(page_ctx *p)
@@ -673,8 +677,7 @@ static void draw_reminder(page_ctx *p)
     amount_text(f->balance_due_cents, f->currency, balance, sizeof balance);
     amount_text(f->total_cents, f->currency, total, sizeof total);
     if (r->step < 0)
-        snprintf(t, sizeof t,
-                 "Invoice %s of %s is due on %s, in %d day%s. The balance due is %s.",
+        snprintf(t, sizeof t, "Invoice %s of %s is due on %s, in %d day%s. The balance due is %s.",
                  f->legal_number, f->issue_date, f->due_date, -r->step, r->step == -1 ? "" : "s",
                  balance);
     else
@@ -691,9 +694,12 @@ static void draw_reminder(page_ctx *p)
     amount_text(f->amount_paid_cents, f->currency, paid, sizeof paid);
     amount_text(f->credited_cents, f->currency, credited, sizeof credited);
     snprintf(days, sizeof days, "%d", r->step > 0 ? r->step : 0);
-    const char *rows[][2] = {{"Legal number", f->legal_number}, {"Invoice total", total},
-                             {"Amount paid", paid},             {"Credited", credited},
-                             {"Due date", f->due_date},         {"Days overdue", days}};
+    const char *rows[][2] = {{"Legal number", f->legal_number},
+                             {"Invoice total", total},
+                             {"Amount paid", paid},
+                             {"Credited", credited},
+                             {"Due date", f->due_date},
+                             {"Days overdue", days}};
     spec_begin(p, &spec);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         spec_row(p, &spec, rows[i], p->body);
@@ -727,8 +733,10 @@ int document_render_reminder(const document_facts *f, int step, unsigned char **
     }
     char title[300];
     snprintf(title, sizeof title, "Payment reminder %s", f->legal_number);
-    page_ctx p = {.letter = &r, .f = f,
-                  .doc_title = "PAYMENT REMINDER", .number = f->legal_number,
+    page_ctx p = {.letter = &r,
+                  .f = f,
+                  .doc_title = "PAYMENT REMINDER",
+                  .number = f->legal_number,
                   .firm_name = f->firm_name};
     return render_pdf(&p, draw_reminder, title, r.date, pdf, len, err, errlen);
 }
@@ -742,14 +750,11 @@ static const column STMT_COLS[] = {{MARGIN, 62, PANGO_ALIGN_LEFT},
                                    {MARGIN + 417, CONTENT_W - 417, PANGO_ALIGN_RIGHT}};
 /* Open invoices: number, issued, due, total, paid, credited, balance due,
  * days overdue. */
-static const column OPEN_COLS[] = {{MARGIN, 88, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 90, 54, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 146, 54, PANGO_ALIGN_LEFT},
-                                   {MARGIN + 202, 60, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 264, 54, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 320, 54, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 380, 64, PANGO_ALIGN_RIGHT},
-                                   {MARGIN + 448, CONTENT_W - 448, PANGO_ALIGN_RIGHT}};
+static const column OPEN_COLS[] = {
+    {MARGIN, 88, PANGO_ALIGN_LEFT},        {MARGIN + 90, 54, PANGO_ALIGN_LEFT},
+    {MARGIN + 146, 54, PANGO_ALIGN_LEFT},  {MARGIN + 202, 60, PANGO_ALIGN_RIGHT},
+    {MARGIN + 264, 54, PANGO_ALIGN_RIGHT}, {MARGIN + 320, 54, PANGO_ALIGN_RIGHT},
+    {MARGIN + 380, 64, PANGO_ALIGN_RIGHT}, {MARGIN + 448, CONTENT_W - 448, PANGO_ALIGN_RIGHT}};
 
 static void heading(page_ctx *p, const char *text, double before)
 {
@@ -803,8 +808,8 @@ static void open_invoices(page_ctx *p, const statement_section *sec, const char 
     snprintf(t, sizeof t, "Open invoices at %s (%s)", p->s->date_to, cur_up);
     heading(p, t, 14);
     if (sec->nopen == 0) {
-        p->y += text_box(p, p->body, "No open invoices.", MARGIN, p->y, CONTENT_W,
-                         PANGO_ALIGN_LEFT, false);
+        p->y += text_box(p, p->body, "No open invoices.", MARGIN, p->y, CONTENT_W, PANGO_ALIGN_LEFT,
+                         false);
         return;
     }
     static const char *const titles[] = {"Invoice", "Issued",   "Due",         "Total",
@@ -819,8 +824,8 @@ static void open_invoices(page_ctx *p, const statement_section *sec, const char 
         number_text(o->credited_cents, sec->currency, credited, sizeof credited);
         number_text(o->balance_due_cents, sec->currency, due, sizeof due);
         snprintf(days, sizeof days, "%d", o->days_overdue);
-        const char *row[] = {o->legal_number, o->issue_date, o->due_date, total,
-                             paid,            credited,      due,         days};
+        const char *row[] = {o->legal_number, o->issue_date, o->due_date, total, paid,
+                             credited,        due,           days};
         spec_row(p, &spec, row, p->body);
     }
     p->table = NULL;
@@ -858,9 +863,12 @@ static void statement_section_draw(page_ctx *p, const statement_section *sec)
 static void draw_statement(page_ctx *p)
 {
     const statement_facts *s = p->s;
-    head_text h = {.firm_name = s->firm_name, .firm_address = s->firm_address,
-                   .firm_tax_id = s->firm_tax_id, .client_name = s->client_name,
-                   .client_email = s->client_email, .title = "STATEMENT",
+    head_text h = {.firm_name = s->firm_name,
+                   .firm_address = s->firm_address,
+                   .firm_tax_id = s->firm_tax_id,
+                   .client_name = s->client_name,
+                   .client_email = s->client_email,
+                   .title = "STATEMENT",
                    .to_label = "Statement for"};
     char date[64], period[80];
     snprintf(date, sizeof date, "Statement date: %s", s->date_to);
@@ -879,14 +887,15 @@ static void draw_statement(page_ctx *p)
     }
 }
 
-int document_render_statement(const statement_facts *s, unsigned char **pdf, size_t *len,
-                              char *err, size_t errlen)
+int document_render_statement(const statement_facts *s, unsigned char **pdf, size_t *len, char *err,
+                              size_t errlen)
 {
     *pdf = NULL;
     *len = 0;
     for (size_t i = 0; i < s->nsections; i++)
         if (!money_currency_valid(s->sections[i].currency)) {
-            snprintf(err, errlen, "cannot render the statement of client %lld: currency '%s' invalid",
+            snprintf(err, errlen,
+                     "cannot render the statement of client %lld: currency '%s' invalid",
                      (long long)s->client_id, s->sections[i].currency);
             return -1;
         }
@@ -937,16 +946,19 @@ static PGresult *exec_binary(db_conn *c, const char *sql, int n, const char *con
     return NULL;
 }
 
-db_status document_store(db_conn *c, const document_facts *f, const unsigned char *pdf,
-                         size_t len, int64_t *document_id, char sha256[DOCUMENT_SHA256_HEX],
-                         char *err, size_t errlen)
+db_status document_store(db_conn *c, const document_facts *f, const unsigned char *pdf, size_t len,
+                         int64_t *document_id, char sha256[DOCUMENT_SHA256_HEX], char *err,
+                         size_t errlen)
 {
     char hex[DOCUMENT_SHA256_HEX], firm[24], inv[24], cn[24];
     document_sha256_hex(pdf, len, hex);
     bool note = f->kind == DOCUMENT_CREDIT_NOTE;
-    const char *vals[] = {db_i64(f->firm_id, firm, sizeof firm), db_i64(f->invoice_id, inv, sizeof inv),
+    const char *vals[] = {db_i64(f->firm_id, firm, sizeof firm),
+                          db_i64(f->invoice_id, inv, sizeof inv),
                           note ? db_i64(f->credit_note_id, cn, sizeof cn) : NULL,
-                          note ? "credit_note" : "invoice", hex, (const char *)pdf};
+                          note ? "credit_note" : "invoice",
+                          hex,
+                          (const char *)pdf};
     int lens[] = {0, 0, 0, 0, 0, (int)len};
     int fmts[] = {0, 0, 0, 0, 0, 1};
     db_status st;
@@ -967,7 +979,8 @@ db_status document_store(db_conn *c, const document_facts *f, const unsigned cha
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "could not store the document of %s %s", doc_title(f), f->legal_number);
+        snprintf(err, errlen, "could not store the document of %s %s", doc_title(f),
+                 f->legal_number);
         return DB_TRANSIENT;
     }
     *document_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -978,8 +991,7 @@ db_status document_store(db_conn *c, const document_facts *f, const unsigned cha
 }
 
 /* The first column of r's first row (a binary bytea) into malloc'd *pdf. */
-static db_status copy_bytes(PGresult *r, unsigned char **pdf, size_t *len, char *err,
-                            size_t errlen)
+static db_status copy_bytes(PGresult *r, unsigned char **pdf, size_t *len, char *err, size_t errlen)
 {
     size_t n = (size_t)PQgetlength(r, 0, 0);
     *pdf = malloc(n ? n : 1);
@@ -1001,11 +1013,12 @@ db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
     const char *vals[] = {db_i64(invoice_id, inv, sizeof inv),
                           credit_note_id > 0 ? db_i64(credit_note_id, cn, sizeof cn) : NULL};
     db_status st;
-    PGresult *r = exec_binary(c,
-                              "SELECT bytes FROM billing.invoice_documents WHERE invoice_id = $1::bigint"
-                              " AND credit_note_id IS NOT DISTINCT FROM $2::bigint"
-                              " AND kind IN ('invoice', 'credit_note')",
-                              2, vals, NULL, NULL, 1, &st, err, errlen);
+    PGresult *r =
+        exec_binary(c,
+                    "SELECT bytes FROM billing.invoice_documents WHERE invoice_id = $1::bigint"
+                    " AND credit_note_id IS NOT DISTINCT FROM $2::bigint"
+                    " AND kind IN ('invoice', 'credit_note')",
+                    2, vals, NULL, NULL, 1, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) != 1) {
@@ -1118,8 +1131,12 @@ db_status document_store_statement(db_conn *c, const statement_facts *s, const u
     if (st != DB_PERMANENT)
         return st;
     document_sha256_hex(pdf, len, hex);
-    const char *vals[] = {db_i64(s->firm_id, firm, sizeof firm), cl, s->date_to, s->date_from,
-                          hex, (const char *)pdf};
+    const char *vals[] = {db_i64(s->firm_id, firm, sizeof firm),
+                          cl,
+                          s->date_to,
+                          s->date_from,
+                          hex,
+                          (const char *)pdf};
     int lens[] = {0, 0, 0, 0, 0, (int)len};
     int fmts[] = {0, 0, 0, 0, 0, 1};
     PGresult *r = exec_binary(

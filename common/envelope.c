@@ -26,9 +26,9 @@ static const char *const tick_kind_names[] = {"invoicing", "autopay", "retry", "
 #define TICK_KIND_COUNT (sizeof tick_kind_names / sizeof tick_kind_names[0])
 
 static const char *const invoice_event_names[] = {
-    "invoice.issued",   "invoice.paid",         "invoice.payment_failed", "invoice.overdue",
-    "invoice.disputed", "invoice.charged_back", "invoice.refunded", "invoice.voided",
-    "invoice.credited"};
+    "invoice.issued",   "invoice.paid",     "invoice.payment_failed",
+    "invoice.overdue",  "invoice.disputed", "invoice.charged_back",
+    "invoice.refunded", "invoice.voided",   "invoice.credited"};
 #define INVOICE_EVENT_COUNT (sizeof invoice_event_names / sizeof invoice_event_names[0])
 
 static const char *envelope_json_type(const json_t *v)
@@ -76,8 +76,7 @@ static bool envelope_as_of_valid(const char *s)
     date[10] = '\0';
     if (!date_parse(date, &d) || !envelope_date_in_range(d))
         return false;
-    int hh = envelope_2digits(s + 11), mm = envelope_2digits(s + 14),
-        ss = envelope_2digits(s + 17);
+    int hh = envelope_2digits(s + 11), mm = envelope_2digits(s + 14), ss = envelope_2digits(s + 17);
     return hh >= 0 && hh <= 23 && mm >= 0 && mm <= 59 && ss >= 0 && ss <= 59;
 }
 
@@ -100,12 +99,12 @@ static int envelope_get_int(json_t *obj, const char *what, const char *name, jso
     if (v == NULL)
         return -1;
     if (!json_is_integer(v))
-        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %s", what, name,
-                             expect, envelope_json_type(v));
+        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %s", what, name, expect,
+                        envelope_json_type(v));
     json_int_t n = json_integer_value(v);
     if (n < min || n > max)
-        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %" JSON_INTEGER_FORMAT,
-                             what, name, expect, n);
+        return ll_failf(err, errlen, "%s: field \"%s\" must be %s, got %" JSON_INTEGER_FORMAT, what,
+                        name, expect, n);
     *out = n;
     return 0;
 }
@@ -118,18 +117,17 @@ static int envelope_get_str(json_t *obj, const char *what, const char *name, siz
     if (v == NULL)
         return -1;
     if (!json_is_string(v))
-        return ll_failf(err, errlen, "%s: field \"%s\" must be a string, got %s", what,
-                             name, envelope_json_type(v));
+        return ll_failf(err, errlen, "%s: field \"%s\" must be a string, got %s", what, name,
+                        envelope_json_type(v));
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (len == 0)
         return ll_failf(err, errlen, "%s: field \"%s\" must not be empty", what, name);
     if (strlen(s) != len)
-        return ll_failf(err, errlen, "%s: field \"%s\" contains a NUL character", what,
-                             name);
+        return ll_failf(err, errlen, "%s: field \"%s\" contains a NUL character", what, name);
     if (len >= cap)
-        return ll_failf(err, errlen, "%s: field \"%s\" is too long (%zu bytes, at most %zu)",
-                             what, name, len, cap - 1);
+        return ll_failf(err, errlen, "%s: field \"%s\" is too long (%zu bytes, at most %zu)", what,
+                        name, len, cap - 1);
     *out = s;
     return 0;
 }
@@ -146,12 +144,11 @@ static json_t *envelope_load(const char *what, const char *json, size_t len, cha
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         ll_failf(err, errlen, "%s: not valid JSON: %s (at byte %d)", what, jerr.text,
-                      jerr.position);
+                 jerr.position);
         return NULL;
     }
     if (!json_is_object(root)) {
-        ll_failf(err, errlen, "%s: must be a JSON object, got %s", what,
-                      envelope_json_type(root));
+        ll_failf(err, errlen, "%s: must be a JSON object, got %s", what, envelope_json_type(root));
         json_decref(root);
         return NULL;
     }
@@ -206,25 +203,24 @@ static int tick_validate(const tick_msg *t, char *err, size_t errlen)
         return ll_failf(err, errlen, "tick: as_of must be YYYY-MM-DDTHH:MM:SSZ");
     if (t->shards < 1 || t->shards > ENVELOPE_MAX_SHARDS)
         return ll_failf(err, errlen, "tick: shards must be between 1 and %d, got %d",
-                             ENVELOPE_MAX_SHARDS, t->shards);
+                        ENVELOPE_MAX_SHARDS, t->shards);
     if (t->shard < 0 || t->shard >= t->shards)
-        return ll_failf(err, errlen, "tick: shard must be between 0 and %d, got %d",
-                             t->shards - 1, t->shard);
+        return ll_failf(err, errlen, "tick: shard must be between 0 and %d, got %d", t->shards - 1,
+                        t->shard);
     if (t->firm_id < 0)
         return ll_failf(err, errlen, "tick: firm_id must be positive or 0 (all firms)");
     char want[ENVELOPE_KEY_MAX];
     tick_key(t, want, sizeof want);
     if (strcmp(t->idempotency_key, want) != 0)
         return ll_failf(err, errlen,
-                             "tick: field \"idempotency_key\" must be \"%s\" (derived from "
-                             "type, business_date, firm_id, shard and shards), got \"%.80s%s\"",
-                             want, t->idempotency_key,
-                             strlen(t->idempotency_key) > 80 ? "..." : "");
+                        "tick: field \"idempotency_key\" must be \"%s\" (derived from "
+                        "type, business_date, firm_id, shard and shards), got \"%.80s%s\"",
+                        want, t->idempotency_key, strlen(t->idempotency_key) > 80 ? "..." : "");
     return 0;
 }
 
-int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char *as_of,
-              int shard, int shards, int64_t firm_id)
+int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char *as_of, int shard,
+              int shards, int64_t firm_id)
 {
     tick_msg m;
     memset(&m, 0, sizeof m);
@@ -259,10 +255,9 @@ char *tick_to_json(const tick_msg *t)
     date_format(t->business_date, date, sizeof date);
     json_t *firm = t->firm_id > 0 ? json_integer((json_int_t)t->firm_id) : json_null();
     /* json_pack keeps insertion order, which is the contract's field order. */
-    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o}", "type", type,
-                             "idempotency_key", t->idempotency_key, "business_date", date,
-                             "as_of", t->as_of, "shard", t->shard, "shards", t->shards,
-                             "firm_id", firm);
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o}", "type", type, "idempotency_key",
+                             t->idempotency_key, "business_date", date, "as_of", t->as_of, "shard",
+                             t->shard, "shards", t->shards, "firm_id", firm);
     if (root == NULL)
         return NULL;
     char *out = json_dumps(root, JSON_COMPACT);
@@ -280,9 +275,9 @@ static int tick_from_json(json_t *root, tick_msg *m, char *err, size_t errlen)
         return -1;
     if (strncmp(s, "tick.", 5) != 0 || !tick_kind_parse(s + 5, &m->kind))
         return ll_failf(err, errlen,
-                             "tick: field \"type\" must be tick.invoicing, tick.autopay or "
-                             "tick.retry, got \"%s\"",
-                             s);
+                        "tick: field \"type\" must be tick.invoicing, tick.autopay or "
+                        "tick.retry, got \"%s\"",
+                        s);
 
     if (envelope_get_str(root, what, "idempotency_key", sizeof m->idempotency_key, &s, err,
                          errlen) != 0)
@@ -293,24 +288,22 @@ static int tick_from_json(json_t *root, tick_msg *m, char *err, size_t errlen)
         return -1;
     if (!date_parse(s, &m->business_date) || !envelope_date_in_range(m->business_date))
         return ll_failf(err, errlen,
-                             "tick: field \"business_date\" must be a date YYYY-MM-DD, got \"%s\"",
-                             s);
+                        "tick: field \"business_date\" must be a date YYYY-MM-DD, got \"%s\"", s);
 
     if (envelope_get_str(root, what, "as_of", sizeof m->as_of, &s, err, errlen) != 0)
         return -1;
     if (!envelope_as_of_valid(s))
         return ll_failf(err, errlen,
-                             "tick: field \"as_of\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ, "
-                             "got \"%s\"",
-                             s);
+                        "tick: field \"as_of\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ, "
+                        "got \"%s\"",
+                        s);
     memcpy(m->as_of, s, strlen(s) + 1);
 
     if (envelope_get_int(root, what, "shards", 1, ENVELOPE_MAX_SHARDS,
                          "an integer between 1 and 1024", &shards, err, errlen) != 0)
         return -1;
     char expect[64];
-    snprintf(expect, sizeof expect, "an integer between 0 and %d (shards - 1)",
-             (int)shards - 1);
+    snprintf(expect, sizeof expect, "an integer between 0 and %d (shards - 1)", (int)shards - 1);
     if (envelope_get_int(root, what, "shard", 0, shards - 1, expect, &shard, err, errlen) != 0)
         return -1;
     m->shards = (int)shards;
@@ -323,8 +316,8 @@ static int tick_from_json(json_t *root, tick_msg *m, char *err, size_t errlen)
         m->firm_id = 0;
     } else {
         json_int_t id;
-        if (envelope_get_int(root, what, "firm_id", 1, INT64_MAX,
-                             "null or a positive integer", &id, err, errlen) != 0)
+        if (envelope_get_int(root, what, "firm_id", 1, INT64_MAX, "null or a positive integer", &id,
+                             err, errlen) != 0)
             return -1;
         m->firm_id = (int64_t)id;
     }
@@ -381,7 +374,7 @@ static int invoice_event_validate(const invoice_event *e, char *err, size_t errl
         return ll_failf(err, errlen, "%s: idempotency_key is empty or unterminated", what);
     if (e->invoice_id <= 0 || e->firm_id <= 0 || e->client_id <= 0)
         return ll_failf(err, errlen, "%s: invoice_id, firm_id and client_id must be positive",
-                             what);
+                        what);
     if (!envelope_fits(e->status, sizeof e->status) || e->status[0] == '\0')
         return ll_failf(err, errlen, "%s: status is empty or unterminated", what);
     if (e->total_cents < 0)
@@ -402,8 +395,7 @@ int invoice_event_init_key(invoice_event *e, int seq)
         snprintf(e->idempotency_key, sizeof e->idempotency_key, "%s:%" PRId64 ":%d", name,
                  e->invoice_id, seq);
     else
-        snprintf(e->idempotency_key, sizeof e->idempotency_key, "%s:%" PRId64, name,
-                 e->invoice_id);
+        snprintf(e->idempotency_key, sizeof e->idempotency_key, "%s:%" PRId64, name, e->invoice_id);
     return 0;
 }
 
@@ -434,8 +426,10 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
     if (envelope_get_str(root, what, "type", 64, &s, err, errlen) != 0)
         return -1;
     if (!invoice_event_type_parse(s, &e->type))
-        return ll_failf(err, errlen, "%s: field \"type\" is not an invoice event type, got "
-                             "\"%s\"", what, s);
+        return ll_failf(err, errlen,
+                        "%s: field \"type\" is not an invoice event type, got "
+                        "\"%s\"",
+                        what, s);
 
     if (envelope_get_str(root, what, "idempotency_key", sizeof e->idempotency_key, &s, err,
                          errlen) != 0)
@@ -456,8 +450,8 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
         return -1;
     memcpy(e->status, s, strlen(s) + 1);
 
-    if (envelope_get_int(root, what, "total_cents", 0, INT64_MAX, "a non-negative integer", &n,
-                         err, errlen) != 0)
+    if (envelope_get_int(root, what, "total_cents", 0, INT64_MAX, "a non-negative integer", &n, err,
+                         errlen) != 0)
         return -1;
     e->total_cents = (int64_t)n;
 
@@ -465,8 +459,7 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
         return -1;
     if (!envelope_currency_valid(s))
         return ll_failf(err, errlen,
-                             "%s: field \"currency\" must be 3 lower-case letters, got \"%s\"",
-                             what, s);
+                        "%s: field \"currency\" must be 3 lower-case letters, got \"%s\"", what, s);
     memcpy(e->currency, s, 4);
 
     if (envelope_get_str(root, what, "occurred_at", sizeof e->occurred_at, &s, err, errlen) != 0)
@@ -475,8 +468,7 @@ static int invoice_event_from_json(json_t *root, invoice_event *e, char *err, si
     return invoice_event_validate(e, err, errlen);
 }
 
-int invoice_event_parse(const char *json, size_t len, invoice_event *out, char *err,
-                        size_t errlen)
+int invoice_event_parse(const char *json, size_t len, invoice_event *out, char *err, size_t errlen)
 {
     json_t *root = envelope_load("invoice event", json, len, err, errlen);
     if (root == NULL)

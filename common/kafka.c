@@ -48,8 +48,10 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 {
     (void)rk;
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug. */
-    log_level lvl = level <= 3 ? LL_LOG_ERROR : level == 4 ? LL_LOG_WARN : level <= 6 ? LL_LOG_INFO
-                                                                                : LL_LOG_DEBUG;
+    log_level lvl = level <= 3   ? LL_LOG_ERROR
+                    : level == 4 ? LL_LOG_WARN
+                    : level <= 6 ? LL_LOG_INFO
+                                 : LL_LOG_DEBUG;
     log_msg(lvl, "librdkafka", "facility", fac, "detail", buf, NULL);
 }
 
@@ -159,9 +161,8 @@ int kafka_security_from_env(kafka_security *out, char *err, size_t errlen)
 
     static const char *const sasl_vars[] = {"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME",
                                             "KAFKA_SASL_PASSWORD"};
-    static const char *const ssl_vars[] = {"KAFKA_SSL_CA_LOCATION",
-                                           "KAFKA_SSL_CERTIFICATE_LOCATION",
-                                           "KAFKA_SSL_KEY_LOCATION"};
+    static const char *const ssl_vars[] = {
+        "KAFKA_SSL_CA_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION"};
     /* A credential for a protocol that does not use it is a mistake (most
      * often a forgotten KAFKA_SECURITY_PROTOCOL): say so rather than connect
      * without it. */
@@ -229,8 +230,7 @@ int kafka_security_from_env(kafka_security *out, char *err, size_t errlen)
     return 0;
 }
 
-int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err,
-                         size_t errlen)
+int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
     if (conf_set(conf, "security.protocol", s->protocol, err, errlen) != 0)
         return -1;
@@ -480,8 +480,7 @@ kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void
 }
 
 kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *msgs, size_t n,
-                                      int wait_ms, kafka_status *results, char *err,
-                                      size_t errlen)
+                                      int wait_ms, kafka_status *results, char *err, size_t errlen)
 {
     if (n == 0)
         return KAFKA_OK;
@@ -509,8 +508,7 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
                                                m->valuelen, m->headers, m->nheaders, ws[i]);
         if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "produce to %s failed: %s", m->topic,
-                         rd_kafka_err2str(perr));
+                snprintf(err, errlen, "produce to %s failed: %s", m->topic, rd_kafka_err2str(perr));
             first = first == KAFKA_OK ? KAFKA_FAILED : first;
             waiter_release(ws[i]);
             ws[i] = NULL;
@@ -525,8 +523,7 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
         if (!waiter_wait(ws[i], &deadline, &derr)) {
             results[i] = KAFKA_TIMEOUT;
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "no delivery report from the broker within %d ms",
-                         wait_ms);
+                snprintf(err, errlen, "no delivery report from the broker within %d ms", wait_ms);
         } else if (derr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             results[i] = KAFKA_FAILED;
             if (first == KAFKA_OK)
@@ -620,12 +617,10 @@ static void consumer_count(kafka_consumer *c, const char *topic, const char *out
         return;
     metrics_counter_add(m, "billing_messages_total", 1, "topic", topic, "outcome", outcome, NULL);
     metrics_histogram_observe_us(m, "billing_message_processing_seconds",
-                                 handler_us > 0 ? (uint64_t)handler_us : 0, "topic", topic,
-                                 NULL);
+                                 handler_us > 0 ? (uint64_t)handler_us : 0, "topic", topic, NULL);
 }
 
-static void consumer_lag_set(kafka_consumer *c, const char *topic, int32_t partition,
-                             int64_t lag)
+static void consumer_lag_set(kafka_consumer *c, const char *topic, int32_t partition, int64_t lag)
 {
     char ps[16];
     snprintf(ps, sizeof ps, "%" PRId32, partition);
@@ -696,8 +691,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
         return;
     }
-    log_msg(LL_LOG_INFO, "partitions revoked", "partitions", count, "reason",
-            rd_kafka_err2str(err), NULL);
+    log_msg(LL_LOG_INFO, "partitions revoked", "partitions", count, "reason", rd_kafka_err2str(err),
+            NULL);
     /* Their lag is now the new owner's to report; summing over instances
      * must not count it twice. */
     if (c != NULL && c->cfg.metrics != NULL)
@@ -822,8 +817,8 @@ static void rewind_to(kafka_consumer *c, const rd_kafka_message_t *rm)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static kafka_status send_to_dlq(kafka_consumer *c, const rd_kafka_message_t *rm,
-                                const char *reason, char *err, size_t errlen)
+static kafka_status send_to_dlq(kafka_consumer *c, const rd_kafka_message_t *rm, const char *reason,
+                                char *err, size_t errlen)
 {
     char partition[16], offset[32];
     snprintf(partition, sizeof partition, "%" PRId32, rm->partition);
@@ -836,8 +831,8 @@ static kafka_status send_to_dlq(kafka_consumer *c, const rd_kafka_message_t *rm,
         {"source-offset", offset, strlen(offset)},
         {"consumer", c->group_id, strlen(c->group_id)},
     };
-    return kafka_produce_wait(c->dlq, c->dlq_topic, rm->key, rm->key_len, rm->payload, rm->len,
-                              h, 5, 30000, err, errlen);
+    return kafka_produce_wait(c->dlq, c->dlq_topic, rm->key, rm->key_len, rm->payload, rm->len, h,
+                              5, 30000, err, errlen);
 }
 
 static void log_message(log_level lvl, const char *what, const rd_kafka_message_t *rm,

@@ -71,7 +71,8 @@ bool lifecycle_reminder_days(const char *list, char *out, size_t outsz)
         long v = strtol(p, &end, 10);
         if (end == p || errno != 0 || v < -365 || v > 365 || ++n > 20)
             return false;
-        if (!(isdigit((unsigned char)*p) || ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))))
+        if (!(isdigit((unsigned char)*p) ||
+              ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))))
             return false;
         int w = snprintf(out + off, outsz - off, "%s%ld", n > 1 ? "," : "", v);
         if (w < 0 || (size_t)w >= outsz - off - 1)
@@ -128,8 +129,8 @@ db_status lifecycle_firm_settings(db_conn *c, const lifecycle_settings *s, char 
                        s->reminder_days ? days : NULL,
                        tri(s->reminders_enabled)};
     db_status st;
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err,
-                          errlen);
+    PGresult *r =
+        db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int found = PQntuples(r);
@@ -222,9 +223,12 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
         return DB_PERMANENT;
     }
     char inv[24], line[24], amt[24];
-    const char *p[] = {db_i64(invoice_id, inv, sizeof inv), db_i64(line_id, line, sizeof line),
-                       quantity, amount_cents >= 0 ? db_i64(amount_cents, amt, sizeof amt) : NULL,
-                       reason, by};
+    const char *p[] = {db_i64(invoice_id, inv, sizeof inv),
+                       db_i64(line_id, line, sizeof line),
+                       quantity,
+                       amount_cents >= 0 ? db_i64(amount_cents, amt, sizeof amt) : NULL,
+                       reason,
+                       by};
     db_status st;
     PGresult *r = db_exec(c,
                           "SELECT total_cents, amount_cents FROM billing.adjust_invoice_line("
@@ -252,9 +256,9 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
     char inv[24];
     const char *p[] = {db_i64(invoice_id, inv, sizeof inv), reason, by};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT released, already FROM billing.void_invoice($1::bigint, $2, $3)",
-                          3, p, &st, err, errlen);
+    PGresult *r =
+        db_exec(c, "SELECT released, already FROM billing.void_invoice($1::bigint, $2, $3)", 3, p,
+                &st, err, errlen);
     if (r == NULL)
         return st;
     *released = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -263,8 +267,8 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
     return DB_OK;
 }
 
-db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p,
-                           lifecycle_credit_note *out, char *err, size_t errlen)
+db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecycle_credit_note *out,
+                           char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!who_why_valid(p->reason, p->by, err, errlen))
@@ -299,8 +303,13 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p,
         mode = PQgetvalue(r, 0, 0)[0] == 't' ? "refund" : "credit";
         PQclear(r);
     }
-    const char *pp[] = {inv,    p->lines_json ? NULL : db_i64(p->total_cents, tot, sizeof tot),
-                        p->lines_json, mode, p->reason, p->by, day};
+    const char *pp[] = {inv,
+                        p->lines_json ? NULL : db_i64(p->total_cents, tot, sizeof tot),
+                        p->lines_json,
+                        mode,
+                        p->reason,
+                        p->by,
+                        day};
     PGresult *r = db_exec(c,
                           "SELECT credit_note_id, legal_number, applied_to_due_cents,"
                           " refunded_cents, credited_cents, firm_id, client_id, already"

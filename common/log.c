@@ -76,8 +76,8 @@ static bool log_contains_nocase(const char *hay, const char *needle)
 
 int log_key_is_secret(const char *key)
 {
-    static const char *const words[] = {"secret", "password", "authorization",
-                                        "api_key", "token",  "card"};
+    static const char *const words[] = {"secret",  "password", "authorization",
+                                        "api_key", "token",    "card"};
     if (key == NULL)
         return 0;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
@@ -159,7 +159,8 @@ static json_t *log_redact(json_t *v)
         json_t *copy = json_object();
         const char *k;
         json_t *child;
-        json_object_foreach(v, k, child) {
+        json_object_foreach(v, k, child)
+        {
             json_t *c = log_key_is_secret(k) ? json_string("[redacted]") : log_redact(child);
             json_object_set_new(copy, k, c);
         }
@@ -169,7 +170,8 @@ static json_t *log_redact(json_t *v)
         json_t *copy = json_array();
         size_t i;
         json_t *child;
-        json_array_foreach(v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             json_array_append_new(copy, log_redact(child));
         }
         return copy;
@@ -218,9 +220,8 @@ static json_t *log_line_start(log_level level, const char *msg)
     char ts[64];
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(now.tv_nsec / 1000000L));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000L));
     int lv = (int)level;
     if (lv < LL_LOG_DEBUG || lv > LL_LOG_ERROR)
         lv = LL_LOG_ERROR;
@@ -309,7 +310,8 @@ void log_json(log_level level, const char *msg, json_t *fields)
         if (json_is_object(fields)) {
             const char *k;
             json_t *child;
-            json_object_foreach(fields, k, child) {
+            json_object_foreach(fields, k, child)
+            {
                 json_t *v = log_key_is_secret(k) ? json_string("[redacted]") : log_redact(child);
                 log_set_field(line, k, v);
             }

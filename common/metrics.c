@@ -14,17 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-const uint64_t metrics_bucket_us[METRICS_NBUCKETS] = {
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000};
+const uint64_t metrics_bucket_us[METRICS_NBUCKETS] = {500,     1000,    2500,    5000,    10000,
+                                                      25000,   50000,   100000,  250000,  500000,
+                                                      1000000, 2500000, 5000000, 10000000};
 static const char *const metrics_bucket_text[METRICS_NBUCKETS] = {
-    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
-    "1", "2.5", "5", "10"};
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
 
 #define METRICS_LABELS_MAX 512
 
 typedef struct {
-    char *labels; /* rendered: key="value",key2="value2" (may be empty) */
+    char *labels;                       /* rendered: key="value",key2="value2" (may be empty) */
     uint64_t value;                     /* counter */
     int64_t gauge;                      /* gauge */
     uint64_t buckets[METRICS_NBUCKETS]; /* histogram, non-cumulative */
@@ -76,8 +76,8 @@ static bool metrics_name_ok(const char *s, bool colon_ok)
         return false;
     for (size_t i = 0; s[i] != '\0'; i++) {
         char c = s[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                     (colon_ok && c == ':');
+        bool alpha =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon_ok && c == ':');
         if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
             return false;
     }
@@ -186,8 +186,8 @@ static metrics_series *metrics_series_get(metrics_family *f, const char *labels,
 /* Adds value to a counter, observes it (microseconds) in a histogram, or
  * sets a gauge to gauge_value, for the series named by the label pairs in ap.
  * -1 when the family is unknown, of another type, or the labels do not fit. */
-static int metrics_update(metrics_registry *m, const char *name, metrics_type type,
-                          uint64_t value, int64_t gauge_value, va_list ap)
+static int metrics_update(metrics_registry *m, const char *name, metrics_type type, uint64_t value,
+                          int64_t gauge_value, va_list ap)
 {
     char labels[METRICS_LABELS_MAX];
     if (metrics_labels(ap, labels, sizeof labels) != 0)
@@ -331,35 +331,35 @@ char *metrics_render(metrics_registry *m, size_t *len)
         metrics_text_printf(&o, "# HELP %s ", f->name);
         metrics_help(&o, f->help);
         metrics_text_printf(&o, "\n# TYPE %s %s\n", f->name,
-                       f->type == METRICS_COUNTER ? "counter"
-                       : f->type == METRICS_GAUGE ? "gauge"
-                                                  : "histogram");
+                            f->type == METRICS_COUNTER ? "counter"
+                            : f->type == METRICS_GAUGE ? "gauge"
+                                                       : "histogram");
         for (size_t j = 0; j < f->nseries; j++) {
             const metrics_series *s = &f->series[j];
             bool has = s->labels[0] != '\0';
             if (f->type == METRICS_COUNTER) {
                 metrics_text_printf(&o, "%s%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
-                               s->labels, has ? "}" : "", s->value);
+                                    s->labels, has ? "}" : "", s->value);
                 continue;
             }
             if (f->type == METRICS_GAUGE) {
                 metrics_text_printf(&o, "%s%s%s%s %" PRId64 "\n", f->name, has ? "{" : "",
-                               s->labels, has ? "}" : "", s->gauge);
+                                    s->labels, has ? "}" : "", s->gauge);
                 continue;
             }
             uint64_t cum = 0;
             for (size_t b = 0; b < METRICS_NBUCKETS; b++) {
                 cum += s->buckets[b];
-                metrics_text_printf(&o, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", f->name, s->labels,
-                               has ? "," : "", metrics_bucket_text[b], cum);
+                metrics_text_printf(&o, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", f->name,
+                                    s->labels, has ? "," : "", metrics_bucket_text[b], cum);
             }
             metrics_text_printf(&o, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", f->name, s->labels,
-                           has ? "," : "", s->count);
+                                has ? "," : "", s->count);
             metrics_text_printf(&o, "%s_sum%s%s%s %" PRIu64 ".%06" PRIu64 "\n", f->name,
-                           has ? "{" : "", s->labels, has ? "}" : "", s->sum_us / 1000000,
-                           s->sum_us % 1000000);
+                                has ? "{" : "", s->labels, has ? "}" : "", s->sum_us / 1000000,
+                                s->sum_us % 1000000);
             metrics_text_printf(&o, "%s_count%s%s%s %" PRIu64 "\n", f->name, has ? "{" : "",
-                           s->labels, has ? "}" : "", s->count);
+                                s->labels, has ? "}" : "", s->count);
         }
     }
     pthread_mutex_unlock(&m->mu);

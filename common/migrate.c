@@ -59,12 +59,11 @@ static int ensure_bookkeeping(db_conn *c, char *err, size_t errlen)
 }
 
 /* 1 = already applied (checksum matches), 0 = pending, -1 = error. */
-static int applied_state(db_conn *c, const char *version, const char *sum, char *err,
-                         size_t errlen)
+static int applied_state(db_conn *c, const char *version, const char *sum, char *err, size_t errlen)
 {
     const char *p[] = {version};
-    PGresult *r = db_exec(c, "SELECT checksum FROM billing.schema_migrations WHERE version = $1",
-                          1, p, NULL, err, errlen);
+    PGresult *r = db_exec(c, "SELECT checksum FROM billing.schema_migrations WHERE version = $1", 1,
+                          p, NULL, err, errlen);
     if (r == NULL)
         return -1;
     int state = 0;
@@ -94,8 +93,9 @@ static int apply_one(db_conn *c, const ll_migration *m, const char *version, con
         return -1;
     }
     const char *p[] = {version, m->name, sum};
-    if (db_command(c, "INSERT INTO billing.schema_migrations(version, name, checksum) "
-                      "VALUES ($1, $2, $3)",
+    if (db_command(c,
+                   "INSERT INTO billing.schema_migrations(version, name, checksum) "
+                   "VALUES ($1, $2, $3)",
                    3, p, err, errlen) != DB_OK ||
         exec_script(c, "COMMIT", err, errlen) != 0) {
         PQclear(PQexec(c->pg, "ROLLBACK"));
@@ -135,8 +135,7 @@ int migrate_apply(db_conn *c, int *applied, char *err, size_t errlen)
                         "  PERFORM billing.grant_runtime_roles();"
                         " END IF; END $$",
                         perr, sizeof perr) != 0) {
-            snprintf(err, errlen, "the role policy (billing.grant_runtime_roles) failed: %s",
-                     perr);
+            snprintf(err, errlen, "the role policy (billing.grant_runtime_roles) failed: %s", perr);
             rc = -1;
         }
     }

@@ -19,9 +19,9 @@ static const money_currency_row money_currencies[] = {MONEY_CURRENCY_MAP(MONEY_R
 
 /* Every row is a valid code with an exponent the parser can scale by and a
  * positive granularity (checked at compile time, row by row). */
-#define MONEY_ROW_CHECK(code, exp, gran)                                                   \
-    _Static_assert(sizeof #code == MONEY_CURRENCY_LEN + 1 && (exp) >= 0 &&                \
-                       (exp) <= MONEY_MAX_EXPONENT && (gran) >= 1,                         \
+#define MONEY_ROW_CHECK(code, exp, gran)                                                           \
+    _Static_assert(sizeof #code == MONEY_CURRENCY_LEN + 1 && (exp) >= 0 &&                         \
+                       (exp) <= MONEY_MAX_EXPONENT && (gran) >= 1,                                 \
                    "bad MONEY_CURRENCY_MAP row " #code);
 MONEY_CURRENCY_MAP(MONEY_ROW_CHECK)
 #undef MONEY_ROW_CHECK
@@ -169,8 +169,8 @@ money_status money_hours_amount_cur(int64_t hours_hundredths, int64_t rate, cons
     return money_muldiv_cur(hours_hundredths, rate, 100, cur, out);
 }
 
-money_status money_prorate_cur(int64_t fee, int64_t days, int64_t days_in_period,
-                               const char *cur, int64_t *out)
+money_status money_prorate_cur(int64_t fee, int64_t days, int64_t days_in_period, const char *cur,
+                               int64_t *out)
 {
     if (days < 0)
         return MONEY_INVALID;

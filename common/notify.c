@@ -31,14 +31,10 @@ const char *notify_kind_name(notify_kind k)
 const char *notify_outcome_name(notify_outcome o)
 {
     switch (o) {
-    case NOTIFY_SENT:
-        return "sent";
-    case NOTIFY_ALREADY:
-        return "already";
-    case NOTIFY_FAILED:
-        return "failed";
-    default:
-        return "retry";
+    case NOTIFY_SENT: return "sent";
+    case NOTIFY_ALREADY: return "already";
+    case NOTIFY_FAILED: return "failed";
+    default: return "retry";
     }
 }
 
@@ -61,8 +57,7 @@ static bool kind_has_document(notify_kind k)
 
 /* ---- events -------------------------------------------------------------------- */
 
-static int event_extras(const char *json, size_t len, notify_request *rq, char *err,
-                        size_t errlen)
+static int event_extras(const char *json, size_t len, notify_request *rq, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *o = json_loadb(json, len, 0, &je);
@@ -74,7 +69,9 @@ static int event_extras(const char *json, size_t len, notify_request *rq, char *
     if (rq->kind == NOTIFY_CREDIT_NOTE) {
         json_t *cn = json_object_get(o, "credit_note_id");
         if (!json_is_integer(cn) || json_integer_value(cn) <= 0) {
-            snprintf(err, errlen, "cannot read invoice.credited: credit_note_id missing or not a positive integer");
+            snprintf(
+                err, errlen,
+                "cannot read invoice.credited: credit_note_id missing or not a positive integer");
             rc = -1;
         } else {
             rq->credit_note_id = (int64_t)json_integer_value(cn);
@@ -92,8 +89,8 @@ static int event_extras(const char *json, size_t len, notify_request *rq, char *
     return rc;
 }
 
-int notify_from_event(const char *json, size_t len, notify_request *out, bool *wanted,
-                      char *err, size_t errlen)
+int notify_from_event(const char *json, size_t len, notify_request *out, bool *wanted, char *err,
+                      size_t errlen)
 {
     memset(out, 0, sizeof *out);
     *wanted = false;
@@ -101,20 +98,11 @@ int notify_from_event(const char *json, size_t len, notify_request *out, bool *w
     if (invoice_event_parse(json, len, &e, err, errlen) != 0)
         return -1;
     switch (e.type) {
-    case INVOICE_EVENT_ISSUED:
-        out->kind = NOTIFY_INVOICE_ISSUED;
-        break;
-    case INVOICE_EVENT_CREDITED:
-        out->kind = NOTIFY_CREDIT_NOTE;
-        break;
-    case INVOICE_EVENT_PAID:
-        out->kind = NOTIFY_RECEIPT;
-        break;
-    case INVOICE_EVENT_PAYMENT_FAILED:
-        out->kind = NOTIFY_PAYMENT_FAILED;
-        break;
-    default:
-        return 0;
+    case INVOICE_EVENT_ISSUED: out->kind = NOTIFY_INVOICE_ISSUED; break;
+    case INVOICE_EVENT_CREDITED: out->kind = NOTIFY_CREDIT_NOTE; break;
+    case INVOICE_EVENT_PAID: out->kind = NOTIFY_RECEIPT; break;
+    case INVOICE_EVENT_PAYMENT_FAILED: out->kind = NOTIFY_PAYMENT_FAILED; break;
+    default: return 0;
     }
     out->invoice_id = e.invoice_id;
     if (event_extras(json, len, out, err, errlen) != 0)
@@ -171,9 +159,7 @@ static void subject_of(const notify_request *rq, const document_facts *f, char *
     case NOTIFY_CREDIT_NOTE:
         snprintf(out, n, "Credit note %s for invoice %s", f->legal_number, f->invoice_legal_number);
         break;
-    case NOTIFY_RECEIPT:
-        snprintf(out, n, "Payment received: invoice %s", f->legal_number);
-        break;
+    case NOTIFY_RECEIPT: snprintf(out, n, "Payment received: invoice %s", f->legal_number); break;
     case NOTIFY_PAYMENT_FAILED:
         snprintf(out, n, "Payment failed: invoice %s", f->legal_number);
         break;
@@ -187,9 +173,7 @@ static void subject_of(const notify_request *rq, const document_facts *f, char *
             snprintf(out, n, "Reminder: invoice %s is %d day%s overdue", f->legal_number, rq->step,
                      rq->step == 1 ? "" : "s");
         break;
-    default:
-        snprintf(out, n, "Statement from %s", f->firm_name);
-        break;
+    default: snprintf(out, n, "Statement from %s", f->firm_name); break;
     }
     /* A subject is one line (names may hold anything). */
     for (char *p = out; *p; p++)
@@ -221,13 +205,15 @@ static void body_of(const notify_request *rq, const document_facts *f, text *t)
             f->legal_number, due);
         break;
     case NOTIFY_PAYMENT_FAILED:
-        add(t, "We could not collect the payment of invoice %s (%s due). We will try again; you "
-               "may also pay by bank transfer.\n",
+        add(t,
+            "We could not collect the payment of invoice %s (%s due). We will try again; you "
+            "may also pay by bank transfer.\n",
             f->legal_number, due);
         break;
     case NOTIFY_ACTION_REQUIRED:
-        add(t, "Your bank declined the payment of invoice %s (%s due; reason: %s). We will not "
-               "retry this card: please update your payment method or pay by bank transfer.\n",
+        add(t,
+            "Your bank declined the payment of invoice %s (%s due; reason: %s). We will not "
+            "retry this card: please update your payment method or pay by bank transfer.\n",
             f->legal_number, due, rq->failure_code[0] ? rq->failure_code : "declined");
         break;
     case NOTIFY_REMINDER:
@@ -241,8 +227,7 @@ static void body_of(const notify_request *rq, const document_facts *f, text *t)
                 due);
         add(t, "The attached payment reminder repeats these figures.\n");
         break;
-    default:
-        break;
+    default: break;
     }
     if (f->payment_instructions[0] && rq->kind != NOTIFY_RECEIPT)
         add(t, "\nPayment instructions:\n%s\n", f->payment_instructions);
@@ -262,15 +247,15 @@ struct delivery {
     notify_kind kind;
     int64_t firm_id, client_id, invoice_id, credit_note_id;
     int step;
-    const char *email;   /* the client's primary_contact_email, "" when none */
+    const char *email; /* the client's primary_contact_email, "" when none */
     char message_id[NOTIFY_MESSAGE_ID_MAX];
     const char *subject, *body, *pdf_name;
     /* Step 1, inside its transaction, when the row is new: store the
      * document (NULL: the kind has none). *rendered: stored now. */
     db_status (*store)(db_conn *c, const delivery *d, bool *rendered, char *err, size_t errlen);
     /* Step 2: the attachment's bytes (NULL: none). */
-    db_status (*attach)(db_conn *c, const delivery *d, unsigned char **pdf, size_t *len,
-                        char *err, size_t errlen);
+    db_status (*attach)(db_conn *c, const delivery *d, unsigned char **pdf, size_t *len, char *err,
+                        size_t errlen);
     const notify_request *rq;          /* invoice kinds */
     const document_facts *f;           /* invoice kinds */
     const notify_statement *statement; /* statements */
@@ -286,7 +271,7 @@ typedef struct {
     int attempts;
     char to[SMTP_ADDRESS_MAX + 1];
     bool rendered;
-    bool inserted;   /* the row is this call's */
+    bool inserted; /* the row is this call's */
 } prepare_arg;
 
 static db_status read_row(db_conn *c, prepare_arg *a, bool *found, char *err, size_t errlen)
@@ -303,19 +288,19 @@ static db_status read_row(db_conn *c, prepare_arg *a, bool *found, char *err, si
                        d->credit_note_id > 0 ? db_i64(d->credit_note_id, cn, sizeof cn) : NULL,
                        step};
     db_status st;
-    PGresult *r = db_exec(c,
-                          statement
-                              ? "SELECT id, status, attempts, coalesce(to_address, '')"
-                                "  FROM billing.notifications"
-                                " WHERE kind = $1 AND client_id = $2::bigint AND invoice_id IS NULL"
-                                "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
-                                "   AND step = $4::int"
-                              : "SELECT id, status, attempts, coalesce(to_address, '')"
-                                "  FROM billing.notifications"
-                                " WHERE kind = $1 AND invoice_id = $2::bigint"
-                                "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
-                                "   AND step = $4::int",
-                          4, p, &st, err, errlen);
+    PGresult *r =
+        db_exec(c,
+                statement ? "SELECT id, status, attempts, coalesce(to_address, '')"
+                            "  FROM billing.notifications"
+                            " WHERE kind = $1 AND client_id = $2::bigint AND invoice_id IS NULL"
+                            "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
+                            "   AND step = $4::int"
+                          : "SELECT id, status, attempts, coalesce(to_address, '')"
+                            "  FROM billing.notifications"
+                            " WHERE kind = $1 AND invoice_id = $2::bigint"
+                            "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
+                            "   AND step = $4::int",
+                4, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *found = PQntuples(r) == 1;
@@ -365,15 +350,19 @@ static db_status insert_row(db_conn *c, prepare_arg *a, char *err, size_t errlen
                        db_i64(d->client_id, client, sizeof client),
                        d->invoice_id > 0 ? db_i64(d->invoice_id, inv, sizeof inv) : NULL,
                        d->credit_note_id > 0 ? db_i64(d->credit_note_id, cn, sizeof cn) : NULL,
-                       notify_kind_name(d->kind), step,
+                       notify_kind_name(d->kind),
+                       step,
                        d->email[0] ? d->email : NULL,
-                       usable ? "queued" : "failed", d->message_id, usable ? NULL : why};
-    return db_command(c,
-                      "INSERT INTO billing.notifications (firm_id, client_id, invoice_id,"
-                      " credit_note_id, kind, step, to_address, status, message_id, error)"
-                      " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5, $6::int, $7, $8,"
-                      " $9, $10) ON CONFLICT DO NOTHING",
-                      10, p, err, errlen);
+                       usable ? "queued" : "failed",
+                       d->message_id,
+                       usable ? NULL : why};
+    return db_command(
+        c,
+        "INSERT INTO billing.notifications (firm_id, client_id, invoice_id,"
+        " credit_note_id, kind, step, to_address, status, message_id, error)"
+        " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5, $6::int, $7, $8,"
+        " $9, $10) ON CONFLICT DO NOTHING",
+        10, p, err, errlen);
 }
 
 static db_status prepare_work(db_conn *c, void *arg, char *err, size_t errlen)
@@ -401,8 +390,7 @@ static db_status prepare_work(db_conn *c, void *arg, char *err, size_t errlen)
 
 /* ---- steps 2 and 3 -------------------------------------------------------------------- */
 
-static db_status count_attempt(notify_ctx *ctx, int64_t id, int *attempts, char *err,
-                               size_t errlen)
+static db_status count_attempt(notify_ctx *ctx, int64_t id, int *attempts, char *err, size_t errlen)
 {
     char nid[24];
     const char *p[] = {db_i64(id, nid, sizeof nid)};
@@ -565,11 +553,13 @@ db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outco
         return DB_PERMANENT;
     }
     if (rq->kind == NOTIFY_STATEMENT) {
-        snprintf(err, errlen, "cannot deliver a statement from an invoice: use notify_deliver_statement");
+        snprintf(err, errlen,
+                 "cannot deliver a statement from an invoice: use notify_deliver_statement");
         return DB_PERMANENT;
     }
     document_facts f;
-    db_status st = document_facts_load(ctx->db, rq->invoice_id, rq->credit_note_id, &f, err, errlen);
+    db_status st =
+        document_facts_load(ctx->db, rq->invoice_id, rq->credit_note_id, &f, err, errlen);
     if (st != DB_OK)
         return st;
     char subject[600], name[160];
@@ -613,8 +603,8 @@ static db_status store_statement(db_conn *c, const delivery *d, bool *rendered, 
     return st;
 }
 
-static db_status attach_statement(db_conn *c, const delivery *d, unsigned char **pdf,
-                                  size_t *len, char *err, size_t errlen)
+static db_status attach_statement(db_conn *c, const delivery *d, unsigned char **pdf, size_t *len,
+                                  char *err, size_t errlen)
 {
     return d->statement->fetch(c, d->statement->arg, pdf, len, err, errlen);
 }
@@ -624,8 +614,9 @@ db_status notify_deliver_statement(notify_ctx *ctx, const notify_statement *s,
 {
     *outcome = NOTIFY_RETRY;
     if (ctx->max_attempts < 1 || s->store == NULL || s->fetch == NULL) {
-        snprintf(err, errlen, "cannot deliver: max_attempts must be at least 1 and the statement"
-                              " needs store and fetch");
+        snprintf(err, errlen,
+                 "cannot deliver: max_attempts must be at least 1 and the statement"
+                 " needs store and fetch");
         return DB_PERMANENT;
     }
     delivery d = {.kind = NOTIFY_STATEMENT,

@@ -52,14 +52,13 @@ static size_t outbox_headers(json_t *obj, kafka_header *h, size_t max)
  * every delivery report awaited (kafka_produce_batch_wait). sent[i] = true
  * for the rows the broker acknowledged. Rows with an illegal topic are left
  * unpublished (logged). Returns -1 with err when some delivery failed. */
-static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *err,
-                               size_t errlen)
+static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *err, size_t errlen)
 {
     int n = PQntuples(r);
     kafka_out_msg *msgs = calloc((size_t)n, sizeof *msgs);
     int *row = calloc((size_t)n, sizeof *row);
     kafka_status *res = calloc((size_t)n, sizeof *res);
-    char (*topics)[TOPIC_NAME_MAX + 1] = calloc((size_t)n, sizeof *topics);
+    char(*topics)[TOPIC_NAME_MAX + 1] = calloc((size_t)n, sizeof *topics);
     kafka_header(*hdrs)[OUTBOX_MAX_HEADERS] = calloc((size_t)n, sizeof *hdrs);
     json_t **hj = calloc((size_t)n, sizeof *hj);
     int rc = 0;
@@ -85,9 +84,13 @@ static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *er
             hj[m] = json_loads(PQgetvalue(r, i, 4), 0, NULL);
             nh = outbox_headers(hj[m], hdrs[m], OUTBOX_MAX_HEADERS);
         }
-        msgs[m] = (kafka_out_msg){.topic = topics[m], .key = key, .keylen = strlen(key),
-                                  .value = payload, .valuelen = strlen(payload),
-                                  .headers = nh ? hdrs[m] : NULL, .nheaders = nh};
+        msgs[m] = (kafka_out_msg){.topic = topics[m],
+                                  .key = key,
+                                  .keylen = strlen(key),
+                                  .value = payload,
+                                  .valuelen = strlen(payload),
+                                  .headers = nh ? hdrs[m] : NULL,
+                                  .nheaders = nh};
         row[m] = i;
         m++;
     }
@@ -200,9 +203,8 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
 db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, int limit,
                             int64_t *published, char *err, size_t errlen)
 {
-    outbox_pass x = {.producer = p,
-                     .prefix = prefix,
-                     .limit = limit > 0 ? limit : OUTBOX_DEFAULT_BATCH};
+    outbox_pass x = {
+        .producer = p, .prefix = prefix, .limit = limit > 0 ? limit : OUTBOX_DEFAULT_BATCH};
     if (published)
         *published = 0;
     db_status st = db_run_tx(c, outbox_pass_tx, &x, err, errlen);

@@ -85,8 +85,8 @@ payments_answer payments_answer_of(const stripe_result *res, char *code, size_t 
 
 const char *payments_answer_name(payments_answer a)
 {
-    static const char *const names[] = {"paid",       "processing", "declined",
-                                        "our_fault",  "conflict",   "transient"};
+    static const char *const names[] = {"paid",      "processing", "declined",
+                                        "our_fault", "conflict",   "transient"};
     return (size_t)a < sizeof names / sizeof names[0] ? names[a] : "unknown";
 }
 

@@ -16,8 +16,6 @@
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
 
-
-
 /* An answer that changes nothing for the customer: the attempt stays
  * unfinished (transient_error, with why), the invoice's autopay waits for
  * the next run, or for an operator after an idempotency conflict. */
@@ -80,9 +78,9 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     case PAYMENTS_ANSWER_OUR_FAULT:
         /* Not the customer's: no failure, no retry counted, no e-mail. */
         a->stats->our_fault++;
-        log_msg(LL_LOG_ERROR, "Stripe refused our request; the customer is not told",
-                "attempt_id", aid, "idempotency_key", j->key, "code", code, "stripe_message",
-                res->message, "request_id", res->request_id, NULL);
+        log_msg(LL_LOG_ERROR, "Stripe refused our request; the customer is not told", "attempt_id",
+                aid, "idempotency_key", j->key, "code", code, "stripe_message", res->message,
+                "request_id", res->request_id, NULL);
         if (a->ctx->metrics != NULL)
             metrics_counter_add(a->ctx->metrics, "billing_stripe_integration_errors_total", 1,
                                 "code", res->http_status > 0 ? code : "no_status", NULL);
@@ -90,8 +88,7 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     case PAYMENTS_ANSWER_CONFLICT: {
         a->stats->parked++;
         log_msg(LL_LOG_ERROR, "idempotency key reused with other parameters; invoice parked",
-                "attempt_id", aid, "idempotency_key", j->key, "stripe_message", res->message,
-                NULL);
+                "attempt_id", aid, "idempotency_key", j->key, "stripe_message", res->message, NULL);
         if (a->ctx->metrics != NULL)
             metrics_counter_add(a->ctx->metrics, "billing_stripe_integration_errors_total", 1,
                                 "code", code, NULL);
@@ -128,8 +125,7 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
         a->stats->charged++;
         a->stats->processing++;
         return payments_mark_processing(c, j->invoice_id, j->attempt_id, pi, err, errlen);
-    case PAYMENTS_ANSWER_DECLINED:
-        break;
+    case PAYMENTS_ANSWER_DECLINED: break;
     }
     a->stats->charged++;
     /* A decline, or an intent that cannot go on without the customer. */
@@ -195,8 +191,8 @@ static db_status pay_abandon(db_conn *c, void *arg, char *err, size_t errlen)
 
 /* Resolves one attempt by asking Stripe (outside any transaction), then
  * applies what it found as if Stripe had answered, or abandons it. */
-db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on,
-                                payments_stats *stats, bool *abandoned, char *err, size_t errlen)
+db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on, payments_stats *stats,
+                         bool *abandoned, char *err, size_t errlen)
 {
     payments_lookup l = {.since_unix = j->since_unix};
     snprintf(l.attempt_key, sizeof l.attempt_key, "%s", j->key);
@@ -207,9 +203,11 @@ db_status pay_lookup_one(payments_ctx *ctx, pay_job *j, civil_date on,
     int found = payments_lookup_attempt(ctx->stripe, &l, &res, lerr, sizeof lerr);
     char id[24];
     log_msg(found < 0 ? LL_LOG_WARN : LL_LOG_INFO, "unanswered attempt looked up at Stripe",
-            "invoice_id", db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key,
-            "found", found > 0 ? res.object_id : found == 0 ? "none" : "cannot tell", "error",
-            found < 0 ? lerr : "", NULL);
+            "invoice_id", db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key, "found",
+            found > 0    ? res.object_id
+            : found == 0 ? "none"
+                         : "cannot tell",
+            "error", found < 0 ? lerr : "", NULL);
     if (found < 0)
         return DB_OK; /* the next run asks again; nothing is sent meanwhile */
     pay_apply_arg aa = {.ctx = ctx, .on = on, .job = j, .res = &res, .stats = stats};

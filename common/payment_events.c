@@ -41,10 +41,10 @@ typedef struct {
     payment_event_kind kind;
     stripe_event_refs refs;
     stripe_event_match match;
-    const json_t *object;   /* the event's object, or the PaymentIntent read from Stripe */
-    bool from_api;          /* object is Stripe's answer to GET /v1/payment_intents/{id} */
+    const json_t *object; /* the event's object, or the PaymentIntent read from Stripe */
+    bool from_api;        /* object is Stripe's answer to GET /v1/payment_intents/{id} */
     bool applied;
-    bool wrong_currency;    /* rule 11.8: kept for an operator */
+    bool wrong_currency; /* rule 11.8: kept for an operator */
 } pe_arg;
 
 /* The event's time as RFC 3339 UTC, and its UTC date. */
@@ -137,8 +137,9 @@ static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
 static db_status pe_unmatched(db_conn *c, void *arg, char *err, size_t errlen)
 {
     const pe_arg *a = arg;
-    const char *p[] = {a->ev->id, a->ev->type, a->refs.payment_intent, a->refs.charge,
-                       a->refs.metadata_invoice_id, err};
+    const char *p[] = {
+        a->ev->id, a->ev->type, a->refs.payment_intent, a->refs.charge, a->refs.metadata_invoice_id,
+        err};
     return db_command(c,
                       "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
                       " jsonb_build_object('stripe_event_id', $1::text, 'type', $2::text,"

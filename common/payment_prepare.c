@@ -16,8 +16,6 @@
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
 
-
-
 /* The invoice's latest unfinished attempt, and what to do with it (rules
  * 11.2-11.4): replayed with its own key and parameters only while Stripe
  * still knows the key (under 23 h old, by the later of the clock and the

@@ -167,15 +167,16 @@ db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attem
     char id[24], aid[24];
     const char *p[] = {db_i64(invoice_id, id, sizeof id), payment_intent,
                        db_i64(attempt_id, aid, sizeof aid)};
-    return db_command(c,
-                      "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing',"
-                      "  stripe_payment_intent_id = $2"
-                      "  WHERE (id = $3::bigint OR stripe_payment_intent_id = $2)"
-                      "  AND status IN ('processing', 'transient_error') RETURNING id)"
-                      " UPDATE billing.invoices SET autopay_status = 'processing'"
-                      " WHERE id = $1::bigint AND autopay_opt_in AND NOT billing.invoice_closed(status)"
-                      " AND status <> 'paid' AND EXISTS (SELECT 1 FROM att)",
-                      3, p, err, errlen);
+    return db_command(
+        c,
+        "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing',"
+        "  stripe_payment_intent_id = $2"
+        "  WHERE (id = $3::bigint OR stripe_payment_intent_id = $2)"
+        "  AND status IN ('processing', 'transient_error') RETURNING id)"
+        " UPDATE billing.invoices SET autopay_status = 'processing'"
+        " WHERE id = $1::bigint AND autopay_opt_in AND NOT billing.invoice_closed(status)"
+        " AND status <> 'paid' AND EXISTS (SELECT 1 FROM att)",
+        3, p, err, errlen);
 }
 
 /* Finds (and locks) the attempt a failure belongs to, writing one for an
@@ -214,19 +215,20 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     char key[PAYMENTS_KEY_MAX];
     snprintf(key, sizeof key, "stripe:%s", f->payment_intent ? f->payment_intent : "");
     const char *p2[] = {inv, key, pay_null(f->payment_intent), amt};
-    r = db_exec(c,
-                "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
-                " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
-                " SELECT i.firm_id, i.id,"
-                "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
-                "   WHERE invoice_id = i.id), 'autopay', $2,"
-                "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
-                "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
-                " $3, 'processing',"
-                "  i.currency"
-                " FROM billing.invoices i WHERE i.id = $1::bigint"
-                " AND NOT billing.never_charged(i.status) RETURNING id",
-                4, p2, &st, err, errlen);
+    r = db_exec(
+        c,
+        "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
+        " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
+        " SELECT i.firm_id, i.id,"
+        "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
+        "   WHERE invoice_id = i.id), 'autopay', $2,"
+        "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
+        "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
+        " $3, 'processing',"
+        "  i.currency"
+        " FROM billing.invoices i WHERE i.id = $1::bigint"
+        " AND NOT billing.never_charged(i.status) RETURNING id",
+        4, p2, &st, err, errlen);
     if (r == NULL)
         return st;
     /* A draft or void invoice has no attempts (rule 12.3): the failure of a
@@ -348,8 +350,7 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     return st;
 }
 
-db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err,
-                          size_t errlen)
+db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err, size_t errlen)
 {
     char id[24];
     const char *p[] = {db_i64(invoice_id, id, sizeof id), by};

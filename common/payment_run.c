@@ -16,7 +16,6 @@
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
 
-
 /* Calls Stripe again for the jobs todo_in[0..m) whose first answer was
  * transient, up to ctx->transient_tries calls in all with the same key
  * (backing off, longer after a rate limit). */
@@ -73,16 +72,16 @@ typedef struct {
     civil_date on;
     payments_stats *stats;
     const int64_t *ids;
-    size_t n, next;       /* next invoice to prepare */
+    size_t n, next; /* next invoice to prepare */
     pay_job *jobs;
     stripe_call *calls;
-    size_t *again;        /* jobs whose first answer was transient */
+    size_t *again; /* jobs whose first answer was transient */
     size_t nagain;
-    size_t *lookups;      /* jobs resolved by asking Stripe (11.2), after the stream */
+    size_t *lookups; /* jobs resolved by asking Stripe (11.2), after the stream */
     size_t nlookups;
-    bool limited;         /* one of them was rate limited */
-    bool only_due;        /* payments_charge_issued */
-    db_status st;         /* first transient failure: stops the run */
+    bool limited;  /* one of them was rate limited */
+    bool only_due; /* payments_charge_issued */
+    db_status st;  /* first transient failure: stops the run */
     char *err;
     size_t errlen;
 } pay_run;
@@ -98,8 +97,8 @@ static void pay_apply_one(pay_run *r, size_t i)
     log_msg(st == DB_OK ? LL_LOG_INFO : LL_LOG_ERROR, "charge answered", "invoice_id",
             db_i64(j->invoice_id, id, sizeof id), "idempotency_key", j->key, "outcome",
             stripe_outcome_name(call->result.outcome), "payment_intent", call->result.object_id,
-            "stripe_status", call->result.object_status, "decline_code",
-            call->result.decline_code, "request_id", call->result.request_id, NULL);
+            "stripe_status", call->result.object_status, "decline_code", call->result.decline_code,
+            "request_id", call->result.request_id, NULL);
     if (st == DB_PERMANENT) {
         log_msg(LL_LOG_ERROR, "charge answer could not be recorded", "invoice_id", id, "error",
                 r->err, NULL);
@@ -179,14 +178,22 @@ static void pay_run_done(stripe_call *call, void *arg)
 /* Step 1-3 for ids; lookups (11.2) after the stream, one at a time (they
  * are rare), and an invoice whose attempt was abandoned is prepared once
  * more so its new attempt starts in the same run (again = false then). */
-static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int64_t *ids,
-                                size_t n, civil_date on, payments_stats *stats, bool again,
-                                bool only_due, char *err, size_t errlen)
+static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int64_t *ids, size_t n,
+                                civil_date on, payments_stats *stats, bool again, bool only_due,
+                                char *err, size_t errlen)
 {
     if (n == 0)
         return DB_OK;
-    pay_run r = {.ctx = ctx, .kind = kind, .on = on, .stats = stats, .ids = ids, .n = n,
-                 .only_due = only_due, .st = DB_OK, .err = err, .errlen = errlen};
+    pay_run r = {.ctx = ctx,
+                 .kind = kind,
+                 .on = on,
+                 .stats = stats,
+                 .ids = ids,
+                 .n = n,
+                 .only_due = only_due,
+                 .st = DB_OK,
+                 .err = err,
+                 .errlen = errlen};
     r.jobs = calloc(n, sizeof *r.jobs);
     r.calls = calloc(n, sizeof *r.calls);
     r.again = calloc(n, sizeof *r.again);

@@ -15,7 +15,6 @@
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
 
-
 /* The shard and firm filter every tick selection shares: $2 shards, $3
  * shard, $4 firm (NULL = all). */
 #define PAY_SHARD_FILTER                                                                           \
@@ -42,8 +41,7 @@ static const char pay_due_autopay_sql[] =
     "  AND i.autopay_status <> 'needs_attention' AND a.stripe_payment_intent_id IS NULL"
     "  AND (a.created_at < greatest(now(), $1::date::timestamp AT TIME ZONE 'UTC')"
     "    - interval '23 hours'"
-    "   OR NOT (i.autopay_opt_in AND c.autopay_enabled) OR a.failure_code = 'idempotency_error')"
-    PAY_SHARD_FILTER
+    "   OR NOT (i.autopay_opt_in AND c.autopay_enabled) OR a.failure_code = 'idempotency_error')" PAY_SHARD_FILTER
     ") s WHERE id > $5::bigint ORDER BY id LIMIT $6::int";
 
 static const char pay_due_retry_sql[] =
@@ -106,14 +104,15 @@ static db_status pay_overdue_tx(db_conn *c, void *arg, char *err, size_t errlen)
     snprintf(ids + len, cap - len, "}");
     PQclear(r);
     const char *pa[] = {day, ids};
-    st = db_command(c,
-                    "SELECT billing.audit(i.firm_id, 'invoice_overdue', 'WARNING', NULL,"
-                    "  jsonb_build_object('invoice_id', i.id, 'due_date', i.due_date,"
-                    "   'business_date', $1::date, 'balance_due_cents',"
-                    "   billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents))),"
-                    "  billing.invoice_event(i.id, 'invoice.overdue', 0, NULL)"
-                    " FROM billing.invoices i WHERE i.id = ANY($2::bigint[]) ORDER BY i.id",
-                    2, pa, err, errlen);
+    st =
+        db_command(c,
+                   "SELECT billing.audit(i.firm_id, 'invoice_overdue', 'WARNING', NULL,"
+                   "  jsonb_build_object('invoice_id', i.id, 'due_date', i.due_date,"
+                   "   'business_date', $1::date, 'balance_due_cents',"
+                   "   billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents))),"
+                   "  billing.invoice_event(i.id, 'invoice.overdue', 0, NULL)"
+                   " FROM billing.invoices i WHERE i.id = ANY($2::bigint[]) ORDER BY i.id",
+                   2, pa, err, errlen);
     free(ids);
     return st;
 }
@@ -217,17 +216,18 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
         "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
         " UNION ALL SELECT 'overdue', i.id FROM billing.invoices i" PAY_OVERDUE_WHERE;
     char sql[2048];
-    snprintf(sql, sizeof sql,
-             "SELECT s.action, i.id, i.invoice_number, coalesce(i.engagement_id, 0),"
-             " coalesce(to_char(i.period_start, 'YYYY-MM-DD'), ''),"
-             " coalesce(to_char(i.period_end, 'YYYY-MM-DD'), ''), i.total_cents,"
-             " billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents), i.currency,"
-             " (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts "
-             "a"
-             "  WHERE a.invoice_id = i.id)"
-             " FROM (%s) s(action, id) JOIN billing.invoices i ON i.id = s.id"
-             " ORDER BY i.id, s.action",
-             kind == PAYMENTS_AUTOPAY ? charge_autopay : charge_retry);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT s.action, i.id, i.invoice_number, coalesce(i.engagement_id, 0),"
+        " coalesce(to_char(i.period_start, 'YYYY-MM-DD'), ''),"
+        " coalesce(to_char(i.period_end, 'YYYY-MM-DD'), ''), i.total_cents,"
+        " billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents), i.currency,"
+        " (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts "
+        "a"
+        "  WHERE a.invoice_id = i.id)"
+        " FROM (%s) s(action, id) JOIN billing.invoices i ON i.id = s.id"
+        " ORDER BY i.id, s.action",
+        kind == PAYMENTS_AUTOPAY ? charge_autopay : charge_retry);
     const char *p[] = {day, "1", "0", firm_id ? firm : NULL};
     db_status st;
     PGresult *r = db_exec(c, sql, 4, p, &st, err, errlen);

@@ -17,8 +17,8 @@
 
 const char *recon_kind_name(recon_kind k)
 {
-    static const char *const names[] = {"missing_in_books", "missing_at_stripe",
-                                        "amount_differs", "currency_differs", "status_differs"};
+    static const char *const names[] = {"missing_in_books", "missing_at_stripe", "amount_differs",
+                                        "currency_differs", "status_differs"};
     return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -29,9 +29,9 @@ typedef struct {
     recon_fn fn;
     void *arg;
     recon_stats *stats;
-    json_t *seen; /* ids Stripe's lists showed (an object used as a set) */
-    const char *note;  /* the credit note whose refunds are being added up */
-    int64_t note_sum;  /* what Stripe's refunds of it count (refund_counted) */
+    json_t *seen;     /* ids Stripe's lists showed (an object used as a set) */
+    const char *note; /* the credit note whose refunds are being added up */
+    int64_t note_sum; /* what Stripe's refunds of it count (refund_counted) */
 } recon;
 
 /* What the books say about one Stripe object; found = false when nothing. */
@@ -296,8 +296,8 @@ static json_t *recon_get(recon *r, const char *path, stripe_form *f, bool *missi
 /* Pages through the list at path: objects created in [gte, lte], or, with
  * filter ("charge" or "payment_intent") = value, every object of it. */
 static db_status recon_list_of(recon *r, const char *path, int64_t gte, int64_t lte,
-                               const char *filter, const char *value, recon_each_fn each,
-                               char *err, size_t errlen)
+                               const char *filter, const char *value, recon_each_fn each, char *err,
+                               size_t errlen)
 {
     char after[STRIPE_ID_MAX] = "";
     for (;;) {
@@ -349,8 +349,7 @@ static db_status recon_list(recon *r, const char *path, int64_t gte, int64_t lte
 
 /* One refund of a credit note's charge: counted when it carries the note's
  * metadata[credit_note_id] (billingctl credit-note create sends it). */
-static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char *err,
-                                   size_t errlen)
+static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
 {
     (void)listed;
     (void)err;
@@ -461,8 +460,8 @@ static db_status recon_books_side(recon *r, const char *sql, const char *object,
     return st;
 }
 
-#define RECON_WINDOW(t) \
-    " " t " >= to_timestamp($1::bigint) AND " t " < to_timestamp($2::bigint + 1)" \
+#define RECON_WINDOW(t)                                                                            \
+    " " t " >= to_timestamp($1::bigint) AND " t " < to_timestamp($2::bigint + 1)"                  \
     " AND ($3::bigint = 0 OR firm_id = $3::bigint)"
 
 db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_date to,
@@ -479,7 +478,12 @@ db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_da
         if (st != DB_OK)
             return st;
     }
-    recon r = {.c = c, .sc = sc, .firm_id = firm_id, .fn = fn, .arg = arg, .stats = stats,
+    recon r = {.c = c,
+               .sc = sc,
+               .firm_id = firm_id,
+               .fn = fn,
+               .arg = arg,
+               .stats = stats,
                .seen = json_object()};
     if (r.seen == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -492,12 +496,12 @@ db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_da
     if (st == DB_OK)
         st = recon_list(&r, "/v1/disputes", gte, lte, recon_dispute, err, errlen);
     if (st == DB_OK)
-        st = recon_books_side(&r,
-                              "SELECT stripe_payment_intent_id, invoice_id, firm_id, received_cents,"
-                              " coalesce(currency, ''), 'succeeded' FROM billing.payments"
-                              " WHERE source = 'stripe' AND" RECON_WINDOW("received_at"),
-                              "payment_intent", "/v1/payment_intents/", recon_pi, gte, lte, err,
-                              errlen);
+        st = recon_books_side(
+            &r,
+            "SELECT stripe_payment_intent_id, invoice_id, firm_id, received_cents,"
+            " coalesce(currency, ''), 'succeeded' FROM billing.payments"
+            " WHERE source = 'stripe' AND" RECON_WINDOW("received_at"),
+            "payment_intent", "/v1/payment_intents/", recon_pi, gte, lte, err, errlen);
     if (st == DB_OK)
         st = recon_books_side(&r,
                               "SELECT stripe_refund_id, invoice_id, firm_id, applied_cents, '',"

@@ -78,18 +78,10 @@ static void collect(const reminder_due *r, void *arg)
 static void tally(reminders_stats *s, notify_outcome o)
 {
     switch (o) {
-    case NOTIFY_SENT:
-        s->sent++;
-        break;
-    case NOTIFY_ALREADY:
-        s->already++;
-        break;
-    case NOTIFY_FAILED:
-        s->failed++;
-        break;
-    default:
-        s->retry++;
-        break;
+    case NOTIFY_SENT: s->sent++; break;
+    case NOTIFY_ALREADY: s->already++; break;
+    case NOTIFY_FAILED: s->failed++; break;
+    default: s->retry++; break;
     }
 }
 
@@ -110,8 +102,8 @@ db_status reminders_run(notify_ctx *ctx, civil_date date, int64_t firm_id, int s
     stats->due = (int)l.n;
     db_status result = DB_OK;
     for (size_t i = 0; i < l.n; i++) {
-        notify_request rq = {.kind = NOTIFY_REMINDER, .invoice_id = l.v[i].invoice_id,
-                             .step = l.v[i].step};
+        notify_request rq = {
+            .kind = NOTIFY_REMINDER, .invoice_id = l.v[i].invoice_id, .step = l.v[i].step};
         notify_outcome o = NOTIFY_RETRY;
         char e[1024] = "";
         db_status s = notify_deliver(ctx, &rq, &o, e, sizeof e);
@@ -124,8 +116,8 @@ db_status reminders_run(notify_ctx *ctx, civil_date date, int64_t firm_id, int s
         char inv[24], step[16];
         snprintf(step, sizeof step, "%d", rq.step);
         log_msg(LL_LOG_WARN, "reminder not delivered", "invoice_id",
-                db_i64(rq.invoice_id, inv, sizeof inv), "step", step, "status",
-                db_status_name(s), "error", e, NULL);
+                db_i64(rq.invoice_id, inv, sizeof inv), "step", step, "status", db_status_name(s),
+                "error", e, NULL);
         if (s == DB_PERMANENT) {
             stats->failed++;
             continue;

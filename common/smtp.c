@@ -29,7 +29,8 @@ static int check_url(const char *url, bool *loopback, bool *implicit_tls, char *
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL;
     int rc = -1;
-    if (u == NULL || strlen(url) >= SMTP_URL_MAX || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    if (u == NULL || strlen(url) >= SMTP_URL_MAX ||
+        curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         snprintf(err, errlen, "SMTP_URL must be smtp://host[:port] or smtps://host[:port]");
@@ -41,7 +42,9 @@ static int check_url(const char *url, bool *loopback, bool *implicit_tls, char *
     }
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
-        snprintf(err, errlen, "SMTP_URL must not carry credentials or a query (use SMTP_USERNAME and SMTP_PASSWORD)");
+        snprintf(
+            err, errlen,
+            "SMTP_URL must not carry credentials or a query (use SMTP_USERNAME and SMTP_PASSWORD)");
         goto out;
     }
     *loopback = host_is_loopback(host);
@@ -91,11 +94,11 @@ int smtp_config_from_env(smtp_config *cfg, char *err, size_t errlen)
     }
     if (copy_setting("SMTP_USERNAME", "", cfg->username, sizeof cfg->username, err, errlen,
                      false) != 0 ||
-        copy_setting("SMTP_PASSWORD", "", cfg->password, sizeof cfg->password, err, errlen,
-                     true) != 0)
+        copy_setting("SMTP_PASSWORD", "", cfg->password, sizeof cfg->password, err, errlen, true) !=
+            0)
         return -1;
-    if (config_get_bool("SMTP_STARTTLS", !loopback && !implicit_tls, &cfg->starttls, err,
-                        errlen) != 0)
+    if (config_get_bool("SMTP_STARTTLS", !loopback && !implicit_tls, &cfg->starttls, err, errlen) !=
+        0)
         return -1;
     int64_t v;
     if (config_get_int("SMTP_CONNECT_TIMEOUT_MS", 10000, 100, 600000, &v, err, errlen) != 0)
@@ -309,14 +312,15 @@ static int check_message(const smtp_config *cfg, const smtp_message *m, char *er
         return -1;
     }
     if (m->pdf != NULL && !pdf_name_valid(m->pdf_name)) {
-        snprintf(err, errlen, "cannot send: attachment name must be letters, digits, '-', '_', '.'");
+        snprintf(err, errlen,
+                 "cannot send: attachment name must be letters, digits, '-', '_', '.'");
         return -1;
     }
     return 0;
 }
 
-static int add_part(strbuf *s, const char *boundary, const char *headers,
-                    const unsigned char *data, size_t len)
+static int add_part(strbuf *s, const char *boundary, const char *headers, const unsigned char *data,
+                    size_t len)
 {
     char *b64 = smtp_base64(data, len, 76, NULL);
     if (b64 == NULL)
@@ -382,8 +386,8 @@ smtp_result smtp_classify(int curl_code, long reply)
     if (curl_code == CURLE_OK)
         return SMTP_SENT;
     /* 530, 534, 535, 538: authentication (the operator's settings). */
-    bool auth = curl_code == CURLE_LOGIN_DENIED || reply == 530 || reply == 534 ||
-                reply == 535 || reply == 538;
+    bool auth = curl_code == CURLE_LOGIN_DENIED || reply == 530 || reply == 534 || reply == 535 ||
+                reply == 538;
     if (reply >= 500 && reply <= 599 && !auth)
         return SMTP_PERMANENT;
     return SMTP_TRANSIENT;
@@ -392,12 +396,9 @@ smtp_result smtp_classify(int curl_code, long reply)
 const char *smtp_result_name(smtp_result r)
 {
     switch (r) {
-    case SMTP_SENT:
-        return "sent";
-    case SMTP_PERMANENT:
-        return "permanent";
-    default:
-        return "transient";
+    case SMTP_SENT: return "sent";
+    case SMTP_PERMANENT: return "permanent";
+    default: return "transient";
     }
 }
 

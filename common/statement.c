@@ -52,8 +52,8 @@ void statement_facts_free(statement_facts *f)
 {
     if (f == NULL)
         return;
-    char **texts[] = {&f->firm_name,   &f->firm_address, &f->firm_tax_id,
-                      &f->payment_instructions, &f->client_name, &f->client_email};
+    char **texts[] = {&f->firm_name,   &f->firm_address, &f->firm_tax_id, &f->payment_instructions,
+                      &f->client_name, &f->client_email};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         free(*texts[i]);
         *texts[i] = NULL;
@@ -91,7 +91,8 @@ static int section_from_json(json_t *o, statement_section *s)
         return -1;
     size_t i;
     json_t *m;
-    json_array_foreach(mv, i, m) {
+    json_array_foreach(mv, i, m)
+    {
         statement_movement *x = &s->movements[i];
         copy_date(m, "date", x->date);
         const char *bal = json_string_value(json_object_get(m, "balance"));
@@ -100,7 +101,8 @@ static int section_from_json(json_t *o, statement_section *s)
         x->amount_cents = i64_of(m, "amount_cents");
         s->nmovements = i + 1;
     }
-    json_array_foreach(op, i, m) {
+    json_array_foreach(op, i, m)
+    {
         statement_open_invoice *x = &s->open[i];
         x->legal_number = text_of(m, "legal_number");
         copy_date(m, "issue_date", x->issue_date);
@@ -160,7 +162,8 @@ db_status statement_facts_load(db_conn *c, int64_t client_id, civil_date from, c
     char fs[11], ts[11], cl[24];
     if (date_format(from, fs, sizeof fs) == NULL || date_format(to, ts, sizeof ts) == NULL ||
         from.days > to.days) {
-        snprintf(err, errlen, "cannot make a statement: the period must start on or before its end");
+        snprintf(err, errlen,
+                 "cannot make a statement: the period must start on or before its end");
         return DB_PERMANENT;
     }
     const char *p[] = {db_i64(client_id, cl, sizeof cl), fs, ts};

@@ -432,8 +432,8 @@ static size_t stripe_rate_take(stripe_client *c, uint64_t now)
     size_t slot = c->next;
     c->starts[slot] = now;
     c->next = (c->next + 1) % (size_t)c->max_rps;
-    c->paced_us = (c->paced_us > now ? c->paced_us : now) +
-                  STRIPE_RATE_WINDOW_US / (uint64_t)c->max_rps;
+    c->paced_us =
+        (c->paced_us > now ? c->paced_us : now) + STRIPE_RATE_WINDOW_US / (uint64_t)c->max_rps;
     return slot;
 }
 
@@ -452,8 +452,8 @@ typedef struct {
     char errbuf[CURL_ERROR_SIZE];
     uint64_t started_us;
     stripe_client *client;
-    size_t slot;        /* its start time in client->starts */
-    uint64_t stamp_us;  /* the value it wrote there */
+    size_t slot;       /* its start time in client->starts */
+    uint64_t stamp_us; /* the value it wrote there */
 } stripe_xfer;
 
 /* Called by curl just before the request goes out on its connection (after

@@ -59,7 +59,7 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL)
         return ll_failf(err, errlen, "stripe event: not JSON (%s at byte %d)", je.text,
-                                 je.position);
+                        je.position);
     const char *id = stripe_json_str(root, "id");
     const char *type = stripe_json_str(root, "type");
     const json_t *object = stripe_json_get(root, "data.object");

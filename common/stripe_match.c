@@ -31,8 +31,9 @@ db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
 {
     /* Our own records first: a key or an id we sent or received is proof;
      * metadata.invoice_id is only a hint (anyone can write metadata). */
-    static const char by_key[] = "SELECT invoice_id, firm_id, id, true FROM billing.payment_attempts"
-                                 " WHERE idempotency_key = $1";
+    static const char by_key[] =
+        "SELECT invoice_id, firm_id, id, true FROM billing.payment_attempts"
+        " WHERE idempotency_key = $1";
     static const char by_pi[] =
         "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
         " SELECT invoice_id, firm_id, id AS attempt_id, true AS ours, 1 AS o"

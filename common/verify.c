@@ -524,8 +524,7 @@ static db_status verify_tx(db_conn *c, void *varg, char *err, size_t errlen)
 /* Checks the arguments and runs the checks, in the caller's transaction
  * (in_tx) or in a read-only snapshot of their own. */
 static db_status verify_start(db_conn *c, bool in_tx, int64_t firm_id, verify_fn fn, void *arg,
-                              int64_t max_per_check, verify_summary *out, char *err,
-                              size_t errlen)
+                              int64_t max_per_check, verify_summary *out, char *err, size_t errlen)
 {
     verify_summary scratch;
     if (out == NULL)
@@ -537,8 +536,8 @@ static db_status verify_start(db_conn *c, bool in_tx, int64_t firm_id, verify_fn
     }
     verify_ctx x = {
         .firm_id = firm_id, .fn = fn, .arg = arg, .max_per_check = max_per_check, .out = out};
-    db_status st = in_tx ? verify_checks(c, &x, err, errlen)
-                         : db_run_tx(c, verify_tx, &x, err, errlen);
+    db_status st =
+        in_tx ? verify_checks(c, &x, err, errlen) : db_run_tx(c, verify_tx, &x, err, errlen);
     if (st != DB_OK)
         memset(out, 0, sizeof *out); /* no partial counts: the run did not finish */
     return st;

@@ -31,7 +31,7 @@ static const struct {
     stripe_object object;
     stripe_family family;
 } stripe_events[] = {
-#define LL_X(tok, type, stream, object, family)                                                \
+#define LL_X(tok, type, stream, object, family)                                                    \
     {type, STRIPE_STREAM_##stream, STRIPE_OBJECT_##object, STRIPE_FAMILY_##family},
     LL_STRIPE_EVENT_MAP(LL_X)
 #undef LL_X
@@ -77,7 +77,7 @@ static const char *const soft_names[] = {LL_SOFT_FAILURE_MAP(LL_WORD)};
 const ll_vocab ll_hard_declines = {hard_names, sizeof hard_names / sizeof hard_names[0]};
 const ll_vocab ll_soft_failures = {soft_names, sizeof soft_names / sizeof soft_names[0]};
 
-#define LL_VOCAB_DEFINE(map, prefix, type, table)                              \
-    static const char *const table##_names[] = {map(LL_VOCAB_NAME_ROW, prefix)}; \
+#define LL_VOCAB_DEFINE(map, prefix, type, table)                                                  \
+    static const char *const table##_names[] = {map(LL_VOCAB_NAME_ROW, prefix)};                   \
     const ll_vocab table = {table##_names, sizeof table##_names / sizeof table##_names[0]};
 LL_WORD_LISTS(LL_VOCAB_DEFINE)

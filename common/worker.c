@@ -115,8 +115,8 @@ static int worker_start(worker_process *p, const char *url, const char *brokers,
     /* The listener first: /healthz answers while the database is still
      * being reached, and /readyz says 503 until it is. */
     static worker_readiness readiness;
-    readiness = (worker_readiness){
-        .database_url = url, .producer = w->producer, .stripe = w->stripe};
+    readiness =
+        (worker_readiness){.database_url = url, .producer = w->producer, .stripe = w->stripe};
     if (worker_http_start_from_env(w->metrics, worker_ready_db_kafka, &readiness, &p->http, err,
                                    errlen) != 0)
         return -1;
@@ -176,8 +176,8 @@ int worker_main(const worker_spec *spec)
     char why[512];
     if (kafka_fatal(why, sizeof why)) {
         /* Non-zero so the supervisor starts a fresh producer. */
-        log_msg(LL_LOG_ERROR, "worker stopped after a fatal Kafka error", "group", w->group, "error",
-                why, NULL);
+        log_msg(LL_LOG_ERROR, "worker stopped after a fatal Kafka error", "group", w->group,
+                "error", why, NULL);
         return 1;
     }
     log_msg(LL_LOG_INFO, "worker stopped", "group", w->group, NULL);

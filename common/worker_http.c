@@ -87,8 +87,7 @@ static enum MHD_Result worker_http_respond(struct MHD_Connection *c, unsigned co
     return ret;
 }
 
-static enum MHD_Result worker_http_json(struct MHD_Connection *c, unsigned code,
-                                        const char *json)
+static enum MHD_Result worker_http_json(struct MHD_Connection *c, unsigned code, const char *json)
 {
     return worker_http_respond(c, code, "application/json", json, strlen(json), NULL);
 }
@@ -183,12 +182,9 @@ worker_http *worker_http_start(const char *host, int port, metrics_registry *m,
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
             MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, worker_http_handler, h,
-        MHD_OPTION_EXTERNAL_LOGGER, worker_http_mhd_log, (void *)NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, 32u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-        MHD_OPTION_END);
+        (uint16_t)port, NULL, NULL, worker_http_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+        worker_http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "%s: cannot listen on %s:%d (address in use or not permitted)",
                  WORKER_HTTP_VAR, host[0] ? host : "0.0.0.0", port);
@@ -209,8 +205,8 @@ int worker_http_start_from_env(metrics_registry *m, worker_ready_fn ready, void 
         return 0;
     char host[256], cerr[512];
     int port = 0;
-    if (config_get_hostport(WORKER_HTTP_VAR, NULL, host, sizeof host, &port, cerr,
-                            sizeof cerr) != 0)
+    if (config_get_hostport(WORKER_HTTP_VAR, NULL, host, sizeof host, &port, cerr, sizeof cerr) !=
+        0)
         config_die(cerr);
     *out = worker_http_start(host, port, m, ready, ctx, err, errlen);
     if (*out == NULL)

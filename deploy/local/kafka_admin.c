@@ -38,12 +38,11 @@
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: billing-kafka-admin wait --nodes N [--timeout-s S]\n"
-            "       billing-kafka-admin create-topics --replication-factor R "
-            "--min-insync-replicas M NAME:PARTITIONS...\n"
-            "       billing-kafka-admin create-acls FILE\n"
-            "       billing-kafka-admin leader TOPIC PARTITION\n");
+    fprintf(stderr, "usage: billing-kafka-admin wait --nodes N [--timeout-s S]\n"
+                    "       billing-kafka-admin create-topics --replication-factor R "
+                    "--min-insync-replicas M NAME:PARTITIONS...\n"
+                    "       billing-kafka-admin create-acls FILE\n"
+                    "       billing-kafka-admin leader TOPIC PARTITION\n");
     exit(CONFIG_EXIT_STATUS);
 }
 
@@ -130,8 +129,7 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms)
 {
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
     if (ev == NULL)
-        fprintf(stderr, "billing-kafka-admin: no answer from the cluster in %d ms\n",
-                timeout_ms);
+        fprintf(stderr, "billing-kafka-admin: no answer from the cluster in %d ms\n", timeout_ms);
     return ev;
 }
 
@@ -187,8 +185,8 @@ static int cmd_create_topics(int argc, char **argv)
     rd_kafka_NewTopic_t *nt[ADMIN_MAX_ITEMS];
     for (int i = 0; i < n; i++) {
         nt[i] = rd_kafka_NewTopic_new(names[i], parts[i], rf, err, sizeof err);
-        if (nt[i] == NULL || rd_kafka_NewTopic_set_config(nt[i], "min.insync.replicas",
-                                                          isr_text) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (nt[i] == NULL || rd_kafka_NewTopic_set_config(nt[i], "min.insync.replicas", isr_text) !=
+                                 RD_KAFKA_RESP_ERR_NO_ERROR) {
             fprintf(stderr, "billing-kafka-admin: topic %s: %s\n", names[i], err);
             exit(CONFIG_EXIT_STATUS);
         }
@@ -309,10 +307,11 @@ static int cmd_create_acls(int argc, char **argv)
         fprintf(stderr, "billing-kafka-admin: cannot open %s\n", argv[0]);
         return CONFIG_EXIT_STATUS;
     }
-    static const char *const op_names[] = {"ALL",   "READ",     "WRITE",
-                                           "CREATE", "DELETE", "ALTER",
-                                           "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
-                                           "IDEMPOTENT_WRITE"};
+    static const char *const op_names[] = {"ALL",           "READ",
+                                           "WRITE",         "CREATE",
+                                           "DELETE",        "ALTER",
+                                           "DESCRIBE",      "DESCRIBE_CONFIGS",
+                                           "ALTER_CONFIGS", "IDEMPOTENT_WRITE"};
     static const int op_values[] = {
         RD_KAFKA_ACL_OPERATION_ALL,           RD_KAFKA_ACL_OPERATION_READ,
         RD_KAFKA_ACL_OPERATION_WRITE,         RD_KAFKA_ACL_OPERATION_CREATE,
@@ -353,10 +352,9 @@ static int cmd_create_acls(int argc, char **argv)
             fclose(f);
             return CONFIG_EXIT_STATUS;
         }
-        acls[n] = rd_kafka_AclBinding_new((rd_kafka_ResourceType_t)res, w[4],
-                                          (rd_kafka_ResourcePatternType_t)pat, w[0], "*",
-                                          (rd_kafka_AclOperation_t)op,
-                                          RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err, sizeof err);
+        acls[n] = rd_kafka_AclBinding_new(
+            (rd_kafka_ResourceType_t)res, w[4], (rd_kafka_ResourcePatternType_t)pat, w[0], "*",
+            (rd_kafka_AclOperation_t)op, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err, sizeof err);
         if (acls[n] == NULL) {
             fprintf(stderr, "billing-kafka-admin: %s:%d: %s\n", argv[0], lineno, err);
             fclose(f);

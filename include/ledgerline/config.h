@@ -24,16 +24,16 @@ typedef struct {
  * An unset or empty variable takes the default; def == NULL (strings) makes
  * it required. */
 int config_get_str(const char *name, const char *def, const char **out, char *err, size_t errlen);
-int config_get_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
-                   char *err, size_t errlen);
+int config_get_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, char *err,
+                   size_t errlen);
 int config_get_bool(const char *name, bool def, bool *out, char *err, size_t errlen);
 /* Comma-separated positive integers, e.g. RETRY_SCHEDULE_DAYS=3,7,14 (each in
  * [min,max], at least one, at most CONFIG_MAX_LIST). */
 int config_get_int_list(const char *name, const char *def, int64_t min, int64_t max,
                         config_int_list *out, char *err, size_t errlen);
 /* "host:port" (host may be empty or an IPv4 address or name). */
-int config_get_hostport(const char *name, const char *def, char *host, size_t hostlen,
-                        int *port, char *err, size_t errlen);
+int config_get_hostport(const char *name, const char *def, char *host, size_t hostlen, int *port,
+                        char *err, size_t errlen);
 /* "HH:MM" in 24-hour time, into minutes after midnight. */
 int config_get_hhmm(const char *name, const char *def, int *minutes, char *err, size_t errlen);
 

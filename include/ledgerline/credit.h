@@ -21,18 +21,18 @@
 
 typedef struct {
     int64_t client_id;
-    int64_t amount_cents;          /* > 0 */
-    const char *source;            /* overpayment, refund, goodwill, promotional, correction,
-                                    * credit_note */
+    int64_t amount_cents; /* > 0 */
+    const char *source;   /* overpayment, refund, goodwill, promotional, correction,
+                           * credit_note */
     const char *description;
-    const char *reason;            /* required for goodwill and correction */
-    const char *approved_by;       /* required for goodwill and correction */
-    const char *created_by;        /* NULL = system */
-    int64_t source_invoice_id;     /* 0 = none (overpayment: the invoice overpaid) */
-    int64_t source_payment_id;     /* 0 = none (overpayment: the payment whose excess it is,
-                                    * taken back first by its refund: rule 11.1) */
+    const char *reason;        /* required for goodwill and correction */
+    const char *approved_by;   /* required for goodwill and correction */
+    const char *created_by;    /* NULL = system */
+    int64_t source_invoice_id; /* 0 = none (overpayment: the invoice overpaid) */
+    int64_t source_payment_id; /* 0 = none (overpayment: the payment whose excess it is,
+                                * taken back first by its refund: rule 11.1) */
     bool has_expiry;
-    civil_date expires_at;         /* last day the credit can be used */
+    civil_date expires_at; /* last day the credit can be used */
 } credit_add_params;
 
 /* Adds a credit entry (and its credit_created audit event). Refusals (unknown
@@ -42,8 +42,8 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
                      size_t errlen);
 
 /* The client's balance from the ledger, and its currency. */
-db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents,
-                         char currency[4], char *err, size_t errlen);
+db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents, char currency[4],
+                         char *err, size_t errlen);
 
 /* Applies the client's available credit to an invoice's balance due (total -
  * amount_paid): exactly max_cents when max_cents > 0 (refused, writing
@@ -55,9 +55,8 @@ db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents,
  * invoice.paid through the outbox when the invoice became paid. Locks the invoice row. Credits that
  * expired before `on` are not available. *applied gets the amount (0 when
  * there is no balance or nothing due). actor NULL = system. */
-db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents,
-                                  civil_date on, const char *actor, int64_t *applied,
-                                  char *err, size_t errlen);
+db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents, civil_date on,
+                                  const char *actor, int64_t *applied, char *err, size_t errlen);
 
 /* Writes one `expired` debit per credit whose expiry is before `as_of` and
  * that still has an unused remainder (audit credit_expired). firm_id 0 = all

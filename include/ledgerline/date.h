@@ -76,9 +76,9 @@ typedef struct {
 
 typedef enum {
     PERIOD_OK = 0,
-    PERIOD_NOT_STARTED,   /* the engagement starts after the business date */
-    PERIOD_ENDED,         /* the engagement ended before the period began */
-    PERIOD_INVALID        /* bad input (one_time without end date, end < start) */
+    PERIOD_NOT_STARTED, /* the engagement starts after the business date */
+    PERIOD_ENDED,       /* the engagement ended before the period began */
+    PERIOD_INVALID      /* bad input (one_time without end date, end < start) */
 } period_status;
 
 /* The period of `schedule` containing `business_date`, clipped to the
@@ -89,8 +89,7 @@ typedef enum {
  * eng_start, one_time without eng_end), PERIOD_NOT_STARTED, PERIOD_ENDED.
  * *out is written only on PERIOD_OK. */
 period_status period_for_date(billing_schedule schedule, civil_date business_date,
-                              civil_date eng_start, const civil_date *eng_end,
-                              billing_period *out);
+                              civil_date eng_start, const civil_date *eng_end, billing_period *out);
 
 /* The fee for a period: the full fee when not clipped or not prorating, else
  * fee x clipped days / full days (inclusive), rounded half up.

@@ -19,10 +19,10 @@
 #include <libpq-fe.h>
 
 typedef enum {
-    DB_OK = 0,        /* committed */
-    DB_DUPLICATE,     /* idempotency key already recorded: nothing done */
-    DB_PERMANENT,     /* refused; the same input will always be refused */
-    DB_TRANSIENT      /* may succeed later; retry the same input */
+    DB_OK = 0,    /* committed */
+    DB_DUPLICATE, /* idempotency key already recorded: nothing done */
+    DB_PERMANENT, /* refused; the same input will always be refused */
+    DB_TRANSIENT  /* may succeed later; retry the same input */
 } db_status;
 
 typedef struct db_conn {
@@ -53,8 +53,8 @@ db_status db_classify(const db_conn *c, const PGresult *r);
 PGresult *db_exec(db_conn *c, const char *sql, int nparams, const char *const *params,
                   db_status *st, char *err, size_t errlen);
 /* As db_exec but for statements whose result is not needed. */
-db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params,
-                     char *err, size_t errlen);
+db_status db_command(db_conn *c, const char *sql, int nparams, const char *const *params, char *err,
+                     size_t errlen);
 
 /* Work run inside db_run_once's transaction. Return DB_OK to commit; any
  * other status rolls back (write a message into err). */
@@ -64,8 +64,8 @@ typedef db_status (*db_work_fn)(db_conn *c, void *arg, char *err, size_t errlen)
  * was already there: ROLLBACK and return DB_DUPLICATE without calling fn;
  * else fn(); COMMIT. A COMMIT that fails is classified like any error.
  * key == NULL runs fn in a plain transaction (no idempotency record). */
-db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn,
-                      void *arg, char *err, size_t errlen);
+db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work_fn fn, void *arg,
+                      char *err, size_t errlen);
 
 /* Plain transaction without an idempotency key. */
 db_status db_run_tx(db_conn *c, db_work_fn fn, void *arg, char *err, size_t errlen);

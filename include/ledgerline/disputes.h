@@ -48,7 +48,7 @@ typedef enum { DISPUTE_RES_NONE = 0, DISPUTE_WON, DISPUTE_LOST } dispute_resolut
  * lost. -1 for anything else. */
 int dispute_map_status(const char *stripe_status, dispute_status *status,
                        dispute_resolution *resolution);
-const char *dispute_status_name(dispute_status s);     /* "opened", ... */
+const char *dispute_status_name(dispute_status s);         /* "opened", ... */
 const char *dispute_resolution_name(dispute_resolution r); /* NULL, "won", "lost" */
 /* "opened" / "under_review" / "closed" -> enum; -1 when unknown. */
 int dispute_status_parse(const char *text, dispute_status *out);
@@ -69,10 +69,10 @@ typedef struct {
     char currency[8];                   /* lowercase ISO code */
     char reason[64];
     char stripe_status[40];
-    int64_t amount;       /* minor units, >= 0 */
-    int64_t created;      /* dispute created, unix seconds (0: unknown) */
-    int64_t due_by;       /* evidence_details.due_by, 0 when absent */
-    bool has_evidence;    /* evidence_details: has_evidence or submission_count > 0 */
+    int64_t amount;    /* minor units, >= 0 */
+    int64_t created;   /* dispute created, unix seconds (0: unknown) */
+    int64_t due_by;    /* evidence_details.due_by, 0 when absent */
+    bool has_evidence; /* evidence_details: has_evidence or submission_count > 0 */
     dispute_status status;
     dispute_resolution resolution;
 } dispute_info;
@@ -124,7 +124,7 @@ typedef struct {
 typedef struct {
     char id[STRIPE_ID_MAX]; /* re_... */
     char charge[STRIPE_ID_MAX];
-    char status[32];        /* pending, succeeded, failed, canceled, requires_action */
+    char status[32]; /* pending, succeeded, failed, canceled, requires_action */
     int64_t amount;
 } refund_info;
 
@@ -133,8 +133,8 @@ int refund_charge_parse(const json_t *object, refund_charge *out, char *err, siz
 /* Parses one page of GET /v1/refunds (a Stripe list object), appending to
  * *items / *n (realloc'd; the caller frees *items). *has_more from the list.
  * -1 with err when the body is not a refund list. */
-int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *has_more,
-                      char *err, size_t errlen);
+int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *has_more, char *err,
+                      size_t errlen);
 
 /* Lists every refund of charge_id through the Stripe client
  * (GET /v1/refunds?charge=<id>&limit=100, following has_more). Any failure
@@ -169,10 +169,10 @@ int64_t refund_counted(const char *status, int64_t amount);
 const char *refund_invoice_status(int64_t amount_paid, int64_t refunded_total, int64_t total);
 
 typedef struct {
-    int recorded;          /* refund rows inserted now */
-    int64_t increase;      /* refunded total increase */
+    int recorded;     /* refund rows inserted now */
+    int64_t increase; /* refunded total increase */
     int64_t refunded_total;
-    char status[16];       /* the invoice's status afterwards */
+    char status[16]; /* the invoice's status afterwards */
 } refund_apply_result;
 
 /* Brings the books to the charge's refunds as Stripe lists them now
@@ -218,7 +218,6 @@ void dispute_fingerprint(const char *text, char out[17]);
  *  "win_rate" ("won/closed", exact; null when none closed),
  *  "currencies":[{"currency","disputed_cents","open_cents","won_cents","lost_cents"}]}.
  * DB_PERMANENT when the firm does not exist. */
-db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *err,
-                         size_t errlen);
+db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *err, size_t errlen);
 
 #endif

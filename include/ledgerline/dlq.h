@@ -23,12 +23,12 @@
 typedef struct {
     int32_t partition;
     int64_t offset;
-    int64_t timestamp_ms;   /* when it was dead-lettered, -1 unknown */
-    void *key;              /* original key (owned; NULL when none) */
+    int64_t timestamp_ms; /* when it was dead-lettered, -1 unknown */
+    void *key;            /* original key (owned; NULL when none) */
     size_t key_len;
-    void *value;            /* original value (owned) */
+    void *value; /* original value (owned) */
     size_t value_len;
-    char *error;            /* header values (owned; "" when absent) */
+    char *error; /* header values (owned; "" when absent) */
     char *source_topic;
     char *source_partition;
     char *source_offset;
@@ -49,8 +49,7 @@ void dlq_entries_free(dlq_entries *l);
 
 /* The entries whose offset is `offset` (in `partition` when >= 0): how
  * many match; *first (when given) gets the first match. */
-size_t dlq_find(const dlq_entries *l, int32_t partition, int64_t offset,
-                const dlq_entry **first);
+size_t dlq_find(const dlq_entries *l, int32_t partition, int64_t offset, const dlq_entry **first);
 
 /* Re-publishes e's original key and value to its source-topic, with the
  * header dlq-replay-of = "<dlq partition>:<dlq offset>", waiting for the

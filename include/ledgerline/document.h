@@ -25,14 +25,14 @@
 #include "ledgerline/db.h"
 #include "ledgerline/statement.h"
 
-#define DOCUMENT_SHA256_HEX 65   /* 64 hex digits and NUL */
+#define DOCUMENT_SHA256_HEX 65 /* 64 hex digits and NUL */
 
 typedef enum { DOCUMENT_INVOICE = 0, DOCUMENT_CREDIT_NOTE } document_kind;
 
 typedef struct {
-    char *description;    /* UTF-8, any script */
-    char *quantity;       /* "6.50"; "" when the line has none (credit notes) */
-    int64_t rate_cents;   /* 0: not shown */
+    char *description;  /* UTF-8, any script */
+    char *quantity;     /* "6.50"; "" when the line has none (credit notes) */
+    int64_t rate_cents; /* 0: not shown */
     int64_t amount_cents;
 } document_line;
 
@@ -42,11 +42,11 @@ typedef struct {
     int64_t firm_id, client_id, invoice_id, credit_note_id; /* credit_note_id 0 for invoices */
     char *firm_name, *firm_address, *firm_tax_id, *payment_instructions;
     char *client_name, *client_email;
-    char *legal_number;          /* the document's own number */
-    char *invoice_legal_number;  /* the invoice's (a credit note names it) */
-    char *issue_date;            /* YYYY-MM-DD */
+    char *legal_number;                         /* the document's own number */
+    char *invoice_legal_number;                 /* the invoice's (a credit note names it) */
+    char *issue_date;                           /* YYYY-MM-DD */
     char *due_date, *period_start, *period_end; /* "" when none */
-    char *reason;                /* a credit note's */
+    char *reason;                               /* a credit note's */
     char currency[4];
     int64_t subtotal_cents, tax_cents, total_cents;
     int64_t amount_paid_cents, credited_cents, balance_due_cents;
@@ -83,8 +83,8 @@ int document_render_reminder(const document_facts *f, int step, unsigned char **
  * currency (owed: opening balance, movements with the running balance,
  * closing balance; credit the same when there is any; the open invoices),
  * paginated with the table header repeated, dated the statement date. */
-int document_render_statement(const statement_facts *s, unsigned char **pdf, size_t *len,
-                              char *err, size_t errlen);
+int document_render_statement(const statement_facts *s, unsigned char **pdf, size_t *len, char *err,
+                              size_t errlen);
 
 /* "1100.00 USD", "5000 JPY", "12.500 KWD": money_format and the code. */
 void document_amount_text(int64_t cents, const char *cur, char *buf, size_t bufsz);
@@ -97,9 +97,9 @@ void document_sha256_hex(const unsigned char *data, size_t len, char out[DOCUMEN
  * row's; *sha256 (when not NULL) its hash, which differs from pdf's when an
  * earlier rendering was stored first (the stored one wins, never
  * rewritten). */
-db_status document_store(db_conn *c, const document_facts *f, const unsigned char *pdf,
-                         size_t len, int64_t *document_id, char sha256[DOCUMENT_SHA256_HEX],
-                         char *err, size_t errlen);
+db_status document_store(db_conn *c, const document_facts *f, const unsigned char *pdf, size_t len,
+                         int64_t *document_id, char sha256[DOCUMENT_SHA256_HEX], char *err,
+                         size_t errlen);
 
 /* The stored document of an invoice (credit_note_id 0) or credit note:
  * malloc'd bytes. DB_PERMANENT with "no document ..." when none is stored. */

@@ -21,10 +21,10 @@ typedef struct {
     tick_kind kind;
     char idempotency_key[ENVELOPE_KEY_MAX];
     civil_date business_date;
-    char as_of[32];     /* RFC 3339 UTC, e.g. 2026-11-24T02:00:00Z */
-    int shard;          /* 0 .. shards-1 */
-    int shards;         /* >= 1 */
-    int64_t firm_id;    /* 0 = all firms (JSON null) */
+    char as_of[32];  /* RFC 3339 UTC, e.g. 2026-11-24T02:00:00Z */
+    int shard;       /* 0 .. shards-1 */
+    int shards;      /* >= 1 */
+    int64_t firm_id; /* 0 = all firms (JSON null) */
 } tick_msg;
 
 /* "invoicing", "autopay", "retry", "reminders" <-> enum. */
@@ -34,8 +34,8 @@ bool tick_kind_parse(const char *text, tick_kind *out);
 /* Fills idempotency_key as "tick:<kind>:<date>:all:<s>/<n>" or
  * "tick:<kind>:<date>:firm-<id>:<s>/<n>", and as_of when empty as
  * "<date>T00:00:00Z". Returns 0, or -1 on invalid fields. */
-int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char *as_of,
-              int shard, int shards, int64_t firm_id);
+int tick_init(tick_msg *t, tick_kind kind, civil_date business_date, const char *as_of, int shard,
+              int shards, int64_t firm_id);
 /* Serialises to a malloc'd JSON string (caller frees), NULL on error. */
 char *tick_to_json(const tick_msg *t);
 /* Parses and validates; -1 with a message in err. The idempotency_key must
@@ -77,7 +77,6 @@ bool invoice_event_type_parse(const char *text, invoice_event_type *out);
  * when seq > 0 (events that can happen more than once to one invoice). */
 int invoice_event_init_key(invoice_event *e, int seq);
 char *invoice_event_to_json(const invoice_event *e);
-int invoice_event_parse(const char *json, size_t len, invoice_event *out, char *err,
-                        size_t errlen);
+int invoice_event_parse(const char *json, size_t len, invoice_event *out, char *err, size_t errlen);
 
 #endif

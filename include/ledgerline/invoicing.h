@@ -35,8 +35,8 @@
 
 typedef struct {
     civil_date business_date;
-    int shard;      /* engagements with id % shards == shard */
-    int shards;     /* >= 1 */
+    int shard;       /* engagements with id % shards == shard */
+    int shards;      /* >= 1 */
     int64_t firm_id; /* 0 = every firm */
     int batch_size;  /* engagements per transaction; 0 = INVOICING_DEFAULT_BATCH */
 } invoicing_params;

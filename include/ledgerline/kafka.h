@@ -34,8 +34,8 @@ typedef struct {
 
 typedef enum {
     KAFKA_OK = 0,
-    KAFKA_TIMEOUT,   /* no delivery report in time: the message may or may not land */
-    KAFKA_FAILED     /* the broker refused it, the queue is full, or it could not be sent */
+    KAFKA_TIMEOUT, /* no delivery report in time: the message may or may not land */
+    KAFKA_FAILED   /* the broker refused it, the queue is full, or it could not be sent */
 } kafka_status;
 
 /* The contract's client credentials (CONTRACT.md "Kafka clusters and
@@ -59,8 +59,7 @@ typedef struct {
  * protocol that does not use it. */
 int kafka_security_from_env(kafka_security *out, char *err, size_t errlen);
 /* Sets security.protocol, sasl.* and ssl.* on conf from s. */
-int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err,
-                         size_t errlen);
+int kafka_security_apply(const kafka_security *s, rd_kafka_conf_t *conf, char *err, size_t errlen);
 /* KAFKA_BROKERS (required) with the credentials above validated: exits 2
  * with a line naming the variable when one is wrong. Every process calls it
  * at start. */
@@ -127,8 +126,7 @@ typedef struct {
  * non-OK result, with err describing it. Per partition and key, messages
  * keep their order in msgs. */
 kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *msgs, size_t n,
-                                      int wait_ms, kafka_status *results, char *err,
-                                      size_t errlen);
+                                      int wait_ms, kafka_status *results, char *err, size_t errlen);
 /* true when at least one broker answered a metadata request within wait_ms. */
 bool kafka_producer_reachable(kafka_producer *p, int wait_ms);
 /* Flushes for at most flush_ms, then frees. */
@@ -150,18 +148,17 @@ bool kafka_msg_header(const kafka_msg *m, const char *name, const void **value, 
 
 typedef enum { KAFKA_MSG_OK = 0, KAFKA_MSG_PERMANENT, KAFKA_MSG_TRANSIENT } kafka_result;
 
-typedef kafka_result (*kafka_handler_fn)(void *ctx, const kafka_msg *m, char *err,
-                                         size_t errlen);
+typedef kafka_result (*kafka_handler_fn)(void *ctx, const kafka_msg *m, char *err, size_t errlen);
 
 typedef struct {
     const char *brokers;
-    const char *group_id;       /* also the "consumer" dlq header */
-    const char *const *topics;  /* full (prefixed) names */
+    const char *group_id;      /* also the "consumer" dlq header */
+    const char *const *topics; /* full (prefixed) names */
     size_t ntopics;
-    const char *dlq_topic;      /* full name */
+    const char *dlq_topic; /* full name */
     kafka_handler_fn handler;
     void *ctx;
-    int max_backoff_ms;         /* transient retry cap; 0 = 30000 */
+    int max_backoff_ms; /* transient retry cap; 0 = 30000 */
     /* Optional (NULL: none). When set, the loop records
      *   billing_messages_total{topic,outcome="ok|permanent|transient"}
      *   billing_message_processing_seconds{topic}        (histogram, handler time)

@@ -15,9 +15,9 @@
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
 
-#define LIFECYCLE_NAME_MAX 200   /* --by */
-#define LIFECYCLE_TEXT_MAX 2000  /* --reason, settings texts */
-#define LIFECYCLE_NUMBER_MAX 64  /* a legal number */
+#define LIFECYCLE_NAME_MAX 200  /* --by */
+#define LIFECYCLE_TEXT_MAX 2000 /* --reason, settings texts */
+#define LIFECYCLE_NUMBER_MAX 64 /* a legal number */
 
 /* `firm settings`: NULL (or -1 for the tri-states) leaves a setting as it is;
  * a firm without a row gets the defaults for what is not given. */
@@ -80,8 +80,8 @@ typedef struct {
  * --credit part, the client's credit entry (credit_add, source credit_note,
  * the invoice as its source). The --refund part is the caller's to send to
  * Stripe after commit (refund_targets; idempotency key per note). */
-db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p,
-                           lifecycle_credit_note *out, char *err, size_t errlen);
+db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecycle_credit_note *out,
+                           char *err, size_t errlen);
 
 /* A quantity of hours: digits with at most two decimals, > 0 or 0. */
 bool lifecycle_quantity_valid(const char *q);

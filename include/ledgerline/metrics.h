@@ -47,12 +47,10 @@ int metrics_gauge_set(metrics_registry *m, const char *name, int64_t value, ...)
     __attribute__((sentinel));
 
 /* Current value of one gauge series (tests); 0 when absent. */
-int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...)
-    __attribute__((sentinel));
+int64_t metrics_gauge_get(metrics_registry *m, const char *name, ...) __attribute__((sentinel));
 
 /* Current value of one counter series (tests); 0 when absent. */
-uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...)
-    __attribute__((sentinel));
+uint64_t metrics_counter_get(metrics_registry *m, const char *name, ...) __attribute__((sentinel));
 
 /* A growing text buffer for exposition output (shared with the ingester's
  * own lock-free counters). Start with buf = malloc(cap); on an allocation or
@@ -62,7 +60,8 @@ typedef struct {
     size_t len, cap;
     bool failed;
 } metrics_text;
-void metrics_text_printf(metrics_text *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void metrics_text_printf(metrics_text *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Prometheus text exposition format 0.0.4; malloc'd, NUL-terminated. */
 char *metrics_render(metrics_registry *m, size_t *len);

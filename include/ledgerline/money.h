@@ -41,29 +41,29 @@
  *       MONEY_CURRENCY_MAP(ROW)};
  * Adding a currency here needs the same row in
  * sql/011_currency_granularity.sql's functions (in a new migration). */
-#define MONEY_CURRENCY_MAP(X)                                                  \
-    /* Stripe's zero-decimal currencies: amounts are in major units. */       \
-    X(bif, 0, 1)                                                               \
-    X(clp, 0, 1)                                                               \
-    X(djf, 0, 1)                                                               \
-    X(gnf, 0, 1)                                                               \
-    X(jpy, 0, 1)                                                               \
-    X(kmf, 0, 1)                                                               \
-    X(krw, 0, 1)                                                               \
-    X(mga, 0, 1)                                                               \
-    X(pyg, 0, 1)                                                               \
-    X(rwf, 0, 1)                                                               \
-    X(ugx, 0, 1)                                                               \
-    X(vnd, 0, 1)                                                               \
-    X(vuv, 0, 1)                                                               \
-    X(xaf, 0, 1)                                                               \
-    X(xof, 0, 1)                                                               \
-    X(xpf, 0, 1)                                                               \
-    /* Three decimals; Stripe takes only multiples of 10 (rule 11.13). */     \
-    X(bhd, 3, 10)                                                              \
-    X(jod, 3, 10)                                                              \
-    X(kwd, 3, 10)                                                              \
-    X(omr, 3, 10)                                                              \
+#define MONEY_CURRENCY_MAP(X)                                                                      \
+    /* Stripe's zero-decimal currencies: amounts are in major units. */                            \
+    X(bif, 0, 1)                                                                                   \
+    X(clp, 0, 1)                                                                                   \
+    X(djf, 0, 1)                                                                                   \
+    X(gnf, 0, 1)                                                                                   \
+    X(jpy, 0, 1)                                                                                   \
+    X(kmf, 0, 1)                                                                                   \
+    X(krw, 0, 1)                                                                                   \
+    X(mga, 0, 1)                                                                                   \
+    X(pyg, 0, 1)                                                                                   \
+    X(rwf, 0, 1)                                                                                   \
+    X(ugx, 0, 1)                                                                                   \
+    X(vnd, 0, 1)                                                                                   \
+    X(vuv, 0, 1)                                                                                   \
+    X(xaf, 0, 1)                                                                                   \
+    X(xof, 0, 1)                                                                                   \
+    X(xpf, 0, 1)                                                                                   \
+    /* Three decimals; Stripe takes only multiples of 10 (rule 11.13). */                          \
+    X(bhd, 3, 10)                                                                                  \
+    X(jod, 3, 10)                                                                                  \
+    X(kwd, 3, 10)                                                                                  \
+    X(omr, 3, 10)                                                                                  \
     X(tnd, 3, 10)
 
 /* The largest exponent of the table (parsing relies on it: money.c checks). */
@@ -72,8 +72,8 @@
 /* Result codes shared by every money function. */
 typedef enum {
     MONEY_OK = 0,
-    MONEY_OVERFLOW,   /* the exact result does not fit in int64_t */
-    MONEY_INVALID     /* malformed input (text, currency, zero divisor, ...) */
+    MONEY_OVERFLOW, /* the exact result does not fit in int64_t */
+    MONEY_INVALID   /* malformed input (text, currency, zero divisor, ...) */
 } money_status;
 
 /* true when cur is three lower-case ASCII letters. */
@@ -125,8 +125,8 @@ money_status money_muldiv_cur(int64_t amount, int64_t num, int64_t den, const ch
 money_status money_apply_bp_cur(int64_t amount, int64_t bp, const char *cur, int64_t *out);
 money_status money_hours_amount_cur(int64_t hours_hundredths, int64_t rate, const char *cur,
                                     int64_t *out);
-money_status money_prorate_cur(int64_t fee, int64_t days, int64_t days_in_period,
-                               const char *cur, int64_t *out);
+money_status money_prorate_cur(int64_t fee, int64_t days, int64_t days_in_period, const char *cur,
+                               int64_t *out);
 
 /* Parses a decimal amount in major units ("12.34", "-0.5", "1000" for jpy,
  * "150.125" for kwd) for cur into minor units. More decimals than the

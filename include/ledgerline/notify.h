@@ -49,11 +49,11 @@ const char *notify_kind_name(notify_kind k);
 typedef struct {
     notify_kind kind;
     int64_t invoice_id;
-    int64_t credit_note_id;              /* 0 unless NOTIFY_CREDIT_NOTE */
-    int64_t client_id;                   /* NOTIFY_STATEMENT only (its key) */
-    int step;                            /* a reminder's day offset, a statement's
-                                            date as YYYYMMDD; else 0 */
-    char failure_code[NOTIFY_CODE_MAX];  /* payment_failed / action_required */
+    int64_t credit_note_id;             /* 0 unless NOTIFY_CREDIT_NOTE */
+    int64_t client_id;                  /* NOTIFY_STATEMENT only (its key) */
+    int step;                           /* a reminder's day offset, a statement's
+                                           date as YYYYMMDD; else 0 */
+    char failure_code[NOTIFY_CODE_MAX]; /* payment_failed / action_required */
 } notify_request;
 
 /* "<kind.invoice.credit_note.step@ledgerline>", e.g.
@@ -68,14 +68,14 @@ void notify_message_id(const notify_request *rq, char out[NOTIFY_MESSAGE_ID_MAX]
  * hard decline (payments_is_hard_decline of its failure_code) else
  * payment_failed. *wanted is false for the other types (nothing to send).
  * -1 with err for a malformed event (dlq). */
-int notify_from_event(const char *json, size_t len, notify_request *out, bool *wanted,
-                      char *err, size_t errlen);
+int notify_from_event(const char *json, size_t len, notify_request *out, bool *wanted, char *err,
+                      size_t errlen);
 
 typedef struct {
     db_conn *db;
     const smtp_config *smtp;
-    int max_attempts;            /* transient failures before `failed` (>= 1) */
-    metrics_registry *metrics;   /* optional: billing_notifications_total{kind,outcome} */
+    int max_attempts;          /* transient failures before `failed` (>= 1) */
+    metrics_registry *metrics; /* optional: billing_notifications_total{kind,outcome} */
 } notify_ctx;
 
 /* Declares billing_notifications_total and
@@ -83,10 +83,10 @@ typedef struct {
 int notify_metrics_declare(metrics_registry *m);
 
 typedef enum {
-    NOTIFY_SENT = 0,     /* sent now */
-    NOTIFY_ALREADY,      /* sent or failed before: nothing done */
-    NOTIFY_FAILED,       /* recorded failed now (no address, permanent reply, gave up) */
-    NOTIFY_RETRY         /* transient: recorded, try again later */
+    NOTIFY_SENT = 0, /* sent now */
+    NOTIFY_ALREADY,  /* sent or failed before: nothing done */
+    NOTIFY_FAILED,   /* recorded failed now (no address, permanent reply, gave up) */
+    NOTIFY_RETRY     /* transient: recorded, try again later */
 } notify_outcome;
 
 const char *notify_outcome_name(notify_outcome o);
@@ -107,7 +107,7 @@ db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outco
 typedef struct {
     int64_t firm_id, client_id;
     int step;
-    const char *client_email;           /* "" or NULL: recorded failed */
+    const char *client_email; /* "" or NULL: recorded failed */
     const char *subject, *body, *pdf_name;
     /* Step 1, inside its transaction, when no row exists yet: store the
      * document (keeping one that is stored). */

@@ -23,10 +23,10 @@
 
 /* One pass: claims at most `limit` rows (0 = OUTBOX_DEFAULT_BATCH) and marks
  * them published in the same statement, publishes them in id order as one
- * batch and unmarks the unacknowledged ones, in one transaction. Rows acknowledged in a batch where others failed are still
- * marked. *published (if given) gets how many were sent. Returns DB_OK, or DB_TRANSIENT (broker or database
- * unavailable: call again later) with err. Must not be called inside an open
- * transaction. */
+ * batch and unmarks the unacknowledged ones, in one transaction. Rows acknowledged in a batch where
+ * others failed are still marked. *published (if given) gets how many were sent. Returns DB_OK, or
+ * DB_TRANSIENT (broker or database unavailable: call again later) with err. Must not be called
+ * inside an open transaction. */
 db_status outbox_relay_once(db_conn *c, kafka_producer *p, const char *prefix, int limit,
                             int64_t *published, char *err, size_t errlen);
 

@@ -19,9 +19,9 @@ typedef struct worker worker;
 
 typedef enum {
     PAYMENT_EVENT_OTHER = 0,
-    PAYMENT_EVENT_SUCCESS = 1,     /* payment_intent.succeeded, invoice.payment_succeeded */
-    PAYMENT_EVENT_PROCESSING = 2,  /* payment_intent.processing */
-    PAYMENT_EVENT_FAILURE = 4      /* payment_intent.payment_failed, invoice.payment_failed */
+    PAYMENT_EVENT_SUCCESS = 1,    /* payment_intent.succeeded, invoice.payment_succeeded */
+    PAYMENT_EVENT_PROCESSING = 2, /* payment_intent.processing */
+    PAYMENT_EVENT_FAILURE = 4     /* payment_intent.payment_failed, invoice.payment_failed */
 } payment_event_kind;
 
 payment_event_kind payment_event_kind_of(const char *type);
@@ -38,7 +38,6 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
  * is recorded once all of them are done; outcomes are added to the counter
  * family `counter`. A tick of the other kind is dead-lettered. */
 kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kind,
-                                 const char *counter, const kafka_msg *m, char *err,
-                                 size_t errlen);
+                                 const char *counter, const kafka_msg *m, char *err, size_t errlen);
 
 #endif

@@ -38,26 +38,26 @@ typedef struct {
     stripe_client *stripe;
     int64_t retry_days[PAYMENTS_MAX_SCHEDULE]; /* RETRY_SCHEDULE_DAYS */
     size_t nretry;
-    int transient_tries;  /* in-process tries of a transient answer; 0 = 3 */
-    int backoff_ms;       /* first wait between them, doubling; 0 = 500 */
-    int batch_size;       /* invoices charged concurrently per batch; 0 = 500 */
+    int transient_tries;       /* in-process tries of a transient answer; 0 = 3 */
+    int backoff_ms;            /* first wait between them, doubling; 0 = 500 */
+    int batch_size;            /* invoices charged concurrently per batch; 0 = 500 */
     metrics_registry *metrics; /* optional: billing_payment_failures_total{code} */
 } payments_ctx;
 
 typedef struct {
-    int64_t considered;   /* invoices looked at */
-    int64_t charged;      /* Stripe calls whose answer was applied */
-    int64_t succeeded;    /* paid by Stripe */
-    int64_t processing;   /* waiting for a webhook */
-    int64_t failed;       /* failures recorded (declines, missing methods) */
-    int64_t transient;    /* left for a later replay */
-    int64_t credit_paid;  /* paid entirely by credit, without Stripe */
-    int64_t cancelled;    /* autopay cancelled: the client turned it off */
-    int64_t overdue;      /* became overdue (retry tick) */
-    int64_t skipped;      /* not due, already paid, or awaiting a webhook */
-    int64_t abandoned;    /* looked up at Stripe and found nothing (11.2) */
-    int64_t our_fault;    /* answers saying our integration is wrong (11.6) */
-    int64_t parked;       /* idempotency conflicts: needs_attention (11.6) */
+    int64_t considered;  /* invoices looked at */
+    int64_t charged;     /* Stripe calls whose answer was applied */
+    int64_t succeeded;   /* paid by Stripe */
+    int64_t processing;  /* waiting for a webhook */
+    int64_t failed;      /* failures recorded (declines, missing methods) */
+    int64_t transient;   /* left for a later replay */
+    int64_t credit_paid; /* paid entirely by credit, without Stripe */
+    int64_t cancelled;   /* autopay cancelled: the client turned it off */
+    int64_t overdue;     /* became overdue (retry tick) */
+    int64_t skipped;     /* not due, already paid, or awaiting a webhook */
+    int64_t abandoned;   /* looked up at Stripe and found nothing (11.2) */
+    int64_t our_fault;   /* answers saying our integration is wrong (11.6) */
+    int64_t parked;      /* idempotency conflicts: needs_attention (11.6) */
 } payments_stats;
 
 /* Adds the non-zero outcomes of s to the counter `family` (declared by the
@@ -95,16 +95,16 @@ db_status payments_run_tick(payments_ctx *ctx, payments_kind kind, const tick_ms
  * cancelled because the client turned it off ("cancel"), or become overdue
  * ("overdue"), in id order. */
 typedef struct {
-    const char *action;        /* "charge", "cancel" or "overdue" */
+    const char *action; /* "charge", "cancel" or "overdue" */
     int64_t invoice_id;
     const char *invoice_number;
-    int64_t engagement_id;     /* 0 = none */
-    const char *period_start;  /* "" when none */
+    int64_t engagement_id;    /* 0 = none */
+    const char *period_start; /* "" when none */
     const char *period_end;
     int64_t total_cents;
-    int64_t due_cents;         /* total - amount paid */
+    int64_t due_cents; /* total - amount paid */
     const char *currency;
-    int attempt_no;            /* the attempt the charge would be */
+    int attempt_no; /* the attempt the charge would be */
 } payments_preview_row;
 typedef void (*payments_preview_fn)(const payments_preview_row *row, void *arg);
 db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_t firm_id,
@@ -117,17 +117,17 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
 /* Money Stripe received for a PaymentIntent. */
 typedef struct {
     int64_t invoice_id;
-    int64_t attempt_id;          /* our attempt; 0 = the one that has payment_intent */
+    int64_t attempt_id; /* our attempt; 0 = the one that has payment_intent */
     const char *payment_intent;
-    const char *charge;          /* NULL when not known */
-    int64_t amount_cents;        /* what Stripe received */
-    const char *currency;        /* Stripe's; NULL = the invoice's (our own answer) */
+    const char *charge;   /* NULL when not known */
+    int64_t amount_cents; /* what Stripe received */
+    const char *currency; /* Stripe's; NULL = the invoice's (our own answer) */
     civil_date on;
 } payments_money;
 
 typedef enum {
-    PAYMENTS_MONEY_APPLIED = 0,  /* recorded now */
-    PAYMENTS_MONEY_ALREADY,      /* this PaymentIntent was applied before */
+    PAYMENTS_MONEY_APPLIED = 0,   /* recorded now */
+    PAYMENTS_MONEY_ALREADY,       /* this PaymentIntent was applied before */
     PAYMENTS_MONEY_WRONG_CURRENCY /* not applied, nothing written (rule 11.8) */
 } payments_money_result;
 
@@ -153,15 +153,14 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
 typedef struct {
     int64_t invoice_id;
     int64_t attempt_id;
-    const char *payment_intent;  /* NULL/"" when none */
-    const char *code;            /* decline code, else error code */
-    const char *message;         /* the processor's message */
-    const char *failed_at;       /* RFC 3339 */
-    int64_t amount_cents;        /* for an attempt written here; 0 = the balance due */
+    const char *payment_intent; /* NULL/"" when none */
+    const char *code;           /* decline code, else error code */
+    const char *message;        /* the processor's message */
+    const char *failed_at;      /* RFC 3339 */
+    int64_t amount_cents;       /* for an attempt written here; 0 = the balance due */
 } payments_failure;
-db_status payments_record_failure(db_conn *c, const payments_ctx *ctx,
-                                  const payments_failure *f, bool *recorded, char *err,
-                                  size_t errlen);
+db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const payments_failure *f,
+                                  bool *recorded, char *err, size_t errlen);
 
 /* A PaymentIntent reported as processing: remembered on its attempt
  * (attempt_id, else the one that has the intent) and the invoice's autopay
@@ -174,18 +173,17 @@ db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attem
  * scheduled (its unfinished attempt is then resolved by lookup, never
  * replayed), audit autopay_resumed with the operator's name. DB_PERMANENT
  * with a message when the invoice is not parked. */
-db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err,
-                          size_t errlen);
+db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *err, size_t errlen);
 
 /* ---- Stripe's answers (payment_answer.c) ------------------------------- */
 
 typedef enum {
-    PAYMENTS_ANSWER_PAID = 0,    /* succeeded */
-    PAYMENTS_ANSWER_PROCESSING,  /* its webhook decides */
-    PAYMENTS_ANSWER_DECLINED,    /* a payment failure (section 6), code set */
-    PAYMENTS_ANSWER_OUR_FAULT,   /* 401/403/404, our invalid request, odd status (11.6) */
-    PAYMENTS_ANSWER_CONFLICT,    /* idempotency key reused with other parameters (11.6) */
-    PAYMENTS_ANSWER_TRANSIENT    /* no answer, 5xx, 429, key in flight: same key later */
+    PAYMENTS_ANSWER_PAID = 0,   /* succeeded */
+    PAYMENTS_ANSWER_PROCESSING, /* its webhook decides */
+    PAYMENTS_ANSWER_DECLINED,   /* a payment failure (section 6), code set */
+    PAYMENTS_ANSWER_OUR_FAULT,  /* 401/403/404, our invalid request, odd status (11.6) */
+    PAYMENTS_ANSWER_CONFLICT,   /* idempotency key reused with other parameters (11.6) */
+    PAYMENTS_ANSWER_TRANSIENT   /* no answer, 5xx, 429, key in flight: same key later */
 } payments_answer;
 
 /* What a charge's answer means; code gets the failure code (declines) or

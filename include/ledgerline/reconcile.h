@@ -44,25 +44,25 @@ const char *recon_kind_name(recon_kind k);
 
 typedef struct {
     recon_kind kind;
-    const char *object;          /* "payment_intent", "refund", "dispute", "credit_note" */
-    const char *stripe_id;       /* a credit note: its legal number */
-    int64_t invoice_id;          /* 0 when not known */
-    int64_t firm_id;             /* 0 when not known */
-    int64_t books_amount;        /* -1 when the books have none */
-    int64_t stripe_amount;       /* -1 when Stripe has none */
-    const char *books_currency;  /* "" when none */
+    const char *object;         /* "payment_intent", "refund", "dispute", "credit_note" */
+    const char *stripe_id;      /* a credit note: its legal number */
+    int64_t invoice_id;         /* 0 when not known */
+    int64_t firm_id;            /* 0 when not known */
+    int64_t books_amount;       /* -1 when the books have none */
+    int64_t stripe_amount;      /* -1 when Stripe has none */
+    const char *books_currency; /* "" when none */
     const char *stripe_currency;
-    const char *books_status;    /* "" when none */
+    const char *books_status; /* "" when none */
     const char *stripe_status;
 } recon_diff;
 
 typedef void (*recon_fn)(const recon_diff *d, void *arg);
 
 typedef struct {
-    int64_t payment_intents;     /* of ours, seen at Stripe */
+    int64_t payment_intents; /* of ours, seen at Stripe */
     int64_t refunds;
     int64_t disputes;
-    int64_t credit_notes;        /* with a refund part, checked against Stripe's refunds */
+    int64_t credit_notes; /* with a refund part, checked against Stripe's refunds */
     int64_t differences;
 } recon_stats;
 

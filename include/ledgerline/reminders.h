@@ -18,9 +18,9 @@
 
 typedef struct {
     int64_t invoice_id, firm_id, client_id;
-    int step;                             /* day offset from the due date */
+    int step; /* day offset from the due date */
     char legal_number[64];
-    char due_date[11];                    /* YYYY-MM-DD */
+    char due_date[11]; /* YYYY-MM-DD */
     int64_t balance_due_cents;
     char currency[4];
     char to_address[SMTP_ADDRESS_MAX + 1]; /* "" when the client has none */
@@ -35,11 +35,11 @@ db_status reminders_due(db_conn *c, civil_date date, int64_t firm_id, int shard,
                         reminder_fn fn, void *arg, char *err, size_t errlen);
 
 typedef struct {
-    int due;       /* reminders the date asked for */
-    int sent;      /* mailed now */
-    int already;   /* sent or failed before (a race with another run) */
-    int failed;    /* recorded failed now (no address, 5xx, gave up) */
-    int retry;     /* transient: left queued for the next run */
+    int due;     /* reminders the date asked for */
+    int sent;    /* mailed now */
+    int already; /* sent or failed before (a race with another run) */
+    int failed;  /* recorded failed now (no address, 5xx, gave up) */
+    int retry;   /* transient: left queued for the next run */
 } reminders_stats;
 
 /* Delivers every reminder due (as reminders_due), one notify_deliver each,

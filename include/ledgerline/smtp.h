@@ -40,14 +40,14 @@ typedef struct {
 } smtp_config;
 
 typedef struct {
-    const char *to;              /* one address */
-    const char *subject;         /* UTF-8, encoded as RFC 2047 when not ASCII */
-    const char *body;            /* UTF-8 plain text */
-    const char *message_id;      /* "<...@...>" */
-    const char *date;            /* RFC 5322 date text; NULL: now */
-    const unsigned char *pdf;    /* NULL: no attachment */
+    const char *to;           /* one address */
+    const char *subject;      /* UTF-8, encoded as RFC 2047 when not ASCII */
+    const char *body;         /* UTF-8 plain text */
+    const char *message_id;   /* "<...@...>" */
+    const char *date;         /* RFC 5322 date text; NULL: now */
+    const unsigned char *pdf; /* NULL: no attachment */
     size_t pdf_len;
-    const char *pdf_name;        /* "ACME-2026-000042.pdf" */
+    const char *pdf_name; /* "ACME-2026-000042.pdf" */
 } smtp_message;
 
 typedef enum { SMTP_SENT = 0, SMTP_TRANSIENT, SMTP_PERMANENT } smtp_result;

@@ -26,8 +26,8 @@
 #include "ledgerline/notify.h"
 
 typedef struct {
-    char date[11];        /* YYYY-MM-DD */
-    bool credit;          /* a credit-ledger movement (else: owed on invoices) */
+    char date[11]; /* YYYY-MM-DD */
+    bool credit;   /* a credit-ledger movement (else: owed on invoices) */
     char *description;
     int64_t amount_cents; /* signed: + raises the balance it belongs to */
 } statement_movement;
@@ -78,12 +78,12 @@ int statement_facts_from_json(const char *json, statement_facts *out, char *err,
 void statement_facts_free(statement_facts *f);
 
 typedef struct {
-    notify_outcome outcome;      /* sent, already (nothing new), failed, retry */
-    int64_t document_id;         /* the stored statement */
-    unsigned char *pdf;          /* malloc'd: the stored bytes (what was mailed) */
+    notify_outcome outcome; /* sent, already (nothing new), failed, retry */
+    int64_t document_id;    /* the stored statement */
+    unsigned char *pdf;     /* malloc'd: the stored bytes (what was mailed) */
     size_t len;
-    bool period_differs;         /* the stored statement's period starts elsewhere */
-    char stored_from[11];        /* the stored statement's D0 */
+    bool period_differs;  /* the stored statement's period starts elsewhere */
+    char stored_from[11]; /* the stored statement's D0 */
 } statement_sent;
 
 /* Stores f's statement (pdf, rendered from f) unless one of the client and

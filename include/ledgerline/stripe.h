@@ -30,31 +30,31 @@
 #define STRIPE_ID_MAX 128
 
 typedef enum {
-    STRIPE_OK = 0,              /* 2xx */
-    STRIPE_CARD_ERROR,          /* 402 card_error: a decline; a payment failure */
-    STRIPE_INVALID_REQUEST,     /* 400/404 invalid_request_error, 401, 403: our bug or bad data */
-    STRIPE_IDEMPOTENCY_ERROR,   /* key reused with other parameters, or in flight (409) */
-    STRIPE_RATE_LIMITED,        /* 429 (or 400 code rate_limit) */
-    STRIPE_SERVER_ERROR,        /* 5xx */
-    STRIPE_NETWORK_ERROR        /* no answer: connect failure, timeout, reset */
+    STRIPE_OK = 0,            /* 2xx */
+    STRIPE_CARD_ERROR,        /* 402 card_error: a decline; a payment failure */
+    STRIPE_INVALID_REQUEST,   /* 400/404 invalid_request_error, 401, 403: our bug or bad data */
+    STRIPE_IDEMPOTENCY_ERROR, /* key reused with other parameters, or in flight (409) */
+    STRIPE_RATE_LIMITED,      /* 429 (or 400 code rate_limit) */
+    STRIPE_SERVER_ERROR,      /* 5xx */
+    STRIPE_NETWORK_ERROR      /* no answer: connect failure, timeout, reset */
 } stripe_outcome;
 
 typedef struct {
     stripe_outcome outcome;
-    long http_status;              /* 0 when there was no answer */
-    bool retryable;                /* the same request (same key) may be sent again */
-    char error_type[48];           /* error.type: card_error, api_error, ... */
-    char code[64];                 /* error.code */
-    char decline_code[64];         /* error.decline_code */
-    char message[512];             /* error.message, or the network error's text */
-    char param[64];                /* error.param: the parameter Stripe objected to */
-    char request_id[64];           /* Request-Id header */
+    long http_status;      /* 0 when there was no answer */
+    bool retryable;        /* the same request (same key) may be sent again */
+    char error_type[48];   /* error.type: card_error, api_error, ... */
+    char code[64];         /* error.code */
+    char decline_code[64]; /* error.decline_code */
+    char message[512];     /* error.message, or the network error's text */
+    char param[64];        /* error.param: the parameter Stripe objected to */
+    char request_id[64];   /* Request-Id header */
     /* The object answered (or, for a card error, error.payment_intent). */
-    char object_id[STRIPE_ID_MAX];   /* pi_..., re_..., dp_... */
-    char object_status[32];          /* succeeded, processing, requires_payment_method ... */
+    char object_id[STRIPE_ID_MAX]; /* pi_..., re_..., dp_... */
+    char object_status[32];        /* succeeded, processing, requires_payment_method ... */
     char latest_charge[STRIPE_ID_MAX];
-    int64_t amount;                  /* the object's amount, -1 when absent */
-    json_t *body;                    /* the parsed body (owned; NULL when not JSON) */
+    int64_t amount; /* the object's amount, -1 when absent */
+    json_t *body;   /* the parsed body (owned; NULL when not JSON) */
 } stripe_result;
 
 /* Fills out from one answer: HTTP status, the Stripe-Should-Retry header
@@ -82,12 +82,12 @@ const char *stripe_form_body(const stripe_form *f);
 void stripe_form_free(stripe_form *f);
 
 typedef struct {
-    const char *secret_key;   /* STRIPE_SECRET_KEY */
-    const char *api_base;     /* STRIPE_API_BASE, default https://api.stripe.com */
-    int max_rps;              /* STRIPE_MAX_RPS, default 25 */
-    int connect_timeout_ms;   /* default 5000 */
-    int timeout_ms;           /* whole request, default 30000 */
-    int max_concurrency;      /* calls in flight in stripe_perform_many, default 256 */
+    const char *secret_key; /* STRIPE_SECRET_KEY */
+    const char *api_base;   /* STRIPE_API_BASE, default https://api.stripe.com */
+    int max_rps;            /* STRIPE_MAX_RPS, default 25 */
+    int connect_timeout_ms; /* default 5000 */
+    int timeout_ms;         /* whole request, default 30000 */
+    int max_concurrency;    /* calls in flight in stripe_perform_many, default 256 */
     /* Optional: billing_stripe_requests_total{outcome} and
      * billing_stripe_request_seconds are recorded here (declared by the client). */
     metrics_registry *metrics;
@@ -112,15 +112,14 @@ typedef struct {
     const char *path;
     const stripe_form *form;
     const char *idempotency_key;
-    stripe_result result;    /* filled by the call */
-    uint64_t latency_us;     /* filled by the call */
+    stripe_result result; /* filled by the call */
+    uint64_t latency_us;  /* filled by the call */
 } stripe_call;
 
 /* Runs n calls concurrently, each started within the rate cap. Every call's
  * result is filled (network errors included). Returns 0, or -1 when the
  * client cannot run at all (err). */
-int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err,
-                        size_t errlen);
+int stripe_perform_many(stripe_client *c, stripe_call *calls, size_t n, char *err, size_t errlen);
 /* The streaming form of stripe_perform_many, for a caller that makes each
  * call ready just in time and records each answer as it comes (payments.c),
  * so that its own work overlaps the calls in flight instead of alternating
@@ -164,10 +163,9 @@ bool stripe_client_key_refused(const stripe_client *c);
  * payment_method, customer (when given), metadata[invoice_id],
  * metadata[firm_id], metadata[attempt_key]. The caller frees with
  * stripe_form_free. */
-stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency,
-                                        const char *customer, const char *payment_method,
-                                        int64_t invoice_id, int64_t firm_id,
-                                        const char *attempt_key);
+stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency, const char *customer,
+                                        const char *payment_method, int64_t invoice_id,
+                                        int64_t firm_id, const char *attempt_key);
 /* POST /v1/refunds: payment_intent (or charge when pi is NULL), amount when >
  * 0, reason (Stripe's: duplicate, fraudulent, requested_by_customer),
  * metadata[invoice_id]. */

@@ -18,17 +18,16 @@
 #include <jansson.h>
 
 typedef struct {
-    char id[128];        /* evt_... */
-    char type[64];       /* payment_intent.succeeded, ... */
-    int64_t created;     /* unix seconds, 0 when absent */
-    json_t *root;        /* owned */
-    json_t *object;      /* borrowed from root: data.object */
+    char id[128];    /* evt_... */
+    char type[64];   /* payment_intent.succeeded, ... */
+    int64_t created; /* unix seconds, 0 when absent */
+    json_t *root;    /* owned */
+    json_t *object;  /* borrowed from root: data.object */
 } stripe_event;
 
 /* Parses and validates the envelope; -1 with a message in err (such an event
  * can never be applied: dlq). */
-int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err,
-                       size_t errlen);
+int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err, size_t errlen);
 void stripe_event_free(stripe_event *e);
 
 /* Dotted-path readers ("last_payment_error.decline_code"): NULL / dflt when
@@ -46,7 +45,7 @@ typedef struct {
     char charge[128];
     char metadata_invoice_id[32];
     char metadata_firm_id[32];
-    char metadata_attempt_key[96];   /* rule 11.5: the attempt that created the intent */
+    char metadata_attempt_key[96]; /* rule 11.5: the attempt that created the intent */
 } stripe_event_refs;
 void stripe_event_refs_of(const json_t *object, stripe_event_refs *out);
 

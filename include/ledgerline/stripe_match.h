@@ -17,9 +17,9 @@
  * created elsewhere and must be read from Stripe before it is applied
  * (rule 11.9). */
 typedef struct {
-    int64_t invoice_id;   /* 0 when none matches */
+    int64_t invoice_id; /* 0 when none matches */
     int64_t firm_id;
-    int64_t attempt_id;   /* our attempt, when found by its key or intent */
+    int64_t attempt_id; /* our attempt, when found by its key or intent */
     bool ours;
 } stripe_event_match;
 

@@ -23,28 +23,28 @@
 typedef struct worker worker;
 
 typedef struct {
-    const char *name;                        /* the binary's name: billing-<kind>-worker */
-    const char *topics[WORKER_MAX_TOPICS];   /* unprefixed contract names */
+    const char *name;                      /* the binary's name: billing-<kind>-worker */
+    const char *topics[WORKER_MAX_TOPICS]; /* unprefixed contract names */
     size_t ntopics;
-    bool needs_stripe;                       /* STRIPE_SECRET_KEY required */
+    bool needs_stripe; /* STRIPE_SECRET_KEY required */
     /* Handles one message (ctx is the worker). */
     kafka_result (*handle)(worker *w, const kafka_msg *m, char *err, size_t errlen);
     /* Optional, after the clients exist and before consuming: declares the
      * worker's own metrics, reads its own settings. Non-zero stops, with
      * the reason in err. */
     int (*init)(worker *w, char *err, size_t errlen);
-    void *app;                               /* the worker's own state */
+    void *app; /* the worker's own state */
 } worker_spec;
 
 struct worker {
     const worker_spec *spec;
-    const char *prefix;                      /* KAFKA_TOPIC_PREFIX */
-    char group[TOPIC_NAME_MAX + 64];         /* <prefix><name>: group and processed_messages consumer */
+    const char *prefix;              /* KAFKA_TOPIC_PREFIX */
+    char group[TOPIC_NAME_MAX + 64]; /* <prefix><name>: group and processed_messages consumer */
     char topic_names[WORKER_MAX_TOPICS][TOPIC_NAME_MAX + 1];
     db_conn *db;
     kafka_producer *producer;
     outbox_relay *relay;
-    stripe_client *stripe;                   /* NULL unless needs_stripe */
+    stripe_client *stripe; /* NULL unless needs_stripe */
     metrics_registry *metrics;
 };
 

@@ -122,8 +122,8 @@ static const char *legal_number(const char *table, int64_t id)
 static int64_t documents_of(int64_t inv)
 {
     const char *p[] = {I(inv)};
-    return dbtest_ok(pg, "SELECT count(*) FROM billing.invoice_documents WHERE invoice_id = $1",
-                     1, p);
+    return dbtest_ok(pg, "SELECT count(*) FROM billing.invoice_documents WHERE invoice_id = $1", 1,
+                     p);
 }
 
 /* ---- invoice pdf ------------------------------------------------------------------ */
@@ -158,20 +158,29 @@ static void test_invoice_pdf_renders_once_and_prints_the_stored_bytes(void **sta
     /* The stored row is these bytes. */
     assert_int_equal(documents_of(inv), 1);
     const char *pi[] = {I(inv)};
-    assert_string_equal(dbtest_text(pg, "SELECT sha256 FROM billing.invoice_documents"
-                                        " WHERE invoice_id = $1 AND kind = 'invoice'", 1, pi),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT sha256 FROM billing.invoice_documents"
+                                    " WHERE invoice_id = $1 AND kind = 'invoice'",
+                                    1, pi),
                         hex);
-    assert_int_equal(dbtest_ok(pg, "SELECT length(bytes) FROM billing.invoice_documents"
-                                   " WHERE invoice_id = $1", 1, pi),
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT length(bytes) FROM billing.invoice_documents"
+                               " WHERE invoice_id = $1",
+                               1, pi),
                      (int64_t)len);
 
     /* What a reader shows. */
     char *text = pdftest_text(p1, 0, 0);
     assert_non_null(text);
-    const char *want[] = {legal, "Acme Legal LLP",
+    const char *want[] = {legal,
+                          "Acme Legal LLP",
                           "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale Conseil",
-                          "Advisory retainer", "1200.00 USD", "120.00 USD", "1320.00 USD",
-                          "Balance due", "Due date: 2026-03-31"};
+                          "Advisory retainer",
+                          "1200.00 USD",
+                          "120.00 USD",
+                          "1320.00 USD",
+                          "Balance due",
+                          "Due date: 2026-03-31"};
     assert_text_has(text, want, sizeof want / sizeof want[0]);
     free(text);
 
@@ -226,8 +235,10 @@ static void test_invoice_pdf_refusals_and_usage(void **state)
     (void)state;
     int64_t f = ntest_firm(pg, "CPR");
     const char *pf[] = {I(f)};
-    dbtest_ok(pg, "UPDATE billing.firm_settings SET review_before_issue = true WHERE firm_id = $1"
-                  " RETURNING firm_id", 1, pf);
+    dbtest_ok(pg,
+              "UPDATE billing.firm_settings SET review_before_issue = true WHERE firm_id = $1"
+              " RETURNING firm_id",
+              1, pf);
     int64_t cl = ntest_client(pg, f, "Hooli", "ap@hooli.example");
     int64_t draft = ntest_issued_invoice(pg, db, f, cl, "usd", 9000);
     const char *pd[] = {I(draft)};
@@ -296,22 +307,25 @@ static void test_credit_note_pdf(void **state)
     const char *pc[] = {I(cn)};
     char row[200];
     snprintf(row, sizeof row, "credit_note %lld %s", (long long)inv, hex);
-    assert_string_equal(dbtest_text(pg, "SELECT kind || ' ' || invoice_id || ' ' || sha256"
-                                        " FROM billing.invoice_documents WHERE credit_note_id = $1",
-                                        1, pc),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT kind || ' ' || invoice_id || ' ' || sha256"
+                                    " FROM billing.invoice_documents WHERE credit_note_id = $1",
+                                    1, pc),
                         row);
     char *text = pdftest_text(path, 0, 0);
     assert_non_null(text);
     char credits[96];
     snprintf(credits, sizeof credits, "Credits invoice %s", inv_legal);
-    const char *want[] = {"CREDIT NOTE", cn_legal, credits, "Umbrella plc",
-                          "Reason: discount agreed", "11000 JPY"};
+    const char *want[] = {
+        "CREDIT NOTE", cn_legal, credits, "Umbrella plc", "Reason: discount agreed", "11000 JPY"};
     assert_text_has(text, want, sizeof want / sizeof want[0]);
     free(text);
     /* The invoice has no document of its own until one is asked for. */
     const char *pi[] = {I(inv)};
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.invoice_documents"
-                                   " WHERE invoice_id = $1 AND kind = 'invoice'", 1, pi),
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.invoice_documents"
+                               " WHERE invoice_id = $1 AND kind = 'invoice'",
+                               1, pi),
                      0);
     /* Asked again: the same bytes, still one row. */
     assert_int_equal(ctl("credit-note", "pdf", I(cn), "-o", path_of("note2.pdf"), NULL), 0);
@@ -319,8 +333,10 @@ static void test_credit_note_pdf(void **state)
     unsigned char *pdf2 = slurp(path_of("note2.pdf"), &len2);
     assert_int_equal(len2, len);
     assert_memory_equal(pdf2, pdf, len);
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.invoice_documents"
-                                   " WHERE credit_note_id = $1", 1, pc),
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.invoice_documents"
+                               " WHERE credit_note_id = $1",
+                               1, pc),
                      1);
 
     assert_int_equal(ctl("credit-note", "pdf", "987654321098", "-o", path, NULL), 1);
@@ -338,16 +354,17 @@ static int64_t notification(int64_t f, int64_t cl, int64_t inv, const char *kind
                             const char *status, const char *error)
 {
     const char *p[] = {I(f), I(cl), I(inv), kind, I(step), status, error};
-    return dbtest_ok(pg,
-                     "INSERT INTO billing.notifications(firm_id, client_id, invoice_id, kind, step,"
-                     " to_address, status, attempts, message_id, sent_at, error)"
-                     " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::text, $5::int, 'ap@example.test',"
-                     "         $6::text,"
-                     "         CASE WHEN $6 = 'queued' THEN 0 ELSE 1 END,"
-                     "         '<' || $4 || '-' || $3 || '-' || $5 || '@ledgerline>',"
-                     "         CASE WHEN $6 = 'sent' THEN timestamptz '2026-03-01 09:00:00+00' END, $7::text)"
-                     " RETURNING id",
-                     7, p);
+    return dbtest_ok(
+        pg,
+        "INSERT INTO billing.notifications(firm_id, client_id, invoice_id, kind, step,"
+        " to_address, status, attempts, message_id, sent_at, error)"
+        " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::text, $5::int, 'ap@example.test',"
+        "         $6::text,"
+        "         CASE WHEN $6 = 'queued' THEN 0 ELSE 1 END,"
+        "         '<' || $4 || '-' || $3 || '-' || $5 || '@ledgerline>',"
+        "         CASE WHEN $6 = 'sent' THEN timestamptz '2026-03-01 09:00:00+00' END, $7::text)"
+        " RETURNING id",
+        7, p);
 }
 
 static json_t *list_json(void)
@@ -410,8 +427,8 @@ static void test_notifications_list(void **state)
     json_decref(a);
 
     /* Filters combine. */
-    assert_int_equal(ctl("--json", "notifications", "list", "--invoice", I(inv), "--status",
-                         "failed", NULL), 0);
+    assert_int_equal(
+        ctl("--json", "notifications", "list", "--invoice", I(inv), "--status", "failed", NULL), 0);
     a = list_json();
     assert_int_equal(json_array_size(a), 1);
     assert_int_equal(jint(a, 0, "id"), n2);
@@ -428,9 +445,9 @@ static void test_notifications_list(void **state)
 
     /* Text: one line each, with step and error where they matter. */
     assert_int_equal(ctl("notifications", "list", "--client", I(cl), NULL), 0);
-    const char *want[] = {"invoice_issued", "sent 2026-03-01T09:00:00Z", "reminder",
-                          "step 7", "failed", "error: 550 mailbox unavailable", "receipt",
-                          "queued", "attempts 0"};
+    const char *want[] = {"invoice_issued", "sent 2026-03-01T09:00:00Z",      "reminder", "step 7",
+                          "failed",         "error: 550 mailbox unavailable", "receipt",  "queued",
+                          "attempts 0"};
     assert_text_has(out, want, sizeof want / sizeof want[0]);
     int lines = 0;
     for (const char *s = out; *s; s++)

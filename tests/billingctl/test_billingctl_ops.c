@@ -31,7 +31,6 @@ static const char *I(int64_t v)
     return b;
 }
 
-
 #define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, NULL, __VA_ARGS__)
 
 static int64_t json_id(const char *key)
@@ -84,8 +83,8 @@ static void test_time_approve_revoke(void **state)
 {
     (void)state;
     int64_t firm = dbtest_firm(db), client = dbtest_client(db, firm);
-    int64_t eng = mk_engagement(firm, client, "hourly", NULL, "15000", "2026-01-01", NULL,
-                                "current");
+    int64_t eng =
+        mk_engagement(firm, client, "hourly", NULL, "15000", "2026-01-01", NULL, "current");
     int64_t e1 = mk_entry(firm, eng, "1.50"), e2 = mk_entry(firm, eng, "2.00");
 
     assert_int_equal(ctl("--json", "time", "approve", I(e1), I(e2), "--by", "pat", NULL), 0);
@@ -110,9 +109,8 @@ static void test_time_approve_revoke(void **state)
     /* An unknown id anywhere in the list: nothing changes (exit 1). */
     assert_int_equal(ctl("time", "approve", I(e2), "999999999999", "--by", "pat", NULL), 1);
     assert_non_null(strstr(errout, "no such time entry"));
-    assert_int_equal(q("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND approved", 1,
-                       pe2),
-                     0);
+    assert_int_equal(
+        q("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND approved", 1, pe2), 0);
 
     /* Invoiced entry: revoking is refused by the database (rule 1.8). */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",
@@ -125,13 +123,12 @@ static void test_time_approve_revoke(void **state)
     assert_int_equal(ctl("time", "revoke", I(e1), NULL), 1);
     assert_non_null(strstr(errout, "rule 1.8"));
     assert_non_null(strstr(errout, "cannot be revoked"));
-    assert_int_equal(q("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND approved", 1,
-                       pe1),
-                     1);
+    assert_int_equal(
+        q("SELECT count(*) FROM billing.time_entries WHERE id = $1 AND approved", 1, pe1), 1);
 
     /* Usage errors. */
-    assert_int_equal(ctl("time", "approve", I(e1), NULL), 2);          /* no --by */
-    assert_int_equal(ctl("time", "approve", "--by", "x", NULL), 2);    /* no id */
+    assert_int_equal(ctl("time", "approve", I(e1), NULL), 2);       /* no --by */
+    assert_int_equal(ctl("time", "approve", "--by", "x", NULL), 2); /* no id */
     assert_int_equal(ctl("time", "approve", "0", "--by", "x", NULL), 2);
     assert_int_equal(ctl("time", "revoke", "12abc", NULL), 2);
 }
@@ -142,16 +139,16 @@ static void test_engagement_renew(void **state)
 {
     (void)state;
     int64_t firm = dbtest_firm(db), client = dbtest_client(db, firm);
-    int64_t old = mk_engagement(firm, client, "package", "100000", NULL, "2026-01-01",
-                                "2026-12-31", "current");
+    int64_t old = mk_engagement(firm, client, "package", "100000", NULL, "2026-01-01", "2026-12-31",
+                                "current");
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--engagement",
-                         I(old), "--line", "package_fee:1:100000:January", "--date",
-                         "2026-01-01", NULL),
+                         I(old), "--line", "package_fee:1:100000:January", "--date", "2026-01-01",
+                         NULL),
                      0);
     int64_t inv = json_id("invoice_id");
 
-    assert_int_equal(ctl("engagement", "renew", I(old), "--package-fee-cents", "120000",
-                         "--json", "--by", "lee", NULL),
+    assert_int_equal(ctl("engagement", "renew", I(old), "--package-fee-cents", "120000", "--json",
+                         "--by", "lee", NULL),
                      0);
     int64_t neu = json_id("engagement_id");
     assert_true(neu != old);
@@ -193,8 +190,8 @@ static void test_engagement_renew(void **state)
     assert_non_null(strstr(errout, "not current"));
 
     /* Leap day: a renewal starting 2028-02-29 ends 2029-02-28. */
-    int64_t leap = mk_engagement(firm, client, "package", "5000", NULL, "2027-03-01",
-                                 "2028-02-28", "current");
+    int64_t leap =
+        mk_engagement(firm, client, "package", "5000", NULL, "2027-03-01", "2028-02-28", "current");
     assert_int_equal(ctl("--json", "engagement", "renew", I(leap), NULL), 0);
     const char *pleap[] = {I(json_id("engagement_id"))};
     assert_string_equal(qt("SELECT start_date || ' ' || end_date FROM billing.engagements "
@@ -203,12 +200,12 @@ static void test_engagement_renew(void **state)
                         "2028-02-29 2029-02-28");
 
     /* No end date and no --start: refused; with --start it works. */
-    int64_t open = mk_engagement(firm, client, "package", "5000", NULL, "2026-01-01", NULL,
-                                 "current");
+    int64_t open =
+        mk_engagement(firm, client, "package", "5000", NULL, "2026-01-01", NULL, "current");
     assert_int_equal(ctl("engagement", "renew", I(open), NULL), 1);
     assert_non_null(strstr(errout, "--start"));
-    assert_int_equal(ctl("--json", "engagement", "renew", I(open), "--start", "2026-07-01",
-                         "--end", "2026-12-31", "--hourly-rate-cents", "100", NULL),
+    assert_int_equal(ctl("--json", "engagement", "renew", I(open), "--start", "2026-07-01", "--end",
+                         "2026-12-31", "--hourly-rate-cents", "100", NULL),
                      0);
 
     assert_int_equal(ctl("engagement", "renew", "abc", NULL), 2);
@@ -225,8 +222,8 @@ static void test_invoice_create_auto_link(void **state)
     int64_t firm = dbtest_firm(db), client = dbtest_client(db, firm);
     const char *pc[] = {I(client)};
     q("UPDATE billing.clients SET tax_rate_bp = 825 WHERE id = $1", 1, pc);
-    int64_t eng = mk_engagement(firm, client, "mixed", "100000", "15000", "2026-01-01", NULL,
-                                "current");
+    int64_t eng =
+        mk_engagement(firm, client, "mixed", "100000", "15000", "2026-01-01", NULL, "current");
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",
                          "package_fee:1:100000:Retainer: March: phase 1", "--line",
                          "hourly:1.5:15001:Work", "--date", "2026-03-01", "--by", "ops", NULL),
@@ -288,7 +285,8 @@ static void test_invoice_create_auto_link(void **state)
     /* invoice show --json */
     const char *pp[] = {I(firm), I(inv)};
     q("INSERT INTO billing.payments(firm_id, invoice_id, amount_cents, source) "
-      "VALUES ($1, $2, 5000, 'manual')", 2, pp);
+      "VALUES ($1, $2, 5000, 'manual')",
+      2, pp);
     assert_int_equal(ctl("invoice", "show", I(inv), "--json", NULL), 0);
     j = json_loads(out, 0, NULL);
     assert_non_null(j);
@@ -325,9 +323,9 @@ static void test_invoice_create_override_and_refusal(void **state)
     /* Only a completed engagement: no current one to link to. */
     mk_engagement(firm, client, "package", "100", NULL, "2025-01-01", "2025-12-31", "completed");
     const char *pc[] = {I(client)};
-    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line",
-                         "adjustment:1:500:Setup", NULL),
-                     1);
+    assert_int_equal(
+        ctl("invoice", "create", "--client", I(client), "--line", "adjustment:1:500:Setup", NULL),
+        1);
     assert_non_null(strstr(errout, "rule 1.2"));
     assert_null(strstr(errout, "CONTEXT"));
     assert_int_equal(q("SELECT count(*) FROM billing.invoices WHERE client_id = $1", 1, pc), 0);
@@ -351,23 +349,26 @@ static void test_invoice_create_override_and_refusal(void **state)
     /* Usage errors: exit 2, nothing written. */
     assert_int_equal(ctl("invoice", "create", "--line", "adjustment:1:1:x", NULL), 2);
     assert_int_equal(ctl("invoice", "create", "--client", I(client), NULL), 2);
-    assert_int_equal(ctl("invoice", "create", "--client", "-3", "--line", "adjustment:1:1:x",
-                         NULL), 2);
-    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line", "adjustment:1:1",
-                         NULL), 2);
-    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line",
-                         "adjustment:1.234:1:x", NULL), 2);
-    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line",
-                         "adjustment:1:1.5:x", NULL), 2);
-    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line", "misc:1:1:x",
-                         NULL), 2);
+    assert_int_equal(ctl("invoice", "create", "--client", "-3", "--line", "adjustment:1:1:x", NULL),
+                     2);
+    assert_int_equal(
+        ctl("invoice", "create", "--client", I(client), "--line", "adjustment:1:1", NULL), 2);
+    assert_int_equal(
+        ctl("invoice", "create", "--client", I(client), "--line", "adjustment:1.234:1:x", NULL), 2);
+    assert_int_equal(
+        ctl("invoice", "create", "--client", I(client), "--line", "adjustment:1:1.5:x", NULL), 2);
+    assert_int_equal(ctl("invoice", "create", "--client", I(client), "--line", "misc:1:1:x", NULL),
+                     2);
     assert_int_equal(ctl("invoice", "create", "--client", I(client), "--override-reason", "r",
-                         "--line", "adjustment:1:1:x", NULL), 2);
+                         "--line", "adjustment:1:1:x", NULL),
+                     2);
     assert_int_equal(ctl("invoice", "create", "--client", I(client), "--engagement", "1",
                          "--override-reason", "r", "--override-by", "b", "--line",
-                         "adjustment:1:1:x", NULL), 2);
+                         "adjustment:1:1:x", NULL),
+                     2);
     assert_int_equal(ctl("invoice", "create", "--client", I(client), "--date", "2026-13-01",
-                         "--line", "adjustment:1:1:x", NULL), 2);
+                         "--line", "adjustment:1:1:x", NULL),
+                     2);
     assert_int_equal(q("SELECT count(*) FROM billing.invoices WHERE client_id = $1", 1, pc), 1);
 }
 
@@ -406,9 +407,8 @@ static void test_invoice_create_three_decimals(void **state)
     mk_engagement(firm, usd, "mixed", "100005", "1003", "2026-01-01", NULL, "current");
     for (int i = 0; i < 2; i++) {
         assert_int_equal(ctl("--json", "invoice", "create", "--client", I(i == 0 ? kwd : usd),
-                             "--line", "hourly:1.5:1003:Work", "--line",
-                             "package_fee:1:100005:Fee", "--line", "adjustment:0.5:2009:Courier",
-                             "--date", "2026-03-01", NULL),
+                             "--line", "hourly:1.5:1003:Work", "--line", "package_fee:1:100005:Fee",
+                             "--line", "adjustment:0.5:2009:Courier", "--date", "2026-03-01", NULL),
                          0);
         const char *pi[] = {I(json_id("invoice_id"))};
         if (i == 0) {
@@ -446,21 +446,25 @@ static void test_report_revenue(void **state)
     /* A: 100000 package + 50000 hourly, issued in range. */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",
                          "package_fee:1:100000:May", "--line", "hourly:2:25000:Hours", "--date",
-                         "2026-05-10", NULL), 0);
+                         "2026-05-10", NULL),
+                     0);
     int64_t a = json_id("invoice_id");
     /* D: 100 package + 201 hourly, issued in range. */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",
-                         "package_fee:1:100:Small", "--line", "hourly:1:201:Small hours",
-                         "--date", "2026-06-01", NULL), 0);
+                         "package_fee:1:100:Small", "--line", "hourly:1:201:Small hours", "--date",
+                         "2026-06-01", NULL),
+                     0);
     int64_t d = json_id("invoice_id");
     /* B: adjustment 1000 (override), issued in range. */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(other), "--override-reason",
                          "misc", "--override-by", "adm", "--line", "adjustment:1:1000:Fix",
-                         "--date", "2026-06-30", NULL), 0);
+                         "--date", "2026-06-30", NULL),
+                     0);
     int64_t b = json_id("invoice_id");
     /* C: issued after the range. */
     assert_int_equal(ctl("--json", "invoice", "create", "--client", I(client), "--line",
-                         "package_fee:1:7777:July", "--date", "2026-07-01", NULL), 0);
+                         "package_fee:1:7777:July", "--date", "2026-07-01", NULL),
+                     0);
     /* Payments: 75000 on A in range (split 50000 / 25000); 100 on D in
      * range (33.2 / 66.8 -> 33 / 66, remaining cent to hourly, the larger);
      * 1000 on B after the range; 300 credit on A in range. */
@@ -473,7 +477,8 @@ static void test_report_revenue(void **state)
       4, pa);
 
     assert_int_equal(ctl("--json", "report", "revenue", "--firm-id", I(firm), "--from",
-                         "2026-05-01", "--to", "2026-06-30", NULL), 0);
+                         "2026-05-01", "--to", "2026-06-30", NULL),
+                     0);
     json_t *root = json_loads(out, 0, NULL);
     assert_non_null(root);
     json_t *usd = currency_row(root, "usd");
@@ -491,15 +496,18 @@ static void test_report_revenue(void **state)
     assert_int_equal(json_integer_value(json_object_get(usd, "credit_applied_cents")), 300);
     json_decref(root);
 
-    assert_int_equal(ctl("report", "revenue", "--firm-id", I(firm), "--from", "2026-05-01",
-                         "--to", "2026-06-30", NULL), 0);
+    assert_int_equal(ctl("report", "revenue", "--firm-id", I(firm), "--from", "2026-05-01", "--to",
+                         "2026-06-30", NULL),
+                     0);
     assert_non_null(strstr(out, "invoiced"));
-    assert_int_equal(ctl("report", "revenue", "--firm-id", I(firm), "--from", "2026-07-01",
-                         "--to", "2026-06-30", NULL), 2);
-    assert_int_equal(ctl("report", "revenue", "--from", "2026-07-01", "--to", "2026-07-30",
-                         NULL), 2);
-    assert_int_equal(ctl("report", "revenue", "--firm-id", "999999999999", "--from",
-                         "2026-07-01", "--to", "2026-07-30", NULL), 1);
+    assert_int_equal(ctl("report", "revenue", "--firm-id", I(firm), "--from", "2026-07-01", "--to",
+                         "2026-06-30", NULL),
+                     2);
+    assert_int_equal(ctl("report", "revenue", "--from", "2026-07-01", "--to", "2026-07-30", NULL),
+                     2);
+    assert_int_equal(ctl("report", "revenue", "--firm-id", "999999999999", "--from", "2026-07-01",
+                         "--to", "2026-07-30", NULL),
+                     1);
 }
 
 int main(void)

@@ -31,7 +31,6 @@ static const char *I(int64_t v)
     return b;
 }
 
-
 #define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, url_override, __VA_ARGS__)
 
 static json_t *out_json(void)

@@ -100,14 +100,14 @@ static void test_table_matches_c(void **state)
     assert_int_equal(zero, 16);
     /* Every row of the C table by name (the loop above covers them; this
      * says so explicitly). */
-#define ROW(code, exp, gran)                                                                   \
-    do {                                                                                       \
-        const char *p[] = {#code};                                                             \
-        assert_string_equal(dbtest_text(pg,                                                    \
-                                        "SELECT billing.currency_exponent($1) || ' ' ||"       \
-                                        " billing.currency_granularity($1)",                   \
-                                        1, p),                                                 \
-                            #exp " " #gran);                                                   \
+#define ROW(code, exp, gran)                                                                       \
+    do {                                                                                           \
+        const char *p[] = {#code};                                                                 \
+        assert_string_equal(dbtest_text(pg,                                                        \
+                                        "SELECT billing.currency_exponent($1) || ' ' ||"           \
+                                        " billing.currency_granularity($1)",                       \
+                                        1, p),                                                     \
+                            #exp " " #gran);                                                       \
     } while (0);
     MONEY_CURRENCY_MAP(ROW)
 #undef ROW
@@ -123,7 +123,7 @@ static void test_rounding_matches_c(void **state)
     static const char *const curs[] = {"usd", "kwd", "jpy", "bhd", "tnd"};
     static const int64_t nums[] = {0, 1, 3, 7, 15, 23, 29, 30, 31, 365, 825, 1000, 10000};
     static const int64_t dens[] = {1, 2, 3, 29, 30, 31, 100, 365, 366, 10000};
-    static const int64_t big[] = {999999999999LL,      1000000000005LL,     4611686018427387903LL,
+    static const int64_t big[] = {999999999999LL, 1000000000005LL, 4611686018427387903LL,
                                   9223372036854775800LL, -9223372036854775800LL};
     sbuf a = {0}, c = {0}, n = {0}, d = {0};
     int64_t *want = NULL;
@@ -214,12 +214,30 @@ static void test_rounding_matches_c(void **state)
 static void test_format_matches_c(void **state)
 {
     (void)state;
-    static const char *const curs[] = {"usd", "eur", "kwd", "bhd", "jod", "omr", "tnd",
-                                       "jpy", "krw", "clp"};
-    static const int64_t amts[] = {0,      1,       -1,        5,         -5,       9,
-                                   10,     99,      100,       101,       999,      1000,
-                                   1001,   -1000,   150000,    12345,     -12345,   100010,
-                                   INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1};
+    static const char *const curs[] = {"usd", "eur", "kwd", "bhd", "jod",
+                                       "omr", "tnd", "jpy", "krw", "clp"};
+    static const int64_t amts[] = {0,
+                                   1,
+                                   -1,
+                                   5,
+                                   -5,
+                                   9,
+                                   10,
+                                   99,
+                                   100,
+                                   101,
+                                   999,
+                                   1000,
+                                   1001,
+                                   -1000,
+                                   150000,
+                                   12345,
+                                   -12345,
+                                   100010,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   INT64_MAX - 1,
+                                   INT64_MIN + 1};
     sbuf a = {0}, c = {0};
     for (size_t ci = 0; ci < sizeof curs / sizeof curs[0]; ci++)
         for (size_t ai = 0; ai < sizeof amts / sizeof amts[0]; ai++) {
@@ -301,8 +319,9 @@ static void test_refuses_lines(void **state)
     dbtest_refused(pg, "amount_cents 1005", LINE_ONLY_SQL, 2, bad);
     dbtest_refused(pg, "rule 11.13", ADD_LINE_SQL, 2, bad);
     const char *pk[] = {I(kwd)};
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.invoice_line_items"
-                                    " WHERE invoice_id = $1",
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.invoice_line_items"
+                               " WHERE invoice_id = $1",
                                1, pk),
                      0);
     /* A multiple of 10 passes, in every three-decimal currency. */
@@ -337,15 +356,16 @@ static void test_refuses_lines(void **state)
     dbtest_refused(pg, "rule 11.13",
                    "UPDATE billing.invoice_line_items SET amount_cents = 1015 WHERE id = $1", 1,
                    pl);
-    int64_t usd_line = dbtest_ok(pg, "SELECT id FROM billing.invoice_line_items"
-                                     " WHERE invoice_id = $1",
+    int64_t usd_line = dbtest_ok(pg,
+                                 "SELECT id FROM billing.invoice_line_items"
+                                 " WHERE invoice_id = $1",
                                  1, (const char *[]){I(usd)});
     const char *mv[] = {I(usd_line), I(kwd)};
     dbtest_refused(pg, "rule 11.13",
                    "UPDATE billing.invoice_line_items SET invoice_id = $2 WHERE id = $1", 2, mv);
     /* Unchanged amounts are not re-checked (WHEN clause). */
-    dbtest_ok(pg, "UPDATE billing.invoice_line_items SET description = 'renamed' WHERE id = $1",
-              1, pl);
+    dbtest_ok(pg, "UPDATE billing.invoice_line_items SET description = 'renamed' WHERE id = $1", 1,
+              pl);
 }
 
 static void test_refuses_invoice_amounts(void **state)
@@ -384,8 +404,8 @@ static void test_refuses_invoice_amounts(void **state)
     dbtest_refused(pg, "rule 11.13",
                    "UPDATE billing.invoices SET tax_cents = 5, total_cents = 5 WHERE id = $1", 1,
                    pu);
-    dbtest_ok(pg, "UPDATE billing.invoices SET tax_cents = 20, total_cents = 20 WHERE id = $1",
-              1, pu);
+    dbtest_ok(pg, "UPDATE billing.invoices SET tax_cents = 20, total_cents = 20 WHERE id = $1", 1,
+              pu);
 
     /* A usd invoice with a 1005 line cannot become kwd; its amounts and its
      * lines are checked. */
@@ -395,7 +415,8 @@ static void test_refuses_invoice_amounts(void **state)
     const char *pc[] = {I(usd)};
     dbtest_refused(pg, "rule 11.13", "UPDATE billing.invoices SET currency = 'kwd' WHERE id = $1",
                    1, pc);
-    dbtest_refused(pg, "rule 11.13", "UPDATE billing.invoices SET currency = 'bhd',"
+    dbtest_refused(pg, "rule 11.13",
+                   "UPDATE billing.invoices SET currency = 'bhd',"
                    " subtotal_cents = 1010, total_cents = 1010 WHERE id = $1",
                    1, pc);
 }
@@ -414,8 +435,9 @@ static void test_old_rows_not_rechecked(void **state)
               1, p);
     dbtest_ok(pg, "COMMIT", 0, NULL);
     dbtest_ok(pg, "UPDATE billing.invoices SET status = 'cancelled' WHERE id = $1", 1, p);
-    assert_string_equal(dbtest_text(pg, "SELECT status || ' ' || total_cents FROM billing.invoices"
-                                        " WHERE id = $1",
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status || ' ' || total_cents FROM billing.invoices"
+                                    " WHERE id = $1",
                                     1, p),
                         "cancelled 1005");
     /* ...but a change of its amounts must make them right. */

@@ -229,20 +229,22 @@ static void test_rule_1_1_and_1_3_tenant_consistency(void **state)
                        "VALUES ($1, $2, 0, 'manual')",
                        2, p);
         const char *pa[] = {I(inv), I(fb), U("idem-")};
-        dbtest_refused(c, "payment_attempts_rule_1_3_invoice_same_firm",
-                       "INSERT INTO billing.payment_attempts(invoice_id, firm_id, attempt_no, kind, "
-                       "idempotency_key, amount_cents) VALUES ($1, $2, 1, 'manual', $3, 0)",
-                       3, pa);
+        dbtest_refused(
+            c, "payment_attempts_rule_1_3_invoice_same_firm",
+            "INSERT INTO billing.payment_attempts(invoice_id, firm_id, attempt_no, kind, "
+            "idempotency_key, amount_cents) VALUES ($1, $2, 1, 'manual', $3, 0)",
+            3, pa);
         const char *pr[] = {I(inv), I(fb), U("re_")};
         dbtest_refused(c, "refunds_rule_1_3_invoice_same_firm",
                        "INSERT INTO billing.refunds(invoice_id, firm_id, stripe_refund_id, "
                        "amount_cents) VALUES ($1, $2, $3, 0)",
                        3, pr);
         const char *pd[] = {I(inv), I(fb), U("dp_")};
-        dbtest_refused(c, "payment_disputes_rule_1_3_invoice_same_firm",
-                       "INSERT INTO billing.payment_disputes(invoice_id, firm_id, stripe_dispute_id, "
-                       "amount_cents) VALUES ($1, $2, $3, 0)",
-                       3, pd);
+        dbtest_refused(
+            c, "payment_disputes_rule_1_3_invoice_same_firm",
+            "INSERT INTO billing.payment_disputes(invoice_id, firm_id, stripe_dispute_id, "
+            "amount_cents) VALUES ($1, $2, $3, 0)",
+            3, pd);
     }
     /* Credit entry for another firm's client, or pointing at its audit event. */
     {
@@ -331,16 +333,15 @@ static void test_rule_1_2_engagement_link(void **state)
     int64_t ovr = mk_override_invoice(c, f, cz);
     {
         const char *p[] = {I(ovr)};
-        assert_null(dbtest_text(c, "SELECT engagement_id FROM billing.invoices WHERE id = $1", 1,
-                                p));
+        assert_null(
+            dbtest_text(c, "SELECT engagement_id FROM billing.invoices WHERE id = $1", 1, p));
     }
     /* A manual invoice without an engagement is linked to the current one. */
     int64_t inv = mk_invoice(c, f, cx, 0);
     {
         const char *p[] = {I(inv)};
-        assert_int_equal(dbtest_ok(c, "SELECT engagement_id FROM billing.invoices WHERE id = $1",
-                                   1, p),
-                         want);
+        assert_int_equal(
+            dbtest_ok(c, "SELECT engagement_id FROM billing.invoices WHERE id = $1", 1, p), want);
     }
     /* No current engagement: refused. */
     {
@@ -407,10 +408,9 @@ static void test_rule_1_4_amounts(void **state)
                   2, pl);
         dbtest_refused(c, "rule 1.4 (subtotal = sum of lines)", "COMMIT", 0, NULL);
         const char *pn[] = {bad};
-        assert_int_equal(dbtest_ok(c,
-                                   "SELECT count(*) FROM billing.invoices WHERE invoice_number = $1",
-                                   1, pn),
-                         0);
+        assert_int_equal(
+            dbtest_ok(c, "SELECT count(*) FROM billing.invoices WHERE invoice_number = $1", 1, pn),
+            0);
     }
     /* The same, consistent, commits: 1000 + 500 lines, tax 150. */
     int64_t inv;
@@ -585,11 +585,11 @@ static void test_rule_1_6_one_auto_invoice_per_period(void **state)
         const char *p[] = {I(f), I(cl), I(e), U("PKG-"), "true", "2026-04-01"};
         assert_true(dbtest_ok(c, ins, 6, p) > 0);
     }
-    {   /* A manual invoice for the same period is not auto-generated. */
+    { /* A manual invoice for the same period is not auto-generated. */
         const char *p[] = {I(f), I(cl), I(e), U("MAN-"), "false", "2026-03-01"};
         assert_true(dbtest_ok(c, ins, 6, p) > 0);
     }
-    {   /* An auto-generated invoice must say its engagement and period. */
+    { /* An auto-generated invoice must say its engagement and period. */
         const char *p[] = {I(f), I(cl), I(e), U("PKG-")};
         dbtest_refused(c, "invoices_rule_1_6_auto_invoice_needs_engagement_and_period",
                        "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, "
@@ -661,8 +661,9 @@ static void test_rule_1_8_time_entries(void **state)
     int64_t t = mk_time_entry(c, f, e1, false);
     {
         const char *p[] = {I(t)};
-        assert_string_equal(dbtest_text(c, "SELECT approved FROM billing.time_entries "
-                                           "WHERE id = $1",
+        assert_string_equal(dbtest_text(c,
+                                        "SELECT approved FROM billing.time_entries "
+                                        "WHERE id = $1",
                                         1, p),
                             "f");
     }
@@ -704,8 +705,9 @@ static void test_rule_1_8_time_entries(void **state)
         dbtest_refused(c, "rule 1.8 (invoiced once)",
                        "DELETE FROM billing.time_entries WHERE id = $1", 1, p);
         /* Harmless edits still pass. */
-        dbtest_ok(c, "UPDATE billing.time_entries SET description = 'review (final)' "
-                     "WHERE id = $1",
+        dbtest_ok(c,
+                  "UPDATE billing.time_entries SET description = 'review (final)' "
+                  "WHERE id = $1",
                   1, p);
     }
     /* An approved entry not yet invoiced can be unapproved. */
@@ -800,12 +802,12 @@ static void test_rule_4_credit_ledger(void **state)
         dbtest_refused(c, "credit_ledger_rule_4_amount_positive", CREDIT_SQL, 8, p7);
         const char *p8[] = {F, C, "refund", "10", "promotional", NULL, NULL, NULL};
         dbtest_refused(c, "credit_ledger_entry_type_valid", CREDIT_SQL, 8, p8);
-        const char *ok[] = {F, C, "credit", "1000", "goodwill", NULL, "late delivery",
-                            "finance lead"};
+        const char *ok[] = {F,          C,    "credit",        "1000",
+                            "goodwill", NULL, "late delivery", "finance lead"};
         dbtest_ok(c, CREDIT_SQL, 8, ok);
     }
     assert_int_equal(balance(c, cl), 1000);
-    {   /* Debits name a use and no source (balance is enough for these). */
+    { /* Debits name a use and no source (balance is enough for these). */
         const char *p1[] = {F, C, "debit", "10", "promotional", "expired", NULL, NULL};
         dbtest_refused(c, "credit_ledger_rule_4_debit_needs_use", CREDIT_SQL, 8, p1);
         const char *p2[] = {F, C, "debit", "10", NULL, NULL, NULL, NULL};
@@ -1192,8 +1194,7 @@ static void test_rules_checked_per_statement(void **state)
                        3, po);
         /* the good ones alone pass, and are then locked */
         const char *pg[] = {I(ih), I(t1), I(t2)};
-        dbtest_ok(c, "UPDATE billing.time_entries SET invoice_id = $1 WHERE id IN ($2, $3)", 3,
-                  pg);
+        dbtest_ok(c, "UPDATE billing.time_entries SET invoice_id = $1 WHERE id IN ($2, $3)", 3, pg);
         const char *pl[] = {I(t1), I(t2)};
         dbtest_refused(c, "rule 1.8 (approval locked)",
                        "UPDATE billing.time_entries SET approved = false WHERE id IN ($1, $2)", 2,

@@ -37,14 +37,13 @@ static void test_migrate_is_idempotent(void **state)
 
     char want[32];
     snprintf(want, sizeof want, "%zu", ll_migrations_count);
-    assert_string_equal(dbtest_text(c->pg, "SELECT count(*) FROM billing.schema_migrations", 0,
-                                    NULL),
-                        want);
+    assert_string_equal(
+        dbtest_text(c->pg, "SELECT count(*) FROM billing.schema_migrations", 0, NULL), want);
     assert_true(ll_migrations_count >= 1);
     /* Recorded in file order, versions are the file prefixes. */
     for (size_t i = 0; i < ll_migrations_count; i++) {
-        char v[4] = {ll_migrations[i].name[0], ll_migrations[i].name[1],
-                     ll_migrations[i].name[2], 0};
+        char v[4] = {ll_migrations[i].name[0], ll_migrations[i].name[1], ll_migrations[i].name[2],
+                     0};
         const char *p[] = {v};
         assert_string_equal(dbtest_text(c->pg,
                                         "SELECT name FROM billing.schema_migrations "
@@ -69,15 +68,15 @@ static void test_migrate_refuses_edited_migration(void **state)
     char saved[80];
     snprintf(saved, sizeof saved, "%s", sum);
     dbtest_ok(c->pg,
-              "UPDATE billing.schema_migrations SET checksum = 'edited' WHERE version = '001'",
-              0, NULL);
+              "UPDATE billing.schema_migrations SET checksum = 'edited' WHERE version = '001'", 0,
+              NULL);
     char err[1024];
     int applied = 0;
     assert_int_equal(migrate_apply(c, &applied, err, sizeof err), -1);
     assert_non_null(strstr(err, "changed after it was applied"));
     const char *p[] = {saved};
-    dbtest_ok(c->pg, "UPDATE billing.schema_migrations SET checksum = $1 WHERE version = '001'",
-              1, p);
+    dbtest_ok(c->pg, "UPDATE billing.schema_migrations SET checksum = $1 WHERE version = '001'", 1,
+              p);
     assert_int_equal(migrate_apply(c, &applied, err, sizeof err), 0);
     db_close(c);
 }

@@ -156,10 +156,12 @@ static void assert_refusals(const char *role)
     refused(c, "42501", "ALTER TABLE billing.invoices DISABLE TRIGGER USER");
     refused(c, "42501", "DROP TRIGGER audit_events_rule_1_7_append_only ON billing.audit_events");
     refused(c, "42501", "DROP TRIGGER credit_ledger_rule_1_7_no_truncate ON billing.credit_ledger");
-    refused(c, "42501", "CREATE TRIGGER t_evil BEFORE INSERT ON billing.invoices FOR EACH ROW"
-                        " EXECUTE FUNCTION billing.touch_updated_at()");
-    refused(c, "42501", "ALTER TABLE billing.invoices DROP CONSTRAINT"
-                        " invoices_rule_1_4_total_equals_subtotal_plus_tax");
+    refused(c, "42501",
+            "CREATE TRIGGER t_evil BEFORE INSERT ON billing.invoices FOR EACH ROW"
+            " EXECUTE FUNCTION billing.touch_updated_at()");
+    refused(c, "42501",
+            "ALTER TABLE billing.invoices DROP CONSTRAINT"
+            " invoices_rule_1_4_total_equals_subtotal_plus_tax");
 
     /* TRUNCATE of every table of the schema. */
     PGresult *t = PQexec(owner, "SELECT format('TRUNCATE %s', c.oid::regclass) FROM pg_class c"
@@ -204,8 +206,9 @@ static void assert_refusals(const char *role)
     refused(c, "42501", "DROP TABLE billing.audit_events");
     refused(c, "42501", "ALTER TABLE billing.audit_events ADD COLUMN evil int");
     refused(c, "42501", "ALTER FUNCTION billing.rule_1_7_append_only() RENAME TO evil");
-    refused(c, "42501", "CREATE OR REPLACE FUNCTION billing.rule_1_7_append_only() RETURNS trigger"
-                        " LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'");
+    refused(c, "42501",
+            "CREATE OR REPLACE FUNCTION billing.rule_1_7_append_only() RETURNS trigger"
+            " LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'");
 
     /* Not another role, and not the policy. */
     refused(c, "42501", "SET ROLE billing_owner");
@@ -317,20 +320,22 @@ static void test_operator_runs_billingctl(void **state)
     (void)state;
     int64_t firm = dbtest_firm(owner), client = dbtest_client(owner, firm);
     const char *url = role_url("billing_operator");
-    assert_int_equal(ctltest(out, sizeof out, errout, sizeof errout, url, "--json", "credit",
-                             "add", "--client", I64(client), "--amount-cents", "700", "--source",
+    assert_int_equal(ctltest(out, sizeof out, errout, sizeof errout, url, "--json", "credit", "add",
+                             "--client", I64(client), "--amount-cents", "700", "--source",
                              "promotional", "--description", "welcome", "--created-by", "pat",
                              NULL),
                      0);
     assert_null(strstr(errout, "superuser"));
     assert_null(strstr(errout, "schema owner"));
     const char *pc[] = {I64(client)};
-    assert_string_equal(dbtest_text(owner,
-                                    "SELECT a.actor || '/' || a.db_user"
-                                    " FROM billing.credit_ledger l JOIN billing.audit_events a ON a.id = l.audit_event_id"
-                                    " WHERE l.client_id = $1",
-                                    1, pc),
-                        "pat/billing_operator");
+    assert_string_equal(
+        dbtest_text(
+            owner,
+            "SELECT a.actor || '/' || a.db_user"
+            " FROM billing.credit_ledger l JOIN billing.audit_events a ON a.id = l.audit_event_id"
+            " WHERE l.client_id = $1",
+            1, pc),
+        "pat/billing_operator");
     assert_int_equal(ctltest(out, sizeof out, errout, sizeof errout, url, "report", "revenue",
                              "--firm-id", I64(firm), "--from", "2026-01-01", "--to", "2026-12-31",
                              NULL),
@@ -343,8 +348,8 @@ static void test_privileged_url_warns(void **state)
 {
     (void)state;
     int64_t firm = dbtest_firm(owner);
-    const char *const report[] = {"report", "revenue", "--firm-id", I64(firm), "--from",
-                                  "2026-01-01", "--to", "2026-01-31", NULL};
+    const char *const report[] = {"report",     "revenue", "--firm-id",  I64(firm), "--from",
+                                  "2026-01-01", "--to",    "2026-01-31", NULL};
     char env_url[2200];
     const char *env[] = {env_url, NULL};
 
@@ -495,9 +500,9 @@ static void test_role_creation_race(void **state)
     dbtest_ok(a, "BEGIN", 0, NULL);
     assert_string_equal(dbtest_text(a, "SELECT billing.ensure_role($1)::text", 1, pr), "true");
     /* b finds no (committed) role and tries to create it: it must wait. */
-    assert_int_equal(PQsendQueryParams(b, "SELECT billing.ensure_role($1)::text", 1, NULL, pr,
-                                       NULL, NULL, 0),
-                     1);
+    assert_int_equal(
+        PQsendQueryParams(b, "SELECT billing.ensure_role($1)::text", 1, NULL, pr, NULL, NULL, 0),
+        1);
     char bpid[16];
     snprintf(bpid, sizeof bpid, "%d", PQbackendPID(b));
     const char *pp[] = {bpid};
@@ -549,16 +554,17 @@ static void test_policy_covers_new_tables(void **state)
                                     1, pt),
                         "false");
     dbtest_ok(owner, "SELECT billing.grant_runtime_roles()", 0, NULL);
-    assert_string_equal(dbtest_text(owner,
-                                    "SELECT has_table_privilege('billing_worker', $1,"
-                                    " 'INSERT')::text || '/' || has_table_privilege('billing_operator', $1,"
-                                    " 'UPDATE')::text || '/' || has_table_privilege("
-                                    "'billing_worker', $1, 'DELETE')::text || '/' ||"
-                                    " has_table_privilege('billing_worker', $1, 'TRUNCATE')::text"
-                                    " || '/' || (SELECT relowner::regrole::text FROM pg_class"
-                                    " WHERE oid = $1::regclass)",
-                                    1, pt),
-                        "true/true/false/false/billing_owner");
+    assert_string_equal(
+        dbtest_text(owner,
+                    "SELECT has_table_privilege('billing_worker', $1,"
+                    " 'INSERT')::text || '/' || has_table_privilege('billing_operator', $1,"
+                    " 'UPDATE')::text || '/' || has_table_privilege("
+                    "'billing_worker', $1, 'DELETE')::text || '/' ||"
+                    " has_table_privilege('billing_worker', $1, 'TRUNCATE')::text"
+                    " || '/' || (SELECT relowner::regrole::text FROM pg_class"
+                    " WHERE oid = $1::regclass)",
+                    1, pt),
+        "true/true/false/false/billing_owner");
     snprintf(sql, sizeof sql, "DROP TABLE %s", tbl);
     dbtest_ok(owner, sql, 0, NULL);
 }

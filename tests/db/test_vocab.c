@@ -56,12 +56,13 @@ static const char *sql_words(const char *table, const char *name)
                                " WHERE conrelid = $1::regclass AND conname = $2 AND contype = 'c'",
                                2, p),
                      1);
-    const char *s = dbtest_text(pg,
-                                "SELECT string_agg(m[1], ',' ORDER BY m[1] COLLATE \"C\")"
-                                " FROM pg_constraint c,"
-                                "  regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g') m"
-                                " WHERE c.conrelid = $1::regclass AND c.conname = $2",
-                                2, p);
+    const char *s =
+        dbtest_text(pg,
+                    "SELECT string_agg(m[1], ',' ORDER BY m[1] COLLATE \"C\")"
+                    " FROM pg_constraint c,"
+                    "  regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g') m"
+                    " WHERE c.conrelid = $1::regclass AND c.conname = $2",
+                    2, p);
     assert_non_null(s);
     return s;
 }

@@ -89,9 +89,8 @@ static void test_endpoints(void **state)
 {
     (void)state;
     metrics_registry *m = metrics_new();
-    assert_int_equal(metrics_declare(m, "billing_invoices_generated_total", METRICS_COUNTER,
-                                     "Invoices."),
-                     0);
+    assert_int_equal(
+        metrics_declare(m, "billing_invoices_generated_total", METRICS_COUNTER, "Invoices."), 0);
     metrics_counter_add(m, "billing_invoices_generated_total", 4, NULL);
     char err[256];
     ready_flag = true;
@@ -202,17 +201,22 @@ static void test_consumer_metrics(void **state)
     assert_non_null(p);
     const char *values[] = {"good1", "bad", "good2"};
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(kafka_produce_wait(p, topic, "k", 1, values[i], strlen(values[i]), NULL,
-                                            0, 30000, err, sizeof err),
+        assert_int_equal(kafka_produce_wait(p, topic, "k", 1, values[i], strlen(values[i]), NULL, 0,
+                                            30000, err, sizeof err),
                          KAFKA_OK);
     kafka_producer_destroy(p, 5000);
 
     metrics_registry *m = metrics_new();
     int handled = 0;
     const char *topics[] = {topic};
-    kafka_consumer_config cc = {.brokers = brokers, .group_id = group, .topics = topics,
-                                .ntopics = 1, .dlq_topic = dlq, .handler = bad_is_permanent,
-                                .ctx = &handled, .metrics = m};
+    kafka_consumer_config cc = {.brokers = brokers,
+                                .group_id = group,
+                                .topics = topics,
+                                .ntopics = 1,
+                                .dlq_topic = dlq,
+                                .handler = bad_is_permanent,
+                                .ctx = &handled,
+                                .metrics = m};
     kafka_consumer *c = kafka_consumer_new(&cc, err, sizeof err);
     assert_non_null(c);
     /* Bounded: the dev broker's first group assignment takes a few seconds. */
@@ -220,14 +224,12 @@ static void test_consumer_metrics(void **state)
         assert_true(kafka_consumer_poll_once(c, 250, err, sizeof err) >= 0);
     assert_int_equal(handled, 3);
 
-    assert_int_equal(metrics_counter_get(m, "billing_messages_total", "topic", topic, "outcome",
-                                         "ok", NULL),
-                     2);
+    assert_int_equal(
+        metrics_counter_get(m, "billing_messages_total", "topic", topic, "outcome", "ok", NULL), 2);
     assert_int_equal(metrics_counter_get(m, "billing_messages_total", "topic", topic, "outcome",
                                          "permanent", NULL),
                      1);
-    assert_int_equal(metrics_counter_get(m, "billing_dlq_messages_total", "topic", topic, NULL),
-                     1);
+    assert_int_equal(metrics_counter_get(m, "billing_dlq_messages_total", "topic", topic, NULL), 1);
 
     /* The lag of the partition the three landed on is refreshed by the loop
      * (at most every KAFKA_LAG_REFRESH_MS): poll until its series appears. */

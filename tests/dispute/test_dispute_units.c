@@ -142,8 +142,8 @@ static void test_refund_list_parse(void **state)
     snprintf(path, sizeof path, "%s/api/refund.create.200.json", LL_FIXTURES_DIR);
     json_t *refund = json_load_file(path, 0, NULL);
     assert_non_null(refund);
-    json_t *list = json_pack("{s:s,s:[O],s:b,s:s}", "object", "list", "data", refund,
-                             "has_more", 0, "url", "/v1/refunds");
+    json_t *list = json_pack("{s:s,s:[O],s:b,s:s}", "object", "list", "data", refund, "has_more", 0,
+                             "url", "/v1/refunds");
     refund_info *items = NULL;
     size_t n = 0;
     bool more = true;
@@ -218,8 +218,8 @@ static void test_evidence(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_mapping),  cmocka_unit_test(test_forward_only),
-        cmocka_unit_test(test_refund_counted),  cmocka_unit_test(test_parse_fixtures),
+        cmocka_unit_test(test_status_mapping),    cmocka_unit_test(test_forward_only),
+        cmocka_unit_test(test_refund_counted),    cmocka_unit_test(test_parse_fixtures),
         cmocka_unit_test(test_refund_list_parse), cmocka_unit_test(test_evidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,8 +129,8 @@ static json_t *event(const char *file, const ids *x, int64_t invoice, const char
     json_object_set_new(e, "id", json_string(id));
     if (type != NULL)
         json_object_set_new(e, "type", json_string(type));
-    json_t *meta = json_object_get(json_object_get(json_object_get(e, "data"), "object"),
-                                   "metadata");
+    json_t *meta =
+        json_object_get(json_object_get(json_object_get(e, "data"), "object"), "metadata");
     if (json_object_get(meta, "invoice_id") != NULL)
         json_object_set_new(meta, "invoice_id", json_string(invoice > 0 ? I(invoice) : "0"));
     return e;
@@ -244,7 +244,6 @@ static int64_t outbox_count(const char *key)
 /* ---- billingctl ---------------------------------------------------------- */
 
 static char out[65536], errout[65536];
-
 
 #define ctl(...) ctltest(out, sizeof out, errout, sizeof errout, NULL, __VA_ARGS__)
 
@@ -544,13 +543,13 @@ static void test_funds_audited(void **state)
     int64_t firm = dbtest_firm(pg);
     ids a = fresh_ids();
     int64_t inv = seed_invoice(firm, 1099, 1099, "paid", a.pi, a.ch);
-    json_t *ev[4] = {event("charge.dispute.created.json", &a, 0, NULL),
-                     event("charge.dispute.funds_withdrawn.json", &a, 0, NULL),
-                     event("charge.dispute.closed.won.json", &a, 0, NULL),
-                     /* no fixture of its own: the won dispute object with
-                      * its reinstatement balance transaction */
-                     event("charge.dispute.closed.won.json", &a, 0,
-                           "charge.dispute.funds_reinstated")};
+    json_t *ev[4] = {
+        event("charge.dispute.created.json", &a, 0, NULL),
+        event("charge.dispute.funds_withdrawn.json", &a, 0, NULL),
+        event("charge.dispute.closed.won.json", &a, 0, NULL),
+        /* no fixture of its own: the won dispute object with
+         * its reinstatement balance transaction */
+        event("charge.dispute.closed.won.json", &a, 0, "charge.dispute.funds_reinstated")};
     publish(ev[0], a.ch);
     publish(ev[1], a.ch);
     publish(ev[1], a.ch); /* duplicate */
@@ -635,8 +634,7 @@ static void test_refunds(void **state)
                            1, p),
                         "refunded/0/1099");
     assert_int_equal(q("SELECT count(*) FROM billing.refunds WHERE invoice_id = $1", 1, p), 2);
-    assert_int_equal(q("SELECT sum(amount_cents) FROM billing.refunds WHERE invoice_id = $1", 1,
-                       p),
+    assert_int_equal(q("SELECT sum(amount_cents) FROM billing.refunds WHERE invoice_id = $1", 1, p),
                      1099);
     /* a stale (older) refund event with a new id: nothing changes */
     json_t *stale = event("charge.refunded.partial.json", &a, inv, NULL);
@@ -655,8 +653,8 @@ static void test_refunds(void **state)
     assert_int_equal(outbox_count(k2), 1);
     assert_int_equal(outbox_count(k3), 0);
     /* the outbox rows were published by the worker's relay */
-    wait_value("SELECT count(*) FROM billing.outbox WHERE msg_key = $1 AND published_at IS NULL",
-               1, p, 0);
+    wait_value("SELECT count(*) FROM billing.outbox WHERE msg_key = $1 AND published_at IS NULL", 1,
+               p, 0);
     json_decref(part);
     json_decref(full);
     json_decref(stale);
@@ -727,12 +725,12 @@ static void read_dlq(const char *key, dlq_seen *s)
         if (m == NULL)
             continue;
         if (m->err == 0 && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0) {
-            found = header(m, "error", s->error, sizeof s->error) &&
-                    header(m, "source-topic", s->source_topic, sizeof s->source_topic) &&
-                    header(m, "source-partition", s->source_partition,
-                           sizeof s->source_partition) &&
-                    header(m, "source-offset", s->source_offset, sizeof s->source_offset) &&
-                    header(m, "consumer", s->consumer, sizeof s->consumer);
+            found =
+                header(m, "error", s->error, sizeof s->error) &&
+                header(m, "source-topic", s->source_topic, sizeof s->source_topic) &&
+                header(m, "source-partition", s->source_partition, sizeof s->source_partition) &&
+                header(m, "source-offset", s->source_offset, sizeof s->source_offset) &&
+                header(m, "consumer", s->consumer, sizeof s->consumer);
             snprintf(s->value, sizeof s->value, "%.*s", (int)m->len, (const char *)m->payload);
         }
         rd_kafka_message_destroy(m);
@@ -769,8 +767,7 @@ static void test_unknown_charge_dlq_and_replay(void **state)
     free(body);
     wait_applied(&next, 1);
     const char *pn[] = {I(inv_ok)};
-    assert_string_equal(qt("SELECT status FROM billing.invoices WHERE id = $1", 1, pn),
-                        "disputed");
+    assert_string_equal(qt("SELECT status FROM billing.invoices WHERE id = $1", 1, pn), "disputed");
     /* the WARNING audit event, firm NULL */
     const char *pe[] = {evt_id(orphan)};
     wait_value("SELECT count(*) FROM billing.audit_events WHERE firm_id IS NULL"
@@ -778,9 +775,8 @@ static void test_unknown_charge_dlq_and_replay(void **state)
                " AND metadata->>'stripe_event_id' = $1",
                1, pe, 1);
     const char *pc[] = {lost.dp};
-    assert_int_equal(q("SELECT count(*) FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                       1, pc),
-                     0);
+    assert_int_equal(
+        q("SELECT count(*) FROM billing.payment_disputes WHERE stripe_dispute_id = $1", 1, pc), 0);
     /* the dead letter: headers and the original value unchanged */
     dlq_seen s;
     read_dlq(lost.ch, &s);
@@ -805,8 +801,8 @@ static void test_unknown_charge_dlq_and_replay(void **state)
                      (long long)json_integer_value(json_object_get(e, "partition")),
                      (long long)json_integer_value(json_object_get(e, "offset")));
             assert_string_equal(json_string_value(json_object_get(e, "source_topic")), topic);
-            assert_non_null(strstr(json_string_value(json_object_get(e, "error")),
-                                   "no invoice matches"));
+            assert_non_null(
+                strstr(json_string_value(json_object_get(e, "error")), "no invoice matches"));
         }
     }
     json_decref(list);
@@ -818,11 +814,9 @@ static void test_unknown_charge_dlq_and_replay(void **state)
     assert_int_equal(ctl("dlq", "replay", ref, NULL), 0);
     wait_applied(&orphan, 1);
     const char *pi[] = {I(inv)};
-    assert_string_equal(qt("SELECT status FROM billing.invoices WHERE id = $1", 1, pi),
-                        "disputed");
-    assert_int_equal(q("SELECT count(*) FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                       1, pc),
-                     1);
+    assert_string_equal(qt("SELECT status FROM billing.invoices WHERE id = $1", 1, pi), "disputed");
+    assert_int_equal(
+        q("SELECT count(*) FROM billing.payment_disputes WHERE stripe_dispute_id = $1", 1, pc), 1);
     /* a second replay is harmless: applied once */
     assert_int_equal(ctl("dlq", "replay", ref, NULL), 0);
     sleep_ms(2000);
@@ -887,8 +881,7 @@ static void test_evidence_submission(void **state)
     snprintf(path, sizeof path, "/v1/disputes/%s", a.dp);
 
     /* unknown key: refused before anything is sent */
-    assert_int_equal(ctl("dispute", "evidence", I(dispute), "--file", bad, "--by", "ops", NULL),
-                     1);
+    assert_int_equal(ctl("dispute", "evidence", I(dispute), "--file", bad, "--by", "ops", NULL), 1);
     assert_non_null(strstr(errout, "favourite_colour"));
     assert_int_equal(standin_count(sd, "POST", path), 0);
     /* the file is read with the 1 MiB limit its message promises: exactly
@@ -896,8 +889,7 @@ static void test_evidence_submission(void **state)
      * more is refused for its size, and nothing is sent either time */
     char big[128];
     snprintf(big, sizeof big, "/tmp/dsp%ld-evidence-big.json", (long)getpid());
-    static const char head[] =
-        "{\"customer_name\":\"Jenny Rosen\",\"favourite_colour\":\"blue\"}";
+    static const char head[] = "{\"customer_name\":\"Jenny Rosen\",\"favourite_colour\":\"blue\"}";
     for (size_t size = 1048576; size <= 1048577; size++) {
         FILE *f = fopen(big, "w");
         assert_non_null(f);
@@ -905,8 +897,8 @@ static void test_evidence_submission(void **state)
         for (size_t n = strlen(head); n < size; n++)
             fputc(' ', f);
         assert_int_equal(fclose(f), 0);
-        assert_int_equal(
-            ctl("dispute", "evidence", I(dispute), "--file", big, "--by", "ops", NULL), 1);
+        assert_int_equal(ctl("dispute", "evidence", I(dispute), "--file", big, "--by", "ops", NULL),
+                         1);
         if (size == 1048576) {
             assert_non_null(strstr(errout, "favourite_colour"));
         } else {
@@ -920,9 +912,8 @@ static void test_evidence_submission(void **state)
     assert_int_equal(ctl("dispute", "evidence", I(dispute), NULL), 2);
     assert_int_equal(ctl("dispute", "evidence", "nope", "--file", good, NULL), 2);
 
-    assert_int_equal(ctl("--json", "dispute", "evidence", I(dispute), "--file", good, "--by",
-                         "ops", NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "dispute", "evidence", I(dispute), "--file", good, "--by", "ops", NULL), 0);
     assert_int_equal(standin_count(sd, "POST", path), 1);
     const char *pd[] = {I(dispute)};
     assert_string_equal(qt("SELECT status || '/' || evidence_submitted ||"
@@ -953,10 +944,11 @@ static void test_evidence_submission(void **state)
     assert_true(seen);
     /* the same command again, by dp_ id: same idempotency key, recorded once */
     assert_int_equal(ctl("dispute", "evidence", a.dp, "--file", good, "--by", "ops", NULL), 0);
-    assert_int_equal(q("SELECT count(*) FROM billing.audit_events"
-                       " WHERE action = 'dispute_evidence_submitted' AND metadata->>'dispute_id' = $1",
-                       1, pd),
-                     1);
+    assert_int_equal(
+        q("SELECT count(*) FROM billing.audit_events"
+          " WHERE action = 'dispute_evidence_submitted' AND metadata->>'dispute_id' = $1",
+          1, pd),
+        1);
     /* a closed dispute is refused */
     q("UPDATE billing.payment_disputes SET status = 'closed', resolution = 'won' WHERE id = $1"
       " RETURNING id",
@@ -976,17 +968,16 @@ static void test_refund_command(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     /* a real PaymentIntent at the stand-in, so it knows the charge */
-    stripe_config cfg = {.secret_key = "sk_test_DisputeTests0123456789",
-                         .api_base = standin_url(sd),
-                         .max_rps = 25};
+    stripe_config cfg = {
+        .secret_key = "sk_test_DisputeTests0123456789", .api_base = standin_url(sd), .max_rps = 25};
     char err[256];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
     assert_non_null(sc);
     char key[64];
     snprintf(key, sizeof key, "dsp-test-pi-%ld-%u", (long)getpid(), ++seq);
     stripe_form *f = stripe_form_payment_intent(1099, "usd", NULL, "pm_card_visa", 1, firm, key);
-    stripe_call call = {.method = "POST", .path = "/v1/payment_intents", .form = f,
-                        .idempotency_key = key};
+    stripe_call call = {
+        .method = "POST", .path = "/v1/payment_intents", .form = f, .idempotency_key = key};
     assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
     assert_int_equal(call.result.outcome, STRIPE_OK);
     ids x;

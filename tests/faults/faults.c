@@ -67,8 +67,8 @@ typedef struct {
     char dir[512];
     char prefix[64];
     char brokers[512];
-    char db_url[512];     /* the superuser's: the checks */
-    char worker_url[512]; /* billing_worker's: every process of the system */
+    char db_url[512];       /* the superuser's: the checks */
+    char worker_url[512];   /* billing_worker's: every process of the system */
     char operator_url[512]; /* billing_operator's: billingctl verify */
     int pg_port;
     char standin_url[256];
@@ -838,8 +838,7 @@ static void faults_broker_undo(faults_kind k, int64_t since)
         else
             R.minority_down_ms = down;
         faults_say("fault: kafka node %d started again (listening after %.1f s; %.1f s down)",
-                   R.leader_killed, (double)(fproc_now_ms() - t) / 1000.0,
-                   (double)down / 1000.0);
+                   R.leader_killed, (double)(fproc_now_ms() - t) / 1000.0, (double)down / 1000.0);
         return;
     }
     /* Close the window before any node can take a write again. */
@@ -955,9 +954,9 @@ static double faults_uniform(double lo, double hi)
 static void faults_schedule(fdb *d)
 {
     static const char *const names[FK_COUNT] = {
-        "ingester crash",      "scheduler crash",    "invoicing worker crash",
-        "autopay worker crash", "retry worker crash", "dispute worker crash",
-        "PostgreSQL restart",  "broker outage",      "kafka leader SIGKILL",
+        "ingester crash",         "scheduler crash",         "invoicing worker crash",
+        "autopay worker crash",   "retry worker crash",      "dispute worker crash",
+        "PostgreSQL restart",     "broker outage",           "kafka leader SIGKILL",
         "kafka minority SIGKILL", "every kafka node stopped"};
     double at[FK_COUNT];
     at[FK_KILL_INGESTER] = faults_uniform(0.10, 0.90);
@@ -1328,10 +1327,16 @@ int main(void)
     /* On a real cluster three JVMs share the cores and each node fault
      * stalls part of the load for half a minute: a smaller load keeps the
      * run in its budget (about 420 s on a loaded 2-core machine). */
-    R.events = faults_env_long("FAULTS_EVENTS", sanitized ? 3200 : R.real ? 4800 : 10000, 16,
-                               1000000);
+    R.events = faults_env_long("FAULTS_EVENTS",
+                               sanitized ? 3200
+                               : R.real  ? 4800
+                                         : 10000,
+                               16, 1000000);
     R.engagements = faults_env_long("FAULTS_ENGAGEMENTS",
-                                    sanitized ? 4000 : R.real ? 5000 : 20000, 10, 1000000);
+                                    sanitized ? 4000
+                                    : R.real  ? 5000
+                                              : 20000,
+                                    10, 1000000);
     R.seed = (unsigned)faults_env_long("FAULTS_SEED", (long)(time(NULL) % 1000000), 0, 1000000000);
     unsigned seed = R.seed;
     /* A liveness backstop, not a speed goal: since BILLING_RULES section 11
@@ -1538,12 +1543,10 @@ int main(void)
             fprintf(f,
                     "faults: kafka: leader node down %.1f s, minority node down %.1f s, every"
                     " node down %.1f s; answers while no acks=all was possible (%.1f s):"
-                    " 2xx %" PRId64 ", 503 %" PRId64 ", other %" PRId64 ", transport %" PRId64
-                    "\n",
+                    " 2xx %" PRId64 ", 503 %" PRId64 ", other %" PRId64 ", transport %" PRId64 "\n",
                     (double)R.leader_down_ms / 1000.0, (double)R.minority_down_ms / 1000.0,
-                    (double)R.all_down_ms / 1000.0, (double)R.window_ms / 1000.0,
-                    R.post.window_2xx, R.post.window_503, R.post.window_other,
-                    R.post.window_transport);
+                    (double)R.all_down_ms / 1000.0, (double)R.window_ms / 1000.0, R.post.window_2xx,
+                    R.post.window_503, R.post.window_other, R.post.window_transport);
         fprintf(f,
                 "faults: load phase %.1f s; drain after the last fault %.1f s; whole run %.1f s\n",
                 (double)(drained - load_start) / 1000.0, drain_s, (double)total_ms / 1000.0);

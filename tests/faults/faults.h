@@ -194,5 +194,4 @@ int64_t fcheck_lag(const char *brokers, const char *prefix);
 /* Messages on <prefix>dlq (high - low watermarks summed); -1 unknown. */
 int64_t fcheck_dlq_count(const char *brokers, const char *prefix);
 
-
 #endif

@@ -350,8 +350,8 @@ int h_http(const char *method, const char *path, const void *body, size_t len, c
     return h_http_at(H.url, method, path, body, len, sig, chunked, r);
 }
 
-int h_http_at(const char *base, const char *method, const char *path, const void *body,
-              size_t len, const char *sig, int chunked, h_resp *r)
+int h_http_at(const char *base, const char *method, const char *path, const void *body, size_t len,
+              const char *sig, int chunked, h_resp *r)
 {
     memset(r, 0, sizeof *r);
     CURL *c = curl_easy_init();
@@ -420,7 +420,8 @@ static void h_copy_header(rd_kafka_headers_t *hdrs, const char *name, char *out,
     const void *v = NULL;
     size_t n = 0;
     out[0] = '\0';
-    if (hdrs != NULL && rd_kafka_header_get_last(hdrs, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (hdrs != NULL &&
+        rd_kafka_header_get_last(hdrs, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (n >= outlen)
             n = outlen - 1;
         memcpy(out, v, n);

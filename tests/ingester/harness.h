@@ -61,8 +61,8 @@ typedef struct {
 int h_http(const char *method, const char *path, const void *body, size_t len, const char *sig,
            int chunked, h_resp *r);
 /* The same against another listener, base = "http://127.0.0.1:PORT". */
-int h_http_at(const char *base, const char *method, const char *path, const void *body,
-              size_t len, const char *sig, int chunked, h_resp *r);
+int h_http_at(const char *base, const char *method, const char *path, const void *body, size_t len,
+              const char *sig, int chunked, h_resp *r);
 void h_resp_free(h_resp *r);
 /* POST to /webhooks/stripe signed with secret at now. */
 int h_post_signed(const char *secret, const void *body, size_t len, h_resp *r);

@@ -87,8 +87,10 @@ static char *bm_event(const char *id, const char *type, size_t size, size_t *len
 {
     char *b = malloc(size + 256);
     assert_non_null(b);
-    int n = snprintf(b, 256, "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\",\"data\":"
-                     "{\"object\":{\"id\":\"pi_%s\",\"pad\":\"", id, type, id);
+    int n = snprintf(b, 256,
+                     "{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\",\"data\":"
+                     "{\"object\":{\"id\":\"pi_%s\",\"pad\":\"",
+                     id, type, id);
     size_t at = (size_t)n;
     while (at < size)
         b[at++] = 'x';
@@ -216,8 +218,8 @@ static int group_setup(void **state)
     static char max_body[64], max_buffered[64];
     snprintf(max_body, sizeof max_body, "INGESTER_MAX_BODY=%zu", BM_MAX_BODY);
     snprintf(max_buffered, sizeof max_buffered, "INGESTER_MAX_BUFFERED=%zu", BM_MAX_BUFFERED);
-    static const char *env[] = {"LOG_LEVEL=warn", "INGESTER_BODY_TIMEOUT=60",
-                                "INGESTER_PER_IP_LIMIT=0", NULL, NULL, NULL};
+    static const char *env[] = {
+        "LOG_LEVEL=warn", "INGESTER_BODY_TIMEOUT=60", "INGESTER_PER_IP_LIMIT=0", NULL, NULL, NULL};
     env[3] = max_body;
     env[4] = max_buffered;
     return h_start(env);

@@ -121,8 +121,7 @@ static void test_slow_loris(void **state)
             snprintf(id, sizeof id, "evt_slow_%d", posted++);
             long code = hs_post_valid(id);
             if (code != 200)
-                fail_msg("%s answered %ld while %d slow connections were open", id, code,
-                         open_n);
+                fail_msg("%s answered %ld while %d slow connections were open", id, code, open_n);
             if (was_open == HS_SLOW_N)
                 posted_all_open++;
         }
@@ -140,8 +139,8 @@ static void test_slow_loris(void **state)
     print_message("slow-loris: %d connections, %d still open after %" PRIu64
                   " ms (timeout %d s, up to %zu bytes sent on each, 1 a second); %d valid "
                   "events answered 200 meanwhile, %d of them while all %d were open\n",
-                  HS_SLOW_N, still_open, dt, HS_CONN_TIMEOUT_S, max_sent, posted,
-                  posted_all_open, HS_SLOW_N);
+                  HS_SLOW_N, still_open, dt, HS_CONN_TIMEOUT_S, max_sent, posted, posted_all_open,
+                  HS_SLOW_N);
     assert_int_equal(still_open, 0);
     assert_true(posted_all_open >= 2);
     hs_assert_alive();
@@ -302,18 +301,12 @@ static void *hs_sig_thread(void *arg)
                 h_sign(H_SECRET_A, now, body, len, sig, sizeof sig);
                 body[len - 5] = 'y';
                 break;
-            case 2: /* too old */
-                h_sign(H_SECRET_A, now - 3600, body, len, sig, sizeof sig);
-                break;
+            case 2: /* too old */ h_sign(H_SECRET_A, now - 3600, body, len, sig, sizeof sig); break;
             case 3: /* in the future */
                 h_sign(H_SECRET_A, now + 3600, body, len, sig, sizeof sig);
                 break;
-            case 4: /* malformed */
-                snprintf(sig, sizeof sig, "t=%" PRId64 ",,v1=zz", now);
-                break;
-            default: /* missing */
-                sig[0] = '\0';
-                break;
+            case 4: /* malformed */ snprintf(sig, sizeof sig, "t=%" PRId64 ",,v1=zz", now); break;
+            default: /* missing */ sig[0] = '\0'; break;
             }
         }
         if (sig[0] != '\0') {
@@ -344,8 +337,8 @@ static void *hs_sig_thread(void *arg)
             } else {
                 w->n_other++;
                 if (w->other[0] == '\0')
-                    snprintf(w->other, sizeof w->other, "invalid %s (kind %d) answered %ld",
-                             id, i % 6, code);
+                    snprintf(w->other, sizeof w->other, "invalid %s (kind %d) answered %ld", id,
+                             i % 6, code);
             }
         }
     }

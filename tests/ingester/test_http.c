@@ -201,8 +201,12 @@ static void test_methods_and_paths(void **state)
     assert_int_equal(r.code, 405);
     assert_string_equal(r.allow, "GET, HEAD");
     h_resp_free(&r);
-    const char *paths[] = {"/", "/webhooks", "/webhooks/stripe/", "/api/webhooks/stripe",
-                           "/webhooks/stripe/x", "/WEBHOOKS/STRIPE"};
+    const char *paths[] = {"/",
+                           "/webhooks",
+                           "/webhooks/stripe/",
+                           "/api/webhooks/stripe",
+                           "/webhooks/stripe/x",
+                           "/WEBHOOKS/STRIPE"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         assert_int_equal(h_http("POST", paths[i], "{}", 2, "t=1,v1=00", 0, &r), 0);
         if (r.code != 404)
@@ -223,18 +227,29 @@ typedef struct {
 } accepted_case;
 
 static const accepted_case accepted[] = {
-    {"payment_intent.succeeded.json", "payments", "pi_1PgafyB7WZ01zgkWSjxsAJo3", H_SECRET_A, "/webhooks/stripe"},
+    {"payment_intent.succeeded.json", "payments", "pi_1PgafyB7WZ01zgkWSjxsAJo3", H_SECRET_A,
+     "/webhooks/stripe"},
     /* second secret of the rotation */
-    {"payment_intent.payment_failed.json", "payments", "pi_1PgcB4B7WZ01zgkW0fJrT6sQ", H_SECRET_B, "/webhooks/stripe"},
-    {"invoice.payment_succeeded.json", "payments", "pi_1PgafyB7WZ01zgkWSjxsAJo3", H_SECRET_A, "/api/webhooks/stripe/"},
-    {"invoice.payment_failed.json", "payments", "pi_1PgcB4B7WZ01zgkW0fJrT6sQ", H_SECRET_B, "/webhooks/stripe"},
-    {"charge.refunded.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/webhooks/stripe"},
-    {"charge.refunded.partial.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/api/webhooks/stripe/"},
-    {"charge.dispute.created.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/webhooks/stripe"},
-    {"charge.dispute.updated.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/webhooks/stripe"},
-    {"charge.dispute.closed.won.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/webhooks/stripe"},
-    {"charge.dispute.closed.lost.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_B, "/webhooks/stripe"},
-    {"charge.dispute.funds_withdrawn.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A, "/webhooks/stripe"},
+    {"payment_intent.payment_failed.json", "payments", "pi_1PgcB4B7WZ01zgkW0fJrT6sQ", H_SECRET_B,
+     "/webhooks/stripe"},
+    {"invoice.payment_succeeded.json", "payments", "pi_1PgafyB7WZ01zgkWSjxsAJo3", H_SECRET_A,
+     "/api/webhooks/stripe/"},
+    {"invoice.payment_failed.json", "payments", "pi_1PgcB4B7WZ01zgkW0fJrT6sQ", H_SECRET_B,
+     "/webhooks/stripe"},
+    {"charge.refunded.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/webhooks/stripe"},
+    {"charge.refunded.partial.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/api/webhooks/stripe/"},
+    {"charge.dispute.created.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/webhooks/stripe"},
+    {"charge.dispute.updated.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/webhooks/stripe"},
+    {"charge.dispute.closed.won.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/webhooks/stripe"},
+    {"charge.dispute.closed.lost.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_B,
+     "/webhooks/stripe"},
+    {"charge.dispute.funds_withdrawn.json", "disputes", "ch_1PgafuB7WZ01zgkWXYmPNZs8", H_SECRET_A,
+     "/webhooks/stripe"},
 };
 #define N_ACCEPTED (sizeof accepted / sizeof accepted[0])
 
@@ -374,14 +389,10 @@ static int group_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals_signature),
-        cmocka_unit_test(test_refusals_envelope),
-        cmocka_unit_test(test_refusals_ids),
-        cmocka_unit_test(test_body_limits),
-        cmocka_unit_test(test_methods_and_paths),
-        cmocka_unit_test(test_accepted_and_ignored),
-        cmocka_unit_test(test_read_back),
-        cmocka_unit_test(test_health_and_metrics),
+        cmocka_unit_test(test_refusals_signature), cmocka_unit_test(test_refusals_envelope),
+        cmocka_unit_test(test_refusals_ids),       cmocka_unit_test(test_body_limits),
+        cmocka_unit_test(test_methods_and_paths),  cmocka_unit_test(test_accepted_and_ignored),
+        cmocka_unit_test(test_read_back),          cmocka_unit_test(test_health_and_metrics),
         cmocka_unit_test(test_sigterm_exits_zero),
     };
     return h_done(cmocka_run_group_tests(tests, group_setup, NULL));

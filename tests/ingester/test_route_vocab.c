@@ -127,11 +127,11 @@ static void assert_no_duplicates(const ll_vocab *v)
 static void test_word_lists(void **state)
 {
     (void)state;
-    const ll_vocab *all[] = {&ll_hard_declines,       &ll_soft_failures,     &ll_invoice_statuses,
-                             &ll_autopay_statuses,    &ll_attempt_statuses,  &ll_attempt_kinds,
-                             &ll_notification_kinds,  &ll_notification_statuses,
-                             &ll_document_kinds,      &ll_dispute_statuses,  &ll_refund_statuses,
-                             &ll_line_types};
+    const ll_vocab *all[] = {
+        &ll_hard_declines,      &ll_soft_failures,         &ll_invoice_statuses,
+        &ll_autopay_statuses,   &ll_attempt_statuses,      &ll_attempt_kinds,
+        &ll_notification_kinds, &ll_notification_statuses, &ll_document_kinds,
+        &ll_dispute_statuses,   &ll_refund_statuses,       &ll_line_types};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         assert_no_duplicates(all[i]);
     assert_int_equal(ll_invoice_statuses.count, INVOICE_STATUS_COUNT);

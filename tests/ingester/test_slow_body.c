@@ -340,8 +340,7 @@ static void test_admin_listener(void **state)
     char body[512], sig[256];
     size_t len = sb_event(body, sizeof body, "evt_admin_refused");
     h_sign(H_SECRET_A, h_now(), body, len, sig, sizeof sig);
-    assert_int_equal(h_http_at(sb_admin_url, "POST", "/webhooks/stripe", body, len, sig, 0, &r),
-                     0);
+    assert_int_equal(h_http_at(sb_admin_url, "POST", "/webhooks/stripe", body, len, sig, 0, &r), 0);
     assert_int_equal(r.code, 404);
     h_resp_free(&r);
     assert_int_equal(h_http_at(sb_admin_url, "GET", "/metrics", NULL, 0, NULL, 0, &r), 0);

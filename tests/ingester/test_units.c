@@ -50,10 +50,14 @@ static void test_parse_edges(void **state)
     assert_int_equal(h.nv1, 1);
     assert_int_equal(parse("t=5,v1=abc", &h), SIGNATURE_NO_V1);
     assert_int_equal(parse("t=5,v1=" HEX_A "00", &h), SIGNATURE_NO_V1);
-    assert_int_equal(parse("t=5,v1=" "zz" HEX_A, &h), SIGNATURE_NO_V1);
-    /* 64 characters with a non-hex one inside (found by the fuzzer) */
-    assert_int_equal(parse("t=5,v1=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaiaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &h),
+    assert_int_equal(parse("t=5,v1="
+                           "zz" HEX_A,
+                           &h),
                      SIGNATURE_NO_V1);
+    /* 64 characters with a non-hex one inside (found by the fuzzer) */
+    assert_int_equal(
+        parse("t=5,v1=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaiaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &h),
+        SIGNATURE_NO_V1);
     assert_int_equal(parse("t=5,v0=" HEX_A, &h), SIGNATURE_NO_V1);
     assert_int_equal(parse("t=5", &h), SIGNATURE_NO_V1);
     /* missing, duplicate, empty, non-numeric, signed, huge t */
@@ -112,16 +116,18 @@ static void test_verify(void **state)
     assert_int_equal(signature_compute_hex("whsec_one", 9, now, body, sizeof body - 1, mine), 0);
     assert_string_equal(hex1, mine);
     /* tolerance both ways, inclusive at the edge */
-    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now + 300, 300), SIGNATURE_OK);
-    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now - 300, 300), SIGNATURE_OK);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now + 300, 300),
+                     SIGNATURE_OK);
+    assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now - 300, 300),
+                     SIGNATURE_OK);
     assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now + 301, 300),
                      SIGNATURE_STALE);
     assert_int_equal(signature_verify(sig, body, sizeof body - 1, &s, now - 301, 300),
                      SIGNATURE_FUTURE);
     /* huge t is simply far in the future */
-    assert_int_equal(signature_verify("t=999999999999999999,v1=" HEX_A, body, sizeof body - 1, &s,
-                                      now, 300),
-                     SIGNATURE_FUTURE);
+    assert_int_equal(
+        signature_verify("t=999999999999999999,v1=" HEX_A, body, sizeof body - 1, &s, now, 300),
+        SIGNATURE_FUTURE);
     assert_int_equal(signature_verify("t=0,v1=" HEX_A, body, sizeof body - 1, &s, now, 300),
                      SIGNATURE_STALE);
     /* any v1 may match; the wrong ones around it do not matter */
@@ -153,7 +159,8 @@ static void test_matches_sign_sh(void **state)
 {
     (void)state;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "sh '%s/sign.sh' '%s/payment_intent.succeeded.json' whsec_test 1700000000",
+    snprintf(cmd, sizeof cmd,
+             "sh '%s/sign.sh' '%s/payment_intent.succeeded.json' whsec_test 1700000000",
              LL_FIXTURES_DIR, LL_FIXTURES_DIR);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -182,32 +189,41 @@ static void test_route(void **state)
     route_event ev;
     char err[200];
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"payment_intent.processing\",\"data\":"
-                           "{\"object\":{\"id\":\"pi_9\"}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"pi_9\"}}}",
+                           &ev, err),
+                     0);
     assert_int_equal(ev.dest, ROUTE_PAYMENTS);
     assert_string_equal(ev.key, "pi_9");
     /* invoice: its payment_intent, expanded or not, else the invoice id */
     assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"invoice.payment_failed\",\"data\":"
                            "{\"object\":{\"id\":\"in_1\",\"payment_intent\":{\"id\":\"pi_x\"}}}}",
-                           &ev, err), 0);
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "pi_x");
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_succeeded\",\"data\":"
-                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":null}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"in_1\",\"payment_intent\":null}}}",
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "in_1");
     /* disputes by charge; the funds_reinstated type is routed too */
     assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.funds_reinstated\",\"data\":"
-                           "{\"object\":{\"id\":\"dp_1\",\"charge\":\"ch_7\"}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":\"ch_7\"}}}",
+                           &ev, err),
+                     0);
     assert_int_equal(ev.dest, ROUTE_DISPUTES);
     assert_string_equal(ev.key, "ch_7");
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.refunded\",\"data\":"
-                           "{\"object\":{\"id\":\"ch_8\"}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"ch_8\"}}}",
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "ch_8");
     /* no data at all: keyed by the event id rather than refused */
     assert_int_equal(route("{\"id\":\"evt_z\",\"type\":\"charge.dispute.closed\"}", &ev, err), 0);
     assert_string_equal(ev.key, "evt_z");
     /* other types are ignored, including near misses */
-    const char *ignored[] = {"customer.created", "charge.succeeded", "payment_intent.created",
-                             "charge.dispute", "PAYMENT_INTENT.SUCCEEDED",
-                             "payment_intent.succeeded.extra"};
+    const char *ignored[] = {"customer.created",         "charge.succeeded",
+                             "payment_intent.created",   "charge.dispute",
+                             "PAYMENT_INTENT.SUCCEEDED", "payment_intent.succeeded.extra"};
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
         char json[256];
         snprintf(json, sizeof json, "{\"id\":\"evt_1\",\"type\":\"%s\"}", ignored[i]);
@@ -240,16 +256,22 @@ static void test_route_json(void **state)
     /* valid documents with every kind of value */
     assert_int_equal(route("  {\"id\":\"evt_1\",\"type\":\"x\",\"a\":[1,-0.5,2e10,1E-3,true,false,"
                            "null,{},[],\"s\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"]}\r\n",
-                           &ev, err), 0);
+                           &ev, err),
+                     0);
     /* integers beyond int64 are valid JSON (jansson refused them) */
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"x\",\"n\":123456789012345678901234567890,"
-                           "\"r\":1e999}", &ev, err), 0);
+                           "\"r\":1e999}",
+                           &ev, err),
+                     0);
     /* raw UTF-8 inside strings */
-    assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
-                           &ev, err), 0);
+    assert_int_equal(
+        route("{\"id\":\"e_1\",\"type\":\"x\",\"d\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}", &ev, err),
+        0);
     /* escapes are decoded before the checks and the routing */
     assert_int_equal(route("{\"\\u0069d\":\"evt\\u005f1\",\"type\":\"charge.refunded\",\"data\":"
-                           "{\"object\":{\"i\\u0064\":\"ch\\u005f1\"}}}", &ev, err), 0);
+                           "{\"object\":{\"i\\u0064\":\"ch\\u005f1\"}}}",
+                           &ev, err),
+                     0);
     assert_string_equal(ev.id, "evt_1");
     assert_string_equal(ev.key, "ch_1");
     assert_int_equal(ev.dest, ROUTE_DISPUTES);
@@ -262,10 +284,13 @@ static void test_route_json(void **state)
     assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
                            "{\"object\":{\"id\":\"dp_1\",\"charge\":{\"id\":\"ch_2\","
                            "\"x\":[{\"id\":\"no\"}]}}}}",
-                           &ev, err), 0);
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "ch_2");
     assert_int_equal(route("{\"id\":\"e_1\",\"type\":\"charge.dispute.created\",\"data\":"
-                           "{\"object\":{\"id\":\"dp_1\",\"charge\":7}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"dp_1\",\"charge\":7}}}",
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "dp_1");
     /* a nested "id" elsewhere is not the event's id */
     assert_int_equal(route("{\"x\":{\"id\":\"inner\"},\"type\":\"x\"}", &ev, err), -1);
@@ -293,9 +318,9 @@ static void test_route_json(void **state)
         "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\ud800\\u0041\"}",
         "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\\udc00\"}",
         "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"tab\there\"}",
-        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc3\"}",          /* truncated */
-        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc0\xaf\"}",      /* overlong */
-        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xed\xa0\x80\"}",  /* surrogate */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc3\"}",             /* truncated */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xc0\xaf\"}",         /* overlong */
+        "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xed\xa0\x80\"}",     /* surrogate */
         "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
         "{\"id\":\"evt_1\",\"type\":\"x\",\"a\":\"\xff\"}",
         "{\"id\":\"evt_1\",\"type\":\"x\"} {}",
@@ -354,17 +379,45 @@ static bool id_ok(const char *s)
 static void test_stripe_id(void **state)
 {
     (void)state;
-    const char *good[] = {"evt_1PgafzB7WZ01zgkWd7Nc0aQe", "pi_1PgafyB7WZ01zgkWSjxsAJo3",
-                          "ch_1PgafuB7WZ01zgkWXYmPNZs8", "cus_QXg1o8vcGmoR32", "pm_card_visa",
-                          "txn_1PioQfB7WZ01zgkWc3Lx8YvT", "re_FLT00000001a", "a_b", "a__",
-                          "abcdefghijkl_x", "evt_T123x4x1700000000"};
+    const char *good[] = {"evt_1PgafzB7WZ01zgkWd7Nc0aQe",
+                          "pi_1PgafyB7WZ01zgkWSjxsAJo3",
+                          "ch_1PgafuB7WZ01zgkWXYmPNZs8",
+                          "cus_QXg1o8vcGmoR32",
+                          "pm_card_visa",
+                          "txn_1PioQfB7WZ01zgkWc3Lx8YvT",
+                          "re_FLT00000001a",
+                          "a_b",
+                          "a__",
+                          "abcdefghijkl_x",
+                          "evt_T123x4x1700000000"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (!id_ok(good[i]))
             fail_msg("%s refused", good[i]);
-    const char *bad[] = {"", "e", "evt", "evt_", "_1", "__", "Evt_1", "EVT_1", "1pi_x",
-                         "abcdefghijklm_x", "evt-1", "evt_1-2", "ch/1", "pi_x/../../v1/charges",
-                         "pi_x?expand=y", "pi_%2F", "evt_1 ", " evt_1", "evt_1\n", "evt_1'",
-                         "evt_1;DROP", "\xc3\xa9vt_1", "evt_\xc3\xa9", "evt.1", "evt_1.2"};
+    const char *bad[] = {"",
+                         "e",
+                         "evt",
+                         "evt_",
+                         "_1",
+                         "__",
+                         "Evt_1",
+                         "EVT_1",
+                         "1pi_x",
+                         "abcdefghijklm_x",
+                         "evt-1",
+                         "evt_1-2",
+                         "ch/1",
+                         "pi_x/../../v1/charges",
+                         "pi_x?expand=y",
+                         "pi_%2F",
+                         "evt_1 ",
+                         " evt_1",
+                         "evt_1\n",
+                         "evt_1'",
+                         "evt_1;DROP",
+                         "\xc3\xa9vt_1",
+                         "evt_\xc3\xa9",
+                         "evt.1",
+                         "evt_1.2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (id_ok(bad[i]))
             fail_msg("'%s' accepted", bad[i]);
@@ -445,18 +498,27 @@ static void test_route_ids(void **state)
     /* test tokens are ids; an expanded object without a string id falls back */
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"invoice.payment_failed\",\"data\":"
                            "{\"object\":{\"id\":\"in_1\",\"payment_intent\":{\"id\":null}}}}",
-                           &ev, err), 0);
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "in_1");
     assert_int_equal(route("{\"id\":\"evt_1\",\"type\":\"charge.refunded\",\"data\":"
-                           "{\"object\":{\"id\":\"ch_test_card_visa\"}}}", &ev, err), 0);
+                           "{\"object\":{\"id\":\"ch_test_card_visa\"}}}",
+                           &ev, err),
+                     0);
     assert_string_equal(ev.key, "ch_test_card_visa");
     /* every fixture's event id and routing key are ids */
-    const char *fixtures[] = {"payment_intent.succeeded.json", "payment_intent.payment_failed.json",
-                              "invoice.payment_succeeded.json", "invoice.payment_failed.json",
-                              "charge.refunded.json", "charge.refunded.partial.json",
-                              "charge.dispute.created.json", "charge.dispute.updated.json",
-                              "charge.dispute.closed.won.json", "charge.dispute.closed.lost.json",
-                              "charge.dispute.funds_withdrawn.json", "customer.created.json"};
+    const char *fixtures[] = {"payment_intent.succeeded.json",
+                              "payment_intent.payment_failed.json",
+                              "invoice.payment_succeeded.json",
+                              "invoice.payment_failed.json",
+                              "charge.refunded.json",
+                              "charge.refunded.partial.json",
+                              "charge.dispute.created.json",
+                              "charge.dispute.updated.json",
+                              "charge.dispute.closed.won.json",
+                              "charge.dispute.closed.lost.json",
+                              "charge.dispute.funds_withdrawn.json",
+                              "customer.created.json"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         size_t len;
         char *body = h_fixture(fixtures[i], &len);
@@ -520,8 +582,11 @@ static void test_config_refusals(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {"STRIPE_WEBHOOK_SECRET=whsec_0123456789abcdefABCDEF",
-                             "KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=error", bad[i].value,
-                             bad[i].extra, NULL};
+                             "KAFKA_BROKERS=127.0.0.1:1",
+                             "LOG_LEVEL=error",
+                             bad[i].value,
+                             bad[i].extra,
+                             NULL};
         char out[2048];
         int st = run_ingester(env, out, sizeof out);
         if (st != 2 || strstr(out, bad[i].var) == NULL ||
@@ -575,14 +640,10 @@ static void test_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_edges),
-        cmocka_unit_test(test_verify),
-        cmocka_unit_test(test_matches_sign_sh),
-        cmocka_unit_test(test_route),
-        cmocka_unit_test(test_route_json),
-        cmocka_unit_test(test_stripe_id),
-        cmocka_unit_test(test_route_ids),
-        cmocka_unit_test(test_config_refusals),
+        cmocka_unit_test(test_parse_edges),     cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_matches_sign_sh), cmocka_unit_test(test_route),
+        cmocka_unit_test(test_route_json),      cmocka_unit_test(test_stripe_id),
+        cmocka_unit_test(test_route_ids),       cmocka_unit_test(test_config_refusals),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

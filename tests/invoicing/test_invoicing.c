@@ -82,9 +82,15 @@ static int64_t eng_new(int64_t firm, int64_t client, const char *mode, int64_t f
                        const char *end)
 {
     char f[24], r[24];
-    const char *p[] = {I64(firm), I64(client), mode, fee ? db_i64(fee, f, sizeof f) : NULL,
-                       schedule, rate ? db_i64(rate, r, sizeof r) : NULL,
-                       prorate ? "true" : "false", start, end};
+    const char *p[] = {I64(firm),
+                       I64(client),
+                       mode,
+                       fee ? db_i64(fee, f, sizeof f) : NULL,
+                       schedule,
+                       rate ? db_i64(rate, r, sizeof r) : NULL,
+                       prorate ? "true" : "false",
+                       start,
+                       end};
     return dbtest_ok(pg,
                      "INSERT INTO billing.engagements(firm_id, client_id, title, pricing_mode,"
                      " package_fee_cents, package_fee_schedule, hourly_rate_cents,"
@@ -97,7 +103,11 @@ static int64_t entry_new(int64_t firm, int64_t eng, const char *date, const char
                          int64_t rate, bool approved)
 {
     char r[24];
-    const char *p[] = {I64(firm), I64(eng), date, hours, rate ? db_i64(rate, r, sizeof r) : NULL,
+    const char *p[] = {I64(firm),
+                       I64(eng),
+                       date,
+                       hours,
+                       rate ? db_i64(rate, r, sizeof r) : NULL,
                        approved ? "true" : "false"};
     return dbtest_ok(pg,
                      "INSERT INTO billing.time_entries(firm_id, engagement_id, staff, work_date,"
@@ -207,14 +217,14 @@ static void test_monthly_package_invoice(void **state)
                                     " FROM billing.invoice_line_items WHERE invoice_id = $1",
                                     1, lp),
                         "package_fee|Package Fee - Retainer|100010");
-    assert_int_equal(count("SELECT count(*) FROM billing.invoice_line_items WHERE invoice_id = $1",
-                           inv),
-                     1);
+    assert_int_equal(
+        count("SELECT count(*) FROM billing.invoice_line_items WHERE invoice_id = $1", inv), 1);
     /* audit */
-    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE action ="
-                           " 'package_invoice_auto_generated' AND (metadata->>'invoice_id')::bigint = $1",
-                           inv),
-                     1);
+    assert_int_equal(
+        count("SELECT count(*) FROM billing.audit_events WHERE action ="
+              " 'package_invoice_auto_generated' AND (metadata->>'invoice_id')::bigint = $1",
+              inv),
+        1);
     /* outbox: unprefixed topic, key = invoice id, payload = the contract's event */
     snprintf(want, sizeof want, "invoices %lld", (long long)inv);
     assert_string_equal(dbtest_text(pg,
@@ -241,7 +251,8 @@ static void test_monthly_package_invoice(void **state)
     assert_int_equal(run(firm, "2026-11-30"), 0);
     assert_int_equal(firm_invoices(firm), 1);
     assert_int_equal(count("SELECT count(*) FROM billing.outbox WHERE firm_id = $1", firm), 1);
-    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm), 1);
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm),
+                     1);
     /* next month: a new invoice */
     assert_int_equal(run(firm, "2026-12-01"), 1);
     /* the worker's relay put invoice.issued on the topic once (the same tick
@@ -256,10 +267,10 @@ static void test_schedules(void **state)
     int64_t client = client_new(firm, 0, false, NULL);
     int64_t q = eng_new(firm, client, "package", 300000, "quarterly", 0, false, "2025-01-01", NULL);
     int64_t a = eng_new(firm, client, "package", 1200000, "annual", 0, false, "2025-01-01", NULL);
-    int64_t o = eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15",
-                        "2027-03-31");
-    int64_t no_end = eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15",
-                             NULL);
+    int64_t o =
+        eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15", "2027-03-31");
+    int64_t no_end =
+        eng_new(firm, client, "package", 500000, "one_time", 0, false, "2026-09-15", NULL);
     assert_int_equal(run(firm, "2026-11-24"), 3);
     assert_string_equal(inv_col(q, "period_start || ' ' || period_end || ' ' || total_cents"),
                         "2026-10-01 2026-12-31 300000");
@@ -267,8 +278,8 @@ static void test_schedules(void **state)
                         "2026-01-01 2026-12-31 1200000");
     assert_string_equal(inv_col(o, "period_start || ' ' || period_end || ' ' || total_cents"),
                         "2026-09-15 2027-03-31 500000");
-    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", no_end),
-                     0);
+    assert_int_equal(
+        count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", no_end), 0);
     /* one_time once across months; quarter and year boundaries */
     assert_int_equal(run(firm, "2026-12-31"), 0);
     assert_int_equal(run(firm, "2027-01-01"), 2); /* Q1 2027 and year 2027 */
@@ -285,17 +296,20 @@ static void test_clipping_and_proration(void **state)
     int64_t client = client_new(firm, 0, false, NULL);
     /* starts 11-08: 23 of 30 days */
     int64_t pr = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-11-08", NULL);
-    int64_t full = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-08", NULL);
+    int64_t full =
+        eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-08", NULL);
     /* ends 11-20: 20 of 30 days */
-    int64_t end = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-01-01",
-                          "2026-11-20");
+    int64_t end =
+        eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-01-01", "2026-11-20");
     /* leap February: 15 of 29 days */
     int64_t leap = eng_new(firm, client, "package", 29000, "monthly", 0, true, "2028-02-15", NULL);
     /* not started, ended before the period began, not current */
-    int64_t later = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-25", NULL);
-    int64_t ended = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01",
-                            "2026-10-31");
-    int64_t done = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01", NULL);
+    int64_t later =
+        eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-11-25", NULL);
+    int64_t ended =
+        eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01", "2026-10-31");
+    int64_t done =
+        eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01", NULL);
     const char *dp[] = {I64(done)};
     dbtest_ok(pg, "UPDATE billing.engagements SET status = 'completed' WHERE id = $1", 1, dp);
 
@@ -312,7 +326,8 @@ static void test_clipping_and_proration(void **state)
     assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", done),
                      0);
     /* after its end: the engagement ended before December began */
-    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", end), 1);
+    assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", end),
+                     1);
     assert_int_equal(run(firm, "2028-02-20"), 4); /* pr, full, leap, later */
     assert_string_equal(inv_col(leap, "period_start || ' ' || period_end || ' ' || total_cents"),
                         "2028-02-15 2028-02-29 15000");
@@ -371,7 +386,8 @@ static void test_hourly_arrears(void **state)
                      1);
     /* approved later: billed with the November entry in December */
     const char *up[] = {I64(unapproved)};
-    dbtest_ok(pg, "UPDATE billing.time_entries SET approved = true, approved_by = 'boss' WHERE id = $1",
+    dbtest_ok(pg,
+              "UPDATE billing.time_entries SET approved = true, approved_by = 'boss' WHERE id = $1",
               1, up);
     assert_int_equal(run(firm, "2026-12-01"), 1);
     assert_string_equal(inv_col(eng, "period_start || ' ' || total_cents"), "2026-12-01 105000");
@@ -383,7 +399,8 @@ static void test_mixed_invoice(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     int64_t client = client_new(firm, 1000, false, NULL);
-    int64_t eng = eng_new(firm, client, "mixed", 50000, "monthly", 10000, false, "2026-01-01", NULL);
+    int64_t eng =
+        eng_new(firm, client, "mixed", 50000, "monthly", 10000, false, "2026-01-01", NULL);
     entry_new(firm, eng, "2026-10-30", "2.00", 0, true);
     entry_new(firm, eng, "2026-10-31", "1.00", 30000, true);
     assert_int_equal(run(firm, "2026-11-24"), 1);
@@ -394,11 +411,12 @@ static void test_mixed_invoice(void **state)
                         "100000 10000 110000");
     int64_t inv = strtoll(inv_col(eng, "id"), NULL, 10);
     const char *p[] = {I64(inv)};
-    assert_string_equal(dbtest_text(pg,
-                                    "SELECT string_agg(line_type || ':' || amount_cents, ','"
-                                    " ORDER BY id) FROM billing.invoice_line_items WHERE invoice_id = $1",
-                                    1, p),
-                        "package_fee:50000,hourly:20000,hourly:30000");
+    assert_string_equal(
+        dbtest_text(pg,
+                    "SELECT string_agg(line_type || ':' || amount_cents, ','"
+                    " ORDER BY id) FROM billing.invoice_line_items WHERE invoice_id = $1",
+                    1, p),
+        "package_fee:50000,hourly:20000,hourly:30000");
     /* a mixed engagement without entries still gets its package invoice */
     assert_int_equal(run(firm, "2026-12-01"), 1);
     assert_string_equal(inv_col(eng, "total_cents"), "55000");
@@ -440,13 +458,13 @@ static void test_three_decimal_currency(void **state)
     /* 15 of 30 days: 2009 x 15/30 = 1004.5 -> 1000 (not 1005 -> 1010) */
     int64_t half = eng_new(firm, client, "package", 2009, "monthly", 0, true, "2026-11-16", NULL);
     /* a full period: the fee itself, 100005 -> 100010 */
-    int64_t full = eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01",
-                           NULL);
+    int64_t full =
+        eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01", NULL);
     int64_t hrs = eng_new(firm, client, "hourly", 0, "monthly", 150000, false, "2026-01-01", NULL);
     entry_new(firm, hrs, "2026-10-01", "6.00", 0, true);
-    entry_new(firm, hrs, "2026-10-02", "4.00", 0, true);     /* 10.00h x 150.000 = 1500000 */
-    entry_new(firm, hrs, "2026-10-03", "1.50", 1003, true);  /* 1504.5 -> 1500 */
-    entry_new(firm, hrs, "2026-10-04", "0.50", 2011, true);  /* 1005.5 -> 1010 */
+    entry_new(firm, hrs, "2026-10-02", "4.00", 0, true);    /* 10.00h x 150.000 = 1500000 */
+    entry_new(firm, hrs, "2026-10-03", "1.50", 1003, true); /* 1504.5 -> 1500 */
+    entry_new(firm, hrs, "2026-10-04", "0.50", 2011, true); /* 1005.5 -> 1010 */
 
     invoicing_params p = {.shard = 0, .shards = 1, .firm_id = firm};
     assert_true(date_parse("2026-11-24", &p.business_date));
@@ -527,8 +545,8 @@ static void test_zero_decimal_currency_unchanged(void **state)
     int64_t firm = dbtest_firm(pg);
     int64_t client = client_in(firm, 825, "jpy");
     int64_t pr = eng_new(firm, client, "package", 100000, "monthly", 0, true, "2026-11-08", NULL);
-    int64_t full = eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01",
-                           NULL);
+    int64_t full =
+        eng_new(firm, client, "package", 100005, "monthly", 0, false, "2026-01-01", NULL);
     int64_t hrs = eng_new(firm, client, "hourly", 0, "monthly", 15000, false, "2026-01-01", NULL);
     entry_new(firm, hrs, "2026-10-01", "10.00", 0, true);
     entry_new(firm, hrs, "2026-10-02", "0.50", 12345, true); /* 6172.5 -> 6173 */
@@ -579,7 +597,8 @@ static void test_dry_run_equals_real_run(void **state)
     assert_int_equal(invoicing_preview_run(db, &p, &pv, err, sizeof err), DB_OK);
     assert_int_equal(pv.count, 3);
     assert_int_equal(firm_invoices(firm), 0);
-    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm), 0);
+    assert_int_equal(count("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1", firm),
+                     0);
     assert_int_equal(count("SELECT count(*) FROM billing.outbox WHERE firm_id = $1", firm), 0);
     assert_int_equal(count("SELECT count(*) FROM billing.time_entries WHERE firm_id = $1 AND"
                            " invoice_id IS NOT NULL",
@@ -745,9 +764,9 @@ static void test_periods_agree_with_date_c(void **state)
     }
     int billed = 0;
     for (int i = 0; i < PERIOD_ENGAGEMENTS; i++) {
-        assert_int_equal(count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1",
-                               e[i].id),
-                         e[i].periods);
+        assert_int_equal(
+            count("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", e[i].id),
+            e[i].periods);
         billed += e[i].periods > 0;
     }
     /* The seed must exercise something: most engagements billed at least once. */
@@ -792,8 +811,8 @@ static void test_renewal_next_tick_bills_new_terms(void **state)
     (void)state;
     int64_t firm = dbtest_firm(pg);
     int64_t client = client_new(firm, 0, false, NULL);
-    int64_t old = eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01",
-                          "2026-06-30");
+    int64_t old =
+        eng_new(firm, client, "package", 100000, "monthly", 0, false, "2026-01-01", "2026-06-30");
 
     assert_int_equal(run(firm, "2026-06-10"), 1);
     int64_t old_inv = count("SELECT id FROM billing.invoices WHERE engagement_id = $1", old);
@@ -811,8 +830,9 @@ static void test_renewal_next_tick_bills_new_terms(void **state)
     assert_true(renewed > 0 && renewed != old);
     assert_string_equal(inv_col(renewed, "period_start"), "(null)");
     const char *rp[] = {I64(renewed)};
-    assert_string_equal(dbtest_text(pg, "SELECT start_date::text FROM billing.engagements"
-                                        " WHERE id = $1",
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT start_date::text FROM billing.engagements"
+                                    " WHERE id = $1",
                                     1, rp),
                         "2026-07-01");
 
@@ -886,9 +906,8 @@ static void test_forged_tick_dead_lettered(void **state)
     int64_t eng = eng_new(firm, client, "package", 50000, "monthly", 0, false, "2026-01-01", NULL);
 
     char err[512], topic[160];
-    assert_int_equal(topic_name(invworker_prefix(worker), TOPIC_TICKS_INVOICING, topic,
-                                sizeof topic),
-                     0);
+    assert_int_equal(
+        topic_name(invworker_prefix(worker), TOPIC_TICKS_INVOICING, topic, sizeof topic), 0);
     kafka_producer *p = kafka_producer_new(getenv("KAFKA_BROKERS"), 10000, err, sizeof err);
     assert_non_null(p);
     char *forged[TEST_SHARDS];
@@ -900,8 +919,8 @@ static void test_forged_tick_dead_lettered(void **state)
                  TEST_SHARDS);
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "type", "tick.invoicing",
                               "idempotency_key", key, "business_date", "2025-06-01", "as_of",
-                              "2025-06-01T00:00:00Z", "shard", s, "shards", TEST_SHARDS,
-                              "firm_id", (json_int_t)firm);
+                              "2025-06-01T00:00:00Z", "shard", s, "shards", TEST_SHARDS, "firm_id",
+                              (json_int_t)firm);
         forged[s] = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         snprintf(shard, sizeof shard, "%d", s);

@@ -54,8 +54,7 @@ static int count_events(const char *brokers, int64_t inv, int64_t firm, int64_t 
         }
         idle = 0;
         invoice_event e;
-        if (m->err == 0 &&
-            invoice_event_parse(m->payload, m->len, &e, err, sizeof err) == 0 &&
+        if (m->err == 0 && invoice_event_parse(m->payload, m->len, &e, err, sizeof err) == 0 &&
             e.invoice_id == inv && e.firm_id == firm && e.client_id == client &&
             e.type == INVOICE_EVENT_ISSUED) {
             char key[24];
@@ -94,11 +93,12 @@ static void test_tick_through_kafka(void **state)
     int64_t client = dbtest_client(pg, my_firm);
     char f[24], c[24];
     const char *p[] = {db_i64(my_firm, f, sizeof f), db_i64(client, c, sizeof c)};
-    int64_t eng = dbtest_ok(pg,
-                            "INSERT INTO billing.engagements(firm_id, client_id, title, pricing_mode,"
-                            " package_fee_cents, start_date) VALUES ($1, $2, 'Kafka retainer',"
-                            " 'package', 250000, '2026-01-01') RETURNING id",
-                            2, p);
+    int64_t eng =
+        dbtest_ok(pg,
+                  "INSERT INTO billing.engagements(firm_id, client_id, title, pricing_mode,"
+                  " package_fee_cents, start_date) VALUES ($1, $2, 'Kafka retainer',"
+                  " 'package', 250000, '2026-01-01') RETURNING id",
+                  2, p);
 
     char err[1024], group[160];
     snprintf(group, sizeof group, "test.%s.billing-invoicing-worker", dbtest_unique());
@@ -112,14 +112,21 @@ static void test_tick_through_kafka(void **state)
     assert_true(date_parse("2026-11-24", &d));
     /* the same tick twice */
     assert_int_equal(ticks_publish(w.producer, TOPIC_DEFAULT_PREFIX, TICK_INVOICING, d, NULL, 12,
-                                   my_firm, err, sizeof err), 0);
+                                   my_firm, err, sizeof err),
+                     0);
     assert_int_equal(ticks_publish(w.producer, TOPIC_DEFAULT_PREFIX, TICK_INVOICING, d, NULL, 12,
-                                   my_firm, err, sizeof err), 0);
+                                   my_firm, err, sizeof err),
+                     0);
 
     const char *topics[] = {"billing.ticks.invoicing"};
-    kafka_consumer_config cc = {.brokers = brokers, .group_id = group, .topics = topics,
-                                .ntopics = 1, .dlq_topic = "billing.dlq",
-                                .handler = filtered_handler, .ctx = &w, .max_backoff_ms = 200};
+    kafka_consumer_config cc = {.brokers = brokers,
+                                .group_id = group,
+                                .topics = topics,
+                                .ntopics = 1,
+                                .dlq_topic = "billing.dlq",
+                                .handler = filtered_handler,
+                                .ctx = &w,
+                                .max_backoff_ms = 200};
     kafka_consumer *kc = kafka_consumer_new(&cc, err, sizeof err);
     if (kc == NULL)
         fail_msg("consumer: %s", err);
@@ -133,9 +140,8 @@ static void test_tick_through_kafka(void **state)
     assert_int_equal(w.invoices_created, 1);
 
     const char *ep[] = {db_i64(eng, c, sizeof c)};
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE engagement_id = $1",
-                               1, ep),
-                     1);
+    assert_int_equal(
+        dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", 1, ep), 1);
     int64_t inv = dbtest_ok(pg, "SELECT id FROM billing.invoices WHERE engagement_id = $1", 1, ep);
     const char *ip[] = {db_i64(inv, c, sizeof c)};
     assert_int_equal(dbtest_ok(pg,

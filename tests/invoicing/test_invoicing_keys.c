@@ -106,16 +106,14 @@ static void test_orphan_invoices_refused(void **state)
 
     /* One orphan among good rows of one statement: the statement is refused
      * and writes nothing. */
-    const char *pm[] = {I(a.firm), I(a.client), I(a.engagement), I(b.engagement),
-                        dbtest_unique()};
+    const char *pm[] = {I(a.firm), I(a.client), I(a.engagement), I(b.engagement), dbtest_unique()};
     dbtest_refused(c, "invoices_rule_1_2_engagement_same_client_and_firm",
                    "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, invoice_number)"
                    " SELECT $1, $2, e, 'K-' || $5 || '-' || k"
                    " FROM unnest(ARRAY[$3, $3, $4, $3]::bigint[]) WITH ORDINALITY AS u(e, k)",
                    5, pm);
-    assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1",
-                                a.firm),
-                     1);
+    assert_int_equal(
+        keys_count(c, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1", a.firm), 1);
 
     /* Moving an invoice to another client by UPDATE: refused; its own
      * firm's client but not the engagement's client: the engagement key. */
@@ -193,9 +191,8 @@ static void test_orphan_lines_audit_outbox_refused(void **state)
                    "INSERT INTO billing.outbox(firm_id, topic, msg_key, payload)"
                    " SELECT f, 'keys', 'k', '{}' FROM unnest(ARRAY[$1, -7]::bigint[]) AS u(f)",
                    1, pf2);
-    assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.outbox WHERE firm_id = $1",
-                                a.firm),
-                     0);
+    assert_int_equal(
+        keys_count(c, "SELECT count(*) FROM billing.outbox WHERE firm_id = $1", a.firm), 0);
     int64_t ob = dbtest_ok(c,
                            "INSERT INTO billing.outbox(firm_id, topic, msg_key, payload) "
                            "VALUES ($1, 'keys', 'k', '{}') RETURNING id",
@@ -231,9 +228,10 @@ static void test_parents_locked_for_key_share(void **state)
               2, pl);
     const char *pa[] = {I(firm2)};
     dbtest_ok(c, "INSERT INTO billing.audit_events(firm_id, action) VALUES ($1, 'keys')", 1, pa);
-    dbtest_ok(c, "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, invoice_number)"
-                 " SELECT firm_id, client_id, engagement_id, invoice_number || '-2'"
-                 " FROM billing.invoices WHERE id = $1",
+    dbtest_ok(c,
+              "INSERT INTO billing.invoices(firm_id, client_id, engagement_id, invoice_number)"
+              " SELECT firm_id, client_id, engagement_id, invoice_number || '-2'"
+              " FROM billing.invoices WHERE id = $1",
               1, (const char *[]){I(a.invoice)});
 
     /* Until c commits, nobody can take a lock that a delete or key update
@@ -322,12 +320,10 @@ static void test_referenced_parents_kept(void **state)
                    pfo);
 
     /* Everything is still there. */
-    assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.invoices WHERE id = $1",
-                                a.invoice),
-                     1);
-    assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.engagements WHERE id = $1",
-                                a.engagement),
-                     1);
+    assert_int_equal(
+        keys_count(c, "SELECT count(*) FROM billing.invoices WHERE id = $1", a.invoice), 1);
+    assert_int_equal(
+        keys_count(c, "SELECT count(*) FROM billing.engagements WHERE id = $1", a.engagement), 1);
     assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.clients WHERE id = $1", lone), 1);
     assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.firms WHERE id = $1", fa), 1);
     assert_int_equal(keys_count(c, "SELECT count(*) FROM billing.firms WHERE id = $1", fo), 1);
@@ -344,11 +340,11 @@ static void test_unreferenced_parents_kept(void **state)
     int64_t client = dbtest_client(c, firm);
     int64_t eng = keys_engagement(c, firm, client);
     const char *pe[] = {I(eng)};
-    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.engagements WHERE id = $1",
-                   1, pe);
+    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.engagements WHERE id = $1", 1,
+                   pe);
     dbtest_ok(c, "UPDATE billing.engagements SET status = 'completed' WHERE id = $1", 1, pe);
-    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.engagements WHERE id = $1",
-                   1, pe);
+    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.engagements WHERE id = $1", 1,
+                   pe);
     int64_t inv2 = keys_invoice(c, firm, client, eng);
     const char *pi[] = {I(inv2)};
     dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.invoices WHERE id = $1", 1,
@@ -360,8 +356,7 @@ static void test_unreferenced_parents_kept(void **state)
                    pc2);
     int64_t firm2 = dbtest_firm(c);
     const char *pf2[] = {I(firm2)};
-    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.firms WHERE id = $1", 1,
-                   pf2);
+    dbtest_refused(c, "rule 1.3 (tenant keys)", "DELETE FROM billing.firms WHERE id = $1", 1, pf2);
     /* TRUNCATE, inside a transaction so that nothing could be lost. */
     dbtest_ok(c, "BEGIN", 0, NULL);
     dbtest_refused(c, "rule 1.3 (tenant keys)", "TRUNCATE billing.invoices CASCADE", 0, NULL);

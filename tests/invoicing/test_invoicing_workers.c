@@ -98,8 +98,8 @@ static void test_two_workers_one_tick(void **state)
     enum { N = 7 };
     int64_t eng[N];
     for (int i = 0; i < N; i++)
-        eng[i] = eng_new(firm, client, i == 0 ? "mixed" : "package", 100000 + i, "2026-01-01",
-                         NULL);
+        eng[i] =
+            eng_new(firm, client, i == 0 ? "mixed" : "package", 100000 + i, "2026-01-01", NULL);
     /* the mixed one also bills two approved entries from last month */
     const char *tp[] = {I64(firm), I64(eng[0])};
     dbtest_ok(pg,
@@ -137,15 +137,14 @@ static void test_two_workers_one_tick(void **state)
     time_t deadline = time(NULL) + 120;
     bool done = false;
     while (!done && time(NULL) < deadline) {
-        done = dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1", 1,
-                         fp) == N &&
-               dbtest_ok(pg,
-                         "SELECT count(*) FROM billing.outbox WHERE firm_id = $1"
-                         " AND published_at IS NULL",
-                         1, fp) == 0 &&
-               dbtest_ok(pg,
-                         "SELECT count(*) FROM billing.processed_messages WHERE consumer = $1",
-                         1, gp) == 12;
+        done =
+            dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1", 1, fp) == N &&
+            dbtest_ok(pg,
+                      "SELECT count(*) FROM billing.outbox WHERE firm_id = $1"
+                      " AND published_at IS NULL",
+                      1, fp) == 0 &&
+            dbtest_ok(pg, "SELECT count(*) FROM billing.processed_messages WHERE consumer = $1", 1,
+                      gp) == 12;
         if (!done)
             sleep_ms(200);
     }
@@ -163,9 +162,8 @@ static void test_two_workers_one_tick(void **state)
     for (int i = 0; i < N; i++)
         assert_int_equal(
             q1("SELECT count(*) FROM billing.invoices WHERE engagement_id = $1", eng[i]), 1);
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1", 1,
-                               fp),
-                     N);
+    assert_int_equal(
+        dbtest_ok(pg, "SELECT count(*) FROM billing.invoices WHERE firm_id = $1", 1, fp), N);
     /* one audit and one published outbox row per invoice */
     assert_int_equal(dbtest_ok(pg,
                                "SELECT count(*) FROM billing.outbox o JOIN billing.invoices i"

@@ -117,8 +117,14 @@ static kafka_consumer *consumer_new(roundtrip_ctx *ctx)
 {
     const char *topics[] = {topic};
     kafka_consumer_config cfg = {
-        .brokers = brokers, .group_id = group, .topics = topics, .ntopics = 1,
-        .dlq_topic = dlq, .handler = handler, .ctx = ctx, .max_backoff_ms = 200,
+        .brokers = brokers,
+        .group_id = group,
+        .topics = topics,
+        .ntopics = 1,
+        .dlq_topic = dlq,
+        .handler = handler,
+        .ctx = ctx,
+        .max_backoff_ms = 200,
     };
     char err[512];
     kafka_consumer *c = kafka_consumer_new(&cfg, err, sizeof err);
@@ -192,10 +198,10 @@ static void test_roundtrip(void **state)
     assert_true(kafka_producer_reachable(p, 5000));
 
     char *a = tick_json(1), *b = tick_json(2);
-    produce(p, topic, "1", a);       /* applied */
-    produce(p, topic, "1", a);       /* replay of the same tick: skipped by its key */
+    produce(p, topic, "1", a);                   /* applied */
+    produce(p, topic, "1", a);                   /* replay of the same tick: skipped by its key */
     produce(p, topic, "bad", "not json at all"); /* dead-lettered */
-    produce(p, topic, "flaky", b);   /* fails transiently twice, then applied */
+    produce(p, topic, "flaky", b);               /* fails transiently twice, then applied */
     free(a);
     free(b);
 

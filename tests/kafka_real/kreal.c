@@ -133,8 +133,8 @@ void kr_up(kr_cluster *c, bool sasl, const char *const *users, const char *topic
     }
 
     /* The broker's jars first: their absence is a skip, not a failure. */
-    char *fetch[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-fetch.sh",
-                     (char *)"--quiet", NULL};
+    char *fetch[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-fetch.sh", (char *)"--quiet",
+                     NULL};
     unsigned long long t0 = kr_mono_ms();
     int rc = kr_run(fetch, "/dev/null");
     if (rc == 3) {
@@ -207,8 +207,12 @@ int kr_node(kr_cluster *c, const char *action, int node)
     char flag[16], sn[16];
     snprintf(flag, sizeof flag, "--%s", action);
     snprintf(sn, sizeof sn, "%d", node);
-    char *argv[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-down.sh", (char *)"--dir",
-                    c->dir, flag, sn, NULL};
+    char *argv[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-down.sh",
+                    (char *)"--dir",
+                    c->dir,
+                    flag,
+                    sn,
+                    NULL};
     int rc = kr_run(argv, NULL);
     if (rc == 0 && node >= 1 && node <= KR_NODES)
         c->down[node] = strcmp(action, "start") != 0;
@@ -234,7 +238,11 @@ int kr_start_all(kr_cluster *c)
     for (int i = 1; i <= KR_NODES; i++) {
         snprintf(sn[i], sizeof sn[i], "%d", i);
         char *argv[] = {(char *)LL_SOURCE_DIR "/deploy/local/kafka/kafka-down.sh",
-                        (char *)"--dir", c->dir, (char *)"--start", sn[i], NULL};
+                        (char *)"--dir",
+                        c->dir,
+                        (char *)"--start",
+                        sn[i],
+                        NULL};
         pids[i] = fork();
         if (pids[i] == 0) {
             execv(argv[0], argv);

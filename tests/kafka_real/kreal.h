@@ -21,7 +21,7 @@
 typedef struct {
     char dir[512];
     char brokers[512];
-    bool own;      /* started by this process: stopped and removed at exit */
+    bool own; /* started by this process: stopped and removed at exit */
     bool sasl;
     bool down[KR_NODES + 1]; /* nodes this process took down */
 } kr_cluster;

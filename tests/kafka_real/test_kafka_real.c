@@ -151,8 +151,8 @@ static void test_topics_replicated(void **state)
     rd_kafka_topic_destroy(t);
 
     /* min.insync.replicas=2 on the topic itself. */
-    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
-                                                                 TOPIC_PAYMENTS);
+    rd_kafka_ConfigResource_t *res =
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, TOPIC_PAYMENTS);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
@@ -225,8 +225,8 @@ static void test_roundtrip(void **state)
                                   .valuelen = strlen(values[i])};
     }
     unsigned long long t0 = kr_mono_ms();
-    kafka_status st = kafka_produce_batch_wait(p, msgs, RT_MESSAGES, 30000, results, err,
-                                               sizeof err);
+    kafka_status st =
+        kafka_produce_batch_wait(p, msgs, RT_MESSAGES, 30000, results, err, sizeof err);
     if (st != KAFKA_OK)
         fail_msg("produce: %s", err);
     unsigned long long produced_ms = kr_mono_ms() - t0;

@@ -130,8 +130,9 @@ static void test_ingester_principal_publishes(void **state)
     (void)state;
     kr_principal pr;
     kr_principal_env(&C, "ingester", NULL, &pr);
-    const char *env[8] = {pr.env[0], pr.env[1], pr.env[2], pr.env[3],
-                          "INGESTER_PUBLISH_TIMEOUT_MS=10000", "LOG_LEVEL=info", NULL};
+    const char *env[8] = {
+        pr.env[0],        pr.env[1], pr.env[2], pr.env[3], "INGESTER_PUBLISH_TIMEOUT_MS=10000",
+        "LOG_LEVEL=info", NULL};
     assert_int_equal(h_start_on(C.brokers, env), 0);
     snprintf(payment_id, sizeof payment_id, "evt_kreal_sasl_%s_pay", run_tag);
     snprintf(dispute_id, sizeof dispute_id, "evt_kreal_sasl_%s_dsp", run_tag);
@@ -159,8 +160,8 @@ static void test_worker_principal_refused_on_stripe(void **state)
     as_admin();
     assert_non_null(p);
     /* What its ACLs allow works... */
-    kafka_status st = kafka_produce_wait(p, PREFIX "dlq", "k", 1, "{}", 2, NULL, 0, 20000, err,
-                                         sizeof err);
+    kafka_status st =
+        kafka_produce_wait(p, PREFIX "dlq", "k", 1, "{}", 2, NULL, 0, 20000, err, sizeof err);
     if (st != KAFKA_OK)
         fail_msg("dispute writing its dlq: %s", err);
     /* ...the Stripe topics are the ingester's alone. */
@@ -222,8 +223,9 @@ static void test_unauthorized_producer_is_fatal(void **state)
     (void)state;
     kr_principal pr;
     kr_principal_env(&C, "nobody", NULL, &pr);
-    const char *env[8] = {pr.env[0], pr.env[1], pr.env[2], pr.env[3],
-                          "INGESTER_PUBLISH_TIMEOUT_MS=5000", "LOG_LEVEL=info", NULL};
+    const char *env[8] = {
+        pr.env[0],        pr.env[1], pr.env[2], pr.env[3], "INGESTER_PUBLISH_TIMEOUT_MS=5000",
+        "LOG_LEVEL=info", NULL};
     unsigned long long t0 = kr_mono_ms();
     int started = h_start_on(C.brokers, env);
     int status = -1, posted = 0, ok = 0, refused = 0;

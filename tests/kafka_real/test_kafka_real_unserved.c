@@ -63,8 +63,7 @@ static void consumer_on_term(int sig)
 static kafka_result consumer_handle(void *ctx, const kafka_msg *m, char *err, size_t errlen)
 {
     (void)ctx, (void)err, (void)errlen;
-    fprintf(consumer_out, "%d %lld %llu\n", (int)m->partition, (long long)m->offset,
-            kr_mono_ms());
+    fprintf(consumer_out, "%d %lld %llu\n", (int)m->partition, (long long)m->offset, kr_mono_ms());
     fflush(consumer_out);
     return KAFKA_MSG_OK;
 }
@@ -125,8 +124,7 @@ static consumer_proc consumer_start(const char *name)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        char *argv[] = {(char *)"/proc/self/exe", (char *)"--consumer", topic, group, p.out,
-                        NULL};
+        char *argv[] = {(char *)"/proc/self/exe", (char *)"--consumer", topic, group, p.out, NULL};
         execv("/proc/self/exe", argv);
         _exit(127);
     }
@@ -198,8 +196,13 @@ static void create_topic(void)
     assert_true(pid >= 0);
     if (pid == 0) {
         char *argv[] = {(char *)LL_BUILD_DIR "/deploy/local/billing-kafka-admin",
-                        (char *)"create-topics", (char *)"--replication-factor", (char *)"3",
-                        (char *)"--min-insync-replicas", (char *)"2", spec, NULL};
+                        (char *)"create-topics",
+                        (char *)"--replication-factor",
+                        (char *)"3",
+                        (char *)"--min-insync-replicas",
+                        (char *)"2",
+                        spec,
+                        NULL};
         execv(argv[0], argv);
         _exit(127);
     }

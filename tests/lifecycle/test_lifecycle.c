@@ -152,8 +152,8 @@ static void test_database_rules_for_direct_writers(void **state)
 
     /* 12.1: set once, never changed or removed. */
     dbtest_refused(pg, "rule 12.1 (legal number)",
-                   "UPDATE billing.invoices SET legal_number = 'ACME-2026-000099' WHERE id = $1",
-                   1, pi);
+                   "UPDATE billing.invoices SET legal_number = 'ACME-2026-000099' WHERE id = $1", 1,
+                   pi);
     dbtest_refused(pg, "rule 12.1 (legal number)",
                    "UPDATE billing.invoices SET legal_number = NULL WHERE id = $1", 1, pi);
     /* 12.1: unique per firm; another firm may use the same text. */
@@ -164,8 +164,8 @@ static void test_database_rules_for_direct_writers(void **state)
                       1, pi);
     const char *pd[] = {I(draft)};
     dbtest_refused(pg, "invoices_rule_12_1_no_legal_number_on_draft",
-                   "UPDATE billing.invoices SET legal_number = 'ACME-2026-000777' WHERE id = $1",
-                   1, pd);
+                   "UPDATE billing.invoices SET legal_number = 'ACME-2026-000777' WHERE id = $1", 1,
+                   pd);
     dbtest_refused(pg, "invoices_rule_12_1_legal_number_unique_per_firm",
                    "UPDATE billing.invoices SET status = 'sent', legal_number = 'ACME-2026-000001'"
                    " WHERE id = $1",
@@ -311,10 +311,11 @@ static void test_scheduled_invoicing_numbers_gapless(void **state)
     assert_true(date_parse("2027-01-01", &p.business_date));
     assert_int_equal(invoicing_run(db, &p, &st, err, sizeof err), DB_OK);
     assert_int_equal(st.invoices, 5);
-    assert_string_equal(qt("SELECT min(legal_number) || '..' || max(legal_number)"
-                           " FROM billing.invoices WHERE firm_id = $1 AND issue_date = '2027-01-01'",
-                           1, pf),
-                        "NUM-2027-000001..NUM-2027-000005");
+    assert_string_equal(
+        qt("SELECT min(legal_number) || '..' || max(legal_number)"
+           " FROM billing.invoices WHERE firm_id = $1 AND issue_date = '2027-01-01'",
+           1, pf),
+        "NUM-2027-000001..NUM-2027-000005");
     /* A second firm has counters of its own; the default prefix is the slug. */
     int64_t f2 = dbtest_firm(pg);
     eng_new(f2, client_new(f2, 0, false), "package", "5000", NULL);
@@ -332,8 +333,8 @@ static void test_review_before_issue_makes_drafts(void **state)
     (void)state;
     int64_t f = dbtest_firm(pg);
     assert_int_equal(ctl("--json", "firm", "settings", I(f), "--review-before-issue", "on",
-                         "--number-prefix", "REV", "--legal-name", "Review LLP",
-                         "--reminder-days", "-3,7", NULL),
+                         "--number-prefix", "REV", "--legal-name", "Review LLP", "--reminder-days",
+                         "-3,7", NULL),
                      0);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
@@ -372,8 +373,7 @@ static void test_review_before_issue_makes_drafts(void **state)
                         "draft - - 110000 idle");
     int64_t inv = q("SELECT id FROM billing.invoices WHERE engagement_id = $1", 1, pe);
     assert_int_equal(q1("SELECT count(*) FROM billing.outbox WHERE msg_key = $1::text", inv), 0);
-    assert_int_equal(q1("SELECT count(*) FROM billing.legal_number_counters WHERE firm_id = $1",
-                        f),
+    assert_int_equal(q1("SELECT count(*) FROM billing.legal_number_counters WHERE firm_id = $1", f),
                      0);
     /* Drafts are never charged. */
     assert_int_equal(q1("SELECT count(*) FROM billing.invoices i WHERE i.id = $1 AND"
@@ -497,8 +497,8 @@ static void test_adjust_and_issue(void **state)
                            1, pl),
                         "4.25 85000 5.00 100000 partner junior time");
     /* A second adjustment keeps the first originals. */
-    assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--amount-cents",
-                         "90000", "--reason", "agreed", "--by", "partner", NULL),
+    assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--amount-cents", "90000",
+                         "--reason", "agreed", "--by", "partner", NULL),
                      0);
     assert_string_equal(qt("SELECT subtotal_cents || ' ' || tax_cents || ' ' || total_cents"
                            " FROM billing.invoices i WHERE id = (SELECT invoice_id FROM"
@@ -521,14 +521,13 @@ static void test_adjust_and_issue(void **state)
     assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--quantity", "1.234",
                          "--reason", "r", "--by", "p", NULL),
                      2);
-    assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--reason", "r", "--by",
-                         "p", NULL),
-                     2);
+    assert_int_equal(
+        ctl("invoice", "adjust", I(inv), "--line", I(line), "--reason", "r", "--by", "p", NULL), 2);
 
     /* Issue: number, dates from --date, autopay scheduled for on_issue, audit, event. */
-    assert_int_equal(ctl("--json", "invoice", "issue", I(inv), "--date", "2026-03-04", "--by",
-                         "partner", NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "invoice", "issue", I(inv), "--date", "2026-03-04", "--by", "partner", NULL),
+        0);
     char want[128];
     snprintf(want, sizeof want, "{\"invoice_id\":%lld,\"legal_number\":\"ADJ-2026-000001\"}\n",
              (long long)inv);
@@ -600,17 +599,16 @@ static void test_void(void **state)
                     " idempotency_key, amount_cents) VALUES ($1::bigint, $2::bigint, 1,"
                     " 'autopay', 'void-test-' || $1::text, 30000) RETURNING id",
                     2, pa);
-    assert_int_equal(ctl("invoice", "void", I(inv), "--reason", "wrong client", "--by", "fin",
-                         NULL),
-                     1);
+    assert_int_equal(
+        ctl("invoice", "void", I(inv), "--reason", "wrong client", "--by", "fin", NULL), 1);
     assert_non_null(strstr(errout, "a charge is in flight"));
     assert_string_equal(qt("SELECT status FROM billing.invoices WHERE id = $1", 1, pi), "sent");
     const char *pat[] = {I(att)};
     q("UPDATE billing.payment_attempts SET status = 'failed' WHERE id = $1 RETURNING 1", 1, pat);
 
-    assert_int_equal(ctl("--json", "invoice", "void", I(inv), "--reason", "wrong client", "--by",
-                         "fin", NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "invoice", "void", I(inv), "--reason", "wrong client", "--by", "fin", NULL),
+        0);
     assert_non_null(strstr(out, "\"time_entries_released\":1"));
     assert_string_equal(qt("SELECT status || ' ' || legal_number || ' ' || voided_by || ' '"
                            " || void_reason || ' ' || autopay_status FROM billing.invoices"
@@ -803,10 +801,11 @@ static void test_credit_note_by_lines_to_credit(void **state)
     assert_int_equal(json_int("applied_to_due_cents"), 0);
     assert_int_equal(json_int("credited_cents"), 7700);
     assert_int_equal(json_int("refunded_cents"), 0);
-    assert_int_equal(q1("SELECT coalesce(sum(amount_cents), 0) FROM billing.credit_ledger"
-                        " WHERE client_id = $1 AND source = 'credit_note' AND entry_type = 'credit'",
-                        cl),
-                     7700);
+    assert_int_equal(
+        q1("SELECT coalesce(sum(amount_cents), 0) FROM billing.credit_ledger"
+           " WHERE client_id = $1 AND source = 'credit_note' AND entry_type = 'credit'",
+           cl),
+        7700);
     /* The credit report counts the note's credit as issued today, balanced. */
     assert_int_equal(ctl("--json", "report", "credits", "--firm-id", I(f), NULL), 0);
     json_t *rep = json_loads(out, 0, NULL);
@@ -857,15 +856,15 @@ static void test_credit_note_refund_through_stripe(void **state)
     int64_t e = eng_new(f, cl, "package", "1000", NULL);
     tick(f, "2026-03-01"); /* 1100 */
     int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
-    stripe_config cfg = {.secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd),
-                         .max_rps = 25};
+    stripe_config cfg = {
+        .secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd), .max_rps = 25};
     char err[256], key[64];
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
     assert_non_null(sc);
     snprintf(key, sizeof key, "lc-test-pi-%ld", (long)getpid());
     stripe_form *form = stripe_form_payment_intent(1100, "usd", NULL, "pm_card_visa", inv, f, key);
-    stripe_call call = {.method = "POST", .path = "/v1/payment_intents", .form = form,
-                        .idempotency_key = key};
+    stripe_call call = {
+        .method = "POST", .path = "/v1/payment_intents", .form = form, .idempotency_key = key};
     assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
     assert_int_equal(call.result.outcome, STRIPE_OK);
     const char *pp[] = {I(inv), call.result.object_id, call.result.latest_charge};
@@ -927,9 +926,8 @@ static void test_report_wip_and_aging(void **state)
       " WHERE id = $1 RETURNING 1",
       1, (const char *const[]){I(u)});
     entry_new(f, e, "2026-04-02", "9.00");
-    assert_int_equal(ctl("--json", "report", "wip", "--firm-id", I(f), "--date", "2026-03-31",
-                         NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "report", "wip", "--firm-id", I(f), "--date", "2026-03-31", NULL), 0);
     json_t *j = json_loads(out, 0, NULL);
     assert_non_null(j);
     json_t *rows = json_object_get(j, "rows");
@@ -959,11 +957,9 @@ static void test_report_wip_and_aging(void **state)
                          "--line", "hourly:1:5000:Mistake", "--date", "2026-04-21", NULL),
                      0);
     int64_t bad = json_int("invoice_id");
-    assert_int_equal(ctl("invoice", "void", I(bad), "--reason", "mistake", "--by", "fin", NULL),
-                     0);
-    assert_int_equal(ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-05-01",
-                         NULL),
-                     0);
+    assert_int_equal(ctl("invoice", "void", I(bad), "--reason", "mistake", "--by", "fin", NULL), 0);
+    assert_int_equal(
+        ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-05-01", NULL), 0);
     j = json_loads(out, 0, NULL);
     assert_non_null(j);
     rows = json_object_get(j, "rows");
@@ -979,9 +975,8 @@ static void test_report_wip_and_aging(void **state)
     assert_int_equal(json_integer_value(json_object_get(a, "invoices")), 2);
     json_decref(j);
     /* 2026-07-01: 107 days late -> 90+; the April one 57 days -> 31-60. */
-    assert_int_equal(ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-07-01",
-                         NULL),
-                     0);
+    assert_int_equal(
+        ctl("--json", "report", "aging", "--firm-id", I(f), "--date", "2026-07-01", NULL), 0);
     assert_non_null(strstr(out, "\"days_90_plus_cents\":29700"));
     assert_non_null(strstr(out, "\"days_31_60_cents\":11000"));
     /* The manual invoices took the next legal numbers. */
@@ -1024,8 +1019,8 @@ static void test_review_flow_charged_after_issue(void **state)
     int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
     int64_t line = q1("SELECT id FROM billing.invoice_line_items WHERE invoice_id = $1", inv);
 
-    stripe_config cfg = {.secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd),
-                         .max_rps = 25};
+    stripe_config cfg = {
+        .secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd), .max_rps = 25};
     char err[512];
     payments_ctx ctx = {.db = db, .stripe = stripe_client_new(&cfg, err, sizeof err)};
     assert_non_null(ctx.stripe);
@@ -1042,9 +1037,8 @@ static void test_review_flow_charged_after_issue(void **state)
     assert_int_equal(ctl("invoice", "adjust", I(inv), "--line", I(line), "--quantity", "4",
                          "--reason", "write-down", "--by", "partner", NULL),
                      0);
-    assert_int_equal(ctl("invoice", "issue", I(inv), "--date", "2026-03-04", "--by", "partner",
-                         NULL),
-                     0);
+    assert_int_equal(
+        ctl("invoice", "issue", I(inv), "--date", "2026-03-04", "--by", "partner", NULL), 0);
     assert_int_equal(ctl("credit-note", "create", "--invoice", I(inv), "--amount-cents", "8800",
                          "--credit", "--reason", "goodwill", "--by", "fin", NULL),
                      0);

@@ -82,7 +82,7 @@ const char *model_pick_pm(model_rng *r);
 #define MODEL_MAX_SNAPS (MODEL_MAX_OPS + 16)
 
 typedef struct {
-    char pm[64];  /* "" = none stored */
+    char pm[64]; /* "" = none stored */
     bool autopay;
     bool autopay0; /* at the start */
     int64_t id;
@@ -123,8 +123,8 @@ typedef struct {
     json_t *snap;         /* the firm's books after the step */
     int64_t credit_added; /* billingctl credit add (0 none) */
     int credit_client;
-    int apply_inv;        /* billingctl credit apply on this invoice (-1 none) */
-    int64_t apply_max;    /* --amount-cents (0 = none) */
+    int apply_inv;     /* billingctl credit apply on this invoice (-1 none) */
+    int64_t apply_max; /* --amount-cents (0 = none) */
     int apply_rc;
 } model_step;
 
@@ -146,9 +146,9 @@ typedef struct {
     bool paid_twice; /* made a PaymentIntent outside our workers */
     int nsteps;
     model_step steps[MODEL_MAX_SNAPS];
-    int split[2];     /* the next shard split for the date below (autopay, retry) */
+    int split[2]; /* the next shard split for the date below (autopay, retry) */
     char split_date[2][16];
-    char *log;        /* what happened, one line per step */
+    char *log; /* what happened, one line per step */
     size_t loglen, logcap;
     bool failed;
 } model_history;

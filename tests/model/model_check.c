@@ -398,8 +398,8 @@ static int inv_index(const orc_client *c, int64_t invoice_id)
  * system moved) with Stripe's amounts. -1 with why when the books hold a
  * fact Stripe does not. */
 static int step_events(model_batch *b, model_history *h, const model_step *s, const json_t *s0,
-                       const json_t *s1, int64_t client, const orc_client *before,
-                       orc_event *ev, char *why, size_t whylen)
+                       const json_t *s1, int64_t client, const orc_client *before, orc_event *ev,
+                       char *why, size_t whylen)
 {
     int n = 0;
     size_t i;
@@ -462,8 +462,8 @@ static int step_events(model_batch *b, model_history *h, const model_step *s, co
         int inv = inv_index(&after, jint(o, "invoice"));
         if (inv < 0)
             continue;
-        orc_dstate from = dispute_state(find_row(json_object_get(s0, "disputes"), "id",
-                                                 jstr(o, "id"))),
+        orc_dstate from = dispute_state(
+                       find_row(json_object_get(s0, "disputes"), "id", jstr(o, "id"))),
                    to = dispute_state(o);
         if (from == to)
             continue;
@@ -507,7 +507,8 @@ static int step_events(model_batch *b, model_history *h, const model_step *s, co
                    (strcmp(use, "invoice_payment") == 0 || strcmp(use, "partial_payment") == 0)) {
             int inv = inv_index(&after, jint(o, "invoice"));
             bool mine = strcmp(by, "model") == 0;
-            if (inv < 0 || (mine && (s->apply_inv < 0 || h->inv[s->apply_inv].id != jint(o, "invoice")))) {
+            if (inv < 0 ||
+                (mine && (s->apply_inv < 0 || h->inv[s->apply_inv].id != jint(o, "invoice")))) {
                 snprintf(why, whylen, "a credit application to invoice %lld nobody asked for",
                          (long long)jint(o, "invoice"));
                 return -1;
@@ -714,10 +715,11 @@ static void check_oracle(model_batch *b, model_history *h)
     json_array_foreach(b->refunds, i, o)
     {
         int inv = -1;
-        if (model_history_of_invoice(b, strtoll(jmeta(model_find(b->pis, jstr(o, "payment_intent")),
-                                                      "invoice_id"),
-                                                NULL, 10),
-                                     &inv) != h)
+        if (model_history_of_invoice(
+                b,
+                strtoll(jmeta(model_find(b->pis, jstr(o, "payment_intent")), "invoice_id"), NULL,
+                        10),
+                &inv) != h)
             continue;
         const char *st = jstr(o, "status");
         int64_t counted =
@@ -726,18 +728,20 @@ static void check_oracle(model_batch *b, model_history *h)
         if (f == NULL || jint(f, "applied") != counted)
             fail_check(h, "6 (Stripe's refunds are in the books)",
                        "refund %s (%s, %lld) of invoice %d: the books count %lld", jstr(o, "id"),
-                       st, (long long)jint(o, "amount"), inv, f ? (long long)jint(f, "applied") : -1LL);
+                       st, (long long)jint(o, "amount"), inv,
+                       f ? (long long)jint(f, "applied") : -1LL);
     }
     json_array_foreach(b->disputes, i, o)
     {
         int inv = -1;
-        if (model_history_of_invoice(b, strtoll(jmeta(model_find(b->pis, jstr(o, "payment_intent")),
-                                                      "invoice_id"),
-                                                NULL, 10),
-                                     &inv) != h)
+        if (model_history_of_invoice(
+                b,
+                strtoll(jmeta(model_find(b->pis, jstr(o, "payment_intent")), "invoice_id"), NULL,
+                        10),
+                &inv) != h)
             continue;
         const char *st = jstr(o, "status");
-        orc_dstate want = strcmp(st, "lost") == 0 ? ORC_D_LOST
+        orc_dstate want = strcmp(st, "lost") == 0  ? ORC_D_LOST
                           : strcmp(st, "won") == 0 ? ORC_D_WON
                                                    : ORC_D_OPEN;
         const json_t *d = find_row(json_object_get(last, "disputes"), "id", jstr(o, "id"));
@@ -760,7 +764,7 @@ int model_batch_check(model_batch *b)
     for (int j = 0; j < b->nh; j++) {
         snprintf(firms[j], sizeof firms[j], "%lld", (long long)b->h[j]->firm);
         const char *rec[] = {"reconcile", "--from", "2020-01-01", "--to", "2099-12-31",
-                             "--firm-id", firms[j], "--json", NULL};
+                             "--firm-id", firms[j], "--json",     NULL};
         const char *ver[] = {"verify", "--firm-id", firms[j], "--json", NULL};
         memcpy(jobs[2 * j].argv, rec, sizeof rec);
         memcpy(jobs[2 * j + 1].argv, ver, sizeof ver);
@@ -788,8 +792,8 @@ int model_batch_check(model_batch *b)
             fprintf(stderr,
                     "\n==== model: history %d FAILED (seed %llu)\n"
                     "replay: LL_MODEL_SEED=%llu LL_MODEL_ONLY=%d\n%s====\n",
-                    h->index, (unsigned long long)h->seed,
-                    (unsigned long long)b->env->run_seed, h->index, h->log ? h->log : "");
+                    h->index, (unsigned long long)h->seed, (unsigned long long)b->env->run_seed,
+                    h->index, h->log ? h->log : "");
         } else if (verbose) {
             fprintf(stderr, "\n==== model: history %d passed\n%s====\n", h->index,
                     h->log ? h->log : "");

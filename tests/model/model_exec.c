@@ -54,8 +54,7 @@ void model_env_start(model_env *env)
     snprintf(env->group_dispute, sizeof env->group_dispute, "%sbilling-dispute-worker",
              env->H.prefix);
     snprintf(env->log_dispute, sizeof env->log_dispute, "/tmp/%sdispute.log", env->H.prefix);
-    snprintf(env->evidence_file, sizeof env->evidence_file, "/tmp/%sevidence.json",
-             env->H.prefix);
+    snprintf(env->evidence_file, sizeof env->evidence_file, "/tmp/%sevidence.json", env->H.prefix);
     FILE *f = fopen(env->evidence_file, "w");
     assert_non_null(f);
     fputs("{\"customer_name\":\"Model Client\",\"service_date\":\"2026-12-01\","
@@ -188,8 +187,8 @@ static PGresult *q(model_env *env, const char *sql, int n, const char *const *p)
 static int64_t q_i64(model_env *env, const char *sql, int n, const char *const *p)
 {
     PGresult *r = q(env, sql, n, p);
-    int64_t v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                          : 0;
+    int64_t v =
+        PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return v;
 }
@@ -339,7 +338,7 @@ static void batch_collect(model_batch *b)
         if (strncmp(type, "payment_intent.", 15) == 0) {
             m.topic = TOPIC_STRIPE_PAYMENTS;
             m.group = strcmp(type, "payment_intent.payment_failed") == 0 ? MODEL_G_RETRY
-                                                                          : MODEL_G_AUTOPAY;
+                                                                         : MODEL_G_AUTOPAY;
             snprintf(m.key, sizeof m.key, "%s", jstr(o, "id"));
             invoice = strtoll(jmeta(o, "invoice_id"), NULL, 10);
         } else {
@@ -357,8 +356,8 @@ static void batch_collect(model_batch *b)
         if (h == NULL)
             continue; /* not a history's (cannot happen: one stand-in per batch) */
         if (h->nevents == MODEL_MAX_EVENTS) {
-            model_log(h, "      (event %s %s not queued: the history's event list is full)",
-                      m.type, m.id);
+            model_log(h, "      (event %s %s not queued: the history's event list is full)", m.type,
+                      m.id);
             continue;
         }
         m.body = json_dumps(ev, JSON_COMPACT);
@@ -453,7 +452,7 @@ static void batch_publish(model_batch *b)
     model_env *env = b->env;
     kafka_out_msg *msgs = calloc(b->nout, sizeof *msgs);
     kafka_header *hd = calloc(b->nout * 3, sizeof *hd);
-    char (*names)[TOPIC_NAME_MAX + 1] = calloc(b->nout, sizeof *names);
+    char(*names)[TOPIC_NAME_MAX + 1] = calloc(b->nout, sizeof *names);
     kafka_status *res = calloc(b->nout, sizeof *res);
     assert_true(msgs && hd && names && res);
     for (size_t i = 0; i < b->nout; i++) {
@@ -510,13 +509,11 @@ static void batch_wait(model_batch *b)
     groups[gl] = '\0';
     keys[kl++] = '}';
     keys[kl] = '\0';
-    const char *p[] = {groups, keys, env->H.group_autopay, env->H.group_retry,
-                       env->group_dispute};
-    static const char sql[] =
-        "SELECT count(*) FROM unnest($1::int[], $2::text[]) AS w(g, k)"
-        " WHERE EXISTS (SELECT 1 FROM billing.processed_messages m"
-        "  WHERE m.consumer = (ARRAY[$3, $4, $5])[w.g + 1]"
-        "  AND m.idempotency_key IN (w.k, w.k || ':unmatched'))";
+    const char *p[] = {groups, keys, env->H.group_autopay, env->H.group_retry, env->group_dispute};
+    static const char sql[] = "SELECT count(*) FROM unnest($1::int[], $2::text[]) AS w(g, k)"
+                              " WHERE EXISTS (SELECT 1 FROM billing.processed_messages m"
+                              "  WHERE m.consumer = (ARRAY[$3, $4, $5])[w.g + 1]"
+                              "  AND m.idempotency_key IN (w.k, w.k || ':unmatched'))";
     int64_t want = (int64_t)b->nwaits, got = 0;
     for (int waited = 0; waited < WAIT_LIMIT_MS; waited += 20) {
         got = q_i64(env, sql, 5, p);
@@ -586,8 +583,7 @@ static void history_world(model_batch *b, model_history *h)
     for (int i = 0; i < h->ninv; i++) {
         model_invoice *v = &h->inv[i];
         date_format(date_add_days(b->day, v->due_days), due, sizeof due);
-        v->id = payh_invoice(&env->H, h->firm, h->cl[v->client].id, v->total, day, due,
-                             v->cadence);
+        v->id = payh_invoice(&env->H, h->firm, h->cl[v->client].id, v->total, day, due, v->cadence);
         /* as billingctl invoice create records it (section 9) */
         const char *pa[] = {I64(h->firm), I64(v->id)};
         PQclear(q(env,
@@ -628,8 +624,7 @@ static void op_skip(model_batch *b, model_history *h, const model_op *o, const c
 
 /* The history's PaymentIntents at Stripe (by the metadata of its invoices),
  * filtered by status ("" = any). */
-static int history_pis(model_batch *b, model_history *h, const char *status, json_t **out,
-                       int max)
+static int history_pis(model_batch *b, model_history *h, const char *status, json_t **out, int max)
 {
     int n = 0;
     size_t i;
@@ -656,8 +651,8 @@ static json_t *charge_of(model_batch *b, const char *charge)
 static void op_webhooks(model_batch *b, model_history *h, const model_op *o)
 {
     int mode = (int)(o->a % 6);
-    static const char *const modes[] = {"all in order",   "all reordered",     "some, reordered",
-                                        "all, some twice", "some withheld",     "the oldest only"};
+    static const char *const modes[] = {"all in order",    "all reordered", "some, reordered",
+                                        "all, some twice", "some withheld", "the oldest only"};
     int idx[MODEL_MAX_EVENTS], n = 0;
     for (int e = 0; e < h->nevents; e++)
         if (h->ev[e].delivered == 0 && !h->ev[e].withheld)
@@ -702,8 +697,8 @@ static void op_webhooks(model_batch *b, model_history *h, const model_op *o)
                 queue_event(b, h, x);
                 sent++;
                 if (len < sizeof list)
-                    len += (size_t)snprintf(list + len, sizeof list - len, " again:%s(%s)",
-                                            x->type, x->id + 4);
+                    len += (size_t)snprintf(list + len, sizeof list - len, " again:%s(%s)", x->type,
+                                            x->id + 4);
             }
         }
     }
@@ -766,11 +761,15 @@ static void op_credit_add(model_batch *b, model_history *h, const model_op *o)
     int64_t amount = 100 + 50 * (int64_t)(o->b % 30);
     bool goodwill = o->c % 3 == 0;
     char out[2048], err[2048];
-    const char *argv[] = {"credit",      "add",         "--client",       I64(h->cl[c].id),
-                          "--amount-cents", I64(amount), "--source",
-                          goodwill ? "goodwill" : "promotional", "--description", "model credit",
-                          "--created-by", "model",     "--reason",       "model history",
-                          "--approved-by", "ops",      "--json",         NULL};
+    const char *argv[] = {"credit",         "add",
+                          "--client",       I64(h->cl[c].id),
+                          "--amount-cents", I64(amount),
+                          "--source",       goodwill ? "goodwill" : "promotional",
+                          "--description",  "model credit",
+                          "--created-by",   "model",
+                          "--reason",       "model history",
+                          "--approved-by",  "ops",
+                          "--json",         NULL};
     int rc = model_ctl(b->env, out, sizeof out, err, sizeof err, argv);
     model_log(h, "      client %d +%lld cents %s: exit %d", c, (long long)amount,
               goodwill ? "goodwill" : "promotional", rc);
@@ -792,14 +791,23 @@ static void op_credit_apply(model_batch *b, model_history *h, const model_op *o,
     int i = (int)(o->a % (uint64_t)h->ninv);
     int64_t amount = o->b % 2 == 0 ? 0 : 50 * (int64_t)(1 + o->c % 40);
     char out[2048], err[2048];
-    const char *argv[] = {"credit", "apply", "--invoice", I64(h->inv[i].id), "--created-by",
-                          "model", "--date", day, "--json", amount > 0 ? "--amount-cents" : NULL,
-                          amount > 0 ? I64(amount) : NULL, NULL};
+    const char *argv[] = {"credit",
+                          "apply",
+                          "--invoice",
+                          I64(h->inv[i].id),
+                          "--created-by",
+                          "model",
+                          "--date",
+                          day,
+                          "--json",
+                          amount > 0 ? "--amount-cents" : NULL,
+                          amount > 0 ? I64(amount) : NULL,
+                          NULL};
     int rc = model_ctl(b->env, out, sizeof out, err, sizeof err, argv);
     out[strcspn(out, "\n")] = '\0';
     err[strcspn(err, "\n")] = '\0';
-    model_log(h, "      invoice %d %s: exit %d %s", i,
-              amount > 0 ? I64(amount) : "all available", rc, rc == 0 ? out : err);
+    model_log(h, "      invoice %d %s: exit %d %s", i, amount > 0 ? I64(amount) : "all available",
+              rc, rc == 0 ? out : err);
     model_step *s = history_step(b, h, "credit apply");
     if (s != NULL) {
         s->apply_inv = i;
@@ -861,16 +869,22 @@ static void op_refund(model_batch *b, model_history *h, const model_op *o)
     if (pending)
         standin_refund_default(b->env->H.stripe, "pending");
     char out[4096], err[2048];
-    const char *argv[] = {"refund",   I64(h->inv[i].id), "--reason", "requested_by_customer",
-                          "--by",     "model",           "--json",
-                          amount > 0 ? "--amount-cents" : NULL, amount > 0 ? I64(amount) : NULL,
+    const char *argv[] = {"refund",
+                          I64(h->inv[i].id),
+                          "--reason",
+                          "requested_by_customer",
+                          "--by",
+                          "model",
+                          "--json",
+                          amount > 0 ? "--amount-cents" : NULL,
+                          amount > 0 ? I64(amount) : NULL,
                           NULL};
     int rc = model_ctl(b->env, out, sizeof out, err, sizeof err, argv);
     if (pending)
         standin_refund_default(b->env->H.stripe, "succeeded");
     err[strcspn(err, "\n")] = '\0';
-    model_log(h, "      invoice %d refund %s %lld%s: exit %d %s", i, kinds[kind],
-              (long long)amount, pending ? " (pending at Stripe)" : "", rc, rc == 0 ? "" : err);
+    model_log(h, "      invoice %d refund %s %lld%s: exit %d %s", i, kinds[kind], (long long)amount,
+              pending ? " (pending at Stripe)" : "", rc, rc == 0 ? "" : err);
     history_step(b, h, "refund %s", kinds[kind]);
 }
 
@@ -929,8 +943,8 @@ static void op_dispute_open(model_batch *b, model_history *h, const model_op *o)
     json_t *ch = charge_of(b, jstr(pi, "latest_charge"));
     int64_t left = json_integer_value(json_object_get(ch, "amount")) -
                    json_integer_value(json_object_get(ch, "amount_refunded"));
-    int64_t amount = o->b % 3 == 0 && left > 100 ? 50 * (int64_t)(1 + o->c % (uint64_t)(left / 50 - 1))
-                                                 : 0;
+    int64_t amount =
+        o->b % 3 == 0 && left > 100 ? 50 * (int64_t)(1 + o->c % (uint64_t)(left / 50 - 1)) : 0;
     static const char *const reasons[] = {"fraudulent", "duplicate", "product_not_received",
                                           "subscription_canceled"};
     char piid[64];
@@ -986,8 +1000,8 @@ static void op_dispute_evidence(model_batch *b, model_history *h, const model_op
     snprintf(id, sizeof id, "%s", PQgetvalue(r, (int)(o->a % (uint64_t)n), 0));
     PQclear(r);
     char out[2048], err[2048];
-    const char *argv[] = {"dispute", "evidence", id, "--file", b->env->evidence_file, "--by",
-                          "model", NULL};
+    const char *argv[] = {"dispute", "evidence", id,  "--file", b->env->evidence_file,
+                          "--by",    "model",    NULL};
     int rc = model_ctl(b->env, out, sizeof out, err, sizeof err, argv);
     err[strcspn(err, "\n")] = '\0';
     model_log(h, "      evidence for %s: exit %d %s", id, rc, rc == 0 ? "" : err);
@@ -1122,7 +1136,10 @@ static void exec_faulted(model_batch *b, int phase, int round)
     clock_gettime(CLOCK_MONOTONIC, &z);
     if (getenv("LL_MODEL_TRACE"))
         fprintf(stderr, "model: round %d %s phase: %d ticks (%d lost, %d bursts%s) %.2f s\n", round,
-                auth ? "401" : any429 ? "429" : "lost/500", n, lose, burst, any429 ? ", 429" : "",
+                auth     ? "401"
+                : any429 ? "429"
+                         : "lost/500",
+                n, lose, burst, any429 ? ", 429" : "",
                 (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9);
     standin_fail_mode(env->H.stripe, "lose_answer", 0);
     standin_fail_status(env->H.stripe, 500, 0);
@@ -1343,8 +1360,9 @@ void model_batch_run(model_batch *b)
             payh_sleep_ms(kill_delay);
             static const char *const names[] = {"autopay", "retry", "dispute", "second autopay"};
             for (int j = 0; j < b->nh; j++)
-                model_log(b->h[j], "r%02d -- SIGKILL of the %s worker %d ms into the round,"
-                                   " restarted",
+                model_log(b->h[j],
+                          "r%02d -- SIGKILL of the %s worker %d ms into the round,"
+                          " restarted",
                           r, names[kill_which], kill_delay);
             model_env_kill(env, kill_which);
         }

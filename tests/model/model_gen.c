@@ -46,10 +46,10 @@ uint64_t model_batch_seed(uint64_t run_seed, uint64_t batch)
 }
 
 static const char *const op_names[OP_NKINDS] = {
-    "autopay_tick",  "retry_tick",     "lost_answer",  "burst_500",     "burst_429",
-    "auth_401",      "webhooks",       "card_change",  "autopay_off",   "autopay_on",
-    "credit_add",    "credit_apply",   "refund",       "refund_move",   "dispute_open",
-    "dispute_close", "dispute_evidence", "pay_twice",  "complete"};
+    "autopay_tick",  "retry_tick",       "lost_answer", "burst_500",   "burst_429",
+    "auth_401",      "webhooks",         "card_change", "autopay_off", "autopay_on",
+    "credit_add",    "credit_apply",     "refund",      "refund_move", "dispute_open",
+    "dispute_close", "dispute_evidence", "pay_twice",   "complete"};
 
 const char *model_op_name(model_op_kind k)
 {
@@ -64,21 +64,44 @@ bool model_op_faulted(model_op_kind k)
 /* How often each operation is drawn (out of their sum): in the first
  * part of a history mostly what charges, later more of what follows money
  * (refunds, disputes), so that fewer operations find nothing to act on. */
-static const unsigned op_weights[2][OP_NKINDS] = {
-    {[OP_AUTOPAY_TICK] = 20, [OP_RETRY_TICK] = 6,     [OP_LOST_ANSWER] = 7,
-     [OP_BURST_500] = 4,     [OP_BURST_429] = 1,      [OP_AUTH_401] = 3,
-     [OP_WEBHOOKS] = 12,     [OP_CARD_CHANGE] = 5,    [OP_AUTOPAY_OFF] = 3,
-     [OP_AUTOPAY_ON] = 2,    [OP_CREDIT_ADD] = 5,     [OP_CREDIT_APPLY] = 4,
-     [OP_REFUND] = 3,        [OP_REFUND_MOVE] = 1,    [OP_DISPUTE_OPEN] = 2,
-     [OP_DISPUTE_CLOSE] = 1, [OP_DISPUTE_EVIDENCE] = 0, [OP_PAY_TWICE] = 3,
-     [OP_COMPLETE] = 3},
-    {[OP_AUTOPAY_TICK] = 10, [OP_RETRY_TICK] = 8,     [OP_LOST_ANSWER] = 4,
-     [OP_BURST_500] = 3,     [OP_BURST_429] = 1,      [OP_AUTH_401] = 2,
-     [OP_WEBHOOKS] = 16,     [OP_CARD_CHANGE] = 3,    [OP_AUTOPAY_OFF] = 3,
-     [OP_AUTOPAY_ON] = 2,    [OP_CREDIT_ADD] = 4,     [OP_CREDIT_APPLY] = 5,
-     [OP_REFUND] = 10,       [OP_REFUND_MOVE] = 5,    [OP_DISPUTE_OPEN] = 6,
-     [OP_DISPUTE_CLOSE] = 6, [OP_DISPUTE_EVIDENCE] = 1, [OP_PAY_TWICE] = 2,
-     [OP_COMPLETE] = 3}};
+static const unsigned op_weights[2][OP_NKINDS] = {{[OP_AUTOPAY_TICK] = 20,
+                                                   [OP_RETRY_TICK] = 6,
+                                                   [OP_LOST_ANSWER] = 7,
+                                                   [OP_BURST_500] = 4,
+                                                   [OP_BURST_429] = 1,
+                                                   [OP_AUTH_401] = 3,
+                                                   [OP_WEBHOOKS] = 12,
+                                                   [OP_CARD_CHANGE] = 5,
+                                                   [OP_AUTOPAY_OFF] = 3,
+                                                   [OP_AUTOPAY_ON] = 2,
+                                                   [OP_CREDIT_ADD] = 5,
+                                                   [OP_CREDIT_APPLY] = 4,
+                                                   [OP_REFUND] = 3,
+                                                   [OP_REFUND_MOVE] = 1,
+                                                   [OP_DISPUTE_OPEN] = 2,
+                                                   [OP_DISPUTE_CLOSE] = 1,
+                                                   [OP_DISPUTE_EVIDENCE] = 0,
+                                                   [OP_PAY_TWICE] = 3,
+                                                   [OP_COMPLETE] = 3},
+                                                  {[OP_AUTOPAY_TICK] = 10,
+                                                   [OP_RETRY_TICK] = 8,
+                                                   [OP_LOST_ANSWER] = 4,
+                                                   [OP_BURST_500] = 3,
+                                                   [OP_BURST_429] = 1,
+                                                   [OP_AUTH_401] = 2,
+                                                   [OP_WEBHOOKS] = 16,
+                                                   [OP_CARD_CHANGE] = 3,
+                                                   [OP_AUTOPAY_OFF] = 3,
+                                                   [OP_AUTOPAY_ON] = 2,
+                                                   [OP_CREDIT_ADD] = 4,
+                                                   [OP_CREDIT_APPLY] = 5,
+                                                   [OP_REFUND] = 10,
+                                                   [OP_REFUND_MOVE] = 5,
+                                                   [OP_DISPUTE_OPEN] = 6,
+                                                   [OP_DISPUTE_CLOSE] = 6,
+                                                   [OP_DISPUTE_EVIDENCE] = 1,
+                                                   [OP_PAY_TWICE] = 2,
+                                                   [OP_COMPLETE] = 3}};
 
 /* The stand-in's payment methods (its README's table), by weight. */
 static const struct {

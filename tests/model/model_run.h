@@ -35,16 +35,16 @@ typedef struct {
     int index;
     int nh;
     model_history **h;
-    model_rng rng;    /* batch-level choices: days, kills, search lag */
-    civil_date day;   /* the business date of the batch's ticks now */
+    model_rng rng;  /* batch-level choices: days, kills, search lag */
+    civil_date day; /* the business date of the batch's ticks now */
     int64_t event_seq;
     json_t *pis, *refunds, *disputes, *charges; /* Stripe's dumps, refreshed */
-    json_t *requests; /* /__standin/requests, fetched before the checks */
+    json_t *requests;                           /* /__standin/requests, fetched before the checks */
     model_wait *waits;
     size_t nwaits, capwaits;
     model_msg *out;
     size_t nout, capout;
-    int kill_round;   /* -1: none */
+    int kill_round; /* -1: none */
     int rounds;
 } model_batch;
 

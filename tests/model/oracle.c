@@ -80,8 +80,9 @@ static void orc_add_credit(orc_client *c, int64_t amount, int payment)
  * due; the rest is the caller's to credit. Returns what was applied. */
 static int64_t orc_land(orc_invoice *inv, int64_t amount, bool reopen)
 {
-    bool closed = orc_closed(inv->status) &&
-                  !(reopen && (orc_is(inv->status, "refunded") || orc_is(inv->status, "charged_back")));
+    bool closed =
+        orc_closed(inv->status) &&
+        !(reopen && (orc_is(inv->status, "refunded") || orc_is(inv->status, "charged_back")));
     int64_t applied = closed ? 0 : orc_min(amount, orc_max(inv->total - inv->paid, 0));
     if (applied <= 0)
         return 0;
@@ -202,9 +203,7 @@ orc_result orc_apply(orc_client *c, const orc_event *e)
         orc_add_credit(c, e->amount - pay->applied, p);
         return ORC_APPLIED;
     }
-    case ORC_CREDIT:
-        orc_add_credit(c, e->amount, -1);
-        return ORC_APPLIED;
+    case ORC_CREDIT: orc_add_credit(c, e->amount, -1); return ORC_APPLIED;
     case ORC_APPLY: {
         /* Rule 4: applied credit never exceeds the balance or the balance
          * due; an explicit amount above either is refused, not capped. */
@@ -306,8 +305,8 @@ bool orc_same(const orc_client *x, const orc_client *b, char *why, int whylen)
     for (int i = 0; i < x->ninv; i++) {
         const orc_invoice *u = &x->inv[i], *v = &b->inv[i];
         if (u->paid != v->paid)
-            return orc_why(why, whylen, "invoice %lld: amount_paid %lld, books %lld", (long long)v->id,
-                           (long long)u->paid, (long long)v->paid);
+            return orc_why(why, whylen, "invoice %lld: amount_paid %lld, books %lld",
+                           (long long)v->id, (long long)u->paid, (long long)v->paid);
         if (u->refunded != v->refunded)
             return orc_why(why, whylen, "invoice %lld: refunded %lld, books %lld", (long long)v->id,
                            (long long)u->refunded, (long long)v->refunded);
@@ -334,8 +333,8 @@ bool orc_same(const orc_client *x, const orc_client *b, char *why, int whylen)
                 snprintf(why, (size_t)whylen,
                          "payment %s: received/applied/back %lld/%lld/%lld, books %lld/%lld/%lld",
                          u->pi, (long long)u->received, (long long)u->applied,
-                         (long long)u->back_invoice, (long long)v->received,
-                         (long long)v->applied, (long long)v->back_invoice);
+                         (long long)u->back_invoice, (long long)v->received, (long long)v->applied,
+                         (long long)v->back_invoice);
             return false;
         }
     }

@@ -41,8 +41,8 @@ typedef struct {
 
 typedef struct {
     int64_t amount;
-    int64_t taken;  /* take-back debits that name this entry (rule 11.1) */
-    int payment;    /* the payment whose excess it is; -1 for other credit */
+    int64_t taken; /* take-back debits that name this entry (rule 11.1) */
+    int payment;   /* the payment whose excess it is; -1 for other credit */
 } orc_credit;
 
 typedef struct {
@@ -50,25 +50,25 @@ typedef struct {
     orc_invoice inv[ORC_MAX_INV];
     orc_payment pay[ORC_MAX_PAY];
     orc_credit credit[ORC_MAX_CREDIT];
-    int64_t used; /* debits that name no entry (applied credit), oldest credit first */
+    int64_t used;  /* debits that name no entry (applied credit), oldest credit first */
     bool overflow; /* more than the arrays hold: the caller cannot judge */
 } orc_client;
 
 typedef enum {
-    ORC_PAY = 0,   /* pi's money landed on inv: amount = what Stripe received */
-    ORC_CREDIT,    /* credit added (goodwill, promotional): amount */
-    ORC_APPLY,     /* credit applied to inv: amount = exactly that much, 0 = what is available */
-    ORC_TAKE,      /* a refund of pi newly counted: amount (rule 11.1) */
-    ORC_GIVE,      /* a refund of pi that failed or was canceled: amount (rule 11.11) */
-    ORC_DISPUTE    /* a dispute of pi moved: opened and/or closed (won or lost, amount) */
+    ORC_PAY = 0, /* pi's money landed on inv: amount = what Stripe received */
+    ORC_CREDIT,  /* credit added (goodwill, promotional): amount */
+    ORC_APPLY,   /* credit applied to inv: amount = exactly that much, 0 = what is available */
+    ORC_TAKE,    /* a refund of pi newly counted: amount (rule 11.1) */
+    ORC_GIVE,    /* a refund of pi that failed or was canceled: amount (rule 11.11) */
+    ORC_DISPUTE  /* a dispute of pi moved: opened and/or closed (won or lost, amount) */
 } orc_kind;
 
 typedef enum { ORC_D_NONE = 0, ORC_D_OPEN, ORC_D_WON, ORC_D_LOST } orc_dstate;
 
 typedef struct {
     orc_kind kind;
-    int inv;             /* ORC_PAY, ORC_APPLY; for the others the payment's invoice */
-    char pi[ORC_ID];     /* ORC_PAY, ORC_TAKE, ORC_GIVE, ORC_DISPUTE */
+    int inv;         /* ORC_PAY, ORC_APPLY; for the others the payment's invoice */
+    char pi[ORC_ID]; /* ORC_PAY, ORC_TAKE, ORC_GIVE, ORC_DISPUTE */
     int64_t amount;
     orc_dstate from, to; /* ORC_DISPUTE: the dispute's state before and after */
     /* ORC_TAKE, ORC_DISPUTE: what Stripe received for pi. A refund or a lost

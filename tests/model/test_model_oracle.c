@@ -274,8 +274,12 @@ static void test_take_back_before_its_payment_ends_as_in_order(void **state)
     ev(&in_order, ORC_PAY, 0, "pi_a", 1000);
     dispute(&in_order, "pi_a", ORC_D_NONE, ORC_D_LOST, 1000);
     orc_client reordered = client_with(1, (int64_t[]){1000});
-    orc_event e = {.kind = ORC_DISPUTE, .inv = 0, .amount = 1000, .from = ORC_D_NONE,
-                   .to = ORC_D_LOST, .received = 1000};
+    orc_event e = {.kind = ORC_DISPUTE,
+                   .inv = 0,
+                   .amount = 1000,
+                   .from = ORC_D_NONE,
+                   .to = ORC_D_LOST,
+                   .received = 1000};
     snprintf(e.pi, sizeof e.pi, "pi_a");
     orc_apply(&reordered, &e);
     assert_int_equal(ev(&reordered, ORC_PAY, 0, "pi_a", 1000), ORC_NOTHING);

@@ -11,10 +11,10 @@
 #include "support/smtp_sink.h"
 
 typedef struct {
-    PGconn *pg;        /* fixtures (dbtest_connect) */
-    db_conn *db;       /* billing_worker, as the notifier */
+    PGconn *pg;  /* fixtures (dbtest_connect) */
+    db_conn *db; /* billing_worker, as the notifier */
     smtp_sink *sink;
-    smtp_config smtp;  /* smtp://127.0.0.1:PORT of the sink, no TLS */
+    smtp_config smtp; /* smtp://127.0.0.1:PORT of the sink, no TLS */
 } nmail;
 
 /* 0, or -1 after printing why. */

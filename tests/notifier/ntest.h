@@ -20,8 +20,8 @@ int64_t ntest_client(PGconn *pg, int64_t firm, const char *name, const char *ema
 
 /* An invoice issued by scheduled invoicing on 2026-03-01 for a package of
  * fee_cents in cur (db: invoicing_run's connection); returns its id. */
-int64_t ntest_issued_invoice(PGconn *pg, db_conn *db, int64_t firm, int64_t client,
-                             const char *cur, int64_t fee_cents);
+int64_t ntest_issued_invoice(PGconn *pg, db_conn *db, int64_t firm, int64_t client, const char *cur,
+                             int64_t fee_cents);
 
 /* A credit note of total_cents on invoice (applied to its balance due). */
 int64_t ntest_credit_note(PGconn *pg, int64_t invoice, int64_t total_cents);

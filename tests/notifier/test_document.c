@@ -19,8 +19,7 @@
 #include "notifier/pdftest.h"
 
 /* Facts of an invoice in cur with n hourly lines "Line <i> <tag>". */
-static void facts(document_facts *f, const char *cur, const char *client, size_t n,
-                  int64_t amount)
+static void facts(document_facts *f, const char *cur, const char *client, size_t n, int64_t amount)
 {
     char *json = NULL;
     size_t cap = 4096 + n * 160, off = 0;
@@ -40,11 +39,11 @@ static void facts(document_facts *f, const char *cur, const char *client, size_t
         (long long)(amount * (int64_t)n * 6 / 5), (long long)(amount / 2),
         (long long)(amount * (int64_t)n * 6 / 5 - amount / 2));
     for (size_t i = 0; i < n; i++)
-        off += (size_t)snprintf(json + off, cap - off,
-                                "%s{\"description\":\"Line %zu advice\",\"quantity\":\"%zu.50\","
-                                "\"rate_cents\":%lld,\"amount_cents\":%lld}",
-                                i ? "," : "", i + 1, i % 9 + 1, (long long)amount,
-                                (long long)amount);
+        off +=
+            (size_t)snprintf(json + off, cap - off,
+                             "%s{\"description\":\"Line %zu advice\",\"quantity\":\"%zu.50\","
+                             "\"rate_cents\":%lld,\"amount_cents\":%lld}",
+                             i ? "," : "", i + 1, i % 9 + 1, (long long)amount, (long long)amount);
     snprintf(json + off, cap - off, "]}");
     char err[256];
     assert_int_equal(document_facts_from_json(json, f, err, sizeof err), 0);
@@ -73,7 +72,8 @@ static char *render_to_file(const document_facts *f, unsigned char **pdf, size_t
     const char *dir = getenv("LL_SAMPLES_DIR");
     if (dir != NULL) {
         char out[512];
-        snprintf(out, sizeof out, "%s/%s-%s.pdf", dir, f->currency, f->nlines > 50 ? "long" : "short");
+        snprintf(out, sizeof out, "%s/%s-%s.pdf", dir, f->currency,
+                 f->nlines > 50 ? "long" : "short");
         FILE *o = fopen(out, "wb");
         if (o != NULL) {
             fwrite(*pdf, 1, *len, o);
@@ -95,13 +95,32 @@ static void test_invoice_shows_its_facts(void **state)
     assert_memory_equal(pdf, "%PDF-1.5", 8);
     char *text = pdftest_text(path, 0, 0);
     assert_non_null(text);
-    const char *want[] = {"INVOICE", "ACME-2026-000042", "Acme LLP", "1 Law Street",
-                          "GB123456789", "Globex Corporation", "ap@client.example",
-                          "Issue date: 2026-03-04", "Due date: 2026-04-03", "Line 1 advice",
-                          "Line 2 advice", "Line 3 advice", "1234.56 USD", "Subtotal",
-                          "3703.68 USD", "Tax", "740.73 USD", "Total", "4444.41 USD",
-                          "Amount paid", "617.28 USD", "Balance due", "3827.13 USD",
-                          "IBAN GB00 ACME 0000 1111", "Description", "Quantity"};
+    const char *want[] = {"INVOICE",
+                          "ACME-2026-000042",
+                          "Acme LLP",
+                          "1 Law Street",
+                          "GB123456789",
+                          "Globex Corporation",
+                          "ap@client.example",
+                          "Issue date: 2026-03-04",
+                          "Due date: 2026-04-03",
+                          "Line 1 advice",
+                          "Line 2 advice",
+                          "Line 3 advice",
+                          "1234.56 USD",
+                          "Subtotal",
+                          "3703.68 USD",
+                          "Tax",
+                          "740.73 USD",
+                          "Total",
+                          "4444.41 USD",
+                          "Amount paid",
+                          "617.28 USD",
+                          "Balance due",
+                          "3827.13 USD",
+                          "IBAN GB00 ACME 0000 1111",
+                          "Description",
+                          "Quantity"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (strstr(text, want[i]) == NULL)
             fail_msg("'%s' not in the PDF's text:\n%s", want[i], text);
@@ -160,8 +179,8 @@ static void test_long_invoice_paginates_with_header(void **state)
     for (int pg = 2; pg <= pages; pg++) {
         char *t = pdftest_text(path, pg, pg);
         assert_non_null(t);
-        const char *want[] = {"ACME-2026-000042", "(continued)", "Description", "Quantity",
-                              "Rate", "Amount"};
+        const char *want[] = {"ACME-2026-000042", "(continued)", "Description",
+                              "Quantity",         "Rate",        "Amount"};
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             if (strstr(t, want[i]) == NULL)
                 fail_msg("page %d lacks '%s':\n%s", pg, want[i], t);
@@ -198,8 +217,7 @@ static void test_currency_exponents(void **state)
         char *path = render_to_file(&f, &pdf, &len);
         char *t = pdftest_text(path, 0, 0);
         if (strstr(t, cases[i].line) == NULL || strstr(t, cases[i].total) == NULL)
-            fail_msg("%s: '%s' / '%s' not in:\n%s", cases[i].cur, cases[i].line, cases[i].total,
-                     t);
+            fail_msg("%s: '%s' / '%s' not in:\n%s", cases[i].cur, cases[i].line, cases[i].total, t);
         free(t);
         pdftest_remove(path);
         free(pdf);
@@ -213,8 +231,7 @@ static void test_unicode_names(void **state)
     /* Accents, CJK, Hebrew and Arabic in the client's name: the layout
      * holds (the amounts stay where they are) and the text is extractable. */
     document_facts f;
-    facts(&f,
-          "usd",
+    facts(&f, "usd",
           "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale / \xe6\xa0\xaa\xe5\xbc\x8f\xe4\xbc\x9a"
           "\xe7\xa4\xbe\xe6\x9d\xb1\xe4\xba\xac / \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d / "
           "\xd8\xb4\xd8\xb1\xd9\x83\xd8\xa9",
@@ -227,10 +244,13 @@ static void test_unicode_names(void **state)
     char *path = render_to_file(&f, &pdf, &len);
     char *t = pdftest_text(path, 0, 0);
     assert_non_null(t);
-    const char *want[] = {"Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale",
-                          "\xe6\xa0\xaa\xe5\xbc\x8f\xe4\xbc\x9a\xe7\xa4\xbe\xe6\x9d\xb1\xe4\xba\xac",
-                          "\xe6\xb3\x95\xe5\xbe\x8b\xe9\xa1\xa7\xe9\x97\xae", "conseil juridique",
-                          "50.00 USD", "Balance due"};
+    const char *want[] = {
+        "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale",
+        "\xe6\xa0\xaa\xe5\xbc\x8f\xe4\xbc\x9a\xe7\xa4\xbe\xe6\x9d\xb1\xe4\xba\xac",
+        "\xe6\xb3\x95\xe5\xbe\x8b\xe9\xa1\xa7\xe9\x97\xae",
+        "conseil juridique",
+        "50.00 USD",
+        "Balance due"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (strstr(t, want[i]) == NULL)
             fail_msg("'%s' not in:\n%s", want[i], t);
@@ -246,9 +266,9 @@ static void test_bad_facts_refused(void **state)
     (void)state;
     document_facts f;
     char err[256];
-    assert_int_equal(document_facts_from_json("{\"kind\":\"invoice\",\"currency\":\"US\"}", &f,
-                                              err, sizeof err),
-                     -1);
+    assert_int_equal(
+        document_facts_from_json("{\"kind\":\"invoice\",\"currency\":\"US\"}", &f, err, sizeof err),
+        -1);
     assert_int_equal(document_facts_from_json("not json", &f, err, sizeof err), -1);
     facts(&f, "usd", "X", 1, 100);
     free(f.issue_date);

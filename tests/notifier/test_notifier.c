@@ -120,10 +120,11 @@ static int wait_status(const char *kind, int64_t inv, const char *status)
 {
     const char *p[] = {kind, I(inv), status};
     for (int waited = 0; waited < WAIT_MS; waited += 100) {
-        const char *t = dbtest_text(pg,
-                                    "SELECT attempts::text FROM billing.notifications WHERE kind = $1"
-                                    " AND invoice_id = $2::bigint AND status = $3",
-                                    3, p);
+        const char *t =
+            dbtest_text(pg,
+                        "SELECT attempts::text FROM billing.notifications WHERE kind = $1"
+                        " AND invoice_id = $2::bigint AND status = $3",
+                        3, p);
         if (t != NULL)
             return atoi(t);
         sleep_ms(100);
@@ -222,8 +223,14 @@ static void test_issued_invoice_mailed_with_its_pdf(void **state)
     snprintf(legal, sizeof legal, "%s", legal_number(inv));
     char *text = attached_pdf_is_stored(&m, inv, 0);
     /* 120000 JPY + 10% tax. */
-    const char *want[] = {legal, "Globex \xe6\x9d\xb1\xe4\xba\xac K.K.", "Acme Legal LLP",
-                          "120000 JPY", "12000 JPY", "132000 JPY", "Balance due", "IBAN GB29"};
+    const char *want[] = {legal,
+                          "Globex \xe6\x9d\xb1\xe4\xba\xac K.K.",
+                          "Acme Legal LLP",
+                          "120000 JPY",
+                          "12000 JPY",
+                          "132000 JPY",
+                          "Balance due",
+                          "IBAN GB29"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (strstr(text, want[i]) == NULL)
             fail_msg("'%s' not in the attached PDF:\n%s", want[i], text);
@@ -238,11 +245,13 @@ static void test_issued_invoice_mailed_with_its_pdf(void **state)
     free(subject);
     smtp_sink_msg_free(&m);
     const char *pi[] = {I(inv)};
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1"
-                                   " AND sent_at IS NOT NULL AND to_address IS NOT NULL"
-                                   " AND message_id = '<invoice_issued.' || $1::text || '.0.0@ledgerline>'",
-                               1, pi),
-                     1);
+    assert_int_equal(
+        dbtest_ok(pg,
+                  "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1"
+                  " AND sent_at IS NOT NULL AND to_address IS NOT NULL"
+                  " AND message_id = '<invoice_issued.' || $1::text || '.0.0@ledgerline>'",
+                  1, pi),
+        1);
 
     /* The same event again (a redelivery): nothing is sent twice. The
      * receipt that follows on the same key (partition) is the sentinel. */
@@ -292,15 +301,20 @@ static void test_declines_hard_and_soft(void **state)
     int64_t soft = ntest_issued_invoice(pg, db, f, ntest_client(pg, f, "Soft Co", address("soft")),
                                         "usd", 10000);
     const char *ph[] = {I(hard)}, *ps[] = {I(soft)};
-    dbtest_ok(pg, "SELECT billing.invoice_event($1, 'invoice.payment_failed', 1,"
-                  " jsonb_build_object('failure_code', 'stolen_card', 'retry_count', 1))", 1, ph);
-    dbtest_ok(pg, "SELECT billing.invoice_event($1, 'invoice.payment_failed', 1,"
-                  " jsonb_build_object('failure_code', 'insufficient_funds', 'retry_count', 1))",
+    dbtest_ok(pg,
+              "SELECT billing.invoice_event($1, 'invoice.payment_failed', 1,"
+              " jsonb_build_object('failure_code', 'stolen_card', 'retry_count', 1))",
+              1, ph);
+    dbtest_ok(pg,
+              "SELECT billing.invoice_event($1, 'invoice.payment_failed', 1,"
+              " jsonb_build_object('failure_code', 'insufficient_funds', 'retry_count', 1))",
               1, ps);
     wait_status("action_required", hard, "sent");
     wait_status("payment_failed", soft, "sent");
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1"
-                                   " AND kind IN ('payment_failed', 'action_required')", 1, ph),
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1"
+                               " AND kind IN ('payment_failed', 'action_required')",
+                               1, ph),
                      1);
     smtp_sink_msg m;
     assert_int_equal(messages_with_id(msgid("action_required", hard, 0), &m), 1);
@@ -319,8 +333,8 @@ static void test_client_without_address_gets_failed_row(void **state)
     int64_t inv = ntest_issued_invoice(pg, db, f, cl, "eur", 5000);
     assert_int_equal(wait_status("invoice_issued", inv, "failed"), 0);
     const char *p[] = {I(inv)};
-    const char *e = dbtest_text(pg, "SELECT error FROM billing.notifications WHERE invoice_id = $1",
-                                1, p);
+    const char *e =
+        dbtest_text(pg, "SELECT error FROM billing.notifications WHERE invoice_id = $1", 1, p);
     assert_non_null(strstr(e, "has no primary_contact_email"));
     assert_int_equal(messages_with_id(msgid("invoice_issued", inv, 0), NULL), 0);
 }
@@ -335,8 +349,10 @@ static void test_permanent_and_transient_replies(void **state)
     int64_t inv = ntest_issued_invoice(pg, db, f, ntest_client(pg, f, "Bounce Co", to), "usd", 100);
     assert_int_equal(wait_status("invoice_issued", inv, "failed"), 1);
     const char *p[] = {I(inv)};
-    assert_non_null(strstr(dbtest_text(pg, "SELECT error FROM billing.notifications"
-                                           " WHERE invoice_id = $1", 1, p),
+    assert_non_null(strstr(dbtest_text(pg,
+                                       "SELECT error FROM billing.notifications"
+                                       " WHERE invoice_id = $1",
+                                       1, p),
                            "550"));
     assert_int_equal(messages_with_id(msgid("invoice_issued", inv, 0), NULL), 0);
 
@@ -371,8 +387,10 @@ static void test_crash_after_acceptance_resends_once(void **state)
     kill(notifier, SIGKILL);
     waitpid(notifier, NULL, 0);
     const char *p[] = {I(inv)};
-    assert_string_equal(dbtest_text(pg, "SELECT status || ':' || attempts FROM billing.notifications"
-                                        " WHERE invoice_id = $1 AND kind = 'invoice_issued'", 1, p),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status || ':' || attempts FROM billing.notifications"
+                                    " WHERE invoice_id = $1 AND kind = 'invoice_issued'",
+                                    1, p),
                         "queued:1");
     smtp_sink_hold(sink, NULL, 0);
     start_notifier();

@@ -152,11 +152,15 @@ static void test_the_ladder_and_who_gets_none(void **state)
 
     /* The firm's reminders off: none. Its own ladder: only its steps. */
     const char *pf[] = {I(f)};
-    dbtest_ok(pg, "UPDATE billing.firm_settings SET reminders_enabled = false WHERE firm_id = $1"
-                  " RETURNING firm_id", 1, pf);
+    dbtest_ok(pg,
+              "UPDATE billing.firm_settings SET reminders_enabled = false WHERE firm_id = $1"
+              " RETURNING firm_id",
+              1, pf);
     assert_string_equal(due_on(f, "2026-03-28"), "");
-    dbtest_ok(pg, "UPDATE billing.firm_settings SET reminders_enabled = true,"
-                  " reminder_days = '{1,10}' WHERE firm_id = $1 RETURNING firm_id", 1, pf);
+    dbtest_ok(pg,
+              "UPDATE billing.firm_settings SET reminders_enabled = true,"
+              " reminder_days = '{1,10}' WHERE firm_id = $1 RETURNING firm_id",
+              1, pf);
     assert_string_equal(due_on(f, "2026-03-28"), "");
     assert_string_equal(due_on(f, "2026-04-07"), "");
     assert_string_equal(due_on(f, "2026-04-01"), pair(inv, 1));
@@ -182,8 +186,8 @@ static void test_paid_void_and_disputed_get_none(void **state)
 
     /* Paid: a credit note for the whole total leaves nothing due. */
     const char *pp[] = {I(paid)};
-    ntest_credit_note(pg, paid,
-                      dbtest_ok(pg, "SELECT total_cents FROM billing.invoices WHERE id = $1", 1, pp));
+    ntest_credit_note(
+        pg, paid, dbtest_ok(pg, "SELECT total_cents FROM billing.invoices WHERE id = $1", 1, pp));
     assert_string_equal(dbtest_text(pg, "SELECT status FROM billing.invoices WHERE id = $1", 1, pp),
                         "paid");
     /* Void. */
@@ -191,8 +195,10 @@ static void test_paid_void_and_disputed_get_none(void **state)
     dbtest_ok(pg, "SELECT released FROM billing.void_invoice($1, 'issued in error', 'pat')", 1, pv);
     /* Disputed. */
     const char *pd[] = {I(disputed)};
-    dbtest_ok(pg, "UPDATE billing.invoices SET status_before_dispute = status, status = 'disputed'"
-                  " WHERE id = $1 RETURNING id", 1, pd);
+    dbtest_ok(pg,
+              "UPDATE billing.invoices SET status_before_dispute = status, status = 'disputed'"
+              " WHERE id = $1 RETURNING id",
+              1, pd);
     /* Partly credited: still owed, still reminded. */
     ntest_credit_note(pg, partly, 1000);
     assert_string_equal(due_on(f, "2026-04-07"), pair(partly, 7));
@@ -267,15 +273,19 @@ static void test_run_mails_each_step_once(void **state)
     /* The rows: sent with its step; the client without an address failed. */
     char want[160];
     snprintf(want, sizeof want, "sent -3 1 %s", mid);
-    assert_string_equal(dbtest_text(pg, "SELECT status || ' ' || step || ' ' || attempts || ' '"
-                                        " || message_id FROM billing.notifications"
-                                        " WHERE kind = 'reminder' AND invoice_id = $1", 1, pi),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status || ' ' || step || ' ' || attempts || ' '"
+                                    " || message_id FROM billing.notifications"
+                                    " WHERE kind = 'reminder' AND invoice_id = $1",
+                                    1, pi),
                         want);
     const char *pi2[] = {I(inv2)};
     snprintf(want, sizeof want, "failed: client %lld has no primary_contact_email",
              (long long)nomail);
-    assert_string_equal(dbtest_text(pg, "SELECT status || ': ' || error FROM billing.notifications"
-                                        " WHERE kind = 'reminder' AND invoice_id = $1", 1, pi2),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status || ': ' || error FROM billing.notifications"
+                                    " WHERE kind = 'reminder' AND invoice_id = $1",
+                                    1, pi2),
                         want);
 
     /* Again, the same day: nothing due, nothing mailed. */
@@ -287,8 +297,10 @@ static void test_run_mails_each_step_once(void **state)
     assert_int_equal(reminders_run(&ctx, day("2026-04-07"), f, 0, 1, &s, err, sizeof err), DB_OK);
     assert_int_equal(s.sent, 1);
     assert_int_equal(messages_to(addr, NULL), 2);
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.notifications WHERE kind = 'reminder'"
-                                   " AND invoice_id = $1 AND status = 'sent'", 1, pi),
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.notifications WHERE kind = 'reminder'"
+                               " AND invoice_id = $1 AND status = 'sent'",
+                               1, pi),
                      2);
 }
 
@@ -311,14 +323,18 @@ static void test_transient_failure_is_retried(void **state)
     assert_int_equal(s.retry, 1);
     assert_int_equal(messages_to(addr, NULL), 0);
     const char *pi[] = {I(inv)};
-    assert_string_equal(dbtest_text(pg, "SELECT status FROM billing.notifications"
-                                        " WHERE kind = 'reminder' AND invoice_id = $1", 1, pi),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status FROM billing.notifications"
+                                    " WHERE kind = 'reminder' AND invoice_id = $1",
+                                    1, pi),
                         "queued");
     assert_int_equal(reminders_run(&ctx, day("2026-03-28"), f, 0, 1, &s, err, sizeof err), DB_OK);
     assert_int_equal(s.sent, 1);
     assert_int_equal(messages_to(addr, NULL), 1);
-    assert_string_equal(dbtest_text(pg, "SELECT status || ' ' || attempts FROM billing.notifications"
-                                        " WHERE kind = 'reminder' AND invoice_id = $1", 1, pi),
+    assert_string_equal(dbtest_text(pg,
+                                    "SELECT status || ' ' || attempts FROM billing.notifications"
+                                    " WHERE kind = 'reminder' AND invoice_id = $1",
+                                    1, pi),
                         "sent 2");
 }
 
@@ -343,20 +359,18 @@ static void test_billingctl_dry_run(void **state)
     assert_string_equal(json_string_value(json_object_get(r, "due_date")), "2026-03-31");
     assert_string_equal(json_string_value(json_object_get(r, "to_address")), "ap@wonka.example");
     json_decref(a);
-    assert_int_equal(ctl("reminders", "run", "--date", "2026-04-07", "--firm-id", I(f),
-                         "--dry-run", NULL),
-                     0);
+    assert_int_equal(
+        ctl("reminders", "run", "--date", "2026-04-07", "--firm-id", I(f), "--dry-run", NULL), 0);
     if (strstr(out, "1 reminder(s) (dry run: nothing sent, nothing written)") == NULL)
         fail_msg("out: %s", out);
-    assert_int_equal(ctl("reminders", "run", "--date", "2026-04-08", "--firm-id", I(f),
-                         "--dry-run", NULL),
-                     0);
+    assert_int_equal(
+        ctl("reminders", "run", "--date", "2026-04-08", "--firm-id", I(f), "--dry-run", NULL), 0);
     if (strstr(out, "0 reminder(s)") == NULL)
         fail_msg("out: %s", out);
     const char *pi[] = {I(inv)};
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1",
-                               1, pi),
-                     0);
+    assert_int_equal(
+        dbtest_ok(pg, "SELECT count(*) FROM billing.notifications WHERE invoice_id = $1", 1, pi),
+        0);
     assert_int_equal(ctl("reminders", "run", "--date", "2026-13-01", "--dry-run", NULL), 2);
     assert_int_equal(ctl("reminders", "run", "--firm-id", "x", "--dry-run", NULL), 2);
     assert_int_equal(ctl("reminders", "run", "--bogus", NULL), 2);

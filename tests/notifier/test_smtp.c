@@ -59,7 +59,8 @@ static smtp_message message(void)
     return (smtp_message){
         .to = "ap@client.example",
         .subject = "Invoice ACME-2026-000042 from Acme \xc3\x89tudes LLP",
-        .body = "Dear client,\n\n.A line starting with a dot\nInvoice ACME-2026-000042: 4444.41 USD due 2026-04-03.\n",
+        .body =
+            "Dear client,\n\n.A line starting with a dot\nInvoice ACME-2026-000042: 4444.41 USD due 2026-04-03.\n",
         .message_id = "<invoice_issued.42.0.0@ledgerline>",
         .date = "Wed, 04 Mar 2026 09:00:00 +0000",
         .pdf = pdf_bytes,
@@ -177,8 +178,8 @@ static void test_replies_classified(void **state)
         char err[512] = "";
         smtp_result r = smtp_send(&c, &m, err, sizeof err);
         if (r != cases[i].want)
-            fail_msg("%s %d: %s, want %s (%s)", cases[i].stage, cases[i].code,
-                     smtp_result_name(r), smtp_result_name(cases[i].want), err);
+            fail_msg("%s %d: %s, want %s (%s)", cases[i].stage, cases[i].code, smtp_result_name(r),
+                     smtp_result_name(cases[i].want), err);
         char code[8];
         snprintf(code, sizeof code, "%d", cases[i].code);
         assert_non_null(strstr(err, code));

@@ -94,13 +94,15 @@ static void seed(seeded *s, const char *name, const char *email)
         fail_msg("invoicing_run: %s", err);
     db_close(owner);
     const char *pb[] = {I(s->client), I(s->a)};
-    s->b = dbtest_ok(pg, "SELECT id FROM billing.invoices WHERE client_id = $1 AND id <> $2", 2, pb);
+    s->b =
+        dbtest_ok(pg, "SELECT id FROM billing.invoices WHERE client_id = $1 AND id <> $2", 2, pb);
     const char *pp[] = {I(s->firm), I(s->a)};
-    dbtest_ok(pg,
-              "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source, received_at,"
-              " currency, received_cents) VALUES ($1, $2, 50000, 'manual',"
-              " '2026-04-05 10:00+00', 'usd', 50000) RETURNING id",
-              2, pp);
+    dbtest_ok(
+        pg,
+        "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source, received_at,"
+        " currency, received_cents) VALUES ($1, $2, 50000, 'manual',"
+        " '2026-04-05 10:00+00', 'usd', 50000) RETURNING id",
+        2, pp);
     dbtest_ok(pg, "SELECT applied_cents FROM billing.land_money($1, 50000, '2026-04-05')", 1,
               (const char *[]){I(s->a)});
     s->note = ntest_credit_note(pg, s->b, 20000);
@@ -111,8 +113,10 @@ static void seed(seeded *s, const char *name, const char *email)
               " VALUES ($1, $2, 'credit', 15000, 'goodwill', 'Goodwill for the delay', 'delay',"
               " 'F. Controller', 'F. Controller', '2026-04-10 09:00+00') RETURNING id",
               2, pc);
-    text_of("SELECT legal_number FROM billing.invoices WHERE id = $1", s->a, s->a_no, sizeof s->a_no);
-    text_of("SELECT legal_number FROM billing.invoices WHERE id = $1", s->b, s->b_no, sizeof s->b_no);
+    text_of("SELECT legal_number FROM billing.invoices WHERE id = $1", s->a, s->a_no,
+            sizeof s->a_no);
+    text_of("SELECT legal_number FROM billing.invoices WHERE id = $1", s->b, s->b_no,
+            sizeof s->b_no);
     text_of("SELECT legal_number FROM billing.credit_notes WHERE id = $1", s->note, s->note_no,
             sizeof s->note_no);
 }
@@ -253,8 +257,9 @@ static int ctl_send(const char *client, const char *from, const char *date, cons
     char url[600], sfrom[] = "SMTP_FROM=billing@ledgerline.test";
     snprintf(url, sizeof url, "SMTP_URL=%s", smtp.url);
     const char *env[] = {url, sfrom, NULL};
-    const char *argv[] = {"statement", "--client", client, "--from", from, "--date", date,
-                          "-o",        file,       send ? "--send" : NULL, NULL};
+    const char *argv[] = {"statement", "--client", client, "--from", from,
+                          "--date",    date,       "-o",   file,     send ? "--send" : NULL,
+                          NULL};
     return ctltest_argv(out, sizeof out, errout, sizeof errout, env, argv);
 }
 
@@ -291,9 +296,9 @@ static void test_statement_send_once(void **state)
     size_t slen;
     int64_t doc_id = 0;
     char from[11], err[512];
-    assert_int_equal(document_fetch_statement(db, s.client, d, &stored, &slen, &doc_id, from, err,
-                                              sizeof err),
-                     DB_OK);
+    assert_int_equal(
+        document_fetch_statement(db, s.client, d, &stored, &slen, &doc_id, from, err, sizeof err),
+        DB_OK);
     assert_string_equal(from, "2026-03-15");
     assert_int_equal(alen, slen);
     assert_memory_equal(att, stored, slen);
@@ -352,8 +357,9 @@ static void test_statement_bad_arguments(void **state)
     assert_int_equal(ctl_send("987654321098", "2026-03-01", "2026-04-01", file, true), 1);
     assert_non_null(strstr(errout, "no such client"));
     assert_int_equal(access(file, F_OK), -1);
-    assert_int_equal(dbtest_ok(pg, "SELECT count(*) FROM billing.statement_documents"
-                                   " WHERE client_id = $1",
+    assert_int_equal(dbtest_ok(pg,
+                               "SELECT count(*) FROM billing.statement_documents"
+                               " WHERE client_id = $1",
                                1, (const char *[]){I(s.client)}),
                      0);
 }

@@ -399,8 +399,8 @@ void payh_foreign_pi(payh *h, int64_t firm, int64_t invoice, int64_t amount, con
     if (firm > 0)
         assert_int_equal(stripe_form_add_i64(f, "metadata[firm_id]", firm), 0);
     snprintf(key, sizeof key, "foreign-%s", dbtest_unique());
-    stripe_call call = {.method = "POST", .path = "/v1/payment_intents", .form = f,
-                        .idempotency_key = key};
+    stripe_call call = {
+        .method = "POST", .path = "/v1/payment_intents", .form = f, .idempotency_key = key};
     assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
     snprintf(pi, 64, "%.63s", call.result.object_id);
     snprintf(ch, 64, "%.63s", call.result.latest_charge);

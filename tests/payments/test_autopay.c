@@ -522,8 +522,8 @@ static void test_draft_charged_when_issued(void **state)
         assert_int_equal(ctltest(out, sizeof out, err, sizeof err, NULL, "invoice", "issue", id,
                                  "--date", "2026-10-06", "--by", "J. Partner", NULL),
                          0);
-    assert_true(payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
-                          inv));
+    assert_true(
+        payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint", inv));
     assert_int_equal(pi_requests(inv), 1);
     assert_int_equal(pi_amount(inv), 4200);
     assert_int_equal(
@@ -535,9 +535,9 @@ static void test_draft_charged_when_issued(void **state)
                           " billing.payment_attempts WHERE invoice_id = $1::bigint",
                           inv),
                         "autopay:succeeded");
-    assert_int_equal(Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint",
-                       inv),
-                     4200);
+    assert_int_equal(
+        Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
+        4200);
 }
 
 /* Issue 16's review flow end to end through the real workers: scheduled
@@ -598,20 +598,19 @@ static void test_review_flow_through_the_workers(void **state)
     assert_int_equal(ctltest(out, sizeof out, err, sizeof err, NULL, "invoice", "issue", id,
                              "--date", "2026-03-02", "--by", "partner", NULL),
                      0);
-    assert_true(payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
-                          inv));
+    assert_true(
+        payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint", inv));
     assert_int_equal(pi_requests(inv), 1);
     assert_int_equal(pi_amount(inv), 85000);
-    assert_int_equal(Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint",
-                       inv),
-                     85000);
+    assert_int_equal(
+        Q("SELECT sum(amount_cents) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
+        85000);
     assert_int_equal(Q("SELECT count(*) FROM billing.invoices WHERE id = $1::bigint"
                        " AND legal_number IS NOT NULL AND total_cents = 85000",
                        inv),
                      1);
-    assert_int_equal(Q("SELECT count(*) FROM billing.time_entries WHERE invoice_id = $1::bigint",
-                       inv),
-                     2);
+    assert_int_equal(
+        Q("SELECT count(*) FROM billing.time_entries WHERE invoice_id = $1::bigint", inv), 2);
 }
 
 int main(void)

@@ -105,8 +105,7 @@ static db_status tx_refund(db_conn *c, void *arg, char *err, size_t errlen)
 {
     refund_tx *a = arg;
     refund_apply_result out;
-    return refund_apply(c, a->inv, a->firm, &a->ch, a->items, a->n, "evt_test", &out, err,
-                        errlen);
+    return refund_apply(c, a->inv, a->firm, &a->ch, a->items, a->n, "evt_test", &out, err, errlen);
 }
 
 /* The charge's refunds as Stripe lists them now: one refund id, amount and
@@ -220,9 +219,8 @@ static db_status tx_dispute(db_conn *c, void *arg, char *err, size_t errlen)
 
 /* A charge.dispute.* event about the charge as Stripe sends it: opened
  * (needs_response) or closed (won / lost). */
-static void dispute_now(int64_t inv, int64_t firm, const char *pi, const char *ch,
-                        const char *dp, int64_t amount, const char *stripe_status,
-                        int64_t created)
+static void dispute_now(int64_t inv, int64_t firm, const char *pi, const char *ch, const char *dp,
+                        int64_t amount, const char *stripe_status, int64_t created)
 {
     dispute_tx a = {.inv = inv, .firm = firm};
     snprintf(a.d.id, sizeof a.d.id, "%s", dp);

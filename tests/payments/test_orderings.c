@@ -204,13 +204,11 @@ static db_status tx_refund(db_conn *c, void *arg, char *err, size_t errlen)
 {
     refund_tx *a = arg;
     refund_apply_result out;
-    return refund_apply(c, a->inv, a->firm, &a->ch, a->items, a->n, "evt_test", &out, err,
-                        errlen);
+    return refund_apply(c, a->inv, a->firm, &a->ch, a->items, a->n, "evt_test", &out, err, errlen);
 }
 
 /* The charge's refunds as Stripe lists them now: "re_x=500:succeeded,...". */
-static void refunds_now(int64_t inv, int64_t firm, const char *pi, const char *ch,
-                        const char *list)
+static void refunds_now(int64_t inv, int64_t firm, const char *pi, const char *ch, const char *list)
 {
     refund_tx a = {.inv = inv, .firm = firm};
     snprintf(a.ch.id, sizeof a.ch.id, "%s", ch);
@@ -296,12 +294,12 @@ static void test_finding_1_duplicate_charge_refunded_leaves_no_credit(void **sta
     int64_t client = payh_client(&H, firm, "pm_card_visa", false);
     int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
     char pi1[64], ch1[64], pi2[64], ch2[64], re[80];
-    assert_int_equal(pay(inv, uniq(pi1, sizeof pi1, "pi_d1"), uniq(ch1, sizeof ch1, "ch_d1"),
-                         1000, "usd"),
-                     PAYMENTS_MONEY_APPLIED);
-    assert_int_equal(pay(inv, uniq(pi2, sizeof pi2, "pi_d2"), uniq(ch2, sizeof ch2, "ch_d2"),
-                         1000, "usd"),
-                     PAYMENTS_MONEY_APPLIED);
+    assert_int_equal(
+        pay(inv, uniq(pi1, sizeof pi1, "pi_d1"), uniq(ch1, sizeof ch1, "ch_d1"), 1000, "usd"),
+        PAYMENTS_MONEY_APPLIED);
+    assert_int_equal(
+        pay(inv, uniq(pi2, sizeof pi2, "pi_d2"), uniq(ch2, sizeof ch2, "ch_d2"), 1000, "usd"),
+        PAYMENTS_MONEY_APPLIED);
     assert_int_equal(balance(client), 1000);
     refunds_now(inv, firm, pi2, ch2, strcat(uniq(re, sizeof re, "re_d"), "=1000:succeeded"));
     assert_string_equal(STATUS(inv), "paid");
@@ -322,8 +320,8 @@ static void test_finding_6_credit_keeps_the_retry_cycle(void **state)
         T("SELECT next_payment_retry_at::text FROM billing.invoices WHERE id = $1::bigint", inv);
     char before[64];
     snprintf(before, sizeof before, "%s", retry_at);
-    credit_add_params cp = {.client_id = client, .amount_cents = 300, .source = "promotional",
-                            .description = "spring"};
+    credit_add_params cp = {
+        .client_id = client, .amount_cents = 300, .source = "promotional", .description = "spring"};
     char err[256];
     int64_t entry = 0;
     assert_int_equal(credit_add(DB, &cp, &entry, err, sizeof err), DB_OK);
@@ -354,16 +352,16 @@ static void test_finding_9_wrong_currency_and_closed_invoice(void **state)
     int64_t client = payh_client(&H, firm, "pm_card_visa", false);
     int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
     char pi[64], ch[64];
-    assert_int_equal(pay(inv, uniq(pi, sizeof pi, "pi_eur"), uniq(ch, sizeof ch, "ch_eur"), 1000,
-                         "eur"),
-                     PAYMENTS_MONEY_WRONG_CURRENCY);
+    assert_int_equal(
+        pay(inv, uniq(pi, sizeof pi, "pi_eur"), uniq(ch, sizeof ch, "ch_eur"), 1000, "eur"),
+        PAYMENTS_MONEY_WRONG_CURRENCY);
     assert_string_equal(STATUS(inv), "sent");
     assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
                      0);
     sql("UPDATE billing.invoices SET status = 'cancelled' WHERE id = $1::bigint RETURNING 1", inv);
-    assert_int_equal(pay(inv, uniq(pi, sizeof pi, "pi_cxl"), uniq(ch, sizeof ch, "ch_cxl"), 1000,
-                         "usd"),
-                     PAYMENTS_MONEY_APPLIED);
+    assert_int_equal(
+        pay(inv, uniq(pi, sizeof pi, "pi_cxl"), uniq(ch, sizeof ch, "ch_cxl"), 1000, "usd"),
+        PAYMENTS_MONEY_APPLIED);
     assert_string_equal(STATUS(inv), "cancelled");
     assert_int_equal(Q("SELECT amount_paid_cents FROM billing.invoices WHERE id = $1::bigint", inv),
                      0);
@@ -452,14 +450,14 @@ static void test_finding_10_credit_above_balance_refused(void **state)
     int64_t firm = dbtest_firm(H.pg);
     int64_t client = payh_client(&H, firm, "pm_card_visa", false);
     int64_t inv = payh_invoice(&H, firm, client, 1000, "2026-12-01", "2026-12-31", "on_issue");
-    credit_add_params cp = {.client_id = client, .amount_cents = 500, .source = "promotional",
-                            .description = "promo"};
+    credit_add_params cp = {
+        .client_id = client, .amount_cents = 500, .source = "promotional", .description = "promo"};
     char err[256], out[4096], cerr[4096], id[24];
     int64_t entry = 0;
     assert_int_equal(credit_add(DB, &cp, &entry, err, sizeof err), DB_OK);
     snprintf(id, sizeof id, "%lld", (long long)inv);
-    int rc = ctltest(out, sizeof out, cerr, sizeof cerr, getenv("DATABASE_URL"), "credit",
-                     "apply", "--invoice", id, "--amount-cents", "800", NULL);
+    int rc = ctltest(out, sizeof out, cerr, sizeof cerr, getenv("DATABASE_URL"), "credit", "apply",
+                     "--invoice", id, "--amount-cents", "800", NULL);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(cerr, "rule 4"));
     assert_int_equal(balance(client), 500);
@@ -536,9 +534,8 @@ static void test_finding_2_nothing_at_stripe_abandons(void **state)
                           inv),
                         "abandoned,succeeded");
     assert_int_equal(audits(inv, "payment_failed"), 0);
-    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint",
-                       inv),
-                     0);
+    assert_int_equal(
+        Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint", inv), 0);
 }
 
 /* Finding 3 (rule 11.3): after an opt-out no request that could charge is
@@ -635,9 +632,8 @@ static void test_finding_5_decline_webhook_before_the_answer(void **state)
                        " AND idempotency_key LIKE 'autopay:%'",
                        inv),
                      1);
-    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint",
-                       inv),
-                     1);
+    assert_int_equal(
+        Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint", inv), 1);
     /* the next run starts no replay of the failed attempt: the retry date
      * brings a new attempt with a new key */
     tick(TICK_AUTOPAY, d0, firm);
@@ -700,9 +696,8 @@ static void test_finding_7_our_errors_are_not_the_customers(void **state)
     standin_auth_valid(H.stripe, true);
     assert_string_equal(STATUS(inv), "sent");
     assert_int_equal(audits(inv, "payment_failed"), 0);
-    assert_int_equal(Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint",
-                       inv),
-                     0);
+    assert_int_equal(
+        Q("SELECT payment_retry_count FROM billing.invoices WHERE id = $1::bigint", inv), 0);
     assert_int_equal(Q("SELECT count(*) FROM billing.outbox WHERE msg_key = $1::text"
                        " AND payload->>'type' = 'invoice.payment_failed'",
                        inv),
@@ -964,9 +959,8 @@ static int64_t retry_in_flight(int64_t firm, const char *d0, const char *retry_d
 static void assert_retry_landed(int64_t firm, int64_t inv, const char *retry_day)
 {
     payh_tick_wait(&H, TICK_RETRY, retry_day, firm, 3);
-    assert_true(payh_wait(&H,
-                          "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint",
-                          inv));
+    assert_true(
+        payh_wait(&H, "SELECT status = 'paid' FROM billing.invoices WHERE id = $1::bigint", inv));
     assert_int_equal(intents_at_stripe(inv, "succeeded"), 1);
     assert_int_equal(Q("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::bigint", inv),
                      1);

@@ -51,8 +51,7 @@ static db_status tx_refund(db_conn *c, void *arg, char *err, size_t errlen)
 {
     refund_tx *a = arg;
     refund_apply_result out;
-    return refund_apply(c, a->inv, a->firm, a->ch, a->item, 1, "evt_reconcile", &out, err,
-                        errlen);
+    return refund_apply(c, a->inv, a->firm, a->ch, a->item, 1, "evt_reconcile", &out, err, errlen);
 }
 
 /* A refund of charge ch (intent pi) in the books, as the dispute worker
@@ -85,8 +84,8 @@ static json_t *reconcile(int64_t firm, int *rc)
     snprintf(f, sizeof f, "%lld", (long long)firm);
     snprintf(url, sizeof url, "STRIPE_API_BASE=%s", standin_url(H.stripe));
     const char *env[] = {url, "STRIPE_SECRET_KEY=sk_test_ReconcileTests0000001", NULL};
-    const char *argv[] = {"--json", "reconcile", "--from", "2020-01-01", "--to", "2099-12-31",
-                          "--firm-id", f, NULL};
+    const char *argv[] = {"--json",     "reconcile", "--from", "2020-01-01", "--to",
+                          "2099-12-31", "--firm-id", f,        NULL};
     *rc = ctltest_argv(out, sizeof out, err, sizeof err, env, argv);
     json_t *j = json_loads(out, 0, NULL);
     if (j == NULL)
@@ -154,14 +153,14 @@ static void test_each_difference_reported(void **state)
     payh_i64(&H, sql, 1);
     /* 4. A refund Stripe made that the books never heard of. */
     stripe_config cfg = {.secret_key = "sk_test_ReconcileTests0000001",
-                         .api_base = standin_url(H.stripe), .max_rps = 25};
+                         .api_base = standin_url(H.stripe),
+                         .max_rps = 25};
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
     assert_non_null(sc);
     stripe_form *f = stripe_form_refund(pi3, NULL, 200, "requested_by_customer", inv);
     char key[96];
     snprintf(key, sizeof key, "reconcile-refund-%s", dbtest_unique());
-    stripe_call call = {.method = "POST", .path = "/v1/refunds", .form = f,
-                        .idempotency_key = key};
+    stripe_call call = {.method = "POST", .path = "/v1/refunds", .form = f, .idempotency_key = key};
     assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
     assert_int_equal(call.result.outcome, STRIPE_OK);
     char re[64];
@@ -171,8 +170,8 @@ static void test_each_difference_reported(void **state)
     stripe_client_free(sc);
     /* 5. A dispute lost at Stripe that the books do not hold. */
     json_t *dp = standin_dispute_open(H.stripe, pi3, 0, NULL);
-    const char *dpid = json_string_value(json_object_get(
-        json_object_get(json_object_get(dp, "data"), "object"), "id"));
+    const char *dpid = json_string_value(
+        json_object_get(json_object_get(json_object_get(dp, "data"), "object"), "id"));
     char dispute[64];
     snprintf(dispute, sizeof dispute, "%s", dpid);
     json_decref(dp);
@@ -219,13 +218,13 @@ static void test_failed_refund_still_counted_is_a_status_difference(void **state
     paid_at_stripe(firm, inv, 1000, pi, ch);
     standin_refund_default(H.stripe, "pending");
     stripe_config cfg = {.secret_key = "sk_test_ReconcileTests0000001",
-                         .api_base = standin_url(H.stripe), .max_rps = 25};
+                         .api_base = standin_url(H.stripe),
+                         .max_rps = 25};
     stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
     stripe_form *f = stripe_form_refund(pi, NULL, 400, NULL, inv);
     char key[96];
     snprintf(key, sizeof key, "reconcile-refund-%s", dbtest_unique());
-    stripe_call call = {.method = "POST", .path = "/v1/refunds", .form = f,
-                        .idempotency_key = key};
+    stripe_call call = {.method = "POST", .path = "/v1/refunds", .form = f, .idempotency_key = key};
     assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
     refund_info r = {.amount = 400};
     snprintf(r.id, sizeof r.id, "%s", call.result.object_id);
@@ -271,14 +270,15 @@ static void test_credit_note_refund_reconciled(void **state)
     snprintf(url, sizeof url, "STRIPE_API_BASE=%s", standin_url(H.stripe));
     snprintf(id, sizeof id, "%lld", (long long)inv);
     const char *env[] = {url, "STRIPE_SECRET_KEY=sk_test_ReconcileTests0000001", NULL};
-    const char *argv[] = {"--json", "credit-note", "create", "--invoice", id, "--amount-cents",
-                          "400", "--refund", "--reason", "hours billed twice", "--by", "fin", NULL};
+    const char *argv[] = {"--json",   "credit-note",        "create", "--invoice",
+                          id,         "--amount-cents",     "400",    "--refund",
+                          "--reason", "hours billed twice", "--by",   "fin",
+                          NULL};
     assert_int_equal(ctltest_argv(out, sizeof out, err, sizeof err, env, argv), 0);
     json_t *note = json_loads(out, 0, NULL);
     assert_non_null(note);
     char legal[64];
-    snprintf(legal, sizeof legal, "%s",
-             json_string_value(json_object_get(note, "legal_number")));
+    snprintf(legal, sizeof legal, "%s", json_string_value(json_object_get(note, "legal_number")));
     assert_int_equal(json_integer_value(json_object_get(note, "refunded_cents")), 400);
     json_decref(note);
     /* The refund in the books, as the dispute worker records its webhook. */

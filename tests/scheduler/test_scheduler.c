@@ -67,9 +67,14 @@ static void read_ticks(const char *prefix, int expect, collected *out)
     snprintf(group, sizeof group, "%sreader-%s", prefix, dbtest_unique());
     const char *topics[] = {t1, t2, t3};
     memset(out, 0, sizeof *out);
-    kafka_consumer_config cfg = {.brokers = brokers, .group_id = group, .topics = topics,
-                                 .ntopics = 3, .dlq_topic = dlq, .handler = collect,
-                                 .ctx = out, .max_backoff_ms = 200};
+    kafka_consumer_config cfg = {.brokers = brokers,
+                                 .group_id = group,
+                                 .topics = topics,
+                                 .ntopics = 3,
+                                 .dlq_topic = dlq,
+                                 .handler = collect,
+                                 .ctx = out,
+                                 .max_backoff_ms = 200};
     char err[512];
     kafka_consumer *c = kafka_consumer_new(&cfg, err, sizeof err);
     if (c == NULL)

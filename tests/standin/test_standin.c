@@ -34,9 +34,9 @@
 #include "support/standin.h"
 
 #define KEY_OK "Bearer sk_test_standin_suite"
-#define PI_FORM(amount, pm, inv)                                                                \
-    "amount=" amount "&currency=usd&payment_method=" pm                                        \
-    "&customer=cus_QXg1o8vcGmoR32&confirm=true&off_session=true&metadata[invoice_id]=" inv     \
+#define PI_FORM(amount, pm, inv)                                                                   \
+    "amount=" amount "&currency=usd&payment_method=" pm                                            \
+    "&customer=cus_QXg1o8vcGmoR32&confirm=true&off_session=true&metadata[invoice_id]=" inv         \
     "&metadata[firm_id]=7"
 
 /* ---- a tiny HTTP client for /v1 ------------------------------------------ */
@@ -91,8 +91,8 @@ static size_t t_header(char *p, size_t size, size_t n, void *ud)
 
 /* One /v1 request; auth NULL = a valid test key, "" = no Authorization.
  * Returns curl's result; r->body is NULL when nothing (or no JSON) came. */
-static CURLcode api_try(const standin *s, const char *method, const char *path,
-                        const char *form, const char *key, const char *auth, resp *r)
+static CURLcode api_try(const standin *s, const char *method, const char *path, const char *form,
+                        const char *key, const char *auth, resp *r)
 {
     memset(r, 0, sizeof *r);
     char url[2048], hk[300], ha[300];
@@ -199,9 +199,10 @@ static int stop(void **state)
 static void test_success_shape(void **state)
 {
     standin *s = *state;
-    resp r = api(s, "POST", "/v1/payment_intents",
-                 PI_FORM("1099", "pm_card_visa", "42") "&metadata[note]=a+b%26c%C3%A9&metadata%5Benc%5D=y",
-                 "inv-42-a1", NULL);
+    resp r = api(
+        s, "POST", "/v1/payment_intents",
+        PI_FORM("1099", "pm_card_visa", "42") "&metadata[note]=a+b%26c%C3%A9&metadata%5Benc%5D=y",
+        "inv-42-a1", NULL);
     assert_int_equal(r.status, 200);
     assert_true(is_id(r.request_id, "req_", 14));
     assert_string_equal(r.replayed, "");
@@ -211,7 +212,8 @@ static void test_success_shape(void **state)
     assert_true(is_id(jstr(r.body, "latest_charge"), "ch_", 24));
     char secret_prefix[64];
     snprintf(secret_prefix, sizeof secret_prefix, "%s_secret_", id);
-    assert_int_equal(strncmp(jstr(r.body, "client_secret"), secret_prefix, strlen(secret_prefix)), 0);
+    assert_int_equal(strncmp(jstr(r.body, "client_secret"), secret_prefix, strlen(secret_prefix)),
+                     0);
     assert_string_equal(jstr(r.body, "object"), "payment_intent");
     assert_string_equal(jstr(r.body, "status"), "succeeded");
     assert_int_equal(jint(r.body, "amount"), 1099);
@@ -310,8 +312,7 @@ static void test_declines(void **state)
         assert_string_equal(jstr(pi, "metadata.invoice_id"), inv);
         assert_string_equal(jstr(pi, "latest_charge"), jstr(e, "charge"));
         assert_string_equal(jstr(pi, "last_payment_error.code"), declines[i].code);
-        assert_string_equal(jstr(pi, "last_payment_error.decline_code"),
-                            declines[i].decline_code);
+        assert_string_equal(jstr(pi, "last_payment_error.decline_code"), declines[i].decline_code);
         assert_string_equal(jstr(pi, "last_payment_error.charge"), jstr(e, "charge"));
         assert_string_equal(jstr(e, "payment_method.id"), declines[i].pm);
         resp_free(&r);
@@ -476,10 +477,10 @@ static void test_replay_identical(void **state)
     assert_string_equal(r2.raw, r1.raw); /* byte for byte */
     assert_string_not_equal(r2.request_id, r1.request_id);
     /* A replayed decline is a replayed 402. */
-    resp d1 = api(s, "POST", "/v1/payment_intents",
-                  PI_FORM("1099", "pm_card_chargeDeclined", "43"), "k-decl", NULL);
-    resp d2 = api(s, "POST", "/v1/payment_intents",
-                  PI_FORM("1099", "pm_card_chargeDeclined", "43"), "k-decl", NULL);
+    resp d1 = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_chargeDeclined", "43"),
+                  "k-decl", NULL);
+    resp d2 = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_chargeDeclined", "43"),
+                  "k-decl", NULL);
     assert_int_equal(d2.status, 402);
     assert_string_equal(d2.replayed, "true");
     assert_string_equal(d2.raw, d1.raw);
@@ -564,8 +565,7 @@ static void test_key_in_flight(void **state)
 static void test_auth(void **state)
 {
     standin *s = *state;
-    resp r = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "42"), "a1",
-                 "");
+    resp r = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "42"), "a1", "");
     assert_int_equal(r.status, 401);
     assert_string_equal(jstr(r.body, "error.type"), "invalid_request_error");
     assert_int_equal(strncmp(jstr(r.body, "error.message"), "Invalid API Key provided", 24), 0);
@@ -631,8 +631,8 @@ static void test_validation(void **state)
         resp_free(&r);
     }
     /* Validation failures are not stored: the same key works once fixed. */
-    resp ok = api(s, "POST", "/v1/payment_intents", PI_FORM("100", "pm_card_visa", "1"), "v-key",
-                  NULL);
+    resp ok =
+        api(s, "POST", "/v1/payment_intents", PI_FORM("100", "pm_card_visa", "1"), "v-key", NULL);
     assert_int_equal(ok.status, 200);
     resp_free(&ok);
     resp bad = api(s, "POST", "/v1/payment_intents", "amount=%zz", "v2", NULL);
@@ -660,8 +660,8 @@ static void test_dispute_evidence(void **state)
     assert_string_equal(jstr(r.body, "evidence.service_date"), "2024-07-26");
     assert_true(json_is_null(json_object_get(json_object_get(r.body, "evidence"), "receipt")));
     assert_int_equal(jint(r.body, "evidence_details.submission_count"), 1);
-    assert_true(json_is_true(json_object_get(json_object_get(r.body, "evidence_details"),
-                                             "has_evidence")));
+    assert_true(
+        json_is_true(json_object_get(json_object_get(r.body, "evidence_details"), "has_evidence")));
     assert_string_equal(jstr(r.body, "metadata.case"), "9");
     assert_string_equal(jstr(r.body, "charge"), "ch_1PgafuB7WZ01zgkWXYmPNZs8");
     resp_free(&r);
@@ -676,12 +676,11 @@ static void test_dispute_evidence(void **state)
     assert_int_equal(jint(r.body, "evidence_details.submission_count"), 0);
     resp_free(&r);
 
-    r = api(s, "POST", "/v1/disputes/dp_1Pgc71B7WZ01zgkWMevJiAUx",
-            "evidence[foo]=bar&submit=true", "dp-foo", NULL);
+    r = api(s, "POST", "/v1/disputes/dp_1Pgc71B7WZ01zgkWMevJiAUx", "evidence[foo]=bar&submit=true",
+            "dp-foo", NULL);
     assert_int_equal(r.status, 400);
     assert_string_equal(jstr(r.body, "error.type"), "invalid_request_error");
-    assert_string_equal(jstr(r.body, "error.message"),
-                        "Received unknown parameter: evidence[foo]");
+    assert_string_equal(jstr(r.body, "error.message"), "Received unknown parameter: evidence[foo]");
     resp_free(&r);
     r = api(s, "POST", "/v1/disputes/dp_1Pgc71B7WZ01zgkWMevJiAUx", "submit=maybe", "dp-m", NULL);
     assert_int_equal(r.status, 400);
@@ -695,8 +694,8 @@ static void test_dispute_evidence(void **state)
 static void test_refunds(void **state)
 {
     standin *s = *state;
-    resp pi = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "42"),
-                  "inv-42", NULL);
+    resp pi = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "42"), "inv-42",
+                  NULL);
     const char *pid = jstr(pi.body, "id"), *ch = jstr(pi.body, "latest_charge");
     char form[256];
     snprintf(form, sizeof form,
@@ -812,8 +811,8 @@ static void test_seeded_refunds(void **state)
                                 "{\"charge\":\"ch_1PgafuB7WZ01zgkWXYmPNZs8\",\"amount\":1}");
     assert_non_null(json_object_get(over, "error"));
     json_decref(over);
-    resp l = api(s, "GET", "/v1/refunds?charge=ch_1PgafuB7WZ01zgkWXYmPNZs8&limit=100", NULL, NULL,
-                 NULL);
+    resp l =
+        api(s, "GET", "/v1/refunds?charge=ch_1PgafuB7WZ01zgkWXYmPNZs8&limit=100", NULL, NULL, NULL);
     assert_int_equal(l.status, 200);
     json_t *data = json_object_get(l.body, "data");
     assert_int_equal(json_array_size(data), 2);
@@ -821,8 +820,7 @@ static void test_seeded_refunds(void **state)
     assert_string_equal(jstr(json_array_get(data, 1), "id"), "re_1Pgc72B7WZ01zgkWqPvrRrPE");
     resp_free(&l);
     /* A real refund of the seeded (now fully refunded) charge is refused. */
-    resp r = api(s, "POST", "/v1/refunds", "payment_intent=pi_1PgafyB7WZ01zgkWSjxsAJo3", "k",
-                 NULL);
+    resp r = api(s, "POST", "/v1/refunds", "payment_intent=pi_1PgafyB7WZ01zgkWSjxsAJo3", "k", NULL);
     assert_int_equal(r.status, 400);
     assert_string_equal(jstr(r.body, "error.code"), "charge_already_refunded");
     resp_free(&r);
@@ -901,8 +899,8 @@ static void test_reset_and_stats(void **state)
     for (int i = 0; i < 3; i++) {
         char key[32];
         snprintf(key, sizeof key, "st-%d", i);
-        resp r = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "95"), key,
-                     NULL);
+        resp r =
+            api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "95"), key, NULL);
         resp_free(&r);
     }
     assert_int_equal(standin_stat(s, "requests"), 3);
@@ -912,8 +910,8 @@ static void test_reset_and_stats(void **state)
     assert_int_equal(standin_stat(s, "payment_intents_created"), 0);
     assert_int_equal(standin_stat(s, "max_requests_in_any_second"), 0);
     /* Keys are forgotten too: st-0 executes anew. */
-    resp r = api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "95"), "st-0",
-                 NULL);
+    resp r =
+        api(s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "95"), "st-0", NULL);
     assert_string_equal(r.replayed, "");
     resp_free(&r);
     assert_int_equal(standin_stat(s, "payment_intents_created"), 1);
@@ -929,8 +927,8 @@ static void *par_post(void *arg)
     bg_call *b = arg;
     char key[32];
     snprintf(key, sizeof key, "par-%p", arg);
-    b->r = api(b->s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "99"), key,
-               NULL);
+    b->r =
+        api(b->s, "POST", "/v1/payment_intents", PI_FORM("1099", "pm_card_visa", "99"), key, NULL);
     return NULL;
 }
 
@@ -988,7 +986,8 @@ static void event_types(const json_t *events, char *out, size_t outlen)
     out[0] = '\0';
     size_t i;
     json_t *e;
-    json_array_foreach(events, i, e) {
+    json_array_foreach(events, i, e)
+    {
         size_t l = strlen(out);
         snprintf(out + l, outlen - l, "%s%s", l > 0 ? "," : "",
                  jstr(json_object_get(e, "event"), "type"));
@@ -1043,7 +1042,8 @@ static void test_clock(void **state)
     assert_int_equal(json_array_size(ev), 2);
     size_t i;
     json_t *e;
-    json_array_foreach(ev, i, e) {
+    json_array_foreach(ev, i, e)
+    {
         json_int_t c = jint(json_object_get(e, "event"), "created");
         assert_true(c >= set && c <= set + slack);
     }
@@ -1137,7 +1137,7 @@ static void test_pi_retrieve_and_list(void **state)
     for (int g = 0; g < 3; g++) {
         standin_clock_set(s, t + 100 * g);
         for (int i = 0; i < 9; i++, n++) {
-            const char *pm = i == 3 ? "pm_card_chargeDeclined"
+            const char *pm = i == 3   ? "pm_card_chargeDeclined"
                              : i == 5 ? "pm_standin_processing"
                                       : "pm_card_visa";
             char key[32], inv[16];
@@ -1276,8 +1276,8 @@ static void test_pi_retrieve_and_list(void **state)
         assert_string_equal(jstr(r.body, "error.code"), bad[i].code);
         resp_free(&r);
     }
-    snprintf(path, sizeof path, "/v1/payment_intents?starting_after=%s&ending_before=%s",
-             ids[1], ids[2]);
+    snprintf(path, sizeof path, "/v1/payment_intents?starting_after=%s&ending_before=%s", ids[1],
+             ids[2]);
     r = api(s, "GET", path, NULL, NULL, NULL);
     assert_int_equal(r.status, 400);
     resp_free(&r);
@@ -1396,8 +1396,7 @@ static void test_search(void **state)
     resp p = pi_create(s, 5000, "pm_standin_processing", "cus_S4", "att-5", "14");
     standin_clock_advance(s, 61);
     char body[128];
-    snprintf(body, sizeof body, "{\"payment_intent\":\"%s\",\"outcome\":\"succeeded\"}",
-             pi_id(&p));
+    snprintf(body, sizeof body, "{\"payment_intent\":\"%s\",\"outcome\":\"succeeded\"}", pi_id(&p));
     json_decref(standin_post(s, "/__standin/complete", body));
     r = search(s, "customer:'cus_S4' AND status:'succeeded'", NULL);
     assert_int_equal(data_len(&r), 0);
@@ -1482,9 +1481,8 @@ static void test_lose_answer(void **state)
     /* Its event was logged with the key. */
     json_t *ev = standin_events_after(s, 0);
     assert_int_equal(json_array_size(ev), 1);
-    assert_string_equal(jstr(json_object_get(json_array_get(ev, 0), "event"),
-                             "request.idempotency_key"),
-                        "lost-1");
+    assert_string_equal(
+        jstr(json_object_get(json_array_get(ev, 0), "event"), "request.idempotency_key"), "lost-1");
     json_decref(ev);
     /* Found by search and list. */
     resp f = search(s, "metadata['attempt_key']:'lost-1'", NULL);
@@ -1593,7 +1591,8 @@ static json_int_t charge_refunded(const standin *s, const char *ch)
     json_int_t v = -1;
     size_t i;
     json_t *c;
-    json_array_foreach(all, i, c) {
+    json_array_foreach(all, i, c)
+    {
         if (strcmp(jstr(c, "id"), ch) == 0)
             v = jint(c, "amount_refunded");
     }
@@ -1659,9 +1658,8 @@ static void test_refund_life(void **state)
     assert_string_equal(jstr(e0, "data.object.object"), "charge");
     assert_string_equal(jstr(e0, "data.object.id"), ch);
     assert_int_equal(jint(e0, "data.object.amount_refunded"), 400);
-    assert_false(json_is_true(json_object_get(json_object_get(json_object_get(e0, "data"),
-                                                              "object"),
-                                              "refunded")));
+    assert_false(json_is_true(
+        json_object_get(json_object_get(json_object_get(e0, "data"), "object"), "refunded")));
     assert_string_equal(jstr(e0, "data.object.metadata.attempt_key"), "rl-1");
     json_t *e2 = json_object_get(json_array_get(ev, 2), "event");
     assert_int_equal(jint(e2, "data.object.amount_refunded"), 0);
@@ -1679,8 +1677,8 @@ static void test_refund_life(void **state)
     json_decref(env);
     assert_int_equal(charge_refunded(s, ch), 0);
     /* failed is final. */
-    json_t *bad = standin_post(s, "/__standin/refund_update",
-                               "{\"refund\":\"x\",\"status\":\"succeeded\"}");
+    json_t *bad =
+        standin_post(s, "/__standin/refund_update", "{\"refund\":\"x\",\"status\":\"succeeded\"}");
     assert_non_null(json_object_get(bad, "error"));
     json_decref(bad);
     char body[256];
@@ -1735,8 +1733,8 @@ static void test_refund_life(void **state)
     l = api(s, "GET", "/v1/refunds?created[gte]=x", NULL, NULL, NULL);
     assert_int_equal(l.status, 400);
     resp_free(&l);
-    resp bad_st = api(s, "POST", "/v1/refunds", "charge=ch_x&metadata[standin_status]=lost",
-                      "rl-re-7", NULL);
+    resp bad_st =
+        api(s, "POST", "/v1/refunds", "charge=ch_x&metadata[standin_status]=lost", "rl-re-7", NULL);
     assert_int_equal(bad_st.status, 400);
     resp_free(&bad_st);
     json_t *dump = standin_refunds(s);
@@ -1798,8 +1796,8 @@ static void test_dispute_life(void **state)
     /* Evidence through the API: charge.dispute.updated, caused by it. */
     char path[128];
     snprintf(path, sizeof path, "/v1/disputes/%s", dp);
-    resp up = api(s, "POST", path, "evidence[customer_name]=Jenny+Rosen&submit=true", "dl-ev-1",
-                  NULL);
+    resp up =
+        api(s, "POST", path, "evidence[customer_name]=Jenny+Rosen&submit=true", "dl-ev-1", NULL);
     assert_int_equal(up.status, 200);
     assert_string_equal(jstr(up.body, "status"), "under_review");
     assert_string_equal(jstr(up.body, "charge"), ch);
@@ -1827,11 +1825,10 @@ static void test_dispute_life(void **state)
     assert_string_equal(jstr(eu, "request.id"), up.request_id);
     assert_string_equal(jstr(eu, "request.idempotency_key"), "dl-ev-1");
     assert_string_equal(jstr(eu, "data.previous_attributes.status"), "needs_response");
-    assert_true(json_is_null(
-        json_object_get(json_object_get(json_object_get(json_object_get(eu, "data"),
-                                                        "previous_attributes"),
-                                        "evidence"),
-                        "customer_name")));
+    assert_true(json_is_null(json_object_get(
+        json_object_get(json_object_get(json_object_get(eu, "data"), "previous_attributes"),
+                        "evidence"),
+        "customer_name")));
     assert_int_equal(jint(eu, "data.previous_attributes.evidence_details.submission_count"), 0);
     json_t *ew = json_object_get(json_array_get(ev, 2), "event");
     assert_string_equal(jstr(ew, "data.object.status"), "under_review");
@@ -1909,8 +1906,8 @@ static void test_dispute_life(void **state)
     json_decref(bad);
 
     /* An adhoc dispute (unknown id, as before) is not in the lists. */
-    resp ad = api(s, "POST", "/v1/disputes/dp_1Pgc71B7WZ01zgkWMevJiAUx", "submit=true", "dl-ad",
-                  NULL);
+    resp ad =
+        api(s, "POST", "/v1/disputes/dp_1Pgc71B7WZ01zgkWMevJiAUx", "submit=true", "dl-ad", NULL);
     assert_int_equal(ad.status, 200);
     resp_free(&ad);
 
@@ -1952,7 +1949,8 @@ static void test_dispute_life(void **state)
     json_t *charges = standin_charges(s);
     size_t i;
     json_t *c;
-    json_array_foreach(charges, i, c) {
+    json_array_foreach(charges, i, c)
+    {
         if (strcmp(jstr(c, "id"), ch) == 0)
             assert_true(json_is_true(json_object_get(c, "disputed")));
     }
@@ -1972,8 +1970,7 @@ static void test_event_log(void **state)
     resp c = pi_create(s, 1000, "pm_standin_processing", "cus_E", "ev-3", "3");
     resp rep = pi_create(s, 1000, "pm_card_visa", "cus_E", "ev-1", "1"); /* replay: no event */
     char body[256];
-    snprintf(body, sizeof body, "{\"payment_intent\":\"%s\",\"outcome\":\"succeeded\"}",
-             pi_id(&c));
+    snprintf(body, sizeof body, "{\"payment_intent\":\"%s\",\"outcome\":\"succeeded\"}", pi_id(&c));
     json_t *done = standin_post(s, "/__standin/complete", body);
 
     json_t *ev = standin_events_after(s, 0);

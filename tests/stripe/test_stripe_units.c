@@ -44,8 +44,7 @@ static char *fx_read(const char *rel, size_t *len)
     return buf;
 }
 
-static void fx_classify(const char *rel, long status, const char *should_retry,
-                        stripe_result *out)
+static void fx_classify(const char *rel, long status, const char *should_retry, stripe_result *out)
 {
     size_t len = 0;
     char *body = fx_read(rel, &len);
@@ -112,7 +111,8 @@ static void test_fixture_402_authentication_required(void **state)
     assert_false(r.retryable);
     assert_string_equal(r.code, "authentication_required");
     assert_string_equal(r.decline_code, "authentication_required");
-    assert_string_equal(r.message, "Your card was declined. This transaction requires authentication.");
+    assert_string_equal(r.message,
+                        "Your card was declined. This transaction requires authentication.");
     assert_string_equal(r.object_id, "pi_1PgcC1B7WZ01zgkWkR7pX3nB");
     assert_string_equal(r.object_status, "requires_payment_method");
     assert_int_equal(r.amount, 4900);
@@ -232,8 +232,8 @@ static void test_should_retry_overrides(void **state)
     stripe_result_free(&r);
 
     /* 409: the same key still in flight, replayable unless Stripe says no. */
-    cls(409, NULL, "{\"error\":{\"type\":\"idempotency_error\",\"code\":\"idempotency_key_in_use\"}}",
-        &r);
+    cls(409, NULL,
+        "{\"error\":{\"type\":\"idempotency_error\",\"code\":\"idempotency_key_in_use\"}}", &r);
     assert_int_equal(r.outcome, STRIPE_IDEMPOTENCY_ERROR);
     assert_true(stripe_result_transient(&r));
     stripe_result_free(&r);
@@ -257,8 +257,8 @@ static void test_other_statuses(void **state)
     assert_string_equal(r.message, "Invalid API Key provided");
     stripe_result_free(&r);
 
-    cls(404, NULL,
-        "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"resource_missing\"}}", &r);
+    cls(404, NULL, "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"resource_missing\"}}",
+        &r);
     assert_int_equal(r.outcome, STRIPE_INVALID_REQUEST);
     assert_string_equal(r.code, "resource_missing");
     assert_string_equal(r.message, "HTTP 404 from Stripe"); /* no message in the body */
@@ -453,15 +453,13 @@ static void test_form_integers_and_refusals(void **state)
     assert_int_equal(stripe_form_add_i64(f, "a", 0), 0);
     assert_int_equal(stripe_form_add_i64(f, "b", INT64_MAX), 0);
     assert_int_equal(stripe_form_add_i64(f, "c", INT64_MIN), 0);
-    assert_string_equal(stripe_form_body(f),
-                        "a=0&b=9223372036854775807&c=-9223372036854775808");
+    assert_string_equal(stripe_form_body(f), "a=0&b=9223372036854775807&c=-9223372036854775808");
     /* Refused: no key, an empty key, no value; the body is unchanged. */
     assert_int_equal(stripe_form_add(f, NULL, "1"), -1);
     assert_int_equal(stripe_form_add(f, "", "1"), -1);
     assert_int_equal(stripe_form_add(f, "k", NULL), -1);
     assert_int_equal(stripe_form_add(NULL, "k", "v"), -1);
-    assert_string_equal(stripe_form_body(f),
-                        "a=0&b=9223372036854775807&c=-9223372036854775808");
+    assert_string_equal(stripe_form_body(f), "a=0&b=9223372036854775807&c=-9223372036854775808");
     stripe_form_free(f);
     assert_string_equal(stripe_form_body(NULL), "");
     stripe_form_free(NULL);
@@ -555,11 +553,16 @@ static void test_client_schemes(void **state)
     }
     /* Plain http anywhere but loopback, other schemes, or a host that only
      * starts like a loopback name: refused, with a message that says why. */
-    static const char *const bad[] = {"http://api.stripe.com",      "http://10.0.0.1:8089",
-                                      "http://127.0.0.1.evil.test", "http://localhost.evil.test",
-                                      "http://localhost@evil.test", "http://127.0.0.10",
-                                      "https://",                   "ftp://127.0.0.1",
-                                      "api.stripe.com",             "",
+    static const char *const bad[] = {"http://api.stripe.com",
+                                      "http://10.0.0.1:8089",
+                                      "http://127.0.0.1.evil.test",
+                                      "http://localhost.evil.test",
+                                      "http://localhost@evil.test",
+                                      "http://127.0.0.10",
+                                      "https://",
+                                      "ftp://127.0.0.1",
+                                      "api.stripe.com",
+                                      "",
                                       "HTTP://api.stripe.com"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         stripe_client *c = new_client(bad[i], "sk_test_abcdefgh01234567", 25, err, sizeof err);
@@ -574,8 +577,8 @@ static void test_client_keys_and_rate(void **state)
 {
     (void)state;
     char err[256];
-    static const char *const bad_keys[] = {NULL, "", "sk_test", "sk_test_abc\r\nX-Evil: 1",
-                                           "sk test abcdefgh", "sk_test_abcdefgh:"};
+    static const char *const bad_keys[] = {
+        NULL, "", "sk_test", "sk_test_abc\r\nX-Evil: 1", "sk test abcdefgh", "sk_test_abcdefgh:"};
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
         stripe_client *c = new_client("https://api.stripe.com", bad_keys[i], 25, err, sizeof err);
         if (c != NULL)

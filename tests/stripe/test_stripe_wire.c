@@ -36,8 +36,12 @@ static const char *const standin_args[] = {"--api-key", SUITE_KEY, NULL};
 static stripe_client *client_for(const char *base, const char *key, int max_rps, int timeout_ms,
                                  metrics_registry *m)
 {
-    stripe_config cfg = {.secret_key = key, .api_base = base, .max_rps = max_rps,
-                         .timeout_ms = timeout_ms, .connect_timeout_ms = 2000, .metrics = m};
+    stripe_config cfg = {.secret_key = key,
+                         .api_base = base,
+                         .max_rps = max_rps,
+                         .timeout_ms = timeout_ms,
+                         .connect_timeout_ms = 2000,
+                         .metrics = m};
     char err[256];
     stripe_client *c = stripe_client_new(&cfg, err, sizeof err);
     if (c == NULL)
@@ -60,8 +64,8 @@ static void post_pi(stripe_client *c, stripe_call *call, stripe_form *f, const c
 
 static stripe_form *pi_form(int64_t amount, const char *pm, int64_t invoice, const char *key)
 {
-    stripe_form *f = stripe_form_payment_intent(amount, "usd", "cus_QXg1o8vcGmoR32", pm, invoice,
-                                                7, key);
+    stripe_form *f =
+        stripe_form_payment_intent(amount, "usd", "cus_QXg1o8vcGmoR32", pm, invoice, 7, key);
     assert_non_null(f);
     return f;
 }
@@ -106,9 +110,9 @@ static void test_headers_and_body(void **state)
     assert_memory_equal(call.result.latest_charge, "ch_", 3);
     assert_int_equal(call.result.amount, 1099);
     assert_memory_equal(call.result.request_id, "req_", 4); /* Request-Id header read */
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(call.result.body, "metadata"), "note")),
-                        "a&b=c d+e %41 Zürich €");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(call.result.body, "metadata"), "note")),
+        "a&b=c d+e %41 Zürich €");
 
     json_t *reqs = requests(s);
     assert_int_equal(json_array_size(reqs), 1);
@@ -281,8 +285,8 @@ static void test_transient_then_success(void **state)
     assert_false(call.result.retryable);
     assert_false(stripe_result_transient(&call.result));
     stripe_result_free(&call.result);
-    json_decref(standin_post(s, "/__standin/fail",
-                             "{\"status\":429,\"count\":1,\"should_retry\":null}"));
+    json_decref(
+        standin_post(s, "/__standin/fail", "{\"status\":429,\"count\":1,\"should_retry\":null}"));
     post_pi(c, &call, f, "k-noretry");
     assert_int_equal(call.result.outcome, STRIPE_RATE_LIMITED);
     assert_true(stripe_result_transient(&call.result));
@@ -308,8 +312,8 @@ static void test_rate_cap_many(void **state)
 {
     (void)state;
     enum { N = 100, CAP = 20 };
-    standin *s = standin_start((const char *[]){"--api-key", SUITE_KEY, "--latency-ms", "300",
-                                                NULL});
+    standin *s =
+        standin_start((const char *[]){"--api-key", SUITE_KEY, "--latency-ms", "300", NULL});
     metrics_registry *m = metrics_new();
     assert_non_null(m);
     stripe_client *c = client_for(standin_url(s), SUITE_KEY, CAP, 0, m);
@@ -322,8 +326,10 @@ static void test_rate_cap_many(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(keys[i], sizeof keys[i], "autopay:%d:1", 1000 + i);
         forms[i] = pi_form(100 + i, "pm_card_visa", 1000 + i, keys[i]);
-        calls[i] = (stripe_call){.method = "POST", .path = "/v1/payment_intents",
-                                 .form = forms[i], .idempotency_key = keys[i]};
+        calls[i] = (stripe_call){.method = "POST",
+                                 .path = "/v1/payment_intents",
+                                 .form = forms[i],
+                                 .idempotency_key = keys[i]};
     }
     char err[256];
     assert_int_equal(stripe_perform_many(c, calls, N, err, sizeof err), 0);
@@ -397,8 +403,8 @@ static void test_get_refund_list(void **state)
         char key[32];
         snprintf(key, sizeof key, "refund:42:%d", i + 1);
         f = stripe_form_refund(pi, NULL, amounts[i], "requested_by_customer", 42);
-        call = (stripe_call){.method = "POST", .path = "/v1/refunds", .form = f,
-                             .idempotency_key = key};
+        call = (stripe_call){
+            .method = "POST", .path = "/v1/refunds", .form = f, .idempotency_key = key};
         assert_int_equal(stripe_perform(c, &call, err, sizeof err), 0);
         assert_int_equal(call.result.outcome, STRIPE_OK);
         assert_memory_equal(call.result.object_id, "re_", 3);
@@ -408,8 +414,8 @@ static void test_get_refund_list(void **state)
     }
     /* More than is left: refused by Stripe, not an outage. */
     f = stripe_form_refund(pi, NULL, 5000, NULL, 42);
-    call = (stripe_call){.method = "POST", .path = "/v1/refunds", .form = f,
-                         .idempotency_key = "refund:42:3"};
+    call = (stripe_call){
+        .method = "POST", .path = "/v1/refunds", .form = f, .idempotency_key = "refund:42:3"};
     assert_int_equal(stripe_perform(c, &call, err, sizeof err), 0);
     assert_int_equal(call.result.outcome, STRIPE_INVALID_REQUEST);
     assert_string_equal(call.result.code, "amount_too_large");
@@ -421,8 +427,8 @@ static void test_get_refund_list(void **state)
     f = stripe_form_new();
     assert_int_equal(stripe_form_add(f, "payment_intent", pi), 0);
     assert_int_equal(stripe_form_add_i64(f, "limit", 10), 0);
-    call = (stripe_call){.method = "GET", .path = "/v1/refunds", .form = f,
-                         .idempotency_key = "ignored-on-get"};
+    call = (stripe_call){
+        .method = "GET", .path = "/v1/refunds", .form = f, .idempotency_key = "ignored-on-get"};
     assert_int_equal(stripe_perform(c, &call, err, sizeof err), 0);
     assert_int_equal(call.result.outcome, STRIPE_OK);
     assert_string_equal(json_string_value(json_object_get(call.result.body, "object")), "list");
@@ -484,8 +490,8 @@ static void test_network_errors(void **state)
     stripe_client_free(c);
 
     /* An answer slower than the client's whole-request timeout. */
-    standin *s = standin_start((const char *[]){"--api-key", SUITE_KEY, "--latency-ms", "3000",
-                                                NULL});
+    standin *s =
+        standin_start((const char *[]){"--api-key", SUITE_KEY, "--latency-ms", "3000", NULL});
     c = client_for(standin_url(s), SUITE_KEY, 25, 300, NULL);
     post_pi(c, &call, f, "k-net");
     assert_int_equal(call.result.outcome, STRIPE_NETWORK_ERROR);
@@ -510,7 +516,7 @@ static void test_invalid_calls_not_sent(void **state)
     memset(longkey, 'k', sizeof longkey - 1);
     longkey[sizeof longkey - 1] = '\0';
     stripe_call calls[] = {
-        {.method = "POST", .path = "/v1/payment_intents", .form = f},               /* no key */
+        {.method = "POST", .path = "/v1/payment_intents", .form = f}, /* no key */
         {.method = "POST", .path = "/v1/payment_intents", .form = f, .idempotency_key = ""},
         {.method = "POST", .path = "/v1/payment_intents", .form = f, .idempotency_key = longkey},
         {.method = "DELETE", .path = "/v1/payment_intents", .idempotency_key = "k"},
@@ -542,14 +548,10 @@ static void test_invalid_calls_not_sent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_headers_and_body),
-        cmocka_unit_test(test_replay_same_intent),
-        cmocka_unit_test(test_declines),
-        cmocka_unit_test(test_transient_then_success),
-        cmocka_unit_test(test_rate_cap_many),
-        cmocka_unit_test(test_get_refund_list),
-        cmocka_unit_test(test_network_errors),
-        cmocka_unit_test(test_invalid_calls_not_sent),
+        cmocka_unit_test(test_headers_and_body), cmocka_unit_test(test_replay_same_intent),
+        cmocka_unit_test(test_declines),         cmocka_unit_test(test_transient_then_success),
+        cmocka_unit_test(test_rate_cap_many),    cmocka_unit_test(test_get_refund_list),
+        cmocka_unit_test(test_network_errors),   cmocka_unit_test(test_invalid_calls_not_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

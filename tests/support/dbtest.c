@@ -82,15 +82,14 @@ void dbtest_refused(PGconn *c, const char *expect, const char *sql, int nparams,
     PGresult *r = run(c, sql, nparams, params);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        fprintf(stderr, "statement was accepted, expected refusal mentioning '%s':\n  %s\n",
-                expect, sql);
+        fprintf(stderr, "statement was accepted, expected refusal mentioning '%s':\n  %s\n", expect,
+                sql);
         PQclear(r);
         fail();
     }
     const char *msg = PQresultErrorMessage(r);
     if (strstr(msg, expect) == NULL) {
-        fprintf(stderr, "refused with '%s', expected it to mention '%s'\n  %s\n", msg, expect,
-                sql);
+        fprintf(stderr, "refused with '%s', expected it to mention '%s'\n  %s\n", msg, expect, sql);
         PQclear(r);
         fail();
     }
@@ -125,8 +124,8 @@ int64_t dbtest_firm(PGconn *c)
     char slug[80];
     snprintf(slug, sizeof slug, "firm-%s", dbtest_unique());
     const char *p[] = {slug};
-    return dbtest_ok(c, "INSERT INTO billing.firms(name, slug) VALUES ('Test firm', $1) RETURNING id",
-                     1, p);
+    return dbtest_ok(
+        c, "INSERT INTO billing.firms(name, slug) VALUES ('Test firm', $1) RETURNING id", 1, p);
 }
 
 int64_t dbtest_client(PGconn *c, int64_t firm_id)

@@ -117,10 +117,10 @@ static void invworker_produce(invworker *w, int64_t firm, civil_date d, int shar
 static void invworker_sentinel(invworker *w, civil_date d, int shards)
 {
     /* A firm id no test creates (ids come from an identity from 1 up). */
-    int64_t firm = INT64_C(8000000000000000000) + (int64_t)getpid() * 1000000 +
-                   (int64_t)++w->sentinel_seq;
-    if (ticks_publish(w->producer, w->prefix, TICK_INVOICING, d, NULL, shards, firm,
-                      (char[512]){0}, 512) != 0)
+    int64_t firm =
+        INT64_C(8000000000000000000) + (int64_t)getpid() * 1000000 + (int64_t)++w->sentinel_seq;
+    if (ticks_publish(w->producer, w->prefix, TICK_INVOICING, d, NULL, shards, firm, (char[512]){0},
+                      512) != 0)
         fail_msg("publishing a sentinel tick to %s failed", w->topic);
     char pattern[ENVELOPE_KEY_MAX];
     tick_msg t;

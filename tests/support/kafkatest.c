@@ -20,8 +20,7 @@ rd_kafka_t *kafkatest_reader(const char *brokers, const char *topic)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err), 0);
     assert_int_equal(rd_kafka_conf_set(conf, "group.id", group, err, sizeof err), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err),
-                     0);
+    assert_int_equal(rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err), 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (rk == NULL)
         fail_msg("cannot create a reader for %s: %s", topic, err);

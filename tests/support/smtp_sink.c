@@ -35,9 +35,9 @@ struct smtp_sink {
     char force_rcpt[256], hold_rcpt[256];
     int force_code, force_times;
     volatile int hold_ms;
-    bool discard;        /* count messages, keep no copy (smtp_sink_discard) */
-    size_t ndiscarded;   /* messages counted and not kept */
-    size_t bytes;        /* of every message accepted */
+    bool discard;      /* count messages, keep no copy (smtp_sink_discard) */
+    size_t ndiscarded; /* messages counted and not kept */
+    size_t bytes;      /* of every message accepted */
 };
 
 /* n bytes (not NUL-terminated) as a malloc'd string. */
@@ -211,8 +211,8 @@ static bool check_plain(smtp_sink *s, const char *b64, char **who)
         if (a + 1 + ul < n) {
             const char *pass = user + ul + 1;
             size_t pl = n - a - 1 - ul - 1;
-            ok = strlen(s->user) == ul && memcmp(user, s->user, ul) == 0 &&
-                 strlen(s->pass) == pl && memcmp(pass, s->pass, pl) == 0;
+            ok = strlen(s->user) == ul && memcmp(user, s->user, ul) == 0 && strlen(s->pass) == pl &&
+                 memcmp(pass, s->pass, pl) == 0;
             if (ok)
                 *who = dup_n(user, ul);
         }
@@ -350,7 +350,8 @@ static void serve(conn *c)
         arg = arg ? arg + 1 : "";
         if (strncasecmp(line, "EHLO", 4) == 0) {
             char t[256];
-            snprintf(t, sizeof t, "250-ledgerline-smtp-sink\r\n250-8BITMIME\r\n%s%s%s250 SIZE 67108864\r\n",
+            snprintf(t, sizeof t,
+                     "250-ledgerline-smtp-sink\r\n250-8BITMIME\r\n%s%s%s250 SIZE 67108864\r\n",
                      s->user ? "250-AUTH " : "", s->user ? s->mechs : "", s->user ? "\r\n" : "");
             reply(c, t);
         } else if (strncasecmp(line, "HELO", 4) == 0) {
@@ -366,7 +367,8 @@ static void serve(conn *c)
             } else {
                 reset_tx(&m);
                 m.mail_from = angle_addr(line + 10);
-                reply(c, m.mail_from ? "250 2.1.0 ok\r\n" : "501 5.5.2 syntax: MAIL FROM:<addr>\r\n");
+                reply(c,
+                      m.mail_from ? "250 2.1.0 ok\r\n" : "501 5.5.2 syntax: MAIL FROM:<addr>\r\n");
             }
         } else if (strncasecmp(line, "RCPT TO:", 8) == 0) {
             char *to = angle_addr(line + 8);

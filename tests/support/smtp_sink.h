@@ -17,10 +17,10 @@
 typedef struct smtp_sink smtp_sink;
 
 typedef struct {
-    char *mail_from;   /* the MAIL FROM address, without <> */
-    char *rcpt;        /* the (first) RCPT TO address */
-    char *auth_user;   /* who authenticated, NULL when nobody */
-    char *data;        /* the message as received, dot-unstuffed, CRLF */
+    char *mail_from; /* the MAIL FROM address, without <> */
+    char *rcpt;      /* the (first) RCPT TO address */
+    char *auth_user; /* who authenticated, NULL when nobody */
+    char *data;      /* the message as received, dot-unstuffed, CRLF */
     size_t len;
 } smtp_sink_msg;
 

@@ -37,7 +37,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--password") == 0)
             pass = argv[i + 1];
         else {
-            fprintf(stderr, "usage: smtp-sink --listen HOST:PORT --dir DIR [--addr-file FILE] [--user U --password P]\n");
+            fprintf(
+                stderr,
+                "usage: smtp-sink --listen HOST:PORT --dir DIR [--addr-file FILE] [--user U --password P]\n");
             return 2;
         }
     }
@@ -62,7 +64,8 @@ int main(int argc, char **argv)
             fclose(f);
         }
     }
-    fprintf(stderr, "smtp-sink: listening on %s:%d, messages in %s\n", host, smtp_sink_port(s), dir);
+    fprintf(stderr, "smtp-sink: listening on %s:%d, messages in %s\n", host, smtp_sink_port(s),
+            dir);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     while (!stop)

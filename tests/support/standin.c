@@ -122,8 +122,8 @@ static json_t *standin_request(const standin *s, const char *method, const char 
     char url[512];
     snprintf(url, sizeof url, "%s%s", s->url, path);
     long status = 0;
-    char *answer = httptest_request(method, url, body != NULL || strcmp(method, "POST") != 0
-                                                     ? body : "", &status);
+    char *answer = httptest_request(
+        method, url, body != NULL || strcmp(method, "POST") != 0 ? body : "", &status);
     if (answer == NULL)
         fail_msg("standin: %s %s: no answer", method, url);
     json_error_t je;
@@ -167,13 +167,13 @@ int64_t standin_count(const standin *s, const char *method, const char *path_pre
     int64_t n = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(all, i, r) {
+    json_array_foreach(all, i, r)
+    {
         const char *m = json_string_value(json_object_get(r, "method"));
         const char *p = json_string_value(json_object_get(r, "path"));
         if (method != NULL && (m == NULL || strcmp(m, method) != 0))
             continue;
-        if (path_prefix != NULL &&
-            (p == NULL || strncmp(p, path_prefix, strlen(path_prefix)) != 0))
+        if (path_prefix != NULL && (p == NULL || strncmp(p, path_prefix, strlen(path_prefix)) != 0))
             continue;
         n++;
     }
@@ -214,8 +214,7 @@ void standin_stop(standin *s)
 /* ---- controls ------------------------------------------------------------ */
 
 /* A control call whose answer must not be an error; body is stolen. */
-static json_t *standin_control(const standin *s, const char *method, const char *path,
-                               json_t *body)
+static json_t *standin_control(const standin *s, const char *method, const char *path, json_t *body)
 {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -277,16 +276,15 @@ int64_t standin_clock_set(const standin *s, int64_t unix_now)
 
 void standin_fail_status(const standin *s, int status, int64_t count)
 {
-    json_decref(standin_control(s, "POST", "/__standin/fail",
-                                json_pack("{s:i,s:I}", "status", status, "count",
-                                          (json_int_t)count)));
+    json_decref(
+        standin_control(s, "POST", "/__standin/fail",
+                        json_pack("{s:i,s:I}", "status", status, "count", (json_int_t)count)));
 }
 
 void standin_fail_mode(const standin *s, const char *mode, int64_t count)
 {
     json_decref(standin_control(s, "POST", "/__standin/fail",
-                                json_pack("{s:s,s:I}", "mode", mode, "count",
-                                          (json_int_t)count)));
+                                json_pack("{s:s,s:I}", "mode", mode, "count", (json_int_t)count)));
 }
 
 void standin_auth_valid(const standin *s, bool valid)

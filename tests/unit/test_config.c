@@ -97,8 +97,8 @@ static void test_int_valid(void **state)
 static void test_int_malformed(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"abc", "12abc", " 12", "12 ", "+12", "1.5", "0x10",
-                                      "-",   "--1",   "1e3", "1,000", "12\n"};
+    static const char *const bad[] = {"abc",  "12abc", " 12", "12 ", "+12",   "1.5",
+                                      "0x10", "-",     "--1", "1e3", "1,000", "12\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v = 77;
         setenv(VAR, bad[i], 1);
@@ -221,8 +221,18 @@ static void test_int_list_valid(void **state)
 static void test_int_list_malformed(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"3,,7", "3,x",  ",3",    "3,",  "3, 7", " 3",
-                                      "3;7",  "0,1",  "3,400", "1.5", ",",    "3,-7",
+    static const char *const bad[] = {"3,,7",
+                                      "3,x",
+                                      ",3",
+                                      "3,",
+                                      "3, 7",
+                                      " 3",
+                                      "3;7",
+                                      "0,1",
+                                      "3,400",
+                                      "1.5",
+                                      ",",
+                                      "3,-7",
                                       "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         config_int_list l = {.count = 99};
@@ -230,7 +240,7 @@ static void test_int_list_malformed(void **state)
         assert_int_equal(config_get_int_list(VAR, "3,7,14", 1, 365, &l, err, sizeof err), -1);
         assert_int_equal(l.count, 99);
         assert_non_null(strstr(err, VAR " must be a comma-separated list of 1 to 16 integers "
-                                    "between 1 and 365"));
+                                        "between 1 and 365"));
     }
     setenv(VAR, "3,x", 1);
     config_int_list l;
@@ -255,14 +265,12 @@ static void test_hostport(void **state)
     assert_int_equal(port, 8080);
 
     setenv(VAR, ":9000", 1);
-    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
-                     0);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err), 0);
     assert_string_equal(host, "");
     assert_int_equal(port, 9000);
 
     setenv(VAR, "localhost:65535", 1);
-    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
-                     0);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err), 0);
     assert_string_equal(host, "localhost");
     assert_int_equal(port, 65535);
 
@@ -271,14 +279,14 @@ static void test_hostport(void **state)
     assert_string_equal(host, "ingest-1.internal");
     assert_int_equal(port, 1);
 
-    static const char *const bad[] = {"8080",       "host:",     "host:0",   "host:65536",
-                                      "host:http",  "host:80x",  "host: 80", "ho st:80",
-                                      "a:b:80",     "host:-1",   ":",        "host:+80"};
+    static const char *const bad[] = {"8080",      "host:",    "host:0",   "host:65536",
+                                      "host:http", "host:80x", "host: 80", "ho st:80",
+                                      "a:b:80",    "host:-1",  ":",        "host:+80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv(VAR, bad[i], 1);
         port = 7;
-        assert_int_equal(
-            config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err), -1);
+        assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
+                         -1);
         assert_int_equal(port, 7);
         assert_non_null(strstr(err, VAR " must be host:port"));
     }
@@ -289,8 +297,7 @@ static void test_hostport(void **state)
     assert_non_null(strstr(err, VAR));
 
     unsetenv(VAR);
-    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err),
-                     -1);
+    assert_int_equal(config_get_hostport(VAR, NULL, host, sizeof host, &port, err, sizeof err), -1);
     assert_string_equal(err, VAR " is required but not set");
 }
 
@@ -309,7 +316,7 @@ static void test_hhmm(void **state)
     setenv(VAR, "03:30", 1);
     assert_int_equal(config_hhmm(VAR, "02:00"), 210);
 
-    static const char *const bad[] = {"24:00", "23:60", "2:00", "02:0",  "0200", "02-00",
+    static const char *const bad[] = {"24:00", "23:60",  "2:00",  "02:0",  "0200",   "02-00",
                                       "ab:cd", "02:00 ", " 2:00", "-1:00", "02:00Z", "99:99"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv(VAR, bad[i], 1);
@@ -422,9 +429,8 @@ static void test_webhook_secret_shapes(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        WHSEC16,
-        "whsec_5Rx3vSbOYqEXAMPLEoK4mFfS2Gm8Zt9Q",
-        WHSEC16 "," WHSEC16 "xyz",            /* a rotation list */
+        WHSEC16, "whsec_5Rx3vSbOYqEXAMPLEoK4mFfS2Gm8Zt9Q",
+        WHSEC16 "," WHSEC16 "xyz",                    /* a rotation list */
         " " WHSEC16 " , whsec_ZZZZZZZZZZZZZZZZZZZZ ", /* blanks around entries */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -441,9 +447,9 @@ static void test_webhook_secret_shapes(void **state)
         "sk_test_AbCdEfGh0123456789",
         "AbCdEfGh0123456789AbCdEfGh",
         "whsec_",
-        WHSEC16 ",",                 /* an empty entry */
-        WHSEC16 ",,"WHSEC16,
-        WHSEC16 ",whsec_short",      /* the second entry is wrong */
+        WHSEC16 ",", /* an empty entry */
+        WHSEC16 ",," WHSEC16,
+        WHSEC16 ",whsec_short", /* the second entry is wrong */
         "whsec_AbCdEf\nGh0123456789",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -455,10 +461,9 @@ static void test_webhook_secret_shapes(void **state)
         assert_null(strstr(err, "AbCdEfGh")); /* the value is never shown */
         assert_null(strstr(err, "replace_me"));
     }
-    assert_int_equal(
-        config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", WHSEC16 ",whsec_short", err,
-                                     sizeof err),
-        -1);
+    assert_int_equal(config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", WHSEC16 ",whsec_short",
+                                                  err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "entry 2 "));
     assert_int_equal(config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", NULL, err, sizeof err),
                      -1);
@@ -482,12 +487,12 @@ static void test_stripe_key_shapes(void **state)
     memset(longkey + 8, 'a', 241);
     longkey[sizeof longkey - 1] = '\0';
     const char *const bad[] = {
-        "sk_test_replace_me",          /* the old .env.example placeholder */
-        "sk_test_0123456789abcdE",     /* 15 characters */
-        "sk_test_0123456789_abcdEF",   /* '_' after the prefix */
+        "sk_test_replace_me",        /* the old .env.example placeholder */
+        "sk_test_0123456789abcdE",   /* 15 characters */
+        "sk_test_0123456789_abcdEF", /* '_' after the prefix */
         "sk_test_0123456789abcdEF\r\nX-Evil: 1",
         "sk_test_0123456789abcd EF",
-        "pk_test_0123456789abcdEF",    /* a publishable key */
+        "pk_test_0123456789abcdEF", /* a publishable key */
         "sk_prod_0123456789abcdEF",
         "SK_TEST_0123456789abcdEF",
         "whsec_0123456789abcdEF0123",
@@ -516,11 +521,16 @@ static void test_api_base_shapes(void **state)
         const char *url;
         bool plain;
     } ok[] = {
-        {"https://api.stripe.com", false},        {"https://api.stripe.com/", false},
-        {"https://stripe.internal:8443/p", false}, {"HTTPS://api.stripe.com", false},
-        {"http://127.0.0.1", true},               {"http://127.0.0.1:8089", true},
-        {"http://127.0.0.1:8089/", true},         {"http://localhost:9", true},
-        {"http://[::1]:8089", true},              {"http://[::1]", true},
+        {"https://api.stripe.com", false},
+        {"https://api.stripe.com/", false},
+        {"https://stripe.internal:8443/p", false},
+        {"HTTPS://api.stripe.com", false},
+        {"http://127.0.0.1", true},
+        {"http://127.0.0.1:8089", true},
+        {"http://127.0.0.1:8089/", true},
+        {"http://localhost:9", true},
+        {"http://[::1]:8089", true},
+        {"http://[::1]", true},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         bool plain = !ok[i].plain;
@@ -529,7 +539,7 @@ static void test_api_base_shapes(void **state)
         assert_int_equal(plain, ok[i].plain);
     }
     static const char *const bad[] = {
-        "http://localhost:1@evil.example",     /* user info: libcurl would go to evil.example */
+        "http://localhost:1@evil.example", /* user info: libcurl would go to evil.example */
         "http://localhost@evil.example",
         "http://127.0.0.1:8089@evil.example/",
         "https://user:pass@api.stripe.com",

@@ -88,8 +88,8 @@ static void test_date_from_ymd_invalid(void **state)
 {
     (void)state;
     static const int bad[][3] = {
-        {0, 1, 1},     {10000, 1, 1}, {-1, 1, 1},   {2026, 0, 1},  {2026, 13, 1},
-        {2026, 1, 0},  {2026, 1, 32}, {2026, 2, 29}, {2024, 2, 30}, {1900, 2, 29},
+        {0, 1, 1},     {10000, 1, 1}, {-1, 1, 1},    {2026, 0, 1},   {2026, 13, 1},
+        {2026, 1, 0},  {2026, 1, 32}, {2026, 2, 29}, {2024, 2, 30},  {1900, 2, 29},
         {2026, 4, 31}, {2026, 6, 31}, {2026, 9, 31}, {2026, 11, 31}, {2026, -1, 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -112,8 +112,7 @@ static void test_date_every_day(void **state)
             fail_msg("%d-%d-%d -> %d, want %d", y, m, d, (int)c.days, (int)days);
         civil_ymd v = date_to_ymd(c);
         if (v.year != y || v.month != m || v.day != d)
-            fail_msg("%d -> %d-%d-%d, want %d-%d-%d", (int)days, v.year, v.month, v.day, y, m,
-                     d);
+            fail_msg("%d -> %d-%d-%d, want %d-%d-%d", (int)days, v.year, v.month, v.day, y, m, d);
         if (++d > date_days_in_month(y, m)) {
             d = 1;
             if (++m > 12) {
@@ -140,13 +139,13 @@ static void test_date_parse(void **state)
     assert_int_equal(d.days, 2932896);
 
     static const char *const bad[] = {
-        "2026-02-29",  "2024-02-30",  "1900-02-29",  "2026-13-01",  "2026-00-10",
-        "2026-01-00",  "2026-01-32",  "2026-04-31",  "0000-01-01",  "2026-1-01",
-        "2026-01-1",   "26-01-01",    "2026-01-01x", "2026-01-01 ", " 2026-01-01",
-        "2026/01/01",  "2026.01.01",  "20260101",    "2026-01-01T00:00:00Z",
-        "",            "2026-0a-01",  "2026--1-01",  "-026-01-01",  "+026-01-01",
-        "2026-01- 1",  "2026-01-+1",  "12026-01-01", "2026-01",     "2026-01-01\n",
-        "2026_01_01",  "abcd-ef-gh",
+        "2026-02-29", "2024-02-30",  "1900-02-29",  "2026-13-01",           "2026-00-10",
+        "2026-01-00", "2026-01-32",  "2026-04-31",  "0000-01-01",           "2026-1-01",
+        "2026-01-1",  "26-01-01",    "2026-01-01x", "2026-01-01 ",          " 2026-01-01",
+        "2026/01/01", "2026.01.01",  "20260101",    "2026-01-01T00:00:00Z", "",
+        "2026-0a-01", "2026--1-01",  "-026-01-01",  "+026-01-01",           "2026-01- 1",
+        "2026-01-+1", "12026-01-01", "2026-01",     "2026-01-01\n",         "2026_01_01",
+        "abcd-ef-gh",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         d.days = SENTINEL_DAYS;
@@ -254,10 +253,8 @@ static void test_date_diff(void **state)
     assert_int_equal(date_diff_days(D("0001-01-01"), D("9999-12-31")), 3652058);
     assert_int_equal(date_diff_days(D("9999-12-31"), D("0001-01-01")), -3652058);
     /* Hand-built extremes saturate rather than overflow. */
-    assert_int_equal(date_diff_days((civil_date){INT32_MIN}, (civil_date){INT32_MAX}),
-                     INT32_MAX);
-    assert_int_equal(date_diff_days((civil_date){INT32_MAX}, (civil_date){INT32_MIN}),
-                     INT32_MIN);
+    assert_int_equal(date_diff_days((civil_date){INT32_MIN}, (civil_date){INT32_MAX}), INT32_MAX);
+    assert_int_equal(date_diff_days((civil_date){INT32_MAX}, (civil_date){INT32_MIN}), INT32_MIN);
     assert_int_equal(date_days_inclusive((civil_date){INT32_MIN}, (civil_date){INT32_MAX}),
                      INT32_MAX);
 }
@@ -292,9 +289,9 @@ static void test_date_schedule_names(void **state)
         assert_int_equal(s, all[i].s);
         assert_string_equal(schedule_name(all[i].s), all[i].name);
     }
-    static const char *const bad[] = {"",         "Monthly", "MONTHLY", "monthly ", " monthly",
-                                      "yearly",   "annually", "one-time", "onetime", "month",
-                                      "quarterly\n"};
+    static const char *const bad[] = {"",         "Monthly", "MONTHLY",    "monthly ",
+                                      " monthly", "yearly",  "annually",   "one-time",
+                                      "onetime",  "month",   "quarterly\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         billing_schedule s = (billing_schedule)99;
         if (schedule_parse(bad[i], &s) || s != (billing_schedule)99)
@@ -307,10 +304,9 @@ static void test_date_schedule_names(void **state)
 
 /* Runs period_for_date and checks status and, on success, the four dates
  * and the clipped flag. */
-static void expect_period(billing_schedule s, const char *bd, const char *start,
-                          const char *end, const char *want_start, const char *want_end,
-                          const char *want_full_start, const char *want_full_end,
-                          bool want_clipped)
+static void expect_period(billing_schedule s, const char *bd, const char *start, const char *end,
+                          const char *want_start, const char *want_end, const char *want_full_start,
+                          const char *want_full_end, bool want_clipped)
 {
     civil_date e = {0};
     if (end)
@@ -346,22 +342,22 @@ static void test_period_monthly(void **state)
     (void)state;
     const billing_schedule M = SCHEDULE_MONTHLY;
     const char *s = "2020-01-01";
-    expect_period(M, "2026-03-15", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01",
-                  "2026-03-31", false);
-    expect_period(M, "2026-03-01", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01",
-                  "2026-03-31", false);
-    expect_period(M, "2026-03-31", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01",
-                  "2026-03-31", false);
-    expect_period(M, "2026-02-28", s, NULL, "2026-02-01", "2026-02-28", "2026-02-01",
-                  "2026-02-28", false);
-    expect_period(M, "2024-02-29", s, NULL, "2024-02-01", "2024-02-29", "2024-02-01",
-                  "2024-02-29", false);
-    expect_period(M, "2026-04-30", s, NULL, "2026-04-01", "2026-04-30", "2026-04-01",
-                  "2026-04-30", false);
-    expect_period(M, "2025-12-31", s, NULL, "2025-12-01", "2025-12-31", "2025-12-01",
-                  "2025-12-31", false);
-    expect_period(M, "2026-01-01", s, NULL, "2026-01-01", "2026-01-31", "2026-01-01",
-                  "2026-01-31", false);
+    expect_period(M, "2026-03-15", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01", "2026-03-31",
+                  false);
+    expect_period(M, "2026-03-01", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01", "2026-03-31",
+                  false);
+    expect_period(M, "2026-03-31", s, NULL, "2026-03-01", "2026-03-31", "2026-03-01", "2026-03-31",
+                  false);
+    expect_period(M, "2026-02-28", s, NULL, "2026-02-01", "2026-02-28", "2026-02-01", "2026-02-28",
+                  false);
+    expect_period(M, "2024-02-29", s, NULL, "2024-02-01", "2024-02-29", "2024-02-01", "2024-02-29",
+                  false);
+    expect_period(M, "2026-04-30", s, NULL, "2026-04-01", "2026-04-30", "2026-04-01", "2026-04-30",
+                  false);
+    expect_period(M, "2025-12-31", s, NULL, "2025-12-01", "2025-12-31", "2025-12-01", "2025-12-31",
+                  false);
+    expect_period(M, "2026-01-01", s, NULL, "2026-01-01", "2026-01-31", "2026-01-01", "2026-01-31",
+                  false);
     /* Engagement bounds that coincide with the month are not a clip. */
     expect_period(M, "2026-03-10", "2026-03-01", "2026-03-31", "2026-03-01", "2026-03-31",
                   "2026-03-01", "2026-03-31", false);
@@ -381,8 +377,8 @@ static void test_period_quarterly(void **state)
         {"2024-02-29", "2024-01-01", "2024-03-31"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_period(Q, cases[i][0], s, NULL, cases[i][1], cases[i][2], cases[i][1],
-                      cases[i][2], false);
+        expect_period(Q, cases[i][0], s, NULL, cases[i][1], cases[i][2], cases[i][1], cases[i][2],
+                      false);
 }
 
 static void test_period_annual(void **state)
@@ -390,18 +386,18 @@ static void test_period_annual(void **state)
     (void)state;
     const billing_schedule A = SCHEDULE_ANNUAL;
     const char *s = "2020-01-01";
-    expect_period(A, "2026-01-01", s, NULL, "2026-01-01", "2026-12-31", "2026-01-01",
-                  "2026-12-31", false);
-    expect_period(A, "2026-12-31", s, NULL, "2026-01-01", "2026-12-31", "2026-01-01",
-                  "2026-12-31", false);
-    expect_period(A, "2027-01-01", s, NULL, "2027-01-01", "2027-12-31", "2027-01-01",
-                  "2027-12-31", false);
-    expect_period(A, "2024-02-29", s, NULL, "2024-01-01", "2024-12-31", "2024-01-01",
-                  "2024-12-31", false);
+    expect_period(A, "2026-01-01", s, NULL, "2026-01-01", "2026-12-31", "2026-01-01", "2026-12-31",
+                  false);
+    expect_period(A, "2026-12-31", s, NULL, "2026-01-01", "2026-12-31", "2026-01-01", "2026-12-31",
+                  false);
+    expect_period(A, "2027-01-01", s, NULL, "2027-01-01", "2027-12-31", "2027-01-01", "2027-12-31",
+                  false);
+    expect_period(A, "2024-02-29", s, NULL, "2024-01-01", "2024-12-31", "2024-01-01", "2024-12-31",
+                  false);
     expect_period(A, "2026-06-15", "2026-03-10", "2026-09-20", "2026-03-10", "2026-09-20",
                   "2026-01-01", "2026-12-31", true);
-    expect_period(A, "9999-12-31", s, NULL, "9999-01-01", "9999-12-31", "9999-01-01",
-                  "9999-12-31", false);
+    expect_period(A, "9999-12-31", s, NULL, "9999-01-01", "9999-12-31", "9999-01-01", "9999-12-31",
+                  false);
 }
 
 static void test_period_clipping(void **state)
@@ -409,14 +405,14 @@ static void test_period_clipping(void **state)
     (void)state;
     const billing_schedule M = SCHEDULE_MONTHLY, Q = SCHEDULE_QUARTERLY;
     /* Start mid-month. */
-    expect_period(M, "2026-03-20", "2026-03-10", NULL, "2026-03-10", "2026-03-31",
-                  "2026-03-01", "2026-03-31", true);
+    expect_period(M, "2026-03-20", "2026-03-10", NULL, "2026-03-10", "2026-03-31", "2026-03-01",
+                  "2026-03-31", true);
     /* Start on the business date itself. */
-    expect_period(M, "2026-03-10", "2026-03-10", NULL, "2026-03-10", "2026-03-31",
-                  "2026-03-01", "2026-03-31", true);
+    expect_period(M, "2026-03-10", "2026-03-10", NULL, "2026-03-10", "2026-03-31", "2026-03-01",
+                  "2026-03-31", true);
     /* Start on the last day of the month. */
-    expect_period(M, "2026-03-31", "2026-03-31", NULL, "2026-03-31", "2026-03-31",
-                  "2026-03-01", "2026-03-31", true);
+    expect_period(M, "2026-03-31", "2026-03-31", NULL, "2026-03-31", "2026-03-31", "2026-03-01",
+                  "2026-03-31", true);
     /* End mid-month, business date after the end but in the same month. */
     expect_period(M, "2026-03-31", "2026-01-01", "2026-03-20", "2026-03-01", "2026-03-20",
                   "2026-03-01", "2026-03-31", true);
@@ -438,8 +434,8 @@ static void test_period_clipping(void **state)
     /* Quarter clipped at both ends. */
     expect_period(Q, "2026-03-31", "2026-02-15", "2026-03-30", "2026-02-15", "2026-03-30",
                   "2026-01-01", "2026-03-31", true);
-    expect_period(Q, "2026-04-01", "2026-02-15", NULL, "2026-04-01", "2026-06-30",
-                  "2026-04-01", "2026-06-30", false);
+    expect_period(Q, "2026-04-01", "2026-02-15", NULL, "2026-04-01", "2026-06-30", "2026-04-01",
+                  "2026-06-30", false);
 }
 
 static void test_period_not_started_ended_invalid(void **state)
@@ -468,8 +464,7 @@ static void test_period_not_started_ended_invalid(void **state)
     expect_period_status(O, "2026-03-15", "2026-03-10", "2026-03-09", PERIOD_INVALID);
     expect_period_status(O, "2026-03-15", "2026-03-10", NULL, PERIOD_INVALID);
     expect_period_status((billing_schedule)4, "2026-03-15", "2026-03-10", NULL, PERIOD_INVALID);
-    expect_period_status((billing_schedule)-1, "2026-03-15", "2026-03-10", NULL,
-                         PERIOD_INVALID);
+    expect_period_status((billing_schedule)-1, "2026-03-15", "2026-03-10", NULL, PERIOD_INVALID);
     assert_int_equal(period_for_date(M, D("2026-03-15"), D("2026-03-10"), NULL, NULL),
                      PERIOD_INVALID);
 }

@@ -304,10 +304,10 @@ static void test_tick_forged_key(void **state)
 {
     (void)state;
     static const char *const forged[] = {
-        "tick:invoicing:2026-12-01:all:3/12",    /* a future date's key on a harmless date */
+        "tick:invoicing:2026-12-01:all:3/12", /* a future date's key on a harmless date */
         "tick:invoicing:2026-11-23:all:3/12",
-        "tick:autopay:2026-11-24:all:3/12",      /* another kind */
-        "tick:invoicing:2026-11-24:all:4/12",    /* another shard */
+        "tick:autopay:2026-11-24:all:3/12",   /* another kind */
+        "tick:invoicing:2026-11-24:all:4/12", /* another shard */
         "tick:invoicing:2026-11-24:all:3/13",
         "tick:invoicing:2026-11-24:firm-7:3/12", /* another scope */
         "tick:invoicing:2026-11-24:all:03/12",
@@ -424,9 +424,9 @@ static void test_tick_extra_fields_ignored(void **state)
 /* ---- invoice events ---- */
 
 static const char *const event_names[] = {
-    "invoice.issued",   "invoice.paid",         "invoice.payment_failed", "invoice.overdue",
-    "invoice.disputed", "invoice.charged_back", "invoice.refunded", "invoice.voided",
-    "invoice.credited"};
+    "invoice.issued",   "invoice.paid",     "invoice.payment_failed",
+    "invoice.overdue",  "invoice.disputed", "invoice.charged_back",
+    "invoice.refunded", "invoice.voided",   "invoice.credited"};
 #define EVENT_TYPES ((int)(sizeof event_names / sizeof event_names[0]))
 
 static invoice_event sample_event(invoice_event_type type)

@@ -18,10 +18,10 @@
 #include "ledgerline/config.h"
 #include "ledgerline/kafka.h"
 
-static const char *const vars[] = {"KAFKA_SECURITY_PROTOCOL",      "KAFKA_SASL_MECHANISM",
-                                   "KAFKA_SASL_USERNAME",          "KAFKA_SASL_PASSWORD",
-                                   "KAFKA_SSL_CA_LOCATION",        "KAFKA_SSL_CERTIFICATE_LOCATION",
-                                   "KAFKA_SSL_KEY_LOCATION",       "KAFKA_BROKERS"};
+static const char *const vars[] = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",
+                                   "KAFKA_SASL_USERNAME",     "KAFKA_SASL_PASSWORD",
+                                   "KAFKA_SSL_CA_LOCATION",   "KAFKA_SSL_CERTIFICATE_LOCATION",
+                                   "KAFKA_SSL_KEY_LOCATION",  "KAFKA_BROKERS"};
 
 static int reset_env(void **state)
 {
@@ -272,8 +272,7 @@ static void test_exit_2_names_the_variable(void **state)
     assert_int_equal(run_child(child_no_password, out, sizeof out), CONFIG_EXIT_STATUS);
     assert_non_null(strstr(out, "configuration error: KAFKA_SASL_PASSWORD is required with "
                                 "KAFKA_SECURITY_PROTOCOL=sasl_ssl"));
-    assert_int_equal(run_child(child_password_without_sasl, out, sizeof out),
-                     CONFIG_EXIT_STATUS);
+    assert_int_equal(run_child(child_password_without_sasl, out, sizeof out), CONFIG_EXIT_STATUS);
     assert_non_null(strstr(out, "KAFKA_SASL_PASSWORD is set but"));
     assert_null(strstr(out, "hunter2"));
     assert_int_equal(run_child(child_good, out, sizeof out), 0);

@@ -231,8 +231,8 @@ static void test_secret_keys(void **state)
     assert_false(log_key_is_secret(NULL));
 
     log_msg(LL_LOG_INFO, "calling stripe", "Authorization", "Bearer sk_live_abc", "api_key",
-            "sk_live_abc", "webhook_secret", "whsec_abc", "card", "4242424242424242",
-            "invoice_id", "7", NULL);
+            "sk_live_abc", "webhook_secret", "whsec_abc", "card", "4242424242424242", "invoice_id",
+            "7", NULL);
     char *text = drain();
     assert_null(strstr(text, "sk_live"));
     assert_null(strstr(text, "whsec"));
@@ -278,9 +278,9 @@ static void test_log_json_fields(void **state)
 
     /* fields is borrowed and left as it was. */
     assert_int_equal(fields->refcount, 1);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(fields, "stripe"),
-                                                          "api_key")),
-                        "sk_live_x");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(fields, "stripe"), "api_key")),
+        "sk_live_x");
     json_decref(fields);
 
     log_json(LL_LOG_INFO, "no fields", NULL);

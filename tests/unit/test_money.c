@@ -49,9 +49,8 @@ static void test_money_currency_valid(void **state)
 static void test_money_currency_exponent(void **state)
 {
     (void)state;
-    static const char *const zero[] = {"bif", "clp", "djf", "gnf", "jpy", "kmf",
-                                       "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-                                       "vuv", "xaf", "xof", "xpf"};
+    static const char *const zero[] = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
+                                       "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"};
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
         assert_int_equal(money_currency_exponent(zero[i]), 0);
     /* Rule 11.13: three decimals. */
@@ -386,10 +385,10 @@ static void test_money_round_to_granularity(void **state)
     }
     expect_round(INT64_MAX, "usd", INT64_MAX);
     expect_round(INT64_MIN, "jpy", INT64_MIN);
-    expect_round(INT64_MAX - 7, "kwd", INT64_MAX - 7); /* ...800 */
-    expect_round(INT64_MAX - 3, "kwd", INT64_MAX - 7); /* ...804 */
-    expect_round(INT64_MIN + 8, "kwd", INT64_MIN + 8); /* -...800 */
-    expect_round(INT64_MIN + 4, "kwd", INT64_MIN + 8); /* -...804 */
+    expect_round(INT64_MAX - 7, "kwd", INT64_MAX - 7);       /* ...800 */
+    expect_round(INT64_MAX - 3, "kwd", INT64_MAX - 7);       /* ...804 */
+    expect_round(INT64_MIN + 8, "kwd", INT64_MIN + 8);       /* -...800 */
+    expect_round(INT64_MIN + 4, "kwd", INT64_MIN + 8);       /* -...804 */
     expect_round_fail(INT64_MAX, "kwd", MONEY_OVERFLOW);     /* ...807 -> ...810 */
     expect_round_fail(INT64_MAX - 2, "kwd", MONEY_OVERFLOW); /* ...805 -> ...810 */
     expect_round_fail(INT64_MIN, "kwd", MONEY_OVERFLOW);     /* -...808 -> -...810 */
@@ -542,8 +541,7 @@ static void test_money_parse_overflow(void **state)
     expect_parse_fail("99999999999999999999999999999999999999999999999999.999", "kwd",
                       MONEY_OVERFLOW);
     expect_parse_fail("18446744073709551616", "jpy", MONEY_OVERFLOW); /* 2^64 */
-    expect_parse_fail("99999999999999999999999999999999999999999999999999", "usd",
-                      MONEY_OVERFLOW);
+    expect_parse_fail("99999999999999999999999999999999999999999999999999", "usd", MONEY_OVERFLOW);
     expect_parse_fail("-99999999999999999999999999999999999999999999999999.99", "usd",
                       MONEY_OVERFLOW);
 }
@@ -552,11 +550,10 @@ static void test_money_parse_malformed(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",      "-",      ".",      "-.",     ".5",     "-.5",   "5.",     "-5.",
-        "1.234", "0.001",  "1..2",   "1.2.3",  " 1",     "1 ",    "1. 5",   "- 1",
-        "+1",    "+1.00",  "--1",    "-+1",    "1-",     "1,000", "1,00",   "1e3",
-        "1E3",   "0x10",   "abc",    "12.3a",  "a12.3",  "\t1",   "1\n",    "1.0\n",
-        "1_000", "\xd9\xa1", "12.-3",  "NaN",    "inf",    "1.2e2", "$12.34", "12.34usd",
+        "",     "-",     ".",     "-.",       ".5",    "-.5",  "5.",  "-5.",   "1.234",  "0.001",
+        "1..2", "1.2.3", " 1",    "1 ",       "1. 5",  "- 1",  "+1",  "+1.00", "--1",    "-+1",
+        "1-",   "1,000", "1,00",  "1e3",      "1E3",   "0x10", "abc", "12.3a", "a12.3",  "\t1",
+        "1\n",  "1.0\n", "1_000", "\xd9\xa1", "12.-3", "NaN",  "inf", "1.2e2", "$12.34", "12.34usd",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t out = SENTINEL;
@@ -665,10 +662,9 @@ static void test_money_roundtrip(void **state)
 {
     (void)state;
     static const char *const curs[] = {"usd", "jpy", "eur", "krw", "kwd", "bhd", "tnd"};
-    static const int64_t edges[] = {0,         1,         -1,        9,         10,
-                                    99,        100,       101,       -99,       -100,
-                                    -101,      123456789, -98765432, INT64_MAX, INT64_MIN,
-                                    INT64_MAX - 1, INT64_MIN + 1};
+    static const int64_t edges[] = {
+        0,    1,    -1,        9,         10,        99,        100,           101,          -99,
+        -100, -101, 123456789, -98765432, INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1};
     char buf[32];
     for (size_t c = 0; c < sizeof curs / sizeof curs[0]; c++) {
         for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
@@ -685,16 +681,27 @@ static void test_money_roundtrip(void **state)
         }
     }
     /* Canonical texts survive parse -> format unchanged. */
-    static const char *const canon[] = {"0.00", "0.01", "-0.01", "12.34", "-12.34", "1000.00",
-                                        "92233720368547758.07", "-92233720368547758.08"};
+    static const char *const canon[] = {"0.00",
+                                        "0.01",
+                                        "-0.01",
+                                        "12.34",
+                                        "-12.34",
+                                        "1000.00",
+                                        "92233720368547758.07",
+                                        "-92233720368547758.08"};
     for (size_t i = 0; i < sizeof canon / sizeof canon[0]; i++) {
         int64_t v = SENTINEL;
         assert_int_equal(money_parse(canon[i], "usd", &v), MONEY_OK);
         assert_true(money_format(v, "usd", buf, sizeof buf) > 0);
         assert_string_equal(buf, canon[i]);
     }
-    static const char *const canon3[] = {"0.000", "0.001", "-0.005", "150.125", "1000.000",
-                                         "9223372036854775.807", "-9223372036854775.808"};
+    static const char *const canon3[] = {"0.000",
+                                         "0.001",
+                                         "-0.005",
+                                         "150.125",
+                                         "1000.000",
+                                         "9223372036854775.807",
+                                         "-9223372036854775.808"};
     for (size_t i = 0; i < sizeof canon3 / sizeof canon3[0]; i++) {
         int64_t v = SENTINEL;
         assert_int_equal(money_parse(canon3[i], "kwd", &v), MONEY_OK);
@@ -723,9 +730,9 @@ static void test_money_parse_hours(void **state)
     expect_hours("010.5", 1050);
     expect_hours("92233720368547758.07", INT64_MAX);
 
-    static const char *const bad[] = {"",     "-1",  "-0",   "-0.25", "1.234", "0.001", ".5",
-                                      "5.",   "+1",  " 1",   "1 ",    "1..2",  "1.2.3", "1,5",
-                                      "1e2",  "abc", "7.5h", "-",     ".",     "1:30"};
+    static const char *const bad[] = {"",    "-1",  "-0",   "-0.25", "1.234", "0.001", ".5",
+                                      "5.",  "+1",  " 1",   "1 ",    "1..2",  "1.2.3", "1,5",
+                                      "1e2", "abc", "7.5h", "-",     ".",     "1:30"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t out = SENTINEL;
         if (money_parse_hours(bad[i], &out) != MONEY_INVALID || out != SENTINEL)

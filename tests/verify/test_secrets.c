@@ -275,9 +275,9 @@ static void dlq_has_no_marker(void)
     kafka_producer *p = kafka_producer_new(brokers, 10000, err, sizeof err);
     assert_non_null(p);
     static const char bad[] = "{\"type\":\"tick.autopay\",\"not\":\"a tick\"}";
-    assert_int_equal(kafka_produce_wait(p, topic, "0", 1, bad, strlen(bad), NULL, 0, 10000, err,
-                                        sizeof err),
-                     KAFKA_OK);
+    assert_int_equal(
+        kafka_produce_wait(p, topic, "0", 1, bad, strlen(bad), NULL, 0, 10000, err, sizeof err),
+        KAFKA_OK);
     kafka_producer_destroy(p, 5000);
     rd_kafka_t *rk = kafkatest_reader(brokers, dlq);
     bool seen = false;
@@ -292,8 +292,8 @@ static void dlq_has_no_marker(void)
             const char *name;
             const void *val;
             size_t size;
-            for (size_t k = 0; len < sizeof text - 1 &&
-                               rd_kafka_header_get_all(hdrs, k, &name, &val, &size) == 0;
+            for (size_t k = 0;
+                 len < sizeof text - 1 && rd_kafka_header_get_all(hdrs, k, &name, &val, &size) == 0;
                  k++)
                 len += (size_t)snprintf(text + len, sizeof text - len, "%s=%.*s\n", name,
                                         (int)(val ? size : 0), val ? (const char *)val : "");

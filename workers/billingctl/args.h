@@ -63,8 +63,8 @@ typedef struct {
 bool invoice_cli_parse_line(const char *spec, inv_line *l);
 
 /* `credit add` options (cmd_credit.c) into *p (strings point into argv);
- * (--json is global: main.c takes it out first). Returns CLI_OK, CLI_USAGE after printing the usage, or
- * CLI_REFUSED (rule 4: goodwill/correction without reason and approver). */
+ * (--json is global: main.c takes it out first). Returns CLI_OK, CLI_USAGE after printing the
+ * usage, or CLI_REFUSED (rule 4: goodwill/correction without reason and approver). */
 int credit_cli_parse_add(int argc, char **argv, credit_add_params *p);
 
 /* `credit apply` options (cmd_credit.c): --invoice (required id),

@@ -57,8 +57,8 @@ static db_status cn_tx(db_conn *c, void *varg, char *err, size_t errlen)
                  (long long)a->n.refunded_cents, (long long)a->p->invoice_id, a->sc_err);
         return DB_PERMANENT;
     }
-    return refund_targets(c, a->p->invoice_id, a->n.refunded_cents, &a->targets, &a->ntargets,
-                          err, errlen);
+    return refund_targets(c, a->p->invoice_id, a->n.refunded_cents, &a->targets, &a->ntargets, err,
+                          errlen);
 }
 
 typedef struct {
@@ -71,9 +71,14 @@ static db_status cn_audit(db_conn *c, void *varg, char *err, size_t errlen)
 {
     cn_audit_arg *a = varg;
     char f[24], i[24], n[24], m[24];
-    const char *p[] = {db_i64(a->firm_id, f, sizeof f), a->by, db_i64(a->invoice_id, i, sizeof i),
-                       a->refund_id, db_i64(a->amount, m, sizeof m), a->idem,
-                       a->refund_status, db_i64(a->note_id, n, sizeof n)};
+    const char *p[] = {db_i64(a->firm_id, f, sizeof f),
+                       a->by,
+                       db_i64(a->invoice_id, i, sizeof i),
+                       a->refund_id,
+                       db_i64(a->amount, m, sizeof m),
+                       a->idem,
+                       a->refund_status,
+                       db_i64(a->note_id, n, sizeof n)};
     return db_command(c,
                       "SELECT billing.audit($1::bigint, 'refund_requested', 'INFO', $2,"
                       " jsonb_build_object('invoice_id', $3::bigint, 'stripe_refund_id', $4::text,"
@@ -112,8 +117,8 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
         }
         char idem[256];
         snprintf(idem, sizeof idem, "credit-note-%lld-%s", (long long)n->credit_note_id, ref);
-        stripe_call call = {.method = "POST", .path = "/v1/refunds", .form = form,
-                            .idempotency_key = idem};
+        stripe_call call = {
+            .method = "POST", .path = "/v1/refunds", .form = form, .idempotency_key = idem};
         char cerr[256] = "";
         int rc = stripe_perform(sc, &call, cerr, sizeof cerr);
         stripe_form_free(form);
@@ -122,7 +127,8 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
                     "billingctl: credit-note create: could not refund %lld cents of %s: %s%s "
                     "(credit note %s is recorded; re-running the same command sends the same "
                     "idempotency key)\n",
-                    (long long)t->amount, ref, rc != 0 ? cerr : stripe_outcome_name(call.result.outcome),
+                    (long long)t->amount, ref,
+                    rc != 0 ? cerr : stripe_outcome_name(call.result.outcome),
                     rc != 0 ? "" : call.result.message, n->legal_number);
             stripe_result_free(&call.result);
             break;
@@ -179,9 +185,8 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
             }
             memcpy(idbuf, line, idlen);
             idbuf[idlen] = '\0';
-            if (!args_parse_id(idbuf, &id) || !args_parse_cents(colon + 1, &cents) ||
-                cents <= 0 || json_object_get(lines, idbuf) != NULL ||
-                json_object_size(lines) >= CN_MAX_LINES) {
+            if (!args_parse_id(idbuf, &id) || !args_parse_cents(colon + 1, &cents) || cents <= 0 ||
+                json_object_get(lines, idbuf) != NULL || json_object_size(lines) >= CN_MAX_LINES) {
                 rc = args_usage(USAGE,
                                 "--line takes LINE_ID:AMOUNT_CENTS, a positive amount, each line "
                                 "once (got '%s')",

@@ -27,7 +27,7 @@ static const char *const USAGE = "dispute evidence DISPUTE --file EVIDENCE.json 
 
 typedef struct {
     /* in */
-    int64_t row_id;          /* 0: look up by stripe id */
+    int64_t row_id; /* 0: look up by stripe id */
     const char *stripe_id;
     /* found */
     int64_t id, firm_id, invoice_id;
@@ -35,7 +35,7 @@ typedef struct {
     char status[16];
     /* record */
     const char *by;
-    const char *fields;      /* JSON array of the keys sent */
+    const char *fields; /* JSON array of the keys sent */
     const char *idem_key;
     const char *stripe_status;
     bool recorded_now;
@@ -101,9 +101,9 @@ static db_status evidence_record(db_conn *c, void *varg, char *err, size_t errle
     PQclear(r);
     if (!a->recorded_now)
         return DB_OK;
-    const char *pa[] = {DB_I64(a->firm_id), a->by,      DB_I64(a->invoice_id),
-                        DB_I64(a->id),      a->dp,      a->fields,
-                        a->idem_key,          a->stripe_status};
+    const char *pa[] = {DB_I64(a->firm_id), a->by,           DB_I64(a->invoice_id),
+                        DB_I64(a->id),      a->dp,           a->fields,
+                        a->idem_key,        a->stripe_status};
     return db_command(c,
                       "SELECT billing.audit($1::bigint, 'dispute_evidence_submitted', 'INFO', $2,"
                       " jsonb_build_object('invoice_id', $3::bigint, 'dispute_id', $4::bigint,"
@@ -240,13 +240,12 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
         goto out;
     }
     if (call.result.outcome != STRIPE_OK) {
-        fprintf(stderr,
-                "billingctl: dispute evidence refused: Stripe answered %s (HTTP %ld): %s%s\n",
-                stripe_outcome_name(call.result.outcome), call.result.http_status,
-                call.result.message,
-                stripe_result_transient(&call.result)
-                    ? " (temporary; re-running the same command is safe: same idempotency key)"
-                    : "");
+        fprintf(
+            stderr, "billingctl: dispute evidence refused: Stripe answered %s (HTTP %ld): %s%s\n",
+            stripe_outcome_name(call.result.outcome), call.result.http_status, call.result.message,
+            stripe_result_transient(&call.result)
+                ? " (temporary; re-running the same command is safe: same idempotency key)"
+                : "");
         goto out;
     }
     a.fields = fields;

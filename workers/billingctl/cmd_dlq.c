@@ -125,8 +125,7 @@ int cmd_dlq_list(int argc, char **argv, const cli_opts *o)
         return rc;
     json_t *arr = json ? json_array() : NULL;
     if (!json)
-        printf("%-9s %-8s %-32s %-28s %s\n", "partition", "offset", "source-topic", "key",
-               "error");
+        printf("%-9s %-8s %-32s %-28s %s\n", "partition", "offset", "source-topic", "key", "error");
     for (size_t i = 0; i < l.n && rc == CLI_OK; i++) {
         const dlq_entry *e = &l.items[i];
         dlq_shown s;
@@ -208,8 +207,7 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
     int64_t offs[256];
     for (int i = 0; i < nrefs; i++)
         if (!dlq_parse_ref(refs[i], dflt, &parts[i], &offs[i]))
-            return args_usage(USAGE_REPLAY, "'%s' is not an OFFSET or PARTITION:OFFSET",
-                              refs[i]);
+            return args_usage(USAGE_REPLAY, "'%s' is not an OFFSET or PARTITION:OFFSET", refs[i]);
 
     dlq_entries l = {0};
     char topic[TOPIC_NAME_MAX + 1];
@@ -221,8 +219,8 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
     for (int i = 0; i < nrefs; i++) {
         size_t n = dlq_find(&l, parts[i], offs[i], &pick[i]);
         if (n == 0) {
-            fprintf(stderr, "billingctl: dlq replay refused: no dead letter at %s on %s\n",
-                    refs[i], topic);
+            fprintf(stderr, "billingctl: dlq replay refused: no dead letter at %s on %s\n", refs[i],
+                    topic);
             rc = CLI_REFUSED;
         } else if (n > 1) {
             fprintf(stderr,
@@ -237,8 +235,7 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
         return rc;
     }
     char err[512];
-    kafka_producer *p = kafka_producer_new(kafka_brokers_or_exit(), 30000, err,
-                                           sizeof err);
+    kafka_producer *p = kafka_producer_new(kafka_brokers_or_exit(), 30000, err, sizeof err);
     if (p == NULL) {
         fprintf(stderr, "billingctl: dlq replay refused: %s\n", err);
         dlq_entries_free(&l);
@@ -257,13 +254,12 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
         }
         char *to = dlq_text(e->source_topic, strlen(e->source_topic));
         if (json)
-            json_array_append_new(done, json_pack("{si sI ss ss}", "partition",
-                                                  (int)e->partition, "offset",
-                                                  (json_int_t)e->offset, "topic",
+            json_array_append_new(done, json_pack("{si sI ss ss}", "partition", (int)e->partition,
+                                                  "offset", (json_int_t)e->offset, "topic",
                                                   to != NULL ? to : "", "key", key));
         else
-            printf("replayed %" PRId32 ":%" PRId64 " to %s (key %s)\n", e->partition,
-                   e->offset, to != NULL ? to : "", key);
+            printf("replayed %" PRId32 ":%" PRId64 " to %s (key %s)\n", e->partition, e->offset,
+                   to != NULL ? to : "", key);
         free(to);
     }
     if (json) {

@@ -67,14 +67,14 @@ static int write_file(const char *path, const unsigned char *data, size_t len)
 }
 
 /* "wrote FILE (N bytes, sha256 H)", or its JSON object with extra members. */
-static void print_written(const char *out, const unsigned char *pdf, size_t len,
-                         const cli_opts *o, json_t *extra)
+static void print_written(const char *out, const unsigned char *pdf, size_t len, const cli_opts *o,
+                          json_t *extra)
 {
     char sha[DOCUMENT_SHA256_HEX];
     document_sha256_hex(pdf, len, sha);
     if (o->json) {
-        json_t *j = json_pack("{s:s, s:I, s:s}", "file", out, "bytes", (json_int_t)len,
-                              "sha256", sha);
+        json_t *j =
+            json_pack("{s:s, s:I, s:s}", "file", out, "bytes", (json_int_t)len, "sha256", sha);
         if (j != NULL && extra != NULL)
             json_object_update(j, extra);
         char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -85,8 +85,8 @@ static void print_written(const char *out, const unsigned char *pdf, size_t len,
         printf("wrote %s (%zu bytes, sha256 %s)\n", out, len, sha);
 }
 
-static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_id,
-                     const char *out, const cli_opts *o, db_conn *c)
+static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_id, const char *out,
+                     const cli_opts *o, db_conn *c)
 {
     unsigned char *pdf;
     size_t len;
@@ -130,8 +130,8 @@ int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o)
     char idb[24], err[1024];
     const char *p[] = {db_i64(id, idb, sizeof idb)};
     db_status st;
-    PGresult *r = db_exec(c, "SELECT invoice_id FROM billing.credit_notes WHERE id = $1::bigint",
-                          1, p, &st, err, sizeof err);
+    PGresult *r = db_exec(c, "SELECT invoice_id FROM billing.credit_notes WHERE id = $1::bigint", 1,
+                          p, &st, err, sizeof err);
     if (r == NULL) {
         db_close(c);
         return args_refused("credit-note pdf", err);
@@ -139,7 +139,8 @@ int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o)
     int64_t inv = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     if (inv == 0) {
-        snprintf(err, sizeof err, "cannot render credit note %lld: it does not exist", (long long)id);
+        snprintf(err, sizeof err, "cannot render credit note %lld: it does not exist",
+                 (long long)id);
         db_close(c);
         return args_refused("credit-note pdf", err);
     }
@@ -200,10 +201,10 @@ static int parse_statement(int argc, char **argv, statement_args *a)
 
 /* --send: store once, mail once; out is what was stored. */
 static int send_statement(db_conn *c, const smtp_config *smtp, const statement_facts *f,
-                          const unsigned char *pdf, size_t len, const char *out,
-                          const cli_opts *o)
+                          const unsigned char *pdf, size_t len, const char *out, const cli_opts *o)
 {
-    notify_ctx ctx = {.db = c, .smtp = smtp,
+    notify_ctx ctx = {.db = c,
+                      .smtp = smtp,
                       .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000)};
     statement_sent sent;
     char err[1024];
@@ -221,8 +222,9 @@ static int send_statement(db_conn *c, const smtp_config *smtp, const statement_f
         json_decref(extra);
     }
     if (sent.period_differs)
-        fprintf(stderr, "billingctl: statement: the statement of client %lld for %s was stored "
-                        "earlier for the period from %s; that one is written and sent\n",
+        fprintf(stderr,
+                "billingctl: statement: the statement of client %lld for %s was stored "
+                "earlier for the period from %s; that one is written and sent\n",
                 (long long)f->client_id, f->date_to, sent.stored_from);
     /* Never into the PDF on stdout (-o -) or the JSON line. */
     FILE *say = o->json || strcmp(out, "-") == 0 ? stderr : stdout;
@@ -232,19 +234,22 @@ static int send_statement(db_conn *c, const smtp_config *smtp, const statement_f
                 f->date_to, f->client_email);
         break;
     case NOTIFY_ALREADY:
-        fprintf(say, "the statement of client %lld for %s was sent or recorded before: nothing "
-                     "sent\n",
+        fprintf(say,
+                "the statement of client %lld for %s was sent or recorded before: nothing "
+                "sent\n",
                 (long long)f->client_id, f->date_to);
         break;
     case NOTIFY_FAILED:
-        fprintf(stderr, "billingctl: statement: not sent (recorded failed; see notifications "
-                        "list --client %lld)\n",
+        fprintf(stderr,
+                "billingctl: statement: not sent (recorded failed; see notifications "
+                "list --client %lld)\n",
                 (long long)f->client_id);
         rc = CLI_REFUSED;
         break;
     default:
-        fprintf(stderr, "billingctl: statement: could not send now (%s); the notification stays "
-                        "queued: run the command again\n",
+        fprintf(stderr,
+                "billingctl: statement: could not send now (%s); the notification stays "
+                "queued: run the command again\n",
                 err);
         rc = CLI_REFUSED;
         break;
@@ -326,8 +331,8 @@ static void print_row(const json_t *n)
         strcmp(json_string_value(json_object_get(n, "kind")), "statement") == 0)
         printf(" step %lld", args_jint(n, "step"));
     s = json_string_value(json_object_get(n, "to_address"));
-    printf(" %-30s %-6s attempts %lld", s ? s : "-", json_string_value(json_object_get(n, "status")),
-           args_jint(n, "attempts"));
+    printf(" %-30s %-6s attempts %lld", s ? s : "-",
+           json_string_value(json_object_get(n, "status")), args_jint(n, "attempts"));
     s = json_string_value(json_object_get(n, "sent_at"));
     if (s)
         printf(" sent %s", s);

@@ -24,8 +24,8 @@ typedef struct {
     int64_t id;
     bool has_start, has_end;
     civil_date start, end;
-    const char *fee;   /* NULL = keep */
-    const char *rate;  /* NULL = keep */
+    const char *fee;  /* NULL = keep */
+    const char *rate; /* NULL = keep */
     const char *by;
     int64_t new_id;
     char start_s[11], end_s[11];
@@ -59,8 +59,10 @@ static db_status renew_work(db_conn *c, void *varg, char *err, size_t errlen)
         return DB_PERMANENT;
     }
     if (strcmp(PQgetvalue(r, 0, 0), "current") != 0) {
-        snprintf(err, errlen, "engagement %lld is %s, not current; only a current engagement can "
-                 "be renewed", (long long)a->id, PQgetvalue(r, 0, 0));
+        snprintf(err, errlen,
+                 "engagement %lld is %s, not current; only a current engagement can "
+                 "be renewed",
+                 (long long)a->id, PQgetvalue(r, 0, 0));
         PQclear(r);
         return DB_PERMANENT;
     }

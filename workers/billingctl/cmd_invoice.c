@@ -97,10 +97,10 @@ static db_status invoice_line_amount(inv_line *l, const char *currency, char *er
 {
     money_status ms = money_hours_amount_cur(l->hundredths, l->rate, currency, &l->amount);
     if (ms != MONEY_OK) {
-        snprintf(err, errlen, "%s", ms == MONEY_OVERFLOW
-                                        ? "cannot compute a line amount: it overflows"
-                                        : "cannot compute a line amount: the client's currency "
-                                          "is not a currency code");
+        snprintf(err, errlen, "%s",
+                 ms == MONEY_OVERFLOW ? "cannot compute a line amount: it overflows"
+                                      : "cannot compute a line amount: the client's currency "
+                                        "is not a currency code");
         return DB_PERMANENT;
     }
     snprintf(l->amount_s, sizeof l->amount_s, "%lld", (long long)l->amount);
@@ -135,8 +135,8 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
 
     if (a->engagement_id != 0) {
         const char *pe[] = {DB_I64(a->engagement_id), DB_I64(a->client_id)};
-        r = db_exec(c, "SELECT 1 FROM billing.engagements WHERE id = $1 AND client_id = $2", 2,
-                    pe, &st, err, errlen);
+        r = db_exec(c, "SELECT 1 FROM billing.engagements WHERE id = $1 AND client_id = $2", 2, pe,
+                    &st, err, errlen);
         if (r == NULL)
             return st;
         int found = PQntuples(r);
@@ -151,8 +151,8 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     /* Numbering: lock the firm row (NO KEY UPDATE leaves foreign-key checks
      * of other writers alone) and take the next INV-<firm>- number. */
     const char *pf[] = {DB_I64(firm)};
-    st = db_command(c, "SELECT 1 FROM billing.firms WHERE id = $1 FOR NO KEY UPDATE", 1, pf,
-                    err, errlen);
+    st = db_command(c, "SELECT 1 FROM billing.firms WHERE id = $1 FOR NO KEY UPDATE", 1, pf, err,
+                    errlen);
     if (st != DB_OK)
         return st;
     r = db_exec(c,
@@ -225,8 +225,8 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
         return st;
     for (int i = 0; i < a->nlines; i++) {
         const inv_line *l = &a->lines[i];
-        const char *pl[] = {DB_I64(a->invoice_id), DB_I64(firm), l->type, l->description,
-                            l->quantity, l->rate_s, l->amount_s};
+        const char *pl[] = {DB_I64(a->invoice_id), DB_I64(firm), l->type,    l->description,
+                            l->quantity,           l->rate_s,    l->amount_s};
         st = db_command(c,
                         "INSERT INTO billing.invoice_line_items(invoice_id, firm_id, line_type, "
                         "description, quantity, rate_cents, amount_cents) "
@@ -427,13 +427,30 @@ static void print_table(const char *text)
         return;
     }
     json_t *inv = json_object_get(root, "invoice");
-    static const char *const fields[] = {
-        "invoice_id", "invoice_number", "legal_number", "firm_id", "client_id", "engagement_id",
-        "engagement_override", "engagement_override_reason", "engagement_override_by", "status",
-        "currency", "subtotal_cents", "tax_cents", "total_cents", "amount_paid_cents",
-        "credited_cents", "balance_due_cents",
-        "issue_date", "due_date", "paid_date", "period_start", "period_end", "is_auto_generated",
-        "autopay_status"};
+    static const char *const fields[] = {"invoice_id",
+                                         "invoice_number",
+                                         "legal_number",
+                                         "firm_id",
+                                         "client_id",
+                                         "engagement_id",
+                                         "engagement_override",
+                                         "engagement_override_reason",
+                                         "engagement_override_by",
+                                         "status",
+                                         "currency",
+                                         "subtotal_cents",
+                                         "tax_cents",
+                                         "total_cents",
+                                         "amount_paid_cents",
+                                         "credited_cents",
+                                         "balance_due_cents",
+                                         "issue_date",
+                                         "due_date",
+                                         "paid_date",
+                                         "period_start",
+                                         "period_end",
+                                         "is_auto_generated",
+                                         "autopay_status"};
     char b[512];
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         printf("%-28s %s\n", fields[i], js(inv, fields[i], b, sizeof b));
@@ -449,8 +466,8 @@ static void print_table(const char *text)
                js(l, "rate_cents", b4, sizeof b4), js(l, "amount_cents", b5, sizeof b5),
                js(l, "description", b6, sizeof b6));
     }
-    printf("\npayments\n%-8s %12s %-8s %-22s %s\n", "id", "amount_cents", "source",
-           "received_at", "payment_intent");
+    printf("\npayments\n%-8s %12s %-8s %-22s %s\n", "id", "amount_cents", "source", "received_at",
+           "payment_intent");
     json_array_foreach(json_object_get(root, "payments"), i, l)
     {
         char b1[32], b2[32], b3[32], b4[40], b5[256];
@@ -466,9 +483,8 @@ static void print_table(const char *text)
         char b1[32], b2[80], b3[32], b4[32], b5[32], b6[32], b7[512];
         printf("%-8s %-24s %12s %12s %12s %12s  %s\n", js(l, "credit_note_id", b1, sizeof b1),
                js(l, "legal_number", b2, sizeof b2), js(l, "total_cents", b3, sizeof b3),
-               js(l, "applied_to_due_cents", b4, sizeof b4),
-               js(l, "refunded_cents", b5, sizeof b5), js(l, "credited_cents", b6, sizeof b6),
-               js(l, "reason", b7, sizeof b7));
+               js(l, "applied_to_due_cents", b4, sizeof b4), js(l, "refunded_cents", b5, sizeof b5),
+               js(l, "credited_cents", b6, sizeof b6), js(l, "reason", b7, sizeof b7));
     }
     json_decref(root);
 }
@@ -482,8 +498,10 @@ int cmd_invoice_show(int argc, char **argv, const cli_opts *o)
         if (a.id == 0 && args_parse_id(argv[i], &a.id))
             continue;
         else
-            return args_usage(usage, "unexpected argument '%s' (INVOICE_ID is a positive "
-                              "integer)", argv[i]);
+            return args_usage(usage,
+                              "unexpected argument '%s' (INVOICE_ID is a positive "
+                              "integer)",
+                              argv[i]);
     }
     if (a.id == 0)
         return args_usage(usage, "give the INVOICE_ID");

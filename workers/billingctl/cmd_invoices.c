@@ -17,7 +17,8 @@
 #include "ledgerline/topics.h"
 #include "ticks_cli.h"
 
-#define INVOICES_USAGE "usage: billingctl invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]\n"
+#define INVOICES_USAGE                                                                             \
+    "usage: billingctl invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]\n"
 
 static int invoices_print_preview(const invoicing_preview *pv, const cli_opts *o)
 {
@@ -34,8 +35,7 @@ static int invoices_print_preview(const invoicing_preview *pv, const cli_opts *o
                                r->period_start, "period_end", r->period_end, "currency",
                                r->currency, "subtotal_cents", (json_int_t)r->subtotal_cents,
                                "tax_cents", (json_int_t)r->tax_cents, "total_cents",
-                               (json_int_t)r->total_cents, "lines",
-                               lines ? lines : json_array()));
+                               (json_int_t)r->total_cents, "lines", lines ? lines : json_array()));
         }
         char *s = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);

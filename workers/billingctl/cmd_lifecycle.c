@@ -189,8 +189,8 @@ typedef struct {
 static db_status adjust_tx(db_conn *c, void *varg, char *err, size_t errlen)
 {
     adjust_arg *a = varg;
-    return lifecycle_adjust(c, a->invoice_id, a->line_id, a->quantity, a->amount, a->reason,
-                            a->by, &a->total_out, &a->amount_out, err, errlen);
+    return lifecycle_adjust(c, a->invoice_id, a->line_id, a->quantity, a->amount, a->reason, a->by,
+                            &a->total_out, &a->amount_out, err, errlen);
 }
 
 int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o)

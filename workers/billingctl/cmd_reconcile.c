@@ -25,12 +25,11 @@ static void recon_print(const recon_diff *d, void *arg)
 {
     recon_out *o = arg;
     if (o->json) {
-        json_t *j = json_pack("{ss ss ss sI sI ss ss ss ss}", "kind", recon_kind_name(d->kind),
-                              "object", d->object, "stripe_id", d->stripe_id, "invoice_id",
-                              (json_int_t)d->invoice_id, "firm_id", (json_int_t)d->firm_id,
-                              "books_currency", d->books_currency, "stripe_currency",
-                              d->stripe_currency, "books_status", d->books_status,
-                              "stripe_status", d->stripe_status);
+        json_t *j = json_pack(
+            "{ss ss ss sI sI ss ss ss ss}", "kind", recon_kind_name(d->kind), "object", d->object,
+            "stripe_id", d->stripe_id, "invoice_id", (json_int_t)d->invoice_id, "firm_id",
+            (json_int_t)d->firm_id, "books_currency", d->books_currency, "stripe_currency",
+            d->stripe_currency, "books_status", d->books_status, "stripe_status", d->stripe_status);
         if (j == NULL)
             return;
         json_object_set_new(j, "books_amount",
@@ -88,19 +87,19 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o)
     }
     recon_out out = {.json = json, .list = json ? json_array() : NULL};
     recon_stats stats;
-    db_status st = reconcile_run(c, sc, df, dt, firm_id, recon_print, &out, &stats, err,
-                                 sizeof err);
+    db_status st =
+        reconcile_run(c, sc, df, dt, firm_id, recon_print, &out, &stats, err, sizeof err);
     db_close(c);
     stripe_client_free(sc);
     int rc = CLI_OK;
     if (st != DB_OK) {
         rc = args_refused("reconcile", err);
     } else if (json) {
-        json_t *j = json_pack("{sb sO sI sI sI sI}", "agree", stats.differences == 0,
-                              "differences", out.list, "payment_intents",
-                              (json_int_t)stats.payment_intents, "refunds",
-                              (json_int_t)stats.refunds, "disputes", (json_int_t)stats.disputes,
-                              "credit_notes", (json_int_t)stats.credit_notes);
+        json_t *j =
+            json_pack("{sb sO sI sI sI sI}", "agree", stats.differences == 0, "differences",
+                      out.list, "payment_intents", (json_int_t)stats.payment_intents, "refunds",
+                      (json_int_t)stats.refunds, "disputes", (json_int_t)stats.disputes,
+                      "credit_notes", (json_int_t)stats.credit_notes);
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);

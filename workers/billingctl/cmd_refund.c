@@ -36,8 +36,7 @@
 #include "ledgerline/stripe.h"
 #include "ledgerline/vocab.h"
 
-static const char *const USAGE =
-    "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
+static const char *const USAGE = "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
 
 typedef struct {
     int64_t invoice_id;
@@ -89,9 +88,9 @@ static db_status refund_audit(db_conn *c, void *varg, char *err, size_t errlen)
 {
     refund_arg *a = varg;
     db_status st;
-    const char *p[] = {DB_I64(a->firm_id), a->by,        DB_I64(a->invoice_id),
-                       a->refund_id,         DB_I64(a->amount), a->reason,
-                       a->idem,              a->refund_status, a->currency};
+    const char *p[] = {
+        DB_I64(a->firm_id), a->by,   DB_I64(a->invoice_id), a->refund_id, DB_I64(a->amount),
+        a->reason,          a->idem, a->refund_status,      a->currency};
     /* Once per Stripe refund: a re-run answered with the same refund adds
      * nothing. */
     PGresult *r = db_exec(c,
@@ -205,8 +204,8 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         snprintf(idem, sizeof idem, "refund-%lld-%s-%s-r%lld", (long long)a.invoice_id,
                  t->payment_intent[0] ? t->payment_intent : t->charge,
                  whole ? "full" : DB_I64(t->amount), (long long)a.refunded);
-        call = (stripe_call){.method = "POST", .path = "/v1/refunds", .form = form,
-                             .idempotency_key = idem};
+        call = (stripe_call){
+            .method = "POST", .path = "/v1/refunds", .form = form, .idempotency_key = idem};
         char cerr[256] = "";
         if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
             fprintf(stderr, "billingctl: refund refused: %s\n", cerr);
@@ -236,9 +235,8 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         }
         total += a.amount;
         json_array_append_new(done, json_pack("{ss ss sI ss}", "refund_id", a.refund_id,
-                                              "payment_intent", t->payment_intent,
-                                              "amount_cents", (json_int_t)a.amount, "status",
-                                              a.refund_status));
+                                              "payment_intent", t->payment_intent, "amount_cents",
+                                              (json_int_t)a.amount, "status", a.refund_status));
         if (!json)
             printf("refund %s of invoice %lld (%s): %lld %s cents, %s (recorded when Stripe's"
                    " charge.refunded webhook arrives)\n",
@@ -251,10 +249,10 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
     }
     size_t made = json_array_size(done);
     if (json && made > 0) {
-        json_t *j = json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)a.invoice_id,
-                              "refund_id", first_id, "amount_cents", (json_int_t)total,
-                              "currency", a.currency, "status", first_status,
-                              "idempotency_key", idem, "refunds", done);
+        json_t *j =
+            json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)a.invoice_id, "refund_id",
+                      first_id, "amount_cents", (json_int_t)total, "currency", a.currency, "status",
+                      first_status, "idempotency_key", idem, "refunds", done);
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);

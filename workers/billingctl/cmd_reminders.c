@@ -28,13 +28,13 @@ static void reminder_row(const reminder_due *r, void *arg)
     ro->count++;
     if (ro->json) {
         json_array_append_new(
-            ro->rows, json_pack("{s:I, s:I, s:I, s:i, s:s, s:s, s:I, s:s, s:s?}", "invoice_id",
-                                (json_int_t)r->invoice_id, "firm_id", (json_int_t)r->firm_id,
-                                "client_id", (json_int_t)r->client_id, "step", r->step,
-                                "legal_number", r->legal_number, "due_date", r->due_date,
-                                "balance_due_cents", (json_int_t)r->balance_due_cents, "currency",
-                                r->currency, "to_address",
-                                r->to_address[0] ? r->to_address : NULL));
+            ro->rows,
+            json_pack("{s:I, s:I, s:I, s:i, s:s, s:s, s:I, s:s, s:s?}", "invoice_id",
+                      (json_int_t)r->invoice_id, "firm_id", (json_int_t)r->firm_id, "client_id",
+                      (json_int_t)r->client_id, "step", r->step, "legal_number", r->legal_number,
+                      "due_date", r->due_date, "balance_due_cents",
+                      (json_int_t)r->balance_due_cents, "currency", r->currency, "to_address",
+                      r->to_address[0] ? r->to_address : NULL));
         return;
     }
     printf("%10lld %-24s %-10s %5d %14lld %-4s %s\n", (long long)r->invoice_id, r->legal_number,

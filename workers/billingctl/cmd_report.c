@@ -11,8 +11,7 @@
 #include "args.h"
 #include "cli.h"
 
-static const char *const USAGE =
-    "report revenue --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD";
+static const char *const USAGE = "report revenue --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD";
 
 typedef struct {
     int64_t firm;
@@ -120,7 +119,6 @@ static db_status revenue_work(db_conn *c, void *varg, char *err, size_t errlen)
     return a->json ? DB_OK : DB_TRANSIENT;
 }
 
-
 static void print_table(const revenue_arg *a)
 {
     json_t *root = json_loads(a->json, 0, NULL);
@@ -138,11 +136,13 @@ static void print_table(const revenue_arg *a)
         const char *code = json_string_value(json_object_get(cur, "currency"));
         json_t *iv = json_object_get(cur, "invoiced"), *co = json_object_get(cur, "collected");
         printf("%-8s %-10s %8lld %14lld %14lld %14lld %14lld %14lld\n", code, "invoiced",
-               args_jint(iv, "invoice_count"), args_jint(iv, "package_cents"), args_jint(iv, "hourly_cents"),
-               args_jint(iv, "adjustment_cents"), args_jint(iv, "tax_cents"), args_jint(iv, "total_cents"));
+               args_jint(iv, "invoice_count"), args_jint(iv, "package_cents"),
+               args_jint(iv, "hourly_cents"), args_jint(iv, "adjustment_cents"),
+               args_jint(iv, "tax_cents"), args_jint(iv, "total_cents"));
         printf("%-8s %-10s %8lld %14lld %14lld %14lld %14lld %14lld\n", code, "collected",
-               args_jint(co, "payment_count"), args_jint(co, "package_cents"), args_jint(co, "hourly_cents"),
-               args_jint(co, "adjustment_cents"), args_jint(co, "tax_cents"), args_jint(co, "total_cents"));
+               args_jint(co, "payment_count"), args_jint(co, "package_cents"),
+               args_jint(co, "hourly_cents"), args_jint(co, "adjustment_cents"),
+               args_jint(co, "tax_cents"), args_jint(co, "total_cents"));
         printf("%-8s credit applied %lld, refunded %lld (cents)\n", code,
                args_jint(cur, "credit_applied_cents"), args_jint(cur, "refunded_cents"));
         const json_t *cn = json_object_get(cur, "credit_notes");

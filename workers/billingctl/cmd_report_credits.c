@@ -97,7 +97,6 @@ static db_status credits_work(db_conn *c, void *varg, char *err, size_t errlen)
     return a->json ? DB_OK : DB_TRANSIENT;
 }
 
-
 static void print_table(json_t *root, const credits_arg *a)
 {
     printf("credit reconciliation of firm %lld on %s (amounts in cents)\n", (long long)a->firm,
@@ -119,7 +118,8 @@ static void print_table(json_t *root, const credits_arg *a)
         printf("%-8s %14s %14s %14s %14lld %14lld %14lld %14lld\n",
                json_string_value(json_object_get(cur, "currency")), issued, applied, expired,
                args_jint(cur, "credits_refunded_cents"), args_jint(cur, "net_change_cents"),
-               args_jint(cur, "opening_balance_cents"), args_jint(cur, "outstanding_balance_cents"));
+               args_jint(cur, "opening_balance_cents"),
+               args_jint(cur, "outstanding_balance_cents"));
     }
     json_array_foreach(list, i, cur)
     {
@@ -127,8 +127,9 @@ static void print_table(json_t *root, const credits_arg *a)
         printf("check %s: outstanding %lld = sum of clients' balances %lld (%lld client(s) with "
                "credit), opening + net change = outstanding: %s\n",
                json_string_value(json_object_get(cur, "currency")),
-               args_jint(cur, "outstanding_balance_cents"), args_jint(cur, "clients_balance_sum_cents"),
-               args_jint(cur, "clients_with_balance"), ok ? "ok" : "MISMATCH");
+               args_jint(cur, "outstanding_balance_cents"),
+               args_jint(cur, "clients_balance_sum_cents"), args_jint(cur, "clients_with_balance"),
+               ok ? "ok" : "MISMATCH");
     }
     if (json_array_size(list) == 0)
         printf("(the firm has no clients)\n");

@@ -23,7 +23,8 @@ typedef struct {
 } report_kind;
 
 static const report_kind WIP = {
-    "report wip", "report wip --firm-id N [--date D] [--json]",
+    "report wip",
+    "report wip --firm-id N [--date D] [--json]",
     "SELECT engagement_id, client_id, title, currency, approved_hours::text, approved_cents,"
     " unapproved_hours::text, unapproved_cents, entries"
     " FROM billing.report_wip($1::bigint, $2::date)",
@@ -33,7 +34,8 @@ static const report_kind WIP = {
     "work in progress (time not yet invoiced)"};
 
 static const report_kind AGING = {
-    "report aging", "report aging --firm-id N --date D [--json]",
+    "report aging",
+    "report aging --firm-id N --date D [--json]",
     "SELECT client_id, client_name, currency, current_cents, days_1_30_cents, days_31_60_cents,"
     " days_61_90_cents, days_90_plus_cents, total_cents, invoices"
     " FROM billing.report_aging($1::bigint, $2::date)",
@@ -66,8 +68,8 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
     if (firm == NULL || !args_parse_id(firm, &firm_id))
         return args_usage(k->usage, "--firm-id N (a positive integer) is required");
     if ((date == NULL && k->date_required) || (date != NULL && !date_parse(date, &d)))
-        return args_usage(k->usage, "--date YYYY-MM-DD is %s", k->date_required ? "required"
-                                                                                 : "malformed");
+        return args_usage(k->usage, "--date YYYY-MM-DD is %s",
+                          k->date_required ? "required" : "malformed");
     char ds[11];
     date_format(d, ds, sizeof ds);
     db_conn *c = args_connect();
@@ -97,8 +99,8 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
                                         : json_integer(strtoll(PQgetvalue(r, i, j), NULL, 10)));
             json_array_append_new(rows, row);
         }
-        json_t *doc = json_pack("{sI ss so}", "firm_id", (json_int_t)firm_id, "date", ds, "rows",
-                                rows);
+        json_t *doc =
+            json_pack("{sI ss so}", "firm_id", (json_int_t)firm_id, "date", ds, "rows", rows);
         char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         printf("%s\n", s ? s : "{}");
         free(s);

@@ -17,8 +17,8 @@
 
 typedef struct {
     bool approve;
-    const char *ids;   /* "{1,2,3}" */
-    const char *by;    /* NULL allowed for revoke */
+    const char *ids; /* "{1,2,3}" */
+    const char *by;  /* NULL allowed for revoke */
     int64_t changed;
     int64_t wanted;
     char found_missing[256];
@@ -69,8 +69,8 @@ static db_status time_work(db_conn *c, void *varg, char *err, size_t errlen)
 
 static int time_cmd(int argc, char **argv, const cli_opts *o, bool approve)
 {
-    const char *usage = approve ? "time approve ENTRY_ID... --by NAME"
-                                : "time revoke ENTRY_ID... [--by NAME]";
+    const char *usage =
+        approve ? "time approve ENTRY_ID... --by NAME" : "time revoke ENTRY_ID... [--by NAME]";
     bool json = o->json;
     const char *by = NULL;
     char ids[TIME_MAX_IDS * 21 + 3];
@@ -88,8 +88,7 @@ static int time_cmd(int argc, char **argv, const cli_opts *o, bool approve)
             return args_usage(usage, "'%s' is not a time entry id (a positive integer)", argv[i]);
         if (n == TIME_MAX_IDS)
             return args_usage(usage, "at most %d entries at once", TIME_MAX_IDS);
-        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", n ? "," : "",
-                                (long long)id);
+        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", n ? "," : "", (long long)id);
         n++;
     }
     ids[len++] = '}';

@@ -11,9 +11,9 @@
 #include "ledgerline/envelope.h"
 
 typedef struct {
-    civil_date date;   /* --date, default today (UTC) */
-    int64_t firm_id;   /* --firm-id, 0 = all firms */
-    bool dry_run;      /* --dry-run */
+    civil_date date; /* --date, default today (UTC) */
+    int64_t firm_id; /* --firm-id, 0 = all firms */
+    bool dry_run;    /* --dry-run */
 } tick_cli_args;
 
 /* Parses [--date D] [--firm-id N] [--dry-run]; prints usage and returns

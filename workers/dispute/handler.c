@@ -48,8 +48,8 @@ int dispute_worker_metrics_declare(metrics_registry *m)
 static void dispute_worker_count(dispute_worker *w, const char *type, const char *result)
 {
     if (w->metrics != NULL)
-        metrics_counter_add(w->metrics, "billing_dispute_events_total", 1, "type", type,
-                            "result", result, NULL);
+        metrics_counter_add(w->metrics, "billing_dispute_events_total", 1, "type", type, "result",
+                            result, NULL);
 }
 
 typedef struct {
@@ -127,13 +127,13 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
     dw_apply a = {.ev = &ev, .kind = dispute_worker_kind(ev.type)};
     char inv[24], firm[24];
     if (a.kind == DW_OTHER) {
-        snprintf(err, errlen, "event %s: type %s is not a dispute or refund event", ev.id,
-                 ev.type);
+        snprintf(err, errlen, "event %s: type %s is not a dispute or refund event", ev.id, ev.type);
         goto out;
     }
     char perr[384];
     if ((a.kind == DW_DISPUTE && dispute_parse(ev.object, &a.dispute, perr, sizeof perr) != 0) ||
-        (a.kind == DW_REFUND && refund_charge_parse(ev.object, &a.charge, perr, sizeof perr) != 0)) {
+        (a.kind == DW_REFUND &&
+         refund_charge_parse(ev.object, &a.charge, perr, sizeof perr) != 0)) {
         snprintf(err, errlen, "event %s (%s): %s", ev.id, ev.type, perr);
         goto out;
     }
@@ -223,13 +223,12 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
                                 : dispute_status_name(a.dres.status),
                             NULL);
     if (w->metrics != NULL && a.kind == DW_REFUND && a.rres.recorded > 0)
-        metrics_counter_add(w->metrics, "billing_refunds_total", (uint64_t)a.rres.recorded,
-                            NULL);
+        metrics_counter_add(w->metrics, "billing_refunds_total", (uint64_t)a.rres.recorded, NULL);
     db_i64(a.invoice_id, inv, sizeof inv);
     db_i64(a.firm_id, firm, sizeof firm);
     if (a.kind == DW_DISPUTE) {
-        log_msg(LL_LOG_INFO, "dispute event applied", "event_id", ev.id, "type", ev.type,
-                "dispute", a.dispute.id, "invoice_id", inv, "firm_id", firm, "status",
+        log_msg(LL_LOG_INFO, "dispute event applied", "event_id", ev.id, "type", ev.type, "dispute",
+                a.dispute.id, "invoice_id", inv, "firm_id", firm, "status",
                 dispute_status_name(a.dres.status), "changed", a.dres.changed ? "true" : "false",
                 NULL);
     } else {

@@ -13,9 +13,9 @@
 
 typedef struct {
     db_conn *db;
-    stripe_client *stripe;     /* lists a charge's refunds */
-    kafka_producer *producer;  /* outbox relay when relay is NULL */
-    outbox_relay *relay;       /* background relay (the binary); NULL: relay inline */
+    stripe_client *stripe;    /* lists a charge's refunds */
+    kafka_producer *producer; /* outbox relay when relay is NULL */
+    outbox_relay *relay;      /* background relay (the binary); NULL: relay inline */
     const char *prefix;
     const char *group;         /* consumer name in processed_messages */
     metrics_registry *metrics; /* optional */

@@ -142,8 +142,7 @@ static void *deadlines_thread(void *arg)
                 continue;
             }
             uint64_t w = atomic_load(&hc->body);
-            if (BODY_PHASE(w) == BODY_READING && body_ms > 0 &&
-                now - BODY_START_MS(w) >= body_ms) {
+            if (BODY_PHASE(w) == BODY_READING && body_ms > 0 && now - BODY_START_MS(w) >= body_ms) {
                 /* Decides against the handler's final call: one answer. */
                 uint64_t expired = (w & ~(uint64_t)3u) | BODY_EXPIRED;
                 if (atomic_compare_exchange_strong(&hc->body, &w, expired)) {

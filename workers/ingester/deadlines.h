@@ -39,7 +39,7 @@
 #define BODY_READING 1u /* reading; the deadline runs */
 #define BODY_DONE 2u    /* complete in time: the handler answers */
 #define BODY_EXPIRED 3u /* late: answered 408 (by the sweeper or the handler) */
-#define BODY_PHASE(w) ((unsigned)((w) & 3u))
+#define BODY_PHASE(w) ((unsigned)((w)&3u))
 #define BODY_START_MS(w) ((w) >> 2)
 
 /* One open connection, for the header and body deadlines

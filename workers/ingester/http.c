@@ -89,7 +89,7 @@ struct ingester_http {
     struct MHD_Response *canned[CANNED_COUNT];
     unsigned canned_code[CANNED_COUNT];
     ready_checker *ready; /* /readyz checks (ready.c) */
-    deadlines *dl; /* open connections and their deadlines (deadlines.c) */
+    deadlines *dl;        /* open connections and their deadlines (deadlines.c) */
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -130,11 +130,11 @@ static const char json_unavailable[] =
 
 /* The response every canned answer shares the headers of; NULL when out of
  * memory. */
-static struct MHD_Response *http_canned_new(const char *ctype, const char *body,
-                                            const char *allow, bool close)
+static struct MHD_Response *http_canned_new(const char *ctype, const char *body, const char *allow,
+                                            bool close)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return NULL;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
@@ -155,12 +155,12 @@ static int http_canned_build(ingester_http *h)
         bool close;
     } def[CANNED_COUNT] = {
         [CANNED_RECEIVED] = {MHD_HTTP_OK, "application/json", "{\"received\":true}", NULL},
-        [CANNED_IGNORED] = {MHD_HTTP_OK, "application/json",
-                            "{\"received\":true,\"ignored\":true}", NULL},
-        [CANNED_UNAVAILABLE] = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-                                json_unavailable, NULL},
-        [CANNED_NOT_FOUND] = {MHD_HTTP_NOT_FOUND, "application/json",
-                              "{\"error\":\"not found\"}", NULL},
+        [CANNED_IGNORED] = {MHD_HTTP_OK, "application/json", "{\"received\":true,\"ignored\":true}",
+                            NULL},
+        [CANNED_UNAVAILABLE] = {MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", json_unavailable,
+                                NULL},
+        [CANNED_NOT_FOUND] = {MHD_HTTP_NOT_FOUND, "application/json", "{\"error\":\"not found\"}",
+                              NULL},
         [CANNED_POST_ONLY] = {MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
                               "{\"error\":\"method not allowed\"}", "POST"},
         [CANNED_GET_ONLY] = {MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
@@ -175,8 +175,8 @@ static int http_canned_build(ingester_http *h)
                          NULL},
         [CANNED_HEALTHY] = {MHD_HTTP_OK, "text/plain", "ok\n", NULL},
         [CANNED_READY] = {MHD_HTTP_OK, "text/plain", "ready\n", NULL},
-        [CANNED_NOT_READY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
-                              "broker unreachable\n", NULL},
+        [CANNED_NOT_READY] = {MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "broker unreachable\n",
+                              NULL},
     };
     for (size_t i = 0; i < CANNED_COUNT; i++) {
         h->canned[i] = http_canned_new(def[i].ctype, def[i].body, def[i].allow, def[i].close);
@@ -206,8 +206,8 @@ static enum MHD_Result http_send(struct MHD_Connection *c, ingester_http *h, sta
 
 /* Takes a body that MHD copies; counts the answer by route and code. */
 static enum MHD_Result http_respond(struct MHD_Connection *c, ingester *ing, stats_route route,
-                                    unsigned code, const char *ctype, const void *body,
-                                    size_t len, const char *allow)
+                                    unsigned code, const char *ctype, const void *body, size_t len,
+                                    const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -254,9 +254,8 @@ static void http_now_rfc3339(char buf[HTTP_RFC3339_LEN])
     if (now.tv_sec != cached_sec) {
         struct tm tm;
         gmtime_r(&now.tv_sec, &tm);
-        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec);
+        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         cached_len = n > 0 && (size_t)n < sizeof cached ? (size_t)n : 0;
         cached_sec = now.tv_sec;
     }
@@ -313,8 +312,7 @@ static enum MHD_Result http_webhook(struct MHD_Connection *c, ingester_http *h, 
 }
 
 /* The resumed call: the broker acknowledged the event, or not in time. */
-static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http *h,
-                                         http_req *rq)
+static enum MHD_Result http_webhook_done(struct MHD_Connection *c, ingester_http *h, http_req *rq)
 {
     ingester *ing = h->ing;
     const route_event *ev = &rq->ev;
@@ -365,8 +363,7 @@ static enum MHD_Result http_get(struct MHD_Connection *c, ingester_http *h, http
     char *text = stats_render(ing->stats, &len);
     if (text == NULL)
         return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(text);
         return MHD_NO;
@@ -380,8 +377,7 @@ static enum MHD_Result http_get(struct MHD_Connection *c, ingester_http *h, http
 /* Strict decimal Content-Length; false when absent or malformed. */
 static bool http_content_length(struct MHD_Connection *c, uint64_t *out)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (v == NULL || *v == '\0')
         return false;
     uint64_t n = 0;
@@ -396,9 +392,8 @@ static bool http_content_length(struct MHD_Connection *c, uint64_t *out)
 
 /* First call of a webhook POST: the headers are complete, the body
  * deadline starts. Nothing is allocated for the body yet. */
-static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *h,
-                                       http_conn *hc, http_endpoint ep, stats_route route,
-                                       void **con_cls)
+static enum MHD_Result http_body_start(struct MHD_Connection *c, ingester_http *h, http_conn *hc,
+                                       http_endpoint ep, stats_route route, void **con_cls)
 {
     ingester *ing = h->ing;
     uint64_t clen = 0;
@@ -578,8 +573,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         }
         /* Webhooks only on the public listener; /metrics only on the admin
          * one when there is one. */
-        if ((l->admin && ep == EP_WEBHOOK) ||
-            (!l->admin && ep == EP_METRICS && h->admin_d != NULL))
+        if ((l->admin && ep == EP_WEBHOOK) || (!l->admin && ep == EP_METRICS && h->admin_d != NULL))
             ep = EP_NONE;
         if (ep == EP_NONE)
             return http_send(c, h, route, CANNED_NOT_FOUND);
@@ -630,7 +624,8 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void http_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -690,14 +685,14 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     /* Before any connection: the deadlines hold from the first one. */
-    h->dl = deadlines_start(ing->connection_timeout_s, ing->body_timeout_s, ing->stats, err,
-                            errlen);
+    h->dl =
+        deadlines_start(ing->connection_timeout_s, ing->body_timeout_s, ing->stats, err, errlen);
     if (h->dl == NULL) {
         http_start_failed(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     /* One thread is the internal polling thread alone: the pool option is
      * left out (libmicrohttpd warns on a pool of 0 or 1). */
     struct MHD_OptionItem pool[] = {
@@ -705,18 +700,13 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
          NULL},
         {MHD_OPTION_END, 0, NULL}};
     h->d = MHD_start_daemon(
-        flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l,
-        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_ARRAY, pool,
-        MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
-        MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (void *)h->dl,
-        MHD_OPTION_END);
+        flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l, MHD_OPTION_EXTERNAL_LOGGER,
+        http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY,
+        pool, MHD_OPTION_CONNECTION_LIMIT, ing->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        ing->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
+        deadlines_notify, (void *)h->dl, MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
@@ -727,14 +717,12 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         /* /healthz, /readyz, /metrics for probes and scrapers: one thread. */
         h->admin_d = MHD_start_daemon(
             flags, (uint16_t)ing->admin_port, NULL, NULL, http_handler, &h->admin_l,
-            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&admin_sa,
-            MHD_OPTION_CONNECTION_LIMIT, HTTP_ADMIN_MAX_CONNECTIONS,
+            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&admin_sa, MHD_OPTION_CONNECTION_LIMIT, HTTP_ADMIN_MAX_CONNECTIONS,
             MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-            MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h,
-            MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (void *)h->dl,
-            MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+            http_completed, (void *)h, MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify,
+            (void *)h->dl, MHD_OPTION_END);
         if (h->admin_d == NULL) {
             snprintf(err, errlen,
                      "cannot listen on %s:%d for INGESTER_ADMIN_LISTEN (address in use or not "

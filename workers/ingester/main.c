@@ -55,10 +55,10 @@ int main(void)
     }
     const char *brokers = kafka_brokers_or_exit();
     const char *prefix = topic_prefix();
-    if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments,
-                   sizeof ing.topic_payments) != 0 ||
-        topic_name(prefix, TOPIC_STRIPE_DISPUTES, ing.topic_disputes,
-                   sizeof ing.topic_disputes) != 0)
+    if (topic_name(prefix, TOPIC_STRIPE_PAYMENTS, ing.topic_payments, sizeof ing.topic_payments) !=
+            0 ||
+        topic_name(prefix, TOPIC_STRIPE_DISPUTES, ing.topic_disputes, sizeof ing.topic_disputes) !=
+            0)
         config_die("KAFKA_TOPIC_PREFIX makes an illegal topic name");
 
     shutdown_install();

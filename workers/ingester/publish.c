@@ -31,8 +31,8 @@
 
 struct publish_wait {
     atomic_int refs;
-    atomic_bool done;          /* the outcome is decided (once) */
-    kafka_status status;       /* written by the decider before the resume */
+    atomic_bool done;    /* the outcome is decided (once) */
+    kafka_status status; /* written by the decider before the resume */
     rd_kafka_resp_err_t err;
     struct MHD_Connection *conn;
     uint64_t start_us, deadline_us, end_us;
@@ -63,8 +63,7 @@ void publish_wait_release(publish_wait *w)
 
 /* Decides the outcome unless it is decided already, and resumes the
  * connection. Any thread; the atomic exchange makes the first one win. */
-static void publish_decide(publisher *p, publish_wait *w, kafka_status st,
-                           rd_kafka_resp_err_t err)
+static void publish_decide(publisher *p, publish_wait *w, kafka_status st, rd_kafka_resp_err_t err)
 {
     if (atomic_exchange(&w->done, true))
         return;
@@ -200,8 +199,8 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, cha
 }
 
 publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const char *topic,
-                            const char *key, char **value, size_t len,
-                            const kafka_header *headers, size_t nheaders)
+                            const char *key, char **value, size_t len, const kafka_header *headers,
+                            size_t nheaders)
 {
     publish_wait *w = calloc(1, sizeof *w);
     if (w == NULL)
@@ -243,8 +242,7 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
     return w;
 }
 
-kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err,
-                                 size_t errlen)
+kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err, size_t errlen)
 {
     /* Read after the resume, which happened under the publisher's mutex;
      * the fields are not written again once done is set. */
@@ -283,4 +281,3 @@ void publisher_destroy(publisher *p, int flush_ms)
     rd_kafka_destroy(p->rk);
     free(p);
 }
-

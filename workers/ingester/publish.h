@@ -32,11 +32,10 @@ void publisher_destroy(publisher *p, int flush_ms);
  * once, when the outcome is known (possibly before this returns). NULL only
  * when out of memory (conn not suspended). */
 publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const char *topic,
-                            const char *key, char **value, size_t len,
-                            const kafka_header *headers, size_t nheaders);
+                            const char *key, char **value, size_t len, const kafka_header *headers,
+                            size_t nheaders);
 /* After resume: KAFKA_OK when the broker acknowledged; err says why not. */
-kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err,
-                                 size_t errlen);
+kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err, size_t errlen);
 void publish_wait_release(publish_wait *w);
 
 /* Requests whose outcome is not known yet. */

@@ -72,7 +72,8 @@ typedef enum { KIND_ABSENT = 0, KIND_STRING, KIND_OBJECT, KIND_OTHER } route_kin
 
 /* A captured string keeps up to ROUTE_CAPTURE_MAX decoded bytes: the
  * longest Stripe id or the longest type, whichever is longer. */
-#define ROUTE_CAPTURE_MAX (STRIPE_ID_SHAPE_MAX > ROUTE_FIELD_MAX ? STRIPE_ID_SHAPE_MAX : ROUTE_FIELD_MAX)
+#define ROUTE_CAPTURE_MAX                                                                          \
+    (STRIPE_ID_SHAPE_MAX > ROUTE_FIELD_MAX ? STRIPE_ID_SHAPE_MAX : ROUTE_FIELD_MAX)
 
 typedef struct {
     route_kind kind;
@@ -212,8 +213,7 @@ static void route_emit(route_sink *k, const unsigned char *s, size_t n)
  * its decoded bytes to sink (may be NULL). On return p->pos is past the
  * closing quote; [*start, *end) are its raw bytes; *escaped says whether any
  * escape occurred. */
-static int route_string(route_json *p, route_sink *sink, size_t *start, size_t *end,
-                        bool *escaped)
+static int route_string(route_json *p, route_sink *sink, size_t *start, size_t *end, bool *escaped)
 {
     const unsigned char *b = p->b;
     size_t i = ++p->pos;
@@ -365,8 +365,7 @@ static route_slot route_child(route_slot parent, const char *k, size_t klen)
         if (route_key_is(k, klen, "data"))
             return SLOT_DATA;
         return SLOT_NONE;
-    case SLOT_DATA:
-        return route_key_is(k, klen, "object") ? SLOT_OBJECT : SLOT_NONE;
+    case SLOT_DATA: return route_key_is(k, klen, "object") ? SLOT_OBJECT : SLOT_NONE;
     case SLOT_OBJECT:
         if (route_key_is(k, klen, "id"))
             return SLOT_OBJ_ID;
@@ -375,12 +374,9 @@ static route_slot route_child(route_slot parent, const char *k, size_t klen)
         if (route_key_is(k, klen, "charge"))
             return SLOT_OBJ_CHARGE;
         return SLOT_NONE;
-    case SLOT_OBJ_PI:
-        return route_key_is(k, klen, "id") ? SLOT_PI_ID : SLOT_NONE;
-    case SLOT_OBJ_CHARGE:
-        return route_key_is(k, klen, "id") ? SLOT_CHARGE_ID : SLOT_NONE;
-    default:
-        return SLOT_NONE;
+    case SLOT_OBJ_PI: return route_key_is(k, klen, "id") ? SLOT_PI_ID : SLOT_NONE;
+    case SLOT_OBJ_CHARGE: return route_key_is(k, klen, "id") ? SLOT_CHARGE_ID : SLOT_NONE;
+    default: return SLOT_NONE;
     }
 }
 

@@ -136,11 +136,9 @@ static EVP_MAC_CTX *signature_mac_keyed(const char *secret, size_t secret_len)
         return NULL;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(signature_mac);
     char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
-    if (ctx != NULL &&
-        EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) != 1) {
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (ctx != NULL && EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) != 1) {
         EVP_MAC_CTX_free(ctx);
         ctx = NULL;
     }
@@ -159,8 +157,7 @@ static int signature_hmac_ctx(const EVP_MAC_CTX *keyed, int64_t t, const void *b
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
     int rc = -1;
     size_t outl = 0;
-    if (ctx != NULL &&
-        EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
+    if (ctx != NULL && EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) == 1 &&
         (body_len == 0 || EVP_MAC_update(ctx, body, body_len) == 1) &&
         EVP_MAC_final(ctx, out, &outl, 32) == 1 && outl == 32)
         rc = 0;
@@ -194,8 +191,9 @@ int signature_secrets_parse(const char *list, signature_secrets *out, char *err,
         while (b > a && signature_is_space(b[-1]))
             b--;
         if (a == b) {
-            snprintf(err, errlen, "STRIPE_WEBHOOK_SECRET has an empty entry "
-                                  "(expected whsec_... secrets separated by commas)");
+            snprintf(err, errlen,
+                     "STRIPE_WEBHOOK_SECRET has an empty entry "
+                     "(expected whsec_... secrets separated by commas)");
             goto fail;
         }
         if (out->count == SIGNATURE_MAX_SECRETS) {
@@ -238,7 +236,6 @@ void signature_secrets_free(signature_secrets *s)
     memset(s, 0, sizeof *s);
 }
 
-
 int signature_compute_hex(const char *secret, size_t secret_len, int64_t t, const void *body,
                           size_t body_len, char out[65])
 {
@@ -255,8 +252,7 @@ int signature_compute_hex(const char *secret, size_t secret_len, int64_t t, cons
 }
 
 signature_result signature_verify(const char *hdr, const void *body, size_t body_len,
-                                  const signature_secrets *secrets, int64_t now,
-                                  int64_t tolerance)
+                                  const signature_secrets *secrets, int64_t now, int64_t tolerance)
 {
     signature_header h;
     signature_result r = signature_parse(hdr, hdr ? strlen(hdr) : 0, &h);

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIGNATURE_MAX_V1 8          /* v1 entries kept; more is malformed */
-#define SIGNATURE_HEADER_MAX 4096   /* longer headers are malformed */
+#define SIGNATURE_MAX_V1 8        /* v1 entries kept; more is malformed */
+#define SIGNATURE_HEADER_MAX 4096 /* longer headers are malformed */
 #define SIGNATURE_MAX_SECRETS 8
 
 typedef struct {
@@ -23,12 +23,12 @@ typedef struct {
 
 typedef enum {
     SIGNATURE_OK = 0,
-    SIGNATURE_MISSING,      /* no header */
-    SIGNATURE_MALFORMED,    /* not t=...,v1=... (no t, bad t, bad item, too long) */
-    SIGNATURE_NO_V1,        /* well formed but no usable v1 entry (e.g. v0 only) */
-    SIGNATURE_STALE,        /* t older than the tolerance */
-    SIGNATURE_FUTURE,       /* t further ahead than the tolerance */
-    SIGNATURE_MISMATCH      /* no v1 matches any secret */
+    SIGNATURE_MISSING,   /* no header */
+    SIGNATURE_MALFORMED, /* not t=...,v1=... (no t, bad t, bad item, too long) */
+    SIGNATURE_NO_V1,     /* well formed but no usable v1 entry (e.g. v0 only) */
+    SIGNATURE_STALE,     /* t older than the tolerance */
+    SIGNATURE_FUTURE,    /* t further ahead than the tolerance */
+    SIGNATURE_MISMATCH   /* no v1 matches any secret */
 } signature_result;
 
 struct evp_mac_ctx_st; /* OpenSSL's EVP_MAC_CTX */
@@ -59,8 +59,7 @@ void signature_secrets_free(signature_secrets *s);
 /* Full check: parse, tolerance against now, then HMAC against each secret
  * compared in constant time. hdr may be NULL (missing). */
 signature_result signature_verify(const char *hdr, const void *body, size_t body_len,
-                                  const signature_secrets *secrets, int64_t now,
-                                  int64_t tolerance);
+                                  const signature_secrets *secrets, int64_t now, int64_t tolerance);
 
 /* Lower-case hex HMAC-SHA256 of "<t>.<body>" (65 bytes with the NUL); tests
  * and tools. Returns 0, or -1 on an OpenSSL failure. */

@@ -38,8 +38,8 @@ static const char *const stats_sig_reasons[] = {"ok",    "missing", "malformed",
 #define STATS_NREASONS (sizeof stats_sig_reasons / sizeof stats_sig_reasons[0])
 
 /* Bucket upper bounds in microseconds and as printed (seconds). */
-static const uint64_t stats_bucket_us[] = {500,    1000,   2500,    5000,    10000,
-                                           25000,  50000,  100000,  250000,  500000,
+static const uint64_t stats_bucket_us[] = {500,     1000,    2500,    5000,    10000,
+                                           25000,   50000,   100000,  250000,  500000,
                                            1000000, 2500000, 5000000, 10000000};
 static const char *const stats_bucket_text[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01",
                                                 "0.025",  "0.05",  "0.1",    "0.25",  "0.5",
@@ -53,15 +53,14 @@ struct ingester_stats {
     stats_counter published[STATS_NTYPES];
     stats_counter ignored;
     stats_counter sig_fail[STATS_NREASONS];
-    stats_counter pub_fail[2]; /* timeout, failed */
+    stats_counter pub_fail[2];                /* timeout, failed */
     stats_counter bucket[STATS_NBUCKETS + 1]; /* non-cumulative; last = above every bound */
     stats_counter sum_us;
     stats_counter body_refused[STATS_NBODY];
     stats_counter body_bytes; /* a gauge */
 };
 
-static const char *const stats_body_reasons[STATS_NBODY] = {"deadline", "buffer_full",
-                                                            "too_large"};
+static const char *const stats_body_reasons[STATS_NBODY] = {"deadline", "buffer_full", "too_large"};
 
 static void stats_add(stats_counter *c, uint64_t n)
 {
@@ -206,8 +205,9 @@ char *stats_render(ingester_stats *s, size_t *len)
                 snprintf(code, sizeof code, "%u", stats_codes[c]);
             else
                 snprintf(code, sizeof code, "other");
-            metrics_text_printf(&o, "ingester_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64 "\n",
-                         stats_route_names[r], code, v);
+            metrics_text_printf(
+                &o, "ingester_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64 "\n",
+                stats_route_names[r], code, v);
         }
 
     stats_family(&o, "ingester_events_published_total", "counter",
@@ -216,7 +216,7 @@ char *stats_render(ingester_stats *s, size_t *len)
         uint64_t v = stats_get(&s->published[t]);
         if (v != 0)
             metrics_text_printf(&o, "ingester_events_published_total{type=\"%s\"} %" PRIu64 "\n",
-                         t < STATS_NTYPES - 1 ? route_known_types[t] : "other", v);
+                                t < STATS_NTYPES - 1 ? route_known_types[t] : "other", v);
     }
 
     stats_family(&o, "ingester_events_ignored_total", "counter",
@@ -228,8 +228,9 @@ char *stats_render(ingester_stats *s, size_t *len)
     for (size_t i = 1; i < STATS_NREASONS; i++) {
         uint64_t v = stats_get(&s->sig_fail[i]);
         if (v != 0)
-            metrics_text_printf(&o, "ingester_signature_failures_total{reason=\"%s\"} %" PRIu64 "\n",
-                         stats_sig_reasons[i], v);
+            metrics_text_printf(&o,
+                                "ingester_signature_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+                                stats_sig_reasons[i], v);
     }
 
     stats_family(&o, "ingester_publish_failures_total", "counter",
@@ -239,7 +240,7 @@ char *stats_render(ingester_stats *s, size_t *len)
         uint64_t v = stats_get(&s->pub_fail[i]);
         if (v != 0)
             metrics_text_printf(&o, "ingester_publish_failures_total{reason=\"%s\"} %" PRIu64 "\n",
-                         why[i], v);
+                                why[i], v);
     }
 
     stats_family(&o, "ingester_body_refusals_total", "counter",
@@ -264,13 +265,14 @@ char *stats_render(ingester_stats *s, size_t *len)
     for (size_t b = 0; b < STATS_NBUCKETS; b++) {
         cum += stats_get(&s->bucket[b]);
         metrics_text_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
-                     stats_bucket_text[b], cum);
+                            stats_bucket_text[b], cum);
     }
     cum += stats_get(&s->bucket[STATS_NBUCKETS]);
     uint64_t sum = stats_get(&s->sum_us);
-    metrics_text_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    metrics_text_printf(&o, "ingester_publish_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                        cum);
     metrics_text_printf(&o, "ingester_publish_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n",
-                 sum / 1000000, sum % 1000000);
+                        sum / 1000000, sum % 1000000);
     metrics_text_printf(&o, "ingester_publish_duration_seconds_count %" PRIu64 "\n", cum);
 
     if (o.failed) {

@@ -27,8 +27,8 @@ static kafka_result invoicing_worker_result(db_status st)
 }
 
 /* true when the key is already recorded (the tick was applied before). */
-static db_status invoicing_worker_seen(invoicing_worker *w, const char *key, bool *seen,
-                                       char *err, size_t errlen)
+static db_status invoicing_worker_seen(invoicing_worker *w, const char *key, bool *seen, char *err,
+                                       size_t errlen)
 {
     const char *p[] = {w->group, key};
     db_status st;
@@ -84,8 +84,8 @@ kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, s
                 db_i64(s.time_entries, n3, sizeof n3), NULL);
     } else {
         w->ticks_duplicate++;
-        log_msg(LL_LOG_INFO, "invoicing tick already applied", "idempotency_key",
-                t.idempotency_key, NULL);
+        log_msg(LL_LOG_INFO, "invoicing tick already applied", "idempotency_key", t.idempotency_key,
+                NULL);
     }
     if (w->relay != NULL) {
         outbox_relay_kick(w->relay);

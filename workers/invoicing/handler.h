@@ -12,11 +12,11 @@
 
 typedef struct {
     db_conn *db;
-    kafka_producer *producer;   /* for the outbox relay */
-    outbox_relay *relay;        /* background relay; NULL = relay inline */
-    const char *prefix;         /* KAFKA_TOPIC_PREFIX */
-    const char *group;          /* consumer group = processed_messages.consumer */
-    int batch_size;             /* 0 = INVOICING_DEFAULT_BATCH */
+    kafka_producer *producer; /* for the outbox relay */
+    outbox_relay *relay;      /* background relay; NULL = relay inline */
+    const char *prefix;       /* KAFKA_TOPIC_PREFIX */
+    const char *group;        /* consumer group = processed_messages.consumer */
+    int batch_size;           /* 0 = INVOICING_DEFAULT_BATCH */
     /* counters (tests, logs) */
     uint64_t ticks_applied, ticks_duplicate;
     int64_t invoices_created, events_published;

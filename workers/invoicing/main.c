@@ -12,10 +12,8 @@ static invoicing_worker invoicing_state;
 
 static int invoicing_init(worker *w, char *err, size_t errlen)
 {
-    invoicing_state = (invoicing_worker){.db = w->db,
-                                         .producer = w->producer,
-                                         .prefix = w->prefix,
-                                         .group = w->group};
+    invoicing_state = (invoicing_worker){
+        .db = w->db, .producer = w->producer, .prefix = w->prefix, .group = w->group};
     if (metrics_declare(w->metrics, "billing_invoices_generated_total", METRICS_COUNTER,
                         "Invoices created by invoicing ticks.") != 0)
         return ll_failf(err, errlen, "could not declare the invoicing worker's metrics");

@@ -28,10 +28,11 @@ static int notifier_init(worker *w, char *err, size_t errlen)
 {
     if (smtp_config_from_env(&notifier_smtp, err, errlen) != 0)
         config_die(err);
-    notifier_ctx = (notify_ctx){.db = w->db,
-                                .smtp = &notifier_smtp,
-                                .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000),
-                                .metrics = w->metrics};
+    notifier_ctx =
+        (notify_ctx){.db = w->db,
+                     .smtp = &notifier_smtp,
+                     .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000),
+                     .metrics = w->metrics};
     if (notify_metrics_declare(w->metrics) != 0)
         return ll_failf(err, errlen, "could not declare the notifier's metrics");
     return 0;
@@ -55,8 +56,8 @@ static kafka_result notifier_reminders(const kafka_msg *m, char *err, size_t err
     snprintf(sent, sizeof sent, "%d", s.sent);
     snprintf(failed, sizeof failed, "%d", s.failed);
     snprintf(retry, sizeof retry, "%d", s.retry);
-    log_msg(LL_LOG_INFO, "reminders tick", "idempotency_key", t.idempotency_key, "business_date", ds,
-            "due", due, "sent", sent, "failed", failed, "retry", retry, NULL);
+    log_msg(LL_LOG_INFO, "reminders tick", "idempotency_key", t.idempotency_key, "business_date",
+            ds, "due", due, "sent", sent, "failed", failed, "retry", retry, NULL);
     return worker_result(st);
 }
 

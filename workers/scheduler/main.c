@@ -78,8 +78,9 @@ static sched_instant now_of(const scheduler *s)
 /* Loads the last published date of each kind. */
 static int load_state(scheduler *s, char *err, size_t errlen)
 {
-    PGresult *r = db_exec(s->db, "SELECT kind, last_business_date::text "
-                                 "FROM billing.scheduler_state WHERE last_business_date IS NOT NULL",
+    PGresult *r = db_exec(s->db,
+                          "SELECT kind, last_business_date::text "
+                          "FROM billing.scheduler_state WHERE last_business_date IS NOT NULL",
                           0, NULL, NULL, err, errlen);
     if (r == NULL)
         return -1;
@@ -195,8 +196,8 @@ int main(int argc, char **argv)
                                     .minutes = config_hhmm("SCHEDULE_INVOICING", "02:00")};
     s.kinds[1] = (sched_kind_state){.kind = TICK_AUTOPAY,
                                     .minutes = config_hhmm("SCHEDULE_AUTOPAY", "03:00")};
-    s.kinds[2] = (sched_kind_state){.kind = TICK_RETRY,
-                                    .minutes = config_hhmm("SCHEDULE_RETRY", "03:30")};
+    s.kinds[2] =
+        (sched_kind_state){.kind = TICK_RETRY, .minutes = config_hhmm("SCHEDULE_RETRY", "03:30")};
     s.kinds[3] = (sched_kind_state){.kind = TICK_REMINDERS,
                                     .minutes = config_hhmm("SCHEDULE_REMINDERS", "04:00")};
     const char *fake = config_str("SCHEDULER_NOW", "");

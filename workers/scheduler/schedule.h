@@ -16,9 +16,9 @@
 
 typedef struct {
     tick_kind kind;
-    int minutes;        /* UTC time of day, minutes after midnight */
-    bool has_last;      /* false: never published (very first start) */
-    civil_date last;    /* last business date published */
+    int minutes;     /* UTC time of day, minutes after midnight */
+    bool has_last;   /* false: never published (very first start) */
+    civil_date last; /* last business date published */
 } sched_kind_state;
 
 /* An instant as UTC seconds since 1970-01-01 (no floating point, no time_t

@@ -291,8 +291,8 @@ static int run_smtp(long count, const char *pdf_path)
             fprintf(stderr, "bench-notifier: %s\n", err);
     }
     double wall = now_ms() - t0, cpu = cpu_ms() - c0;
-    printf("smtp sent=%ld failed=%ld wall_ms=%.0f cpu_ms=%.0f message_bytes=%zu hwm_kib=%ld\n", sent,
-           failed, wall, cpu, msg_len, peak_rss_kib());
+    printf("smtp sent=%ld failed=%ld wall_ms=%.0f cpu_ms=%.0f message_bytes=%zu hwm_kib=%ld\n",
+           sent, failed, wall, cpu, msg_len, peak_rss_kib());
     free(pdf);
     curl_global_cleanup();
     return failed == 0 ? 0 : 1;
@@ -310,6 +310,7 @@ int main(int argc, char **argv)
         if (*end == '\0' && count > 0 && count <= 10000000)
             return run_smtp(count, argv[3]);
     }
-    fprintf(stderr, "usage: bench-notifier sink ADDR_FILE | render FACTS_FILE | smtp COUNT PDF_FILE\n");
+    fprintf(stderr,
+            "usage: bench-notifier sink ADDR_FILE | render FACTS_FILE | smtp COUNT PDF_FILE\n");
     return 2;
 }

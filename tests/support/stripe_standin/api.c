@@ -140,8 +140,8 @@ void ss_api_fault_answer_locked(ss_state *st, int status, const char *should_ret
         ss_request_log_url_locked(st, json_object_get(a->body, "error"), rq->request_id);
         a->status = status;
     } else if (status == 401) {
-        ss_answer_error(a, 401, "invalid_request_error", NULL, NULL,
-                        "Invalid API Key provided: %s", hint);
+        ss_answer_error(a, 401, "invalid_request_error", NULL, NULL, "Invalid API Key provided: %s",
+                        hint);
     } else if (status == 403) {
         ss_answer_error(a, 403, "invalid_request_error", "secret_key_required", NULL,
                         "The provided key '%s' does not have the required permissions for this "
@@ -177,9 +177,9 @@ static void ss_answer_fault(ss_state *st, int status, const char *should_retry,
 typedef struct {
     int64_t amount;
     const char *currency, *customer, *payment_method;
-    json_t *metadata;          /* owned */
+    json_t *metadata; /* owned */
     const char *idempotency_key, *request_id;
-    const ss_request *rq;      /* for the events it causes */
+    const ss_request *rq; /* for the events it causes */
 } ss_pi_params;
 
 static void ss_pi_patch(ss_state *st, json_t *intent, const ss_pi_params *pp, const char *pi,
@@ -209,9 +209,8 @@ static void ss_pi_index_locked(ss_state *st, json_t *entry)
         versions = json_array();
         json_object_set_new(entry, "versions", versions);
     }
-    json_array_append_new(versions,
-                          json_pack("[I,o]", (json_int_t)ss_clock_locked(st),
-                                    json_deep_copy(json_object_get(entry, "intent"))));
+    json_array_append_new(versions, json_pack("[I,o]", (json_int_t)ss_clock_locked(st),
+                                              json_deep_copy(json_object_get(entry, "intent"))));
 }
 
 /* Stores the intent and its charge, logs the event its creation makes
@@ -227,11 +226,10 @@ static void ss_pi_remember(ss_state *st, json_t *intent, const ss_pi_params *pp,
                               "idempotency_key", pp->idempotency_key);
     json_object_set_new(st->intents, pi, entry);
     json_object_set_new(st->charges, ch,
-                        json_pack("{s:s,s:I,s:s,s:s,s:I,s:O,s:s}", "payment_intent", pi,
-                                  "amount", (json_int_t)pp->amount, "currency", pp->currency,
-                                  "status", charge_status, "refunded", (json_int_t)0, "created",
-                                  json_object_get(intent, "created"), "balance_transaction",
-                                  txn));
+                        json_pack("{s:s,s:I,s:s,s:s,s:I,s:O,s:s}", "payment_intent", pi, "amount",
+                                  (json_int_t)pp->amount, "currency", pp->currency, "status",
+                                  charge_status, "refunded", (json_int_t)0, "created",
+                                  json_object_get(intent, "created"), "balance_transaction", txn));
     ss_pi_index_locked(st, entry);
     ss_event_log_locked(st, evt_tmpl, evt_type, intent, NULL, pp->rq);
 }
@@ -492,8 +490,7 @@ void ss_api_complete_locked(ss_state *st, const char *pi, const char *outcome, s
     } else {
         /* The failed shape (last_payment_error, payment_method detached) is
          * the payment_failed fixture's, carrying this intent's identity. */
-        obj = json_deep_copy(json_object_get(json_object_get(st->fx.evt_failed, "data"),
-                                             "object"));
+        obj = json_deep_copy(json_object_get(json_object_get(st->fx.evt_failed, "data"), "object"));
         const char *keys[] = {"id",       "client_secret", "created",       "amount",
                               "currency", "customer",      "latest_charge", "metadata"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -515,10 +512,9 @@ void ss_api_complete_locked(ss_state *st, const char *pi, const char *outcome, s
     }
     ss_pi_index_locked(st, entry);
     /* Stripe moved the intent on by itself, not because of an API call. */
-    json_t *evt = ss_event_log_locked(st, ok ? st->fx.evt_succeeded : st->fx.evt_failed,
-                                      ok ? "payment_intent.succeeded"
-                                         : "payment_intent.payment_failed",
-                                      obj, NULL, NULL);
+    json_t *evt = ss_event_log_locked(
+        st, ok ? st->fx.evt_succeeded : st->fx.evt_failed,
+        ok ? "payment_intent.succeeded" : "payment_intent.payment_failed", obj, NULL, NULL);
     json_decref(obj);
     a->status = 200;
     a->body = json_deep_copy(evt);
@@ -534,7 +530,8 @@ static json_t *ss_pi_objects(ss_state *st)
     json_t *all = json_array();
     const char *k;
     json_t *e;
-    json_object_foreach(st->intents, k, e) {
+    json_object_foreach(st->intents, k, e)
+    {
         json_t *intent = json_object_get(e, "intent");
         if (intent != NULL)
             json_array_append(all, intent);
@@ -592,14 +589,16 @@ void ss_pi_search_locked(ss_state *st, const json_t *p, ss_answer *a)
     json_t *current = json_array(), *indexed = json_array();
     const char *k;
     json_t *e;
-    json_object_foreach(st->intents, k, e) {
+    json_object_foreach(st->intents, k, e)
+    {
         json_t *intent = json_object_get(e, "intent");
         if (intent == NULL)
             continue;
         json_t *seen = json_null();
         size_t i;
         json_t *v;
-        json_array_foreach(json_object_get(e, "versions"), i, v) {
+        json_array_foreach(json_object_get(e, "versions"), i, v)
+        {
             if (json_integer_value(json_array_get(v, 0)) <= seen_until)
                 seen = json_array_get(v, 1);
         }
@@ -707,12 +706,12 @@ static ss_next ss_idem_locked(ss_state *st, const ss_request *rq, const char *ke
     }
     if (strcmp(json_string_value(json_object_get(e, "state")), "in_flight") == 0) {
         json_decref(a->body);
-        a->body = json_pack(
-            "{s:{s:s,s:s,s:s}}", "error", "code", "idempotency_key_in_use", "message",
-            "There is currently another in-progress request using this Idempotent Key "
-            "(that probably means you submitted twice, and the other request is still "
-            "going through). Please retry this request later.",
-            "type", "idempotency_error");
+        a->body =
+            json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "idempotency_key_in_use", "message",
+                      "There is currently another in-progress request using this Idempotent Key "
+                      "(that probably means you submitted twice, and the other request is still "
+                      "going through). Please retry this request later.",
+                      "type", "idempotency_error");
         a->status = 409;
         return SS_ANSWERED;
     }
@@ -759,12 +758,12 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
     bool authed = ss_auth_ok(st, rq->authorization);
     const char *key = post ? rq->idempotency_key : NULL; /* Stripe ignores keys on GET */
 
-    json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s?,s:O,s:n,s:b,s:n,s:i,s:b}", "seq",
-                            (json_int_t)0, "method", rq->method, "path", rq->path, "query",
-                            rq->query, "idempotency_key", rq->idempotency_key, "stripe_version",
-                            rq->stripe_version, "params", params, "status", "replayed", 0,
-                            "object_id", "latency_injected_ms", 0, "answer_lost", 0);
-    json_t *entry = NULL;  /* our idempotency entry while we execute (own ref) */
+    json_t *rec =
+        json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s?,s:O,s:n,s:b,s:n,s:i,s:b}", "seq", (json_int_t)0,
+                  "method", rq->method, "path", rq->path, "query", rq->query, "idempotency_key",
+                  rq->idempotency_key, "stripe_version", rq->stripe_version, "params", params,
+                  "status", "replayed", 0, "object_id", "latency_injected_ms", 0, "answer_lost", 0);
+    json_t *entry = NULL; /* our idempotency entry while we execute (own ref) */
     ss_next what = SS_EXECUTE;
 
     pthread_mutex_lock(&st->mu);
@@ -806,8 +805,7 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
         }
         if (key != NULL && (strlen(key) > SS_IDEMPOTENCY_KEY_MAX || *key == '\0')) {
             ss_answer_error(a, 400, "invalid_request_error", NULL, "Idempotency-Key",
-                            "Idempotency-Key must be 1 to %d characters.",
-                            SS_IDEMPOTENCY_KEY_MAX);
+                            "Idempotency-Key must be 1 to %d characters.", SS_IDEMPOTENCY_KEY_MAX);
             what = SS_ANSWERED;
         } else if (key != NULL) {
             what = ss_idem_locked(st, rq, key, canon, out, &entry);
@@ -835,9 +833,9 @@ void ss_api_handle(ss_state *st, const ss_request *rq, ss_result *out)
                 json_object_set_new(entry, "state", json_string("done"));
                 json_object_set_new(entry, "status", json_integer(a->status));
                 json_object_set_new(entry, "body", json_string(out->body_text));
-                json_object_set_new(entry, "should_retry", a->should_retry != NULL
-                                                               ? json_string(a->should_retry)
-                                                               : json_null());
+                json_object_set_new(entry, "should_retry",
+                                    a->should_retry != NULL ? json_string(a->should_retry)
+                                                            : json_null());
                 json_object_set_new(entry, "object_id",
                                     a->object_id[0] ? json_string(a->object_id) : json_null());
             } else {

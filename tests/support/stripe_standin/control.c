@@ -30,16 +30,15 @@ static bool ss_ctl_i64(const json_t *obj, const char *key, int64_t *out)
 
 static json_t *ss_ctl_stats_locked(ss_state *st)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I}", "requests",
-                     (json_int_t)json_array_size(st->records), "payment_intents_created",
-                     (json_int_t)st->pi_created, "payment_intents_succeeded",
-                     (json_int_t)st->pi_succeeded, "max_requests_in_any_second",
-                     (json_int_t)ss_state_max_per_second_locked(st), "refunds_created",
-                     (json_int_t)st->refunds_created, "disputes_updated",
-                     (json_int_t)st->disputes_updated, "replays", (json_int_t)st->replays,
-                     "in_flight", (json_int_t)st->in_flight, "max_in_flight",
-                     (json_int_t)st->max_in_flight, "latency_ms", st->latency_ms, "events",
-                     (json_int_t)json_array_size(st->events));
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:I}", "requests",
+        (json_int_t)json_array_size(st->records), "payment_intents_created",
+        (json_int_t)st->pi_created, "payment_intents_succeeded", (json_int_t)st->pi_succeeded,
+        "max_requests_in_any_second", (json_int_t)ss_state_max_per_second_locked(st),
+        "refunds_created", (json_int_t)st->refunds_created, "disputes_updated",
+        (json_int_t)st->disputes_updated, "replays", (json_int_t)st->replays, "in_flight",
+        (json_int_t)st->in_flight, "max_in_flight", (json_int_t)st->max_in_flight, "latency_ms",
+        st->latency_ms, "events", (json_int_t)json_array_size(st->events));
 }
 
 /* Fault injection: {"status":401|403|404|429|500,"count":N,"should_retry":...}
@@ -120,8 +119,7 @@ static void ss_ctl_clock_locked(ss_state *st, const json_t *req, ss_answer *a)
     if (!ss_ctl_i64(req, adv ? "advance_s" : "now", &n) || n < 0 ||
         n > (int64_t)100 * 366 * 86400 * (adv ? 1 : 50)) {
         ss_answer_error(a, 400, "invalid_request_error", NULL, adv ? "advance_s" : "now",
-                        "%s must be a non-negative integer of seconds",
-                        adv ? "advance_s" : "now");
+                        "%s must be a non-negative integer of seconds", adv ? "advance_s" : "now");
         return;
     }
     if (adv)
@@ -148,7 +146,8 @@ static void ss_ctl_events_locked(ss_state *st, const ss_request *rq, ss_answer *
     json_t *data = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(st->events, i, e) {
+    json_array_foreach(st->events, i, e)
+    {
         if (json_integer_value(json_object_get(e, "seq")) > after)
             json_array_append(data, e);
     }

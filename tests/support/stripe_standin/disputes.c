@@ -31,7 +31,8 @@ static json_t *ss_dispute_previous(const json_t *old, const json_t *now)
     const char *k;
     json_t *v;
     json_t *nev = json_object_get(now, "evidence");
-    json_object_foreach(json_object_get(old, "evidence"), k, v) {
+    json_object_foreach(json_object_get(old, "evidence"), k, v)
+    {
         if (!json_equal(v, json_object_get(nev, k)))
             json_object_set(pev, k, v);
     }
@@ -54,8 +55,8 @@ static json_t *ss_dispute_previous(const json_t *old, const json_t *now)
     return prev;
 }
 
-void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp,
-                              const json_t *p, ss_answer *a)
+void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp, const json_t *p,
+                              ss_answer *a)
 {
     bool idok = (strncmp(dp, "dp_", 3) == 0 || strncmp(dp, "du_", 3) == 0) && dp[3] != '\0' &&
                 strlen(dp) < 64;
@@ -71,7 +72,8 @@ void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp
     bool submit = true; /* Stripe's default: submit unless told to stage */
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)p, k, v) {
+    json_object_foreach((json_t *)p, k, v)
+    {
         const char *s = json_string_value(v);
         if (strcmp(k, "submit") == 0) {
             if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
@@ -83,8 +85,8 @@ void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp
         } else if (strncmp(k, "evidence[", 9) == 0 && k[strlen(k) - 1] == ']') {
             char name[128];
             size_t nl = strlen(k) - 10;
-            if (nl >= sizeof name || (memcpy(name, k + 9, nl), name[nl] = '\0',
-                                      json_object_get(known, name) == NULL)) {
+            if (nl >= sizeof name ||
+                (memcpy(name, k + 9, nl), name[nl] = '\0', json_object_get(known, name) == NULL)) {
                 ss_answer_error(a, 400, "invalid_request_error", "parameter_unknown", k,
                                 "Received unknown parameter: %s", k);
                 return;
@@ -162,7 +164,8 @@ static json_t *ss_disputes_opened(ss_state *st)
     json_t *all = json_array();
     const char *k;
     json_t *e;
-    json_object_foreach(st->disputes, k, e) {
+    json_object_foreach(st->disputes, k, e)
+    {
         if (!json_is_true(json_object_get(e, "adhoc")))
             json_array_append(all, json_object_get(e, "dispute"));
     }
@@ -217,18 +220,26 @@ void ss_dispute_get_locked(ss_state *st, const char *id, ss_answer *a)
 }
 
 /* Stripe's dispute reasons. */
-static const char *const ss_dispute_reasons[] = {
-    "bank_cannot_process",   "check_returned",    "credit_not_processed",
-    "customer_initiated",    "debit_not_authorized", "duplicate",
-    "fraudulent",            "general",           "incorrect_account_details",
-    "insufficient_funds",    "product_not_received", "product_unacceptable",
-    "subscription_canceled", "unrecognized",      NULL};
+static const char *const ss_dispute_reasons[] = {"bank_cannot_process",
+                                                 "check_returned",
+                                                 "credit_not_processed",
+                                                 "customer_initiated",
+                                                 "debit_not_authorized",
+                                                 "duplicate",
+                                                 "fraudulent",
+                                                 "general",
+                                                 "incorrect_account_details",
+                                                 "insufficient_funds",
+                                                 "product_not_received",
+                                                 "product_unacceptable",
+                                                 "subscription_canceled",
+                                                 "unrecognized",
+                                                 NULL};
 
 /* A balance transaction of the dispute, from a fixture's: amount moves
  * sign * amount, the fee the other way. */
 static json_t *ss_dispute_txn(ss_state *st, const json_t *tmpl, const char *dp, const char *ch,
-                              const char *currency, int64_t amount, int sign,
-                              const char *what)
+                              const char *currency, int64_t amount, int sign, const char *what)
 {
     json_t *t = json_deep_copy(tmpl);
     char id[40], desc[160];
@@ -249,7 +260,8 @@ static json_t *ss_dispute_txn(ss_state *st, const json_t *tmpl, const char *dp, 
     ss_set_str(t, "source", dp);
     size_t i;
     json_t *fd;
-    json_array_foreach(json_object_get(t, "fee_details"), i, fd) {
+    json_array_foreach(json_object_get(t, "fee_details"), i, fd)
+    {
         json_object_set_new(fd, "amount", json_integer(-sign * fee));
         ss_set_str(fd, "currency", currency);
     }
@@ -328,13 +340,13 @@ void ss_dispute_open_locked(ss_state *st, const json_t *req, ss_answer *a)
     char dp[40];
     ss_random_id(dp, sizeof dp, "dp_", 24);
     int64_t now = ss_clock_locked(st);
-    json_t *d = json_deep_copy(json_object_get(json_object_get(st->fx.evt_dp_created, "data"),
-                                               "object"));
+    json_t *d =
+        json_deep_copy(json_object_get(json_object_get(st->fx.evt_dp_created, "data"), "object"));
     const json_t *wtmpl = json_array_get(json_object_get(d, "balance_transactions"), 0);
     json_t *txns = json_array();
     if (wtmpl != NULL)
-        json_array_append_new(txns, ss_dispute_txn(st, wtmpl, dp, ch, currency, amount, -1,
-                                                   "Chargeback withdrawal"));
+        json_array_append_new(
+            txns, ss_dispute_txn(st, wtmpl, dp, ch, currency, amount, -1, "Chargeback withdrawal"));
     json_object_set_new(d, "amount", json_integer(amount));
     json_object_set_new(d, "balance_transactions", txns);
     ss_set_str(d, "charge", ch);
@@ -357,8 +369,8 @@ void ss_dispute_open_locked(ss_state *st, const json_t *req, ss_answer *a)
     ss_set_str(d, "status", "needs_response");
     json_object_set_new(st->disputes, dp, json_pack("{s:o,s:b}", "dispute", d, "adhoc", 0));
     ss_set_str(charge, "dispute", dp);
-    json_t *evt = ss_event_log_locked(st, st->fx.evt_dp_created, "charge.dispute.created", d,
-                                      NULL, NULL);
+    json_t *evt =
+        ss_event_log_locked(st, st->fx.evt_dp_created, "charge.dispute.created", d, NULL, NULL);
     a->status = 200;
     a->body = json_deep_copy(evt);
     snprintf(a->object_id, sizeof a->object_id, "%s", dp);
@@ -389,8 +401,8 @@ void ss_dispute_close_locked(ss_state *st, const json_t *req, ss_answer *a)
     }
     json_t *evt;
     if (strcmp(to, "lost") == 0) {
-        ss_event_log_locked(st, st->fx.evt_dp_withdrawn, "charge.dispute.funds_withdrawn", d,
-                            NULL, NULL);
+        ss_event_log_locked(st, st->fx.evt_dp_withdrawn, "charge.dispute.funds_withdrawn", d, NULL,
+                            NULL);
         ss_set_str(d, "status", "lost");
         evt = ss_event_log_locked(st, st->fx.evt_dp_lost, "charge.dispute.closed", d, NULL, NULL);
     } else {
@@ -399,12 +411,12 @@ void ss_dispute_close_locked(ss_state *st, const json_t *req, ss_answer *a)
             json_object_get(json_object_get(json_object_get(st->fx.evt_dp_won, "data"), "object"),
                             "balance_transactions"),
             1);
-        json_array_append_new(
-            json_object_get(d, "balance_transactions"),
-            ss_dispute_txn(st, rtmpl, dp, json_string_value(json_object_get(d, "charge")),
-                           json_string_value(json_object_get(d, "currency")),
-                           json_integer_value(json_object_get(d, "amount")), 1,
-                           "Chargeback reversal"));
+        json_array_append_new(json_object_get(d, "balance_transactions"),
+                              ss_dispute_txn(st, rtmpl, dp,
+                                             json_string_value(json_object_get(d, "charge")),
+                                             json_string_value(json_object_get(d, "currency")),
+                                             json_integer_value(json_object_get(d, "amount")), 1,
+                                             "Chargeback reversal"));
         ss_set_str(d, "status", "won");
         evt = ss_event_log_locked(st, st->fx.evt_dp_won, "charge.dispute.closed", d, NULL, NULL);
     }

@@ -28,12 +28,12 @@ json_t *ss_event_log_locked(ss_state *st, const json_t *tmpl, const char *type,
     else
         json_object_del(data, "previous_attributes");
     const char *key = rq != NULL && strcmp(rq->method, "POST") == 0 ? rq->idempotency_key : NULL;
-    json_object_set_new(evt, "request",
-                        json_pack("{s:s?,s:s?}", "id", rq != NULL ? rq->request_id : NULL,
-                                  "idempotency_key", key));
+    json_object_set_new(
+        evt, "request",
+        json_pack("{s:s?,s:s?}", "id", rq != NULL ? rq->request_id : NULL, "idempotency_key", key));
     ss_set_str(evt, "type", type);
-    json_array_append_new(st->events, json_pack("{s:I,s:O}", "seq", (json_int_t)++st->event_seq,
-                                                "event", evt));
+    json_array_append_new(st->events,
+                          json_pack("{s:I,s:O}", "seq", (json_int_t)++st->event_seq, "event", evt));
     json_decref(evt); /* the log holds it */
     return evt;
 }
@@ -51,19 +51,19 @@ json_t *ss_charge_object_locked(ss_state *st, const char *ch)
     int64_t amount = json_integer_value(json_object_get(c, "amount"));
     int64_t refunded = json_integer_value(json_object_get(c, "refunded"));
 
-    json_t *o = json_deep_copy(json_object_get(json_object_get(st->fx.evt_refunded, "data"),
-                                               "object"));
+    json_t *o =
+        json_deep_copy(json_object_get(json_object_get(st->fx.evt_refunded, "data"), "object"));
     json_object_set_new(o, "amount", json_integer(amount));
     json_object_set_new(o, "amount_captured", json_integer(ok ? amount : 0));
     json_object_set_new(o, "amount_refunded", json_integer(refunded));
-    json_object_set(o, "balance_transaction", ok ? json_object_get(c, "balance_transaction")
-                                                 : json_null());
+    json_object_set(o, "balance_transaction",
+                    ok ? json_object_get(c, "balance_transaction") : json_null());
     json_object_set_new(o, "captured", json_boolean(ok));
     json_object_set(o, "created", json_object_get(c, "created"));
     json_object_set(o, "currency", json_object_get(c, "currency"));
-    json_object_set_new(o, "customer",
-                        json_deep_copy(intent != NULL ? json_object_get(intent, "customer")
-                                                      : json_null()));
+    json_object_set_new(
+        o, "customer",
+        json_deep_copy(intent != NULL ? json_object_get(intent, "customer") : json_null()));
     json_object_set_new(o, "disputed", json_boolean(json_object_get(c, "dispute") != NULL));
     ss_set_str(o, "id", ch);
     json_t *meta = intent != NULL ? json_object_get(intent, "metadata") : NULL;
@@ -92,7 +92,8 @@ json_t *ss_charge_all_locked(ss_state *st)
     json_t *all = json_array();
     const char *ch;
     json_t *c;
-    json_object_foreach(st->charges, ch, c) {
+    json_object_foreach(st->charges, ch, c)
+    {
         (void)c;
         json_array_append_new(all, ss_charge_object_locked(st, ch));
     }

@@ -62,20 +62,20 @@ int ss_fixtures_load(ss_fixtures *fx, const char *dir, char *err, size_t errlen)
     /* The builders patch these members; refuse a fixture set without them
      * rather than answer half-built bodies. */
     if (!json_is_object(json_object_get(fx->pi_402_declined, "error")) ||
-        !json_is_object(json_object_get(json_object_get(fx->pi_402_declined, "error"),
-                                        "payment_intent")) ||
+        !json_is_object(
+            json_object_get(json_object_get(fx->pi_402_declined, "error"), "payment_intent")) ||
         !json_is_object(json_object_get(fx->pi_402_auth, "error")) ||
         !json_is_object(json_object_get(fx->dispute_200, "evidence")) ||
         !json_is_object(json_object_get(fx->evt_succeeded, "data")) ||
         !json_is_object(json_object_get(fx->evt_failed, "data")) ||
         !json_is_object(json_object_get(json_object_get(fx->evt_refunded, "data"), "object")) ||
         !json_is_object(json_object_get(json_object_get(fx->evt_dp_created, "data"), "object")) ||
-        !json_is_array(json_object_get(
-            json_object_get(json_object_get(fx->evt_dp_created, "data"), "object"),
-            "balance_transactions")) ||
-        json_array_size(json_object_get(
-            json_object_get(json_object_get(fx->evt_dp_won, "data"), "object"),
-            "balance_transactions")) < 2 ||
+        !json_is_array(
+            json_object_get(json_object_get(json_object_get(fx->evt_dp_created, "data"), "object"),
+                            "balance_transactions")) ||
+        json_array_size(
+            json_object_get(json_object_get(json_object_get(fx->evt_dp_won, "data"), "object"),
+                            "balance_transactions")) < 2 ||
         !json_is_object(json_object_get(fx->evt_dp_updated, "data")) ||
         !json_is_object(json_object_get(fx->evt_dp_withdrawn, "data")) ||
         !json_is_object(json_object_get(fx->evt_dp_lost, "data"))) {
@@ -88,12 +88,11 @@ int ss_fixtures_load(ss_fixtures *fx, const char *dir, char *err, size_t errlen)
 
 void ss_fixtures_free(ss_fixtures *fx)
 {
-    json_t **all[] = {&fx->pi_200,         &fx->pi_402_declined, &fx->pi_402_auth,
-                      &fx->err_429,        &fx->err_500,         &fx->err_400_idem,
-                      &fx->dispute_200,    &fx->refund_200,      &fx->evt_succeeded,
-                      &fx->evt_failed,     &fx->evt_refunded,    &fx->evt_dp_created,
-                      &fx->evt_dp_updated, &fx->evt_dp_withdrawn, &fx->evt_dp_won,
-                      &fx->evt_dp_lost};
+    json_t **all[] = {
+        &fx->pi_200,         &fx->pi_402_declined,  &fx->pi_402_auth,  &fx->err_429,
+        &fx->err_500,        &fx->err_400_idem,     &fx->dispute_200,  &fx->refund_200,
+        &fx->evt_succeeded,  &fx->evt_failed,       &fx->evt_refunded, &fx->evt_dp_created,
+        &fx->evt_dp_updated, &fx->evt_dp_withdrawn, &fx->evt_dp_won,   &fx->evt_dp_lost};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         json_decref(*all[i]);
         *all[i] = NULL;

@@ -68,8 +68,8 @@ json_t *ss_form_decode(const char *text, size_t len)
             while (eq < end && text[eq] != '=')
                 eq++;
             char *k = ss_form_unescape(text + i, eq - i);
-            char *v = eq < end ? ss_form_unescape(text + eq + 1, end - eq - 1)
-                               : ss_form_unescape("", 0);
+            char *v =
+                eq < end ? ss_form_unescape(text + eq + 1, end - eq - 1) : ss_form_unescape("", 0);
             json_t *jv = v != NULL ? json_string(v) : NULL; /* NULL when not UTF-8 */
             if (k == NULL || jv == NULL || *k == '\0' || json_object_set_new(obj, k, jv) != 0) {
                 free(k);
@@ -107,7 +107,8 @@ json_t *ss_form_sub(const json_t *flat, const char *prefix)
     size_t pl = strlen(prefix);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)flat, k, v) {
+    json_object_foreach((json_t *)flat, k, v)
+    {
         size_t kl = strlen(k);
         if (kl > pl + 2 && strncmp(k, prefix, pl) == 0 && k[pl] == '[' && k[kl - 1] == ']') {
             char name[256];

@@ -179,8 +179,8 @@ struct MHD_Daemon *ss_http_start(ss_state *st, const struct sockaddr_in *addr, c
      * handler, and a benchmark keeps 30+ requests in flight at once. Poll,
      * not select, so descriptors above FD_SETSIZE are fine. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, ss_http_handler, st, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, ss_http_handler, st, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2048, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)1024, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_URI_LOG_CALLBACK, ss_http_uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED,

@@ -41,7 +41,8 @@ bool ss_created_parse(const json_t *p, ss_created_range *r, ss_answer *a)
     r->hi = INT64_MAX;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)p, k, v) {
+    json_object_foreach((json_t *)p, k, v)
+    {
         if (!ss_is_created_key(k))
             continue;
         const char *op = k + 7;
@@ -138,14 +139,14 @@ static bool ss_param_allowed(const char *k, const char *const *base, const char 
     return false;
 }
 
-void ss_list_answer(const json_t *items, const json_t *p, const ss_list_spec *spec,
-                    ss_answer *a)
+void ss_list_answer(const json_t *items, const json_t *p, const ss_list_spec *spec, ss_answer *a)
 {
     static const char *const base[] = {"limit", "starting_after", "ending_before", NULL};
     if (spec->params != NULL) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)p, k, v) {
+        json_object_foreach((json_t *)p, k, v)
+        {
             if (!ss_is_created_key(k) && !ss_param_allowed(k, base, spec->params)) {
                 ss_answer_error(a, 400, "invalid_request_error", "parameter_unknown", k,
                                 "Received unknown parameter: %s", k);
@@ -177,8 +178,8 @@ void ss_list_answer(const json_t *items, const json_t *p, const ss_list_spec *sp
         if (cpos == n) {
             free(v);
             ss_answer_error(a, 404, "invalid_request_error", "resource_missing",
-                            after != NULL ? "starting_after" : "ending_before",
-                            "No such %s: '%s'", spec->noun, cursor);
+                            after != NULL ? "starting_after" : "ending_before", "No such %s: '%s'",
+                            spec->noun, cursor);
             return;
         }
     }
@@ -223,8 +224,8 @@ static const char *ss_skip_spaces(const char *s)
 
 /* A '...' or "..." string (backslash escapes the next character) into out;
  * the position after it, or NULL. */
-static const char *ss_quoted(const char *s, char *out, size_t outlen, const char *what,
-                             char *err, size_t errlen)
+static const char *ss_quoted(const char *s, char *out, size_t outlen, const char *what, char *err,
+                             size_t errlen)
 {
     char q = *s;
     if (q != '\'' && q != '"') {
@@ -318,8 +319,9 @@ bool ss_query_parse(const char *q, ss_query *out, char *err, size_t errlen)
         if (*t == '\0')
             return true;
         if (t == s || strncmp(t, "AND ", 4) != 0) {
-            snprintf(err, errlen, "expected ' AND ' between clauses at: %s (OR, parentheses "
-                                  "and negation are not supported)",
+            snprintf(err, errlen,
+                     "expected ' AND ' between clauses at: %s (OR, parentheses "
+                     "and negation are not supported)",
                      t);
             return false;
         }
@@ -360,7 +362,8 @@ void ss_search_answer(const json_t *current, const json_t *indexed, const json_t
 {
     const char *k;
     json_t *jv;
-    json_object_foreach((json_t *)p, k, jv) {
+    json_object_foreach((json_t *)p, k, jv)
+    {
         if (strcmp(k, "query") != 0 && strcmp(k, "limit") != 0 && strcmp(k, "page") != 0) {
             ss_answer_error(a, 400, "invalid_request_error", "parameter_unknown", k,
                             "Received unknown parameter: %s", k);
@@ -376,8 +379,7 @@ void ss_search_answer(const json_t *current, const json_t *indexed, const json_t
     ss_query q;
     char err[512];
     if (!ss_query_parse(qs, &q, err, sizeof err)) {
-        ss_answer_error(a, 400, "invalid_request_error", NULL, "query", "Invalid query: %s",
-                        err);
+        ss_answer_error(a, 400, "invalid_request_error", NULL, "query", "Invalid query: %s", err);
         return;
     }
     int64_t limit;

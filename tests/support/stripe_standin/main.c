@@ -29,8 +29,8 @@
 /* One JSON line on stderr (this program links no ledgerline code). */
 static void ss_log(const char *level, const char *msg, const char *key, const char *val)
 {
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s?}", "level", level, "program", "stripe-standin",
-                          "msg", msg, key != NULL ? key : "detail", val);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s?}", "level", level, "program", "stripe-standin", "msg",
+                          msg, key != NULL ? key : "detail", val);
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s != NULL)
         fprintf(stderr, "%s\n", s);
@@ -117,9 +117,7 @@ int main(int argc, char **argv)
             if (*optarg == '\0' || *end != '\0' || search_lag < 0 || search_lag > 86400 * 30)
                 ss_usage_die("--search-lag-s must be an integer from 0 to 2592000");
             break;
-        case 'h':
-            ss_usage_die("help");
-            break;
+        case 'h': ss_usage_die("help"); break;
         default: ss_usage_die("unknown option");
         }
     }
@@ -148,8 +146,7 @@ int main(int argc, char **argv)
 
     static ss_state st;
     char err[512];
-    if (ss_state_init(&st, fixtures, api_key, (int)latency, search_lag, err,
-                      sizeof err) != 0) {
+    if (ss_state_init(&st, fixtures, api_key, (int)latency, search_lag, err, sizeof err) != 0) {
         ss_log("error", "cannot load fixtures (set --fixtures or LL_STRIPE_FIXTURES)", "error",
                err);
         return 2;

@@ -21,7 +21,8 @@ static json_t *ss_refund_find(ss_state *st, const char *id)
 {
     size_t i;
     json_t *r;
-    json_array_foreach(st->refunds, i, r) {
+    json_array_foreach(st->refunds, i, r)
+    {
         const char *rid = json_string_value(json_object_get(r, "id"));
         if (id != NULL && rid != NULL && strcmp(rid, id) == 0)
             return r;
@@ -80,9 +81,9 @@ static bool ss_refund_fits(json_t *charge, const char *ch, int64_t *amount, ss_a
 
 static void ss_charge_add_refunded(json_t *charge, int64_t delta)
 {
-    json_object_set_new(charge, "refunded",
-                        json_integer(json_integer_value(json_object_get(charge, "refunded")) +
-                                     delta));
+    json_object_set_new(
+        charge, "refunded",
+        json_integer(json_integer_value(json_object_get(charge, "refunded")) + delta));
 }
 
 /* charge.refunded with the charge as it now is. */
@@ -171,10 +172,10 @@ void ss_refund_create_locked(ss_state *st, const ss_request *rq, const json_t *p
     if (!ss_refund_fits(charge, ch, &amount, a))
         return;
     const char *status = want != NULL ? want : st->refund_status_default;
-    json_t *r = ss_refund_build(st, NULL, ch,
-                                json_string_value(json_object_get(charge, "payment_intent")),
-                                amount, json_string_value(json_object_get(charge, "currency")),
-                                reason, ss_form_sub(p, "metadata"), status);
+    json_t *r =
+        ss_refund_build(st, NULL, ch, json_string_value(json_object_get(charge, "payment_intent")),
+                        amount, json_string_value(json_object_get(charge, "currency")), reason,
+                        ss_form_sub(p, "metadata"), status);
     ss_charge_add_refunded(charge, amount);
     json_array_append(st->refunds, r);
     st->refunds_created++;
@@ -267,11 +268,11 @@ void ss_api_seed_refund_locked(ss_state *st, const json_t *req, ss_answer *a)
         }
         char txn[40];
         ss_random_id(txn, sizeof txn, "txn_", 24);
-        charge = json_pack("{s:s?,s:I,s:s,s:s,s:I,s:I,s:s}", "payment_intent", pi, "amount",
-                           (json_int_t)charge_amount, "currency",
-                           currency != NULL ? currency : "usd", "status", "succeeded",
-                           "refunded", (json_int_t)0, "created",
-                           (json_int_t)ss_clock_locked(st), "balance_transaction", txn);
+        charge =
+            json_pack("{s:s?,s:I,s:s,s:s,s:I,s:I,s:s}", "payment_intent", pi, "amount",
+                      (json_int_t)charge_amount, "currency", currency != NULL ? currency : "usd",
+                      "status", "succeeded", "refunded", (json_int_t)0, "created",
+                      (json_int_t)ss_clock_locked(st), "balance_transaction", txn);
         json_object_set_new(st->charges, ch, charge);
         /* So a refund by payment_intent finds the seeded charge too. */
         if (pi != NULL && json_object_get(st->intents, pi) == NULL)
@@ -294,10 +295,14 @@ void ss_api_seed_refund_locked(ss_state *st, const json_t *req, ss_answer *a)
 }
 
 /* Stripe's documented refund failure reasons. */
-static const char *const ss_failure_reasons[] = {
-    "lost_or_stolen_card", "expired_or_canceled_card", "charge_for_pending_refund_disputed",
-    "insufficient_funds",  "declined",                 "merchant_request",
-    "unknown",             NULL};
+static const char *const ss_failure_reasons[] = {"lost_or_stolen_card",
+                                                 "expired_or_canceled_card",
+                                                 "charge_for_pending_refund_disputed",
+                                                 "insufficient_funds",
+                                                 "declined",
+                                                 "merchant_request",
+                                                 "unknown",
+                                                 NULL};
 
 void ss_refund_update_locked(ss_state *st, const json_t *req, ss_answer *a)
 {

@@ -40,22 +40,22 @@
 
 /* The fixture files every answer is built from (parsed once at start). */
 typedef struct {
-    json_t *pi_200;            /* api/payment_intent.create.200.json */
-    json_t *pi_402_declined;   /* api/payment_intent.create.402.card_declined.json */
-    json_t *pi_402_auth;       /* api/payment_intent.create.402.authentication_required.json */
-    json_t *err_429;           /* api/error.429.json */
-    json_t *err_500;           /* api/error.500.json */
-    json_t *err_400_idem;      /* api/error.400.idempotency.json */
-    json_t *dispute_200;       /* api/dispute.update.200.json */
-    json_t *refund_200;        /* api/refund.create.200.json */
-    json_t *evt_succeeded;     /* payment_intent.succeeded.json */
-    json_t *evt_failed;        /* payment_intent.payment_failed.json */
-    json_t *evt_refunded;      /* charge.refunded.json */
-    json_t *evt_dp_created;    /* charge.dispute.created.json */
-    json_t *evt_dp_updated;    /* charge.dispute.updated.json */
-    json_t *evt_dp_withdrawn;  /* charge.dispute.funds_withdrawn.json */
-    json_t *evt_dp_won;        /* charge.dispute.closed.won.json */
-    json_t *evt_dp_lost;       /* charge.dispute.closed.lost.json */
+    json_t *pi_200;           /* api/payment_intent.create.200.json */
+    json_t *pi_402_declined;  /* api/payment_intent.create.402.card_declined.json */
+    json_t *pi_402_auth;      /* api/payment_intent.create.402.authentication_required.json */
+    json_t *err_429;          /* api/error.429.json */
+    json_t *err_500;          /* api/error.500.json */
+    json_t *err_400_idem;     /* api/error.400.idempotency.json */
+    json_t *dispute_200;      /* api/dispute.update.200.json */
+    json_t *refund_200;       /* api/refund.create.200.json */
+    json_t *evt_succeeded;    /* payment_intent.succeeded.json */
+    json_t *evt_failed;       /* payment_intent.payment_failed.json */
+    json_t *evt_refunded;     /* charge.refunded.json */
+    json_t *evt_dp_created;   /* charge.dispute.created.json */
+    json_t *evt_dp_updated;   /* charge.dispute.updated.json */
+    json_t *evt_dp_withdrawn; /* charge.dispute.funds_withdrawn.json */
+    json_t *evt_dp_won;       /* charge.dispute.closed.won.json */
+    json_t *evt_dp_lost;      /* charge.dispute.closed.lost.json */
 } ss_fixtures;
 
 /* Loads every file from dir; -1 with err naming the file on failure. */
@@ -82,14 +82,14 @@ json_t *ss_form_sub(const json_t *flat, const char *prefix);
 
 typedef struct {
     int status;
-    json_t *body;               /* owned */
-    const char *should_retry;   /* "true" / "false" / NULL: Stripe-Should-Retry */
-    char object_id[64];         /* the object answered, for the request log */
+    json_t *body;             /* owned */
+    const char *should_retry; /* "true" / "false" / NULL: Stripe-Should-Retry */
+    char object_id[64];       /* the object answered, for the request log */
     /* Stripe stores an idempotent result only once the endpoint started
      * executing: validation failures and injected faults are not stored. */
     bool store;
-    bool pi_created;            /* a PaymentIntent came into being (200 or 402) */
-    bool pi_succeeded;          /* ... and its status is succeeded */
+    bool pi_created;   /* a PaymentIntent came into being (200 or 402) */
+    bool pi_succeeded; /* ... and its status is succeeded */
 } ss_answer;
 
 /* Small helpers shared by the endpoint files (api.c). */
@@ -103,45 +103,44 @@ void ss_doc_url(char *out, size_t outlen, const char *code);
 
 /* Stripe-shaped error body {"error":{"type","message"[,"code"][,"param"]}}. */
 void ss_answer_error(ss_answer *a, int status, const char *type, const char *code,
-                     const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+                     const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- store.c ----------------------------------------------------------- */
 
 typedef struct {
     pthread_mutex_t mu;
     ss_fixtures fx;
-    const char *api_key;        /* NULL: any sk_test_... */
+    const char *api_key; /* NULL: any sk_test_... */
     int latency_initial_ms;
     int latency_ms;
 
     uint64_t seq;
-    json_t *records;            /* array of request records (GET /__standin/requests) */
-    uint64_t *arrivals;         /* monotonic ns of every /v1 request, in order */
+    json_t *records;    /* array of request records (GET /__standin/requests) */
+    uint64_t *arrivals; /* monotonic ns of every /v1 request, in order */
     size_t n_arrivals, cap_arrivals;
     int64_t in_flight, max_in_flight;
 
-    json_t *idem;               /* key -> {method,path,params,state,first_at,status,body,
-                                 *   should_retry,object_id} */
-    json_t *intents;            /* pi id -> {"intent": object, "charge", "payment_method",
-                                 *   "request_id", "idempotency_key", "versions": [[at, copy], ...]}
-                                 * (seeded: {"charge","seeded":true}, no "intent") */
-    json_t *charges;            /* ch id -> {"payment_intent","amount","currency","status",
-                                 *   "refunded","created","balance_transaction","dispute"?} */
-    json_t *refunds;            /* array of refund objects, oldest first */
-    json_t *disputes;           /* dp id -> {"dispute": object, "adhoc": bool} */
-    json_t *decline_counts;     /* "<method>|<invoice_id>" -> declines answered so far */
-    json_t *fail_once_seen;     /* "<method>|<key>" -> true: first failure already answered */
-    json_t *events;             /* array of {"seq": N, "event": envelope}, oldest first */
+    json_t *idem;           /* key -> {method,path,params,state,first_at,status,body,
+                             *   should_retry,object_id} */
+    json_t *intents;        /* pi id -> {"intent": object, "charge", "payment_method",
+                             *   "request_id", "idempotency_key", "versions": [[at, copy], ...]}
+                             * (seeded: {"charge","seeded":true}, no "intent") */
+    json_t *charges;        /* ch id -> {"payment_intent","amount","currency","status",
+                             *   "refunded","created","balance_transaction","dispute"?} */
+    json_t *refunds;        /* array of refund objects, oldest first */
+    json_t *disputes;       /* dp id -> {"dispute": object, "adhoc": bool} */
+    json_t *decline_counts; /* "<method>|<invoice_id>" -> declines answered so far */
+    json_t *fail_once_seen; /* "<method>|<key>" -> true: first failure already answered */
+    json_t *events;         /* array of {"seq": N, "event": envelope}, oldest first */
     int64_t event_seq;
 
-    int fault_status;           /* global fault injection (POST /__standin/fail) */
+    int fault_status; /* global fault injection (POST /__standin/fail) */
     int64_t fault_count;
     const char *fault_should_retry;
-    int64_t lose_count;         /* POSTs to execute whose answer is then dropped */
-    bool auth_refused;          /* POST /__standin/auth {"valid":false}: every /v1 gets 401 */
+    int64_t lose_count; /* POSTs to execute whose answer is then dropped */
+    bool auth_refused;  /* POST /__standin/auth {"valid":false}: every /v1 gets 401 */
 
-    int64_t clock_offset;       /* the stand-in's clock = real time + this (seconds) */
+    int64_t clock_offset; /* the stand-in's clock = real time + this (seconds) */
     int64_t search_lag_initial_s, search_lag_s;
     const char *refund_status_default; /* "succeeded" or "pending" */
 
@@ -165,22 +164,22 @@ int64_t ss_clock_locked(const ss_state *st);
 
 typedef struct {
     const char *method;
-    const char *path;           /* decoded path, no query */
-    const char *query;          /* raw query string ("" when none) */
+    const char *path;  /* decoded path, no query */
+    const char *query; /* raw query string ("" when none) */
     const char *body;
     size_t body_len;
-    const char *authorization;  /* header values or NULL */
+    const char *authorization; /* header values or NULL */
     const char *idempotency_key;
     const char *stripe_version;
-    char request_id[32];        /* Request-Id of the answer (set by the caller) */
+    char request_id[32]; /* Request-Id of the answer (set by the caller) */
 } ss_request;
 
 typedef struct {
     ss_answer a;
     bool replayed;
-    bool lost;                  /* executed, but close the connection unanswered */
-    char *body_text;            /* the bytes to send (malloc); a replay's are the
-                                 * exact bytes stored with the first answer */
+    bool lost;       /* executed, but close the connection unanswered */
+    char *body_text; /* the bytes to send (malloc); a replay's are the
+                      * exact bytes stored with the first answer */
 } ss_result;
 
 /* Handles one /v1 request end to end: records it, checks auth, faults and
@@ -214,8 +213,8 @@ void ss_refund_update_locked(ss_state *st, const json_t *req, ss_answer *a);
 
 /* ---- disputes.c -------------------------------------------------------- */
 
-void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp,
-                              const json_t *p, ss_answer *a);
+void ss_dispute_update_locked(ss_state *st, const ss_request *rq, const char *dp, const json_t *p,
+                              ss_answer *a);
 void ss_dispute_list_locked(ss_state *st, const json_t *p, ss_answer *a);
 void ss_dispute_get_locked(ss_state *st, const char *id, ss_answer *a);
 /* POST /__standin/dispute and /__standin/dispute_close. */
@@ -236,30 +235,29 @@ bool ss_created_parse(const json_t *p, ss_created_range *r, ss_answer *a);
 
 typedef bool (*ss_list_match)(const json_t *obj, void *ctx);
 typedef struct {
-    const char *url;              /* "/v1/refunds" */
-    const char *noun;             /* "refund": "No such refund: '...'" */
-    const char *const *params;    /* other parameters accepted (NULL-terminated);
-                                   * NULL: any other parameter is ignored */
-    ss_list_match match;          /* NULL: every object */
+    const char *url;           /* "/v1/refunds" */
+    const char *noun;          /* "refund": "No such refund: '...'" */
+    const char *const *params; /* other parameters accepted (NULL-terminated);
+                                * NULL: any other parameter is ignored */
+    ss_list_match match;       /* NULL: every object */
     void *ctx;
 } ss_list_spec;
 
 /* Stripe's list answer over items (every object of the kind, oldest first,
  * each with "id" and "created"): newest first, created filters, limit
  * (1..100, default 10), starting_after / ending_before, has_more. */
-void ss_list_answer(const json_t *items, const json_t *p, const ss_list_spec *spec,
-                    ss_answer *a);
+void ss_list_answer(const json_t *items, const json_t *p, const ss_list_spec *spec, ss_answer *a);
 
 /* The supported subset of Stripe's search query language. */
 typedef struct {
     enum { SS_Q_METADATA, SS_Q_CUSTOMER, SS_Q_STATUS, SS_Q_CREATED } kind;
-    char key[64];        /* metadata key */
-    char value[512];     /* string value */
-    char op[3];          /* created: ">", "<", ">=", "<=" */
+    char key[64];    /* metadata key */
+    char value[512]; /* string value */
+    char op[3];      /* created: ">", "<", ">=", "<=" */
     int64_t n;
 } ss_clause;
 typedef struct {
-    ss_clause c[10];     /* Stripe allows at most 10 clauses */
+    ss_clause c[10]; /* Stripe allows at most 10 clauses */
     size_t n;
 } ss_query;
 
