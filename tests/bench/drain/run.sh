@@ -6,7 +6,8 @@
 #
 # Settings (environment): N webhooks (100000), INSTANCES the worker counts
 # to time, in order (default "1 2"), INFLIGHT of the poster (32),
-# BENCH_LOG_LEVEL of the worker (info), STACK_DIR (default
+# BENCH_LOG_LEVEL of the worker (info), LOG_STATEMENTS=1 (log every
+# statement: the server log is kept in STACK_DIR's server dir), STACK_DIR (default
 # <checkout>/.stack/bench-drain-<pid>).
 #
 # Starts everything it uses and stops it on exit, by PID: its own local
@@ -80,6 +81,10 @@ sdir=$(cat "$stack/pg/serverdir")
 data="$sdir/data"
 pgbin=$(dirname "$(head -n 1 "$data/postmaster.opts" | awk '{print $1}')")
 q llbench_drain "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
+# LOG_STATEMENTS=1: every statement and its duration in the server's log
+# (to compare the worker's statements with floor.sql's; slows everything).
+[ "${LOG_STATEMENTS:-0}" = 1 ] &&
+  q llbench_drain "ALTER SYSTEM SET log_min_duration_statement = 0" >/dev/null
 as_pg=()
 [ "$(id -u)" -eq 0 ] && as_pg=(runuser -u "$(stat -c %U "$data")" --)
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" restart -w -m fast -l "$sdir/postgres.log" >/dev/null

@@ -148,6 +148,23 @@ SELECT 'POST -> 200 answered',
        round(percentile_disc(0.99) WITHIN GROUP (ORDER BY post_ms)::numeric, 1),
        round(max(post_ms)::numeric, 1), round(min(post_ms)::numeric, 1)
 FROM lat;
+SELECT count(*) AS payments,
+       round(count(*) / nullif(extract(epoch FROM max(pg_xact_commit_timestamp(y.xmin))
+             - min(pg_xact_commit_timestamp(y.xmin))), 0)) AS applied_per_s
+FROM posts p JOIN billing.payments y ON y.invoice_id = p.invoice_id;
 SQL
+# Profile: gaps between the worker's consecutive "stripe event applied" log
+# lines. Short gaps are the work per event; long ones the worker waiting for
+# its next fetch (nothing to do, or the broker holding the fetch).
+grep '"stripe event applied"' "$work/worker.log" | python3 -c '
+import sys, json, datetime
+ts = [datetime.datetime.fromisoformat(json.loads(l)["ts"].rstrip("Z")) for l in sys.stdin]
+g = sorted((b - a).total_seconds() * 1000 for a, b in zip(ts, ts[1:]))
+if g:
+    n = len(g)
+    idle = [x for x in g if x > 100]
+    print("worker: gap between applied events ms p50 %.0f p90 %.0f p99 %.0f max %.0f;"
+          " gaps > 100 ms: %d, %.0f ms of %.0f ms" % (g[n // 2], g[int(n * .9)], g[int(n * .99)],
+          g[-1], len(idle), sum(idle), (ts[-1] - ts[0]).total_seconds() * 1000))'
 echo "kafka: $kafka; rate asked $rate/s for $duration s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "logs in $work"
