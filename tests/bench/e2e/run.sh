@@ -6,7 +6,8 @@
 #
 # Settings (environment): RATE webhooks/s (1000), DURATION s (60),
 # INFLIGHT most requests in flight (64), BENCH_LOG_LEVEL of the processes
-# (info), STACK_DIR (default <checkout>/.stack/bench-e2e-<pid>).
+# (info), STACK_DIR (default <checkout>/.stack/bench-e2e-<pid>), FIXTURE
+# (Stripe's payment_intent.succeeded, default the shared fixtures').
 #
 # Starts everything it uses and stops it on exit, by PID: its own local
 # stack (deploy/local/stack-up.sh: PostgreSQL + the dev broker, or with
@@ -38,9 +39,7 @@ n=$(( rate * duration ))
 ingester="$build/workers/ingester/billing-ingester"
 worker="$build/workers/autopay/billing-autopay-worker"
 post="$build/tests/bench/e2e/bench-e2e-post"
-fixture="$root/../shared/fixtures/stripe/payment_intent.succeeded.json"
-[ -f "${FIXTURE:-}" ] && fixture=$FIXTURE
-[ -f "$fixture" ] || fixture=/work/shared/fixtures/stripe/payment_intent.succeeded.json
+fixture=${FIXTURE:-/work/shared/fixtures/stripe/payment_intent.succeeded.json}
 for b in "$ingester" "$worker" "$post"; do
   [ -x "$b" ] || { echo "run.sh: $b not built (cmake --build $build)" >&2; exit 1; }
 done
