@@ -59,7 +59,8 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
     return s * n;
 }
 
-static void sign(const char *secret, long ts, const char *body, size_t len, char *out, size_t outlen)
+static void sign(const char *secret, long ts, const char *body, size_t len, char *out,
+                 size_t outlen)
 {
     size_t msglen = len + 32;
     char *msg = malloc(msglen);
@@ -131,7 +132,8 @@ static ev_t *build(const char *fixture, const char *events, const char *secret, 
                                  "firm_id", s_firm);
         bad |= set_str(tpl, "data", "object", "metadata", meta);
         if (bad) {
-            fprintf(stderr, "bench-e2e-post: %s is not a payment_intent.succeeded event\n", fixture);
+            fprintf(stderr, "bench-e2e-post: %s is not a payment_intent.succeeded event\n",
+                    fixture);
             exit(1);
         }
         ev[n].invoice_id = inv;
@@ -172,12 +174,18 @@ int main(int argc, char **argv)
     const char *url = NULL, *fixture = NULL, *events = NULL, *out = NULL;
     long rate = 0, inflight = 32;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--url") == 0) url = argv[i + 1];
-        else if (strcmp(argv[i], "--fixture") == 0) fixture = argv[i + 1];
-        else if (strcmp(argv[i], "--events") == 0) events = argv[i + 1];
-        else if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
-        else if (strcmp(argv[i], "--rate") == 0) rate = strtol(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--inflight") == 0) inflight = strtol(argv[i + 1], NULL, 10);
+        if (strcmp(argv[i], "--url") == 0)
+            url = argv[i + 1];
+        else if (strcmp(argv[i], "--fixture") == 0)
+            fixture = argv[i + 1];
+        else if (strcmp(argv[i], "--events") == 0)
+            events = argv[i + 1];
+        else if (strcmp(argv[i], "--out") == 0)
+            out = argv[i + 1];
+        else if (strcmp(argv[i], "--rate") == 0)
+            rate = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--inflight") == 0)
+            inflight = strtol(argv[i + 1], NULL, 10);
         else {
             fprintf(stderr, "bench-e2e-post: unknown option %s\n", argv[i]);
             return 2;
