@@ -109,19 +109,20 @@ static bool log_contains(const char *text)
 /* Posts the fixture until it is accepted, as Stripe redelivers: a 503 is
  * the ingester's "not durable yet, try again", which a cluster that has just
  * started can give while its brokers still load their producer-id blocks
- * (InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS). Any other answer
- * ends the loop and is returned. */
+ * (InitProducerId answers COORDINATOR_LOAD_IN_PROGRESS); so is no answer
+ * at all within the client's timeout (0 here: Stripe retries a timeout
+ * too). Any other answer ends the loop and is returned. */
 static long post_until_accepted(const char *name, const char *evt_id, int timeout_ms)
 {
     unsigned long long end = kr_mono_ms() + (unsigned long long)timeout_ms;
     int refused = 0;
     long code = 0;
-    while ((code = post_fixture(name, evt_id)) == 503 && kr_mono_ms() < end) {
+    while (((code = post_fixture(name, evt_id)) == 503 || code == 0) && kr_mono_ms() < end) {
         refused++;
         kr_sleep_ms(500);
     }
     if (refused > 0)
-        kr_say("%s: %d answers 503 before %ld", evt_id, refused, code);
+        kr_say("%s: %d answers 503 or none before %ld", evt_id, refused, code);
     return code;
 }
 
@@ -146,7 +147,9 @@ static void test_ingester_principal_publishes(void **state)
     for (size_t i = 0; i < n; i++)
         found += strcmp(msgs[i].event_id, payment_id) == 0;
     h_msgs_free(msgs, n);
-    assert_int_equal(found, 1);
+    /* At least once: a post retried after no answer may have been published
+     * by the first try as well (the workers deduplicate by event id). */
+    assert_true(found >= 1);
     assert_int_equal(h_stop_ingester(20000), 0);
     assert_false(log_contains(kr_password(&C, "ingester")));
 }

@@ -310,8 +310,13 @@ static void test_statement_send_once(void **state)
     fclose(f);
     assert_memory_equal(fb, stored, slen);
     free(fb);
-    char *body = (char *)smtp_sink_part(m.data, "text/plain", &alen);
+    /* The decoded part is not NUL-terminated: searched as a string copy. */
+    unsigned char *part = smtp_sink_part(m.data, "text/plain", &alen);
+    assert_non_null(part);
+    char *body = calloc(1, alen + 1);
     assert_non_null(body);
+    memcpy(body, part, alen);
+    free(part);
     assert_non_null(strstr(body, "1500.00 USD"));
     free(body);
     free(att);
