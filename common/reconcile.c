@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ledgerline/disputes.h"
+#include "ledgerline/queries.h"
 #include "ledgerline/stripe_event.h"
 
 const char *recon_kind_name(recon_kind k)
@@ -369,19 +370,7 @@ static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *er
 {
     const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
-    PGresult *res = db_exec(
-        r->c,
-        "SELECT n.id, n.legal_number, n.invoice_id, n.firm_id, n.refunded_cents, i.currency,"
-        " coalesce((SELECT array_agg(DISTINCT x) FROM (SELECT coalesce(p.stripe_charge_id,"
-        "   'pi:' || p.stripe_payment_intent_id) FROM billing.payments p"
-        "   WHERE p.invoice_id = n.invoice_id AND p.source = 'stripe'"
-        "   UNION SELECT coalesce(i.stripe_charge_id, 'pi:' || i.stripe_payment_intent_id)) t(x)"
-        "   WHERE x IS NOT NULL), '{}')::text"
-        " FROM billing.credit_notes n JOIN billing.invoices i ON i.id = n.invoice_id"
-        " WHERE n.refunded_cents > 0 AND n.created_at >= to_timestamp($1::bigint)"
-        " AND n.created_at < to_timestamp($2::bigint + 1)"
-        " AND ($3::bigint = 0 OR n.firm_id = $3::bigint) ORDER BY n.id",
-        3, p, &st, err, errlen);
+    PGresult *res = db_exec(r->c, llq_reconcile_credit_notes, 3, p, &st, err, errlen);
     if (res == NULL)
         return st;
     for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {

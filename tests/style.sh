@@ -23,8 +23,22 @@ for f in "${files[@]}"; do
     bad=$((bad + 1))
   fi
 done
+# sql/queries/: each file says what it is on its first line ("-- NAME.sql
+# (its caller): ...") and is used by the code (as llq_NAME).
+for q in sql/queries/*.sql; do
+  [ -e "$q" ] || continue
+  n=$(basename "$q" .sql)
+  if ! head -1 "$q" | grep -q "^-- $n\.sql "; then
+    echo "style.sh: $q does not start with '-- $n.sql (caller): what it does'" >&2
+    bad=$((bad + 1))
+  fi
+  if ! grep -rqw "llq_$n" common workers include; then
+    echo "style.sh: $q is not used (no llq_$n in common/, workers/ or include/)" >&2
+    bad=$((bad + 1))
+  fi
+done
 if [ "$bad" -gt 0 ]; then
-  echo "style.sh: $bad of ${#files[@]} files differ from .clang-format; run tests/style.sh --fix" >&2
+  echo "style.sh: $bad of ${#files[@]} files or queries need attention; run tests/style.sh --fix for the C format" >&2
   exit 1
 fi
 echo "style.sh: ${#files[@]} files formatted"

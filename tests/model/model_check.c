@@ -760,7 +760,7 @@ int model_batch_check(model_batch *b)
     int failed = 0;
     ctl_job *jobs = calloc((size_t)b->nh * 2, sizeof *jobs);
     assert_non_null(jobs);
-    static char firms[200][24];
+    static char firms[MODEL_MAX_BATCH][24];
     for (int j = 0; j < b->nh; j++) {
         snprintf(firms[j], sizeof firms[j], "%lld", (long long)b->h[j]->firm);
         const char *rec[] = {"reconcile", "--from", "2020-01-01", "--to", "2099-12-31",

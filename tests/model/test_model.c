@@ -82,8 +82,8 @@ static void test_model(void **state)
                        : -1;
     env.run_seed = seed;
     env.kills = env_u64("LL_MODEL_KILLS", 1) != 0;
-    if (per_batch < 1 || per_batch > 200) {
-        fprintf(stderr, "model: LL_MODEL_BATCH must be 1 .. 200\n");
+    if (per_batch < 1 || per_batch > MODEL_MAX_BATCH) {
+        fprintf(stderr, "model: LL_MODEL_BATCH must be 1 .. %d\n", MODEL_MAX_BATCH);
         exit(2);
     }
     printf("model: seed %llu, %lld histories in batches of %lld%s\n", (unsigned long long)seed,
@@ -94,8 +94,8 @@ static void test_model(void **state)
     int64_t failed = 0, planned = only >= 0 ? 1 : histories;
     int64_t first_batch = only >= 0 ? only / per_batch : 0;
     int64_t last_batch = only >= 0 ? first_batch : (histories + per_batch - 1) / per_batch - 1;
-    static model_history hist[200];
-    model_history *ptrs[200];
+    static model_history hist[MODEL_MAX_BATCH];
+    static model_history *ptrs[MODEL_MAX_BATCH];
     for (int64_t bi = first_batch; bi <= last_batch; bi++) {
         model_batch b = {.env = &env, .index = (int)bi};
         b.rng.s = model_batch_seed(seed, (uint64_t)bi);
