@@ -6,6 +6,7 @@
 #include "ledgerline/failf.h"
 
 #include "ledgerline/credit.h"
+#include "ledgerline/invoice_transitions.h"
 #include "ledgerline/vocab.h"
 
 #include <stdarg.h>
@@ -156,148 +157,27 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
 /* ------------------------------------------------------------- disputes */
 
 typedef struct {
-    int64_t invoice_id, firm_id, amount_paid;
+    int64_t invoice_id, firm_id;
     const dispute_info *d;
     const stripe_event *ev;
 } dispute_ctx;
 
-/* The n-th dispute of the invoice (by id) as the event key's :seq: the
- * first dispute's events have the plain key, later ones ":<n>". */
-static db_status dispute_seq(db_conn *c, const dispute_ctx *x, int64_t dispute_id, int *seq,
-                             char *err, size_t errlen)
-{
-    const char *p[] = {DI64(x->invoice_id), DI64(dispute_id)};
-    int64_t n = 0;
-    db_status st = disputes_q64(c,
-                                "SELECT count(*) FROM billing.payment_disputes"
-                                " WHERE invoice_id = $1 AND id <= $2",
-                                2, p, &n, err, errlen);
-    *seq = n > 1 ? (int)n : 0;
-    return st;
-}
-
-/* First sight of a dispute: the invoice becomes disputed (its status
- * remembered unless it already was), audit payment_disputed, event
- * invoice.disputed. */
+/* First sight of a dispute: disputed (billing.dispute_opened). Reaching
+ * closed: won or lost (billing.dispute_won, billing.dispute_lost); what
+ * each writes is sql/022's. */
 static db_status dispute_open_effects(db_conn *c, const dispute_ctx *x, int64_t dispute_id,
                                       char *err, size_t errlen)
 {
-    const dispute_info *d = x->d;
-    const char *pi[] = {DI64(x->invoice_id)};
-    db_status st = db_command(c,
-                              "UPDATE billing.invoices SET status_before_dispute ="
-                              " CASE WHEN status = 'disputed' THEN status_before_dispute"
-                              " ELSE status END, status = 'disputed' WHERE id = $1",
-                              1, pi, err, errlen);
-    if (st != DB_OK)
-        return st;
-    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,           d->charge,
-                        DI64(d->amount),  d->currency,         d->reason,       d->stripe_status,
-                        DI64(d->due_by),  x->ev->id,           DI64(dispute_id)};
-    st = db_command(c,
-                    "SELECT billing.audit($1::bigint, 'payment_disputed', 'CRITICAL', NULL,"
-                    " jsonb_build_object('invoice_id', $2::bigint, 'dispute_id', $11::bigint,"
-                    " 'stripe_dispute_id', $3::text, 'stripe_charge_id', NULLIF($4::text, ''),"
-                    " 'amount_cents', $5::bigint, 'currency', $6::text,"
-                    " 'reason', NULLIF($7::text, ''), 'stripe_status', $8::text,"
-                    " 'respond_by', CASE WHEN $9::bigint > 0 THEN to_char(to_timestamp("
-                    "$9::bigint) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END,"
-                    " 'stripe_event_id', $10::text))",
-                    11, pa, err, errlen);
-    if (st != DB_OK)
-        return st;
-    int seq = 0;
-    if ((st = dispute_seq(c, x, dispute_id, &seq, err, errlen)) != DB_OK)
-        return st;
-    const char *pe[] = {DI64(x->invoice_id), DI64(seq), d->id, DI64(d->amount), d->reason};
-    return db_command(c,
-                      "SELECT billing.invoice_event($1::bigint, 'invoice.disputed', $2::int,"
-                      " jsonb_build_object('stripe_dispute_id', $3::text,"
-                      " 'dispute_amount_cents', $4::bigint, 'reason', NULLIF($5::text, '')))",
-                      5, pe, err, errlen);
+    return itr_dispute_opened(c, dispute_id, x->ev->id, err, errlen);
 }
 
-/* Reaching closed. Won: the remembered status comes back (unless another
- * dispute of the invoice is still open), audit dispute_won. Lost: the
- * invoice is charged back, amount_paid drops by the disputed amount (not
- * below zero), audit dispute_lost, event invoice.charged_back. */
 static db_status dispute_settle_effects(db_conn *c, const dispute_ctx *x, int64_t dispute_id,
                                         char *err, size_t errlen)
 {
-    const dispute_info *d = x->d;
-    db_status st;
-    if (d->resolution == DISPUTE_WON) {
-        const char *p[] = {DI64(x->invoice_id), DI64(dispute_id)};
-        st = db_command(c,
-                        "UPDATE billing.invoices i SET status = CASE WHEN i.status = 'disputed'"
-                        " THEN coalesce(i.status_before_dispute, 'paid') ELSE i.status END,"
-                        " status_before_dispute = NULL WHERE i.id = $1 AND NOT EXISTS ("
-                        " SELECT 1 FROM billing.payment_disputes o WHERE o.invoice_id = i.id"
-                        " AND o.status <> 'closed' AND o.id <> $2)",
-                        2, p, err, errlen);
-        if (st != DB_OK)
-            return st;
-        const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,     DI64(d->amount),
-                            d->currency,      d->stripe_status,    x->ev->id, DI64(dispute_id)};
-        return db_command(c,
-                          "SELECT billing.audit($1::bigint, 'dispute_won', 'CRITICAL', NULL,"
-                          " jsonb_build_object('invoice_id', $2::bigint,"
-                          " 'dispute_id', $8::bigint, 'stripe_dispute_id', $3::text,"
-                          " 'amount_cents', $4::bigint, 'currency', $5::text,"
-                          " 'stripe_status', $6::text, 'stripe_event_id', $7::text,"
-                          " 'invoice_status', (SELECT status FROM billing.invoices"
-                          " WHERE id = $2::bigint)))",
-                          8, pa, err, errlen);
-    }
-    /* 11.1: the overpayment credit of the disputed payment first, then at
-     * most what that payment applied to the invoice. An invoice that gave
-     * nothing back (the dispute took only the excess) is not charged back. */
-    const char *pt[] = {DI64(x->invoice_id), d->id, DI64(d->amount), d->charge, d->payment_intent};
-    PGresult *r = db_exec(
-        c,
-        "SELECT t.from_credit_cents, t.from_invoice_cents, i.amount_paid_cents - t.from_invoice_cents"
-        " FROM billing.invoices i, billing.take_back(i.id, (SELECT p.id FROM billing.payments p"
-        "  WHERE p.invoice_id = i.id AND p.source = 'stripe' AND (p.stripe_charge_id ="
-        "  nullif($4, '') OR p.stripe_payment_intent_id = nullif($5, ''))"
-        "  ORDER BY p.stripe_charge_id = nullif($4, '') DESC LIMIT 1), $3, 'chargeback', $2, NULL) t"
-        " WHERE i.id = $1",
-        5, pt, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    int64_t from_credit = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    int64_t paid_after = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    PQclear(r);
-    bool only_credit = from_credit > 0 && from_credit >= d->amount;
-    const char *p[] = {DI64(x->invoice_id), only_credit ? "true" : "false"};
-    st = db_command(c,
-                    "UPDATE billing.invoices SET status = CASE WHEN $2::boolean"
-                    " THEN coalesce(status_before_dispute, 'paid') ELSE 'charged_back' END,"
-                    " status_before_dispute = NULL WHERE id = $1",
-                    2, p, err, errlen);
-    if (st != DB_OK)
-        return st;
-    const char *pa[] = {DI64(x->firm_id), DI64(x->invoice_id), d->id,     DI64(d->amount),
-                        d->currency,      d->stripe_status,    x->ev->id, DI64(x->amount_paid),
-                        DI64(paid_after), DI64(dispute_id)};
-    st = db_command(c,
-                    "SELECT billing.audit($1::bigint, 'dispute_lost', 'CRITICAL', NULL,"
-                    " jsonb_build_object('invoice_id', $2::bigint, 'dispute_id', $10::bigint,"
-                    " 'stripe_dispute_id', $3::text, 'amount_cents', $4::bigint,"
-                    " 'currency', $5::text, 'stripe_status', $6::text,"
-                    " 'stripe_event_id', $7::text, 'amount_paid_before_cents', $8::bigint,"
-                    " 'amount_paid_after_cents', $9::bigint))",
-                    10, pa, err, errlen);
-    if (st != DB_OK)
-        return st;
-    int seq = 0;
-    if ((st = dispute_seq(c, x, dispute_id, &seq, err, errlen)) != DB_OK)
-        return st;
-    const char *pe[] = {DI64(x->invoice_id), DI64(seq), d->id, DI64(d->amount)};
-    return db_command(c,
-                      "SELECT billing.invoice_event($1::bigint, 'invoice.charged_back', $2::int,"
-                      " jsonb_build_object('stripe_dispute_id', $3::text,"
-                      " 'dispute_amount_cents', $4::bigint))",
-                      4, pe, err, errlen);
+    if (x->d->resolution == DISPUTE_WON)
+        return itr_dispute_won(c, dispute_id, x->ev->id, err, errlen);
+    return itr_dispute_lost(c, dispute_id, x->ev->id, x->d->charge, x->d->payment_intent, err,
+                            errlen);
 }
 
 /* dispute_funds_withdrawn / dispute_funds_reinstated: the balance
@@ -352,7 +232,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
      * (several worker instances, a dispute and a refund at once). */
     const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
     PGresult *r = db_exec(c,
-                          "SELECT currency, amount_paid_cents FROM billing.invoices"
+                          "SELECT currency FROM billing.invoices"
                           " WHERE id = $1 AND firm_id = $2 FOR UPDATE",
                           2, pi, &st, err, errlen);
     if (r == NULL)
@@ -366,7 +246,6 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), d->currency) == 0;
     char inv_currency[8];
     disputes_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
-    x.amount_paid = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
     if (!same_currency) {
         /* Subtracting another currency's amount would corrupt the books. */
@@ -859,93 +738,30 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
         json_decref(ids);
         return st;
     }
-    /* The invoice's refunded total follows its refunds; its status changes
-     * only when the invoice itself gave money back or got it back: refunded
-     * when none of its own money is left (a refund of the excess came out of
-     * credit and does not count: 11.1), else partial (rule 7). A dispute
-     * decides the status of a disputed or charged-back invoice: a refund met
-     * while one is open changes the status the dispute will restore, and
-     * one met after the chargeback changes nothing, as if the books had met
-     * the refund first (rule 7: events out of order end as in order). A
-     * failed refund met in the same answer may have given the invoice its
-     * money back in full (model finding 5): then it is paid again. */
-    const char *pu[] = {DI64(invoice_id), DI64(change), from_invoice > 0 ? "true" : "false"};
-    /* What the invoice's own money says, for its status or the one a
-     * dispute will restore. */
-#define REFUND_STATUS_OF_MONEY                                                                     \
-    "CASE WHEN amount_paid_cents = 0 THEN 'refunded'"                                              \
-    " WHEN billing.balance_due(total_cents, amount_paid_cents, credited_cents) = 0"                \
-    " THEN 'paid' ELSE 'partial' END"
-    r = db_exec(c,
-                "UPDATE billing.invoices SET refunded_cents = refunded_cents + $2::bigint,"
-                " status = CASE WHEN NOT $3::boolean OR status IN ('disputed', 'charged_back')"
-                "  THEN status ELSE " REFUND_STATUS_OF_MONEY " END,"
-                " status_before_dispute = CASE WHEN $3::boolean AND status = 'disputed'"
-                "  THEN " REFUND_STATUS_OF_MONEY " ELSE status_before_dispute END"
-                " WHERE id = $1 RETURNING status, refunded_cents, amount_paid_cents",
-                3, pu, &st, err, errlen);
-#undef REFUND_STATUS_OF_MONEY
-    if (r == NULL) {
-        json_decref(ids);
-        return st;
-    }
-    disputes_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 0));
-    out->refunded_total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    int64_t paid_after = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    PQclear(r);
-    out->increase = change;
-    /* The invoice's n-th refund change gets :n, so each change's event key
-     * is unique; audit events are append-only, so the count only grows. */
-    int64_t seq = 0;
-    const char *pq[] = {DI64(firm_id), DI64(invoice_id)};
-    st = disputes_q64(c,
-                      "SELECT count(*) + 1 FROM billing.audit_events WHERE firm_id = $1"
-                      " AND action = 'invoice_refunded' AND metadata->>'invoice_id' = $2",
-                      2, pq, &seq, err, errlen);
+    /* The invoice's refunded total, status, audit and event: the
+     * transition's (billing.invoice_refunded, sql/022). */
     char *idtext = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
-    if (st != DB_OK || idtext == NULL) {
-        free(idtext);
-        if (st == DB_OK)
-            snprintf(err, errlen, "out of memory");
-        return st == DB_OK ? DB_TRANSIENT : st;
+    if (idtext == NULL) {
+        ll_failf(err, errlen, "could not record the refund of charge %s: out of memory", ch->id);
+        return DB_TRANSIENT;
     }
-    const char *pa[] = {DI64(firm_id),
-                        DI64(invoice_id),
-                        ch->id,
-                        idtext,
-                        DI64(change),
-                        DI64(out->refunded_total),
-                        DI64(paid_before),
-                        DI64(paid_after),
-                        event_id,
-                        DI64(seq),
-                        out->status,
-                        ch->currency,
-                        DI64(from_credit),
-                        DI64(from_invoice),
-                        DI64(to_invoice + to_credit)};
-    st = db_command(c,
-                    "SELECT billing.audit($1::bigint, 'invoice_refunded', 'INFO', NULL,"
-                    " jsonb_build_object('invoice_id', $2::bigint, 'stripe_charge_id', $3::text,"
-                    " 'stripe_refund_ids', $4::jsonb, 'refund_cents', $5::bigint,"
-                    " 'refunded_total_cents', $6::bigint, 'amount_paid_before_cents', $7::bigint,"
-                    " 'amount_paid_after_cents', $8::bigint, 'stripe_event_id', $9::text,"
-                    " 'seq', $10::int, 'invoice_status', $11::text, 'currency', $12::text,"
-                    " 'from_credit_cents', $13::bigint, 'from_invoice_cents', $14::bigint,"
-                    " 'returned_cents', $15::bigint))",
-                    15, pa, err, errlen);
-    if (st == DB_OK) {
-        const char *pe[] = {DI64(invoice_id),          DI64(seq), ch->id, DI64(change),
-                            DI64(out->refunded_total), idtext};
-        st = db_command(c,
-                        "SELECT billing.invoice_event($1::bigint, 'invoice.refunded', $2::int,"
-                        " jsonb_build_object('stripe_charge_id', $3::text,"
-                        " 'refund_cents', $4::bigint, 'refunded_cents', $5::bigint,"
-                        " 'stripe_refund_ids', $6::jsonb))",
-                        6, pe, err, errlen);
-    }
+    itr_refund t = {.invoice_id = invoice_id,
+                    .change = change,
+                    .own_money = from_invoice > 0,
+                    .charge = ch->id,
+                    .refund_ids_json = idtext,
+                    .paid_before = paid_before,
+                    .stripe_event_id = event_id,
+                    .currency = ch->currency,
+                    .from_credit = from_credit,
+                    .from_invoice = from_invoice,
+                    .returned = to_invoice + to_credit};
+    st = itr_invoice_refunded(c, &t, out->status, sizeof out->status, &out->refunded_total, err,
+                              errlen);
     free(idtext);
+    if (st == DB_OK)
+        out->increase = change;
     return st;
 }
 

@@ -13,6 +13,7 @@
 
 #include "ledgerline/config.h"
 #include "ledgerline/credit.h"
+#include "ledgerline/invoice_transitions.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
@@ -296,52 +297,18 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     const char *next_action = hard        ? "payment_retry_skipped"
                               : exhausted ? "payment_retry_exhausted"
                                           : "payment_retry_scheduled";
-    const char *pu[] = {inv,
-                        exhausted ? "overdue" : "failed",
-                        f->failed_at,
-                        f->message ? f->message : "",
-                        code,
-                        nbuf,
-                        (hard || exhausted) ? NULL : days,
-                        pay_null(f->payment_intent),
-                        aid,
-                        next_action};
-    /* Which PaymentIntent paid the invoice is the success's to say (11.10):
-     * a failure leaves stripe_payment_intent_id alone. */
-    r = db_exec(c,
-                "WITH u AS (UPDATE billing.invoices SET status = $2,"
-                "  payment_failed_at = $3::timestamptz,"
-                "  payment_failure_reason = $4, payment_failure_code = $5,"
-                "  payment_retry_count = $6::int, last_payment_retry_at = $3::timestamptz,"
-                "  next_payment_retry_at = (($3::timestamptz AT TIME ZONE 'UTC')::date + $7::int)"
-                "   ::timestamp AT TIME ZONE 'UTC',"
-                "  autopay_status = CASE WHEN autopay_opt_in AND autopay_status <> 'cancelled'"
-                "   THEN 'failed' ELSE autopay_status END"
-                "  WHERE id = $1::bigint"
-                "  RETURNING firm_id, next_payment_retry_at,"
-                "   billing.balance_due(total_cents, amount_paid_cents, credited_cents) AS due)"
-                " SELECT billing.audit(u.firm_id, 'payment_failed', 'WARNING', NULL,"
-                "   jsonb_build_object('invoice_id', $1::bigint, 'attempt_id', $9::bigint,"
-                "    'failure_code', $5, 'failure_reason', $4, 'retry_count', $6::int,"
-                "    'payment_intent', $8::text, 'amount_cents', u.due)),"
-                "  billing.audit(u.firm_id, $10, CASE WHEN $10 = 'payment_retry_exhausted'"
-                "   THEN 'WARNING' ELSE 'INFO' END, NULL,"
-                "   jsonb_build_object('invoice_id', $1::bigint, 'failure_code', $5,"
-                "    'retry_count', $6::int, 'next_payment_retry_at', u.next_payment_retry_at))"
-                " FROM u",
-                10, pu, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    PQclear(r);
-    const char *pe[] = {inv, nbuf, code, hard ? "true" : "false"};
-    st = db_command(c,
-                    "SELECT billing.invoice_event($1::bigint, 'invoice.payment_failed', $2::int,"
-                    " jsonb_build_object('failure_code', $3::text, 'retry_count', $2::int,"
-                    "  'customer_action_required', $4::boolean))",
-                    4, pe, err, errlen);
-    if (st == DB_OK && exhausted)
-        st = db_command(c, "SELECT billing.invoice_event($1::bigint, 'invoice.overdue', 0, NULL)",
-                        1, pi, err, errlen);
+    itr_failure t = {.invoice_id = inv,
+                     .status = exhausted ? "overdue" : "failed",
+                     .failed_at = f->failed_at,
+                     .message = f->message ? f->message : "",
+                     .code = code,
+                     .retry_count = nbuf,
+                     .delay_days = (hard || exhausted) ? NULL : days,
+                     .payment_intent = pay_null(f->payment_intent),
+                     .attempt_id = aid,
+                     .next_action = next_action,
+                     .hard = hard};
+    st = itr_payment_failed(c, &t, err, errlen);
     if (st == DB_OK)
         *recorded = true;
     if (st == DB_OK && ctx->metrics != NULL)

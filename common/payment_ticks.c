@@ -11,6 +11,7 @@
 
 #include "ledgerline/config.h"
 #include "ledgerline/credit.h"
+#include "ledgerline/invoice_transitions.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
@@ -51,13 +52,6 @@ static const char pay_due_retry_sql[] =
     "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
     " AND i.id > $5::bigint ORDER BY i.id LIMIT $6::int";
 
-/* Invoices past their due date, unpaid and not in a retry cycle (section 6):
- * overdue on the first business date after the due date. */
-#define PAY_OVERDUE_WHERE                                                                          \
-    " WHERE i.status IN ('sent', 'partial', 'failed') AND i.due_date < $1::date"                   \
-    " AND NOT (i.status = 'failed' AND i.next_payment_retry_at IS NOT NULL)"                       \
-    " AND i.autopay_status <> 'processing'" PAY_SHARD_FILTER
-
 typedef struct {
     const tick_msg *t;
     int64_t count;
@@ -72,49 +66,14 @@ static void pay_tick_params(const tick_msg *t, char day[16], char shards[24], ch
     db_i64(t->firm_id, firm, 24);
 }
 
+/* Section 6 on the tick's shard: billing.mark_overdue (sql/022). */
 static db_status pay_overdue_tx(db_conn *c, void *arg, char *err, size_t errlen)
 {
     pay_tick_arg *a = arg;
     char day[16], shards[24], shard[24], firm[24];
     pay_tick_params(a->t, day, shards, shard, firm);
-    const char *p[] = {day, shards, shard, a->t->firm_id ? firm : NULL};
-    db_status st;
-    PGresult *r = db_exec(
-        c, "UPDATE billing.invoices i SET status = 'overdue'" PAY_OVERDUE_WHERE " RETURNING i.id",
-        4, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    a->count = PQntuples(r);
-    if (a->count == 0) {
-        PQclear(r);
-        return DB_OK;
-    }
-    /* Audit and events in a second statement: a function called from the
-     * UPDATE's own statement would not see the new status. */
-    size_t cap = (size_t)a->count * 21 + 3, len = 0;
-    char *ids = malloc(cap);
-    if (ids == NULL) {
-        PQclear(r);
-        snprintf(err, errlen, "out of memory");
-        return DB_TRANSIENT;
-    }
-    ids[len++] = '{';
-    for (int i = 0; i < PQntuples(r); i++)
-        len += (size_t)snprintf(ids + len, cap - len, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-    snprintf(ids + len, cap - len, "}");
-    PQclear(r);
-    const char *pa[] = {day, ids};
-    st =
-        db_command(c,
-                   "SELECT billing.audit(i.firm_id, 'invoice_overdue', 'WARNING', NULL,"
-                   "  jsonb_build_object('invoice_id', i.id, 'due_date', i.due_date,"
-                   "   'business_date', $1::date, 'balance_due_cents',"
-                   "   billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents))),"
-                   "  billing.invoice_event(i.id, 'invoice.overdue', 0, NULL)"
-                   " FROM billing.invoices i WHERE i.id = ANY($2::bigint[]) ORDER BY i.id",
-                   2, pa, err, errlen);
-    free(ids);
-    return st;
+    return itr_mark_overdue(c, day, shards, shard, a->t->firm_id ? firm : NULL, &a->count, err,
+                            errlen);
 }
 
 /* Autopay turned off (the client's, or the invoice's opt-in): every
@@ -214,7 +173,10 @@ db_status payments_preview(db_conn *c, payments_kind kind, civil_date on, int64_
         " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
         " WHERE billing.charge_due('retry', i.status, i.autopay_opt_in, i.autopay_status,"
         "  i.autopay_next_charge_at, i.next_payment_retry_at, $1::date)" PAY_SHARD_FILTER
-        " UNION ALL SELECT 'overdue', i.id FROM billing.invoices i" PAY_OVERDUE_WHERE;
+        " UNION ALL SELECT 'overdue', i.id FROM billing.invoices i"
+        " WHERE i.status IN ('sent', 'partial', 'failed') AND i.due_date < $1::date"
+        " AND billing.becomes_overdue(i.status, i.due_date, i.next_payment_retry_at,"
+        "  i.autopay_status, $1::date)" PAY_SHARD_FILTER;
     char sql[2048];
     snprintf(
         sql, sizeof sql,

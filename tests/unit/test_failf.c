@@ -17,9 +17,8 @@ static void test_primary_detail_hint(void **state)
     assert_int_equal(ll_failf(err, sizeof err, "cannot resume invoice %d: it is not parked", 7),
                      -1);
     assert_int_equal(ll_detailf(err, sizeof err, "Its autopay is %s.", "scheduled"), -1);
-    assert_int_equal(ll_hintf(err, sizeof err, "Only an invoice in %s is resumed.",
-                              "needs_attention"),
-                     -1);
+    assert_int_equal(
+        ll_hintf(err, sizeof err, "Only an invoice in %s is resumed.", "needs_attention"), -1);
     assert_string_equal(err, "cannot resume invoice 7: it is not parked\n"
                              "DETAIL: Its autopay is scheduled.\n"
                              "HINT: Only an invoice in needs_attention is resumed.");
