@@ -23,6 +23,8 @@
  */
 #include "ledgerline/credit.h"
 
+#include "ledgerline/queries.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +60,7 @@ static db_status credit_lock_client(db_conn *c, int64_t client_id, int64_t *firm
     const char *p[] = {db_i64(client_id, b, sizeof b)};
     db_status st;
     PGresult *r = db_exec(c,
-                          lock ? "SELECT firm_id, currency FROM billing.clients WHERE id = $1 "
-                                 "FOR NO KEY UPDATE"
+                          lock ? llq_credit_select_clients
                                : "SELECT firm_id, currency FROM billing.clients WHERE id = $1",
                           1, p, &st, err, errlen);
     if (r == NULL)
@@ -84,11 +85,7 @@ static db_status credit_sum(db_conn *c, int64_t client_id, int64_t *balance, cha
     char b[24];
     const char *p[] = {db_i64(client_id, b, sizeof b)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT coalesce(sum(CASE entry_type WHEN 'credit' THEN amount_cents "
-                          "ELSE -amount_cents END), 0) FROM billing.credit_ledger "
-                          "WHERE client_id = $1",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_credit_select_credit_ledger, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *balance = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -213,16 +210,7 @@ db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents, 
  * has a remainder; only those are locked, in id order, which is what keeps
  * two concurrent expiries (and applications) deadlock-free. The remainders
  * are computed again after the locks. */
-static const char *const EXPIRE_LOCK_SQL =
-    "WITH cand AS (SELECT DISTINCT l.client_id FROM billing.credit_ledger l "
-    "  WHERE l.entry_type = 'credit' AND l.expires_at < $1::date "
-    "  AND ($2::bigint = 0 OR l.firm_id = $2) AND ($3::bigint = 0 OR l.client_id = $3) "
-    "  AND NOT EXISTS (SELECT 1 FROM billing.credit_ledger x WHERE x.expired_entry_id = l.id)), "
-    "live AS (SELECT cand.client_id FROM cand WHERE EXISTS (SELECT 1 "
-    "  FROM billing.credit_remainders(cand.client_id) r "
-    "  WHERE r.expires_at < $1::date AND r.remaining_cents > 0)) "
-    "SELECT c.id FROM billing.clients c WHERE c.id IN (SELECT client_id FROM live) "
-    "ORDER BY c.id FOR NO KEY UPDATE";
+static const char *const EXPIRE_LOCK_SQL = llq_credit_expire_lock;
 
 /* After the locks (a new statement, so it sees every committed entry): one
  * `expired` debit per lapsed credit with a remainder, each with its audit
@@ -352,11 +340,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     char bi[24];
     const char *pi[] = {db_i64(invoice_id, bi, sizeof bi)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT i.firm_id, i.client_id, i.status, i.currency, i.total_cents, "
-                          "i.amount_paid_cents, i.invoice_number FROM billing.invoices i "
-                          "WHERE i.id = $1 FOR UPDATE",
-                          1, pi, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_credit_select_invoices, 1, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) != 1) {
@@ -446,11 +430,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         /* Paid in full by credit (billing.land_money queued invoice.paid). */
         char bt[24];
         const char *pp[] = {pa[0], pa[1], pa[2], pa[5], db_i64(total, bt, sizeof bt)};
-        st = db_command(c,
-                        "SELECT billing.audit($1, 'invoice_paid', 'INFO', $4, "
-                        "jsonb_build_object('invoice_id', $3::bigint, 'client_id', $2::bigint, "
-                        "'amount_paid_cents', $5::bigint, 'source', 'credit'))",
-                        5, pp, err, errlen);
+        st = db_command(c, llq_credit_audit_invoice_paid, 5, pp, err, errlen);
         if (st != DB_OK)
             return st;
     }

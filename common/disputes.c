@@ -8,6 +8,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/invoice_transitions.h"
 #include "ledgerline/vocab.h"
+#include "ledgerline/queries.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -212,14 +213,7 @@ static db_status dispute_funds_audit(db_conn *c, const dispute_ctx *x, int64_t d
                        DI64(count),
                        x->ev->id,
                        DI64(dispute_id)};
-    return db_command(c,
-                      "SELECT billing.audit($1::bigint, $2::text, $3::text, NULL,"
-                      " jsonb_build_object('invoice_id', $4::bigint, 'dispute_id', $12::bigint,"
-                      " 'stripe_dispute_id', $5::text, 'amount_cents', $6::bigint,"
-                      " 'currency', $7::text, 'balance_amount_cents', $8::bigint,"
-                      " 'balance_fee_cents', $9::bigint, 'balance_transactions', $10::bigint,"
-                      " 'stripe_event_id', $11::text))",
-                      12, p, err, errlen);
+    return db_command(c, llq_dispute_audit_funds, 12, p, err, errlen);
 }
 
 db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const dispute_info *d,
@@ -231,10 +225,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     /* The invoice row lock serialises every event about this invoice
      * (several worker instances, a dispute and a refund at once). */
     const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
-    PGresult *r = db_exec(c,
-                          "SELECT currency FROM billing.invoices"
-                          " WHERE id = $1 AND firm_id = $2 FOR UPDATE",
-                          2, pi, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_dispute_select_invoices, 2, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -255,10 +246,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     }
 
     const char *pd[] = {d->id};
-    r = db_exec(c,
-                "SELECT id, status, stripe_event_created FROM billing.payment_disputes"
-                " WHERE stripe_dispute_id = $1 FOR UPDATE",
-                1, pd, &st, err, errlen);
+    r = db_exec(c, llq_dispute_select_payment_disputes, 1, pd, &st, err, errlen);
     if (r == NULL)
         return st;
     bool exists = PQntuples(r) > 0;
@@ -290,20 +278,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     out->status = old_status;
     if (!exists) {
         int64_t id = 0;
-        st = disputes_q64(
-            c,
-            "INSERT INTO billing.payment_disputes (firm_id, invoice_id, status, reason,"
-            " amount_cents, currency, stripe_dispute_id, stripe_charge_id, opened_at,"
-            " respond_by, closed_at, evidence_submitted, resolution, resolution_reason,"
-            " stripe_status, stripe_event_created) VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6,"
-            " $7, NULLIF($8, ''),"
-            " CASE WHEN $9::bigint > 0 THEN to_timestamp($9::bigint) ELSE now() END,"
-            " CASE WHEN $10::bigint > 0 THEN to_timestamp($10::bigint) END,"
-            " CASE WHEN $3 = 'closed' THEN CASE WHEN $11::bigint > 0"
-            "   THEN to_timestamp($11::bigint) ELSE now() END END,"
-            " $12::boolean, $13, CASE WHEN $3 = 'closed' THEN $14 END, $14, $11::bigint)"
-            " RETURNING id",
-            14, pv, &id, err, errlen);
+        st = disputes_q64(c, llq_dispute_insert_payment_disputes, 14, pv, &id, err, errlen);
         if (st != DB_OK)
             return st;
         out->dispute_id = id;
@@ -329,20 +304,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
                             res,
                             d->stripe_status,
                             d->charge};
-        st =
-            db_command(c,
-                       "UPDATE billing.payment_disputes SET status = $2, reason = NULLIF($3, ''),"
-                       " amount_cents = $4, currency = $5,"
-                       " respond_by = CASE WHEN $6::bigint > 0 THEN to_timestamp($6::bigint)"
-                       "   ELSE respond_by END,"
-                       " closed_at = CASE WHEN $2 = 'closed' THEN CASE WHEN $7::bigint > 0"
-                       "   THEN to_timestamp($7::bigint) ELSE now() END END,"
-                       " evidence_submitted = evidence_submitted OR $8::boolean,"
-                       " resolution = $9, resolution_reason = CASE WHEN $2 = 'closed' THEN $10 END,"
-                       " stripe_status = $10, stripe_event_created = $7::bigint,"
-                       " stripe_charge_id = coalesce(NULLIF($11, ''), stripe_charge_id)"
-                       " WHERE id = $1",
-                       11, pu, err, errlen);
+        st = db_command(c, llq_dispute_update_payment_disputes, 11, pu, err, errlen);
         if (st != DB_OK)
             return st;
         out->changed = true;
@@ -378,15 +340,7 @@ static db_status dispute_unmatched_work(db_conn *c, void *varg, char *err, size_
                        a->refs->charge,
                        a->refs->payment_intent,
                        a->refs->metadata_invoice_id};
-    return db_command(c,
-                      "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
-                      " jsonb_build_object('stripe_event_id', $1::text,"
-                      " 'stripe_event_type', $2::text, 'stripe_object_id', NULLIF($3::text, ''),"
-                      " 'stripe_charge_id', NULLIF($4::text, ''),"
-                      " 'stripe_payment_intent_id', NULLIF($5::text, ''),"
-                      " 'metadata_invoice_id', NULLIF($6::text, ''),"
-                      " 'disposition', 'dead-lettered for an operator'))",
-                      6, p, err, errlen);
+    return db_command(c, llq_dispute_audit_stripe_event_unmatched, 6, p, err, errlen);
 }
 
 db_status dispute_audit_unmatched(db_conn *c, const char *consumer, const stripe_event *ev,
@@ -544,21 +498,7 @@ db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_
     db_status st;
     /* Newest payment first; invoices from before section 11 have no
      * payment rows, only their own intent and charge. */
-    PGresult *r = db_exec(
-        c,
-        "SELECT pi, ch, left_cents FROM ("
-        " SELECT p.id, p.stripe_payment_intent_id AS pi, coalesce(p.stripe_charge_id, '') AS ch,"
-        "  greatest(p.received_cents - coalesce((SELECT sum(f.applied_cents)"
-        "   FROM billing.refunds f WHERE f.payment_id = p.id OR (p.stripe_charge_id IS NOT"
-        "   NULL AND f.stripe_charge_id = p.stripe_charge_id)), 0), 0) AS left_cents"
-        " FROM billing.payments p WHERE p.invoice_id = $1 AND p.source = 'stripe'"
-        " UNION ALL SELECT 0, coalesce(i.stripe_payment_intent_id, ''),"
-        "  coalesce(i.stripe_charge_id, ''), i.amount_paid_cents FROM billing.invoices i"
-        "  WHERE i.id = $1 AND NOT EXISTS (SELECT 1 FROM billing.payments p"
-        "   WHERE p.invoice_id = i.id AND p.source = 'stripe')"
-        "  AND (i.stripe_payment_intent_id IS NOT NULL OR i.stripe_charge_id IS NOT NULL))"
-        " t WHERE left_cents > 0 ORDER BY id DESC",
-        1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_dispute_select_refunds, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int k = PQntuples(r);
@@ -625,17 +565,7 @@ static db_status refund_sync_rows(db_conn *c, int64_t invoice_id, int64_t firm_i
             DI64(f->amount), f->status,        DI64(want), payment_id ? DI64(payment_id) : NULL};
         db_status st;
         /* The row's applied_cents before and after, in one statement. */
-        PGresult *r = db_exec(
-            c,
-            "WITH old AS (SELECT applied_cents FROM billing.refunds WHERE stripe_refund_id = $3"
-            "  FOR UPDATE),"
-            " up AS (INSERT INTO billing.refunds (firm_id, invoice_id, stripe_refund_id,"
-            "  stripe_charge_id, amount_cents, status, applied_cents, payment_id)"
-            "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint)"
-            "  ON CONFLICT (stripe_refund_id) DO UPDATE SET status = EXCLUDED.status,"
-            "   applied_cents = EXCLUDED.applied_cents RETURNING xmax = 0 AS inserted)"
-            " SELECT coalesce((SELECT applied_cents FROM old), 0), (SELECT inserted FROM up)",
-            8, p, &st, err, errlen);
+        PGresult *r = db_exec(c, llq_dispute_with_refunds, 8, p, &st, err, errlen);
         if (r == NULL)
             return st;
         int64_t had = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -660,14 +590,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     memset(out, 0, sizeof *out);
     db_status st;
     const char *pi[] = {DI64(invoice_id), DI64(firm_id), ch->id, ch->payment_intent};
-    PGresult *r = db_exec(c,
-                          "SELECT i.currency, i.status, i.amount_paid_cents, i.refunded_cents,"
-                          " (SELECT p.id FROM billing.payments p WHERE p.invoice_id = i.id"
-                          "  AND p.source = 'stripe' AND (p.stripe_charge_id = $3"
-                          "   OR p.stripe_payment_intent_id = nullif($4, ''))"
-                          "  ORDER BY p.stripe_charge_id = $3 DESC LIMIT 1), i.client_id"
-                          " FROM billing.invoices i WHERE i.id = $1 AND i.firm_id = $2 FOR UPDATE",
-                          4, pi, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_dispute_select_payments, 4, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -698,10 +621,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
         /* 11.1: the overpayment credit this payment created first. */
         const char *pt[] = {DI64(invoice_id), payment_id ? DI64(payment_id) : NULL, DI64(taken),
                             ch->id};
-        r = db_exec(c,
-                    "SELECT from_credit_cents, from_invoice_cents FROM billing.take_back($1,"
-                    " $2::bigint, $3, 'refund', $4, NULL)",
-                    4, pt, &st, err, errlen);
+        r = db_exec(c, llq_dispute_select_take_back, 4, pt, &st, err, errlen);
         if (r != NULL) {
             from_credit = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
             from_invoice = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
@@ -711,10 +631,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     if (st == DB_OK && given > 0) {
         /* 11.11: a failed refund's money comes back. */
         const char *pg[] = {DI64(invoice_id), payment_id ? DI64(payment_id) : NULL, DI64(given)};
-        r = db_exec(c,
-                    "SELECT to_invoice_cents, to_credit_cents FROM billing.give_back($1,"
-                    " $2::bigint, $3, current_date)",
-                    3, pg, &st, err, errlen);
+        r = db_exec(c, llq_dispute_give_back, 3, pg, &st, err, errlen);
         if (r != NULL) {
             to_invoice = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
             to_credit = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
@@ -892,29 +809,7 @@ db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *er
     /* Counts are exact integers; the win rate is won / (won + lost), as an
      * exact fraction and as a whole percentage rounded half up, computed in
      * integers (no floating point). */
-    r = db_exec(
-        c,
-        "WITH d AS (SELECT * FROM billing.payment_disputes WHERE firm_id = $1),"
-        " n AS (SELECT count(*) AS total,"
-        "  count(*) FILTER (WHERE status <> 'closed') AS open,"
-        "  count(*) FILTER (WHERE status = 'opened') AS opened,"
-        "  count(*) FILTER (WHERE status = 'under_review') AS under_review,"
-        "  count(*) FILTER (WHERE resolution = 'won') AS won,"
-        "  count(*) FILTER (WHERE resolution = 'lost') AS lost FROM d),"
-        " cur AS (SELECT currency, sum(amount_cents) AS disputed,"
-        "  coalesce(sum(amount_cents) FILTER (WHERE status <> 'closed'), 0) AS open_c,"
-        "  coalesce(sum(amount_cents) FILTER (WHERE resolution = 'won'), 0) AS won_c,"
-        "  coalesce(sum(amount_cents) FILTER (WHERE resolution = 'lost'), 0) AS lost_c"
-        "  FROM d GROUP BY currency)"
-        " SELECT jsonb_build_object('firm_id', $1::bigint, 'total', n.total, 'open', n.open,"
-        "  'opened', n.opened, 'under_review', n.under_review, 'won', n.won, 'lost', n.lost,"
-        "  'win_rate_percent', CASE WHEN n.won + n.lost > 0 THEN"
-        "   (n.won * 200 + n.won + n.lost) / (2 * (n.won + n.lost)) END,"
-        "  'win_rate', CASE WHEN n.won + n.lost > 0 THEN n.won || '/' || (n.won + n.lost) END,"
-        "  'currencies', coalesce((SELECT jsonb_agg(jsonb_build_object('currency', currency,"
-        "   'disputed_cents', disputed, 'open_cents', open_c, 'won_cents', won_c,"
-        "   'lost_cents', lost_c) ORDER BY currency) FROM cur), '[]'::jsonb))::text FROM n",
-        1, p, &st, err, errlen);
+    r = db_exec(c, llq_dispute_with_payment_disputes, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *json_text = strdup(PQgetvalue(r, 0, 0));

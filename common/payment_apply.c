@@ -15,6 +15,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/queries.h"
 
 /* An answer that changes nothing for the customer: the attempt stays
  * unfinished (transient_error, with why), the invoice's autopay waits for
@@ -23,16 +24,7 @@ static db_status pay_keep_open(db_conn *c, const char *aid, const char *code, co
                                bool park, char *err, size_t errlen)
 {
     const char *p[] = {aid, pay_null(code), message, park ? "true" : "false"};
-    return db_command(c,
-                      "WITH a AS (UPDATE billing.payment_attempts SET status = 'transient_error',"
-                      "  failure_code = $2, failure_message = $3 WHERE id = $1::bigint"
-                      "  RETURNING invoice_id)"
-                      " UPDATE billing.invoices i SET autopay_status ="
-                      "  CASE WHEN $4::boolean THEN 'needs_attention'"
-                      "   WHEN i.status = 'failed' THEN 'failed' ELSE 'scheduled' END"
-                      " FROM a WHERE i.id = a.invoice_id AND i.autopay_opt_in"
-                      " AND i.autopay_status IN ('processing', 'scheduled', 'failed')",
-                      4, p, err, errlen);
+    return db_command(c, llq_pay_apply_with_payment_attempts_1, 4, p, err, errlen);
 }
 
 db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
@@ -47,10 +39,7 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     const char *p[] = {aid};
     db_status st;
     /* Invoice, then attempt: the lock order of every money path. */
-    PGresult *r = db_exec(c,
-                          "SELECT a.status FROM billing.invoices i JOIN billing.payment_attempts a"
-                          " ON a.invoice_id = i.id WHERE a.id = $1::bigint FOR UPDATE",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_apply_select_invoices_1, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
@@ -96,12 +85,7 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
         if (st != DB_OK)
             return st;
         const char *pc[] = {aid, res->message};
-        return db_command(c,
-                          "SELECT billing.audit(a.firm_id, 'payment_attempt_conflict', 'CRITICAL',"
-                          " NULL, jsonb_build_object('attempt_id', a.id, 'invoice_id',"
-                          " a.invoice_id, 'stripe_message', $2::text))"
-                          " FROM billing.payment_attempts a WHERE a.id = $1::bigint",
-                          2, pc, err, errlen);
+        return db_command(c, llq_pay_apply_audit_payment_attempt_conflict, 2, pc, err, errlen);
     }
     case PAYMENTS_ANSWER_PAID: {
         a->stats->charged++;
@@ -152,12 +136,7 @@ static db_status pay_abandon(db_conn *c, void *arg, char *err, size_t errlen)
     char aid[24];
     const char *p[] = {db_i64(a->job->attempt_id, aid, sizeof aid)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT a.status, i.autopay_opt_in AND c.autopay_enabled, i.id"
-                          " FROM billing.invoices i JOIN billing.payment_attempts a"
-                          " ON a.invoice_id = i.id JOIN billing.clients c ON c.id = i.client_id"
-                          " WHERE a.id = $1::bigint FOR UPDATE OF i, a",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_apply_select_invoices_2, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
@@ -169,24 +148,12 @@ static db_status pay_abandon(db_conn *c, void *arg, char *err, size_t errlen)
     if (!open)
         return DB_OK;
     a->stats->abandoned++;
-    st = db_command(c,
-                    "WITH a AS (UPDATE billing.payment_attempts SET status = 'abandoned',"
-                    "  finished_at = now(), failure_message = 'no PaymentIntent at Stripe for"
-                    " this attempt''s key' WHERE id = $1::bigint"
-                    "  RETURNING id, firm_id, invoice_id, idempotency_key)"
-                    " SELECT billing.audit(firm_id, 'payment_attempt_abandoned', 'INFO', NULL,"
-                    "  jsonb_build_object('attempt_id', id, 'invoice_id', invoice_id,"
-                    "   'idempotency_key', idempotency_key)) FROM a",
-                    1, p, err, errlen);
+    st = db_command(c, llq_pay_apply_with_payment_attempts_2, 1, p, err, errlen);
     if (st != DB_OK)
         return st;
     if (!wanted)
         return pay_cancel(c, inv, err, errlen);
-    return db_command(c,
-                      "UPDATE billing.invoices SET autopay_status = CASE WHEN status = 'failed'"
-                      " THEN 'failed' ELSE 'scheduled' END"
-                      " WHERE id = $1::bigint AND autopay_status IN ('processing', 'scheduled')",
-                      1, (const char *const[]){inv}, err, errlen);
+    return db_command(c, llq_pay_apply_update_invoices, 1, (const char *const[]){inv}, err, errlen);
 }
 
 /* Resolves one attempt by asking Stripe (outside any transaction), then

@@ -15,6 +15,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/queries.h"
 
 /* The invoice's latest unfinished attempt, and what to do with it (rules
  * 11.2-11.4): replayed with its own key and parameters only while Stripe
@@ -32,18 +33,7 @@ static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, bool 
     char day[16];
     date_format(a->on, day, sizeof day);
     const char *p[] = {inv, day, pay_null(j->pm)};
-    PGresult *r = db_exec(
-        c,
-        "SELECT id, idempotency_key, amount_cents, coalesce(stripe_payment_intent_id, ''),"
-        " coalesce(payment_method_id, ''), coalesce(stripe_customer_id, ''), currency, status,"
-        " firm_id, created_at < greatest(now(), $2::date::timestamp AT TIME ZONE 'UTC')"
-        "  - interval '23 hours',"
-        " coalesce(failure_code = 'idempotency_error', false),"
-        " payment_method_id IS NOT DISTINCT FROM $3, extract(epoch FROM created_at)::bigint"
-        " FROM billing.payment_attempts"
-        " WHERE invoice_id = $1::bigint AND status IN ('processing', 'transient_error')"
-        " ORDER BY attempt_no DESC LIMIT 1",
-        3, p, st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_prepare_select_payment_attempts_1, 3, p, st, err, errlen);
     if (r == NULL)
         return -1;
     if (PQntuples(r) == 0) {
@@ -70,10 +60,7 @@ static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, bool 
         pay_copy(j->customer, sizeof j->customer, r, 0, 5);
         pay_copy(j->currency, sizeof j->currency, r, 0, 6);
         PQclear(r);
-        *st = db_command(c,
-                         "UPDATE billing.invoices SET autopay_status = 'processing'"
-                         " WHERE id = $1::bigint AND autopay_opt_in",
-                         1, p, err, errlen);
+        *st = db_command(c, llq_pay_prepare_update_invoices, 1, p, err, errlen);
         return *st == DB_OK ? 1 : -1;
     }
     j->what = JOB_LOOKUP;
@@ -87,16 +74,7 @@ static int pay_unfinished(db_conn *c, pay_prepare_arg *a, const char *inv, bool 
 db_status pay_cancel(db_conn *c, const char *inv, char *err, size_t errlen)
 {
     const char *p[] = {inv};
-    return db_command(c,
-                      "WITH u AS (UPDATE billing.invoices SET autopay_status = 'cancelled',"
-                      "  autopay_opt_in = false, autopay_next_charge_at = NULL,"
-                      "  next_payment_retry_at = NULL WHERE id = $1::bigint"
-                      "  AND autopay_status <> 'cancelled'"
-                      "  RETURNING id, firm_id, client_id)"
-                      " SELECT billing.audit(firm_id, 'autopay_cancelled', 'INFO', NULL,"
-                      "  jsonb_build_object('invoice_id', id, 'client_id', client_id,"
-                      "   'reason', 'client autopay disabled')) FROM u",
-                      1, p, err, errlen);
+    return db_command(c, llq_pay_prepare_with_invoices, 1, p, err, errlen);
 }
 
 /* The autopay states an opt-out cancels. */
@@ -118,20 +96,7 @@ db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
      * invoice take turns, and the second sees the first one's attempt
      * (below) instead of starting another with a new key. */
     const char *p[] = {inv, day, payments_kind_names[a->kind]};
-    PGresult *r = db_exec(c,
-                          "SELECT i.firm_id,"
-                          " billing.balance_due(i.total_cents, i.amount_paid_cents,"
-                          "  i.credited_cents), i.currency,"
-                          " i.autopay_opt_in AND c.autopay_enabled, i.autopay_status,"
-                          " coalesce(nullif(c.autopay_payment_method_id, ''),"
-                          "  nullif(i.autopay_payment_method_id, '')),"
-                          " c.stripe_customer_id,"
-                          " billing.charge_due($3, i.status, i.autopay_opt_in, i.autopay_status,"
-                          "  i.autopay_next_charge_at, i.next_payment_retry_at, $2::date),"
-                          " i.currency = c.currency"
-                          " FROM billing.invoices i JOIN billing.clients c ON c.id = i.client_id"
-                          " WHERE i.id = $1::bigint FOR UPDATE OF i",
-                          3, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_prepare_select_invoices, 3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -192,10 +157,7 @@ db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
         return DB_OK; /* billing.land_money closed the autopay */
     }
 
-    r = db_exec(c,
-                "SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
-                " WHERE invoice_id = $1::bigint",
-                1, p, &st, err, errlen);
+    r = db_exec(c, llq_pay_prepare_select_payment_attempts_2, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int64_t attempt_no = pay_i64(r, 0, 0);
@@ -213,16 +175,7 @@ db_status pay_prepare(db_conn *c, void *arg, char *err, size_t errlen)
                         pay_null(j->pm),
                         pay_null(j->customer),
                         j->currency};
-    r = db_exec(c,
-                "WITH a AS (INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no,"
-                "  kind, idempotency_key, amount_cents, status, payment_method_id,"
-                "  stripe_customer_id, currency)"
-                "  SELECT firm_id, id, $2::int, $3, $4, $5::bigint, 'processing', $6, $7, $8"
-                "  FROM billing.invoices WHERE id = $1::bigint RETURNING id),"
-                " i AS (UPDATE billing.invoices SET autopay_status = 'processing',"
-                "  autopay_last_attempt_at = now() WHERE id = $1::bigint)"
-                " SELECT id FROM a",
-                8, pi, &st, err, errlen);
+    r = db_exec(c, llq_pay_prepare_with_payment_attempts, 8, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     j->attempt_id = pay_i64(r, 0, 0);

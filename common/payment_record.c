@@ -17,6 +17,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/queries.h"
 
 /* The invoice's currency and whether an attempt of ours created this
  * PaymentIntent (attempt_id, or an attempt holding the intent). */
@@ -27,13 +28,7 @@ static db_status pay_money_context(db_conn *c, const payments_money *m, char cur
     const char *p[] = {db_i64(m->invoice_id, id, sizeof id), m->payment_intent,
                        db_i64(m->attempt_id, aid, sizeof aid)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT i.currency, (SELECT a.id FROM billing.payment_attempts a"
-                          "  WHERE a.invoice_id = i.id AND (a.id = $3::bigint"
-                          "   OR a.stripe_payment_intent_id = $2) ORDER BY a.id = $3::bigint"
-                          "  DESC LIMIT 1)"
-                          " FROM billing.invoices i WHERE i.id = $1::bigint FOR UPDATE",
-                          3, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_record_select_payment_attempts_1, 3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -77,16 +72,7 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
     /* The unique PaymentIntent id is what makes money count once, however
      * many times (and by whom) its success is reported. */
     const char *p1[] = {id, m->payment_intent, currency, pay_null(m->charge), amt};
-    PGresult *r = db_exec(
-        c,
-        "WITH pay AS (INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source,"
-        "  stripe_payment_intent_id, currency, stripe_charge_id, received_cents)"
-        "  SELECT firm_id, id, 0, 'stripe', $2::text, $3::text, $4::text, $5::bigint"
-        "  FROM billing.invoices"
-        "  WHERE id = $1::bigint"
-        "  ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING id)"
-        " SELECT pay.id FROM pay",
-        5, p1, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_record_with_payments_1, 5, p1, &st, err, errlen);
     if (r == NULL)
         return st;
     int fresh = PQntuples(r);
@@ -97,11 +83,7 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
     /* The attempt that created this intent is finished, whoever reported
      * it first (11.5). */
     const char *pa[] = {aid, m->payment_intent};
-    st = db_command(c,
-                    "UPDATE billing.payment_attempts SET status = 'succeeded', finished_at = now(),"
-                    " failure_code = NULL, failure_message = NULL, stripe_payment_intent_id = $2"
-                    " WHERE id = $1::bigint AND status <> 'succeeded'",
-                    2, pa, err, errlen);
+    st = db_command(c, llq_pay_record_update_payment_attempts_1, 2, pa, err, errlen);
     if (st != DB_OK || fresh == 0)
         return st;
 
@@ -114,12 +96,7 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
     char ap[24];
     db_i64(apply, ap, sizeof ap);
     const char *p3[] = {id, ap, m->payment_intent, pay_null(m->charge), payment_id};
-    st = db_command(c,
-                    "WITH pay AS (UPDATE billing.payments SET amount_cents = $2::bigint"
-                    "  WHERE id = $5::bigint)"
-                    " UPDATE billing.invoices SET stripe_payment_intent_id = $3,"
-                    "  stripe_charge_id = coalesce($4, stripe_charge_id) WHERE id = $1::bigint",
-                    5, p3, err, errlen);
+    st = db_command(c, llq_pay_record_with_payments_2, 5, p3, err, errlen);
     if (st != DB_OK)
         return st;
 
@@ -130,11 +107,7 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
              m->invoice_id, payment_id, apply, m->amount_cents, over);
     const char *p4[] = {id, attempt_id > 0 ? "invoice_autopaid" : "payment_received", meta,
                         m->payment_intent};
-    st = db_command(c,
-                    "SELECT billing.audit(firm_id, $2, 'INFO', NULL,"
-                    " $3::jsonb || jsonb_build_object('payment_intent', $4::text))"
-                    " FROM billing.invoices WHERE id = $1::bigint",
-                    4, p4, err, errlen);
+    st = db_command(c, llq_pay_record_select_invoices_1, 4, p4, err, errlen);
     if (st != DB_OK)
         return st;
     if (over > 0) {
@@ -168,16 +141,7 @@ db_status payments_mark_processing(db_conn *c, int64_t invoice_id, int64_t attem
     char id[24], aid[24];
     const char *p[] = {db_i64(invoice_id, id, sizeof id), payment_intent,
                        db_i64(attempt_id, aid, sizeof aid)};
-    return db_command(
-        c,
-        "WITH att AS (UPDATE billing.payment_attempts SET status = 'processing',"
-        "  stripe_payment_intent_id = $2"
-        "  WHERE (id = $3::bigint OR stripe_payment_intent_id = $2)"
-        "  AND status IN ('processing', 'transient_error') RETURNING id)"
-        " UPDATE billing.invoices SET autopay_status = 'processing'"
-        " WHERE id = $1::bigint AND autopay_opt_in AND NOT billing.invoice_closed(status)"
-        " AND status <> 'paid' AND EXISTS (SELECT 1 FROM att)",
-        3, p, err, errlen);
+    return db_command(c, llq_pay_record_with_payment_attempts, 3, p, err, errlen);
 }
 
 /* Finds (and locks) the attempt a failure belongs to, writing one for an
@@ -192,12 +156,7 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     db_i64(f->amount_cents, amt, sizeof amt);
     const char *p[] = {aid, pay_null(f->payment_intent), inv};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT id, status FROM billing.payment_attempts"
-                          " WHERE (id = $1::bigint AND $1::bigint > 0)"
-                          "    OR ($1::bigint = 0 AND stripe_payment_intent_id = $2)"
-                          " FOR UPDATE",
-                          2, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_record_select_payment_attempts_2, 2, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *already = *abandoned = false;
@@ -216,20 +175,7 @@ static db_status pay_failure_attempt(db_conn *c, const payments_failure *f, int6
     char key[PAYMENTS_KEY_MAX];
     snprintf(key, sizeof key, "stripe:%s", f->payment_intent ? f->payment_intent : "");
     const char *p2[] = {inv, key, pay_null(f->payment_intent), amt};
-    r = db_exec(
-        c,
-        "INSERT INTO billing.payment_attempts (firm_id, invoice_id, attempt_no, kind,"
-        " idempotency_key, amount_cents, stripe_payment_intent_id, status, currency)"
-        " SELECT i.firm_id, i.id,"
-        "  (SELECT coalesce(max(attempt_no), 0) + 1 FROM billing.payment_attempts"
-        "   WHERE invoice_id = i.id), 'autopay', $2,"
-        "  CASE WHEN $4::bigint > 0 THEN $4::bigint"
-        "   ELSE billing.balance_due(i.total_cents, i.amount_paid_cents, i.credited_cents) END,"
-        " $3, 'processing',"
-        "  i.currency"
-        " FROM billing.invoices i WHERE i.id = $1::bigint"
-        " AND NOT billing.never_charged(i.status) RETURNING id",
-        4, p2, &st, err, errlen);
+    r = db_exec(c, llq_pay_record_insert_payment_attempts, 4, p2, &st, err, errlen);
     if (r == NULL)
         return st;
     /* A draft or void invoice has no attempts (rule 12.3): the failure of a
@@ -256,21 +202,13 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
     db_i64(attempt_id, aid, sizeof aid);
     const char *pa[] = {aid, code, f->message ? f->message : "", pay_null(f->payment_intent),
                         f->failed_at};
-    st = db_command(c,
-                    "UPDATE billing.payment_attempts SET status = 'failed', failure_code = $2,"
-                    " failure_message = $3, finished_at = now(), failed_at = $5::timestamptz,"
-                    " stripe_payment_intent_id = coalesce($4, stripe_payment_intent_id)"
-                    " WHERE id = $1::bigint",
-                    5, pa, err, errlen);
+    st = db_command(c, llq_pay_record_update_payment_attempts_2, 5, pa, err, errlen);
     /* An attempt we had given up on: a newer attempt owns the invoice now. */
     if (st != DB_OK || abandoned)
         return st;
 
     const char *pi[] = {inv};
-    PGresult *r = db_exec(c,
-                          "SELECT status, payment_retry_count FROM billing.invoices"
-                          " WHERE id = $1::bigint FOR UPDATE",
-                          1, pi, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_record_select_invoices_2, 1, pi, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {
@@ -322,13 +260,7 @@ db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *
     char id[24];
     const char *p[] = {db_i64(invoice_id, id, sizeof id), by};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "WITH u AS (UPDATE billing.invoices SET autopay_status = 'scheduled'"
-                          "  WHERE id = $1::bigint AND autopay_status = 'needs_attention'"
-                          "  RETURNING id, firm_id)"
-                          " SELECT billing.audit(firm_id, 'autopay_resumed', 'INFO', $2,"
-                          "  jsonb_build_object('invoice_id', id)) FROM u",
-                          2, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_pay_record_with_invoices, 2, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int n = PQntuples(r);

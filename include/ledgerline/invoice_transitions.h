@@ -23,8 +23,8 @@
 
 /* A dispute's row was just written (dispute_apply): disputed on first
  * sight; won or lost when it closed. */
-db_status itr_dispute_opened(db_conn *c, int64_t dispute_id, const char *stripe_event_id,
-                             char *err, size_t errlen);
+db_status itr_dispute_opened(db_conn *c, int64_t dispute_id, const char *stripe_event_id, char *err,
+                             size_t errlen);
 db_status itr_dispute_won(db_conn *c, int64_t dispute_id, const char *stripe_event_id, char *err,
                           size_t errlen);
 /* charge, payment_intent: the event's ("" when absent), naming the payment
@@ -37,11 +37,11 @@ db_status itr_dispute_lost(db_conn *c, int64_t dispute_id, const char *stripe_ev
  * refunds and taken back or given back the money). */
 typedef struct {
     int64_t invoice_id;
-    int64_t change;      /* cents refunded now, less cents a failed refund returned */
-    bool own_money;      /* the invoice itself gave money back or got it back */
-    const char *charge;  /* Stripe charge id */
+    int64_t change;              /* cents refunded now, less cents a failed refund returned */
+    bool own_money;              /* the invoice itself gave money back or got it back */
+    const char *charge;          /* Stripe charge id */
     const char *refund_ids_json; /* JSON array of the refund ids that changed */
-    int64_t paid_before; /* amount_paid_cents before the change */
+    int64_t paid_before;         /* amount_paid_cents before the change */
     const char *stripe_event_id;
     const char *currency;
     int64_t from_credit, from_invoice, returned;
@@ -53,12 +53,12 @@ db_status itr_invoice_refunded(db_conn *c, const itr_refund *r, char *status, si
 /* A payment failed and the invoice was in a state a failure moves. */
 typedef struct {
     const char *invoice_id;
-    const char *status;      /* failed, or overdue when the retries are exhausted */
-    const char *failed_at;   /* timestamptz text */
-    const char *message;     /* Stripe's, "" when none */
-    const char *code;        /* the failure code */
-    const char *retry_count; /* the invoice's count with this failure */
-    const char *delay_days;  /* days to the next retry; NULL for none */
+    const char *status;         /* failed, or overdue when the retries are exhausted */
+    const char *failed_at;      /* timestamptz text */
+    const char *message;        /* Stripe's, "" when none */
+    const char *code;           /* the failure code */
+    const char *retry_count;    /* the invoice's count with this failure */
+    const char *delay_days;     /* days to the next retry; NULL for none */
     const char *payment_intent; /* NULL when none */
     const char *attempt_id;
     const char *next_action; /* payment_retry_scheduled, _exhausted or _skipped */
