@@ -23,13 +23,12 @@
  */
 #include "ledgerline/credit.h"
 
+#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ENTRY_ID_SQL "nextval(pg_get_serial_sequence('billing.credit_ledger', 'id'))"
 
 static bool blank(const char *s)
 {
@@ -67,7 +66,7 @@ static db_status credit_lock_client(db_conn *c, int64_t client_id, int64_t *firm
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "no such client: %lld", (long long)client_id);
+        ll_failf(err, errlen, "no such client: %lld", (long long)client_id);
         return DB_PERMANENT;
     }
     if (firm_id)
@@ -97,44 +96,47 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
                      size_t errlen)
 {
     if (p == NULL || c == NULL) {
-        snprintf(err, errlen, "credit_add: missing arguments");
+        ll_failf(err, errlen, "cannot add credit: no parameters given");
         return DB_PERMANENT;
     }
     if (p->client_id <= 0) {
-        snprintf(err, errlen, "credit: client id must be a positive integer");
+        ll_failf(err, errlen, "cannot add credit: the client id must be a positive integer");
         return DB_PERMANENT;
     }
     if (p->amount_cents <= 0) {
-        snprintf(err, errlen, "credit: amount must be a positive number of cents, got %lld",
+        ll_failf(err, errlen,
+                 "cannot add credit: the amount must be a positive number of cents, not %lld",
                  (long long)p->amount_cents);
         return DB_PERMANENT;
     }
     if (!credit_source_valid(p->source)) {
-        snprintf(err, errlen,
-                 "credit: source must be one of overpayment, refund, goodwill, promotional, "
-                 "correction, credit_note (got '%s')",
+        ll_failf(err, errlen,
+                 "cannot add credit: its source must be one of overpayment, refund, goodwill, "
+                 "promotional, correction, credit_note, not '%s'",
                  p->source ? p->source : "");
         return DB_PERMANENT;
     }
     bool needs_approval =
         strcmp(p->source, "goodwill") == 0 || strcmp(p->source, "correction") == 0;
     if (needs_approval && (blank(p->reason) || blank(p->approved_by))) {
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "rule 4 (approval): a %s credit needs a reason and the name of its approver",
                  p->source);
         return DB_PERMANENT;
     }
     if (strcmp(p->source, "overpayment") == 0 && p->source_invoice_id <= 0) {
-        snprintf(err, errlen, "credit: an overpayment credit must name the invoice overpaid");
+        ll_failf(err, errlen,
+                 "cannot add credit: an overpayment credit must name the invoice overpaid");
         return DB_PERMANENT;
     }
     if (p->source_invoice_id < 0) {
-        snprintf(err, errlen, "credit: source invoice id must be a positive integer");
+        ll_failf(err, errlen,
+                 "cannot add credit: the source invoice id must be a positive integer");
         return DB_PERMANENT;
     }
     char expires[11] = "";
     if (p->has_expiry && date_format(p->expires_at, expires, sizeof expires) == NULL) {
-        snprintf(err, errlen, "credit: expiry date out of range");
+        ll_failf(err, errlen, "cannot add credit: its expiry date is out of range");
         return DB_PERMANENT;
     }
 
@@ -165,25 +167,13 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
         int found = PQntuples(r);
         PQclear(r);
         if (!found) {
-            snprintf(err, errlen, "credit: invoice %lld is not an invoice of client %lld",
+            ll_failf(err, errlen,
+                     "cannot add credit: invoice %lld is not an invoice of client %lld",
                      (long long)p->source_invoice_id, (long long)p->client_id);
             return DB_PERMANENT;
         }
     }
-    PGresult *r = db_exec(
-        c,
-        "WITH n AS MATERIALIZED (SELECT " ENTRY_ID_SQL " AS id), "
-        "a AS MATERIALIZED (SELECT billing.audit($1, 'credit_created', 'INFO', $8, "
-        "  jsonb_strip_nulls(jsonb_build_object('entry_id', n.id, 'client_id', $2::bigint, "
-        "  'amount_cents', $3::bigint, 'source', $4::text, 'source_invoice_id', $9::bigint, "
-        "  'expires_at', $10::date, 'reason', $6::text, 'approved_by', $7::text))) AS id "
-        "  FROM n) "
-        "INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
-        "  source, source_invoice_id, description, reason, approved_by, created_by, expires_at, "
-        "  created_at, audit_event_id, source_payment_id) "
-        "SELECT n.id, $1, $2, 'credit', $3, $4, $9, $5, $6, $7, $8, $10, clock_timestamp(), a.id, "
-        "  $11::bigint FROM n, a RETURNING id",
-        11, par, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_credit_add, 11, par, &st, err, errlen);
     if (r == NULL)
         return st;
     if (entry_id)
@@ -205,32 +195,13 @@ db_status credit_balance(db_conn *c, int64_t client_id, int64_t *balance_cents, 
     return st;
 }
 
-/* Candidates: clients with a credit that lapsed before as_of, was not
- * expired yet (an expired credit has no remainder left: see 005) and still
- * has a remainder; only those are locked, in id order, which is what keeps
- * two concurrent expiries (and applications) deadlock-free. The remainders
- * are computed again after the locks. */
+/* Expiry in two statements: credit_expire_lock.sql locks the candidate
+ * clients in id order (what keeps two concurrent expiries, and
+ * applications, deadlock-free), then credit_expire.sql, a new statement that
+ * sees every committed entry, writes one `expired` debit per lapsed credit
+ * with a remainder. */
 static const char *const EXPIRE_LOCK_SQL = llq_credit_expire_lock;
-
-/* After the locks (a new statement, so it sees every committed entry): one
- * `expired` debit per lapsed credit with a remainder, each with its audit
- * event. */
-static const char *const EXPIRE_SQL =
-    "WITH todo AS MATERIALIZED (SELECT r.*, " ENTRY_ID_SQL " AS new_id "
-    "  FROM unnest($1::bigint[]) AS cl(id), LATERAL billing.credit_remainders(cl.id) r "
-    "  WHERE r.expires_at < $2::date AND r.remaining_cents > 0 "
-    "  ORDER BY r.client_id, r.created_at, r.entry_id), "
-    "aud AS MATERIALIZED (SELECT t.new_id, billing.audit(t.firm_id, 'credit_expired', 'INFO', "
-    "  $3, jsonb_build_object('entry_id', t.new_id, 'credit_entry_id', t.entry_id, "
-    "  'client_id', t.client_id, 'amount_cents', t.remaining_cents, "
-    "  'expires_at', t.expires_at, 'as_of', $2::date)) AS audit_id FROM todo t) "
-    "INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, use, "
-    "  expired_entry_id, description, created_by, created_at, audit_event_id) "
-    "SELECT t.new_id, t.firm_id, t.client_id, 'debit', t.remaining_cents, 'expired', t.entry_id, "
-    "  'Expired unused remainder of credit entry ' || t.entry_id || ' (last usable day ' "
-    "  || t.expires_at || ')', $3, clock_timestamp(), a.audit_id "
-    "FROM todo t JOIN aud a USING (new_id) ORDER BY t.new_id "
-    "RETURNING amount_cents";
+static const char *const EXPIRE_SQL = llq_credit_expire;
 
 static db_status credit_expire_scoped(db_conn *c, civil_date as_of, int64_t firm_id,
                                       int64_t client_id, const char *actor, int64_t *entries,
@@ -242,7 +213,7 @@ static db_status credit_expire_scoped(db_conn *c, civil_date as_of, int64_t firm
         *amount_cents = 0;
     char d[11], bf[24], bc[24];
     if (date_format(as_of, d, sizeof d) == NULL) {
-        snprintf(err, errlen, "credit expire: date out of range");
+        ll_failf(err, errlen, "cannot expire credit: the date is out of range");
         return DB_PERMANENT;
     }
     const char *p[] = {d, db_i64(firm_id, bf, sizeof bf), db_i64(client_id, bc, sizeof bc)};
@@ -260,7 +231,7 @@ static db_status credit_expire_scoped(db_conn *c, civil_date as_of, int64_t firm
     char *ids = malloc(cap);
     if (ids == NULL) {
         PQclear(r);
-        snprintf(err, errlen, "credit expire: out of memory");
+        ll_failf(err, errlen, "could not expire credit: out of memory");
         return DB_TRANSIENT;
     }
     ids[len++] = '{';
@@ -289,7 +260,8 @@ db_status credit_expire(db_conn *c, civil_date as_of, int64_t firm_id, int64_t *
                         int64_t *amount_cents, char *err, size_t errlen)
 {
     if (firm_id < 0) {
-        snprintf(err, errlen, "credit expire: firm id must be positive (0 = all firms)");
+        ll_failf(err, errlen,
+                 "cannot expire credit: the firm id must be positive (0 for all firms)");
         return DB_PERMANENT;
     }
     return credit_expire_scoped(c, as_of, firm_id, 0, NULL, entries, amount_cents, err, errlen);
@@ -307,19 +279,8 @@ static bool credit_invoice_refused(const char *status)
     return false;
 }
 
-/* The debit (with its credit_applied audit event) and the payments row in
- * one statement; the invoice's side is billing.land_money's (sql/009). */
-static const char *const APPLY_SQL =
-    "WITH n AS MATERIALIZED (SELECT " ENTRY_ID_SQL " AS id), "
-    "a AS MATERIALIZED (SELECT billing.audit($1, 'credit_applied', 'INFO', $6, "
-    "  jsonb_build_object('invoice_id', $3::bigint, 'client_id', $2::bigint, "
-    "  'amount_cents', $4::bigint, 'entry_id', n.id)) AS id FROM n), "
-    "d AS (INSERT INTO billing.credit_ledger (id, firm_id, client_id, entry_type, amount_cents, "
-    "  use, applied_to_invoice_id, description, created_by, created_at, audit_event_id) "
-    "  SELECT n.id, $1, $2, 'debit', $4, $5, $3, 'Credit applied to invoice ' || $7::text, $6, "
-    "  clock_timestamp(), a.id FROM n, a RETURNING id) "
-    "INSERT INTO billing.payments (firm_id, invoice_id, amount_cents, source, currency, "
-    "  received_cents) SELECT $1, $3, $4, 'credit', $8::text, $4 FROM d RETURNING id";
+/* The debit and the payments row in one statement (credit_apply.sql). */
+static const char *const APPLY_SQL = llq_credit_apply;
 
 db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_cents, civil_date on,
                                   const char *actor, int64_t *applied, char *err, size_t errlen)
@@ -327,14 +288,14 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     if (applied)
         *applied = 0;
     if (invoice_id <= 0 || max_cents < 0) {
-        snprintf(err, errlen,
-                 "credit apply: invoice id must be positive and the maximum "
+        ll_failf(err, errlen,
+                 "cannot apply credit: the invoice id must be positive and the maximum "
                  "amount not negative");
         return DB_PERMANENT;
     }
     char day[11];
     if (date_format(on, day, sizeof day) == NULL) {
-        snprintf(err, errlen, "credit apply: date out of range");
+        ll_failf(err, errlen, "cannot apply credit: the date is out of range");
         return DB_PERMANENT;
     }
     char bi[24];
@@ -345,7 +306,8 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "credit apply: no such invoice: %lld", (long long)invoice_id);
+        ll_failf(err, errlen, "cannot apply credit: no such invoice: %lld",
+                 (long long)invoice_id);
         return DB_PERMANENT;
     }
     int64_t firm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -359,9 +321,9 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     PQclear(r);
 
     if (credit_invoice_refused(status)) {
-        snprintf(err, errlen,
-                 "credit apply: invoice %lld is %s; credit can only be applied to an issued "
-                 "invoice with a balance due (sent, partial, failed or overdue)",
+        ll_failf(err, errlen,
+                 "cannot apply credit to invoice %lld: it is %s; credit is applied only to an "
+                 "issued invoice with a balance due (sent, partial, failed or overdue)",
                  (long long)invoice_id, status);
         return DB_PERMANENT;
     }
@@ -385,9 +347,9 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     if (balance <= 0 && max_cents == 0)
         return DB_OK;
     if (strcmp(client_currency, inv_currency) != 0) {
-        snprintf(err, errlen,
-                 "credit apply: invoice %lld is in %s but client %lld's credit balance is in "
-                 "%s; credit is applied only to invoices in the client's currency",
+        ll_failf(err, errlen,
+                 "cannot apply credit to invoice %lld: it is in %s but client %lld's credit "
+                 "balance is in %s; credit is applied only to invoices in the client's currency",
                  (long long)invoice_id, inv_currency, (long long)client, client_currency);
         return DB_PERMANENT;
     }
@@ -396,7 +358,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         amount = 0;
     if (max_cents > 0 && max_cents > amount) {
         /* An explicit amount is what the operator asked for: never less. */
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "rule 4: cannot apply %lld cents of credit to invoice %lld: the client's "
                  "balance is %lld cents and the invoice's balance due %lld cents; apply at "
                  "most %lld cents, or omit the amount to apply what is available",

@@ -230,7 +230,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
         return st;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        snprintf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
+        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
                  (long long)firm_id);
         return DB_PERMANENT;
     }
@@ -240,8 +240,8 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     PQclear(r);
     if (!same_currency) {
         /* Subtracting another currency's amount would corrupt the books. */
-        snprintf(err, errlen, "dispute %s is in %s but invoice %lld is in %s", d->id, d->currency,
-                 (long long)invoice_id, inv_currency);
+        ll_failf(err, errlen, "cannot apply dispute %s: it is in %s but invoice %lld is in %s",
+                 d->id, d->currency, (long long)invoice_id, inv_currency);
         return DB_PERMANENT;
     }
 
@@ -418,7 +418,7 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
         return 0;
     refund_info *grown = realloc(*items, (*n + add) * sizeof **items);
     if (grown == NULL)
-        return ll_failf(err, errlen, "out of memory");
+        return ll_failf(err, errlen, "could not read the refunds of a charge: out of memory");
     *items = grown;
     size_t i;
     const json_t *o;
@@ -453,7 +453,8 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
             stripe_form_add_i64(f, "limit", 100) != 0 ||
             (after[0] && stripe_form_add(f, "starting_after", after) != 0)) {
             stripe_form_free(f);
-            snprintf(err, errlen, "out of memory");
+            ll_failf(err, errlen, "could not list the refunds of charge %s: out of memory",
+                     charge_id);
             return DB_TRANSIENT;
         }
         stripe_call call = {.method = "GET", .path = "/v1/refunds", .form = f};
@@ -462,11 +463,11 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
         db_status st = DB_OK;
         bool more = false;
         if (rc != 0) {
-            snprintf(err, errlen, "listing refunds of %s: %s", charge_id, cerr);
+            ll_failf(err, errlen, "could not list the refunds of charge %s: %s", charge_id, cerr);
             st = DB_TRANSIENT;
         } else if (call.result.outcome != STRIPE_OK) {
-            snprintf(err, errlen, "listing refunds of %s: %s (HTTP %ld): %s", charge_id,
-                     stripe_outcome_name(call.result.outcome), call.result.http_status,
+            ll_failf(err, errlen, "could not list the refunds of charge %s: %s (HTTP %ld): %s",
+                     charge_id, stripe_outcome_name(call.result.outcome), call.result.http_status,
                      call.result.message);
             /* A charge Stripe does not know will not appear by retrying:
              * dead letter it for an operator (issue 18). */
@@ -506,11 +507,12 @@ db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_
     for (int i = 0; i < k; i++)
         refundable += strtoll(PQgetvalue(r, i, 2), NULL, 10);
     if (k == 0 || refundable <= 0 || amount > refundable) {
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  k == 0 || refundable <= 0
-                     ? "invoice %lld has no succeeded Stripe payment left to refund"
-                     : "invoice %lld: %lld cents asked, but only %lld cents of its Stripe "
-                       "payments are left to refund",
+                     ? "cannot refund invoice %lld: it has no succeeded Stripe payment left to "
+                       "refund"
+                     : "cannot refund invoice %lld: %lld cents asked, but only %lld cents of its "
+                       "Stripe payments are left to refund",
                  (long long)invoice_id, (long long)amount, (long long)refundable);
         PQclear(r);
         return DB_PERMANENT;
@@ -518,7 +520,7 @@ db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_
     *out = calloc((size_t)k, sizeof **out);
     if (*out == NULL) {
         PQclear(r);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not plan the refund: out of memory");
         return DB_TRANSIENT;
     }
     int64_t want = amount > 0 ? amount : refundable;
@@ -595,7 +597,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
         return st;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        snprintf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
+        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
                  (long long)firm_id);
         return DB_PERMANENT;
     }
@@ -608,8 +610,9 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     PQclear(r);
     out->refunded_total = old_refunded;
     if (!same_currency) {
-        snprintf(err, errlen, "charge %s is in %s but invoice %lld is not", ch->id, ch->currency,
-                 (long long)invoice_id);
+        ll_failf(err, errlen,
+                 "cannot apply the refunds of charge %s: it is in %s but invoice %lld is not",
+                 ch->id, ch->currency, (long long)invoice_id);
         return DB_PERMANENT;
     }
     json_t *ids = json_array();
@@ -815,7 +818,7 @@ db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *er
     *json_text = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
     if (*json_text == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not read the dispute summary: out of memory");
         return DB_TRANSIENT;
     }
     return DB_OK;

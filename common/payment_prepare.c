@@ -15,6 +15,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 
 /* The invoice's latest unfinished attempt, and what to do with it (rules

@@ -17,6 +17,7 @@
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 
 /* The invoice's currency and whether an attempt of ours created this
@@ -33,7 +34,7 @@ static db_status pay_money_context(db_conn *c, const payments_money *m, char cur
         return st;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        snprintf(err, errlen, "invoice %s does not exist", id);
+        ll_failf(err, errlen, "invoice %s does not exist", id);
         return DB_PERMANENT;
     }
     pay_copy(currency, 8, r, 0, 0);
@@ -49,8 +50,10 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
     char id[24];
     db_i64(m->invoice_id, id, sizeof id);
     if (m->amount_cents < 0 || m->payment_intent == NULL || m->payment_intent[0] == '\0') {
-        snprintf(err, errlen, "payment for invoice %s: no PaymentIntent id or a negative amount",
-                 id);
+        ll_failf(
+            err, errlen,
+            "cannot record a payment for invoice %s: no PaymentIntent id, or a negative amount",
+            id);
         return DB_PERMANENT;
     }
     /* The invoice is locked first (the lock order of every money path). */
@@ -61,7 +64,7 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
         return st;
     if (m->currency != NULL && strcmp(m->currency, currency) != 0) {
         *out = PAYMENTS_MONEY_WRONG_CURRENCY;
-        snprintf(err, errlen, "PaymentIntent %s is in %s but invoice %s is in %s",
+        ll_failf(err, errlen, "cannot apply PaymentIntent %s: it is in %s but invoice %s is in %s",
                  m->payment_intent, m->currency, id, currency);
         return DB_OK;
     }
@@ -213,7 +216,7 @@ db_status payments_record_failure(db_conn *c, const payments_ctx *ctx, const pay
         return st;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        snprintf(err, errlen, "invoice %s does not exist", inv);
+        ll_failf(err, errlen, "invoice %s does not exist", inv);
         return DB_PERMANENT;
     }
     char status[24];
@@ -266,7 +269,7 @@ db_status payments_resume(db_conn *c, int64_t invoice_id, const char *by, char *
     int n = PQntuples(r);
     PQclear(r);
     if (n == 0) {
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "cannot resume invoice %s: its autopay is not needs_attention (only an "
                  "invoice parked by an idempotency conflict can be resumed)",
                  id);

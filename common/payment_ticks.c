@@ -13,6 +13,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/invoice_transitions.h"
 #include "ledgerline/log.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
@@ -80,7 +81,7 @@ db_status payments_run_tick(payments_ctx *ctx, payments_kind kind, const tick_ms
     int limit = ctx->batch_size > 0 ? ctx->batch_size : 500;
     int64_t *ids = malloc((size_t)limit * sizeof *ids);
     if (ids == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not run the tick: out of memory");
         return DB_TRANSIENT;
     }
     char day[16], shards[24], shard[24], firm[24], last[24], lim[24];
