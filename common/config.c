@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* program_invocation_short_name */
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,15 +48,13 @@ static const char *config_lookup(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-static void config_required_msg(const char *name, char *err, size_t errlen)
+static int config_required_msg(const char *name, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof config_hints / sizeof config_hints[0]; i++) {
-        if (strcmp(config_hints[i].name, name) == 0) {
-            snprintf(err, errlen, "%s is required but not set (%s)", name, config_hints[i].hint);
-            return;
-        }
-    }
-    snprintf(err, errlen, "%s is required but not set", name);
+    for (size_t i = 0; i < sizeof config_hints / sizeof config_hints[0]; i++)
+        if (strcmp(config_hints[i].name, name) == 0)
+            return ll_failf(err, errlen, "%s is required but not set (%s)", name,
+                            config_hints[i].hint);
+    return ll_failf(err, errlen, "%s is required but not set", name);
 }
 
 /* ", got \"<value>\"" with control and non-ASCII bytes escaped and long values
@@ -90,8 +89,7 @@ static int config_fail(char *err, size_t errlen, const char *name, const char *v
 {
     char quoted[320];
     config_quote_value(name, value, quoted, sizeof quoted);
-    snprintf(err, errlen, "%s %s%s", name, what, quoted);
-    return -1;
+    return ll_failf(err, errlen, "%s %s%s", name, what, quoted);
 }
 
 /* Strict decimal: optional '-', then digits only. strtoll alone would also
@@ -121,10 +119,8 @@ int config_get_str(const char *name, const char *def, const char **out, char *er
 {
     const char *v = config_lookup(name);
     if (v == NULL) {
-        if (def == NULL) {
-            config_required_msg(name, err, errlen);
-            return -1;
-        }
+        if (def == NULL)
+            return config_required_msg(name, err, errlen);
         v = def;
     }
     *out = v;
@@ -146,9 +142,10 @@ int config_get_int(const char *name, int64_t def, int64_t min, int64_t max, int6
     } else if (n < min || n > max) {
         /* A default outside its own range is a programming error; say so
          * rather than run with it. */
-        snprintf(err, errlen, "%s default %" PRId64 " is outside %" PRId64 "..%" PRId64, name, n,
-                 min, max);
-        return -1;
+        return ll_failf(err, errlen,
+                        "cannot use the default of %s: %" PRId64 " is outside %" PRId64
+                        "..%" PRId64,
+                        name, n, min, max);
     }
     *out = n;
     return 0;
@@ -182,10 +179,8 @@ int config_get_int_list(const char *name, const char *def, int64_t min, int64_t 
     const char *v = config_lookup(name);
     if (v == NULL)
         v = def;
-    if (v == NULL) {
-        config_required_msg(name, err, errlen);
-        return -1;
-    }
+    if (v == NULL)
+        return config_required_msg(name, err, errlen);
     char what[256];
     snprintf(what, sizeof what,
              "must be a comma-separated list of 1 to %d integers between %" PRId64 " and %" PRId64
@@ -226,10 +221,8 @@ int config_get_hostport(const char *name, const char *def, char *host, size_t ho
     const char *v = config_lookup(name);
     if (v == NULL)
         v = def;
-    if (v == NULL) {
-        config_required_msg(name, err, errlen);
-        return -1;
-    }
+    if (v == NULL)
+        return config_required_msg(name, err, errlen);
     const char *colon = strrchr(v, ':');
     if (colon == NULL)
         return config_fail(err, errlen, name, v, what);
@@ -254,10 +247,8 @@ int config_get_hhmm(const char *name, const char *def, int *minutes, char *err, 
     const char *v = config_lookup(name);
     if (v == NULL)
         v = def;
-    if (v == NULL) {
-        config_required_msg(name, err, errlen);
-        return -1;
-    }
+    if (v == NULL)
+        return config_required_msg(name, err, errlen);
     if (strlen(v) != 5 || v[2] != ':')
         return config_fail(err, errlen, name, v, what);
     for (int i = 0; i < 5; i++)
@@ -276,6 +267,15 @@ int config_get_hhmm(const char *name, const char *def, int *minutes, char *err, 
 #define CONFIG_SECRET_MIN 16
 #define CONFIG_KEY_MAX 240
 
+/* Where the real values come from, for the operator who left a placeholder
+ * (the values themselves are never shown). */
+#define CONFIG_WEBHOOK_SECRET_HINT                                                                 \
+    "Copy the endpoint's signing secret from its page in the Stripe Dashboard (Webhooks), or "     \
+    "the one `stripe listen` prints for local testing."
+#define CONFIG_STRIPE_KEY_HINT                                                                     \
+    "Use a secret (sk_) or restricted (rk_) key from the API keys page of the Stripe "             \
+    "Dashboard; a publishable key (pk_) does not work here."
+
 static bool config_is_b64(unsigned char c)
 {
     return isalnum(c) || c == '+' || c == '/' || c == '=';
@@ -285,10 +285,8 @@ int config_check_webhook_secrets(const char *name, const char *value, char *err,
 {
     static const char shape[] =
         "whsec_ followed by at least 16 characters of A-Z, a-z, 0-9, +, / or =";
-    if (value == NULL || value[0] == '\0') {
-        config_required_msg(name, err, errlen);
-        return -1;
-    }
+    if (value == NULL || value[0] == '\0')
+        return config_required_msg(name, err, errlen);
     int entry = 0;
     for (const char *p = value;; entry++) {
         const char *comma = strchr(p, ',');
@@ -302,11 +300,11 @@ int config_check_webhook_secrets(const char *name, const char *value, char *err,
             ok = config_is_b64((unsigned char)*q);
         if (!ok) {
             /* Which entry, never what it holds: it is a secret. */
-            snprintf(err, errlen,
+            ll_failf(err, errlen,
                      "%s entry %d is not a Stripe endpoint secret (expected %s, "
                      "several separated by commas; value not shown: secret)",
                      name, entry + 1, shape);
-            return -1;
+            return ll_hintf(err, errlen, CONFIG_WEBHOOK_SECRET_HINT);
         }
         if (comma == NULL)
             return 0;
@@ -316,10 +314,8 @@ int config_check_webhook_secrets(const char *name, const char *value, char *err,
 
 int config_check_stripe_key(const char *name, const char *value, char *err, size_t errlen)
 {
-    if (value == NULL || value[0] == '\0') {
-        config_required_msg(name, err, errlen);
-        return -1;
-    }
+    if (value == NULL || value[0] == '\0')
+        return config_required_msg(name, err, errlen);
     static const char *const prefixes[] = {"sk_test_", "sk_live_", "rk_test_", "rk_live_"};
     bool ok = false;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0] && !ok; i++)
@@ -329,11 +325,11 @@ int config_check_stripe_key(const char *name, const char *value, char *err, size
     for (size_t i = 8; ok && i < n; i++)
         ok = isalnum((unsigned char)value[i]) != 0;
     if (!ok) {
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "%s is not a Stripe API key (expected sk_ or rk_, then test_ or live_, then "
                  "16 to %d letters and digits; value not shown: secret)",
                  name, CONFIG_KEY_MAX);
-        return -1;
+        return ll_hintf(err, errlen, CONFIG_STRIPE_KEY_HINT);
     }
     return 0;
 }
@@ -358,10 +354,8 @@ int config_check_api_base(const char *name, const char *value, bool *plain, char
      * requests will reach: "http://localhost:1@evil.example" has the host
      * evil.example and the user "localhost". */
     CURLU *u = curl_url();
-    if (u == NULL) {
-        snprintf(err, errlen, "%s cannot be checked: out of memory", name);
-        return -1;
-    }
+    if (u == NULL)
+        return ll_failf(err, errlen, "could not check %s: out of memory", name);
     int rc = -1;
     char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *options = NULL;
     char *query = NULL, *fragment = NULL, *zone = NULL;
@@ -407,8 +401,28 @@ out:
     return 0;
 }
 
+/* Turns each "\n" of a message in line[0..n) (before its final newline)
+ * into "; ", cut to size, keeping the final newline. */
+static void config_one_line(char *line, size_t n, size_t size)
+{
+    char out[1024];
+    size_t o = 0, limit = size < sizeof out ? size : sizeof out;
+    for (size_t i = 0; i + 1 < n && o + 3 < limit; i++) {
+        if (line[i] == '\n') {
+            out[o++] = ';';
+            out[o++] = ' ';
+        } else {
+            out[o++] = line[i];
+        }
+    }
+    out[o++] = '\n';
+    out[o] = '\0';
+    memcpy(line, out, o + 1);
+}
+
 void config_die(const char *msg)
 {
+
     /* One write so the line cannot interleave with log lines from other
      * threads already running (librdkafka's, for instance). */
     char line[1024];
@@ -419,6 +433,11 @@ void config_die(const char *msg)
     if ((size_t)n >= sizeof line) {
         n = (int)sizeof line - 1;
         line[n - 1] = '\n';
+    }
+    /* Still one line: a DETAIL or HINT (failf.h) follows after "; ". */
+    if (n > 0) {
+        config_one_line(line, (size_t)n, sizeof line);
+        n = (int)strlen(line);
     }
     for (size_t off = 0; off < (size_t)n;) {
         ssize_t w = write(STDERR_FILENO, line + off, (size_t)n - off);

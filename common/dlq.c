@@ -3,6 +3,7 @@
  * is common/kafka.c's consumer loop. */
 #include "ledgerline/dlq.h"
 #include "ledgerline/clock.h"
+#include "ledgerline/failf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -136,7 +137,8 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     rd_kafka_resp_err_t e =
         rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md == NULL || md->topic_cnt != 1) {
-        snprintf(err, errlen, "cannot read the metadata of %s: %s", dlq_topic, rd_kafka_err2str(e));
+        ll_failf(err, errlen, "could not read the metadata of topic %s: %s", dlq_topic,
+                 rd_kafka_err2str(e));
         goto done;
     }
     const rd_kafka_metadata_topic_t *t = &md->topics[0];
@@ -146,7 +148,7 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
         goto done;
     }
     if (t->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "topic %s: %s", dlq_topic, rd_kafka_err2str(t->err));
+        ll_failf(err, errlen, "could not read topic %s: %s", dlq_topic, rd_kafka_err2str(t->err));
         goto done;
     }
     assign = rd_kafka_topic_partition_list_new(t->partition_cnt);
@@ -157,8 +159,9 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
         int left = (int)(deadline - (int64_t)clock_mono_ms());
         e = rd_kafka_query_watermark_offsets(rk, dlq_topic, p, &lo, &hi, left > 0 ? left : 1);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            snprintf(err, errlen, "watermarks of %s [%" PRId32 "]: %s", dlq_topic, p,
-                     rd_kafka_err2str(e));
+            ll_failf(err, errlen,
+                     "could not read the offsets of topic %s partition %" PRId32 ": %s", dlq_topic,
+                     p, rd_kafka_err2str(e));
             goto done;
         }
         if (hi > lo) {
@@ -172,15 +175,16 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
     }
     e = rd_kafka_assign(rk, assign);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "cannot assign %s: %s", dlq_topic, rd_kafka_err2str(e));
+        ll_failf(err, errlen, "could not assign the partitions of topic %s: %s", dlq_topic,
+                 rd_kafka_err2str(e));
         goto done;
     }
     size_t cap = 0;
     while (pending > 0) {
         int left = (int)(deadline - (int64_t)clock_mono_ms());
         if (left <= 0) {
-            snprintf(err, errlen, "timed out reading %s (%d partitions not read to the end)",
-                     dlq_topic, pending);
+            ll_failf(err, errlen, "could not read topic %s to its end: timed out", dlq_topic);
+            ll_detailf(err, errlen, "%d partitions were not read to the end.", pending);
             goto done;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 500 ? left : 500);
@@ -189,11 +193,12 @@ int dlq_read(const char *brokers, const char *dlq_topic, int timeout_ms, dlq_ent
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             pending--;
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            snprintf(err, errlen, "reading %s: %s", dlq_topic, rd_kafka_message_errstr(m));
+            ll_failf(err, errlen, "could not read topic %s: %s", dlq_topic,
+                     rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             goto done;
         } else if (dlq_add(out, &cap, m) != 0) {
-            snprintf(err, errlen, "out of memory");
+            ll_failf(err, errlen, "could not keep the dead letters: out of memory");
             rd_kafka_message_destroy(m);
             goto done;
         }
@@ -235,16 +240,16 @@ int dlq_replay(kafka_producer *p, const char *dlq_topic, const dlq_entry *e, cha
     const char *t = e->source_topic;
     char check[TOPIC_NAME_MAX + 1];
     if (t == NULL || t[0] == '\0' || topic_name("", t, check, sizeof check) != 0) {
-        snprintf(err, errlen,
-                 "dead letter %" PRId32 ":%" PRId64 " has no valid source-topic header",
-                 e->partition, e->offset);
-        return -1;
+        return ll_failf(err, errlen,
+                        "cannot replay dead letter %" PRId32 ":%" PRId64
+                        ": it has no valid source-topic header",
+                        e->partition, e->offset);
     }
     if (strcmp(t, dlq_topic) == 0) {
-        snprintf(err, errlen,
-                 "dead letter %" PRId32 ":%" PRId64 " names the dead-letter topic itself",
-                 e->partition, e->offset);
-        return -1;
+        return ll_failf(err, errlen,
+                        "cannot replay dead letter %" PRId32 ":%" PRId64
+                        ": its source topic is the dead-letter topic itself",
+                        e->partition, e->offset);
     }
     char of[48];
     snprintf(of, sizeof of, "%" PRId32 ":%" PRId64, e->partition, e->offset);

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 
@@ -136,10 +137,9 @@ static int sec_fold(const char *v, bool upper, char *out, size_t outlen)
 /* A readable file (or, for the CA, a directory of certificates). */
 static int sec_path(const char *name, const char *v, char *err, size_t errlen)
 {
-    if (access(v, R_OK) != 0) {
-        snprintf(err, errlen, "%s names a file that cannot be read (%s)", name, strerror(errno));
-        return -1;
-    }
+    if (access(v, R_OK) != 0)
+        return ll_failf(err, errlen, "%s names a file that cannot be read: %s", name,
+                        strerror(errno));
     return 0;
 }
 
@@ -152,9 +152,9 @@ int kafka_security_from_env(kafka_security *out, char *err, size_t errlen)
     if (sec_fold(proto, false, out->protocol, sizeof out->protocol) != 0 ||
         (strcmp(out->protocol, "plaintext") != 0 && strcmp(out->protocol, "ssl") != 0 &&
          strcmp(out->protocol, "sasl_plaintext") != 0 && strcmp(out->protocol, "sasl_ssl") != 0)) {
-        snprintf(err, errlen,
-                 "KAFKA_SECURITY_PROTOCOL must be plaintext, ssl, sasl_plaintext or sasl_ssl");
-        return -1;
+        return ll_failf(
+            err, errlen,
+            "KAFKA_SECURITY_PROTOCOL must be plaintext, ssl, sasl_plaintext or sasl_ssl");
     }
     bool sasl = strncmp(out->protocol, "sasl_", 5) == 0;
     bool ssl = strcmp(out->protocol, "ssl") == 0 || strcmp(out->protocol, "sasl_ssl") == 0;
@@ -168,57 +168,56 @@ int kafka_security_from_env(kafka_security *out, char *err, size_t errlen)
      * without it. */
     for (size_t i = 0; i < 3; i++) {
         if (!sasl && sec_lookup(sasl_vars[i]) != NULL) {
-            snprintf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use SASL",
+            ll_failf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use SASL",
                      sasl_vars[i], out->protocol);
-            return -1;
+            return ll_hintf(err, errlen,
+                            "Set KAFKA_SECURITY_PROTOCOL to sasl_plaintext or sasl_ssl, or unset "
+                            "%s.",
+                            sasl_vars[i]);
         }
         if (!ssl && sec_lookup(ssl_vars[i]) != NULL) {
-            snprintf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use TLS",
+            ll_failf(err, errlen, "%s is set but KAFKA_SECURITY_PROTOCOL=%s does not use TLS",
                      ssl_vars[i], out->protocol);
-            return -1;
+            return ll_hintf(err, errlen,
+                            "Set KAFKA_SECURITY_PROTOCOL to ssl or sasl_ssl, or unset %s.",
+                            ssl_vars[i]);
         }
     }
     if (sasl) {
         const char *mech = sec_lookup("KAFKA_SASL_MECHANISM");
-        if (mech == NULL) {
-            snprintf(err, errlen,
-                     "KAFKA_SASL_MECHANISM is required with KAFKA_SECURITY_PROTOCOL=%s "
-                     "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
-                     out->protocol);
-            return -1;
-        }
+        if (mech == NULL)
+            return ll_failf(err, errlen,
+                            "KAFKA_SASL_MECHANISM is required with KAFKA_SECURITY_PROTOCOL=%s "
+                            "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
+                            out->protocol);
         if (sec_fold(mech, true, out->mechanism, sizeof out->mechanism) != 0 ||
             (strcmp(out->mechanism, "PLAIN") != 0 && strcmp(out->mechanism, "SCRAM-SHA-256") != 0 &&
              strcmp(out->mechanism, "SCRAM-SHA-512") != 0)) {
-            snprintf(err, errlen,
-                     "KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
-            return -1;
+            return ll_failf(err, errlen,
+                            "KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
         }
         out->username = sec_lookup("KAFKA_SASL_USERNAME");
         out->password = sec_lookup("KAFKA_SASL_PASSWORD");
-        if (out->username == NULL) {
-            snprintf(err, errlen, "KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL=%s",
-                     out->protocol);
-            return -1;
-        }
-        if (out->password == NULL) {
-            snprintf(err, errlen, "KAFKA_SASL_PASSWORD is required with KAFKA_SECURITY_PROTOCOL=%s",
-                     out->protocol);
-            return -1;
-        }
+        if (out->username == NULL)
+            return ll_failf(err, errlen,
+                            "KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL=%s",
+                            out->protocol);
+        if (out->password == NULL)
+            return ll_failf(err, errlen,
+                            "KAFKA_SASL_PASSWORD is required with KAFKA_SECURITY_PROTOCOL=%s",
+                            out->protocol);
     }
     if (ssl) {
         out->ca_location = sec_lookup("KAFKA_SSL_CA_LOCATION");
         out->cert_location = sec_lookup("KAFKA_SSL_CERTIFICATE_LOCATION");
         out->key_location = sec_lookup("KAFKA_SSL_KEY_LOCATION");
-        if ((out->cert_location == NULL) != (out->key_location == NULL)) {
-            snprintf(err, errlen, "%s is required with %s (a client certificate needs its key)",
-                     out->cert_location == NULL ? "KAFKA_SSL_CERTIFICATE_LOCATION"
-                                                : "KAFKA_SSL_KEY_LOCATION",
-                     out->cert_location == NULL ? "KAFKA_SSL_KEY_LOCATION"
-                                                : "KAFKA_SSL_CERTIFICATE_LOCATION");
-            return -1;
-        }
+        if ((out->cert_location == NULL) != (out->key_location == NULL))
+            return ll_failf(err, errlen,
+                            "%s is required with %s (a client certificate needs its key)",
+                            out->cert_location == NULL ? "KAFKA_SSL_CERTIFICATE_LOCATION"
+                                                       : "KAFKA_SSL_KEY_LOCATION",
+                            out->cert_location == NULL ? "KAFKA_SSL_KEY_LOCATION"
+                                                       : "KAFKA_SSL_CERTIFICATE_LOCATION");
         if ((out->ca_location != NULL &&
              sec_path("KAFKA_SSL_CA_LOCATION", out->ca_location, err, errlen) != 0) ||
             (out->cert_location != NULL &&
@@ -358,7 +357,7 @@ kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, 
 
     kafka_producer *p = calloc(1, sizeof *p);
     if (p == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not create the Kafka producer: out of memory");
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -368,8 +367,9 @@ kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, 
         free(p);
         return NULL;
     }
-    if (pthread_create(&p->poller, NULL, producer_poll_thread, p) != 0) {
-        snprintf(err, errlen, "cannot start the delivery-report thread");
+    int prc = pthread_create(&p->poller, NULL, producer_poll_thread, p);
+    if (prc != 0) {
+        ll_failf(err, errlen, "could not start the delivery-report thread: %s", strerror(prc));
         rd_kafka_destroy(p->rk);
         free(p);
         return NULL;
@@ -453,13 +453,13 @@ kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void
 {
     delivery_waiter *w = waiter_new();
     if (w == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not produce to %s: out of memory", topic);
         return KAFKA_FAILED;
     }
     rd_kafka_resp_err_t perr =
         produce_one(p, topic, key, keylen, value, valuelen, headers, nheaders, w);
     if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "produce to %s failed: %s", topic, rd_kafka_err2str(perr));
+        ll_failf(err, errlen, "could not produce to %s: %s", topic, rd_kafka_err2str(perr));
         waiter_release(w);
         return KAFKA_FAILED;
     }
@@ -469,11 +469,13 @@ kafka_status kafka_produce_wait(kafka_producer *p, const char *topic, const void
     rd_kafka_resp_err_t derr;
     bool done = waiter_wait(w, &deadline, &derr);
     if (!done) {
-        snprintf(err, errlen, "no delivery report from the broker within %d ms", wait_ms);
+        ll_failf(err, errlen,
+                 "could not deliver to %s: no delivery report from the broker within %d ms", topic,
+                 wait_ms);
         return KAFKA_TIMEOUT;
     }
     if (derr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "delivery to %s failed: %s", topic, rd_kafka_err2str(derr));
+        ll_failf(err, errlen, "could not deliver to %s: %s", topic, rd_kafka_err2str(derr));
         return KAFKA_FAILED;
     }
     return KAFKA_OK;
@@ -486,7 +488,7 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
         return KAFKA_OK;
     delivery_waiter **ws = calloc(n, sizeof *ws);
     if (ws == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not produce a batch of %zu messages: out of memory", n);
         for (size_t i = 0; i < n; i++)
             results[i] = KAFKA_FAILED;
         return KAFKA_FAILED;
@@ -500,7 +502,7 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
         ws[i] = waiter_new();
         if (ws[i] == NULL) {
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "out of memory");
+                ll_failf(err, errlen, "could not produce to %s: out of memory", m->topic);
             first = first == KAFKA_OK ? KAFKA_FAILED : first;
             continue;
         }
@@ -508,7 +510,8 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
                                                m->valuelen, m->headers, m->nheaders, ws[i]);
         if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "produce to %s failed: %s", m->topic, rd_kafka_err2str(perr));
+                ll_failf(err, errlen, "could not produce to %s: %s", m->topic,
+                         rd_kafka_err2str(perr));
             first = first == KAFKA_OK ? KAFKA_FAILED : first;
             waiter_release(ws[i]);
             ws[i] = NULL;
@@ -523,11 +526,13 @@ kafka_status kafka_produce_batch_wait(kafka_producer *p, const kafka_out_msg *ms
         if (!waiter_wait(ws[i], &deadline, &derr)) {
             results[i] = KAFKA_TIMEOUT;
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "no delivery report from the broker within %d ms", wait_ms);
+                ll_failf(err, errlen,
+                         "could not deliver to %s: no delivery report from the broker within %d ms",
+                         msgs[i].topic, wait_ms);
         } else if (derr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             results[i] = KAFKA_FAILED;
             if (first == KAFKA_OK)
-                snprintf(err, errlen, "delivery to %s failed: %s", msgs[i].topic,
+                ll_failf(err, errlen, "could not deliver to %s: %s", msgs[i].topic,
                          rd_kafka_err2str(derr));
         } else {
             results[i] = KAFKA_OK;
@@ -711,7 +716,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
 {
     kafka_consumer *c = calloc(1, sizeof *c);
     if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not create the Kafka consumer: out of memory");
         return NULL;
     }
     c->cfg = *cfg;
@@ -764,7 +769,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
     rd_kafka_resp_err_t serr = rd_kafka_subscribe(c->rk, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (serr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "subscribe failed: %s", rd_kafka_err2str(serr));
+        ll_failf(err, errlen, "could not subscribe to the topics: %s", rd_kafka_err2str(serr));
         goto fail;
     }
     return c;
@@ -909,8 +914,8 @@ int kafka_consumer_poll_once(kafka_consumer *c, int timeout_ms, char *err, size_
         if (rm->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[256];
             rd_kafka_fatal_error(c->rk, why, sizeof why);
-            snprintf(err, errlen, "fatal consumer error: %s", why);
-            rc = -1;
+            rc = ll_failf(err, errlen, "cannot consume any more: fatal consumer error: %s", why);
+
         } else {
             log_msg(LL_LOG_WARN, "consumer error", "error", rd_kafka_message_errstr(rm), NULL);
         }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 #include "ledgerline/stripe_event.h"
 #include "ledgerline/stripe_id.h"
@@ -124,12 +125,14 @@ static json_t *pay_lookup_get(stripe_client *sc, const char *path, stripe_form *
     char cerr[256] = "";
     json_t *body = NULL;
     if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
-        snprintf(err, errlen, "%s: %s", path, cerr);
+        ll_failf(err, errlen, "could not look up the attempt at Stripe: %s", cerr);
+        ll_detailf(err, errlen, "The request was GET %s.", path);
         *failed = true;
     } else if (call.result.outcome != STRIPE_OK || !json_is_object(call.result.body)) {
-        snprintf(err, errlen, "%s: %s (HTTP %ld): %s", path,
+        ll_failf(err, errlen, "could not look up the attempt at Stripe: %s (HTTP %ld): %s",
                  stripe_outcome_name(call.result.outcome), call.result.http_status,
                  call.result.message);
+        ll_detailf(err, errlen, "The request was GET %s.", path);
         *failed = true;
     } else {
         body = json_incref(call.result.body);
@@ -152,7 +155,7 @@ static json_t *pay_lookup_by_key(stripe_client *sc, const payments_lookup *l, bo
         stripe_form_add_i64(f, "limit", 100) != 0) {
         stripe_form_free(f);
         *failed = true;
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not look up the attempt at Stripe: out of memory");
         return NULL;
     }
     json_t *body = pay_lookup_get(sc, "/v1/payment_intents/search", f, failed, err, errlen);
@@ -171,7 +174,7 @@ static json_t *pay_lookup_by_key(stripe_client *sc, const payments_lookup *l, bo
             (last[0] && stripe_form_add(f, "starting_after", last) != 0)) {
             stripe_form_free(f);
             *failed = true;
-            snprintf(err, errlen, "out of memory");
+            ll_failf(err, errlen, "could not look up the attempt at Stripe: out of memory");
             return NULL;
         }
         body = pay_lookup_get(sc, "/v1/payment_intents", f, failed, err, errlen);
@@ -192,11 +195,10 @@ int payments_lookup_attempt(stripe_client *sc, const payments_lookup *l, stripe_
     bool failed = false;
     json_t *pi = NULL;
     if (l->payment_intent[0] != '\0') {
-        if (!stripe_id_valid(l->payment_intent, strlen(l->payment_intent))) {
-            snprintf(err, errlen, "PaymentIntent id \"%.40s\" is not a Stripe id",
-                     l->payment_intent);
-            return -1;
-        }
+        if (!stripe_id_valid(l->payment_intent, strlen(l->payment_intent)))
+            return ll_failf(err, errlen,
+                            "cannot look up PaymentIntent \"%.40s\": it is not a Stripe id",
+                            l->payment_intent);
         char path[STRIPE_ID_MAX + 32];
         snprintf(path, sizeof path, "/v1/payment_intents/%s", l->payment_intent);
         pi = pay_lookup_get(sc, path, NULL, &failed, err, errlen);
@@ -210,10 +212,9 @@ int payments_lookup_attempt(stripe_client *sc, const payments_lookup *l, stripe_
     /* Read as if it were the charge's own answer. */
     char *text = json_dumps(pi, JSON_COMPACT);
     json_decref(pi);
-    if (text == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (text == NULL)
+        return ll_failf(err, errlen, "could not read Stripe's answer to the lookup: out of memory");
+
     stripe_classify(200, NULL, NULL, text, strlen(text), NULL, out);
     free(text);
     return 1;

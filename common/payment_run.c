@@ -12,6 +12,7 @@
 
 #include "ledgerline/config.h"
 #include "ledgerline/credit.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_event.h"
@@ -27,8 +28,7 @@ static int pay_call_again(payments_ctx *ctx, stripe_call *calls, const size_t *t
     if (todo == NULL || round == NULL) {
         free(todo);
         free(round);
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return ll_failf(err, errlen, "could not call Stripe again: out of memory");
     }
     memcpy(todo, todo_in, m * sizeof *todo);
     int tries = ctx->transient_tries > 0 ? ctx->transient_tries : 3;
@@ -145,7 +145,9 @@ static stripe_call *pay_run_next(void *arg, bool *finished)
         j->form = stripe_form_payment_intent(j->amount, j->currency, j->customer, j->pm,
                                              j->invoice_id, j->firm_id, j->key);
         if (j->form == NULL) {
-            snprintf(r->err, r->errlen, "out of memory");
+            ll_failf(r->err, r->errlen,
+                     "could not build the charge of invoice %" PRId64 ": out of memory",
+                     j->invoice_id);
             r->st = DB_TRANSIENT;
             break;
         }
@@ -206,7 +208,7 @@ static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int
         free(r.again);
         free(r.lookups);
         free(fresh);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the charge run: out of memory");
         return DB_TRANSIENT;
     }
     /* The stream's own err buffer: a database message in err must survive. */
@@ -214,7 +216,8 @@ static db_status pay_charge_run(payments_ctx *ctx, payments_kind kind, const int
     if (stripe_perform_stream(ctx->stripe, pay_run_next, pay_run_done, &r, serr, sizeof serr) !=
         0) {
         if (r.st == DB_OK)
-            snprintf(err, errlen, "%s", serr);
+            ll_failf(err, errlen, "%s", serr); /* already says what failed */
+
         r.st = DB_TRANSIENT;
     }
     if (r.st == DB_OK && r.nagain > 0) {

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 
 /* ---- settings --------------------------------------------------------------- */
 
@@ -33,18 +34,17 @@ static int check_url(const char *url, bool *loopback, bool *implicit_tls, char *
         curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "SMTP_URL must be smtp://host[:port] or smtps://host[:port]");
+        ll_failf(err, errlen, "SMTP_URL must be smtp://host[:port] or smtps://host[:port]");
         goto out;
     }
     if (strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0) {
-        snprintf(err, errlen, "SMTP_URL must use smtp:// or smtps:// (got %s://)", scheme);
+        ll_failf(err, errlen, "SMTP_URL must use smtp:// or smtps://, got %s://", scheme);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
-        snprintf(
-            err, errlen,
-            "SMTP_URL must not carry credentials or a query (use SMTP_USERNAME and SMTP_PASSWORD)");
+        ll_failf(err, errlen, "SMTP_URL must not carry credentials or a query");
+        ll_hintf(err, errlen, "Put the credentials in SMTP_USERNAME and SMTP_PASSWORD.");
         goto out;
     }
     *loopback = host_is_loopback(host);
@@ -60,21 +60,16 @@ out:
 }
 
 static int copy_setting(const char *name, const char *def, char *dst, size_t dstsz, char *err,
-                        size_t errlen, bool secret)
+                        size_t errlen)
 {
     const char *v;
     if (config_get_str(name, def, &v, err, errlen) != 0)
         return -1;
-    if (strlen(v) >= dstsz) {
-        snprintf(err, errlen, "%s is longer than %zu characters", name, dstsz - 1);
-        return -1;
-    }
+    if (strlen(v) >= dstsz)
+        return ll_failf(err, errlen, "%s must be at most %zu characters long", name, dstsz - 1);
     for (const char *p = v; *p; p++)
-        if (*p == '\r' || *p == '\n') {
-            snprintf(err, errlen, "%s must not contain a line break%s", name,
-                     secret ? "" : " (check its value)");
-            return -1;
-        }
+        if (*p == '\r' || *p == '\n')
+            return ll_failf(err, errlen, "%s must not contain a line break", name);
     snprintf(dst, dstsz, "%s", v);
     return 0;
 }
@@ -83,19 +78,19 @@ int smtp_config_from_env(smtp_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
     bool loopback = false, implicit_tls = false;
-    if (copy_setting("SMTP_URL", NULL, cfg->url, sizeof cfg->url, err, errlen, false) != 0 ||
+    if (copy_setting("SMTP_URL", NULL, cfg->url, sizeof cfg->url, err, errlen) != 0 ||
         check_url(cfg->url, &loopback, &implicit_tls, err, errlen) != 0)
         return -1;
-    if (copy_setting("SMTP_FROM", NULL, cfg->from, sizeof cfg->from, err, errlen, false) != 0)
+    if (copy_setting("SMTP_FROM", NULL, cfg->from, sizeof cfg->from, err, errlen) != 0)
         return -1;
     if (!smtp_address_valid(cfg->from)) {
-        snprintf(err, errlen, "SMTP_FROM must be a plain address local@domain");
-        return -1;
+        ll_failf(err, errlen, "SMTP_FROM must be a plain address local@domain");
+        return ll_hintf(err, errlen,
+                        "A display name (\"Billing <billing@example.com>\") is not "
+                        "accepted: give the address alone.");
     }
-    if (copy_setting("SMTP_USERNAME", "", cfg->username, sizeof cfg->username, err, errlen,
-                     false) != 0 ||
-        copy_setting("SMTP_PASSWORD", "", cfg->password, sizeof cfg->password, err, errlen, true) !=
-            0)
+    if (copy_setting("SMTP_USERNAME", "", cfg->username, sizeof cfg->username, err, errlen) != 0 ||
+        copy_setting("SMTP_PASSWORD", "", cfg->password, sizeof cfg->password, err, errlen) != 0)
         return -1;
     if (config_get_bool("SMTP_STARTTLS", !loopback && !implicit_tls, &cfg->starttls, err, errlen) !=
         0)
@@ -294,28 +289,20 @@ static void boundary_of(const char *message_id, char *out, size_t outsz)
 
 static int check_message(const smtp_config *cfg, const smtp_message *m, char *err, size_t errlen)
 {
-    if (!smtp_address_valid(m->to)) {
-        snprintf(err, errlen, "cannot send: recipient address is not a plain address local@domain");
-        return -1;
-    }
-    if (!smtp_address_valid(cfg->from)) {
-        snprintf(err, errlen, "cannot send: SMTP_FROM is not a plain address");
-        return -1;
-    }
+    if (!smtp_address_valid(m->to))
+        return ll_failf(err, errlen,
+                        "cannot send: the recipient address is not a plain address local@domain");
+    if (!smtp_address_valid(cfg->from))
+        return ll_failf(err, errlen, "cannot send: SMTP_FROM is not a plain address");
     if (m->subject == NULL || has_line_break(m->subject) || has_line_break(m->date) ||
-        m->body == NULL) {
-        snprintf(err, errlen, "cannot send: the subject or date is missing or has a line break");
-        return -1;
-    }
-    if (!message_id_valid(m->message_id)) {
-        snprintf(err, errlen, "cannot send: Message-ID must be <id@domain>");
-        return -1;
-    }
-    if (m->pdf != NULL && !pdf_name_valid(m->pdf_name)) {
-        snprintf(err, errlen,
-                 "cannot send: attachment name must be letters, digits, '-', '_', '.'");
-        return -1;
-    }
+        m->body == NULL)
+        return ll_failf(err, errlen,
+                        "cannot send: the subject or date is missing or has a line break");
+    if (!message_id_valid(m->message_id))
+        return ll_failf(err, errlen, "cannot send: the Message-ID must be <id@domain>");
+    if (m->pdf != NULL && !pdf_name_valid(m->pdf_name))
+        return ll_failf(err, errlen,
+                        "cannot send: the attachment name must be letters, digits, '-', '_', '.'");
     return 0;
 }
 
@@ -372,7 +359,7 @@ char *smtp_build(const smtp_config *cfg, const smtp_message *m, size_t *len, cha
     sb_str(&s, "--\r\n");
     if (rc != 0 || s.failed) {
         free(s.buf);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not build the e-mail: out of memory");
         return NULL;
     }
     *len = s.len;
@@ -426,7 +413,7 @@ smtp_result smtp_send(const smtp_config *cfg, const smtp_message *m, char *err, 
     CURL *c = curl_easy_init();
     if (c == NULL) {
         free(msg);
-        snprintf(err, errlen, "could not start libcurl");
+        ll_failf(err, errlen, "could not send the e-mail: libcurl could not start");
         return SMTP_TRANSIENT;
     }
     char from[SMTP_ADDRESS_MAX + 3], to[SMTP_ADDRESS_MAX + 3], cerr[CURL_ERROR_SIZE] = "";
@@ -457,8 +444,9 @@ smtp_result smtp_send(const smtp_config *cfg, const smtp_message *m, char *err, 
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply);
     smtp_result r = smtp_classify((int)rc, reply);
     if (r != SMTP_SENT)
-        snprintf(err, errlen, "could not send to the SMTP server (%s): %s%s%s (reply %ld)",
-                 smtp_result_name(r), curl_easy_strerror(rc), cerr[0] ? ": " : "", cerr, reply);
+        ll_failf(err, errlen, "%s send to the SMTP server (%s): %s%s%s (reply %ld)",
+                 r == SMTP_PERMANENT ? "cannot" : "could not", smtp_result_name(r),
+                 curl_easy_strerror(rc), cerr[0] ? ": " : "", cerr, reply);
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(c);
     free(msg);

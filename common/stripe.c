@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/stripe_event.h"
 
 #define STRIPE_MAX_BODY (4u * 1024u * 1024u) /* larger answers are not Stripe's */
@@ -317,7 +318,10 @@ void stripe_config_from_env(stripe_config *cfg)
     stripe_client *probe = stripe_client_new(cfg, err, sizeof err);
     if (probe == NULL) {
         char msg[400];
-        snprintf(msg, sizeof msg, "STRIPE_API_BASE/STRIPE_SECRET_KEY: %s", err);
+        ll_failf(
+            msg, sizeof msg,
+            "could not set up the Stripe client from STRIPE_API_BASE and STRIPE_SECRET_KEY: %s",
+            err);
         config_die(msg);
     }
     stripe_client_free(probe);
@@ -334,12 +338,13 @@ stripe_client *stripe_client_new(const stripe_config *cfg, char *err, size_t err
         config_check_stripe_key("the secret key", cfg->secret_key, err, errlen) != 0)
         return NULL;
     if (cfg->max_rps < 1 && cfg->max_rps != 0) {
-        snprintf(err, errlen, "max_rps must be at least 1");
+        ll_failf(err, errlen, "cannot create a Stripe client: max_rps must be at least 1");
+        ll_detailf(err, errlen, "max_rps is %d (0 means the default, 25).", cfg->max_rps);
         return NULL;
     }
     stripe_client *c = calloc(1, sizeof *c);
     if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not create a Stripe client: out of memory");
         return NULL;
     }
     c->max_rps = cfg->max_rps > 0 ? cfg->max_rps : 25;
@@ -359,7 +364,7 @@ stripe_client *stripe_client_new(const stripe_config *cfg, char *err, size_t err
     if (c->base == NULL || c->auth_header == NULL || c->starts == NULL || c->sent == NULL ||
         c->multi == NULL) {
         stripe_client_free(c);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not create a Stripe client: out of memory");
         return NULL;
     }
     snprintf(c->auth_header, alen, "Authorization: Bearer %s", cfg->secret_key);
@@ -669,10 +674,8 @@ static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, strip
                       void *arg, char *err, size_t errlen)
 {
     stripe_xfer *xs = calloc(slots, sizeof *xs); /* slots >= 1 */
-    if (xs == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (xs == NULL)
+        return ll_failf(err, errlen, "could not call Stripe: out of memory");
     size_t inflight = 0;
     bool finished = false;
     int rc = 0;
@@ -715,8 +718,8 @@ static int stripe_run(stripe_client *c, size_t slots, stripe_next_fn next, strip
             break;
         int running = 0;
         if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
-            snprintf(err, errlen, "curl multi failed");
-            rc = -1;
+            rc = ll_failf(err, errlen, "could not call Stripe: libcurl's multi interface failed");
+
             break;
         }
         CURLMsg *msg;

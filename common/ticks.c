@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/topics.h"
 
 int ticks_publish(kafka_producer *p, const char *prefix, tick_kind kind, civil_date business_date,
@@ -13,20 +14,19 @@ int ticks_publish(kafka_producer *p, const char *prefix, tick_kind kind, civil_d
     char topic[TOPIC_NAME_MAX + 1], name[32];
     snprintf(name, sizeof name, "ticks.%s", tick_kind_name(kind));
     if (topic_name(prefix, name, topic, sizeof topic) != 0) {
-        snprintf(err, errlen, "illegal topic name %s%s", prefix, name);
-        return -1;
+        ll_failf(err, errlen, "cannot publish ticks: %s%s is not a legal topic name", prefix, name);
+        return ll_hintf(err, errlen, "Check KAFKA_TOPIC_PREFIX.");
     }
     for (int s = 0; s < shards; s++) {
         tick_msg t;
-        if (tick_init(&t, kind, business_date, as_of, s, shards, firm_id) != 0) {
-            snprintf(err, errlen, "invalid tick (shard %d of %d)", s, shards);
-            return -1;
-        }
+        if (tick_init(&t, kind, business_date, as_of, s, shards, firm_id) != 0)
+            return ll_failf(err, errlen, "cannot publish ticks: shard %d of %d is not a valid tick",
+                            s, shards);
         char *json = tick_to_json(&t);
-        if (json == NULL) {
-            snprintf(err, errlen, "cannot encode tick");
-            return -1;
-        }
+        if (json == NULL)
+            return ll_failf(err, errlen, "could not encode tick shard %d of %d: out of memory", s,
+                            shards);
+
         char key[16];
         snprintf(key, sizeof key, "%d", s);
         kafka_status st = kafka_produce_wait(p, topic, key, strlen(key), json, strlen(json), NULL,

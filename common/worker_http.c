@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 
 #define WORKER_HTTP_VAR "WORKER_HTTP_LISTEN"
@@ -46,10 +47,9 @@ int worker_http_resolve(const char *var, const char *host, int port, struct sock
         return 0;
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int e = getaddrinfo(host, NULL, &hints, &res);
-    if (e != 0 || res == NULL) {
-        snprintf(err, errlen, "%s host %s does not resolve: %s", var, host, gai_strerror(e));
-        return -1;
-    }
+    if (e != 0 || res == NULL)
+        return ll_failf(err, errlen, "could not resolve the host %s of %s: %s", host, var,
+                        gai_strerror(e));
     sa->sin_addr = ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
     freeaddrinfo(res);
     return 0;
@@ -166,14 +166,15 @@ worker_http *worker_http_start(const char *host, int port, metrics_registry *m,
 {
     struct sockaddr_in sa;
     if (port < 0 || port > 65535) {
-        snprintf(err, errlen, "%s port %d out of range", WORKER_HTTP_VAR, port);
+        ll_failf(err, errlen, "cannot listen on port %d: a port is between 0 and 65535", port);
+        ll_hintf(err, errlen, "Check %s.", WORKER_HTTP_VAR);
         return NULL;
     }
     if (worker_http_resolve(WORKER_HTTP_VAR, host, port, &sa, err, errlen) != 0)
         return NULL;
     worker_http *h = calloc(1, sizeof *h);
     if (h == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the metrics listener: out of memory");
         return NULL;
     }
     h->metrics = m;
@@ -186,8 +187,11 @@ worker_http *worker_http_start(const char *host, int port, metrics_registry *m,
         worker_http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, errlen, "%s: cannot listen on %s:%d (address in use or not permitted)",
-                 WORKER_HTTP_VAR, host[0] ? host : "0.0.0.0", port);
+        ll_failf(err, errlen, "could not listen on %s:%d: the address is in use or not permitted",
+                 host[0] ? host : "0.0.0.0", port);
+        ll_hintf(err, errlen, "Set %s to a free host:port, or stop what holds this one.",
+                 WORKER_HTTP_VAR);
+
         free(h);
         return NULL;
     }

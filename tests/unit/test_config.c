@@ -663,6 +663,54 @@ static void test_exit_stripe_shapes(void **state)
     assert_string_equal(out, "");
 }
 
+/* The error convention (failf.h), message by message: the variable named,
+ * the shape expected, and for a placeholder secret a HINT saying where the
+ * real value comes from. */
+static void test_messages_exactly(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        config_check_webhook_secrets("STRIPE_WEBHOOK_SECRET", "whsec_replace_me", err, sizeof err),
+        -1);
+    assert_string_equal(err, "STRIPE_WEBHOOK_SECRET entry 1 is not a Stripe endpoint secret "
+                             "(expected whsec_ followed by at least 16 characters of A-Z, a-z, "
+                             "0-9, +, / or =, several separated by commas; value not shown: "
+                             "secret)\n"
+                             "HINT: Copy the endpoint's signing secret from its page in the "
+                             "Stripe Dashboard (Webhooks), or the one `stripe listen` prints for "
+                             "local testing.");
+
+    assert_int_equal(
+        config_check_stripe_key("STRIPE_SECRET_KEY", "sk_test_replace_me", err, sizeof err), -1);
+    assert_string_equal(err, "STRIPE_SECRET_KEY is not a Stripe API key (expected sk_ or rk_, "
+                             "then test_ or live_, then 16 to 240 letters and digits; value not "
+                             "shown: secret)\n"
+                             "HINT: Use a secret (sk_) or restricted (rk_) key from the API keys "
+                             "page of the Stripe Dashboard; a publishable key (pk_) does not work "
+                             "here.");
+
+    int64_t v;
+    assert_int_equal(config_get_int(VAR, 0, 1, 10, &v, err, sizeof err), -1);
+    assert_string_equal(err, "cannot use the default of " VAR ": 0 is outside 1..10");
+}
+
+/* At start the HINT stays on the one line, after "; ". */
+static void test_exit_hint_on_one_line(void **state)
+{
+    (void)state;
+    char out[2048];
+    assert_int_equal(run_child(child_placeholder_key, out, sizeof out), CONFIG_EXIT_STATUS);
+    assert_one_line(out);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s: configuration error: STRIPE_SECRET_KEY is not a Stripe API key (expected sk_ "
+             "or rk_, then test_ or live_, then 16 to 240 letters and digits; value not shown: "
+             "secret); HINT: Use a secret (sk_) or restricted (rk_) key from the API keys page of "
+             "the Stripe Dashboard; a publishable key (pk_) does not work here.\n",
+             progname);
+    assert_string_equal(out, want);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -687,6 +735,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_stripe_key_shapes, reset_env),
         cmocka_unit_test_setup(test_api_base_shapes, reset_env),
         cmocka_unit_test_setup(test_exit_stripe_shapes, reset_env),
+        cmocka_unit_test_setup(test_messages_exactly, reset_env),
+        cmocka_unit_test_setup(test_exit_hint_on_one_line, reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

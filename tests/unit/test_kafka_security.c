@@ -292,6 +292,20 @@ static void test_fatal_flag(void **state)
     assert_string_equal(why, "PRODUCER_FENCED: fenced by a newer instance");
 }
 
+/* The error convention (failf.h): a credential without its protocol says
+ * how to fix it on a HINT line of its own. */
+static void test_message_with_hint(void **state)
+{
+    (void)state;
+    char err[512];
+    setenv("KAFKA_SASL_USERNAME", "ingester", 1);
+    assert_int_equal(check(err, sizeof err), -1);
+    assert_string_equal(err, "KAFKA_SASL_USERNAME is set but KAFKA_SECURITY_PROTOCOL=plaintext "
+                             "does not use SASL\n"
+                             "HINT: Set KAFKA_SECURITY_PROTOCOL to sasl_plaintext or sasl_ssl, or "
+                             "unset KAFKA_SASL_USERNAME.");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup(test_conf_carries_credentials, reset_env),
         cmocka_unit_test_setup(test_exit_2_names_the_variable, reset_env),
         cmocka_unit_test_setup(test_fatal_flag, reset_env),
+        cmocka_unit_test_setup(test_message_with_hint, reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@ static int dispute_init(worker *w, char *err, size_t errlen)
                                      .group = w->group,
                                      .metrics = w->metrics};
     if (dispute_worker_metrics_declare(w->metrics) != 0)
-        return ll_failf(err, errlen, "could not declare the dispute worker's metrics");
+        return ll_failf(err, errlen,
+                        "could not declare the dispute worker's metrics: "
+                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ledgerline/clock.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 
 /* How long a connection answered 408 by the sweeper may still read before
@@ -196,7 +197,7 @@ deadlines *deadlines_start(unsigned header_timeout_s, unsigned body_timeout_s,
 {
     deadlines *d = calloc(1, sizeof *d);
     if (d == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the connection deadlines: out of memory");
         return NULL;
     }
     d->header_ms = (uint64_t)header_timeout_s * 1000u;
@@ -204,8 +205,10 @@ deadlines *deadlines_start(unsigned header_timeout_s, unsigned body_timeout_s,
     d->stats = stats;
     pthread_mutex_init(&d->conn_mu, NULL);
     pthread_cond_init(&d->sweep_cv, NULL);
-    if (pthread_create(&d->sweep_thread, NULL, deadlines_thread, d) != 0) {
-        snprintf(err, errlen, "cannot start the deadline thread");
+    int prc = pthread_create(&d->sweep_thread, NULL, deadlines_thread, d);
+    if (prc != 0) {
+        ll_failf(err, errlen, "could not start the deadline thread: %s", strerror(prc));
+
         deadlines_free(d);
         return NULL;
     }

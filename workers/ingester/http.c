@@ -51,6 +51,7 @@
 
 #include "ledgerline/log.h"
 #include "ledgerline/clock.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/worker_http.h"
 #include "deadlines.h"
 #include "ready.h"
@@ -668,14 +669,14 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     ingester_http *h = calloc(1, sizeof *h);
     if (h == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the HTTP server: out of memory");
         return NULL;
     }
     h->ing = ing;
     h->pub_l = (http_listener){h, false};
     h->admin_l = (http_listener){h, true};
     if (http_canned_build(h) != 0) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not build the canned answers: out of memory");
         http_start_failed(h);
         return NULL;
     }
@@ -708,8 +709,11 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
         deadlines_notify, (void *)h->dl, MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
+        ll_failf(err, errlen, "could not listen on %s:%d: the address is in use or not permitted",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
+        ll_hintf(err, errlen,
+                 "Set INGESTER_LISTEN to a free host:port, or stop what holds this "
+                 "one.");
         http_start_failed(h);
         return NULL;
     }
@@ -724,10 +728,13 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
             http_completed, (void *)h, MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify,
             (void *)h->dl, MHD_OPTION_END);
         if (h->admin_d == NULL) {
-            snprintf(err, errlen,
-                     "cannot listen on %s:%d for INGESTER_ADMIN_LISTEN (address in use or not "
-                     "permitted)",
+            ll_failf(err, errlen,
+                     "could not listen on %s:%d: the address is in use or not permitted",
                      ing->admin_host[0] ? ing->admin_host : "0.0.0.0", ing->admin_port);
+            ll_hintf(err, errlen,
+                     "Set INGESTER_ADMIN_LISTEN to a free host:port, or stop what "
+                     "holds this one.");
+
             ingester_http_stop(h);
             return NULL;
         }

@@ -28,6 +28,7 @@
 
 #include "ledgerline/log.h"
 #include "ledgerline/clock.h"
+#include "ledgerline/failf.h"
 
 struct publish_wait {
     atomic_int refs;
@@ -176,7 +177,7 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, cha
     }
     publisher *p = calloc(1, sizeof *p);
     if (p == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not create the publisher: out of memory");
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -189,8 +190,9 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, cha
         free(p);
         return NULL;
     }
-    if (pthread_create(&p->poller, NULL, publish_poll_thread, p) != 0) {
-        snprintf(err, errlen, "cannot start the delivery-report thread");
+    int prc = pthread_create(&p->poller, NULL, publish_poll_thread, p);
+    if (prc != 0) {
+        ll_failf(err, errlen, "could not start the delivery-report thread: %s", strerror(prc));
         rd_kafka_destroy(p->rk);
         free(p);
         return NULL;
@@ -249,9 +251,10 @@ kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *er
     if (elapsed_us != NULL)
         *elapsed_us = w->end_us - w->start_us;
     if (w->status == KAFKA_TIMEOUT)
-        snprintf(err, errlen, "no delivery report from the broker in time");
+        ll_failf(err, errlen, "could not publish: no delivery report from the broker in time");
     else if (w->status != KAFKA_OK)
-        snprintf(err, errlen, "delivery failed: %s", rd_kafka_err2str(w->err));
+        ll_failf(err, errlen, "could not publish: %s", rd_kafka_err2str(w->err));
+
     return w->status;
 }
 

@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "ledgerline/failf.h"
 
 struct ready_checker {
     publisher *pub;
@@ -49,14 +52,16 @@ ready_checker *ready_checker_start(publisher *pub, char *err, size_t errlen)
 {
     ready_checker *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the readiness checks: out of memory");
         return NULL;
     }
     r->pub = pub;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    if (pthread_create(&r->thread, NULL, ready_thread, r) != 0) {
-        snprintf(err, errlen, "cannot start the readiness thread");
+    int prc = pthread_create(&r->thread, NULL, ready_thread, r);
+    if (prc != 0) {
+        ll_failf(err, errlen, "could not start the readiness thread: %s", strerror(prc));
+
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
         free(r);

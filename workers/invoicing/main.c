@@ -16,7 +16,9 @@ static int invoicing_init(worker *w, char *err, size_t errlen)
         .db = w->db, .producer = w->producer, .prefix = w->prefix, .group = w->group};
     if (metrics_declare(w->metrics, "billing_invoices_generated_total", METRICS_COUNTER,
                         "Invoices created by invoicing ticks.") != 0)
-        return ll_failf(err, errlen, "could not declare the invoicing worker's metrics");
+        return ll_failf(err, errlen,
+                        "could not declare the invoicing worker's metrics: "
+                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 

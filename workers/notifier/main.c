@@ -34,7 +34,9 @@ static int notifier_init(worker *w, char *err, size_t errlen)
                      .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000),
                      .metrics = w->metrics};
     if (notify_metrics_declare(w->metrics) != 0)
-        return ll_failf(err, errlen, "could not declare the notifier's metrics");
+        return ll_failf(err, errlen,
+                        "could not declare the notifier's metrics: "
+                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 
@@ -44,7 +46,8 @@ static kafka_result notifier_reminders(const kafka_msg *m, char *err, size_t err
     if (tick_parse(m->value, m->value_len, &t, err, errlen) != 0)
         return KAFKA_MSG_PERMANENT;
     if (t.kind != TICK_REMINDERS) {
-        snprintf(err, errlen, "expected a tick.reminders, got tick.%s", tick_kind_name(t.kind));
+        ll_failf(err, errlen, "cannot handle a tick.%s: the notifier handles tick.reminders only",
+                 tick_kind_name(t.kind));
         return KAFKA_MSG_PERMANENT;
     }
     reminders_stats s;

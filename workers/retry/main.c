@@ -26,7 +26,9 @@ static int retry_init(worker *w, char *err, size_t errlen)
     if (payments_metrics_declare(w->metrics) != 0 ||
         metrics_declare(w->metrics, "billing_retries_total", METRICS_COUNTER,
                         "Payment retries and overdue invoices, by outcome.") != 0)
-        return ll_failf(err, errlen, "could not declare the retry worker's metrics");
+        return ll_failf(err, errlen,
+                        "could not declare the retry worker's metrics: "
+                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 
