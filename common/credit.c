@@ -306,8 +306,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        ll_failf(err, errlen, "cannot apply credit: no such invoice: %lld",
-                 (long long)invoice_id);
+        ll_failf(err, errlen, "cannot apply credit: no such invoice: %lld", (long long)invoice_id);
         return DB_PERMANENT;
     }
     int64_t firm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/stripe_id.h"
 #include "ledgerline/topics.h"
 #include "ledgerline/vocab.h"
@@ -621,12 +622,6 @@ static route_ref_status route_ref(const route_json *p, route_slot slot, route_sl
     return REF_OK;
 }
 
-static int route_fail(char *err, size_t errlen, const char *why)
-{
-    snprintf(err, errlen, "%s", why);
-    return -1;
-}
-
 int route_event_parse(const void *body, size_t len, route_event *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -651,24 +646,24 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
             route_json_fail(p, "unexpected data after the document");
     }
     if (p->why != NULL) {
-        snprintf(err, errlen, "body is not valid JSON: %s at byte %zu", p->why, p->pos);
+        ll_failf(err, errlen, "body is not valid JSON: %s at byte %zu", p->why, p->pos);
         goto out;
     }
     if (p->cap[SLOT_ROOT].kind != KIND_OBJECT) {
-        route_fail(err, errlen, "body is not a JSON object");
+        ll_failf(err, errlen, "body is not a JSON object");
         goto out;
     }
     const route_capture *id = &p->cap[SLOT_EV_ID], *type = &p->cap[SLOT_EV_TYPE];
     if (id->kind != KIND_STRING) {
-        route_fail(err, errlen, "event has no valid \"id\" (a string)");
+        ll_failf(err, errlen, "event has no valid \"id\" (a string)");
         goto out;
     }
     if (!stripe_id_valid(id->s, id->len)) {
-        route_fail(err, errlen, "event \"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")");
+        ll_failf(err, errlen, "event \"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")");
         goto out;
     }
     if (type->kind != KIND_STRING || !type->usable) {
-        route_fail(err, errlen, "event has no valid \"type\" (non-empty printable string)");
+        ll_failf(err, errlen, "event has no valid \"type\" (non-empty printable string)");
         goto out;
     }
     memcpy(out->id, id->s, strlen(id->s) + 1);
@@ -702,7 +697,7 @@ int route_event_parse(const void *body, size_t len, route_event *out, char *err,
         st = route_ref(p, SLOT_OBJECT, SLOT_OBJ_ID, &key);
     }
     if (st == REF_BAD) {
-        snprintf(err, errlen, "event's %s is not a Stripe id (%s)", field, STRIPE_ID_PATTERN);
+        ll_failf(err, errlen, "event's %s is not a Stripe id (%s)", field, STRIPE_ID_PATTERN);
         goto out;
     }
     if (st == REF_NONE)

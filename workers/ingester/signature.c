@@ -15,6 +15,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "ledgerline/failf.h"
+
 const char *signature_result_text(signature_result r)
 {
     switch (r) {
@@ -178,7 +180,7 @@ int signature_secrets_parse(const char *list, signature_secrets *out, char *err,
 {
     memset(out, 0, sizeof *out);
     if (list == NULL) {
-        snprintf(err, errlen, "STRIPE_WEBHOOK_SECRET is required but not set");
+        ll_failf(err, errlen, "STRIPE_WEBHOOK_SECRET is required but not set");
         return -1;
     }
     const char *p = list;
@@ -191,19 +193,19 @@ int signature_secrets_parse(const char *list, signature_secrets *out, char *err,
         while (b > a && signature_is_space(b[-1]))
             b--;
         if (a == b) {
-            snprintf(err, errlen,
+            ll_failf(err, errlen,
                      "STRIPE_WEBHOOK_SECRET has an empty entry "
                      "(expected whsec_... secrets separated by commas)");
             goto fail;
         }
         if (out->count == SIGNATURE_MAX_SECRETS) {
-            snprintf(err, errlen, "STRIPE_WEBHOOK_SECRET has more than %d secrets",
+            ll_failf(err, errlen, "STRIPE_WEBHOOK_SECRET has more than %d secrets",
                      SIGNATURE_MAX_SECRETS);
             goto fail;
         }
         out->secret[out->count] = strndup(a, (size_t)(b - a));
         if (out->secret[out->count] == NULL) {
-            snprintf(err, errlen, "out of memory");
+            ll_failf(err, errlen, "could not read STRIPE_WEBHOOK_SECRET: out of memory");
             goto fail;
         }
         out->len[out->count] = (size_t)(b - a);
@@ -212,7 +214,7 @@ int signature_secrets_parse(const char *list, signature_secrets *out, char *err,
             OPENSSL_cleanse(out->secret[out->count], out->len[out->count]);
             free(out->secret[out->count]);
             out->secret[out->count] = NULL;
-            snprintf(err, errlen, "cannot set up HMAC-SHA256 (OpenSSL)");
+            ll_failf(err, errlen, "could not set up HMAC-SHA256: OpenSSL refused the key");
             goto fail;
         }
         out->count++;
