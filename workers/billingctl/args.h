@@ -65,11 +65,11 @@ bool invoice_cli_parse_line(const char *spec, inv_line *l);
 /* `credit add` options (cmd_credit.c) into *p (strings point into argv);
  * (--json is global: main.c takes it out first). Returns CLI_OK, CLI_USAGE after printing the
  * usage, or CLI_REFUSED (rule 4: goodwill/correction without reason and approver). */
-int credit_cli_parse_add(int argc, char **argv, credit_add_params *p);
+int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_params *p);
 
 /* `credit apply` options (cmd_credit.c): --invoice (required id),
  * --amount-cents (0 = no cap), --created-by, --date (default today UTC). */
-int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
-                           civil_date *on, const char **by);
+int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *invoice_id,
+                           int64_t *max_cents, civil_date *on, const char **by);
 
 #endif

@@ -26,15 +26,6 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/log.h"
 
-static const char *const ADD_USAGE =
-    "credit add --client N --amount-cents N --source SOURCE --description TEXT "
-    "[--reason TEXT] [--approved-by NAME] [--created-by NAME] [--expires YYYY-MM-DD] "
-    "[--source-invoice N]";
-static const char *const APPLY_USAGE =
-    "credit apply --invoice N [--amount-cents N] [--created-by NAME] [--date YYYY-MM-DD]";
-static const char *const BALANCE_USAGE = "credit balance --client N";
-static const char *const EXPIRE_USAGE = "credit expire [--date YYYY-MM-DD] [--firm-id N]";
-
 static bool is_blank(const char *s)
 {
     if (s == NULL)
@@ -59,7 +50,7 @@ static db_status add_work(db_conn *c, void *varg, char *err, size_t errlen)
 }
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
-int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
+int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_params *p)
 {
     const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
                *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
@@ -75,33 +66,33 @@ int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
             (g = args_opt(argc, argv, &i, "--expires", &expires)) ||
             (g = args_opt(argc, argv, &i, "--source-invoice", &src_inv))) {
             if (g < 0)
-                return args_usage(ADD_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     *p = (credit_add_params){0};
     if (client == NULL || !args_parse_id(client, &p->client_id))
-        return args_usage(ADD_USAGE, "--client N (a positive integer) is required");
+        return args_usage(usage, "--client N (a positive integer) is required");
     if (amount == NULL || !args_parse_cents(amount, &p->amount_cents) || p->amount_cents <= 0)
-        return args_usage(ADD_USAGE, "--amount-cents N (a positive integer) is required");
+        return args_usage(usage, "--amount-cents N (a positive integer) is required");
     if (source == NULL)
-        return args_usage(ADD_USAGE, "--source is required");
+        return args_usage(usage, "--source is required");
     if (strcmp(source, "overpayment") != 0 && strcmp(source, "refund") != 0 &&
         strcmp(source, "goodwill") != 0 && strcmp(source, "promotional") != 0 &&
         strcmp(source, "correction") != 0)
-        return args_usage(ADD_USAGE, "--source must be one of overpayment, refund, goodwill, "
-                                     "promotional, correction");
+        return args_usage(usage, "--source must be one of overpayment, refund, goodwill, "
+                                 "promotional, correction");
     if (src_inv != NULL && !args_parse_id(src_inv, &p->source_invoice_id))
-        return args_usage(ADD_USAGE, "--source-invoice must be a positive integer");
+        return args_usage(usage, "--source-invoice must be a positive integer");
     if (strcmp(source, "overpayment") == 0 && src_inv == NULL)
-        return args_usage(ADD_USAGE, "--source overpayment needs --source-invoice N (the "
-                                     "invoice that was overpaid)");
+        return args_usage(usage, "--source overpayment needs --source-invoice N (the "
+                                 "invoice that was overpaid)");
     if (is_blank(desc))
-        return args_usage(ADD_USAGE, "--description TEXT is required");
+        return args_usage(usage, "--description TEXT is required");
     if (expires != NULL) {
         if (!date_parse(expires, &p->expires_at))
-            return args_usage(ADD_USAGE, "--expires must be a date YYYY-MM-DD");
+            return args_usage(usage, "--expires must be a date YYYY-MM-DD");
         p->has_expiry = true;
     }
     /* Rule 4: refused before anything is written (exit 1, not a usage error:
@@ -122,12 +113,12 @@ int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
     return CLI_OK;
 }
 
-int cmd_credit_add(int argc, char **argv, const cli_opts *o)
+int cmd_credit_add(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     add_arg a = {0};
     credit_add_params *p = &a.p;
-    int rc = credit_cli_parse_add(argc, argv, p);
+    int rc = credit_cli_parse_add(argc, argv, usage, p);
     if (rc != CLI_OK)
         return rc;
     const char *source = p->source;
@@ -194,8 +185,8 @@ static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
 }
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
-int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
-                           civil_date *on, const char **by_out)
+int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *invoice_id,
+                           int64_t *max_cents, civil_date *on, const char **by_out)
 {
     const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
@@ -205,29 +196,29 @@ int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *
             (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
             (g = args_opt(argc, argv, &i, "--date", &date))) {
             if (g < 0)
-                return args_usage(APPLY_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     *invoice_id = 0;
     *max_cents = 0;
     if (inv == NULL || !args_parse_id(inv, invoice_id))
-        return args_usage(APPLY_USAGE, "--invoice N (a positive integer) is required");
+        return args_usage(usage, "--invoice N (a positive integer) is required");
     if (amount != NULL && (!args_parse_cents(amount, max_cents) || *max_cents <= 0))
-        return args_usage(APPLY_USAGE, "--amount-cents must be a positive integer");
+        return args_usage(usage, "--amount-cents must be a positive integer");
     *on = date_today_utc();
     if (date != NULL && !date_parse(date, on))
-        return args_usage(APPLY_USAGE, "--date must be a date YYYY-MM-DD");
+        return args_usage(usage, "--date must be a date YYYY-MM-DD");
     *by_out = by;
     return CLI_OK;
 }
 
-int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
+int cmd_credit_apply(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     apply_arg a = {0};
-    int rc = credit_cli_parse_apply(argc, argv, &a.invoice_id, &a.max_cents, &a.on, &a.by);
+    int rc = credit_cli_parse_apply(argc, argv, usage, &a.invoice_id, &a.max_cents, &a.on, &a.by);
     if (rc != CLI_OK)
         return rc;
 
@@ -266,7 +257,7 @@ static db_status balance_work(db_conn *c, void *varg, char *err, size_t errlen)
     return credit_balance(c, a->client_id, &a->balance, a->currency, err, errlen);
 }
 
-int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
+int cmd_credit_balance(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *client = NULL;
@@ -274,14 +265,14 @@ int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
         int g;
         if ((g = args_opt(argc, argv, &i, "--client", &client))) {
             if (g < 0)
-                return args_usage(BALANCE_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(BALANCE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     balance_arg a = {0};
     if (client == NULL || !args_parse_id(client, &a.client_id))
-        return args_usage(BALANCE_USAGE, "--client N (a positive integer) is required");
+        return args_usage(usage, "--client N (a positive integer) is required");
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_REFUSED;
@@ -312,7 +303,7 @@ static db_status expire_work(db_conn *c, void *varg, char *err, size_t errlen)
     return credit_expire(c, a->as_of, a->firm_id, &a->entries, &a->amount, err, errlen);
 }
 
-int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
+int cmd_credit_expire(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *date = NULL, *firm = NULL;
@@ -321,16 +312,16 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--date", &date)) ||
             (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
             if (g < 0)
-                return args_usage(EXPIRE_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(EXPIRE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     expire_arg a = {.as_of = date_today_utc()};
     if (date != NULL && !date_parse(date, &a.as_of))
-        return args_usage(EXPIRE_USAGE, "--date must be a date YYYY-MM-DD");
+        return args_usage(usage, "--date must be a date YYYY-MM-DD");
     if (firm != NULL && !args_parse_id(firm, &a.firm_id))
-        return args_usage(EXPIRE_USAGE, "--firm-id must be a positive integer");
+        return args_usage(usage, "--firm-id must be a positive integer");
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_REFUSED;

@@ -23,10 +23,6 @@
 #include "ledgerline/lifecycle.h"
 #include "ledgerline/stripe.h"
 
-static const char *const USAGE =
-    "credit-note create --invoice N (--amount-cents N | --line LINE_ID:AMOUNT_CENTS ...) "
-    "--reason TEXT --by NAME [--refund | --credit]";
-
 #define CN_MAX_LINES 200
 
 typedef struct {
@@ -154,7 +150,7 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
     return made == ntargets ? 0 : -1;
 }
 
-int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
+int cmd_credit_note_create(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL, *mode = NULL;
     json_t *lines = json_object();
@@ -171,7 +167,7 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--line", &line);
         if (g < 0) {
-            rc = args_usage(USAGE, "%s needs a value", argv[i]);
+            rc = args_usage(usage, "%s needs a value", argv[i]);
             goto out;
         }
         if (line != NULL) {
@@ -180,14 +176,14 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
             int64_t id, cents;
             size_t idlen = colon ? (size_t)(colon - line) : 0;
             if (colon == NULL || idlen == 0 || idlen >= sizeof idbuf) {
-                rc = args_usage(USAGE, "--line takes LINE_ID:AMOUNT_CENTS (got '%s')", line);
+                rc = args_usage(usage, "--line takes LINE_ID:AMOUNT_CENTS (got '%s')", line);
                 goto out;
             }
             memcpy(idbuf, line, idlen);
             idbuf[idlen] = '\0';
             if (!args_parse_id(idbuf, &id) || !args_parse_cents(colon + 1, &cents) || cents <= 0 ||
                 json_object_get(lines, idbuf) != NULL || json_object_size(lines) >= CN_MAX_LINES) {
-                rc = args_usage(USAGE,
+                rc = args_usage(usage,
                                 "--line takes LINE_ID:AMOUNT_CENTS, a positive amount, each line "
                                 "once (got '%s')",
                                 line);
@@ -200,34 +196,34 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
             continue;
         if (strcmp(argv[i], "--refund") == 0 || strcmp(argv[i], "--credit") == 0) {
             if (mode != NULL) {
-                rc = args_usage(USAGE, "give at most one of --refund and --credit");
+                rc = args_usage(usage, "give at most one of --refund and --credit");
                 goto out;
             }
             mode = argv[i] + 2;
             continue;
         }
-        rc = args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        rc = args_usage(usage, "unexpected argument '%s'", argv[i]);
         goto out;
     }
     lifecycle_credit_params p = {.mode = mode, .reason = reason, .by = by, .on = date_today_utc()};
     if (inv == NULL || !args_parse_id(inv, &p.invoice_id)) {
-        rc = args_usage(USAGE, "--invoice N (a positive integer) is required");
+        rc = args_usage(usage, "--invoice N (a positive integer) is required");
         goto out;
     }
     if ((amount == NULL) == (json_object_size(lines) == 0)) {
-        rc = args_usage(USAGE, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS ...");
+        rc = args_usage(usage, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS ...");
         goto out;
     }
     if (amount != NULL && (!args_parse_cents(amount, &p.total_cents) || p.total_cents <= 0)) {
-        rc = args_usage(USAGE, "--amount-cents must be a positive whole number of minor units");
+        rc = args_usage(usage, "--amount-cents must be a positive whole number of minor units");
         goto out;
     }
     if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
-        rc = args_usage(USAGE, "--reason TEXT (at most 500 characters) is required");
+        rc = args_usage(usage, "--reason TEXT (at most 500 characters) is required");
         goto out;
     }
     if (by == NULL || by[0] == '\0' || strlen(by) > LIFECYCLE_NAME_MAX) {
-        rc = args_usage(USAGE, "--by NAME (at most 200 characters) is required");
+        rc = args_usage(usage, "--by NAME (at most 200 characters) is required");
         goto out;
     }
     char *lines_text = json_object_size(lines) ? json_dumps(lines, JSON_COMPACT) : NULL;

@@ -23,8 +23,6 @@
 #include "ledgerline/stripe.h"
 #include "ledgerline/vocab.h"
 
-static const char *const USAGE = "dispute evidence DISPUTE --file EVIDENCE.json [--by NAME]";
-
 typedef struct {
     /* in */
     int64_t row_id; /* 0: look up by stripe id */
@@ -149,7 +147,7 @@ static json_t *evidence_load(const char *path, char *err, size_t errlen)
     return doc;
 }
 
-int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
+int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *target = NULL, *file = NULL, *by = NULL;
@@ -158,25 +156,25 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--file", &file)) ||
             (g = args_opt(argc, argv, &i, "--by", &by))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
         if (argv[i][0] != '-' && target == NULL)
             target = argv[i];
         else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     evidence_arg a = {0};
     if (target == NULL)
-        return args_usage(USAGE, "DISPUTE (a dispute id or a dp_ id) is required");
+        return args_usage(usage, "DISPUTE (a dispute id or a dp_ id) is required");
     if (strncmp(target, "dp_", 3) == 0 && strlen(target) > 3 && strlen(target) < STRIPE_ID_MAX)
         a.stripe_id = target;
     else if (!args_parse_id(target, &a.row_id))
-        return args_usage(USAGE, "DISPUTE must be a positive id or a dp_ id, not '%s'", target);
+        return args_usage(usage, "DISPUTE must be a positive id or a dp_ id, not '%s'", target);
     if (file == NULL)
-        return args_usage(USAGE, "--file EVIDENCE.json is required");
+        return args_usage(usage, "--file EVIDENCE.json is required");
     if (by != NULL && by[0] == '\0')
-        return args_usage(USAGE, "--by needs a name");
+        return args_usage(usage, "--by needs a name");
     a.by = by;
 
     /* Validate the evidence before anything else is touched or sent. */

@@ -16,10 +16,6 @@
 #include "args.h"
 #include "cli.h"
 
-static const char *const USAGE =
-    "engagement renew ENGAGEMENT_ID [--start YYYY-MM-DD] [--end YYYY-MM-DD] "
-    "[--package-fee-cents N] [--hourly-rate-cents N] [--by NAME]";
-
 typedef struct {
     int64_t id;
     bool has_start, has_end;
@@ -121,7 +117,7 @@ static db_status renew_work(db_conn *c, void *varg, char *err, size_t errlen)
     return DB_OK;
 }
 
-int cmd_engagement_renew(int argc, char **argv, const cli_opts *o)
+int cmd_engagement_renew(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     renew_arg a = {0};
@@ -134,29 +130,29 @@ int cmd_engagement_renew(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--hourly-rate-cents", &rate)) ||
             (g = args_opt(argc, argv, &i, "--by", &a.by))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
         if (a.id == 0 && argv[i][0] != '-') {
             if (!args_parse_id(argv[i], &a.id))
-                return args_usage(USAGE, "'%s' is not an engagement id", argv[i]);
+                return args_usage(usage, "'%s' is not an engagement id", argv[i]);
         } else {
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
         }
     }
     if (a.id == 0)
-        return args_usage(USAGE, "give the ENGAGEMENT_ID to renew");
+        return args_usage(usage, "give the ENGAGEMENT_ID to renew");
     if (start && !(a.has_start = date_parse(start, &a.start)))
-        return args_usage(USAGE, "--start '%s' is not a date (YYYY-MM-DD)", start);
+        return args_usage(usage, "--start '%s' is not a date (YYYY-MM-DD)", start);
     if (end && !(a.has_end = date_parse(end, &a.end)))
-        return args_usage(USAGE, "--end '%s' is not a date (YYYY-MM-DD)", end);
+        return args_usage(usage, "--end '%s' is not a date (YYYY-MM-DD)", end);
     if (a.has_start && a.has_end && a.end.days < a.start.days)
-        return args_usage(USAGE, "--end is before --start");
+        return args_usage(usage, "--end is before --start");
     int64_t v;
     if (fee && !args_parse_cents(fee, &v))
-        return args_usage(USAGE, "--package-fee-cents '%s' is not a whole number of cents", fee);
+        return args_usage(usage, "--package-fee-cents '%s' is not a whole number of cents", fee);
     if (rate && !args_parse_cents(rate, &v))
-        return args_usage(USAGE, "--hourly-rate-cents '%s' is not a whole number of cents", rate);
+        return args_usage(usage, "--hourly-rate-cents '%s' is not a whole number of cents", rate);
     a.fee = fee;
     a.rate = rate;
     db_conn *c = args_connect();

@@ -33,10 +33,6 @@
 
 #define INVOICE_MAX_LINES 200
 
-static const char *const CREATE_USAGE =
-    "invoice create --client N [--engagement N | --override-reason TEXT --override-by NAME] "
-    "--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION ... [--date YYYY-MM-DD] [--by NAME]";
-
 typedef struct {
     int64_t client_id, engagement_id;
     const char *override_reason, *override_by, *by;
@@ -254,7 +250,7 @@ static db_status create_work(db_conn *c, void *varg, char *err, size_t errlen)
     return st;
 }
 
-int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_create(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     create_arg *a = calloc(1, sizeof *a);
@@ -271,7 +267,7 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--date", &date)) ||
             (g = args_opt(argc, argv, &i, "--by", &a->by))) {
             if (g < 0) {
-                rc = args_usage(CREATE_USAGE, "%s needs a value", argv[i]);
+                rc = args_usage(usage, "%s needs a value", argv[i]);
                 goto out;
             }
             continue;
@@ -279,7 +275,7 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--line", &line)) != 0) {
             if (g < 0 || a->nlines == INVOICE_MAX_LINES ||
                 !invoice_cli_parse_line(line, &a->lines[a->nlines])) {
-                rc = args_usage(CREATE_USAGE,
+                rc = args_usage(usage,
                                 "bad --line '%s': want TYPE:QUANTITY:RATE_CENTS:DESCRIPTION with "
                                 "TYPE package_fee|hourly|adjustment, QUANTITY > 0 with at most "
                                 "two decimals, RATE_CENTS a whole number",
@@ -289,37 +285,37 @@ int cmd_invoice_create(int argc, char **argv, const cli_opts *o)
             a->nlines++;
             continue;
         }
-        rc = args_usage(CREATE_USAGE, "unexpected argument '%s'", argv[i]);
+        rc = args_usage(usage, "unexpected argument '%s'", argv[i]);
         goto out;
     }
     if (client == NULL || !args_parse_id(client, &a->client_id)) {
-        rc = args_usage(CREATE_USAGE, "--client N (a positive integer id) is required");
+        rc = args_usage(usage, "--client N (a positive integer id) is required");
         goto out;
     }
     if (eng != NULL && !args_parse_id(eng, &a->engagement_id)) {
-        rc = args_usage(CREATE_USAGE, "--engagement '%s' is not an id", eng);
+        rc = args_usage(usage, "--engagement '%s' is not an id", eng);
         goto out;
     }
     if ((a->override_reason != NULL) != (a->override_by != NULL)) {
-        rc = args_usage(CREATE_USAGE, "--override-reason and --override-by go together");
+        rc = args_usage(usage, "--override-reason and --override-by go together");
         goto out;
     }
     if (a->override_reason != NULL &&
         (a->override_reason[0] == '\0' || a->override_by[0] == '\0')) {
-        rc = args_usage(CREATE_USAGE, "--override-reason and --override-by must not be empty");
+        rc = args_usage(usage, "--override-reason and --override-by must not be empty");
         goto out;
     }
     if (a->override_reason != NULL && eng != NULL) {
-        rc = args_usage(CREATE_USAGE, "give either --engagement or an override, not both");
+        rc = args_usage(usage, "give either --engagement or an override, not both");
         goto out;
     }
     if (a->nlines == 0) {
-        rc = args_usage(CREATE_USAGE, "give at least one --line");
+        rc = args_usage(usage, "give at least one --line");
         goto out;
     }
     if (date != NULL) {
         if (!date_parse(date, &a->issue)) {
-            rc = args_usage(CREATE_USAGE, "--date '%s' is not a date (YYYY-MM-DD)", date);
+            rc = args_usage(usage, "--date '%s' is not a date (YYYY-MM-DD)", date);
             goto out;
         }
     } else {
@@ -489,9 +485,8 @@ static void print_table(const char *text)
     json_decref(root);
 }
 
-int cmd_invoice_show(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_show(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    static const char *const usage = "invoice show INVOICE_ID";
     bool json = o->json;
     show_arg a = {0};
     for (int i = 1; i < argc; i++) {

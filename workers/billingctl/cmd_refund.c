@@ -36,8 +36,6 @@
 #include "ledgerline/stripe.h"
 #include "ledgerline/vocab.h"
 
-static const char *const USAGE = "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
-
 typedef struct {
     int64_t invoice_id;
     int64_t firm_id, amount_paid, refunded, total;
@@ -116,7 +114,7 @@ static bool refund_stripe_reason(const char *text)
            strcmp(text, "requested_by_customer") == 0;
 }
 
-int cmd_refund(int argc, char **argv, const cli_opts *o)
+int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL;
@@ -127,27 +125,27 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
             (g = args_opt(argc, argv, &i, "--by", &by))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
         if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     refund_arg a = {0};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
-        return args_usage(USAGE, "INVOICE_ID (a positive integer) is required");
+        return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (amount != NULL && (!args_parse_cents(amount, &a.amount) || a.amount <= 0))
-        return args_usage(USAGE, "--amount-cents must be a positive whole number of cents");
+        return args_usage(usage, "--amount-cents must be a positive whole number of cents");
     if (reason == NULL || reason[0] == '\0')
-        return args_usage(USAGE, "--reason TEXT is required");
+        return args_usage(usage, "--reason TEXT is required");
     if (strlen(reason) > 500)
-        return args_usage(USAGE, "--reason is longer than 500 characters (Stripe's limit)");
+        return args_usage(usage, "--reason is longer than 500 characters (Stripe's limit)");
     if (by == NULL || by[0] == '\0')
-        return args_usage(USAGE, "--by NAME is required");
+        return args_usage(usage, "--by NAME is required");
     if (strlen(by) > 500)
-        return args_usage(USAGE, "--by is longer than 500 characters");
+        return args_usage(usage, "--by is longer than 500 characters");
     a.by = by;
     a.reason = reason;
     stripe_config scfg;

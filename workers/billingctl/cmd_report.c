@@ -11,8 +11,6 @@
 #include "args.h"
 #include "cli.h"
 
-static const char *const USAGE = "report revenue --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD";
-
 typedef struct {
     int64_t firm;
     char from[11], to[11];
@@ -157,7 +155,7 @@ static void print_table(const revenue_arg *a)
     json_decref(root);
 }
 
-int cmd_report_revenue(int argc, char **argv, const cli_opts *o)
+int cmd_report_revenue(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     revenue_arg a = {0};
@@ -168,20 +166,20 @@ int cmd_report_revenue(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--from", &from)) ||
             (g = args_opt(argc, argv, &i, "--to", &to))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     civil_date f, t;
     if (firm == NULL || !args_parse_id(firm, &a.firm))
-        return args_usage(USAGE, "--firm-id N (a positive integer) is required");
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
     if (from == NULL || !date_parse(from, &f))
-        return args_usage(USAGE, "--from YYYY-MM-DD is required");
+        return args_usage(usage, "--from YYYY-MM-DD is required");
     if (to == NULL || !date_parse(to, &t))
-        return args_usage(USAGE, "--to YYYY-MM-DD is required");
+        return args_usage(usage, "--to YYYY-MM-DD is required");
     if (t.days < f.days)
-        return args_usage(USAGE, "--to is before --from");
+        return args_usage(usage, "--to is before --from");
     date_format(f, a.from, sizeof a.from);
     date_format(t, a.to, sizeof a.to);
     db_conn *c = args_connect();

@@ -16,8 +16,6 @@
 #include "args.h"
 #include "cli.h"
 
-static const char *const USAGE = "report credits --firm-id N [--date YYYY-MM-DD]";
-
 typedef struct {
     int64_t firm;
     char date[11];
@@ -135,7 +133,7 @@ static void print_table(json_t *root, const credits_arg *a)
         printf("(the firm has no clients)\n");
 }
 
-int cmd_report_credits(int argc, char **argv, const cli_opts *o)
+int cmd_report_credits(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     credits_arg a = {0};
@@ -145,16 +143,16 @@ int cmd_report_credits(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
             (g = args_opt(argc, argv, &i, "--date", &date))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     if (firm == NULL || !args_parse_id(firm, &a.firm))
-        return args_usage(USAGE, "--firm-id N (a positive integer) is required");
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
     civil_date d = date_today_utc();
     if (date != NULL && !date_parse(date, &d))
-        return args_usage(USAGE, "--date must be a date YYYY-MM-DD");
+        return args_usage(usage, "--date must be a date YYYY-MM-DD");
     date_format(d, a.date, sizeof a.date);
     db_conn *c = args_connect();
     if (c == NULL)

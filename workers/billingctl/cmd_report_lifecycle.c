@@ -15,7 +15,6 @@
 
 typedef struct {
     const char *name;
-    const char *usage;
     const char *sql;
     bool date_required;
     const char *header;
@@ -24,7 +23,6 @@ typedef struct {
 
 static const report_kind WIP = {
     "report wip",
-    "report wip --firm-id N [--date D] [--json]",
     "SELECT engagement_id, client_id, title, currency, approved_hours::text, approved_cents,"
     " unapproved_hours::text, unapproved_cents, entries"
     " FROM billing.report_wip($1::bigint, $2::date)",
@@ -35,7 +33,6 @@ static const report_kind WIP = {
 
 static const report_kind AGING = {
     "report aging",
-    "report aging --firm-id N --date D [--json]",
     "SELECT client_id, client_name, currency, current_cents, days_1_30_cents, days_31_60_cents,"
     " days_61_90_cents, days_90_plus_cents, total_cents, invoices"
     " FROM billing.report_aging($1::bigint, $2::date)",
@@ -51,7 +48,8 @@ static bool text_column(const char *name)
            strcmp(name, "client_name") == 0 || strstr(name, "_hours") != NULL;
 }
 
-static int report_run(int argc, char **argv, const cli_opts *o, const report_kind *k)
+static int report_run(int argc, char **argv, const cli_opts *o, const char *usage,
+                      const report_kind *k)
 {
     const char *firm = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
@@ -59,16 +57,16 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
         if (g == 0)
             g = args_opt(argc, argv, &i, "--date", &date);
         if (g < 0)
-            return args_usage(k->usage, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g == 0)
-            return args_usage(k->usage, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id;
     civil_date d = date_today_utc();
     if (firm == NULL || !args_parse_id(firm, &firm_id))
-        return args_usage(k->usage, "--firm-id N (a positive integer) is required");
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
     if ((date == NULL && k->date_required) || (date != NULL && !date_parse(date, &d)))
-        return args_usage(k->usage, "--date YYYY-MM-DD is %s",
+        return args_usage(usage, "--date YYYY-MM-DD is %s",
                           k->date_required ? "required" : "malformed");
     char ds[11];
     date_format(d, ds, sizeof ds);
@@ -121,12 +119,12 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
     return CLI_OK;
 }
 
-int cmd_report_wip(int argc, char **argv, const cli_opts *o)
+int cmd_report_wip(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return report_run(argc, argv, o, &WIP);
+    return report_run(argc, argv, o, usage, &WIP);
 }
 
-int cmd_report_aging(int argc, char **argv, const cli_opts *o)
+int cmd_report_aging(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return report_run(argc, argv, o, &AGING);
+    return report_run(argc, argv, o, usage, &AGING);
 }

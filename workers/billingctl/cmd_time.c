@@ -67,10 +67,8 @@ static db_status time_work(db_conn *c, void *varg, char *err, size_t errlen)
     return DB_OK;
 }
 
-static int time_cmd(int argc, char **argv, const cli_opts *o, bool approve)
+static int time_cmd(int argc, char **argv, const cli_opts *o, const char *usage, bool approve)
 {
-    const char *usage =
-        approve ? "time approve ENTRY_ID... --by NAME" : "time revoke ENTRY_ID... [--by NAME]";
     bool json = o->json;
     const char *by = NULL;
     char ids[TIME_MAX_IDS * 21 + 3];
@@ -116,12 +114,12 @@ static int time_cmd(int argc, char **argv, const cli_opts *o, bool approve)
     return CLI_OK;
 }
 
-int cmd_time_approve(int argc, char **argv, const cli_opts *o)
+int cmd_time_approve(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return time_cmd(argc, argv, o, true);
+    return time_cmd(argc, argv, o, usage, true);
 }
 
-int cmd_time_revoke(int argc, char **argv, const cli_opts *o)
+int cmd_time_revoke(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return time_cmd(argc, argv, o, false);
+    return time_cmd(argc, argv, o, usage, false);
 }
