@@ -20,15 +20,15 @@ static char out[65536], errout[65536];
 
 /* The commands of main.c's table, in its order. */
 static const char *const COMMANDS[] = {
-    "db migrate",        "invoices generate",  "time approve",       "time revoke",
-    "engagement renew",  "invoice create",     "invoice show",       "invoice issue",
-    "invoice adjust",    "invoice void",       "invoice pdf",        "credit-note pdf",
-    "statement",         "notifications list", "report wip",         "report aging",
-    "credit-note create", "firm settings",     "autopay run",        "autopay resume",
-    "retry run",         "reminders run",      "report failures",    "report revenue",
-    "credit add",        "credit apply",       "credit balance",     "credit expire",
-    "report credits",    "health check",       "dispute evidence",   "refund",
-    "report disputes",   "dlq list",           "dlq replay",         "verify",
+    "db migrate",         "invoices generate",  "time approve",     "time revoke",
+    "engagement renew",   "invoice create",     "invoice show",     "invoice issue",
+    "invoice adjust",     "invoice void",       "invoice pdf",      "credit-note pdf",
+    "statement",          "notifications list", "report wip",       "report aging",
+    "credit-note create", "firm settings",      "autopay run",      "autopay resume",
+    "retry run",          "reminders run",      "report failures",  "report revenue",
+    "credit add",         "credit apply",       "credit balance",   "credit expire",
+    "report credits",     "health check",       "dispute evidence", "refund",
+    "report disputes",    "dlq list",           "dlq replay",       "verify",
     "reconcile",
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

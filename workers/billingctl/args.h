@@ -14,6 +14,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
+#include "ledgerline/invoice_manual.h"
 
 /* A positive integer id ("1" .. INT64_MAX, digits only). */
 bool args_parse_id(const char *text, int64_t *out);
@@ -40,19 +41,6 @@ int args_refused(const char *what, const char *err);
 long long args_jint(const json_t *o, const char *key);
 
 /* ---- pure parsers of the commands (no database; tests/fuzz/fuzz_cli.c) -- */
-
-/* One `--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION` of `invoice create`. */
-typedef struct {
-    const char *type; /* package_fee | hourly | adjustment */
-    char type_buf[16];
-    int64_t hundredths; /* quantity x 100 */
-    char quantity[32];  /* "12.50" */
-    int64_t rate;
-    char rate_s[24];
-    int64_t amount;
-    char amount_s[24];
-    const char *description;
-} inv_line;
 
 /* Parses one --line spec (cmd_invoice.c): TYPE package_fee|hourly|adjustment,
  * QUANTITY > 0 with at most two decimals, RATE_CENTS digits, amount =

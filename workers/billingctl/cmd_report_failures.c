@@ -11,15 +11,7 @@
 
 #include "args.h"
 #include "cli.h"
-
-static const char *const FAILURES_SQL =
-    "SELECT coalesce(failure_code, 'unknown'), currency, count(*), "
-    "sum(amount_cents)"
-    " FROM billing.payment_attempts"
-    " WHERE firm_id = $1::bigint AND status = 'failed'"
-    " AND failed_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'"
-    " AND failed_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
-    " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2";
+#include "ledgerline/reports.h"
 
 int cmd_report_failures(int argc, char **argv, const cli_opts *o, const char *usage)
 {
@@ -52,8 +44,7 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o, const char *us
         return CLI_REFUSED;
     char err[1024];
     db_status st;
-    const char *p[] = {DB_I64(firm_id), fs, ts};
-    PGresult *r = db_exec(c, FAILURES_SQL, 3, p, &st, err, sizeof err);
+    PGresult *r = report_failures(c, firm_id, fs, ts, &st, err, sizeof err);
     db_close(c);
     if (r == NULL)
         return args_refused("report failures", err);
