@@ -38,8 +38,7 @@ static db_status renew_start(db_conn *c, engagement_renewal *a, civil_date *star
     civil_date old_end;
     *start = a->start;
     if (PQntuples(r) == 0)
-        ll_failf(err, errlen, "cannot renew engagement %lld: it does not exist",
-                 (long long)a->id);
+        ll_failf(err, errlen, "cannot renew engagement %lld: it does not exist", (long long)a->id);
     else if (strcmp(PQgetvalue(r, 0, 0), "current") != 0)
         ll_failf(err, errlen,
                  "engagement %lld is %s, not current; only a current engagement can "

@@ -28,7 +28,7 @@ typedef struct {
 } manual_tx;
 
 static db_status manual_client_read(db_conn *c, int64_t client_id, manual_client *cl, char *err,
-                                     size_t errlen)
+                                    size_t errlen)
 {
     db_status st;
     const char *p[] = {DB_I64(client_id)};

@@ -4,10 +4,10 @@
 #include "ledgerline/invoice_show.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/query_text.h"
 
 typedef struct {
     int64_t id;
@@ -18,22 +18,12 @@ static db_status show_work(db_conn *c, void *varg, char *err, size_t errlen)
 {
     show_tx *a = varg;
     const char *p[] = {DB_I64(a->id)};
-    db_status st;
-    PGresult *r = db_exec(c, llq_invoice_show, 1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "invoice %lld does not exist", (long long)a->id);
-        return DB_PERMANENT;
-    }
     free(a->json);
-    a->json = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (a->json != NULL)
-        return DB_OK;
-    ll_failf(err, errlen, "could not show invoice %lld: out of memory", (long long)a->id);
-    return DB_TRANSIENT;
+    db_status st = query_text(c, llq_invoice_show, 1, p, &a->json, err, errlen);
+    if (st != DB_OK || a->json != NULL)
+        return st;
+    ll_failf(err, errlen, "invoice %lld does not exist", (long long)a->id);
+    return DB_PERMANENT;
 }
 
 db_status invoice_show(db_conn *c, int64_t invoice_id, char **json, char *err, size_t errlen)

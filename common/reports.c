@@ -4,10 +4,9 @@
 #include "ledgerline/reports.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/query_text.h"
 
 typedef struct {
     const char *sql;
@@ -27,21 +26,12 @@ static db_status document_work(db_conn *c, void *varg, char *err, size_t errlen)
     const char *p[4] = {DB_I64(a->firm_id)};
     for (int i = 0; i < a->nparams && i < 3; i++)
         p[i + 1] = a->params[i];
-    PGresult *r = db_exec(c, a->sql, a->nparams + 1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
     free(a->json);
-    a->json = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (a->json != NULL)
-        return DB_OK;
-    ll_failf(err, errlen, "could not read the report: out of memory");
-    return DB_TRANSIENT;
+    return query_text(c, a->sql, a->nparams + 1, p, &a->json, err, errlen);
 }
 
 static db_status report_document(db_conn *c, const char *sql, int64_t firm_id, int nparams,
-                                 const char *const *params, char **json, char *err,
-                                 size_t errlen)
+                                 const char *const *params, char **json, char *err, size_t errlen)
 {
     document_tx a = {.sql = sql, .firm_id = firm_id, .nparams = nparams, .params = params};
     db_status st = db_run_tx(c, document_work, &a, err, errlen);
@@ -53,8 +43,8 @@ static db_status report_document(db_conn *c, const char *sql, int64_t firm_id, i
     return st;
 }
 
-db_status report_revenue(db_conn *c, int64_t firm_id, const char *from, const char *to,
-                         char **json, char *err, size_t errlen)
+db_status report_revenue(db_conn *c, int64_t firm_id, const char *from, const char *to, char **json,
+                         char *err, size_t errlen)
 {
     const char *p[] = {from, to};
     return report_document(c, llq_report_revenue, firm_id, 2, p, json, err, errlen);

@@ -1,7 +1,7 @@
 /* time_entries.c: approving and revoking time entries (BILLING_RULES 1.8;
  * time_entries.h): all listed entries or none, and the audit events
  * time_entries_approved / time_entries_revoked
- * (sql/queries/time_entries_*.sql). */
+ * (sql/queries/time_entries_missing.sql, time_entries_set_approval.sql). */
 #include "ledgerline/time_entries.h"
 
 #include <stdio.h>
@@ -32,9 +32,8 @@ static db_status approval_work(db_conn *c, void *varg, char *err, size_t errlen)
         ll_failf(err, errlen, "no such time entry: %s", missing);
         return DB_PERMANENT;
     }
-    const char *p[] = {a->ids, a->by};
-    r = db_exec(c, a->approve ? llq_time_entries_approve : llq_time_entries_revoke, 2, p, &st, err,
-                errlen);
+    const char *p[] = {a->ids, a->by, a->approve ? "true" : "false"};
+    r = db_exec(c, llq_time_entries_set_approval, 3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     a->changed = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
     int64_t client_id;
-    int64_t engagement_id; /* 0: linked by the database trigger (rule 1.2) */
+    int64_t engagement_id;                     /* 0: linked by the database trigger (rule 1.2) */
     const char *override_reason, *override_by; /* both or neither */
     const char *by;                            /* NULL: override_by is the actor */
     civil_date issue;

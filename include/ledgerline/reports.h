@@ -13,8 +13,8 @@
  * JSON document (a malloc'd string into *json; docs/REPORTS.md,
  * docs/CREDITS.md), read in a transaction of its own. DB_PERMANENT when
  * the firm does not exist. */
-db_status report_revenue(db_conn *c, int64_t firm_id, const char *from, const char *to,
-                         char **json, char *err, size_t errlen);
+db_status report_revenue(db_conn *c, int64_t firm_id, const char *from, const char *to, char **json,
+                         char *err, size_t errlen);
 db_status report_credits(db_conn *c, int64_t firm_id, const char *date, char **json, char *err,
                          size_t errlen);
 

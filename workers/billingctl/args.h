@@ -33,8 +33,9 @@ int args_opt(int argc, char **argv, int *i, const char *name, const char **value
  * reason when it cannot connect. */
 db_conn *args_connect(void);
 
-/* Prints the refusal message of a failed transaction ("billingctl: <what>:
- * <err>") and returns the exit status (1). */
+/* Prints the refusal message of a failed transaction ("billingctl: <what>
+ * refused: <err>", its first line and its ll_detailf / ll_hintf lines) and
+ * returns the exit status (1). */
 int args_refused(const char *what, const char *err);
 
 /* An integer member of a JSON object (0 when absent): report printing. */

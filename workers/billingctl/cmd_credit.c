@@ -24,6 +24,7 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/credit.h"
+#include "ledgerline/credit_apply_cli.h"
 #include "ledgerline/log.h"
 
 static bool is_blank(const char *s)
@@ -147,42 +148,8 @@ typedef struct {
     int64_t invoice_id, max_cents;
     civil_date on;
     const char *by;
-    int64_t applied, total, paid, client_id;
-    char status[32];
+    credit_apply_outcome r;
 } apply_arg;
-
-static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    apply_arg *a = varg;
-    db_status st = credit_apply_to_invoice(c, a->invoice_id, a->max_cents, a->on, a->by,
-                                           &a->applied, err, errlen);
-    if (st != DB_OK)
-        return st;
-    const char *p[] = {DB_I64(a->invoice_id)};
-    PGresult *r = db_exec(c,
-                          "SELECT status, total_cents, amount_paid_cents, client_id "
-                          "FROM billing.invoices WHERE id = $1",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 0));
-    a->total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    a->paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    a->client_id = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    PQclear(r);
-    if (a->applied == 0) {
-        /* Roll back: nothing applied means nothing (not even a write-off of
-         * lapsed credit) is written by this command. */
-        if (a->total - a->paid <= 0)
-            snprintf(err, errlen, "nothing to apply: invoice %lld (%s) has no balance due",
-                     (long long)a->invoice_id, a->status);
-        else
-            snprintf(err, errlen, "nothing to apply: client %lld has no available credit",
-                     (long long)a->client_id);
-        return DB_PERMANENT;
-    }
-    return DB_OK;
-}
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
 int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *invoice_id,
@@ -226,21 +193,22 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o, const char *usage
     if (c == NULL)
         return CLI_REFUSED;
     char err[1024];
-    db_status st = db_run_tx(c, apply_work, &a, err, sizeof err);
+    db_status st =
+        credit_apply_manual(c, a.invoice_id, a.max_cents, a.on, a.by, &a.r, err, sizeof err);
     db_close(c);
     if (st != DB_OK)
         return args_refused("credit apply", err);
     log_msg(LL_LOG_INFO, "credit applied", "invoice_id", DB_I64(a.invoice_id), "amount_cents",
-            DB_I64(a.applied), "status", a.status, NULL);
+            DB_I64(a.r.applied), "status", a.r.status, NULL);
     if (json)
         printf("{\"invoice_id\":%lld,\"applied_cents\":%lld,\"status\":\"%s\","
                "\"amount_paid_cents\":%lld,\"balance_due_cents\":%lld}\n",
-               (long long)a.invoice_id, (long long)a.applied, a.status, (long long)a.paid,
-               (long long)(a.total - a.paid));
+               (long long)a.invoice_id, (long long)a.r.applied, a.r.status, (long long)a.r.paid,
+               (long long)(a.r.total - a.r.paid));
     else
         printf("applied %lld cents to invoice %lld; status %s, balance due %lld cents\n",
-               (long long)a.applied, (long long)a.invoice_id, a.status,
-               (long long)(a.total - a.paid));
+               (long long)a.r.applied, (long long)a.invoice_id, a.r.status,
+               (long long)(a.r.total - a.r.paid));
     return CLI_OK;
 }
 

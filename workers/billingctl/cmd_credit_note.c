@@ -20,7 +20,9 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/disputes.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/lifecycle.h"
+#include "ledgerline/refund_requests.h"
 #include "ledgerline/stripe.h"
 
 #define CN_MAX_LINES 200
@@ -47,43 +49,14 @@ static db_status cn_tx(db_conn *c, void *varg, char *err, size_t errlen)
     if (st != DB_OK || a->n.refunded_cents == 0)
         return st;
     if (a->sc == NULL) {
-        snprintf(err, errlen,
-                 "cannot refund %lld cents of invoice %lld: Stripe is not configured (%s); give "
-                 "--credit to credit the client instead",
+        ll_failf(err, errlen,
+                 "cannot refund %lld cents of invoice %lld: Stripe is not configured (%s)",
                  (long long)a->n.refunded_cents, (long long)a->p->invoice_id, a->sc_err);
+        ll_hintf(err, errlen, "Give --credit to credit the client instead.");
         return DB_PERMANENT;
     }
     return refund_targets(c, a->p->invoice_id, a->n.refunded_cents, &a->targets, &a->ntargets, err,
                           errlen);
-}
-
-typedef struct {
-    int64_t firm_id, invoice_id, note_id, amount;
-    const char *by, *idem, *refund_id, *refund_status;
-} cn_audit_arg;
-
-/* refund_requested, once per Stripe refund id (as `billingctl refund`). */
-static db_status cn_audit(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    cn_audit_arg *a = varg;
-    char f[24], i[24], n[24], m[24];
-    const char *p[] = {db_i64(a->firm_id, f, sizeof f),
-                       a->by,
-                       db_i64(a->invoice_id, i, sizeof i),
-                       a->refund_id,
-                       db_i64(a->amount, m, sizeof m),
-                       a->idem,
-                       a->refund_status,
-                       db_i64(a->note_id, n, sizeof n)};
-    return db_command(c,
-                      "SELECT billing.audit($1::bigint, 'refund_requested', 'INFO', $2,"
-                      " jsonb_build_object('invoice_id', $3::bigint, 'stripe_refund_id', $4::text,"
-                      " 'amount_cents', $5::bigint, 'idempotency_key', $6::text,"
-                      " 'stripe_status', NULLIF($7::text, ''), 'credit_note_id', $8::bigint))"
-                      " WHERE NOT EXISTS (SELECT 1 FROM billing.audit_events"
-                      "  WHERE firm_id = $1::bigint AND action = 'refund_requested'"
-                      "  AND metadata->>'stripe_refund_id' = $4::text)",
-                      8, p, err, errlen);
 }
 
 /* Sends the note's refund part (the targets cn_tx found); 0 when all of it
@@ -129,15 +102,16 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
             stripe_result_free(&call.result);
             break;
         }
-        cn_audit_arg au = {.firm_id = n->firm_id,
-                           .invoice_id = p->invoice_id,
-                           .note_id = n->credit_note_id,
-                           .amount = call.result.amount >= 0 ? call.result.amount : t->amount,
-                           .by = p->by,
-                           .idem = idem,
-                           .refund_id = call.result.object_id,
-                           .refund_status = call.result.object_status};
-        if (db_run_tx(c, cn_audit, &au, err, sizeof err) != DB_OK)
+        /* refund_requested, once per Stripe refund id (as `billingctl refund`). */
+        refund_request au = {.firm_id = n->firm_id,
+                             .invoice_id = p->invoice_id,
+                             .credit_note_id = n->credit_note_id,
+                             .amount = call.result.amount >= 0 ? call.result.amount : t->amount,
+                             .actor = p->by,
+                             .idempotency_key = idem,
+                             .refund_id = call.result.object_id,
+                             .stripe_status = call.result.object_status};
+        if (refund_request_audit(c, &au, NULL, err, sizeof err) != DB_OK)
             fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
                     call.result.object_id, err);
         json_array_append_new(refunds, json_pack("{ss ss sI ss}", "refund_id",

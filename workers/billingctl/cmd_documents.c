@@ -18,6 +18,8 @@
 #include "ledgerline/config.h"
 #include "ledgerline/date.h"
 #include "ledgerline/document.h"
+#include "ledgerline/failf.h"
+#include "ledgerline/notifications_list.h"
 #include "ledgerline/notify.h"
 #include "ledgerline/smtp.h"
 #include "ledgerline/statement.h"
@@ -120,19 +122,14 @@ int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o, const char *us
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_USAGE;
-    char idb[24], err[1024];
-    const char *p[] = {db_i64(id, idb, sizeof idb)};
-    db_status st;
-    PGresult *r = db_exec(c, "SELECT invoice_id FROM billing.credit_notes WHERE id = $1::bigint", 1,
-                          p, &st, err, sizeof err);
-    if (r == NULL) {
+    char err[1024];
+    int64_t inv = 0;
+    if (credit_note_invoice(c, id, &inv, err, sizeof err) != DB_OK) {
         db_close(c);
         return args_refused("credit-note pdf", err);
     }
-    int64_t inv = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
     if (inv == 0) {
-        snprintf(err, sizeof err, "cannot render credit note %lld: it does not exist",
+        ll_failf(err, sizeof err, "cannot render credit note %lld: it does not exist",
                  (long long)id);
         db_close(c);
         return args_refused("credit-note pdf", err);
@@ -300,19 +297,6 @@ int cmd_statement(int argc, char **argv, const cli_opts *o, const char *usage)
 
 /* ---- notifications list ------------------------------------------------------- */
 
-static const char *const LIST_SQL =
-    "SELECT coalesce(json_agg(json_build_object('id', n.id, 'kind', n.kind,"
-    "  'firm_id', n.firm_id, 'client_id', n.client_id, 'invoice_id', n.invoice_id,"
-    "  'credit_note_id', n.credit_note_id, 'step', n.step, 'to_address', n.to_address,"
-    "  'status', n.status, 'attempts', n.attempts, 'message_id', n.message_id,"
-    "  'sent_at', to_char(n.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    "  'error', n.error) ORDER BY n.id), '[]')::text"
-    " FROM (SELECT * FROM billing.notifications"
-    "        WHERE ($1::bigint IS NULL OR invoice_id = $1::bigint)"
-    "          AND ($2::bigint IS NULL OR client_id = $2::bigint)"
-    "          AND ($3::text IS NULL OR status = $3::text)"
-    "        ORDER BY id LIMIT 10000) n";
-
 static void print_row(const json_t *n)
 {
     const char *s;
@@ -358,10 +342,9 @@ int cmd_notifications_list(int argc, char **argv, const cli_opts *o, const char 
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_USAGE;
-    const char *p[] = {inv, client, status};
     char err[1024];
     db_status st;
-    PGresult *r = db_exec(c, LIST_SQL, 3, p, &st, err, sizeof err);
+    PGresult *r = notifications_list(c, inv, client, status, &st, err, sizeof err);
     if (r == NULL) {
         db_close(c);
         return args_refused("notifications list", err);
