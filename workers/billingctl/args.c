@@ -70,6 +70,17 @@ db_conn *args_connect(void)
     return c;
 }
 
+int args_run_tx(const char *what, db_work_fn fn, void *arg)
+{
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, fn, arg, err, sizeof err);
+    db_close(c);
+    return st == DB_OK ? CLI_OK : args_refused(what, err);
+}
+
 /* A DETAIL or HINT line of ll_detailf / ll_hintf ("DETAIL: x"); the
  * server's own ("DETAIL:  x", two spaces) are not ours to show. */
 static bool args_failf_line(const char *line)

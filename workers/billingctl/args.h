@@ -33,6 +33,11 @@ int args_opt(int argc, char **argv, int *i, const char *name, const char **value
  * reason when it cannot connect. */
 db_conn *args_connect(void);
 
+/* Connects (args_connect), runs fn in one transaction (db_run_tx) and
+ * closes; a failure is printed as args_refused(what, ...). Returns CLI_OK
+ * or CLI_REFUSED. */
+int args_run_tx(const char *what, db_work_fn fn, void *arg);
+
 /* Prints the refusal message of a failed transaction ("billingctl: <what>
  * refused: <err>", its first line and its ll_detailf / ll_hintf lines) and
  * returns the exit status (1). */

@@ -38,14 +38,9 @@ int cmd_autopay_resume(int argc, char **argv, const cli_opts *o, const char *usa
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (by == NULL || by[0] == '\0' || strlen(by) > 200)
         return args_usage(usage, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, resume_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("autopay resume", err);
+    int rc = args_run_tx("autopay resume", resume_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"autopay_status\":\"scheduled\"}\n", (long long)a.invoice_id);
     else

@@ -124,14 +124,9 @@ int cmd_credit_add(int argc, char **argv, const cli_opts *o, const char *usage)
         return rc;
     const char *source = p->source;
 
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, add_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit add", err);
+    rc = args_run_tx("credit add", add_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     int64_t id = a.entry_id;
     log_msg(LL_LOG_INFO, "credit added", "entry_id", DB_I64(id), "client_id", DB_I64(p->client_id),
             "amount_cents", DB_I64(p->amount_cents), "source", source, NULL);
@@ -241,14 +236,9 @@ int cmd_credit_balance(int argc, char **argv, const cli_opts *o, const char *usa
     balance_arg a = {0};
     if (client == NULL || !args_parse_id(client, &a.client_id))
         return args_usage(usage, "--client N (a positive integer) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, balance_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit balance", err);
+    int rc = args_run_tx("credit balance", balance_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (json)
         printf("{\"client_id\":%lld,\"balance_cents\":%lld,\"currency\":\"%s\"}\n",
                (long long)a.client_id, (long long)a.balance, a.currency);
@@ -290,14 +280,9 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o, const char *usag
         return args_usage(usage, "--date must be a date YYYY-MM-DD");
     if (firm != NULL && !args_parse_id(firm, &a.firm_id))
         return args_usage(usage, "--firm-id must be a positive integer");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, expire_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit expire", err);
+    int rc = args_run_tx("credit expire", expire_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     char d[11];
     date_format(a.as_of, d, sizeof d);
     log_msg(LL_LOG_INFO, "credit expired", "date", d, "entries", DB_I64(a.entries), "amount_cents",

@@ -74,16 +74,11 @@ int cmd_firm_settings(int argc, char **argv, const cli_opts *o, const char *usag
     char days[256];
     if (s.reminder_days != NULL && !lifecycle_reminder_days(s.reminder_days, days, sizeof days))
         return args_usage(usage, "--reminder-days takes comma-separated integers in -365..365");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
     settings_arg a = {.s = &s};
-    char err[512];
-    db_status st = db_run_tx(c, settings_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK) {
+    int rc = args_run_tx("firm settings", settings_tx, &a);
+    if (rc != CLI_OK) {
         free(a.json);
-        return args_refused("firm settings", err);
+        return rc;
     }
     if (o->json) {
         printf("%s\n", a.json);
@@ -149,14 +144,9 @@ int cmd_invoice_issue(int argc, char **argv, const cli_opts *o, const char *usag
         return args_usage(usage, "--date must be YYYY-MM-DD");
     if (!by_valid(by))
         return args_usage(usage, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, issue_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice issue", err);
+    int rc = args_run_tx("invoice issue", issue_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"legal_number\":\"%s\"}\n", (long long)a.invoice_id,
                a.legal_number);
@@ -218,14 +208,9 @@ int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o, const char *usa
         return args_usage(usage, "--reason TEXT is required");
     if (!by_valid(by))
         return args_usage(usage, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, adjust_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice adjust", err);
+    int rc = args_run_tx("invoice adjust", adjust_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"line_id\":%lld,\"amount_cents\":%lld,\"total_cents\":%lld}"
                "\n",
@@ -277,14 +262,9 @@ int cmd_invoice_void(int argc, char **argv, const cli_opts *o, const char *usage
         return args_usage(usage, "--reason TEXT is required");
     if (!by_valid(by))
         return args_usage(usage, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, void_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice void", err);
+    int rc = args_run_tx("invoice void", void_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"status\":\"void\",\"time_entries_released\":%lld}\n",
                (long long)a.invoice_id, (long long)a.released);

@@ -77,14 +77,9 @@ int cmd_report_disputes(int argc, char **argv, const cli_opts *o, const char *us
     report_disputes_arg a = {0};
     if (firm == NULL || !args_parse_id(firm, &a.firm))
         return args_usage(usage, "--firm-id N (a positive integer) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, report_disputes_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("report disputes", err);
+    int rc = args_run_tx("report disputes", report_disputes_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (json)
         printf("%s\n", a.json);
     else
