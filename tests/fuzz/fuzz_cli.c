@@ -162,7 +162,7 @@ static void check_argv(int argc, char **argv)
     }
 
     credit_add_params p;
-    int rc = credit_cli_parse_add(argc, argv, &p);
+    int rc = credit_cli_parse_add(argc, argv, "fuzz", &p);
     CHECK(rc == CLI_OK || rc == CLI_USAGE || rc == CLI_REFUSED);
     if (rc == CLI_OK) {
         CHECK(p.client_id > 0 && p.amount_cents > 0 && p.source_invoice_id >= 0);
@@ -186,7 +186,7 @@ static void check_argv(int argc, char **argv)
     int64_t inv = -1, max = -1;
     civil_date on;
     const char *by = NULL;
-    rc = credit_cli_parse_apply(argc, argv, &inv, &max, &on, &by);
+    rc = credit_cli_parse_apply(argc, argv, "fuzz", &inv, &max, &on, &by);
     CHECK(rc == CLI_OK || rc == CLI_USAGE);
     if (rc == CLI_OK) {
         CHECK(inv > 0 && max >= 0);

@@ -9,6 +9,7 @@
 
 #include "ledgerline/failf.h"
 #include "ledgerline/envelope.h"
+#include "ledgerline/invoice_dates.h"
 #include "ledgerline/log.h"
 #include "ledgerline/payment_events.h"
 #include "ledgerline/payments.h"
@@ -42,17 +43,11 @@ static kafka_result autopay_issued(worker *w, const kafka_msg *m, char *err, siz
         return worker_result(st);
     /* Due as of the invoice's own issue date: an on_issue invoice is due at
      * once, the other cadences wait for their tick. */
-    char id[24];
-    const char *p[] = {db_i64(e.invoice_id, id, sizeof id)};
-    PGresult *r = db_exec(w->db,
-                          "SELECT to_char(issue_date, 'YYYY-MM-DD') FROM billing.invoices"
-                          " WHERE id = $1::bigint AND issue_date IS NOT NULL",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return worker_result(st);
     civil_date on;
-    bool found = PQntuples(r) > 0 && date_parse(PQgetvalue(r, 0, 0), &on);
-    PQclear(r);
+    bool found = false;
+    st = invoice_issue_date(w->db, e.invoice_id, &on, &found, err, errlen);
+    if (st != DB_OK)
+        return worker_result(st);
     if (found) {
         payments_stats s = {0};
         st = payments_charge_issued(&autopay_ctx, e.invoice_id, on, &s, err, errlen);

@@ -70,6 +70,25 @@ db_conn *args_connect(void)
     return c;
 }
 
+int args_run_tx(const char *what, db_work_fn fn, void *arg)
+{
+    db_conn *c = args_connect();
+    if (c == NULL)
+        return CLI_REFUSED;
+    char err[1024];
+    db_status st = db_run_tx(c, fn, arg, err, sizeof err);
+    db_close(c);
+    return st == DB_OK ? CLI_OK : args_refused(what, err);
+}
+
+/* A DETAIL or HINT line of ll_detailf / ll_hintf ("DETAIL: x"); the
+ * server's own ("DETAIL:  x", two spaces) are not ours to show. */
+static bool args_failf_line(const char *line)
+{
+    size_t k = strncmp(line, "DETAIL: ", 8) == 0 ? 8 : strncmp(line, "HINT: ", 6) == 0 ? 6 : 0;
+    return k > 0 && line[k] != ' ' && line[k] != '\0' && line[k] != '\n';
+}
+
 int args_refused(const char *what, const char *err)
 {
     /* The server's message starts with "ERROR:  "; keep the rule text. */
@@ -79,9 +98,16 @@ int args_refused(const char *what, const char *err)
         while (*m == ' ')
             m++;
     }
-    /* Only the first line: drop the server's CONTEXT / DETAIL lines. */
+    /* The first line, then only the DETAIL / HINT lines of ll_failf's
+     * convention: the server's CONTEXT / DETAIL lines are dropped. */
     int n = (int)strcspn(m, "\n");
     fprintf(stderr, "billingctl: %s refused: %.*s\n", what, n, m);
+    for (const char *l = m + n; *l == '\n'; l += n) {
+        l++;
+        n = (int)strcspn(l, "\n");
+        if (args_failf_line(l))
+            fprintf(stderr, "%.*s\n", n, l);
+    }
     return CLI_REFUSED;
 }
 

@@ -14,6 +14,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
+#include "ledgerline/invoice_manual.h"
 
 /* A positive integer id ("1" .. INT64_MAX, digits only). */
 bool args_parse_id(const char *text, int64_t *out);
@@ -32,27 +33,20 @@ int args_opt(int argc, char **argv, int *i, const char *name, const char **value
  * reason when it cannot connect. */
 db_conn *args_connect(void);
 
-/* Prints the refusal message of a failed transaction ("billingctl: <what>:
- * <err>") and returns the exit status (1). */
+/* Connects (args_connect), runs fn in one transaction (db_run_tx) and
+ * closes; a failure is printed as args_refused(what, ...). Returns CLI_OK
+ * or CLI_REFUSED. */
+int args_run_tx(const char *what, db_work_fn fn, void *arg);
+
+/* Prints the refusal message of a failed transaction ("billingctl: <what>
+ * refused: <err>", its first line and its ll_detailf / ll_hintf lines) and
+ * returns the exit status (1). */
 int args_refused(const char *what, const char *err);
 
 /* An integer member of a JSON object (0 when absent): report printing. */
 long long args_jint(const json_t *o, const char *key);
 
 /* ---- pure parsers of the commands (no database; tests/fuzz/fuzz_cli.c) -- */
-
-/* One `--line TYPE:QUANTITY:RATE_CENTS:DESCRIPTION` of `invoice create`. */
-typedef struct {
-    const char *type; /* package_fee | hourly | adjustment */
-    char type_buf[16];
-    int64_t hundredths; /* quantity x 100 */
-    char quantity[32];  /* "12.50" */
-    int64_t rate;
-    char rate_s[24];
-    int64_t amount;
-    char amount_s[24];
-    const char *description;
-} inv_line;
 
 /* Parses one --line spec (cmd_invoice.c): TYPE package_fee|hourly|adjustment,
  * QUANTITY > 0 with at most two decimals, RATE_CENTS digits, amount =
@@ -65,11 +59,11 @@ bool invoice_cli_parse_line(const char *spec, inv_line *l);
 /* `credit add` options (cmd_credit.c) into *p (strings point into argv);
  * (--json is global: main.c takes it out first). Returns CLI_OK, CLI_USAGE after printing the
  * usage, or CLI_REFUSED (rule 4: goodwill/correction without reason and approver). */
-int credit_cli_parse_add(int argc, char **argv, credit_add_params *p);
+int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_params *p);
 
 /* `credit apply` options (cmd_credit.c): --invoice (required id),
  * --amount-cents (0 = no cap), --created-by, --date (default today UTC). */
-int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
-                           civil_date *on, const char **by);
+int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *invoice_id,
+                           int64_t *max_cents, civil_date *on, const char **by);
 
 #endif

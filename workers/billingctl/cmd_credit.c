@@ -24,16 +24,8 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/credit.h"
+#include "ledgerline/credit_apply_cli.h"
 #include "ledgerline/log.h"
-
-static const char *const ADD_USAGE =
-    "credit add --client N --amount-cents N --source SOURCE --description TEXT "
-    "[--reason TEXT] [--approved-by NAME] [--created-by NAME] [--expires YYYY-MM-DD] "
-    "[--source-invoice N]";
-static const char *const APPLY_USAGE =
-    "credit apply --invoice N [--amount-cents N] [--created-by NAME] [--date YYYY-MM-DD]";
-static const char *const BALANCE_USAGE = "credit balance --client N";
-static const char *const EXPIRE_USAGE = "credit expire [--date YYYY-MM-DD] [--firm-id N]";
 
 static bool is_blank(const char *s)
 {
@@ -59,7 +51,7 @@ static db_status add_work(db_conn *c, void *varg, char *err, size_t errlen)
 }
 
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
-int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
+int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_params *p)
 {
     const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
                *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
@@ -75,33 +67,33 @@ int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
             (g = args_opt(argc, argv, &i, "--expires", &expires)) ||
             (g = args_opt(argc, argv, &i, "--source-invoice", &src_inv))) {
             if (g < 0)
-                return args_usage(ADD_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(ADD_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     *p = (credit_add_params){0};
     if (client == NULL || !args_parse_id(client, &p->client_id))
-        return args_usage(ADD_USAGE, "--client N (a positive integer) is required");
+        return args_usage(usage, "--client N (a positive integer) is required");
     if (amount == NULL || !args_parse_cents(amount, &p->amount_cents) || p->amount_cents <= 0)
-        return args_usage(ADD_USAGE, "--amount-cents N (a positive integer) is required");
+        return args_usage(usage, "--amount-cents N (a positive integer) is required");
     if (source == NULL)
-        return args_usage(ADD_USAGE, "--source is required");
+        return args_usage(usage, "--source is required");
     if (strcmp(source, "overpayment") != 0 && strcmp(source, "refund") != 0 &&
         strcmp(source, "goodwill") != 0 && strcmp(source, "promotional") != 0 &&
         strcmp(source, "correction") != 0)
-        return args_usage(ADD_USAGE, "--source must be one of overpayment, refund, goodwill, "
-                                     "promotional, correction");
+        return args_usage(usage, "--source must be one of overpayment, refund, goodwill, "
+                                 "promotional, correction");
     if (src_inv != NULL && !args_parse_id(src_inv, &p->source_invoice_id))
-        return args_usage(ADD_USAGE, "--source-invoice must be a positive integer");
+        return args_usage(usage, "--source-invoice must be a positive integer");
     if (strcmp(source, "overpayment") == 0 && src_inv == NULL)
-        return args_usage(ADD_USAGE, "--source overpayment needs --source-invoice N (the "
-                                     "invoice that was overpaid)");
+        return args_usage(usage, "--source overpayment needs --source-invoice N (the "
+                                 "invoice that was overpaid)");
     if (is_blank(desc))
-        return args_usage(ADD_USAGE, "--description TEXT is required");
+        return args_usage(usage, "--description TEXT is required");
     if (expires != NULL) {
         if (!date_parse(expires, &p->expires_at))
-            return args_usage(ADD_USAGE, "--expires must be a date YYYY-MM-DD");
+            return args_usage(usage, "--expires must be a date YYYY-MM-DD");
         p->has_expiry = true;
     }
     /* Rule 4: refused before anything is written (exit 1, not a usage error:
@@ -122,24 +114,19 @@ int credit_cli_parse_add(int argc, char **argv, credit_add_params *p)
     return CLI_OK;
 }
 
-int cmd_credit_add(int argc, char **argv, const cli_opts *o)
+int cmd_credit_add(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     add_arg a = {0};
     credit_add_params *p = &a.p;
-    int rc = credit_cli_parse_add(argc, argv, p);
+    int rc = credit_cli_parse_add(argc, argv, usage, p);
     if (rc != CLI_OK)
         return rc;
     const char *source = p->source;
 
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, add_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit add", err);
+    rc = args_run_tx("credit add", add_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     int64_t id = a.entry_id;
     log_msg(LL_LOG_INFO, "credit added", "entry_id", DB_I64(id), "client_id", DB_I64(p->client_id),
             "amount_cents", DB_I64(p->amount_cents), "source", source, NULL);
@@ -156,46 +143,12 @@ typedef struct {
     int64_t invoice_id, max_cents;
     civil_date on;
     const char *by;
-    int64_t applied, total, paid, client_id;
-    char status[32];
+    credit_apply_outcome r;
 } apply_arg;
 
-static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    apply_arg *a = varg;
-    db_status st = credit_apply_to_invoice(c, a->invoice_id, a->max_cents, a->on, a->by,
-                                           &a->applied, err, errlen);
-    if (st != DB_OK)
-        return st;
-    const char *p[] = {DB_I64(a->invoice_id)};
-    PGresult *r = db_exec(c,
-                          "SELECT status, total_cents, amount_paid_cents, client_id "
-                          "FROM billing.invoices WHERE id = $1",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 0));
-    a->total = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    a->paid = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    a->client_id = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    PQclear(r);
-    if (a->applied == 0) {
-        /* Roll back: nothing applied means nothing (not even a write-off of
-         * lapsed credit) is written by this command. */
-        if (a->total - a->paid <= 0)
-            snprintf(err, errlen, "nothing to apply: invoice %lld (%s) has no balance due",
-                     (long long)a->invoice_id, a->status);
-        else
-            snprintf(err, errlen, "nothing to apply: client %lld has no available credit",
-                     (long long)a->client_id);
-        return DB_PERMANENT;
-    }
-    return DB_OK;
-}
-
 /* Pure (no database): fuzzed by tests/fuzz/fuzz_cli.c. */
-int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *max_cents,
-                           civil_date *on, const char **by_out)
+int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *invoice_id,
+                           int64_t *max_cents, civil_date *on, const char **by_out)
 {
     const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
@@ -205,29 +158,29 @@ int credit_cli_parse_apply(int argc, char **argv, int64_t *invoice_id, int64_t *
             (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
             (g = args_opt(argc, argv, &i, "--date", &date))) {
             if (g < 0)
-                return args_usage(APPLY_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(APPLY_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     *invoice_id = 0;
     *max_cents = 0;
     if (inv == NULL || !args_parse_id(inv, invoice_id))
-        return args_usage(APPLY_USAGE, "--invoice N (a positive integer) is required");
+        return args_usage(usage, "--invoice N (a positive integer) is required");
     if (amount != NULL && (!args_parse_cents(amount, max_cents) || *max_cents <= 0))
-        return args_usage(APPLY_USAGE, "--amount-cents must be a positive integer");
+        return args_usage(usage, "--amount-cents must be a positive integer");
     *on = date_today_utc();
     if (date != NULL && !date_parse(date, on))
-        return args_usage(APPLY_USAGE, "--date must be a date YYYY-MM-DD");
+        return args_usage(usage, "--date must be a date YYYY-MM-DD");
     *by_out = by;
     return CLI_OK;
 }
 
-int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
+int cmd_credit_apply(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     apply_arg a = {0};
-    int rc = credit_cli_parse_apply(argc, argv, &a.invoice_id, &a.max_cents, &a.on, &a.by);
+    int rc = credit_cli_parse_apply(argc, argv, usage, &a.invoice_id, &a.max_cents, &a.on, &a.by);
     if (rc != CLI_OK)
         return rc;
 
@@ -235,21 +188,22 @@ int cmd_credit_apply(int argc, char **argv, const cli_opts *o)
     if (c == NULL)
         return CLI_REFUSED;
     char err[1024];
-    db_status st = db_run_tx(c, apply_work, &a, err, sizeof err);
+    db_status st =
+        credit_apply_manual(c, a.invoice_id, a.max_cents, a.on, a.by, &a.r, err, sizeof err);
     db_close(c);
     if (st != DB_OK)
         return args_refused("credit apply", err);
     log_msg(LL_LOG_INFO, "credit applied", "invoice_id", DB_I64(a.invoice_id), "amount_cents",
-            DB_I64(a.applied), "status", a.status, NULL);
+            DB_I64(a.r.applied), "status", a.r.status, NULL);
     if (json)
         printf("{\"invoice_id\":%lld,\"applied_cents\":%lld,\"status\":\"%s\","
                "\"amount_paid_cents\":%lld,\"balance_due_cents\":%lld}\n",
-               (long long)a.invoice_id, (long long)a.applied, a.status, (long long)a.paid,
-               (long long)(a.total - a.paid));
+               (long long)a.invoice_id, (long long)a.r.applied, a.r.status, (long long)a.r.paid,
+               (long long)(a.r.total - a.r.paid));
     else
         printf("applied %lld cents to invoice %lld; status %s, balance due %lld cents\n",
-               (long long)a.applied, (long long)a.invoice_id, a.status,
-               (long long)(a.total - a.paid));
+               (long long)a.r.applied, (long long)a.invoice_id, a.r.status,
+               (long long)(a.r.total - a.r.paid));
     return CLI_OK;
 }
 
@@ -266,7 +220,7 @@ static db_status balance_work(db_conn *c, void *varg, char *err, size_t errlen)
     return credit_balance(c, a->client_id, &a->balance, a->currency, err, errlen);
 }
 
-int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
+int cmd_credit_balance(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *client = NULL;
@@ -274,22 +228,17 @@ int cmd_credit_balance(int argc, char **argv, const cli_opts *o)
         int g;
         if ((g = args_opt(argc, argv, &i, "--client", &client))) {
             if (g < 0)
-                return args_usage(BALANCE_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(BALANCE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     balance_arg a = {0};
     if (client == NULL || !args_parse_id(client, &a.client_id))
-        return args_usage(BALANCE_USAGE, "--client N (a positive integer) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, balance_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit balance", err);
+        return args_usage(usage, "--client N (a positive integer) is required");
+    int rc = args_run_tx("credit balance", balance_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (json)
         printf("{\"client_id\":%lld,\"balance_cents\":%lld,\"currency\":\"%s\"}\n",
                (long long)a.client_id, (long long)a.balance, a.currency);
@@ -312,7 +261,7 @@ static db_status expire_work(db_conn *c, void *varg, char *err, size_t errlen)
     return credit_expire(c, a->as_of, a->firm_id, &a->entries, &a->amount, err, errlen);
 }
 
-int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
+int cmd_credit_expire(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *date = NULL, *firm = NULL;
@@ -321,24 +270,19 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--date", &date)) ||
             (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
             if (g < 0)
-                return args_usage(EXPIRE_USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(EXPIRE_USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     expire_arg a = {.as_of = date_today_utc()};
     if (date != NULL && !date_parse(date, &a.as_of))
-        return args_usage(EXPIRE_USAGE, "--date must be a date YYYY-MM-DD");
+        return args_usage(usage, "--date must be a date YYYY-MM-DD");
     if (firm != NULL && !args_parse_id(firm, &a.firm_id))
-        return args_usage(EXPIRE_USAGE, "--firm-id must be a positive integer");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, expire_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("credit expire", err);
+        return args_usage(usage, "--firm-id must be a positive integer");
+    int rc = args_run_tx("credit expire", expire_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     char d[11];
     date_format(a.as_of, d, sizeof d);
     log_msg(LL_LOG_INFO, "credit expired", "date", d, "entries", DB_I64(a.entries), "amount_cents",

@@ -20,12 +20,10 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/disputes.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/lifecycle.h"
+#include "ledgerline/refund_requests.h"
 #include "ledgerline/stripe.h"
-
-static const char *const USAGE =
-    "credit-note create --invoice N (--amount-cents N | --line LINE_ID:AMOUNT_CENTS ...) "
-    "--reason TEXT --by NAME [--refund | --credit]";
 
 #define CN_MAX_LINES 200
 
@@ -51,43 +49,14 @@ static db_status cn_tx(db_conn *c, void *varg, char *err, size_t errlen)
     if (st != DB_OK || a->n.refunded_cents == 0)
         return st;
     if (a->sc == NULL) {
-        snprintf(err, errlen,
-                 "cannot refund %lld cents of invoice %lld: Stripe is not configured (%s); give "
-                 "--credit to credit the client instead",
+        ll_failf(err, errlen,
+                 "cannot refund %lld cents of invoice %lld: Stripe is not configured (%s)",
                  (long long)a->n.refunded_cents, (long long)a->p->invoice_id, a->sc_err);
+        ll_hintf(err, errlen, "Give --credit to credit the client instead.");
         return DB_PERMANENT;
     }
     return refund_targets(c, a->p->invoice_id, a->n.refunded_cents, &a->targets, &a->ntargets, err,
                           errlen);
-}
-
-typedef struct {
-    int64_t firm_id, invoice_id, note_id, amount;
-    const char *by, *idem, *refund_id, *refund_status;
-} cn_audit_arg;
-
-/* refund_requested, once per Stripe refund id (as `billingctl refund`). */
-static db_status cn_audit(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    cn_audit_arg *a = varg;
-    char f[24], i[24], n[24], m[24];
-    const char *p[] = {db_i64(a->firm_id, f, sizeof f),
-                       a->by,
-                       db_i64(a->invoice_id, i, sizeof i),
-                       a->refund_id,
-                       db_i64(a->amount, m, sizeof m),
-                       a->idem,
-                       a->refund_status,
-                       db_i64(a->note_id, n, sizeof n)};
-    return db_command(c,
-                      "SELECT billing.audit($1::bigint, 'refund_requested', 'INFO', $2,"
-                      " jsonb_build_object('invoice_id', $3::bigint, 'stripe_refund_id', $4::text,"
-                      " 'amount_cents', $5::bigint, 'idempotency_key', $6::text,"
-                      " 'stripe_status', NULLIF($7::text, ''), 'credit_note_id', $8::bigint))"
-                      " WHERE NOT EXISTS (SELECT 1 FROM billing.audit_events"
-                      "  WHERE firm_id = $1::bigint AND action = 'refund_requested'"
-                      "  AND metadata->>'stripe_refund_id' = $4::text)",
-                      8, p, err, errlen);
 }
 
 /* Sends the note's refund part (the targets cn_tx found); 0 when all of it
@@ -133,15 +102,16 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
             stripe_result_free(&call.result);
             break;
         }
-        cn_audit_arg au = {.firm_id = n->firm_id,
-                           .invoice_id = p->invoice_id,
-                           .note_id = n->credit_note_id,
-                           .amount = call.result.amount >= 0 ? call.result.amount : t->amount,
-                           .by = p->by,
-                           .idem = idem,
-                           .refund_id = call.result.object_id,
-                           .refund_status = call.result.object_status};
-        if (db_run_tx(c, cn_audit, &au, err, sizeof err) != DB_OK)
+        /* refund_requested, once per Stripe refund id (as `billingctl refund`). */
+        refund_request au = {.firm_id = n->firm_id,
+                             .invoice_id = p->invoice_id,
+                             .credit_note_id = n->credit_note_id,
+                             .amount = call.result.amount >= 0 ? call.result.amount : t->amount,
+                             .actor = p->by,
+                             .idempotency_key = idem,
+                             .refund_id = call.result.object_id,
+                             .stripe_status = call.result.object_status};
+        if (refund_request_audit(c, &au, NULL, err, sizeof err) != DB_OK)
             fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
                     call.result.object_id, err);
         json_array_append_new(refunds, json_pack("{ss ss sI ss}", "refund_id",
@@ -154,7 +124,7 @@ static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
     return made == ntargets ? 0 : -1;
 }
 
-int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
+int cmd_credit_note_create(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL, *mode = NULL;
     json_t *lines = json_object();
@@ -171,7 +141,7 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--line", &line);
         if (g < 0) {
-            rc = args_usage(USAGE, "%s needs a value", argv[i]);
+            rc = args_usage(usage, "%s needs a value", argv[i]);
             goto out;
         }
         if (line != NULL) {
@@ -180,14 +150,14 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
             int64_t id, cents;
             size_t idlen = colon ? (size_t)(colon - line) : 0;
             if (colon == NULL || idlen == 0 || idlen >= sizeof idbuf) {
-                rc = args_usage(USAGE, "--line takes LINE_ID:AMOUNT_CENTS (got '%s')", line);
+                rc = args_usage(usage, "--line takes LINE_ID:AMOUNT_CENTS (got '%s')", line);
                 goto out;
             }
             memcpy(idbuf, line, idlen);
             idbuf[idlen] = '\0';
             if (!args_parse_id(idbuf, &id) || !args_parse_cents(colon + 1, &cents) || cents <= 0 ||
                 json_object_get(lines, idbuf) != NULL || json_object_size(lines) >= CN_MAX_LINES) {
-                rc = args_usage(USAGE,
+                rc = args_usage(usage,
                                 "--line takes LINE_ID:AMOUNT_CENTS, a positive amount, each line "
                                 "once (got '%s')",
                                 line);
@@ -200,34 +170,34 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o)
             continue;
         if (strcmp(argv[i], "--refund") == 0 || strcmp(argv[i], "--credit") == 0) {
             if (mode != NULL) {
-                rc = args_usage(USAGE, "give at most one of --refund and --credit");
+                rc = args_usage(usage, "give at most one of --refund and --credit");
                 goto out;
             }
             mode = argv[i] + 2;
             continue;
         }
-        rc = args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        rc = args_usage(usage, "unexpected argument '%s'", argv[i]);
         goto out;
     }
     lifecycle_credit_params p = {.mode = mode, .reason = reason, .by = by, .on = date_today_utc()};
     if (inv == NULL || !args_parse_id(inv, &p.invoice_id)) {
-        rc = args_usage(USAGE, "--invoice N (a positive integer) is required");
+        rc = args_usage(usage, "--invoice N (a positive integer) is required");
         goto out;
     }
     if ((amount == NULL) == (json_object_size(lines) == 0)) {
-        rc = args_usage(USAGE, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS ...");
+        rc = args_usage(usage, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS ...");
         goto out;
     }
     if (amount != NULL && (!args_parse_cents(amount, &p.total_cents) || p.total_cents <= 0)) {
-        rc = args_usage(USAGE, "--amount-cents must be a positive whole number of minor units");
+        rc = args_usage(usage, "--amount-cents must be a positive whole number of minor units");
         goto out;
     }
     if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
-        rc = args_usage(USAGE, "--reason TEXT (at most 500 characters) is required");
+        rc = args_usage(usage, "--reason TEXT (at most 500 characters) is required");
         goto out;
     }
     if (by == NULL || by[0] == '\0' || strlen(by) > LIFECYCLE_NAME_MAX) {
-        rc = args_usage(USAGE, "--by NAME (at most 200 characters) is required");
+        rc = args_usage(usage, "--by NAME (at most 200 characters) is required");
         goto out;
     }
     char *lines_text = json_object_size(lines) ? json_dumps(lines, JSON_COMPACT) : NULL;

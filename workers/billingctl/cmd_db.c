@@ -7,11 +7,11 @@
 #include "ledgerline/db.h"
 #include "ledgerline/migrations.h"
 
-int cmd_db_migrate(int argc, char **argv, const cli_opts *o)
+int cmd_db_migrate(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     (void)argv;
     if (argc != 1) {
-        fprintf(stderr, "usage: billingctl db migrate\n");
+        fprintf(stderr, "usage: billingctl %s\n", usage);
         return CLI_USAGE;
     }
     const char *url = config_require("DATABASE_URL");

@@ -11,6 +11,7 @@
  * marked under_review (a closed one stays closed) with evidence_submitted
  * and the first submission time, and audit dispute_evidence_submitted
  * records the operator and the field names (never their contents). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,98 +20,11 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ledgerline/dispute_evidence.h"
 #include "ledgerline/disputes.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/stripe.h"
 #include "ledgerline/vocab.h"
-
-static const char *const USAGE = "dispute evidence DISPUTE --file EVIDENCE.json [--by NAME]";
-
-typedef struct {
-    /* in */
-    int64_t row_id; /* 0: look up by stripe id */
-    const char *stripe_id;
-    /* found */
-    int64_t id, firm_id, invoice_id;
-    char dp[STRIPE_ID_MAX];
-    char status[16];
-    /* record */
-    const char *by;
-    const char *fields; /* JSON array of the keys sent */
-    const char *idem_key;
-    const char *stripe_status;
-    bool recorded_now;
-    char submitted_at[40];
-} evidence_arg;
-
-static db_status evidence_find(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    evidence_arg *a = varg;
-    db_status st;
-    const char *p[] = {a->row_id ? DB_I64(a->row_id) : a->stripe_id};
-    PGresult *r = db_exec(c,
-                          a->row_id ? "SELECT id, firm_id, invoice_id, stripe_dispute_id, status"
-                                      " FROM billing.payment_disputes WHERE id = $1"
-                                    : "SELECT id, firm_id, invoice_id, stripe_dispute_id, status"
-                                      " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        snprintf(err, errlen, "no such dispute: %s", p[0]);
-        return DB_PERMANENT;
-    }
-    a->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    a->firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    a->invoice_id = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    snprintf(a->dp, sizeof a->dp, "%s", PQgetvalue(r, 0, 3));
-    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 4));
-    PQclear(r);
-    return DB_OK;
-}
-
-static db_status evidence_record(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    evidence_arg *a = varg;
-    db_status st;
-    const char *p[] = {DB_I64(a->id)};
-    /* Only forward: a dispute that closed meanwhile stays closed. The first
-     * submission time is kept when the same submission is recorded again. */
-    PGresult *r = db_exec(c,
-                          "WITH old AS (SELECT evidence_submitted_at AS at FROM"
-                          " billing.payment_disputes WHERE id = $1 FOR UPDATE)"
-                          " UPDATE billing.payment_disputes d SET"
-                          " status = CASE WHEN d.status = 'closed' THEN d.status"
-                          "  ELSE 'under_review' END,"
-                          " evidence_submitted = true,"
-                          " evidence_submitted_at = coalesce(d.evidence_submitted_at, now())"
-                          " FROM old WHERE d.id = $1 RETURNING old.at IS NULL, d.status,"
-                          " to_char(d.evidence_submitted_at AT TIME ZONE 'UTC',"
-                          " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        snprintf(err, errlen, "dispute %lld vanished", (long long)a->id);
-        return DB_PERMANENT;
-    }
-    a->recorded_now = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 1));
-    snprintf(a->submitted_at, sizeof a->submitted_at, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
-    if (!a->recorded_now)
-        return DB_OK;
-    const char *pa[] = {DB_I64(a->firm_id), a->by,           DB_I64(a->invoice_id),
-                        DB_I64(a->id),      a->dp,           a->fields,
-                        a->idem_key,        a->stripe_status};
-    return db_command(c,
-                      "SELECT billing.audit($1::bigint, 'dispute_evidence_submitted', 'INFO', $2,"
-                      " jsonb_build_object('invoice_id', $3::bigint, 'dispute_id', $4::bigint,"
-                      " 'stripe_dispute_id', $5::text, 'evidence_fields', $6::jsonb,"
-                      " 'idempotency_key', $7::text, 'stripe_status', NULLIF($8::text, '')))",
-                      8, pa, err, errlen);
-}
 
 #define EVIDENCE_MAX_BYTES (1024 * 1024)
 
@@ -120,36 +34,41 @@ static json_t *evidence_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot open %s", path);
+        ll_failf(err, errlen, "could not open evidence file \"%s\": %s", path, strerror(errno));
         return NULL;
     }
     /* One byte more than the limit tells "exactly 1 MiB" from "larger". */
     char *buf = malloc(EVIDENCE_MAX_BYTES + 1);
     if (buf == NULL) {
         fclose(f);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not read evidence file \"%s\": out of memory", path);
         return NULL;
     }
     size_t n = fread(buf, 1, EVIDENCE_MAX_BYTES + 1, f);
     bool failed = ferror(f) != 0;
+    int read_errno = errno;
     fclose(f);
     json_t *doc = NULL;
     if (failed) {
-        snprintf(err, errlen, "cannot read %s", path);
+        ll_failf(err, errlen, "could not read evidence file \"%s\": %s", path,
+                 strerror(read_errno));
     } else if (n > EVIDENCE_MAX_BYTES) {
-        snprintf(err, errlen, "%s is larger than 1 MiB (%d bytes at most)", path,
-                 EVIDENCE_MAX_BYTES);
+        ll_failf(err, errlen,
+                 "cannot use evidence file \"%s\": it is larger than 1 MiB (%d bytes at most)",
+                 path, EVIDENCE_MAX_BYTES);
     } else {
         json_error_t je;
         doc = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
         if (doc == NULL)
-            snprintf(err, errlen, "%s is not valid JSON: %s (line %d)", path, je.text, je.line);
+            ll_failf(err, errlen,
+                     "cannot use evidence file \"%s\": it is not valid JSON: %s (line %d)", path,
+                     je.text, je.line);
     }
     free(buf);
     return doc;
 }
 
-int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
+int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *target = NULL, *file = NULL, *by = NULL;
@@ -158,25 +77,25 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--file", &file)) ||
             (g = args_opt(argc, argv, &i, "--by", &by))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
         if (argv[i][0] != '-' && target == NULL)
             target = argv[i];
         else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
-    evidence_arg a = {0};
+    dispute_evidence a = {0};
     if (target == NULL)
-        return args_usage(USAGE, "DISPUTE (a dispute id or a dp_ id) is required");
+        return args_usage(usage, "DISPUTE (a dispute id or a dp_ id) is required");
     if (strncmp(target, "dp_", 3) == 0 && strlen(target) > 3 && strlen(target) < STRIPE_ID_MAX)
         a.stripe_id = target;
     else if (!args_parse_id(target, &a.row_id))
-        return args_usage(USAGE, "DISPUTE must be a positive id or a dp_ id, not '%s'", target);
+        return args_usage(usage, "DISPUTE must be a positive id or a dp_ id, not '%s'", target);
     if (file == NULL)
-        return args_usage(USAGE, "--file EVIDENCE.json is required");
+        return args_usage(usage, "--file EVIDENCE.json is required");
     if (by != NULL && by[0] == '\0')
-        return args_usage(USAGE, "--by needs a name");
+        return args_usage(usage, "--by needs a name");
     a.by = by;
 
     /* Validate the evidence before anything else is touched or sent. */
@@ -199,7 +118,7 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
     stripe_form *form = NULL;
     char *fields = NULL;
     stripe_call call = {0};
-    db_status st = db_run_tx(c, evidence_find, &a, err, sizeof err);
+    db_status st = dispute_evidence_find(c, &a, err, sizeof err);
     if (st != DB_OK) {
         args_refused("dispute evidence", err);
         goto out;
@@ -251,7 +170,7 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o)
     a.fields = fields;
     a.idem_key = idem;
     a.stripe_status = call.result.object_status;
-    st = db_run_tx(c, evidence_record, &a, err, sizeof err);
+    st = dispute_evidence_record(c, &a, err, sizeof err);
     if (st != DB_OK) {
         /* Stripe has the evidence; re-running records it (same key). */
         args_refused("dispute evidence (sent to Stripe, not recorded; re-run to record)", err);

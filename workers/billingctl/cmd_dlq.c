@@ -35,9 +35,6 @@
 
 #define DLQ_READ_TIMEOUT_MS 30000
 
-static const char *const USAGE_LIST = "dlq list";
-static const char *const USAGE_REPLAY = "dlq replay [--partition P] OFFSET|PARTITION:OFFSET...";
-
 static int dlq_read_or_fail(const char *what, dlq_entries *l, char *dlq_topic, size_t len)
 {
     const char *brokers = kafka_brokers_or_exit();
@@ -113,11 +110,11 @@ static void dlq_key_text(const dlq_entry *e, char *out, size_t outsz)
     free(k);
 }
 
-int cmd_dlq_list(int argc, char **argv, const cli_opts *o)
+int cmd_dlq_list(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     if (argc > 1)
-        return args_usage(USAGE_LIST, "unexpected argument '%s'", argv[1]);
+        return args_usage(usage, "unexpected argument '%s'", argv[1]);
     dlq_entries l = {0};
     char topic[TOPIC_NAME_MAX + 1];
     int rc = dlq_read_or_fail("dlq list", &l, topic, sizeof topic);
@@ -180,7 +177,7 @@ static bool dlq_parse_ref(const char *text, int32_t dflt_partition, int32_t *par
     return args_parse_cents(colon + 1, offset);
 }
 
-int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
+int cmd_dlq_replay(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *part = NULL;
@@ -192,22 +189,22 @@ int cmd_dlq_replay(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--partition", &part))) {
             int64_t v;
             if (g < 0 || !args_parse_cents(part, &v) || v > INT32_MAX)
-                return args_usage(USAGE_REPLAY, "--partition needs a partition number");
+                return args_usage(usage, "--partition needs a partition number");
             dflt = (int32_t)v;
             continue;
         }
         if (argv[i][0] != '-' && nrefs < 256)
             refs[nrefs++] = argv[i];
         else
-            return args_usage(USAGE_REPLAY, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     if (nrefs == 0)
-        return args_usage(USAGE_REPLAY, "at least one OFFSET is required");
+        return args_usage(usage, "at least one OFFSET is required");
     int32_t parts[256];
     int64_t offs[256];
     for (int i = 0; i < nrefs; i++)
         if (!dlq_parse_ref(refs[i], dflt, &parts[i], &offs[i]))
-            return args_usage(USAGE_REPLAY, "'%s' is not an OFFSET or PARTITION:OFFSET", refs[i]);
+            return args_usage(usage, "'%s' is not an OFFSET or PARTITION:OFFSET", refs[i]);
 
     dlq_entries l = {0};
     char topic[TOPIC_NAME_MAX + 1];

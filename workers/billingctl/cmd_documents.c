@@ -18,16 +18,11 @@
 #include "ledgerline/config.h"
 #include "ledgerline/date.h"
 #include "ledgerline/document.h"
+#include "ledgerline/failf.h"
+#include "ledgerline/notifications_list.h"
 #include "ledgerline/notify.h"
 #include "ledgerline/smtp.h"
 #include "ledgerline/statement.h"
-
-static const char *const INVOICE_PDF_USAGE = "invoice pdf INVOICE_ID -o FILE";
-static const char *const CREDIT_NOTE_PDF_USAGE = "credit-note pdf CREDIT_NOTE_ID -o FILE";
-static const char *const STATEMENT_USAGE =
-    "statement --client N [--date D] [--from D0] -o FILE [--send]";
-static const char *const LIST_USAGE =
-    "notifications list [--invoice N] [--client N] [--status queued|sent|failed]";
 
 /* ID -o FILE (in any order). */
 static int parse_id_out(int argc, char **argv, const char *usage, int64_t *id, const char **out)
@@ -101,11 +96,11 @@ static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_i
     return rc;
 }
 
-int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     int64_t id;
     const char *out;
-    int rc = parse_id_out(argc, argv, INVOICE_PDF_USAGE, &id, &out);
+    int rc = parse_id_out(argc, argv, usage, &id, &out);
     if (rc != CLI_OK)
         return rc;
     db_conn *c = args_connect();
@@ -117,29 +112,24 @@ int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o)
     return rc;
 }
 
-int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o)
+int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     int64_t id;
     const char *out;
-    int rc = parse_id_out(argc, argv, CREDIT_NOTE_PDF_USAGE, &id, &out);
+    int rc = parse_id_out(argc, argv, usage, &id, &out);
     if (rc != CLI_OK)
         return rc;
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_USAGE;
-    char idb[24], err[1024];
-    const char *p[] = {db_i64(id, idb, sizeof idb)};
-    db_status st;
-    PGresult *r = db_exec(c, "SELECT invoice_id FROM billing.credit_notes WHERE id = $1::bigint", 1,
-                          p, &st, err, sizeof err);
-    if (r == NULL) {
+    char err[1024];
+    int64_t inv = 0;
+    if (credit_note_invoice(c, id, &inv, err, sizeof err) != DB_OK) {
         db_close(c);
         return args_refused("credit-note pdf", err);
     }
-    int64_t inv = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
     if (inv == 0) {
-        snprintf(err, sizeof err, "cannot render credit note %lld: it does not exist",
+        ll_failf(err, sizeof err, "cannot render credit note %lld: it does not exist",
                  (long long)id);
         db_close(c);
         return args_refused("credit-note pdf", err);
@@ -159,7 +149,7 @@ typedef struct {
     bool send;
 } statement_args;
 
-static int parse_statement(int argc, char **argv, statement_args *a)
+static int parse_statement(int argc, char **argv, const char *usage, statement_args *a)
 {
     const char *client = NULL, *date = NULL, *from = NULL;
     memset(a, 0, sizeof *a);
@@ -172,29 +162,29 @@ static int parse_statement(int argc, char **argv, statement_args *a)
         if (g == 0)
             g = args_opt(argc, argv, &i, "-o", &a->out);
         if (g < 0)
-            return args_usage(STATEMENT_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g > 0)
             continue;
         if (strcmp(argv[i], "--send") == 0)
             a->send = true;
         else
-            return args_usage(STATEMENT_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     if (client == NULL || !args_parse_id(client, &a->client_id))
-        return args_usage(STATEMENT_USAGE, "--client N (a positive integer) is required");
+        return args_usage(usage, "--client N (a positive integer) is required");
     if (a->out == NULL || a->out[0] == '\0')
-        return args_usage(STATEMENT_USAGE, "-o FILE is required");
+        return args_usage(usage, "-o FILE is required");
     a->to = date_today_utc();
     if (date != NULL && !date_parse(date, &a->to))
-        return args_usage(STATEMENT_USAGE, "--date '%s' is not a date (YYYY-MM-DD)", date);
+        return args_usage(usage, "--date '%s' is not a date (YYYY-MM-DD)", date);
     a->from = statement_default_from(a->to);
     if (from != NULL && !date_parse(from, &a->from))
-        return args_usage(STATEMENT_USAGE, "--from '%s' is not a date (YYYY-MM-DD)", from);
+        return args_usage(usage, "--from '%s' is not a date (YYYY-MM-DD)", from);
     if (a->from.days > a->to.days) {
         char f[11], t[11];
         date_format(a->from, f, sizeof f);
         date_format(a->to, t, sizeof t);
-        return args_usage(STATEMENT_USAGE, "--from %s is after the statement date %s", f, t);
+        return args_usage(usage, "--from %s is after the statement date %s", f, t);
     }
     return CLI_OK;
 }
@@ -284,10 +274,10 @@ static int run_statement(db_conn *c, const statement_args *a, const smtp_config 
     return rc;
 }
 
-int cmd_statement(int argc, char **argv, const cli_opts *o)
+int cmd_statement(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     statement_args a;
-    int rc = parse_statement(argc, argv, &a);
+    int rc = parse_statement(argc, argv, usage, &a);
     if (rc != CLI_OK)
         return rc;
     smtp_config smtp = {0};
@@ -306,19 +296,6 @@ int cmd_statement(int argc, char **argv, const cli_opts *o)
 }
 
 /* ---- notifications list ------------------------------------------------------- */
-
-static const char *const LIST_SQL =
-    "SELECT coalesce(json_agg(json_build_object('id', n.id, 'kind', n.kind,"
-    "  'firm_id', n.firm_id, 'client_id', n.client_id, 'invoice_id', n.invoice_id,"
-    "  'credit_note_id', n.credit_note_id, 'step', n.step, 'to_address', n.to_address,"
-    "  'status', n.status, 'attempts', n.attempts, 'message_id', n.message_id,"
-    "  'sent_at', to_char(n.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    "  'error', n.error) ORDER BY n.id), '[]')::text"
-    " FROM (SELECT * FROM billing.notifications"
-    "        WHERE ($1::bigint IS NULL OR invoice_id = $1::bigint)"
-    "          AND ($2::bigint IS NULL OR client_id = $2::bigint)"
-    "          AND ($3::text IS NULL OR status = $3::text)"
-    "        ORDER BY id LIMIT 10000) n";
 
 static void print_row(const json_t *n)
 {
@@ -342,7 +319,7 @@ static void print_row(const json_t *n)
     printf("\n");
 }
 
-int cmd_notifications_list(int argc, char **argv, const cli_opts *o)
+int cmd_notifications_list(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *client = NULL, *status = NULL;
     for (int i = 1; i < argc; i++) {
@@ -352,23 +329,22 @@ int cmd_notifications_list(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--status", &status);
         if (g < 0)
-            return args_usage(LIST_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g == 0)
-            return args_usage(LIST_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     int64_t v;
     if ((inv && !args_parse_id(inv, &v)) || (client && !args_parse_id(client, &v)))
-        return args_usage(LIST_USAGE, "--invoice and --client take a positive integer");
+        return args_usage(usage, "--invoice and --client take a positive integer");
     if (status && strcmp(status, "queued") != 0 && strcmp(status, "sent") != 0 &&
         strcmp(status, "failed") != 0)
-        return args_usage(LIST_USAGE, "--status is queued, sent or failed");
+        return args_usage(usage, "--status is queued, sent or failed");
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_USAGE;
-    const char *p[] = {inv, client, status};
     char err[1024];
     db_status st;
-    PGresult *r = db_exec(c, LIST_SQL, 3, p, &st, err, sizeof err);
+    PGresult *r = notifications_list(c, inv, client, status, &st, err, sizeof err);
     if (r == NULL) {
         db_close(c);
         return args_refused("notifications list", err);

@@ -33,10 +33,10 @@ static bool cmd_health_url_ok(const char *url)
     return true;
 }
 
-int cmd_health_check(int argc, char **argv, const cli_opts *o)
+int cmd_health_check(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     if (argc != 2 || !cmd_health_url_ok(argv[1])) {
-        fprintf(stderr, "usage: billingctl health check http://HOST:PORT/PATH\n");
+        fprintf(stderr, "usage: billingctl %s\n", usage);
         return CLI_USAGE;
     }
     const char *url = argv[1];

@@ -17,9 +17,6 @@
 #include "ledgerline/topics.h"
 #include "ticks_cli.h"
 
-#define INVOICES_USAGE                                                                             \
-    "usage: billingctl invoices generate [--date YYYY-MM-DD] [--firm-id N] [--dry-run]\n"
-
 static int invoices_print_preview(const invoicing_preview *pv, const cli_opts *o)
 {
     if (o->json) {
@@ -81,10 +78,10 @@ static int invoices_dry_run(civil_date date, int64_t firm_id, const cli_opts *o)
     return rc;
 }
 
-int cmd_invoices_generate(int argc, char **argv, const cli_opts *o)
+int cmd_invoices_generate(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     tick_cli_args a;
-    int rc = tick_cli_parse(argc, argv, INVOICES_USAGE, &a);
+    int rc = tick_cli_parse(argc, argv, usage, &a);
     if (rc != CLI_OK)
         return rc;
     return a.dry_run ? invoices_dry_run(a.date, a.firm_id, o)

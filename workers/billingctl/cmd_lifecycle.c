@@ -13,11 +13,6 @@
 
 /* ---- firm settings --------------------------------------------------------- */
 
-static const char *const SETTINGS_USAGE =
-    "firm settings FIRM_ID [--review-before-issue on|off] [--number-prefix P] "
-    "[--legal-name T] [--address T] [--tax-id T] [--payment-instructions T] "
-    "[--reminder-days LIST] [--reminders on|off]";
-
 static int on_off(const char *v)
 {
     if (v == NULL)
@@ -42,7 +37,7 @@ static db_status settings_tx(db_conn *c, void *varg, char *err, size_t errlen)
     return lifecycle_firm_settings(c, a->s, &a->json, err, errlen);
 }
 
-int cmd_firm_settings(int argc, char **argv, const cli_opts *o)
+int cmd_firm_settings(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     lifecycle_settings s = {.review_before_issue = -1, .reminders_enabled = -1};
     const char *firm = NULL, *review = NULL, *reminders = NULL;
@@ -62,34 +57,28 @@ int cmd_firm_settings(int argc, char **argv, const cli_opts *o)
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && g == 0; k++)
             g = args_opt(argc, argv, &i, opts[k].name, opts[k].dst);
         if (g < 0)
-            return args_usage(SETTINGS_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g > 0)
             continue;
         if (argv[i][0] != '-' && firm == NULL)
             firm = argv[i];
         else
-            return args_usage(SETTINGS_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     if (firm == NULL || !args_parse_id(firm, &s.firm_id))
-        return args_usage(SETTINGS_USAGE, "FIRM_ID (a positive integer) is required");
+        return args_usage(usage, "FIRM_ID (a positive integer) is required");
     s.review_before_issue = on_off(review);
     s.reminders_enabled = on_off(reminders);
     if (s.review_before_issue == -2 || s.reminders_enabled == -2)
-        return args_usage(SETTINGS_USAGE, "--review-before-issue and --reminders take on or off");
+        return args_usage(usage, "--review-before-issue and --reminders take on or off");
     char days[256];
     if (s.reminder_days != NULL && !lifecycle_reminder_days(s.reminder_days, days, sizeof days))
-        return args_usage(SETTINGS_USAGE,
-                          "--reminder-days takes comma-separated integers in -365..365");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
+        return args_usage(usage, "--reminder-days takes comma-separated integers in -365..365");
     settings_arg a = {.s = &s};
-    char err[512];
-    db_status st = db_run_tx(c, settings_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK) {
+    int rc = args_run_tx("firm settings", settings_tx, &a);
+    if (rc != CLI_OK) {
         free(a.json);
-        return args_refused("firm settings", err);
+        return rc;
     }
     if (o->json) {
         printf("%s\n", a.json);
@@ -112,8 +101,6 @@ int cmd_firm_settings(int argc, char **argv, const cli_opts *o)
 
 /* ---- invoice issue ---------------------------------------------------------- */
 
-static const char *const ISSUE_USAGE = "invoice issue INVOICE_ID [--date D] --by NAME";
-
 typedef struct {
     int64_t invoice_id;
     civil_date on;
@@ -134,7 +121,7 @@ static bool by_valid(const char *by)
     return by != NULL && by[0] != '\0' && strlen(by) <= LIFECYCLE_NAME_MAX;
 }
 
-int cmd_invoice_issue(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_issue(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *date = NULL, *by = NULL;
     for (int i = 1; i < argc; i++) {
@@ -142,29 +129,24 @@ int cmd_invoice_issue(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--by", &by);
         if (g < 0)
-            return args_usage(ISSUE_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g > 0)
             continue;
         if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
-            return args_usage(ISSUE_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     issue_arg a = {.by = by, .on = date_today_utc()};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
-        return args_usage(ISSUE_USAGE, "INVOICE_ID (a positive integer) is required");
+        return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (date != NULL && !date_parse(date, &a.on))
-        return args_usage(ISSUE_USAGE, "--date must be YYYY-MM-DD");
+        return args_usage(usage, "--date must be YYYY-MM-DD");
     if (!by_valid(by))
-        return args_usage(ISSUE_USAGE, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, issue_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice issue", err);
+        return args_usage(usage, "--by NAME (at most 200 characters) is required");
+    int rc = args_run_tx("invoice issue", issue_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"legal_number\":\"%s\"}\n", (long long)a.invoice_id,
                a.legal_number);
@@ -175,10 +157,6 @@ int cmd_invoice_issue(int argc, char **argv, const cli_opts *o)
 }
 
 /* ---- invoice adjust ------------------------------------------------------------ */
-
-static const char *const ADJUST_USAGE =
-    "invoice adjust INVOICE_ID --line LINE_ID (--quantity Q | --amount-cents N) --reason TEXT "
-    "--by NAME";
 
 typedef struct {
     int64_t invoice_id, line_id, amount;
@@ -193,7 +171,7 @@ static db_status adjust_tx(db_conn *c, void *varg, char *err, size_t errlen)
                             &a->total_out, &a->amount_out, err, errlen);
 }
 
-int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *line = NULL, *qty = NULL, *amt = NULL, *reason = NULL, *by = NULL;
     for (int i = 1; i < argc; i++) {
@@ -207,37 +185,32 @@ int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--by", &by);
         if (g < 0)
-            return args_usage(ADJUST_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g > 0)
             continue;
         if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
-            return args_usage(ADJUST_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     adjust_arg a = {.quantity = qty, .reason = reason, .by = by, .amount = -1};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
-        return args_usage(ADJUST_USAGE, "INVOICE_ID (a positive integer) is required");
+        return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (line == NULL || !args_parse_id(line, &a.line_id))
-        return args_usage(ADJUST_USAGE, "--line LINE_ID (a positive integer) is required");
+        return args_usage(usage, "--line LINE_ID (a positive integer) is required");
     if ((qty == NULL) == (amt == NULL))
-        return args_usage(ADJUST_USAGE, "give exactly one of --quantity and --amount-cents");
+        return args_usage(usage, "give exactly one of --quantity and --amount-cents");
     if (qty != NULL && !lifecycle_quantity_valid(qty))
-        return args_usage(ADJUST_USAGE, "--quantity must be hours with at most two decimals");
+        return args_usage(usage, "--quantity must be hours with at most two decimals");
     if (amt != NULL && !args_parse_cents(amt, &a.amount))
-        return args_usage(ADJUST_USAGE, "--amount-cents must be a non-negative integer");
+        return args_usage(usage, "--amount-cents must be a non-negative integer");
     if (reason == NULL || reason[0] == '\0')
-        return args_usage(ADJUST_USAGE, "--reason TEXT is required");
+        return args_usage(usage, "--reason TEXT is required");
     if (!by_valid(by))
-        return args_usage(ADJUST_USAGE, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, adjust_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice adjust", err);
+        return args_usage(usage, "--by NAME (at most 200 characters) is required");
+    int rc = args_run_tx("invoice adjust", adjust_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"line_id\":%lld,\"amount_cents\":%lld,\"total_cents\":%lld}"
                "\n",
@@ -251,8 +224,6 @@ int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o)
 }
 
 /* ---- invoice void ----------------------------------------------------------------- */
-
-static const char *const VOID_USAGE = "invoice void INVOICE_ID --reason TEXT --by NAME";
 
 typedef struct {
     int64_t invoice_id;
@@ -268,7 +239,7 @@ static db_status void_tx(db_conn *c, void *varg, char *err, size_t errlen)
                           errlen);
 }
 
-int cmd_invoice_void(int argc, char **argv, const cli_opts *o)
+int cmd_invoice_void(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *reason = NULL, *by = NULL;
     for (int i = 1; i < argc; i++) {
@@ -276,29 +247,24 @@ int cmd_invoice_void(int argc, char **argv, const cli_opts *o)
         if (g == 0)
             g = args_opt(argc, argv, &i, "--by", &by);
         if (g < 0)
-            return args_usage(VOID_USAGE, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g > 0)
             continue;
         if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
-            return args_usage(VOID_USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     void_arg a = {.reason = reason, .by = by};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
-        return args_usage(VOID_USAGE, "INVOICE_ID (a positive integer) is required");
+        return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (reason == NULL || reason[0] == '\0')
-        return args_usage(VOID_USAGE, "--reason TEXT is required");
+        return args_usage(usage, "--reason TEXT is required");
     if (!by_valid(by))
-        return args_usage(VOID_USAGE, "--by NAME (at most 200 characters) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[512];
-    db_status st = db_run_tx(c, void_tx, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("invoice void", err);
+        return args_usage(usage, "--by NAME (at most 200 characters) is required");
+    int rc = args_run_tx("invoice void", void_tx, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (o->json)
         printf("{\"invoice_id\":%lld,\"status\":\"void\",\"time_entries_released\":%lld}\n",
                (long long)a.invoice_id, (long long)a.released);

@@ -14,8 +14,6 @@
 #include "cli.h"
 #include "ledgerline/reconcile.h"
 
-static const char *const USAGE = "reconcile --from D --to D [--firm-id N] [--json]";
-
 typedef struct {
     bool json;
     json_t *list;
@@ -49,7 +47,7 @@ static void recon_print(const recon_diff *d, void *arg)
            d->books_currency, stripe, d->stripe_currency, d->stripe_status);
 }
 
-int cmd_reconcile(int argc, char **argv, const cli_opts *o)
+int cmd_reconcile(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *from = NULL, *to = NULL, *firm = NULL;
@@ -59,19 +57,19 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--to", &to)) ||
             (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     civil_date df, dt;
     int64_t firm_id = 0;
     if (from == NULL || !date_parse(from, &df) || to == NULL || !date_parse(to, &dt))
-        return args_usage(USAGE, "--from and --to (YYYY-MM-DD) are required");
+        return args_usage(usage, "--from and --to (YYYY-MM-DD) are required");
     if (dt.days < df.days)
-        return args_usage(USAGE, "--to is before --from");
+        return args_usage(usage, "--to is before --from");
     if (firm != NULL && !args_parse_id(firm, &firm_id))
-        return args_usage(USAGE, "--firm-id must be a positive integer");
+        return args_usage(usage, "--firm-id must be a positive integer");
     stripe_config scfg;
     stripe_config_from_env(&scfg);
     char err[1024];

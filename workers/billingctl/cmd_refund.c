@@ -33,82 +33,16 @@
 #include "args.h"
 #include "cli.h"
 #include "ledgerline/disputes.h"
+#include "ledgerline/refund_requests.h"
 #include "ledgerline/stripe.h"
 #include "ledgerline/vocab.h"
 
-static const char *const USAGE = "refund INVOICE_ID [--amount-cents N] --reason TEXT --by NAME";
-
 typedef struct {
     int64_t invoice_id;
-    int64_t firm_id, amount_paid, refunded, total;
-    char status[16], currency[8];
-    char pi[STRIPE_ID_MAX], charge[STRIPE_ID_MAX];
-    /* audit */
-    const char *by, *reason, *idem, *refund_id, *refund_status;
+    refund_invoice inv;
+    const char *by, *reason, *refund_id, *refund_status;
     int64_t amount;
-    bool audited;
 } refund_arg;
-
-static db_status refund_find(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    refund_arg *a = varg;
-    db_status st;
-    const char *p[] = {DB_I64(a->invoice_id)};
-    /* The PaymentIntent that paid the invoice: the invoice's own, else its
-     * latest Stripe payment; the charge as a fallback. */
-    PGresult *r = db_exec(c,
-                          "SELECT i.firm_id, i.status, i.currency, i.amount_paid_cents,"
-                          " i.refunded_cents, i.total_cents,"
-                          " coalesce(i.stripe_payment_intent_id, (SELECT p.stripe_payment_intent_id"
-                          "  FROM billing.payments p WHERE p.invoice_id = i.id"
-                          "  AND p.source = 'stripe' ORDER BY p.id DESC LIMIT 1), ''),"
-                          " coalesce(i.stripe_charge_id, '')"
-                          " FROM billing.invoices i WHERE i.id = $1",
-                          1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        snprintf(err, errlen, "no such invoice: %lld", (long long)a->invoice_id);
-        return DB_PERMANENT;
-    }
-    a->firm_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 1));
-    snprintf(a->currency, sizeof a->currency, "%s", PQgetvalue(r, 0, 2));
-    a->amount_paid = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    a->refunded = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
-    a->total = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
-    snprintf(a->pi, sizeof a->pi, "%s", PQgetvalue(r, 0, 6));
-    snprintf(a->charge, sizeof a->charge, "%s", PQgetvalue(r, 0, 7));
-    PQclear(r);
-    return DB_OK;
-}
-
-static db_status refund_audit(db_conn *c, void *varg, char *err, size_t errlen)
-{
-    refund_arg *a = varg;
-    db_status st;
-    const char *p[] = {
-        DB_I64(a->firm_id), a->by,   DB_I64(a->invoice_id), a->refund_id, DB_I64(a->amount),
-        a->reason,          a->idem, a->refund_status,      a->currency};
-    /* Once per Stripe refund: a re-run answered with the same refund adds
-     * nothing. */
-    PGresult *r = db_exec(c,
-                          "SELECT billing.audit($1::bigint, 'refund_requested', 'INFO', $2,"
-                          " jsonb_build_object('invoice_id', $3::bigint,"
-                          " 'stripe_refund_id', $4::text, 'amount_cents', $5::bigint,"
-                          " 'reason', $6::text, 'idempotency_key', $7::text,"
-                          " 'stripe_status', NULLIF($8::text, ''), 'currency', $9::text))"
-                          " WHERE NOT EXISTS (SELECT 1 FROM billing.audit_events"
-                          "  WHERE firm_id = $1::bigint AND action = 'refund_requested'"
-                          "  AND metadata->>'stripe_refund_id' = $4::text)",
-                          9, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    a->audited = PQntuples(r) > 0;
-    PQclear(r);
-    return DB_OK;
-}
 
 static bool refund_stripe_reason(const char *text)
 {
@@ -116,7 +50,7 @@ static bool refund_stripe_reason(const char *text)
            strcmp(text, "requested_by_customer") == 0;
 }
 
-int cmd_refund(int argc, char **argv, const cli_opts *o)
+int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL;
@@ -127,27 +61,27 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
             (g = args_opt(argc, argv, &i, "--by", &by))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
         if (argv[i][0] != '-' && inv == NULL)
             inv = argv[i];
         else
-            return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     refund_arg a = {0};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
-        return args_usage(USAGE, "INVOICE_ID (a positive integer) is required");
+        return args_usage(usage, "INVOICE_ID (a positive integer) is required");
     if (amount != NULL && (!args_parse_cents(amount, &a.amount) || a.amount <= 0))
-        return args_usage(USAGE, "--amount-cents must be a positive whole number of cents");
+        return args_usage(usage, "--amount-cents must be a positive whole number of cents");
     if (reason == NULL || reason[0] == '\0')
-        return args_usage(USAGE, "--reason TEXT is required");
+        return args_usage(usage, "--reason TEXT is required");
     if (strlen(reason) > 500)
-        return args_usage(USAGE, "--reason is longer than 500 characters (Stripe's limit)");
+        return args_usage(usage, "--reason is longer than 500 characters (Stripe's limit)");
     if (by == NULL || by[0] == '\0')
-        return args_usage(USAGE, "--by NAME is required");
+        return args_usage(usage, "--by NAME is required");
     if (strlen(by) > 500)
-        return args_usage(USAGE, "--by is longer than 500 characters");
+        return args_usage(usage, "--by is longer than 500 characters");
     a.by = by;
     a.reason = reason;
     stripe_config scfg;
@@ -163,13 +97,13 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
     stripe_call call = {0};
     refund_target *targets = NULL;
     size_t ntargets = 0;
-    db_status st = db_run_tx(c, refund_find, &a, err, sizeof err);
+    db_status st = refund_invoice_read(c, a.invoice_id, &a.inv, err, sizeof err);
     if (st != DB_OK) {
         args_refused("refund", err);
         goto out;
     }
-    if (ll_vocab_is(&ll_invoice_statuses, a.status, INVOICE_STATUS_DISPUTED) ||
-        ll_vocab_is(&ll_invoice_statuses, a.status, INVOICE_STATUS_CHARGED_BACK)) {
+    if (ll_vocab_is(&ll_invoice_statuses, a.inv.status, INVOICE_STATUS_DISPUTED) ||
+        ll_vocab_is(&ll_invoice_statuses, a.inv.status, INVOICE_STATUS_CHARGED_BACK)) {
         fprintf(stderr,
                 "billingctl: refund refused: invoice %lld: it is disputed or charged back: the "
                 "card network holds that money\n",
@@ -203,7 +137,7 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
         }
         snprintf(idem, sizeof idem, "refund-%lld-%s-%s-r%lld", (long long)a.invoice_id,
                  t->payment_intent[0] ? t->payment_intent : t->charge,
-                 whole ? "full" : DB_I64(t->amount), (long long)a.refunded);
+                 whole ? "full" : DB_I64(t->amount), (long long)a.inv.refunded);
         call = (stripe_call){
             .method = "POST", .path = "/v1/refunds", .form = form, .idempotency_key = idem};
         char cerr[256] = "";
@@ -220,11 +154,19 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
                         : "");
             break;
         }
-        a.idem = idem;
         a.refund_id = call.result.object_id;
         a.refund_status = call.result.object_status;
         a.amount = call.result.amount >= 0 ? call.result.amount : t->amount;
-        st = db_run_tx(c, refund_audit, &a, err, sizeof err);
+        refund_request rq = {.firm_id = a.inv.firm_id,
+                             .invoice_id = a.invoice_id,
+                             .amount = a.amount,
+                             .actor = a.by,
+                             .refund_id = a.refund_id,
+                             .idempotency_key = idem,
+                             .stripe_status = a.refund_status,
+                             .reason = a.reason,
+                             .currency = a.inv.currency};
+        st = refund_request_audit(c, &rq, NULL, err, sizeof err);
         if (st != DB_OK)
             /* The refund exists at Stripe; only our audit row is missing. */
             fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
@@ -242,7 +184,7 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
                    " charge.refunded webhook arrives)\n",
                    a.refund_id, (long long)a.invoice_id,
                    t->payment_intent[0] ? t->payment_intent : t->charge, (long long)a.amount,
-                   a.currency, a.refund_status);
+                   a.inv.currency, a.refund_status);
         stripe_result_free(&call.result);
         stripe_form_free(form);
         form = NULL;
@@ -251,8 +193,8 @@ int cmd_refund(int argc, char **argv, const cli_opts *o)
     if (json && made > 0) {
         json_t *j =
             json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)a.invoice_id, "refund_id",
-                      first_id, "amount_cents", (json_int_t)total, "currency", a.currency, "status",
-                      first_status, "idempotency_key", idem, "refunds", done);
+                      first_id, "amount_cents", (json_int_t)total, "currency", a.inv.currency,
+                      "status", first_status, "idempotency_key", idem, "refunds", done);
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         printf("%s\n", text ? text : "{}");
         free(text);

@@ -13,9 +13,6 @@
 #include "ledgerline/reminders.h"
 #include "ticks_cli.h"
 
-#define REMINDERS_USAGE                                                                            \
-    "usage: billingctl reminders run [--date YYYY-MM-DD] [--firm-id N] [--dry-run] [--json]\n"
-
 typedef struct {
     json_t *rows;
     size_t count;
@@ -68,10 +65,10 @@ static int reminders_dry_run(const tick_cli_args *a, const cli_opts *o)
     return rc;
 }
 
-int cmd_reminders_run(int argc, char **argv, const cli_opts *o)
+int cmd_reminders_run(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     tick_cli_args a;
-    int rc = tick_cli_parse(argc, argv, REMINDERS_USAGE, &a);
+    int rc = tick_cli_parse(argc, argv, usage, &a);
     if (rc != CLI_OK)
         return rc;
     return a.dry_run ? reminders_dry_run(&a, o) : tick_cli_publish(TICK_REMINDERS, &a, o);

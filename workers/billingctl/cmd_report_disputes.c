@@ -13,8 +13,6 @@
 #include "cli.h"
 #include "ledgerline/disputes.h"
 
-static const char *const USAGE = "report disputes --firm-id N";
-
 typedef struct {
     int64_t firm;
     char *json;
@@ -63,7 +61,7 @@ static void report_disputes_table(const report_disputes_arg *a)
     json_decref(root);
 }
 
-int cmd_report_disputes(int argc, char **argv, const cli_opts *o)
+int cmd_report_disputes(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *firm = NULL;
@@ -71,22 +69,17 @@ int cmd_report_disputes(int argc, char **argv, const cli_opts *o)
         int g;
         if ((g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     report_disputes_arg a = {0};
     if (firm == NULL || !args_parse_id(firm, &a.firm))
-        return args_usage(USAGE, "--firm-id N (a positive integer) is required");
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_REFUSED;
-    char err[1024];
-    db_status st = db_run_tx(c, report_disputes_work, &a, err, sizeof err);
-    db_close(c);
-    if (st != DB_OK)
-        return args_refused("report disputes", err);
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
+    int rc = args_run_tx("report disputes", report_disputes_work, &a);
+    if (rc != CLI_OK)
+        return rc;
     if (json)
         printf("%s\n", a.json);
     else

@@ -11,20 +11,9 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ledgerline/reports.h"
 
-static const char *const USAGE =
-    "report failures --firm-id N --from YYYY-MM-DD --to YYYY-MM-DD [--json]";
-
-static const char *const FAILURES_SQL =
-    "SELECT coalesce(failure_code, 'unknown'), currency, count(*), "
-    "sum(amount_cents)"
-    " FROM billing.payment_attempts"
-    " WHERE firm_id = $1::bigint AND status = 'failed'"
-    " AND failed_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'"
-    " AND failed_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
-    " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2";
-
-int cmd_report_failures(int argc, char **argv, const cli_opts *o)
+int cmd_report_failures(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *firm = NULL, *from = NULL, *to = NULL;
     bool json = o->json; /* --json before the command or among its options */
@@ -34,19 +23,19 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o)
             (g = args_opt(argc, argv, &i, "--from", &from)) ||
             (g = args_opt(argc, argv, &i, "--to", &to))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id;
     civil_date f, t;
     if (firm == NULL || !args_parse_id(firm, &firm_id))
-        return args_usage(USAGE, "--firm-id N (a positive integer) is required");
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
     if (from == NULL || !date_parse(from, &f) || to == NULL || !date_parse(to, &t))
-        return args_usage(USAGE, "--from and --to YYYY-MM-DD are required");
+        return args_usage(usage, "--from and --to YYYY-MM-DD are required");
     if (t.days < f.days)
-        return args_usage(USAGE, "--to is before --from");
+        return args_usage(usage, "--to is before --from");
     char fs[11], ts[11];
     date_format(f, fs, sizeof fs);
     date_format(t, ts, sizeof ts);
@@ -55,8 +44,7 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o)
         return CLI_REFUSED;
     char err[1024];
     db_status st;
-    const char *p[] = {DB_I64(firm_id), fs, ts};
-    PGresult *r = db_exec(c, FAILURES_SQL, 3, p, &st, err, sizeof err);
+    PGresult *r = report_failures(c, firm_id, fs, ts, &st, err, sizeof err);
     db_close(c);
     if (r == NULL)
         return args_refused("report failures", err);

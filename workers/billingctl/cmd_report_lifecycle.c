@@ -1,7 +1,7 @@
 /* cmd_report_lifecycle.c: `billingctl report wip --firm-id N [--date D]` and
  * `billingctl report aging --firm-id N --date D` (CONTRACT "Invoice
  * lifecycle"; docs/INVOICES.md). The figures are sql/015's
- * billing.report_wip / billing.report_aging; this file prints them as a table
+ * billing.report_wip / billing.report_aging (common/reports.c); this file prints them as a table
  * or, with --json, as {"firm_id","date","rows":[...]} with the functions'
  * column names as keys (amounts in minor units, hours as text). */
 #include <stdio.h>
@@ -12,34 +12,25 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ledgerline/reports.h"
 
 typedef struct {
     const char *name;
-    const char *usage;
-    const char *sql;
+    PGresult *(*rows)(db_conn *c, int64_t firm_id, const char *date, db_status *st, char *err,
+                      size_t errlen);
     bool date_required;
     const char *header;
     const char *title;
 } report_kind;
 
 static const report_kind WIP = {
-    "report wip",
-    "report wip --firm-id N [--date D] [--json]",
-    "SELECT engagement_id, client_id, title, currency, approved_hours::text, approved_cents,"
-    " unapproved_hours::text, unapproved_cents, entries"
-    " FROM billing.report_wip($1::bigint, $2::date)",
-    false,
+    "report wip", report_wip, false,
     "engagement_id,client_id,title,currency,approved_hours,approved_cents,unapproved_hours,"
     "unapproved_cents,entries",
     "work in progress (time not yet invoiced)"};
 
 static const report_kind AGING = {
-    "report aging",
-    "report aging --firm-id N --date D [--json]",
-    "SELECT client_id, client_name, currency, current_cents, days_1_30_cents, days_31_60_cents,"
-    " days_61_90_cents, days_90_plus_cents, total_cents, invoices"
-    " FROM billing.report_aging($1::bigint, $2::date)",
-    true,
+    "report aging", report_aging, true,
     "client_id,client_name,currency,current_cents,days_1_30_cents,days_31_60_cents,"
     "days_61_90_cents,days_90_plus_cents,total_cents,invoices",
     "open balances by days past due"};
@@ -51,7 +42,8 @@ static bool text_column(const char *name)
            strcmp(name, "client_name") == 0 || strstr(name, "_hours") != NULL;
 }
 
-static int report_run(int argc, char **argv, const cli_opts *o, const report_kind *k)
+static int report_run(int argc, char **argv, const cli_opts *o, const char *usage,
+                      const report_kind *k)
 {
     const char *firm = NULL, *date = NULL;
     for (int i = 1; i < argc; i++) {
@@ -59,16 +51,16 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
         if (g == 0)
             g = args_opt(argc, argv, &i, "--date", &date);
         if (g < 0)
-            return args_usage(k->usage, "%s needs a value", argv[i]);
+            return args_usage(usage, "%s needs a value", argv[i]);
         if (g == 0)
-            return args_usage(k->usage, "unexpected argument '%s'", argv[i]);
+            return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id;
     civil_date d = date_today_utc();
     if (firm == NULL || !args_parse_id(firm, &firm_id))
-        return args_usage(k->usage, "--firm-id N (a positive integer) is required");
+        return args_usage(usage, "--firm-id N (a positive integer) is required");
     if ((date == NULL && k->date_required) || (date != NULL && !date_parse(date, &d)))
-        return args_usage(k->usage, "--date YYYY-MM-DD is %s",
+        return args_usage(usage, "--date YYYY-MM-DD is %s",
                           k->date_required ? "required" : "malformed");
     char ds[11];
     date_format(d, ds, sizeof ds);
@@ -77,8 +69,7 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
         return CLI_REFUSED;
     char err[1024];
     db_status st;
-    const char *p[] = {DB_I64(firm_id), ds};
-    PGresult *r = db_exec(c, k->sql, 2, p, &st, err, sizeof err);
+    PGresult *r = k->rows(c, firm_id, ds, &st, err, sizeof err);
     db_close(c);
     if (r == NULL)
         return args_refused(k->name, err);
@@ -121,12 +112,12 @@ static int report_run(int argc, char **argv, const cli_opts *o, const report_kin
     return CLI_OK;
 }
 
-int cmd_report_wip(int argc, char **argv, const cli_opts *o)
+int cmd_report_wip(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return report_run(argc, argv, o, &WIP);
+    return report_run(argc, argv, o, usage, &WIP);
 }
 
-int cmd_report_aging(int argc, char **argv, const cli_opts *o)
+int cmd_report_aging(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    return report_run(argc, argv, o, &AGING);
+    return report_run(argc, argv, o, usage, &AGING);
 }

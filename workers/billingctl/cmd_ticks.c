@@ -127,29 +127,20 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
     return rc;
 }
 
-#define AUTOPAY_USAGE                                                                              \
-    "usage: billingctl autopay run [--date YYYY-MM-DD] [--firm-id N] "                             \
-    "[--dry-run] [--json]\n"
-#define RETRY_USAGE                                                                                \
-    "usage: billingctl retry run [--date YYYY-MM-DD] [--firm-id N] [--dry-run] "                   \
-    "[--json]\n"
-
-/* --json may also come among the command's own options, as the other
- * commands accept it: taken out of argv (in place) into the options. */
-int cmd_autopay_run(int argc, char **argv, const cli_opts *o)
+int cmd_autopay_run(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     tick_cli_args a;
-    int rc = tick_cli_parse(argc, argv, AUTOPAY_USAGE, &a);
+    int rc = tick_cli_parse(argc, argv, usage, &a);
     if (rc != CLI_OK)
         return rc;
     return a.dry_run ? payments_dry_run(PAYMENTS_AUTOPAY, &a, o)
                      : tick_cli_publish(TICK_AUTOPAY, &a, o);
 }
 
-int cmd_retry_run(int argc, char **argv, const cli_opts *o)
+int cmd_retry_run(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     tick_cli_args a;
-    int rc = tick_cli_parse(argc, argv, RETRY_USAGE, &a);
+    int rc = tick_cli_parse(argc, argv, usage, &a);
     if (rc != CLI_OK)
         return rc;
     return a.dry_run ? payments_dry_run(PAYMENTS_RETRY, &a, o)

@@ -16,8 +16,6 @@
 #include "cli.h"
 #include "ledgerline/verify.h"
 
-static const char *const USAGE = "verify [--firm-id N] [--limit N] [--json]";
-
 typedef struct {
     bool json;
     json_t *list; /* --json: the violations */
@@ -38,7 +36,7 @@ static void verify_print(const verify_violation *v, void *arg)
            v->table, (long long)v->id, v->detail);
 }
 
-int cmd_verify(int argc, char **argv, const cli_opts *o)
+int cmd_verify(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *firm = NULL, *limit = NULL;
@@ -47,16 +45,16 @@ int cmd_verify(int argc, char **argv, const cli_opts *o)
         if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
             (g = args_opt(argc, argv, &i, "--limit", &limit))) {
             if (g < 0)
-                return args_usage(USAGE, "%s needs a value", argv[i]);
+                return args_usage(usage, "%s needs a value", argv[i]);
             continue;
         }
-        return args_usage(USAGE, "unexpected argument '%s'", argv[i]);
+        return args_usage(usage, "unexpected argument '%s'", argv[i]);
     }
     int64_t firm_id = 0, cap = 1000;
     if (firm != NULL && !args_parse_id(firm, &firm_id))
-        return args_usage(USAGE, "--firm-id must be a positive integer");
+        return args_usage(usage, "--firm-id must be a positive integer");
     if (limit != NULL && !args_parse_cents(limit, &cap))
-        return args_usage(USAGE, "--limit must be a whole number (0 = no limit)");
+        return args_usage(usage, "--limit must be a whole number (0 = no limit)");
 
     db_conn *c = args_connect();
     if (c == NULL)

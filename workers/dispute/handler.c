@@ -15,6 +15,7 @@
 
 #include "ledgerline/disputes.h"
 #include "ledgerline/log.h"
+#include "ledgerline/processed.h"
 #include "ledgerline/stripe_match.h"
 #include "ledgerline/vocab.h"
 
@@ -84,17 +85,7 @@ static kafka_result dispute_worker_result(db_status st)
 static db_status dispute_worker_seen(dispute_worker *w, const char *key, bool *seen, char *err,
                                      size_t errlen)
 {
-    const char *p[] = {w->group, key};
-    db_status st;
-    PGresult *r = db_exec(w->db,
-                          "SELECT 1 FROM billing.processed_messages"
-                          " WHERE consumer = $1 AND idempotency_key = $2",
-                          2, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *seen = PQntuples(r) > 0;
-    PQclear(r);
-    return DB_OK;
+    return processed_seen(w->db, w->group, key, seen, err, errlen);
 }
 
 static kafka_result dispute_worker_relay(dispute_worker *w, char *err, size_t errlen)

@@ -14,6 +14,7 @@
 #include "ledgerline/invoicing.h"
 #include "ledgerline/log.h"
 #include "ledgerline/outbox.h"
+#include "ledgerline/processed.h"
 
 static db_status invoicing_worker_noop(db_conn *c, void *arg, char *err, size_t errlen)
 {
@@ -30,17 +31,7 @@ static kafka_result invoicing_worker_result(db_status st)
 static db_status invoicing_worker_seen(invoicing_worker *w, const char *key, bool *seen, char *err,
                                        size_t errlen)
 {
-    const char *p[] = {w->group, key};
-    db_status st;
-    PGresult *r = db_exec(w->db,
-                          "SELECT 1 FROM billing.processed_messages"
-                          " WHERE consumer = $1 AND idempotency_key = $2",
-                          2, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *seen = PQntuples(r) > 0;
-    PQclear(r);
-    return DB_OK;
+    return processed_seen(w->db, w->group, key, seen, err, errlen);
 }
 
 kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, size_t errlen)

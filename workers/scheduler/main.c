@@ -30,6 +30,7 @@
 #include "ledgerline/kafka.h"
 #include "ledgerline/log.h"
 #include "ledgerline/metrics.h"
+#include "ledgerline/scheduler_state.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/ticks.h"
 #include "ledgerline/topics.h"
@@ -78,10 +79,7 @@ static sched_instant now_of(const scheduler *s)
 /* Loads the last published date of each kind. */
 static int load_state(scheduler *s, char *err, size_t errlen)
 {
-    PGresult *r = db_exec(s->db,
-                          "SELECT kind, last_business_date::text "
-                          "FROM billing.scheduler_state WHERE last_business_date IS NOT NULL",
-                          0, NULL, NULL, err, errlen);
+    PGresult *r = scheduler_state_read(s->db, err, errlen);
     if (r == NULL)
         return -1;
     for (int k = 0; k < SCHED_KINDS; k++)
@@ -107,13 +105,7 @@ static int save_state(scheduler *s, tick_kind kind, civil_date d, char *err, siz
 {
     char ds[11];
     date_format(d, ds, sizeof ds);
-    const char *p[] = {tick_kind_name(kind), ds};
-    db_status st = db_command(s->db,
-                              "INSERT INTO billing.scheduler_state(kind, last_business_date) "
-                              "VALUES ($1, $2::date) ON CONFLICT (kind) DO UPDATE SET "
-                              "last_business_date = GREATEST(billing.scheduler_state."
-                              "last_business_date, EXCLUDED.last_business_date)",
-                              2, p, err, errlen);
+    db_status st = scheduler_state_save(s->db, tick_kind_name(kind), ds, err, errlen);
     return st == DB_OK ? 0 : -1;
 }
 
