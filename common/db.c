@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 #include "ledgerline/shutdown.h"
 
@@ -18,7 +19,7 @@ static PGconn *connect_once(const char *url, char *err, size_t errlen)
         PQclear(PQexec(pg, "SET client_min_messages = warning"));
         return pg;
     }
-    snprintf(err, errlen, "%s", PQerrorMessage(pg));
+    ll_failf(err, errlen, "could not connect to the database: %s", PQerrorMessage(pg));
     /* libpq messages end with a newline; a log line must not. */
     size_t n = strlen(err);
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
@@ -95,7 +96,7 @@ db_conn *db_connect(const char *url, int max_wait_ms, char *err, size_t errlen)
     if (c == NULL || (c->url = strdup(url)) == NULL) {
         free(c);
         PQfinish(pg);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not connect to the database: out of memory");
         return NULL;
     }
     c->pg = pg;
@@ -147,7 +148,7 @@ static void copy_error(const db_conn *c, const PGresult *r, char *err, size_t er
     const char *msg = r ? PQresultErrorMessage(r) : "";
     if (msg == NULL || *msg == '\0')
         msg = PQerrorMessage(c->pg);
-    snprintf(err, errlen, "%s", msg);
+    ll_failf(err, errlen, "%s", msg);
     size_t n = strlen(err);
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
         err[--n] = '\0';
@@ -190,7 +191,8 @@ db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work
                       char *err, size_t errlen)
 {
     if (!db_ensure(c, 0)) {
-        snprintf(err, errlen, "database connection lost and not yet back");
+        ll_failf(err, errlen,
+                 "could not reach the database: the connection was lost and is not back yet");
         return DB_TRANSIENT;
     }
     db_status st = db_command(c, "BEGIN", 0, NULL, err, errlen);
@@ -259,6 +261,6 @@ db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen)
     PQclear(r);
     if (found)
         return DB_OK;
-    snprintf(err, errlen, "no such firm: %lld", (long long)firm_id);
+    ll_failf(err, errlen, "no such firm: %lld", (long long)firm_id);
     return DB_PERMANENT;
 }

@@ -18,7 +18,9 @@
 #include <pango/pangocairo.h>
 
 #include "ledgerline/date.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/money.h"
+#include "ledgerline/queries.h"
 
 /* ---- facts ------------------------------------------------------------------ */
 
@@ -57,14 +59,12 @@ void document_facts_free(document_facts *f)
 static int lines_from_json(json_t *arr, document_facts *f, char *err, size_t errlen)
 {
     if (!json_is_array(arr)) {
-        snprintf(err, errlen, "cannot read document facts: \"lines\" is not an array");
-        return -1;
+        return ll_failf(err, errlen, "cannot read document facts: \"lines\" is not an array");
     }
     size_t n = json_array_size(arr);
     f->lines = calloc(n ? n : 1, sizeof *f->lines);
     if (f->lines == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return ll_failf(err, errlen, "could not read document facts: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         json_t *l = json_array_get(arr, i);
@@ -83,14 +83,14 @@ int document_facts_from_json(const char *json, document_facts *f, char *err, siz
     json_error_t je;
     json_t *o = json_loads(json, 0, &je);
     if (!json_is_object(o)) {
-        snprintf(err, errlen, "cannot read document facts: %s", je.text);
+        ll_failf(err, errlen, "cannot read document facts: %s", je.text);
         json_decref(o);
         return -1;
     }
     const char *kind = json_string_value(json_object_get(o, "kind"));
     const char *cur = json_string_value(json_object_get(o, "currency"));
     if (kind == NULL || cur == NULL || !money_currency_valid(cur)) {
-        snprintf(err, errlen, "cannot read document facts: kind or currency missing or invalid");
+        ll_failf(err, errlen, "cannot read document facts: kind or currency missing or invalid");
         json_decref(o);
         return -1;
     }
@@ -140,11 +140,11 @@ db_status document_facts_load(db_conn *c, int64_t invoice_id, int64_t credit_not
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
         PQclear(r);
         if (credit_note_id > 0)
-            snprintf(err, errlen,
+            ll_failf(err, errlen,
                      "cannot render credit note %lld: no such note of issued invoice %lld",
                      (long long)credit_note_id, (long long)invoice_id);
         else
-            snprintf(err, errlen, "cannot render invoice %lld: no such issued invoice",
+            ll_failf(err, errlen, "cannot render invoice %lld: no such issued invoice",
                      (long long)invoice_id);
         return DB_PERMANENT;
     }
@@ -591,8 +591,8 @@ static int render_pdf(page_ctx *p, void (*draw)(page_ctx *p), const char *meta_t
     *len = 0;
     char date[32];
     if (!pdf_date(day, date)) {
-        snprintf(err, errlen, "cannot render %s: document date '%s' invalid", meta_title, day);
-        return -1;
+        return ll_failf(err, errlen, "cannot render %s: document date '%s' invalid", meta_title,
+                        day);
     }
     pdf_sink sink = {0};
     cairo_surface_t *s = cairo_pdf_surface_create_for_stream(sink_write, &sink, PAGE_W, PAGE_H);
@@ -622,9 +622,8 @@ static int render_pdf(page_ctx *p, void (*draw)(page_ctx *p), const char *meta_t
     cairo_surface_destroy(s);
     if (cs != CAIRO_STATUS_SUCCESS || sink.failed) {
         free(sink.buf);
-        snprintf(err, errlen, "could not render %s: %s", meta_title,
-                 sink.failed ? "out of memory" : cairo_status_to_string(cs));
-        return -1;
+        return ll_failf(err, errlen, "could not render %s: %s", meta_title,
+                        sink.failed ? "out of memory" : cairo_status_to_string(cs));
     }
     *pdf = sink.buf;
     *len = sink.len;
@@ -640,9 +639,8 @@ int document_render(const document_facts *f, unsigned char **pdf, size_t *len, c
     snprintf(title, sizeof title, "%s %s",
              f->kind == DOCUMENT_CREDIT_NOTE ? "Credit note" : "Invoice", f->legal_number);
     if (!money_currency_valid(f->currency)) {
-        snprintf(err, errlen, "cannot render %s %s: currency '%s' invalid", doc_title(f),
-                 f->legal_number, f->currency);
-        return -1;
+        return ll_failf(err, errlen, "cannot render %s %s: currency '%s' invalid", doc_title(f),
+                        f->legal_number, f->currency);
     }
     page_ctx p = {
         .f = f, .doc_title = doc_title(f), .number = f->legal_number, .firm_name = f->firm_name};
@@ -727,9 +725,9 @@ int document_render_reminder(const document_facts *f, int step, unsigned char **
     if (f->kind != DOCUMENT_INVOICE || !date_parse(f->due_date, &due) ||
         !money_currency_valid(f->currency) ||
         date_format(date_add_days(due, step), r.date, sizeof r.date) == NULL) {
-        snprintf(err, errlen, "cannot render the reminder of invoice %s: no due date or currency",
-                 f->legal_number);
-        return -1;
+        return ll_failf(err, errlen,
+                        "cannot render the reminder of invoice %s: no due date or currency",
+                        f->legal_number);
     }
     char title[300];
     snprintf(title, sizeof title, "Payment reminder %s", f->legal_number);
@@ -894,10 +892,9 @@ int document_render_statement(const statement_facts *s, unsigned char **pdf, siz
     *len = 0;
     for (size_t i = 0; i < s->nsections; i++)
         if (!money_currency_valid(s->sections[i].currency)) {
-            snprintf(err, errlen,
-                     "cannot render the statement of client %lld: currency '%s' invalid",
-                     (long long)s->client_id, s->sections[i].currency);
-            return -1;
+            return ll_failf(err, errlen,
+                            "cannot render the statement of client %lld: currency '%s' invalid",
+                            (long long)s->client_id, s->sections[i].currency);
         }
     /* The footer and continued pages name the client and the date. */
     char number[600], title[700];
@@ -938,7 +935,7 @@ static PGresult *exec_binary(db_conn *c, const char *sql, int n, const char *con
     }
     *st = db_classify(c, r);
     const char *m = PQresultErrorMessage(r);
-    snprintf(err, errlen, "%s", m && *m ? m : PQerrorMessage(c->pg));
+    ll_failf(err, errlen, "%s", m && *m ? m : PQerrorMessage(c->pg));
     size_t l = strlen(err);
     while (l > 0 && (err[l - 1] == '\n' || err[l - 1] == ' '))
         err[--l] = '\0';
@@ -962,25 +959,19 @@ db_status document_store(db_conn *c, const document_facts *f, const unsigned cha
     int lens[] = {0, 0, 0, 0, 0, (int)len};
     int fmts[] = {0, 0, 0, 0, 0, 1};
     db_status st;
-    PGresult *r = exec_binary(
-        c,
-        "INSERT INTO billing.invoice_documents (firm_id, invoice_id, credit_note_id, kind, sha256, bytes)"
-        " VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5, $6::bytea) ON CONFLICT DO NOTHING",
-        6, vals, lens, fmts, 0, &st, err, errlen);
+    PGresult *r = exec_binary(c, llq_document_insert, 6, vals, lens, fmts, 0, &st, err, errlen);
     if (r == NULL)
         return st;
     PQclear(r);
     const char *q[] = {vals[1], vals[2], vals[3]};
-    r = db_exec(c,
-                "SELECT id, sha256 FROM billing.invoice_documents WHERE invoice_id = $1::bigint"
-                " AND credit_note_id IS NOT DISTINCT FROM $2::bigint AND kind = $3",
-                3, q, &st, err, errlen);
+    r = db_exec(c, llq_document_find, 3, q, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "could not store the document of %s %s", doc_title(f),
-                 f->legal_number);
+        ll_failf(err, errlen,
+                 "could not store the document of %s %s: it is not there after the insert",
+                 doc_title(f), f->legal_number);
         return DB_TRANSIENT;
     }
     *document_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -996,7 +987,7 @@ static db_status copy_bytes(PGresult *r, unsigned char **pdf, size_t *len, char 
     size_t n = (size_t)PQgetlength(r, 0, 0);
     *pdf = malloc(n ? n : 1);
     if (*pdf == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not read the stored document: out of memory");
         return DB_TRANSIENT;
     }
     memcpy(*pdf, PQgetvalue(r, 0, 0), n);
@@ -1013,18 +1004,13 @@ db_status document_fetch(db_conn *c, int64_t invoice_id, int64_t credit_note_id,
     const char *vals[] = {db_i64(invoice_id, inv, sizeof inv),
                           credit_note_id > 0 ? db_i64(credit_note_id, cn, sizeof cn) : NULL};
     db_status st;
-    PGresult *r =
-        exec_binary(c,
-                    "SELECT bytes FROM billing.invoice_documents WHERE invoice_id = $1::bigint"
-                    " AND credit_note_id IS NOT DISTINCT FROM $2::bigint"
-                    " AND kind IN ('invoice', 'credit_note')",
-                    2, vals, NULL, NULL, 1, &st, err, errlen);
+    PGresult *r = exec_binary(c, llq_document_fetch, 2, vals, NULL, NULL, 1, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "no document is stored for invoice %lld%s", (long long)invoice_id,
-                 credit_note_id > 0 ? " and that credit note" : "");
+        ll_failf(err, errlen, "cannot fetch the document of invoice %lld%s: none is stored",
+                 (long long)invoice_id, credit_note_id > 0 ? " and that credit note" : "");
         return DB_PERMANENT;
     }
     if (copy_bytes(r, pdf, len, err, errlen) != DB_OK) {
@@ -1084,18 +1070,14 @@ db_status document_fetch_statement(db_conn *c, int64_t client_id, const char *da
     const char *vals[] = {db_i64(client_id, cl, sizeof cl), date};
     db_status st;
     /* A binary result: the bytes raw, the text columns as their text. */
-    PGresult *r = exec_binary(c,
-                              "SELECT d.bytes, s.document_id::text, s.period_start::text"
-                              "  FROM billing.statement_documents s"
-                              "  JOIN billing.invoice_documents d ON d.id = s.document_id"
-                              " WHERE s.client_id = $1::bigint AND s.statement_date = $2::date",
-                              2, vals, NULL, NULL, 1, &st, err, errlen);
+    PGresult *r =
+        exec_binary(c, llq_document_fetch_statement, 2, vals, NULL, NULL, 1, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        snprintf(err, errlen, "no statement is stored for client %lld on %s", (long long)client_id,
-                 date);
+        ll_failf(err, errlen, "cannot fetch the statement of client %lld on %s: none is stored",
+                 (long long)client_id, date);
         return DB_PERMANENT;
     }
     if (copy_bytes(r, pdf, len, err, errlen) != DB_OK) {
@@ -1117,10 +1099,7 @@ db_status document_store_statement(db_conn *c, const statement_facts *s, const u
     const char *pl[] = {db_i64(s->client_id, cl, sizeof cl)};
     /* One statement per client and date (rule 17.5): concurrent senders of
      * the same client wait here, and the second finds the first's. */
-    db_status st = db_command(c,
-                              "SELECT 1 FROM billing.clients WHERE id = $1::bigint"
-                              " FOR NO KEY UPDATE",
-                              1, pl, err, errlen);
+    db_status st = db_command(c, llq_document_lock_client, 1, pl, err, errlen);
     if (st != DB_OK)
         return st;
     unsigned char *old = NULL;
@@ -1139,14 +1118,8 @@ db_status document_store_statement(db_conn *c, const statement_facts *s, const u
                           (const char *)pdf};
     int lens[] = {0, 0, 0, 0, 0, (int)len};
     int fmts[] = {0, 0, 0, 0, 0, 1};
-    PGresult *r = exec_binary(
-        c,
-        "WITH d AS (INSERT INTO billing.invoice_documents (firm_id, kind, sha256, bytes)"
-        "           VALUES ($1::bigint, 'statement', $5, $6::bytea) RETURNING id)"
-        " INSERT INTO billing.statement_documents (document_id, firm_id, client_id,"
-        "        statement_date, period_start)"
-        " SELECT d.id, $1::bigint, $2::bigint, $3::date, $4::date FROM d RETURNING document_id",
-        6, vals, lens, fmts, 0, &st, err, errlen);
+    PGresult *r =
+        exec_binary(c, llq_document_insert_statement, 6, vals, lens, fmts, 0, &st, err, errlen);
     if (r == NULL)
         return st;
     *document_id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;

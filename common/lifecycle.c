@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "ledgerline/credit.h"
+#include "ledgerline/failf.h"
+#include "ledgerline/queries.h"
 
 static bool blank(const char *s)
 {
@@ -23,14 +25,18 @@ static bool blank(const char *s)
     return true;
 }
 
-static bool who_why_valid(const char *reason, const char *by, char *err, size_t errlen)
+/* what: the operation refused, as "cannot <what>: ..." says it. */
+static bool who_why_valid(const char *what, const char *reason, const char *by, char *err,
+                          size_t errlen)
 {
     if (blank(by) || strlen(by) > LIFECYCLE_NAME_MAX) {
-        snprintf(err, errlen, "--by NAME (1 to %d characters) is required", LIFECYCLE_NAME_MAX);
+        ll_failf(err, errlen, "cannot %s: --by NAME (1 to %d characters) is required", what,
+                 LIFECYCLE_NAME_MAX);
         return false;
     }
     if (reason != NULL && strlen(reason) > LIFECYCLE_TEXT_MAX) {
-        snprintf(err, errlen, "--reason is longer than %d characters", LIFECYCLE_TEXT_MAX);
+        ll_failf(err, errlen, "cannot %s: --reason is longer than %d characters", what,
+                 LIFECYCLE_TEXT_MAX);
         return false;
     }
     return true;
@@ -107,14 +113,15 @@ db_status lifecycle_firm_settings(db_conn *c, const lifecycle_settings *s, char 
                            s->payment_instructions};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (texts[i] != NULL && strlen(texts[i]) > LIFECYCLE_TEXT_MAX) {
-            snprintf(err, errlen, "a firm setting is longer than %d characters",
+            ll_failf(err, errlen,
+                     "cannot change the firm settings: a setting is longer than %d characters",
                      LIFECYCLE_TEXT_MAX);
             return DB_PERMANENT;
         }
     if (s->reminder_days != NULL && !lifecycle_reminder_days(s->reminder_days, days, sizeof days)) {
-        snprintf(err, errlen,
-                 "--reminder-days must be 1 to 20 comma-separated integers in -365..365 "
-                 "(got '%s')",
+        ll_failf(err, errlen,
+                 "cannot change the firm settings: --reminder-days must be 1 to 20 "
+                 "comma-separated integers in -365..365 (got '%s')",
                  s->reminder_days);
         return DB_PERMANENT;
     }
@@ -136,41 +143,16 @@ db_status lifecycle_firm_settings(db_conn *c, const lifecycle_settings *s, char 
     int found = PQntuples(r);
     PQclear(r);
     if (!found) {
-        snprintf(err, errlen, "cannot change the settings of firm %s: it does not exist", firm);
+        ll_failf(err, errlen, "cannot change the settings of firm %s: it does not exist", firm);
         return DB_PERMANENT;
     }
-    r = db_exec(c,
-                "WITH u AS (INSERT INTO billing.firm_settings AS f (firm_id, review_before_issue,"
-                "  number_prefix, legal_name, address, tax_id, payment_instructions,"
-                "  reminder_days, reminders_enabled)"
-                " VALUES ($1::bigint, coalesce($2::boolean, false), $3, $4, $5, $6, $7,"
-                "  coalesce($8::int[], '{-3,7,21,35,65}'), coalesce($9::boolean, true))"
-                " ON CONFLICT (firm_id) DO UPDATE SET"
-                "  review_before_issue = coalesce($2::boolean, f.review_before_issue),"
-                "  number_prefix = coalesce($3, f.number_prefix),"
-                "  legal_name = coalesce($4, f.legal_name), address = coalesce($5, f.address),"
-                "  tax_id = coalesce($6, f.tax_id),"
-                "  payment_instructions = coalesce($7, f.payment_instructions),"
-                "  reminder_days = coalesce($8::int[], f.reminder_days),"
-                "  reminders_enabled = coalesce($9::boolean, f.reminders_enabled),"
-                "  updated_at = now()"
-                " RETURNING *),"
-                " a AS (SELECT billing.audit(u.firm_id, 'firm_settings_changed', 'INFO', NULL,"
-                "  to_jsonb(u) - 'updated_at') FROM u)"
-                " SELECT json_build_object('firm_id', u.firm_id, 'review_before_issue',"
-                "  u.review_before_issue, 'number_prefix', coalesce(u.number_prefix,"
-                "  (SELECT upper(f.slug) FROM billing.firms f WHERE f.id = u.firm_id)),"
-                "  'legal_name', u.legal_name, 'address', u.address, 'tax_id', u.tax_id,"
-                "  'payment_instructions', u.payment_instructions, 'reminder_days',"
-                "  u.reminder_days, 'reminders_enabled', u.reminders_enabled)::text"
-                " FROM u, (SELECT count(*) FROM a) x",
-                9, p, &st, err, errlen);
+    r = db_exec(c, llq_lifecycle_firm_settings, 9, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *json_out = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
     if (*json_out == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not change the firm settings: out of memory");
         return DB_TRANSIENT;
     }
     return DB_OK;
@@ -182,19 +164,18 @@ db_status lifecycle_issue(db_conn *c, int64_t invoice_id, civil_date on, const c
 {
     legal_number[0] = '\0';
     *already = false;
-    if (!who_why_valid(NULL, by, err, errlen))
+    char what[48];
+    snprintf(what, sizeof what, "issue invoice %lld", (long long)invoice_id);
+    if (!who_why_valid(what, NULL, by, err, errlen))
         return DB_PERMANENT;
     char inv[24], day[16];
     if (date_format(on, day, sizeof day) == NULL) {
-        snprintf(err, errlen, "invalid issue date");
+        ll_failf(err, errlen, "cannot %s: the issue date is invalid", what);
         return DB_PERMANENT;
     }
     const char *p[] = {db_i64(invoice_id, inv, sizeof inv), day, by};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT legal_number, already FROM billing.issue_invoice($1::bigint,"
-                          " $2::date, $3)",
-                          3, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_lifecycle_issue, 3, p, &st, err, errlen);
     if (r == NULL)
         return st;
     snprintf(legal_number, LIFECYCLE_NUMBER_MAX, "%s", PQgetvalue(r, 0, 0));
@@ -207,18 +188,22 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
                            int64_t amount_cents, const char *reason, const char *by,
                            int64_t *total_out, int64_t *amount_out, char *err, size_t errlen)
 {
-    if (!who_why_valid(reason, by, err, errlen))
+    char what[48];
+    snprintf(what, sizeof what, "adjust invoice %lld", (long long)invoice_id);
+    if (!who_why_valid(what, reason, by, err, errlen))
         return DB_PERMANENT;
     if (blank(reason)) {
-        snprintf(err, errlen, "--reason TEXT is required");
+        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }
     if ((quantity == NULL) == (amount_cents < 0)) {
-        snprintf(err, errlen, "give exactly one of --quantity Q and --amount-cents N");
+        ll_failf(err, errlen, "cannot %s: give exactly one of --quantity Q and --amount-cents N",
+                 what);
         return DB_PERMANENT;
     }
     if (quantity != NULL && !lifecycle_quantity_valid(quantity)) {
-        snprintf(err, errlen, "--quantity must be hours with at most two decimals (got '%s')",
+        ll_failf(err, errlen,
+                 "cannot %s: --quantity must be hours with at most two decimals (got '%s')", what,
                  quantity);
         return DB_PERMANENT;
     }
@@ -230,10 +215,7 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
                        reason,
                        by};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT total_cents, amount_cents FROM billing.adjust_invoice_line("
-                          "$1::bigint, $2::bigint, $3::numeric, $4::bigint, $5, $6)",
-                          6, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_lifecycle_adjust, 6, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *total_out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -247,10 +229,12 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
 {
     *released = 0;
     *already = false;
-    if (!who_why_valid(reason, by, err, errlen))
+    char what[48];
+    snprintf(what, sizeof what, "void invoice %lld", (long long)invoice_id);
+    if (!who_why_valid(what, reason, by, err, errlen))
         return DB_PERMANENT;
     if (blank(reason)) {
-        snprintf(err, errlen, "--reason TEXT is required");
+        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }
     char inv[24];
@@ -271,19 +255,22 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecyc
                            char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!who_why_valid(p->reason, p->by, err, errlen))
+    char what[64];
+    snprintf(what, sizeof what, "create a credit note of invoice %lld", (long long)p->invoice_id);
+    if (!who_why_valid(what, p->reason, p->by, err, errlen))
         return DB_PERMANENT;
     if (blank(p->reason)) {
-        snprintf(err, errlen, "--reason TEXT is required");
+        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }
     if ((p->lines_json == NULL) == (p->total_cents <= 0)) {
-        snprintf(err, errlen, "give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS");
+        ll_failf(err, errlen,
+                 "cannot %s: give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS", what);
         return DB_PERMANENT;
     }
     char inv[24], tot[24], day[16];
     if (date_format(p->on, day, sizeof day) == NULL) {
-        snprintf(err, errlen, "invalid date");
+        ll_failf(err, errlen, "cannot %s: its date is invalid", what);
         return DB_PERMANENT;
     }
     db_i64(p->invoice_id, inv, sizeof inv);
@@ -292,12 +279,7 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecyc
     if (mode == NULL) {
         /* The default: refund what a Stripe payment paid, else credit. */
         const char *pm[] = {inv};
-        PGresult *r = db_exec(c,
-                              "SELECT EXISTS (SELECT 1 FROM billing.payments WHERE invoice_id ="
-                              " $1::bigint AND source = 'stripe' AND amount_cents > 0)"
-                              " OR EXISTS (SELECT 1 FROM billing.invoices WHERE id = $1::bigint"
-                              " AND stripe_charge_id IS NOT NULL)",
-                              1, pm, &st, err, errlen);
+        PGresult *r = db_exec(c, llq_lifecycle_credit_mode, 1, pm, &st, err, errlen);
         if (r == NULL)
             return st;
         mode = PQgetvalue(r, 0, 0)[0] == 't' ? "refund" : "credit";
@@ -310,12 +292,7 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecyc
                         p->reason,
                         p->by,
                         day};
-    PGresult *r = db_exec(c,
-                          "SELECT credit_note_id, legal_number, applied_to_due_cents,"
-                          " refunded_cents, credited_cents, firm_id, client_id, already"
-                          " FROM billing.create_credit_note($1::bigint, $2::bigint, $3::jsonb,"
-                          " $4, $5, $6, $7::date)",
-                          7, pp, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_lifecycle_credit_note, 7, pp, &st, err, errlen);
     if (r == NULL)
         return st;
     out->credit_note_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

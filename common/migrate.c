@@ -18,7 +18,9 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 
 /* Arbitrary constant naming "the ledgerline migration lock". */
 #define MIGRATE_LOCK_ID "7241680923"
@@ -41,21 +43,18 @@ static int exec_script(db_conn *c, const char *sql, char *err, size_t errlen)
     ExecStatusType s = PQresultStatus(r);
     int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        ll_failf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : -1;
 }
 
+/* The schema, then its bookkeeping table (two statements: a query file
+ * holds one, so that tests/db/test_queries can prepare it). */
 static int ensure_bookkeeping(db_conn *c, char *err, size_t errlen)
 {
-    return exec_script(c,
-                       "CREATE SCHEMA IF NOT EXISTS billing;"
-                       "CREATE TABLE IF NOT EXISTS billing.schema_migrations ("
-                       "  version text PRIMARY KEY,"
-                       "  name text NOT NULL,"
-                       "  checksum text NOT NULL,"
-                       "  applied_at timestamptz NOT NULL DEFAULT now())",
-                       err, errlen);
+    if (exec_script(c, "CREATE SCHEMA IF NOT EXISTS billing", err, errlen) != 0)
+        return -1;
+    return exec_script(c, llq_migrate_bookkeeping, err, errlen);
 }
 
 /* 1 = already applied (checksum matches), 0 = pending, -1 = error. */
@@ -70,10 +69,11 @@ static int applied_state(db_conn *c, const char *version, const char *sum, char 
     if (PQntuples(r) > 0) {
         state = 1;
         if (strcmp(PQgetvalue(r, 0, 0), sum) != 0) {
-            snprintf(err, errlen,
-                     "migration %s was changed after it was applied (checksum differs); "
-                     "write a new migration instead of editing an applied one",
+            ll_failf(err, errlen, "cannot migrate: migration %s was changed after it was applied",
                      version);
+            ll_detailf(err, errlen,
+                       "Its checksum differs from the one recorded when it was applied.");
+            ll_hintf(err, errlen, "Write a new migration instead of editing an applied one.");
             state = -1;
         }
     }
@@ -88,15 +88,12 @@ static int apply_one(db_conn *c, const ll_migration *m, const char *version, con
         return -1;
     char serr[1024];
     if (exec_script(c, m->sql, serr, sizeof serr) != 0) {
-        snprintf(err, errlen, "migration %s failed: %s", m->name, serr);
+        ll_failf(err, errlen, "could not apply migration %s: %s", m->name, serr);
         PQclear(PQexec(c->pg, "ROLLBACK"));
         return -1;
     }
     const char *p[] = {version, m->name, sum};
-    if (db_command(c,
-                   "INSERT INTO billing.schema_migrations(version, name, checksum) "
-                   "VALUES ($1, $2, $3)",
-                   3, p, err, errlen) != DB_OK ||
+    if (db_command(c, llq_migrate_record, 3, p, err, errlen) != DB_OK ||
         exec_script(c, "COMMIT", err, errlen) != 0) {
         PQclear(PQexec(c->pg, "ROLLBACK"));
         return -1;
@@ -126,16 +123,11 @@ int migrate_apply(db_conn *c, int *applied, char *err, size_t errlen)
         }
     }
     if (rc == 0 && *applied > 0) {
-        /* plpgsql resolves the call only when it runs: a database whose
-         * migrations stop before 010 has no such function. */
+        /* Only when it exists (sql/queries/migrate_role_policy.sql says why). */
         char perr[1024];
-        if (exec_script(c,
-                        "DO $$ BEGIN"
-                        " IF to_regprocedure('billing.grant_runtime_roles()') IS NOT NULL THEN"
-                        "  PERFORM billing.grant_runtime_roles();"
-                        " END IF; END $$",
-                        perr, sizeof perr) != 0) {
-            snprintf(err, errlen, "the role policy (billing.grant_runtime_roles) failed: %s", perr);
+        if (exec_script(c, llq_migrate_role_policy, perr, sizeof perr) != 0) {
+            ll_failf(err, errlen,
+                     "could not apply the role policy (billing.grant_runtime_roles): %s", perr);
             rc = -1;
         }
     }

@@ -15,9 +15,11 @@
 
 #include "ledgerline/document.h"
 #include "ledgerline/envelope.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
 #include "ledgerline/money.h"
 #include "ledgerline/payments.h"
+#include "ledgerline/queries.h"
 
 static const char *const kind_names[] = {"invoice_issued", "credit_note",     "receipt",
                                          "payment_failed", "action_required", "reminder",
@@ -62,8 +64,7 @@ static int event_extras(const char *json, size_t len, notify_request *rq, char *
     json_error_t je;
     json_t *o = json_loadb(json, len, 0, &je);
     if (o == NULL) {
-        snprintf(err, errlen, "cannot read invoice event: %s", je.text);
-        return -1;
+        return ll_failf(err, errlen, "cannot read invoice event: %s", je.text);
     }
     int rc = 0;
     if (rq->kind == NOTIFY_CREDIT_NOTE) {
@@ -289,18 +290,7 @@ static db_status read_row(db_conn *c, prepare_arg *a, bool *found, char *err, si
                        step};
     db_status st;
     PGresult *r =
-        db_exec(c,
-                statement ? "SELECT id, status, attempts, coalesce(to_address, '')"
-                            "  FROM billing.notifications"
-                            " WHERE kind = $1 AND client_id = $2::bigint AND invoice_id IS NULL"
-                            "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
-                            "   AND step = $4::int"
-                          : "SELECT id, status, attempts, coalesce(to_address, '')"
-                            "  FROM billing.notifications"
-                            " WHERE kind = $1 AND invoice_id = $2::bigint"
-                            "   AND credit_note_id IS NOT DISTINCT FROM $3::bigint"
-                            "   AND step = $4::int",
-                4, p, &st, err, errlen);
+        db_exec(c, statement ? llq_notify_find_statement : llq_notify_find, 4, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *found = PQntuples(r) == 1;
@@ -356,13 +346,7 @@ static db_status insert_row(db_conn *c, prepare_arg *a, char *err, size_t errlen
                        usable ? "queued" : "failed",
                        d->message_id,
                        usable ? NULL : why};
-    return db_command(
-        c,
-        "INSERT INTO billing.notifications (firm_id, client_id, invoice_id,"
-        " credit_note_id, kind, step, to_address, status, message_id, error)"
-        " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5, $6::int, $7, $8,"
-        " $9, $10) ON CONFLICT DO NOTHING",
-        10, p, err, errlen);
+    return db_command(c, llq_notify_insert, 10, p, err, errlen);
 }
 
 static db_status prepare_work(db_conn *c, void *arg, char *err, size_t errlen)
@@ -382,7 +366,8 @@ static db_status prepare_work(db_conn *c, void *arg, char *err, size_t errlen)
         st = read_row(c, a, &found, err, errlen);
     a->inserted = st == DB_OK && found;
     if (st == DB_OK && !found) {
-        snprintf(err, errlen, "could not record the notification");
+        ll_failf(err, errlen,
+                 "could not record the notification: its row is not there after the insert");
         return DB_TRANSIENT;
     }
     return st;
@@ -395,11 +380,7 @@ static db_status count_attempt(notify_ctx *ctx, int64_t id, int *attempts, char 
     char nid[24];
     const char *p[] = {db_i64(id, nid, sizeof nid)};
     db_status st;
-    PGresult *r = db_exec(ctx->db,
-                          "UPDATE billing.notifications SET attempts = attempts + 1,"
-                          " updated_at = now() WHERE id = $1::bigint AND status = 'queued'"
-                          " RETURNING attempts",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(ctx->db, llq_notify_count_attempt, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *attempts = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -1;
@@ -412,11 +393,7 @@ static db_status record(notify_ctx *ctx, int64_t id, const char *status, const c
 {
     char nid[24];
     const char *p[] = {db_i64(id, nid, sizeof nid), status, error};
-    return db_command(ctx->db,
-                      "UPDATE billing.notifications SET status = $2,"
-                      " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
-                      " error = $3, updated_at = now() WHERE id = $1::bigint AND status = 'queued'",
-                      3, p, err, errlen);
+    return db_command(ctx->db, llq_notify_record, 3, p, err, errlen);
 }
 
 static void count(notify_ctx *ctx, notify_kind k, const char *outcome)
@@ -494,7 +471,7 @@ static db_status send_and_record(notify_ctx *ctx, const delivery *d, prepare_arg
         return DB_OK;
     }
     *outcome = NOTIFY_RETRY;
-    snprintf(err, errlen, "%s", serr);
+    ll_failf(err, errlen, "%s", serr);
     return DB_TRANSIENT;
 }
 
@@ -549,12 +526,13 @@ db_status notify_deliver(notify_ctx *ctx, const notify_request *rq, notify_outco
 {
     *outcome = NOTIFY_RETRY;
     if (ctx->max_attempts < 1) {
-        snprintf(err, errlen, "cannot deliver: max_attempts must be at least 1");
+        ll_failf(err, errlen, "cannot deliver: max_attempts must be at least 1");
         return DB_PERMANENT;
     }
     if (rq->kind == NOTIFY_STATEMENT) {
-        snprintf(err, errlen,
-                 "cannot deliver a statement from an invoice: use notify_deliver_statement");
+        ll_failf(err, errlen,
+                 "cannot deliver a statement as an invoice notification: a statement is the "
+                 "client's, not an invoice's");
         return DB_PERMANENT;
     }
     document_facts f;
@@ -614,9 +592,9 @@ db_status notify_deliver_statement(notify_ctx *ctx, const notify_statement *s,
 {
     *outcome = NOTIFY_RETRY;
     if (ctx->max_attempts < 1 || s->store == NULL || s->fetch == NULL) {
-        snprintf(err, errlen,
-                 "cannot deliver: max_attempts must be at least 1 and the statement"
-                 " needs store and fetch");
+        ll_failf(err, errlen,
+                 "cannot deliver the statement: max_attempts must be at least 1 and the statement "
+                 "needs a store and a fetch");
         return DB_PERMANENT;
     }
     delivery d = {.kind = NOTIFY_STATEMENT,

@@ -11,7 +11,9 @@
 
 #include <jansson.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 #include "ledgerline/topics.h"
 
 #define OUTBOX_WAIT_MS 30000
@@ -64,7 +66,7 @@ static int outbox_publish_rows(outbox_pass *x, PGresult *r, bool *sent, char *er
     int rc = 0;
     if (msgs == NULL || row == NULL || res == NULL || topics == NULL || hdrs == NULL ||
         hj == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not publish the outbox rows: out of memory");
         rc = -1;
         goto out;
     }
@@ -133,16 +135,7 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     char lim[24];
     const char *p[] = {db_i64(x->limit, lim, sizeof lim)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "WITH claimed AS ("
-                          " UPDATE billing.outbox o SET published_at = now()"
-                          " WHERE o.id IN (SELECT id FROM billing.outbox"
-                          "  WHERE published_at IS NULL ORDER BY id LIMIT $1::int"
-                          "  FOR UPDATE SKIP LOCKED)"
-                          " RETURNING o.id, o.topic, o.msg_key, o.payload, o.headers)"
-                          " SELECT id, topic, msg_key, payload::text, headers::text"
-                          " FROM claimed ORDER BY id",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_outbox_claim, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     int n = PQntuples(r);
@@ -153,7 +146,7 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
         PQclear(r);
         free(ids);
         free(sent);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not publish the claimed outbox rows: out of memory");
         return DB_TRANSIENT;
     }
     char perr[512] = "";
@@ -180,10 +173,7 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     free(sent);
     if (nunsent > 0) {
         const char *up[] = {ids};
-        st = db_command(c,
-                        "UPDATE billing.outbox SET published_at = NULL"
-                        " WHERE id = ANY($1::bigint[])",
-                        1, up, err, errlen);
+        st = db_command(c, llq_outbox_unmark, 1, up, err, errlen);
         if (st != DB_OK) {
             free(ids);
             return st;
@@ -194,7 +184,7 @@ static db_status outbox_pass_tx(db_conn *c, void *arg, char *err, size_t errlen)
     if (broker_failed) {
         /* Commit what was sent (db_run_tx commits on DB_OK); report the
          * failure through the pass result instead. */
-        snprintf(err, errlen, "%s", perr);
+        ll_failf(err, errlen, "%s", perr);
         x->claimed = -1;
     }
     return DB_OK;
@@ -308,7 +298,7 @@ outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const ch
     outbox_relay *r = calloc(1, sizeof *r);
     if (r == NULL || (r->prefix = strdup(prefix)) == NULL) {
         free(r);
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not start the outbox relay: out of memory");
         return NULL;
     }
     r->producer = p;
@@ -321,8 +311,9 @@ outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const ch
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    if (pthread_create(&r->thread, NULL, outbox_relay_main, r) != 0) {
-        snprintf(err, errlen, "cannot start the outbox relay thread");
+    int rc = pthread_create(&r->thread, NULL, outbox_relay_main, r);
+    if (rc != 0) {
+        ll_failf(err, errlen, "could not start the outbox relay thread: %s", strerror(rc));
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
         db_close(r->db);

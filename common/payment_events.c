@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/stripe_match.h"
 #include "ledgerline/vocab.h"
@@ -86,7 +88,8 @@ static db_status pe_apply(db_conn *c, void *arg, char *err, size_t errlen)
                                     : stripe_json_i64(o, "amount_received", -1);
         const char *currency = stripe_json_str(o, "currency");
         if (amount < 0 || currency == NULL) {
-            snprintf(err, errlen, "%s %s has no amount or currency", a->ev->type, a->ev->id);
+            ll_failf(err, errlen, "cannot apply %s %s: it has no amount or currency", a->ev->type,
+                     a->ev->id);
             return DB_PERMANENT;
         }
         const char *charge = a->from_api || !is_invoice ? stripe_json_str(o, "latest_charge")
@@ -140,12 +143,7 @@ static db_status pe_unmatched(db_conn *c, void *arg, char *err, size_t errlen)
     const char *p[] = {
         a->ev->id, a->ev->type, a->refs.payment_intent, a->refs.charge, a->refs.metadata_invoice_id,
         err};
-    return db_command(c,
-                      "SELECT billing.audit(NULL, 'stripe_event_unmatched', 'WARNING', NULL,"
-                      " jsonb_build_object('stripe_event_id', $1::text, 'type', $2::text,"
-                      "  'payment_intent', nullif($3, ''), 'charge', nullif($4, ''),"
-                      "  'metadata_invoice_id', nullif($5, ''), 'reason', $6::text))",
-                      6, p, err, errlen);
+    return db_command(c, llq_payment_events_unmatched, 6, p, err, errlen);
 }
 
 /* A PaymentIntent no attempt of ours created (rule 11.9): read from
@@ -157,7 +155,8 @@ static db_status pe_read_foreign(const payments_ctx *ctx, pe_arg *a, json_t **js
 {
     *json = NULL;
     if (ctx->stripe == NULL) {
-        snprintf(err, errlen, "no Stripe client to read PaymentIntent %s", a->refs.payment_intent);
+        ll_failf(err, errlen, "could not read PaymentIntent %s from Stripe: no Stripe client",
+                 a->refs.payment_intent);
         return DB_TRANSIENT;
     }
     payments_lookup l = {0};
@@ -167,7 +166,7 @@ static db_status pe_read_foreign(const payments_ctx *ctx, pe_arg *a, json_t **js
     int found = payments_lookup_attempt(ctx->stripe, &l, &res, lerr, sizeof lerr);
     if (found < 0) {
         bool missing = strstr(lerr, "HTTP 404") != NULL;
-        snprintf(err, errlen, "could not read PaymentIntent %s from Stripe: %s",
+        ll_failf(err, errlen, "could not read PaymentIntent %s from Stripe: %s",
                  a->refs.payment_intent, lerr);
         return missing ? DB_PERMANENT : DB_TRANSIENT;
     }
@@ -178,9 +177,9 @@ static db_status pe_read_foreign(const payments_ctx *ctx, pe_arg *a, json_t **js
     db_i64(a->match.firm_id, want_firm, sizeof want_firm);
     if (found == 0 || inv == NULL || firm == NULL || strcmp(inv, want_inv) != 0 ||
         strcmp(firm, want_firm) != 0) {
-        snprintf(err, errlen,
-                 "PaymentIntent %s was not created by us and its metadata at Stripe does not "
-                 "name invoice %s of firm %s",
+        ll_failf(err, errlen,
+                 "cannot apply PaymentIntent %s: we did not create it and its metadata at Stripe "
+                 "does not name invoice %s of firm %s",
                  a->refs.payment_intent, want_inv, want_firm);
         if (found)
             stripe_result_free(&res);
@@ -209,8 +208,8 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
     if (st != DB_OK || seen)
         goto out;
     if (a.refs.payment_intent[0] == '\0') {
-        snprintf(err, errlen, "%s %s carries no PaymentIntent id; it cannot be applied once",
-                 ev.type, ev.id);
+        ll_failf(err, errlen, "cannot apply %s %s: it carries no PaymentIntent id", ev.type, ev.id);
+        ll_detailf(err, errlen, "Without one it cannot be applied exactly once.");
         st = DB_PERMANENT;
         goto out;
     }
@@ -223,8 +222,9 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
             a.kind = pe_kind_of_status(stripe_json_str(api, "status"));
         }
     } else if (st == DB_OK && a.match.invoice_id == 0) {
-        snprintf(err, errlen, "%s %s matches no invoice (payment_intent %s, charge %s)", ev.type,
-                 ev.id, a.refs.payment_intent, a.refs.charge);
+        ll_failf(err, errlen,
+                 "cannot apply %s %s: it matches no invoice (payment_intent %s, charge %s)",
+                 ev.type, ev.id, a.refs.payment_intent, a.refs.charge);
         st = DB_PERMANENT;
     }
     if (st == DB_OK) {
@@ -247,7 +247,7 @@ kafka_result payment_events_handle(worker *w, const payments_ctx *ctx, unsigned 
         snprintf(aerr, sizeof aerr, "%s", err);
         db_status ast = db_run_once(w->db, w->group, key, pe_unmatched, &a, aerr, sizeof aerr);
         if (ast != DB_OK && ast != DB_DUPLICATE) {
-            snprintf(err, errlen, "could not write the unmatched audit event: %s", aerr);
+            ll_failf(err, errlen, "could not write the unmatched audit event: %s", aerr);
             st = DB_TRANSIENT;
         }
     }
@@ -265,8 +265,8 @@ kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kin
     if (tick_parse(m->value, m->value_len, &t, err, errlen) != 0)
         return KAFKA_MSG_PERMANENT;
     if (t.kind != want) {
-        snprintf(err, errlen, "expected a tick.%s, got tick.%s", tick_kind_name(want),
-                 tick_kind_name(t.kind));
+        ll_failf(err, errlen, "cannot handle tick.%s: this worker handles tick.%s",
+                 tick_kind_name(t.kind), tick_kind_name(want));
         return KAFKA_MSG_PERMANENT;
     }
     bool seen = false;
@@ -278,7 +278,8 @@ kafka_result payment_tick_handle(worker *w, payments_ctx *ctx, payments_kind kin
     payments_stats_count(w->metrics, counter, &s);
     if (st == DB_OK && shutdown_requested()) {
         /* Stopped mid-shard (11.12): the next delivery finishes it. */
-        snprintf(err, errlen, "stopping before tick %s was finished", t.idempotency_key);
+        ll_failf(err, errlen, "could not finish tick %s: the worker is stopping",
+                 t.idempotency_key);
         st = DB_TRANSIENT;
     }
     if (st == DB_OK)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ledgerline/disputes.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 #include "ledgerline/stripe_event.h"
 
@@ -89,15 +90,7 @@ static db_status recon_owner(recon *r, const char *charge, const char *pi, recon
                              char *err, size_t errlen)
 {
     const char *p[] = {charge ? charge : "", pi ? pi : ""};
-    return recon_books_row(r,
-                           "SELECT invoice_id, firm_id, 0, '', '' FROM ("
-                           " SELECT invoice_id, firm_id FROM billing.payments"
-                           "  WHERE (stripe_charge_id = nullif($1, '')"
-                           "   OR stripe_payment_intent_id = nullif($2, ''))"
-                           " UNION ALL SELECT id, firm_id FROM billing.invoices"
-                           "  WHERE stripe_charge_id = nullif($1, '')"
-                           "   OR stripe_payment_intent_id = nullif($2, '')) x LIMIT 1",
-                           2, p, b, err, errlen);
+    return recon_books_row(r, llq_reconcile_owner, 2, p, b, err, errlen);
 }
 
 static bool recon_in_scope(const recon *r, int64_t firm_id)
@@ -119,11 +112,7 @@ static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, siz
         json_object_set_new(r->seen, id, json_true());
     recon_books pay, owner;
     const char *p[] = {id};
-    db_status st = recon_books_row(r,
-                                   "SELECT invoice_id, firm_id, received_cents,"
-                                   " coalesce(currency, ''), 'succeeded' FROM billing.payments"
-                                   " WHERE stripe_payment_intent_id = $1 AND source = 'stripe'",
-                                   1, p, &pay, err, errlen);
+    db_status st = recon_books_row(r, llq_reconcile_pi_payment, 1, p, &pay, err, errlen);
     if (st != DB_OK)
         return st;
     owner = pay;
@@ -132,11 +121,7 @@ static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, siz
         const char *pf[] = {firm, stripe_json_str(o, "metadata.invoice_id")
                                       ? stripe_json_str(o, "metadata.invoice_id")
                                       : "0"};
-        st = recon_books_row(r,
-                             "SELECT coalesce((SELECT id FROM billing.invoices WHERE firm_id = f.id"
-                             "  AND id::text = $2), 0), f.id, 0, '', '' FROM billing.firms f"
-                             " WHERE f.id::text = $1",
-                             2, pf, &owner, err, errlen);
+        st = recon_books_row(r, llq_reconcile_pi_owner, 2, pf, &owner, err, errlen);
         if (st != DB_OK)
             return st;
     }
@@ -198,11 +183,8 @@ static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err,
     int64_t amount = stripe_json_i64(o, "amount", 0);
     recon_books b, owner;
     bool compare;
-    db_status st = recon_books_of(r, o, listed,
-                                  "SELECT f.invoice_id, f.firm_id, f.applied_cents, i.currency,"
-                                  " f.status FROM billing.refunds f JOIN billing.invoices i"
-                                  " ON i.id = f.invoice_id WHERE f.stripe_refund_id = $1",
-                                  &b, &owner, &compare, err, errlen);
+    db_status st =
+        recon_books_of(r, o, listed, llq_reconcile_refund, &b, &owner, &compare, err, errlen);
     if (st != DB_OK || !compare)
         return st;
     r->stats->refunds++;
@@ -242,11 +224,8 @@ static db_status recon_dispute(recon *r, const json_t *o, bool listed, char *err
     int64_t amount = stripe_json_i64(o, "amount", 0);
     recon_books b, owner;
     bool compare;
-    db_status st = recon_books_of(r, o, listed,
-                                  "SELECT invoice_id, firm_id, amount_cents, currency,"
-                                  " CASE WHEN status = 'closed' THEN resolution ELSE status END"
-                                  " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                                  &b, &owner, &compare, err, errlen);
+    db_status st =
+        recon_books_of(r, o, listed, llq_reconcile_dispute, &b, &owner, &compare, err, errlen);
     if (st != DB_OK || !compare)
         return st;
     r->stats->disputes++;
@@ -280,11 +259,11 @@ static json_t *recon_get(recon *r, const char *path, stripe_form *f, bool *missi
     json_t *body = NULL;
     *missing = false;
     if (stripe_perform(r->sc, &call, cerr, sizeof cerr) != 0)
-        snprintf(err, errlen, "could not read %s from Stripe: %s", path, cerr);
+        ll_failf(err, errlen, "could not read %s from Stripe: %s", path, cerr);
     else if (call.result.http_status == 404)
         *missing = true;
     else if (call.result.outcome != STRIPE_OK || !json_is_object(call.result.body))
-        snprintf(err, errlen, "could not read %s from Stripe: %s (HTTP %ld): %s", path,
+        ll_failf(err, errlen, "could not read %s from Stripe: %s (HTTP %ld): %s", path,
                  stripe_outcome_name(call.result.outcome), call.result.http_status,
                  call.result.message);
     else
@@ -311,14 +290,15 @@ static db_status recon_list_of(recon *r, const char *path, int64_t gte, int64_t 
             stripe_form_add_i64(f, "limit", 100) != 0 ||
             (after[0] && stripe_form_add(f, "starting_after", after) != 0)) {
             stripe_form_free(f);
-            snprintf(err, errlen, "out of memory");
+            ll_failf(err, errlen, "could not list %s from Stripe: out of memory", path);
             return DB_TRANSIENT;
         }
         bool missing = false;
         json_t *body = recon_get(r, path, f, &missing, err, errlen);
         if (body == NULL) {
             if (missing)
-                snprintf(err, errlen, "Stripe does not know %s", path);
+                ll_failf(err, errlen, "could not list %s from Stripe: it answered 404 (not found)",
+                         path);
             return DB_TRANSIENT;
         }
         const json_t *data = stripe_json_get(body, "data");
@@ -379,6 +359,7 @@ static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *er
         /* {ch_a,pi:pi_b}: each charge (or intent without one) of the invoice */
         char *list = strdup(PQgetvalue(res, i, 6));
         if (list == NULL) {
+            ll_failf(err, errlen, "could not reconcile credit note %s: out of memory", r->note);
             st = DB_TRANSIENT;
             break;
         }
@@ -449,17 +430,17 @@ static db_status recon_books_side(recon *r, const char *sql, const char *object,
     return st;
 }
 
-#define RECON_WINDOW(t)                                                                            \
-    " " t " >= to_timestamp($1::bigint) AND " t " < to_timestamp($2::bigint + 1)"                  \
-    " AND ($3::bigint = 0 OR firm_id = $3::bigint)"
-
+/* The books' side of each kind reads its window with the same predicate
+ * (once the RECON_WINDOW macro): sql/queries/reconcile_books_*.sql spell it
+ * out, each query whole as it runs. */
 db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_date to,
                         int64_t firm_id, recon_fn fn, void *arg, recon_stats *stats, char *err,
                         size_t errlen)
 {
     memset(stats, 0, sizeof *stats);
     if (to.days < from.days) {
-        snprintf(err, errlen, "reconcile: --to is before --from");
+        ll_failf(err, errlen, "cannot reconcile: the window ends before it starts");
+        ll_hintf(err, errlen, "Give a --to on or after --from.");
         return DB_PERMANENT;
     }
     if (firm_id > 0) {
@@ -475,7 +456,7 @@ db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_da
                .stats = stats,
                .seen = json_object()};
     if (r.seen == NULL) {
-        snprintf(err, errlen, "out of memory");
+        ll_failf(err, errlen, "could not reconcile: out of memory");
         return DB_TRANSIENT;
     }
     int64_t gte = (int64_t)from.days * 86400, lte = (int64_t)to.days * 86400 + 86399;
@@ -485,23 +466,14 @@ db_status reconcile_run(db_conn *c, stripe_client *sc, civil_date from, civil_da
     if (st == DB_OK)
         st = recon_list(&r, "/v1/disputes", gte, lte, recon_dispute, err, errlen);
     if (st == DB_OK)
-        st = recon_books_side(
-            &r,
-            "SELECT stripe_payment_intent_id, invoice_id, firm_id, received_cents,"
-            " coalesce(currency, ''), 'succeeded' FROM billing.payments"
-            " WHERE source = 'stripe' AND" RECON_WINDOW("received_at"),
-            "payment_intent", "/v1/payment_intents/", recon_pi, gte, lte, err, errlen);
+        st = recon_books_side(&r, llq_reconcile_books_payments, "payment_intent",
+                              "/v1/payment_intents/", recon_pi, gte, lte, err, errlen);
     if (st == DB_OK)
-        st = recon_books_side(&r,
-                              "SELECT stripe_refund_id, invoice_id, firm_id, applied_cents, '',"
-                              " status FROM billing.refunds WHERE" RECON_WINDOW("created_at"),
-                              "refund", "/v1/refunds/", recon_refund, gte, lte, err, errlen);
+        st = recon_books_side(&r, llq_reconcile_books_refunds, "refund", "/v1/refunds/",
+                              recon_refund, gte, lte, err, errlen);
     if (st == DB_OK)
-        st = recon_books_side(&r,
-                              "SELECT stripe_dispute_id, invoice_id, firm_id, amount_cents,"
-                              " currency, status FROM billing.payment_disputes"
-                              " WHERE" RECON_WINDOW("opened_at"),
-                              "dispute", "/v1/disputes/", recon_dispute, gte, lte, err, errlen);
+        st = recon_books_side(&r, llq_reconcile_books_disputes, "dispute", "/v1/disputes/",
+                              recon_dispute, gte, lte, err, errlen);
     if (st == DB_OK)
         st = recon_credit_notes(&r, gte, lte, err, errlen);
     json_decref(r.seen);

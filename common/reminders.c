@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 
 static void row_of(PGresult *r, int i, reminder_due *d)
 {
@@ -26,7 +28,8 @@ db_status reminders_due(db_conn *c, civil_date date, int64_t firm_id, int shard,
                         reminder_fn fn, void *arg, char *err, size_t errlen)
 {
     if (shards < 1 || shard < 0 || shard >= shards) {
-        snprintf(err, errlen, "cannot list reminders: shard %d of %d", shard, shards);
+        ll_failf(err, errlen, "cannot list reminders: shard %d of %d is out of range", shard,
+                 shards);
         return DB_PERMANENT;
     }
     char ds[11], firm[24], sh[16], shs[16];
@@ -35,11 +38,7 @@ db_status reminders_due(db_conn *c, civil_date date, int64_t firm_id, int shard,
     snprintf(shs, sizeof shs, "%d", shards);
     const char *p[] = {ds, firm_id > 0 ? db_i64(firm_id, firm, sizeof firm) : NULL, sh, shs};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT invoice_id, firm_id, client_id, step, legal_number, due_date,"
-                          " balance_due_cents, currency, coalesce(to_address, '')"
-                          " FROM billing.reminders_due($1::date, $2::bigint, $3::int, $4::int)",
-                          4, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_reminders_due, 4, p, &st, err, errlen);
     if (r == NULL)
         return st;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -92,7 +91,7 @@ db_status reminders_run(notify_ctx *ctx, civil_date date, int64_t firm_id, int s
     due_list l = {0};
     db_status st = reminders_due(ctx->db, date, firm_id, shard, shards, collect, &l, err, errlen);
     if (st == DB_OK && l.oom) {
-        snprintf(err, errlen, "could not list reminders: out of memory");
+        ll_failf(err, errlen, "could not list reminders: out of memory");
         st = DB_TRANSIENT;
     }
     if (st != DB_OK) {
@@ -125,7 +124,7 @@ db_status reminders_run(notify_ctx *ctx, civil_date date, int64_t firm_id, int s
         stats->retry++;
         if (result == DB_OK) {
             result = s;
-            snprintf(err, errlen, "%s", e);
+            ll_failf(err, errlen, "%s", e);
         }
     }
     free(l.v);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ledgerline/document.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/money.h"
 
 int statement_step(civil_date d)
@@ -124,7 +125,7 @@ int statement_facts_from_json(const char *json, statement_facts *f, char *err, s
     json_t *o = json_loads(json, 0, &je);
     json_t *secs = json_object_get(o, "sections");
     if (!json_is_object(o) || !json_is_array(secs)) {
-        snprintf(err, errlen, "cannot read statement facts: %s",
+        ll_failf(err, errlen, "cannot read statement facts: %s",
                  o == NULL ? je.text : "\"sections\" is not an array");
         json_decref(o);
         return -1;
@@ -149,7 +150,7 @@ int statement_facts_from_json(const char *json, statement_facts *f, char *err, s
     }
     json_decref(o);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot read statement facts: a section is malformed");
+        ll_failf(err, errlen, "cannot read statement facts: a section is malformed");
         statement_facts_free(f);
     }
     return rc;
@@ -162,7 +163,7 @@ db_status statement_facts_load(db_conn *c, int64_t client_id, civil_date from, c
     char fs[11], ts[11], cl[24];
     if (date_format(from, fs, sizeof fs) == NULL || date_format(to, ts, sizeof ts) == NULL ||
         from.days > to.days) {
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "cannot make a statement: the period must start on or before its end");
         return DB_PERMANENT;
     }
@@ -174,7 +175,7 @@ db_status statement_facts_load(db_conn *c, int64_t client_id, civil_date from, c
         return st;
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
         PQclear(r);
-        snprintf(err, errlen, "cannot make a statement of client %lld: no such client",
+        ll_failf(err, errlen, "cannot make a statement of client %lld: no such client",
                  (long long)client_id);
         return DB_PERMANENT;
     }
@@ -250,13 +251,13 @@ db_status statement_send(notify_ctx *ctx, const statement_facts *f, const unsign
     memset(out, 0, sizeof *out);
     civil_date d;
     if (!date_parse(f->date_to, &d)) {
-        snprintf(err, errlen, "cannot send the statement: date '%s' invalid", f->date_to);
+        ll_failf(err, errlen, "cannot send the statement: its date '%s' is invalid", f->date_to);
         return DB_PERMANENT;
     }
     char *subject = NULL, *body = NULL, name[64];
     if (mail_text(f, &subject, &body) != 0) {
         free(subject);
-        snprintf(err, errlen, "could not write the statement e-mail: out of memory");
+        ll_failf(err, errlen, "could not write the statement e-mail: out of memory");
         return DB_TRANSIENT;
     }
     snprintf(name, sizeof name, "statement-%s.pdf", f->date_to);
@@ -284,7 +285,7 @@ db_status statement_send(notify_ctx *ctx, const statement_facts *f, const unsign
     else if (st == DB_OK) {
         /* Sent or failed before this statement was stored (cannot happen:
          * step 1 stores it before the row); say so rather than guess. */
-        snprintf(err, errlen, "%s", e2);
+        ll_failf(err, errlen, "%s", e2);
         return fs;
     }
     return st;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/queries.h"
+
 /* One lookup: the first row's (invoice id, firm id, attempt id), all 0
  * when none. */
 static db_status stripe_event_lookup(db_conn *c, const char *sql, const char *value,
@@ -30,34 +32,19 @@ db_status stripe_event_find_invoice(db_conn *c, const stripe_event_refs *refs,
                                     stripe_event_match *out, char *err, size_t errlen)
 {
     /* Our own records first: a key or an id we sent or received is proof;
-     * metadata.invoice_id is only a hint (anyone can write metadata). */
-    static const char by_key[] =
-        "SELECT invoice_id, firm_id, id, true FROM billing.payment_attempts"
-        " WHERE idempotency_key = $1";
-    static const char by_pi[] =
-        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
-        " SELECT invoice_id, firm_id, id AS attempt_id, true AS ours, 1 AS o"
-        "  FROM billing.payment_attempts WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT invoice_id, firm_id, NULL, true, 2 FROM billing.payments"
-        "  WHERE stripe_payment_intent_id = $1"
-        " UNION ALL SELECT id, firm_id, NULL, false, 3 FROM billing.invoices"
-        "  WHERE stripe_payment_intent_id = $1) x ORDER BY o LIMIT 1";
-    static const char by_charge[] =
-        "SELECT invoice_id, firm_id, attempt_id, ours FROM ("
-        " SELECT invoice_id, firm_id, NULL::bigint AS attempt_id, true AS ours, 1 AS o"
-        "  FROM billing.payments WHERE stripe_charge_id = $1"
-        " UNION ALL SELECT id, firm_id, NULL, false, 2 FROM billing.invoices"
-        "  WHERE stripe_charge_id = $1) x ORDER BY o, invoice_id LIMIT 1";
+     * metadata.invoice_id is only a hint (anyone can write metadata).
+     * The lookups: sql/queries/stripe_match_by_{key,pi,charge}.sql. */
     static const char by_id[] =
         "SELECT id, firm_id, NULL, false FROM billing.invoices WHERE id = $1::bigint";
     memset(out, 0, sizeof *out);
     db_status st = DB_OK;
     if (refs->metadata_attempt_key[0] != '\0')
-        st = stripe_event_lookup(c, by_key, refs->metadata_attempt_key, out, err, errlen);
+        st = stripe_event_lookup(c, llq_stripe_match_by_key, refs->metadata_attempt_key, out, err,
+                                 errlen);
     if (st == DB_OK && out->invoice_id == 0 && refs->payment_intent[0] != '\0')
-        st = stripe_event_lookup(c, by_pi, refs->payment_intent, out, err, errlen);
+        st = stripe_event_lookup(c, llq_stripe_match_by_pi, refs->payment_intent, out, err, errlen);
     if (st == DB_OK && out->invoice_id == 0 && refs->charge[0] != '\0')
-        st = stripe_event_lookup(c, by_charge, refs->charge, out, err, errlen);
+        st = stripe_event_lookup(c, llq_stripe_match_by_charge, refs->charge, out, err, errlen);
     if (st == DB_OK && out->invoice_id == 0 && stripe_event_decimal_id(refs->metadata_invoice_id))
         st = stripe_event_lookup(c, by_id, refs->metadata_invoice_id, out, err, errlen);
     return st;

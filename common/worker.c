@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "ledgerline/config.h"
+#include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/worker_http.h"
 
@@ -15,7 +17,8 @@ static kafka_result worker_dispatch(void *ctx, const kafka_msg *m, char *err, si
 {
     worker *w = ctx;
     if (!db_ensure(w->db, 0)) {
-        snprintf(err, errlen, "database connection lost and not yet back");
+        ll_failf(err, errlen,
+                 "could not reach the database: the connection was lost and is not back yet");
         return KAFKA_MSG_TRANSIENT;
     }
     kafka_result r = w->spec->handle(w, m, err, errlen);
@@ -41,10 +44,7 @@ db_status worker_seen(worker *w, const char *key, bool *seen, char *err, size_t 
 {
     const char *p[] = {w->group, key};
     db_status st;
-    PGresult *r = db_exec(w->db,
-                          "SELECT 1 FROM billing.processed_messages"
-                          " WHERE consumer = $1 AND idempotency_key = $2",
-                          2, p, &st, err, errlen);
+    PGresult *r = db_exec(w->db, llq_worker_seen, 2, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *seen = PQntuples(r) > 0;
@@ -98,8 +98,7 @@ static int worker_start(worker_process *p, const char *url, const char *brokers,
     const worker_spec *spec = w->spec;
     w->metrics = metrics_new();
     if (w->metrics == NULL || kafka_consumer_metrics_declare(w->metrics) != 0) {
-        snprintf(err, errlen, "cannot create the metrics registry");
-        return -1;
+        return ll_failf(err, errlen, "could not create the metrics registry: out of memory");
     }
     if (spec->needs_stripe) {
         stripe_config sc;
