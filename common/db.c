@@ -9,6 +9,7 @@
 
 #include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/queries.h"
 #include "ledgerline/shutdown.h"
 
 static PGconn *connect_once(const char *url, char *err, size_t errlen)
@@ -62,13 +63,7 @@ static void db_check_role(PGconn *pg)
 {
     if (__atomic_exchange_n(&db_role_checked, 1, __ATOMIC_SEQ_CST) != 0)
         return;
-    PGresult *r = PQexec(pg, "SELECT session_user, r.rolsuper,"
-                             " coalesce(pg_has_role(session_user, n.nspowner, 'MEMBER'), false)"
-                             "  OR EXISTS (SELECT 1 FROM pg_roles o"
-                             "             WHERE o.rolname = 'billing_owner'"
-                             "             AND pg_has_role(session_user, o.oid, 'MEMBER'))"
-                             " FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = 'billing'"
-                             " WHERE r.rolname = session_user");
+    PGresult *r = PQexec(pg, llq_db_role_check);
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         const char *role = PQgetvalue(r, 0, 0);
         bool super = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
@@ -200,10 +195,7 @@ db_status db_run_once(db_conn *c, const char *consumer, const char *key, db_work
         return st;
     if (key != NULL) {
         const char *p[] = {consumer, key};
-        PGresult *r = db_exec(c,
-                              "INSERT INTO billing.processed_messages(consumer, idempotency_key) "
-                              "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                              2, p, &st, err, errlen);
+        PGresult *r = db_exec(c, llq_db_claim_message, 2, p, &st, err, errlen);
         if (r == NULL) {
             rollback(c);
             return st;

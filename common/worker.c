@@ -9,6 +9,7 @@
 #include "ledgerline/config.h"
 #include "ledgerline/failf.h"
 #include "ledgerline/log.h"
+#include "ledgerline/processed.h"
 #include "ledgerline/queries.h"
 #include "ledgerline/shutdown.h"
 #include "ledgerline/worker_http.h"
@@ -42,14 +43,7 @@ void worker_kick_outbox(worker *w)
 
 db_status worker_seen(worker *w, const char *key, bool *seen, char *err, size_t errlen)
 {
-    const char *p[] = {w->group, key};
-    db_status st;
-    PGresult *r = db_exec(w->db, llq_worker_seen, 2, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *seen = PQntuples(r) > 0;
-    PQclear(r);
-    return DB_OK;
+    return processed_seen(w->db, w->group, key, seen, err, errlen);
 }
 
 static db_status worker_noop(db_conn *c, void *arg, char *err, size_t errlen)

@@ -678,7 +678,7 @@ static void test_batches_cover_each_engagement_once(void **state)
 /* ---- periods: the invoicing SQL against date.c -------------------------------- */
 
 /* Scheduled invoicing computes periods and prorated fees in SQL
- * (common/invoicing.c, INV_CTE_SQL); date.c's period_for_date / period_fee
+ * (common/invoicing.c: the CTEs of sql/queries/invoicing_insert.sql); date.c's period_for_date / period_fee
  * state the same rules in C. This holds the two together: seeded random
  * package engagements (every schedule, prorated or not, open-ended or not,
  * some starting or ending mid-period, across a leap February and quarter
