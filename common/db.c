@@ -242,17 +242,24 @@ const char *db_status_name(db_status s)
 
 db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen)
 {
-    char id[24];
-    const char *p[] = {db_i64(firm_id, id, sizeof id)};
-    db_status st;
-    PGresult *r =
-        db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
-    if (r == NULL)
+    const char *p[] = {DB_I64(firm_id)};
+    bool found = false;
+    db_status st = db_exists(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &found,
+                             err, errlen);
+    if (st != DB_OK || found)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (found)
-        return DB_OK;
     ll_failf(err, errlen, "no such firm: %lld", (long long)firm_id);
     return DB_PERMANENT;
+}
+
+db_status db_exists(db_conn *c, const char *sql, int nparams, const char *const *params,
+                    bool *found, char *err, size_t errlen)
+{
+    db_status st;
+    PGresult *r = db_exec(c, sql, nparams, params, &st, err, errlen);
+    if (r == NULL)
+        return st;
+    *found = PQntuples(r) > 0;
+    PQclear(r);
+    return DB_OK;
 }

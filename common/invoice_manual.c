@@ -59,16 +59,13 @@ static db_status manual_engagement_check(db_conn *c, const invoice_manual *a, ch
 {
     if (a->engagement_id == 0)
         return DB_OK;
-    db_status st;
     const char *p[] = {DB_I64(a->engagement_id), DB_I64(a->client_id)};
-    PGresult *r = db_exec(c, "SELECT 1 FROM billing.engagements WHERE id = $1 AND client_id = $2",
-                          2, p, &st, err, errlen);
-    if (r == NULL)
+    bool found = false;
+    db_status st =
+        db_exists(c, "SELECT 1 FROM billing.engagements WHERE id = $1 AND client_id = $2", 2, p,
+                  &found, err, errlen);
+    if (st != DB_OK || found)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (found)
-        return DB_OK;
     ll_failf(err, errlen, "cannot invoice engagement %lld: it is not an engagement of client %lld",
              (long long)a->engagement_id, (long long)a->client_id);
     return DB_PERMANENT;

@@ -6,14 +6,8 @@ db_status processed_seen(db_conn *c, const char *consumer, const char *key, bool
                          size_t errlen)
 {
     const char *p[] = {consumer, key};
-    db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT 1 FROM billing.processed_messages"
-                          " WHERE consumer = $1 AND idempotency_key = $2",
-                          2, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *seen = PQntuples(r) > 0;
-    PQclear(r);
-    return DB_OK;
+    return db_exists(c,
+                     "SELECT 1 FROM billing.processed_messages"
+                     " WHERE consumer = $1 AND idempotency_key = $2",
+                     2, p, seen, err, errlen);
 }

@@ -32,7 +32,13 @@ for q in sql/queries/*.sql; do
     echo "style.sh: $q does not start with '-- $n.sql (caller): what it does'" >&2
     bad=$((bad + 1))
   fi
-  if ! grep -rqw "llq_$n" common workers include; then
+  if [ "${n#_}" != "$n" ]; then
+    # a fragment: included by a query with psql's \ir (cmake/embed_queries.cmake)
+    if ! grep -qx "\\\\ir $n\.sql" sql/queries/*.sql; then
+      echo "style.sh: $q is a fragment no query includes (a line \\ir $n.sql)" >&2
+      bad=$((bad + 1))
+    fi
+  elif ! grep -rqw "llq_$n" common workers include; then
     echo "style.sh: $q is not used (no llq_$n in common/, workers/ or include/)" >&2
     bad=$((bad + 1))
   fi

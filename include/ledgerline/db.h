@@ -81,6 +81,10 @@ const char *db_status_name(db_status s);
 
 /* DB_OK when billing.firms has firm_id, else DB_PERMANENT with "no such
  * firm: N" in err (commands and reports scoped to a firm check it first). */
+/* *found = whether the query returns a row (e.g. "SELECT 1 FROM ... WHERE
+ * id = $1"): the one way to ask "does it exist". */
+db_status db_exists(db_conn *c, const char *sql, int nparams, const char *const *params,
+                    bool *found, char *err, size_t errlen);
 db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen);
 
 #endif

@@ -678,13 +678,12 @@ static void test_batches_cover_each_engagement_once(void **state)
 /* ---- periods: the invoicing SQL against date.c -------------------------------- */
 
 /* Scheduled invoicing computes periods and prorated fees in SQL
- * (common/invoicing.c: the CTEs of sql/queries/invoicing_insert.sql); date.c's period_for_date / period_fee
- * state the same rules in C. This holds the two together: seeded random
- * package engagements (every schedule, prorated or not, open-ended or not,
- * some starting or ending mid-period, across a leap February and quarter
- * and year ends) get a tick every day; after each day every engagement
- * date.c calls billable has exactly date.c's period and fee on an invoice,
- * and at the end no engagement has an invoice date.c never asked for. */
+ * (common/invoicing.c: the CTEs of sql/queries/invoicing_insert.sql); date.c's period_for_date /
+ * period_fee state the same rules in C. This holds the two together: seeded random package
+ * engagements (every schedule, prorated or not, open-ended or not, some starting or ending
+ * mid-period, across a leap February and quarter and year ends) get a tick every day; after each
+ * day every engagement date.c calls billable has exactly date.c's period and fee on an invoice, and
+ * at the end no engagement has an invoice date.c never asked for. */
 #define PERIOD_ENGAGEMENTS 24
 
 static uint32_t period_rand(uint32_t *s)
