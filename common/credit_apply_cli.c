@@ -8,6 +8,7 @@
 
 #include "ledgerline/credit.h"
 #include "ledgerline/failf.h"
+#include "ledgerline/queries.h"
 
 typedef struct {
     int64_t invoice_id, max_cents;
@@ -25,10 +26,7 @@ static db_status apply_work(db_conn *c, void *varg, char *err, size_t errlen)
     if (st != DB_OK)
         return st;
     const char *p[] = {DB_I64(a->invoice_id)};
-    PGresult *r = db_exec(c,
-                          "SELECT status, total_cents, amount_paid_cents, client_id "
-                          "FROM billing.invoices WHERE id = $1",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_credit_apply_cli_select_invoices, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     snprintf(o->status, sizeof o->status, "%s", PQgetvalue(r, 0, 0));

@@ -16,12 +16,9 @@ static db_status find_work(db_conn *c, void *varg, char *err, size_t errlen)
     dispute_evidence *a = varg;
     db_status st;
     const char *p[] = {a->row_id ? DB_I64(a->row_id) : a->stripe_id};
-    PGresult *r = db_exec(c,
-                          a->row_id ? "SELECT id, firm_id, invoice_id, stripe_dispute_id, status"
-                                      " FROM billing.payment_disputes WHERE id = $1"
-                                    : "SELECT id, firm_id, invoice_id, stripe_dispute_id, status"
-                                      " FROM billing.payment_disputes WHERE stripe_dispute_id = $1",
-                          1, p, &st, err, errlen);
+    PGresult *r =
+        db_exec(c, a->row_id ? llq_dispute_evidence_by_row : llq_dispute_evidence_by_stripe_id, 1,
+                p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {

@@ -28,10 +28,7 @@ static db_status renew_start(db_conn *c, engagement_renewal *a, civil_date *star
 {
     const char *p[] = {DB_I64(a->id)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT status, end_date::text FROM billing.engagements WHERE id = $1 "
-                          "FOR UPDATE",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_engagement_renew_select_engagements, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     st = DB_PERMANENT;

@@ -3,15 +3,14 @@
  * invoice. */
 #include "ledgerline/invoice_dates.h"
 
+#include "ledgerline/queries.h"
+
 db_status invoice_issue_date(db_conn *c, int64_t invoice_id, civil_date *on, bool *found, char *err,
                              size_t errlen)
 {
     const char *p[] = {DB_I64(invoice_id)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          "SELECT to_char(issue_date, 'YYYY-MM-DD') FROM billing.invoices"
-                          " WHERE id = $1::bigint AND issue_date IS NOT NULL",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_invoice_dates_select_invoices, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     *found = PQntuples(r) > 0 && date_parse(PQgetvalue(r, 0, 0), on);

@@ -32,10 +32,7 @@ static db_status manual_client_read(db_conn *c, int64_t client_id, manual_client
 {
     db_status st;
     const char *p[] = {DB_I64(client_id)};
-    PGresult *r = db_exec(c,
-                          "SELECT firm_id, tax_rate_bp, autopay_enabled::text, "
-                          "autopay_payment_method_id, currency FROM billing.clients WHERE id = $1",
-                          1, p, &st, err, errlen);
+    PGresult *r = db_exec(c, llq_invoice_manual_select_clients, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
     if (PQntuples(r) == 0) {

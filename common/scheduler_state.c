@@ -6,10 +6,7 @@
 
 PGresult *scheduler_state_read(db_conn *c, char *err, size_t errlen)
 {
-    return db_exec(c,
-                   "SELECT kind, last_business_date::text "
-                   "FROM billing.scheduler_state WHERE last_business_date IS NOT NULL",
-                   0, NULL, NULL, err, errlen);
+    return db_exec(c, llq_scheduler_state_select_scheduler_state, 0, NULL, NULL, err, errlen);
 }
 
 db_status scheduler_state_save(db_conn *c, const char *kind, const char *date, char *err,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/disputes.h"
 #include "ledgerline/log.h"
 #include "ledgerline/processed.h"
@@ -118,18 +119,18 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
     dw_apply a = {.ev = &ev, .kind = dispute_worker_kind(ev.type)};
     char inv[24], firm[24];
     if (a.kind == DW_OTHER) {
-        snprintf(err, errlen, "event %s: type %s is not a dispute or refund event", ev.id, ev.type);
+        ll_failf(err, errlen, "event %s: type %s is not a dispute or refund event", ev.id, ev.type);
         goto out;
     }
     char perr[384];
     if ((a.kind == DW_DISPUTE && dispute_parse(ev.object, &a.dispute, perr, sizeof perr) != 0) ||
         (a.kind == DW_REFUND &&
          refund_charge_parse(ev.object, &a.charge, perr, sizeof perr) != 0)) {
-        snprintf(err, errlen, "event %s (%s): %s", ev.id, ev.type, perr);
+        ll_failf(err, errlen, "event %s (%s): %s", ev.id, ev.type, perr);
         goto out;
     }
     if (!db_ensure(w->db, 0)) {
-        snprintf(err, errlen, "database connection lost and not yet back");
+        ll_failf(err, errlen, "database connection lost and not yet back");
         res = KAFKA_MSG_TRANSIENT;
         goto out;
     }
@@ -164,13 +165,13 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
         char aerr[512];
         st = dispute_audit_unmatched(w->db, w->group, &ev, &refs, aerr, sizeof aerr);
         if (st != DB_OK) {
-            snprintf(err, errlen, "cannot write the unmatched audit event: %s", aerr);
+            ll_failf(err, errlen, "cannot write the unmatched audit event: %s", aerr);
             res = KAFKA_MSG_TRANSIENT;
             goto out;
         }
         w->unmatched++;
         dispute_worker_count(w, ev.type, "unmatched");
-        snprintf(err, errlen,
+        ll_failf(err, errlen,
                  "event %s (%s): no invoice matches charge '%s', payment_intent '%s' or"
                  " metadata.invoice_id '%s'",
                  ev.id, ev.type, refs.charge, refs.payment_intent, refs.metadata_invoice_id);
@@ -179,7 +180,7 @@ kafka_result dispute_worker_handle(void *ctx, const kafka_msg *m, char *err, siz
     }
     if (a.kind == DW_REFUND) {
         if (w->stripe == NULL) {
-            snprintf(err, errlen, "no Stripe client configured to list refunds");
+            ll_failf(err, errlen, "no Stripe client configured to list refunds");
             res = KAFKA_MSG_TRANSIENT;
             goto out;
         }

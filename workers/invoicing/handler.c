@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ledgerline/failf.h"
 #include "ledgerline/envelope.h"
 #include "ledgerline/invoicing.h"
 #include "ledgerline/log.h"
@@ -41,11 +42,11 @@ kafka_result invoicing_worker_handle(void *ctx, const kafka_msg *m, char *err, s
     if (tick_parse(m->value, m->value_len, &t, err, errlen) != 0)
         return KAFKA_MSG_PERMANENT;
     if (t.kind != TICK_INVOICING) {
-        snprintf(err, errlen, "expected a tick.invoicing, got tick.%s", tick_kind_name(t.kind));
+        ll_failf(err, errlen, "expected a tick.invoicing, got tick.%s", tick_kind_name(t.kind));
         return KAFKA_MSG_PERMANENT;
     }
     if (!db_ensure(w->db, 0)) {
-        snprintf(err, errlen, "database connection lost and not yet back");
+        ll_failf(err, errlen, "database connection lost and not yet back");
         return KAFKA_MSG_TRANSIENT;
     }
     bool seen = false;
