@@ -25,20 +25,11 @@
 
 #include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool blank(const char *s)
-{
-    if (s == NULL)
-        return true;
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
-    return true;
-}
 
 static bool credit_source_valid(const char *s)
 {
@@ -118,7 +109,7 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
     }
     bool needs_approval =
         strcmp(p->source, "goodwill") == 0 || strcmp(p->source, "correction") == 0;
-    if (needs_approval && (blank(p->reason) || blank(p->approved_by))) {
+    if (needs_approval && (ll_blank(p->reason) || ll_blank(p->approved_by))) {
         ll_failf(err, errlen,
                  "rule 4 (approval): a %s credit needs a reason and the name of its approver",
                  p->source);
@@ -146,16 +137,16 @@ db_status credit_add(db_conn *c, const credit_add_params *p, int64_t *entry_id, 
         return st;
 
     char bf[24], bc[24], ba[24], bi[24], bp[24];
-    const char *desc = blank(p->description) ? p->source : p->description;
+    const char *desc = ll_blank(p->description) ? p->source : p->description;
     const char *par[] = {
         db_i64(firm, bf, sizeof bf),
         db_i64(p->client_id, bc, sizeof bc),
         db_i64(p->amount_cents, ba, sizeof ba),
         p->source,
         desc,
-        blank(p->reason) ? NULL : p->reason,
-        blank(p->approved_by) ? NULL : p->approved_by,
-        blank(p->created_by) ? NULL : p->created_by,
+        ll_blank(p->reason) ? NULL : p->reason,
+        ll_blank(p->approved_by) ? NULL : p->approved_by,
+        ll_blank(p->created_by) ? NULL : p->created_by,
         p->source_invoice_id > 0 ? db_i64(p->source_invoice_id, bi, sizeof bi) : NULL,
         p->has_expiry ? expires : NULL,
         p->source_payment_id > 0 ? db_i64(p->source_payment_id, bp, sizeof bp) : NULL};
@@ -374,7 +365,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
                         pi[0],
                         db_i64(amount, ba, sizeof ba),
                         amount == due ? "invoice_payment" : "partial_payment",
-                        blank(actor) ? NULL : actor,
+                        ll_blank(actor) ? NULL : actor,
                         number,
                         inv_currency};
     st = db_command(c, APPLY_SQL, 8, pa, err, errlen);

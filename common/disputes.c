@@ -9,6 +9,7 @@
 #include "ledgerline/invoice_transitions.h"
 #include "ledgerline/vocab.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,17 +17,6 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------- helpers */
-
-/* Copies src (NULL = "") into a fixed field; false when it does not fit. */
-static bool disputes_copy(char *dst, size_t dstsz, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= dstsz)
-        return false;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-    return true;
-}
 
 #define DI64(v) db_i64((v), (char[24]){0}, 24)
 
@@ -122,12 +112,12 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
     if (kind == NULL || strcmp(kind, "dispute") != 0)
         return ll_failf(err, errlen, "data.object is not a dispute (object \"%s\")",
                         kind ? kind : "");
-    if (id == NULL || strncmp(id, "dp_", 3) != 0 || !disputes_copy(d->id, sizeof d->id, id))
+    if (id == NULL || strncmp(id, "dp_", 3) != 0 || !ll_copy(d->id, sizeof d->id, id))
         return ll_failf(err, errlen, "dispute: no valid \"id\" (dp_...)");
     if (dispute_map_status(status, &d->status, &d->resolution) != 0)
         return ll_failf(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
                         status ? status : "(none)");
-    disputes_copy(d->stripe_status, sizeof d->stripe_status, status);
+    ll_copy(d->stripe_status, sizeof d->stripe_status, status);
     d->amount = stripe_json_i64(o, "amount", -1);
     if (d->amount < 0)
         return ll_failf(err, errlen, "dispute %s: \"amount\" missing or negative", d->id);
@@ -141,11 +131,10 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
             return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
         d->currency[i] = ch;
     }
-    if (!disputes_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
-        !disputes_copy(d->payment_intent, sizeof d->payment_intent,
-                       stripe_json_str(o, "payment_intent")))
+    if (!ll_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
+        !ll_copy(d->payment_intent, sizeof d->payment_intent, stripe_json_str(o, "payment_intent")))
         return ll_failf(err, errlen, "dispute %s: charge or payment_intent id too long", d->id);
-    if (!disputes_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
+    if (!ll_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
         d->reason[0] = '\0';
     d->created = stripe_json_i64(o, "created", 0);
     d->due_by = stripe_json_i64(o, "evidence_details.due_by", 0);
@@ -236,7 +225,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), d->currency) == 0;
     char inv_currency[8];
-    disputes_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
+    ll_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
     PQclear(r);
     if (!same_currency) {
         /* Subtracting another currency's amount would corrupt the books. */
@@ -382,11 +371,11 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
                         kind ? kind : "");
     /* charge.refunded carries the charge, charge.refund.updated the refund. */
     const char *id = stripe_json_str(o, is_refund ? "charge" : "id");
-    if (id == NULL || strncmp(id, "ch_", 3) != 0 || !disputes_copy(ch->id, sizeof ch->id, id))
+    if (id == NULL || strncmp(id, "ch_", 3) != 0 || !ll_copy(ch->id, sizeof ch->id, id))
         return ll_failf(err, errlen, "%s: no valid charge id (ch_...)",
                         is_refund ? "refund" : "charge");
-    if (!disputes_copy(ch->payment_intent, sizeof ch->payment_intent,
-                       stripe_json_str(o, "payment_intent")))
+    if (!ll_copy(ch->payment_intent, sizeof ch->payment_intent,
+                 stripe_json_str(o, "payment_intent")))
         return ll_failf(err, errlen, "charge %s: payment_intent id too long", ch->id);
     if (!refund_currency(stripe_json_str(o, "currency"), ch->currency))
         return ll_failf(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
@@ -427,10 +416,10 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
         refund_info *r = &(*items)[*n];
         memset(r, 0, sizeof *r);
         const char *id = stripe_json_str(o, "id");
-        if (id == NULL || strncmp(id, "re_", 3) != 0 || !disputes_copy(r->id, sizeof r->id, id))
+        if (id == NULL || strncmp(id, "re_", 3) != 0 || !ll_copy(r->id, sizeof r->id, id))
             return ll_failf(err, errlen, "refund list: an item has no valid id (re_...)");
-        if (!disputes_copy(r->charge, sizeof r->charge, stripe_json_str(o, "charge")) ||
-            !disputes_copy(r->status, sizeof r->status, stripe_json_str(o, "status")))
+        if (!ll_copy(r->charge, sizeof r->charge, stripe_json_str(o, "charge")) ||
+            !ll_copy(r->status, sizeof r->status, stripe_json_str(o, "status")))
             return ll_failf(err, errlen, "refund %s: charge or status too long", r->id);
         r->amount = stripe_json_i64(o, "amount", -1);
         if (r->amount < 0)
@@ -485,7 +474,7 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
         }
         if (!more || *n == 0)
             return DB_OK;
-        disputes_copy(after, sizeof after, (*items)[*n - 1].id);
+        ll_copy(after, sizeof after, (*items)[*n - 1].id);
     }
     return DB_OK;
 }
@@ -527,8 +516,8 @@ db_status refund_targets(db_conn *c, int64_t invoice_id, int64_t amount, refund_
     for (int i = 0; i < k && want > 0; i++) {
         int64_t left = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         refund_target *t = &(*out)[(*n)++];
-        disputes_copy(t->payment_intent, sizeof t->payment_intent, PQgetvalue(r, i, 0));
-        disputes_copy(t->charge, sizeof t->charge, PQgetvalue(r, i, 1));
+        ll_copy(t->payment_intent, sizeof t->payment_intent, PQgetvalue(r, i, 0));
+        ll_copy(t->charge, sizeof t->charge, PQgetvalue(r, i, 1));
         t->amount = want < left ? want : left;
         want -= t->amount;
     }
@@ -602,7 +591,7 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
         return DB_PERMANENT;
     }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), ch->currency) == 0;
-    disputes_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
+    ll_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
     int64_t paid_before = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
     int64_t old_refunded = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
     int64_t payment_id = PQgetisnull(r, 0, 4) ? 0 : strtoll(PQgetvalue(r, 0, 4), NULL, 10);

@@ -361,20 +361,29 @@ kafka_producer *kafka_producer_new(const char *brokers, int message_timeout_ms, 
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        free(p);
-        return NULL;
-    }
-    int prc = pthread_create(&p->poller, NULL, producer_poll_thread, p);
-    if (prc != 0) {
-        ll_failf(err, errlen, "could not start the delivery-report thread: %s", strerror(prc));
-        rd_kafka_destroy(p->rk);
+    if (kafka_producer_start(conf, &p->rk, &p->poller, producer_poll_thread, p, err, errlen) != 0) {
         free(p);
         return NULL;
     }
     return p;
+}
+
+int kafka_producer_start(rd_kafka_conf_t *conf, rd_kafka_t **rk, pthread_t *poller,
+                         void *(*poll)(void *), void *arg, char *err, size_t errlen)
+{
+    *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (*rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int prc = pthread_create(poller, NULL, poll, arg);
+    if (prc != 0) {
+        ll_failf(err, errlen, "could not start the delivery-report thread: %s", strerror(prc));
+        rd_kafka_destroy(*rk);
+        *rk = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 rd_kafka_headers_t *kafka_headers_new(const kafka_header *headers, size_t n)

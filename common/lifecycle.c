@@ -14,22 +14,13 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
-
-static bool blank(const char *s)
-{
-    if (s == NULL)
-        return true;
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            return false;
-    return true;
-}
+#include "ledgerline/text.h"
 
 /* what: the operation refused, as "cannot <what>: ..." says it. */
 static bool who_why_valid(const char *what, const char *reason, const char *by, char *err,
                           size_t errlen)
 {
-    if (blank(by) || strlen(by) > LIFECYCLE_NAME_MAX) {
+    if (ll_blank(by) || strlen(by) > LIFECYCLE_NAME_MAX) {
         ll_failf(err, errlen, "cannot %s: --by NAME (1 to %d characters) is required", what,
                  LIFECYCLE_NAME_MAX);
         return false;
@@ -192,7 +183,7 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
     snprintf(what, sizeof what, "adjust invoice %lld", (long long)invoice_id);
     if (!who_why_valid(what, reason, by, err, errlen))
         return DB_PERMANENT;
-    if (blank(reason)) {
+    if (ll_blank(reason)) {
         ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }
@@ -233,7 +224,7 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
     snprintf(what, sizeof what, "void invoice %lld", (long long)invoice_id);
     if (!who_why_valid(what, reason, by, err, errlen))
         return DB_PERMANENT;
-    if (blank(reason)) {
+    if (ll_blank(reason)) {
         ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }
@@ -259,7 +250,7 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecyc
     snprintf(what, sizeof what, "create a credit note of invoice %lld", (long long)p->invoice_id);
     if (!who_why_valid(what, p->reason, p->by, err, errlen))
         return DB_PERMANENT;
-    if (blank(p->reason)) {
+    if (ll_blank(p->reason)) {
         ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return DB_PERMANENT;
     }

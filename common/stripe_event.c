@@ -5,6 +5,7 @@
 #include "ledgerline/failf.h"
 
 #include "ledgerline/stripe_id.h"
+#include "ledgerline/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,18 +41,6 @@ int64_t stripe_json_i64(const json_t *obj, const char *path, int64_t dflt)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
-/* Copies src into a fixed field; false when it does not fit (a Stripe id
- * longer than our column sizes is not a Stripe id). */
-static bool stripe_event_copy(char *dst, size_t dstsz, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= dstsz)
-        return false;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-    return true;
-}
-
 int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -68,11 +57,11 @@ int stripe_event_parse(const void *body, size_t len, stripe_event *out, char *er
         why = "not a JSON object";
     else if (id == NULL || id[0] == '\0')
         why = "no string \"id\"";
-    else if (!stripe_event_copy(out->id, sizeof out->id, id) || !stripe_id_valid(id, strlen(id)))
+    else if (!ll_copy(out->id, sizeof out->id, id) || !stripe_id_valid(id, strlen(id)))
         why = "\"id\" is not a Stripe id (" STRIPE_ID_PATTERN ")";
     else if (type == NULL || type[0] == '\0')
         why = "no string \"type\"";
-    else if (!stripe_event_copy(out->type, sizeof out->type, type))
+    else if (!ll_copy(out->type, sizeof out->type, type))
         why = "\"type\" too long";
     else if (!json_is_object(object))
         why = "no object at data.object";
@@ -113,20 +102,20 @@ void stripe_event_refs_of(const json_t *object, stripe_event_refs *out)
     }
     /* Only ids of Stripe's shape go into SQL keys and URLs (the contract's
      * hardening); anything else is as good as absent. */
-    if (!stripe_event_copy(out->payment_intent, sizeof out->payment_intent, pi) ||
+    if (!ll_copy(out->payment_intent, sizeof out->payment_intent, pi) ||
         (pi != NULL && !stripe_id_valid(pi, strlen(pi))))
         out->payment_intent[0] = '\0';
-    if (!stripe_event_copy(out->charge, sizeof out->charge, charge) ||
+    if (!ll_copy(out->charge, sizeof out->charge, charge) ||
         (charge != NULL && !stripe_id_valid(charge, strlen(charge))))
         out->charge[0] = '\0';
     const char *meta = stripe_json_str(object, "metadata.invoice_id");
-    if (!stripe_event_copy(out->metadata_invoice_id, sizeof out->metadata_invoice_id, meta))
+    if (!ll_copy(out->metadata_invoice_id, sizeof out->metadata_invoice_id, meta))
         out->metadata_invoice_id[0] = '\0';
     meta = stripe_json_str(object, "metadata.firm_id");
-    if (!stripe_event_copy(out->metadata_firm_id, sizeof out->metadata_firm_id, meta))
+    if (!ll_copy(out->metadata_firm_id, sizeof out->metadata_firm_id, meta))
         out->metadata_firm_id[0] = '\0';
     meta = stripe_json_str(object, "metadata.attempt_key");
-    if (!stripe_event_copy(out->metadata_attempt_key, sizeof out->metadata_attempt_key, meta))
+    if (!ll_copy(out->metadata_attempt_key, sizeof out->metadata_attempt_key, meta))
         out->metadata_attempt_key[0] = '\0';
 }
 

@@ -70,9 +70,8 @@ bool worker_ready_db_kafka(void *ctx)
 }
 
 /* Queues body (copied) with its content type. */
-static enum MHD_Result worker_http_respond(struct MHD_Connection *c, unsigned code,
-                                           const char *ctype, const char *body, size_t len,
-                                           const char *allow)
+int worker_http_respond(struct MHD_Connection *c, unsigned code, const char *ctype,
+                        const void *body, size_t len, const char *allow)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -84,7 +83,7 @@ static enum MHD_Result worker_http_respond(struct MHD_Connection *c, unsigned co
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
-    return ret;
+    return (int)ret;
 }
 
 static enum MHD_Result worker_http_json(struct MHD_Connection *c, unsigned code, const char *json)

@@ -19,6 +19,7 @@
 #ifndef LEDGERLINE_KAFKA_H
 #define LEDGERLINE_KAFKA_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,6 +97,11 @@ rd_kafka_conf_t *kafka_producer_conf(const char *brokers, int message_timeout_ms
  * the stop: deliver what is queued for up to flush_ms, then fail whatever
  * is left, so that every message gets its delivery report. */
 rd_kafka_headers_t *kafka_headers_new(const kafka_header *headers, size_t n);
+/* Creates the producer of conf (taken either way) into *rk and then starts
+ * its delivery-report thread, poll(arg), into *poller (the thread may read
+ * *rk at once). 0, or -1 with err and *rk NULL. */
+int kafka_producer_start(rd_kafka_conf_t *conf, rd_kafka_t **rk, pthread_t *poller,
+                         void *(*poll)(void *), void *arg, char *err, size_t errlen);
 bool kafka_client_reachable(rd_kafka_t *rk, int wait_ms);
 void kafka_client_drain(rd_kafka_t *rk, int flush_ms);
 

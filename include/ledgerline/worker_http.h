@@ -31,6 +31,14 @@
 #include "ledgerline/stripe.h"
 
 typedef struct worker_http worker_http;
+struct MHD_Connection;
+
+/* Queues an answer on a libmicrohttpd connection (the body copied), with
+ * Content-Type ctype, Cache-Control: no-store and, when allow is not NULL,
+ * Allow: the one writer of an HTTP answer, here and in the ingester.
+ * Returns libmicrohttpd's MHD_YES / MHD_NO. */
+int worker_http_respond(struct MHD_Connection *c, unsigned code, const char *ctype,
+                        const void *body, size_t len, const char *allow);
 
 /* Readiness check: true when the process can do its work. Called from the
  * HTTP thread; NULL means always ready. */

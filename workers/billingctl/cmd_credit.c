@@ -26,16 +26,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/credit_apply_cli.h"
 #include "ledgerline/log.h"
-
-static bool is_blank(const char *s)
-{
-    if (s == NULL)
-        return true;
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
-    return true;
-}
+#include "ledgerline/text.h"
 
 /* ---- credit add --------------------------------------------------------- */
 
@@ -89,7 +80,7 @@ int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_pa
     if (strcmp(source, "overpayment") == 0 && src_inv == NULL)
         return args_usage(usage, "--source overpayment needs --source-invoice N (the "
                                  "invoice that was overpaid)");
-    if (is_blank(desc))
+    if (ll_blank(desc))
         return args_usage(usage, "--description TEXT is required");
     if (expires != NULL) {
         if (!date_parse(expires, &p->expires_at))
@@ -99,7 +90,7 @@ int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_pa
     /* Rule 4: refused before anything is written (exit 1, not a usage error:
      * the command is well-formed, the credit is not allowed). */
     if ((strcmp(source, "goodwill") == 0 || strcmp(source, "correction") == 0) &&
-        (is_blank(reason) || is_blank(approver))) {
+        (ll_blank(reason) || ll_blank(approver))) {
         fprintf(stderr,
                 "billingctl: credit add refused: rule 4 (approval): a %s credit needs "
                 "--reason TEXT and --approved-by NAME\n",

@@ -210,16 +210,9 @@ static enum MHD_Result http_respond(struct MHD_Connection *c, ingester *ing, sta
                                     unsigned code, const char *ctype, const void *body, size_t len,
                                     const char *allow)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    enum MHD_Result ret = worker_http_respond(c, code, ctype, body, len, allow);
+    if (ret == MHD_NO)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (allow != NULL)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    enum MHD_Result ret = MHD_queue_response(c, code, r);
-    MHD_destroy_response(r);
     stats_http(ing->stats, route, code);
     return ret;
 }

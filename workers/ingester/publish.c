@@ -184,16 +184,7 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, cha
     p->timeout_ms = timeout_ms;
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, publish_dr_cb);
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        free(p);
-        return NULL;
-    }
-    int prc = pthread_create(&p->poller, NULL, publish_poll_thread, p);
-    if (prc != 0) {
-        ll_failf(err, errlen, "could not start the delivery-report thread: %s", strerror(prc));
-        rd_kafka_destroy(p->rk);
+    if (kafka_producer_start(conf, &p->rk, &p->poller, publish_poll_thread, p, err, errlen) != 0) {
         free(p);
         return NULL;
     }
