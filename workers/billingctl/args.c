@@ -1,5 +1,6 @@
-/* args.c: shared argument and database helpers of billingctl's time,
- * engagement, invoice and report commands (see args.h). */
+/* args.c: shared argument and database helpers of billingctl's commands:
+ * the option-table parser every command's argument loop goes through, id
+ * and cents parsing, connecting and refusals (see args.h). */
 #include "args.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* args.h: argument parsing and database helpers shared by billingctl's
- * time, engagement, invoice and report commands: strict parsing of ids,
+ * commands: the one option-table parser (args_parse), strict parsing of ids,
  * cents and dates (anything malformed is a usage error, exit 2), a database
  * connection from DATABASE_URL, and mapping a refused transaction to exit 1. */
 #ifndef BILLINGCTL_ARGS_H
