@@ -1,5 +1,6 @@
-/* args.c: shared argument and database helpers of billingctl's time,
- * engagement, invoice and report commands (see args.h). */
+/* args.c: shared argument and database helpers of billingctl's commands:
+ * the option-table parser every command's argument loop goes through, id
+ * and cents parsing, connecting and refusals (see args.h). */
 #include "args.h"
 
 #include <stdarg.h>
@@ -58,6 +59,54 @@ int args_opt(int argc, char **argv, int *i, const char *name, const char **value
         return -1;
     *value = argv[++*i];
     return 1;
+}
+
+/* 1 when argv[*i] is an option of the table (its value taken), -1 when
+ * its value is missing, 0 when it is none of them. */
+static int args_match(int argc, char **argv, int *i, const args_option *opts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(argv[*i], opts[k].name) != 0)
+            continue;
+        if (opts[k].value == NULL) {
+            *opts[k].flag = true;
+            return 1;
+        }
+        return args_opt(argc, argv, i, opts[k].name, opts[k].value);
+    }
+    return 0;
+}
+
+int args_parse_each(int argc, char **argv, const char *usage, const args_option *opts, size_t n,
+                    args_each_fn each, void *ctx)
+{
+    for (int i = 1; i < argc; i++) {
+        int g = args_match(argc, argv, &i, opts, n);
+        if (g < 0)
+            return args_usage(usage, "%s needs a value", argv[i]);
+        if (g > 0)
+            continue;
+        int rc = each(argv[i], usage, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* args_parse's one positional (ctx: where it goes; NULL: none allowed). */
+static int args_one(const char *arg, const char *usage, void *ctx)
+{
+    const char **positional = ctx;
+    if (positional == NULL || arg[0] == '-' || *positional != NULL)
+        return args_usage(usage, "unexpected argument '%s'", arg);
+    *positional = arg;
+    return 0;
+}
+
+int args_parse(int argc, char **argv, const char *usage, const args_option *opts, size_t n,
+               const char **positional)
+{
+    return args_parse_each(argc, argv, usage, opts, n, args_one, positional);
 }
 
 db_conn *args_connect(void)

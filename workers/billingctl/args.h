@@ -1,5 +1,5 @@
 /* args.h: argument parsing and database helpers shared by billingctl's
- * time, engagement, invoice and report commands: strict parsing of ids,
+ * commands: the one option-table parser (args_parse), strict parsing of ids,
  * cents and dates (anything malformed is a usage error, exit 2), a database
  * connection from DATABASE_URL, and mapping a refused transaction to exit 1. */
 #ifndef BILLINGCTL_ARGS_H
@@ -28,6 +28,37 @@ int args_usage(const char *usage, const char *fmt, ...) __attribute__((format(pr
  * into *value, advances *i and returns 1; returns -1 when the value is
  * missing; 0 when argv[*i] is not name. */
 int args_opt(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* One entry of a command's option table: "--name VALUE" stores the value
+ * into *value (the last one given wins); a flag ("--send", value NULL)
+ * sets *flag to true. */
+typedef struct {
+    const char *name;
+    const char **value;
+    bool *flag;
+} args_option;
+
+/* Called by args_parse_each with every argument that is not an option of
+ * the table, in order; returns 0 or the exit status that stops parsing
+ * (after printing, e.g. with args_usage). */
+typedef int (*args_each_fn)(const char *arg, const char *usage, void *ctx);
+
+/* Parses argv[1..argc-1] against opts[0..n-1]. At most one positional
+ * argument, not starting with '-', goes to *positional (which must be NULL
+ * on entry; positional NULL: none allowed). Prints "<option> needs a value"
+ * or "unexpected argument '<arg>'" with the usage and returns CLI_USAGE;
+ * returns 0 when all is well. */
+int args_parse(int argc, char **argv, const char *usage, const args_option *opts, size_t n,
+               const char **positional);
+
+/* As args_parse, but every argument that is not an option goes to
+ * each(arg, usage, ctx) (a list of positionals, checked as they come);
+ * its non-zero result is returned at once. */
+int args_parse_each(int argc, char **argv, const char *usage, const args_option *opts, size_t n,
+                    args_each_fn each, void *ctx);
+
+/* The number of entries of an option table. */
+#define ARGS_N(opts) (sizeof(opts) / sizeof((opts)[0]))
 
 /* Connects to DATABASE_URL (exit 2 when unset). NULL after printing the
  * reason when it cannot connect. */

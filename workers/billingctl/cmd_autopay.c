@@ -22,17 +22,9 @@ static db_status resume_tx(db_conn *c, void *varg, char *err, size_t errlen)
 int cmd_autopay_resume(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *by = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--by", &by);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (argv[i][0] != '-' && inv == NULL)
-            inv = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
+        return CLI_USAGE;
     resume_arg a = {.by = by};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");

@@ -46,23 +46,14 @@ int credit_cli_parse_add(int argc, char **argv, const char *usage, credit_add_pa
 {
     const char *client = NULL, *amount = NULL, *source = NULL, *desc = NULL, *reason = NULL,
                *approver = NULL, *by = NULL, *expires = NULL, *src_inv = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--client", &client)) ||
-            (g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
-            (g = args_opt(argc, argv, &i, "--source", &source)) ||
-            (g = args_opt(argc, argv, &i, "--description", &desc)) ||
-            (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
-            (g = args_opt(argc, argv, &i, "--approved-by", &approver)) ||
-            (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
-            (g = args_opt(argc, argv, &i, "--expires", &expires)) ||
-            (g = args_opt(argc, argv, &i, "--source-invoice", &src_inv))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--client", &client, NULL},         {"--amount-cents", &amount, NULL},
+        {"--source", &source, NULL},         {"--description", &desc, NULL},
+        {"--reason", &reason, NULL},         {"--approved-by", &approver, NULL},
+        {"--created-by", &by, NULL},         {"--expires", &expires, NULL},
+        {"--source-invoice", &src_inv, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     *p = (credit_add_params){0};
     if (client == NULL || !args_parse_id(client, &p->client_id))
         return args_usage(usage, "--client N (a positive integer) is required");
@@ -142,18 +133,12 @@ int credit_cli_parse_apply(int argc, char **argv, const char *usage, int64_t *in
                            int64_t *max_cents, civil_date *on, const char **by_out)
 {
     const char *inv = NULL, *amount = NULL, *by = NULL, *date = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--invoice", &inv)) ||
-            (g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
-            (g = args_opt(argc, argv, &i, "--created-by", &by)) ||
-            (g = args_opt(argc, argv, &i, "--date", &date))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--invoice", &inv, NULL},
+                                {"--amount-cents", &amount, NULL},
+                                {"--created-by", &by, NULL},
+                                {"--date", &date, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     *invoice_id = 0;
     *max_cents = 0;
     if (inv == NULL || !args_parse_id(inv, invoice_id))
@@ -215,15 +200,9 @@ int cmd_credit_balance(int argc, char **argv, const cli_opts *o, const char *usa
 {
     bool json = o->json;
     const char *client = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--client", &client))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--client", &client, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     balance_arg a = {0};
     if (client == NULL || !args_parse_id(client, &a.client_id))
         return args_usage(usage, "--client N (a positive integer) is required");
@@ -256,16 +235,9 @@ int cmd_credit_expire(int argc, char **argv, const cli_opts *o, const char *usag
 {
     bool json = o->json;
     const char *date = NULL, *firm = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--date", &date)) ||
-            (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--date", &date, NULL}, {"--firm-id", &firm, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     expire_arg a = {.as_of = date_today_utc()};
     if (date != NULL && !date_parse(date, &a.as_of))
         return args_usage(usage, "--date must be a date YYYY-MM-DD");

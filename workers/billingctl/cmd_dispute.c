@@ -72,19 +72,9 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *u
 {
     bool json = o->json;
     const char *target = NULL, *file = NULL, *by = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--file", &file)) ||
-            (g = args_opt(argc, argv, &i, "--by", &by))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        if (argv[i][0] != '-' && target == NULL)
-            target = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--file", &file, NULL}, {"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &target) != 0)
+        return CLI_USAGE;
     dispute_evidence a = {0};
     if (target == NULL)
         return args_usage(usage, "DISPUTE (a dispute id or a dp_ id) is required");

@@ -153,23 +153,13 @@ static int parse_statement(int argc, char **argv, const char *usage, statement_a
 {
     const char *client = NULL, *date = NULL, *from = NULL;
     memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--client", &client);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--date", &date);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--from", &from);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "-o", &a->out);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (strcmp(argv[i], "--send") == 0)
-            a->send = true;
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--client", &client, NULL},
+                                {"--date", &date, NULL},
+                                {"--from", &from, NULL},
+                                {"-o", &a->out, NULL},
+                                {"--send", NULL, &a->send}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     if (client == NULL || !args_parse_id(client, &a->client_id))
         return args_usage(usage, "--client N (a positive integer) is required");
     if (a->out == NULL || a->out[0] == '\0')
@@ -322,17 +312,10 @@ static void print_row(const json_t *n)
 int cmd_notifications_list(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *client = NULL, *status = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--invoice", &inv);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--client", &client);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--status", &status);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g == 0)
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--invoice", &inv, NULL}, {"--client", &client, NULL}, {"--status", &status, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     int64_t v;
     if ((inv && !args_parse_id(inv, &v)) || (client && !args_parse_id(client, &v)))
         return args_usage(usage, "--invoice and --client take a positive integer");

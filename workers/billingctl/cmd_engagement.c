@@ -12,29 +12,30 @@
 #include "cli.h"
 #include "ledgerline/engagement_renew.h"
 
+/* args_parse_each's positional: the ENGAGEMENT_ID, once. */
+static int renew_id(const char *arg, const char *usage, void *ctx)
+{
+    int64_t *id = ctx;
+    if (*id != 0 || arg[0] == '-')
+        return args_usage(usage, "unexpected argument '%s'", arg);
+    if (!args_parse_id(arg, id))
+        return args_usage(usage, "'%s' is not an engagement id", arg);
+    return 0;
+}
+
 int cmd_engagement_renew(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     engagement_renewal a = {0};
     const char *start = NULL, *end = NULL, *fee = NULL, *rate = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--start", &start)) ||
-            (g = args_opt(argc, argv, &i, "--end", &end)) ||
-            (g = args_opt(argc, argv, &i, "--package-fee-cents", &fee)) ||
-            (g = args_opt(argc, argv, &i, "--hourly-rate-cents", &rate)) ||
-            (g = args_opt(argc, argv, &i, "--by", &a.by))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        if (a.id == 0 && argv[i][0] != '-') {
-            if (!args_parse_id(argv[i], &a.id))
-                return args_usage(usage, "'%s' is not an engagement id", argv[i]);
-        } else {
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-        }
-    }
+    const args_option opts[] = {{"--start", &start, NULL},
+                                {"--end", &end, NULL},
+                                {"--package-fee-cents", &fee, NULL},
+                                {"--hourly-rate-cents", &rate, NULL},
+                                {"--by", &a.by, NULL}};
+    int rc = args_parse_each(argc, argv, usage, opts, ARGS_N(opts), renew_id, &a.id);
+    if (rc != 0)
+        return rc;
     if (a.id == 0)
         return args_usage(usage, "give the ENGAGEMENT_ID to renew");
     if (start && !(a.has_start = date_parse(start, &a.start)))

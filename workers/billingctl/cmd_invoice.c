@@ -250,19 +250,22 @@ static void print_table(const char *text)
     json_decref(root);
 }
 
+/* args_parse_each's positional: the INVOICE_ID, once. */
+static int show_id(const char *arg, const char *usage, void *ctx)
+{
+    int64_t *id = ctx;
+    if (*id == 0 && args_parse_id(arg, id))
+        return 0;
+    return args_usage(usage, "unexpected argument '%s' (INVOICE_ID is a positive integer)", arg);
+}
+
 int cmd_invoice_show(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     int64_t id = 0;
-    for (int i = 1; i < argc; i++) {
-        if (id == 0 && args_parse_id(argv[i], &id))
-            continue;
-        else
-            return args_usage(usage,
-                              "unexpected argument '%s' (INVOICE_ID is a positive "
-                              "integer)",
-                              argv[i]);
-    }
+    int rc = args_parse_each(argc, argv, usage, NULL, 0, show_id, &id);
+    if (rc != 0)
+        return rc;
     if (id == 0)
         return args_usage(usage, "give the INVOICE_ID");
     db_conn *c = args_connect();

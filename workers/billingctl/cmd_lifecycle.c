@@ -41,30 +41,16 @@ int cmd_firm_settings(int argc, char **argv, const cli_opts *o, const char *usag
 {
     lifecycle_settings s = {.review_before_issue = -1, .reminders_enabled = -1};
     const char *firm = NULL, *review = NULL, *reminders = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = 0;
-        struct {
-            const char *name;
-            const char **dst;
-        } opts[] = {{"--review-before-issue", &review},
-                    {"--number-prefix", &s.number_prefix},
-                    {"--legal-name", &s.legal_name},
-                    {"--address", &s.address},
-                    {"--tax-id", &s.tax_id},
-                    {"--payment-instructions", &s.payment_instructions},
-                    {"--reminder-days", &s.reminder_days},
-                    {"--reminders", &reminders}};
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && g == 0; k++)
-            g = args_opt(argc, argv, &i, opts[k].name, opts[k].dst);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (argv[i][0] != '-' && firm == NULL)
-            firm = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--review-before-issue", &review, NULL},
+                                {"--number-prefix", &s.number_prefix, NULL},
+                                {"--legal-name", &s.legal_name, NULL},
+                                {"--address", &s.address, NULL},
+                                {"--tax-id", &s.tax_id, NULL},
+                                {"--payment-instructions", &s.payment_instructions, NULL},
+                                {"--reminder-days", &s.reminder_days, NULL},
+                                {"--reminders", &reminders, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &firm) != 0)
+        return CLI_USAGE;
     if (firm == NULL || !args_parse_id(firm, &s.firm_id))
         return args_usage(usage, "FIRM_ID (a positive integer) is required");
     s.review_before_issue = on_off(review);
@@ -124,19 +110,9 @@ static bool by_valid(const char *by)
 int cmd_invoice_issue(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *date = NULL, *by = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--date", &date);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--by", &by);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (argv[i][0] != '-' && inv == NULL)
-            inv = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--date", &date, NULL}, {"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
+        return CLI_USAGE;
     issue_arg a = {.by = by, .on = date_today_utc()};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");
@@ -174,25 +150,13 @@ static db_status adjust_tx(db_conn *c, void *varg, char *err, size_t errlen)
 int cmd_invoice_adjust(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *line = NULL, *qty = NULL, *amt = NULL, *reason = NULL, *by = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--line", &line);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--quantity", &qty);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--amount-cents", &amt);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--reason", &reason);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--by", &by);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (argv[i][0] != '-' && inv == NULL)
-            inv = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--line", &line, NULL},
+                                {"--quantity", &qty, NULL},
+                                {"--amount-cents", &amt, NULL},
+                                {"--reason", &reason, NULL},
+                                {"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
+        return CLI_USAGE;
     adjust_arg a = {.quantity = qty, .reason = reason, .by = by, .amount = -1};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");
@@ -242,19 +206,9 @@ static db_status void_tx(db_conn *c, void *varg, char *err, size_t errlen)
 int cmd_invoice_void(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     const char *inv = NULL, *reason = NULL, *by = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--reason", &reason);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--by", &by);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g > 0)
-            continue;
-        if (argv[i][0] != '-' && inv == NULL)
-            inv = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--reason", &reason, NULL}, {"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
+        return CLI_USAGE;
     void_arg a = {.reason = reason, .by = by};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");

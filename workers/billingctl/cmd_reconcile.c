@@ -51,17 +51,10 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *from = NULL, *to = NULL, *firm = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--from", &from)) ||
-            (g = args_opt(argc, argv, &i, "--to", &to)) ||
-            (g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--from", &from, NULL}, {"--to", &to, NULL}, {"--firm-id", &firm, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     civil_date df, dt;
     int64_t firm_id = 0;
     if (from == NULL || !date_parse(from, &df) || to == NULL || !date_parse(to, &dt))

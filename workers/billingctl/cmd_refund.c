@@ -55,20 +55,10 @@ int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
     bool json = o->json;
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL;
     /* argv[0] is "refund" (a one-word command: main.c passes it as the verb). */
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--amount-cents", &amount)) ||
-            (g = args_opt(argc, argv, &i, "--reason", &reason)) ||
-            (g = args_opt(argc, argv, &i, "--by", &by))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        if (argv[i][0] != '-' && inv == NULL)
-            inv = argv[i];
-        else
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--amount-cents", &amount, NULL}, {"--reason", &reason, NULL}, {"--by", &by, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
+        return CLI_USAGE;
     refund_arg a = {0};
     if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");

@@ -61,17 +61,10 @@ int cmd_report_revenue(int argc, char **argv, const cli_opts *o, const char *usa
     bool json = o->json;
     revenue_arg a = {0};
     const char *firm = NULL, *from = NULL, *to = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
-            (g = args_opt(argc, argv, &i, "--from", &from)) ||
-            (g = args_opt(argc, argv, &i, "--to", &to))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--firm-id", &firm, NULL}, {"--from", &from, NULL}, {"--to", &to, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     civil_date f, t;
     if (firm == NULL || !args_parse_id(firm, &a.firm))
         return args_usage(usage, "--firm-id N (a positive integer) is required");

@@ -66,16 +66,9 @@ int cmd_report_credits(int argc, char **argv, const cli_opts *o, const char *usa
     bool json = o->json;
     credits_arg a = {0};
     const char *firm = NULL, *date = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
-            (g = args_opt(argc, argv, &i, "--date", &date))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--firm-id", &firm, NULL}, {"--date", &date, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     if (firm == NULL || !args_parse_id(firm, &a.firm))
         return args_usage(usage, "--firm-id N (a positive integer) is required");
     civil_date d = date_today_utc();

@@ -65,15 +65,9 @@ int cmd_report_disputes(int argc, char **argv, const cli_opts *o, const char *us
 {
     bool json = o->json;
     const char *firm = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--firm-id", &firm, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     report_disputes_arg a = {0};
     if (firm == NULL || !args_parse_id(firm, &a.firm))
         return args_usage(usage, "--firm-id N (a positive integer) is required");

@@ -17,17 +17,10 @@ int cmd_report_failures(int argc, char **argv, const cli_opts *o, const char *us
 {
     const char *firm = NULL, *from = NULL, *to = NULL;
     bool json = o->json; /* --json before the command or among its options */
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
-            (g = args_opt(argc, argv, &i, "--from", &from)) ||
-            (g = args_opt(argc, argv, &i, "--to", &to))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {
+        {"--firm-id", &firm, NULL}, {"--from", &from, NULL}, {"--to", &to, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     int64_t firm_id;
     civil_date f, t;
     if (firm == NULL || !args_parse_id(firm, &firm_id))

@@ -46,15 +46,9 @@ static int report_run(int argc, char **argv, const cli_opts *o, const char *usag
                       const report_kind *k)
 {
     const char *firm = NULL, *date = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g = args_opt(argc, argv, &i, "--firm-id", &firm);
-        if (g == 0)
-            g = args_opt(argc, argv, &i, "--date", &date);
-        if (g < 0)
-            return args_usage(usage, "%s needs a value", argv[i]);
-        if (g == 0)
-            return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--firm-id", &firm, NULL}, {"--date", &date, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     int64_t firm_id;
     civil_date d = date_today_utc();
     if (firm == NULL || !args_parse_id(firm, &firm_id))

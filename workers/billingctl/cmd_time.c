@@ -15,28 +15,40 @@
 
 #define TIME_MAX_IDS 1000
 
+/* The entry ids as a PostgreSQL array literal ("{1,2,3}"). */
+typedef struct {
+    char ids[TIME_MAX_IDS * 21 + 3];
+    size_t len;
+    int n;
+} time_ids;
+
+/* args_parse_each's positional: one ENTRY_ID more. */
+static int time_add_id(const char *arg, const char *usage, void *ctx)
+{
+    time_ids *t = ctx;
+    int64_t id;
+    if (!args_parse_id(arg, &id))
+        return args_usage(usage, "'%s' is not a time entry id (a positive integer)", arg);
+    if (t->n == TIME_MAX_IDS)
+        return args_usage(usage, "at most %d entries at once", TIME_MAX_IDS);
+    t->len += (size_t)snprintf(t->ids + t->len, sizeof t->ids - t->len, "%s%lld", t->n ? "," : "",
+                               (long long)id);
+    t->n++;
+    return 0;
+}
+
 static int time_cmd(int argc, char **argv, const cli_opts *o, const char *usage, bool approve)
 {
     bool json = o->json;
     const char *by = NULL;
-    char ids[TIME_MAX_IDS * 21 + 3];
-    size_t len = 0;
-    int n = 0;
-    ids[len++] = '{';
-    for (int i = 1; i < argc; i++) {
-        int got = args_opt(argc, argv, &i, "--by", &by);
-        if (got < 0)
-            return args_usage(usage, "--by needs a value");
-        if (got > 0)
-            continue;
-        int64_t id;
-        if (!args_parse_id(argv[i], &id))
-            return args_usage(usage, "'%s' is not a time entry id (a positive integer)", argv[i]);
-        if (n == TIME_MAX_IDS)
-            return args_usage(usage, "at most %d entries at once", TIME_MAX_IDS);
-        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", n ? "," : "", (long long)id);
-        n++;
-    }
+    time_ids t = {.ids = "{", .len = 1};
+    const args_option opts[] = {{"--by", &by, NULL}};
+    int rc = args_parse_each(argc, argv, usage, opts, ARGS_N(opts), time_add_id, &t);
+    if (rc != 0)
+        return rc;
+    char *ids = t.ids;
+    size_t len = t.len;
+    int n = t.n;
     ids[len++] = '}';
     ids[len] = '\0';
     if (n == 0)

@@ -40,16 +40,9 @@ int cmd_verify(int argc, char **argv, const cli_opts *o, const char *usage)
 {
     bool json = o->json;
     const char *firm = NULL, *limit = NULL;
-    for (int i = 1; i < argc; i++) {
-        int g;
-        if ((g = args_opt(argc, argv, &i, "--firm-id", &firm)) ||
-            (g = args_opt(argc, argv, &i, "--limit", &limit))) {
-            if (g < 0)
-                return args_usage(usage, "%s needs a value", argv[i]);
-            continue;
-        }
-        return args_usage(usage, "unexpected argument '%s'", argv[i]);
-    }
+    const args_option opts[] = {{"--firm-id", &firm, NULL}, {"--limit", &limit, NULL}};
+    if (args_parse(argc, argv, usage, opts, ARGS_N(opts), NULL) != 0)
+        return CLI_USAGE;
     int64_t firm_id = 0, cap = 1000;
     if (firm != NULL && !args_parse_id(firm, &firm_id))
         return args_usage(usage, "--firm-id must be a positive integer");
