@@ -147,9 +147,7 @@ static enum MHD_Result worker_http_handler(void *cls, struct MHD_Connection *c, 
     return worker_http_metrics(c, h);
 }
 
-static void worker_http_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-static void worker_http_mhd_log(void *cls, const char *fmt, va_list ap)
+void worker_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char buf[512];

@@ -21,6 +21,7 @@
 #ifndef LEDGERLINE_WORKER_HTTP_H
 #define LEDGERLINE_WORKER_HTTP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +40,11 @@ struct MHD_Connection;
  * Returns libmicrohttpd's MHD_YES / MHD_NO. */
 int worker_http_respond(struct MHD_Connection *c, unsigned code, const char *ctype,
                         const void *body, size_t len, const char *allow);
+
+/* libmicrohttpd's error log (MHD_OPTION_EXTERNAL_LOGGER) as a JSON warning
+ * line, for every listener (here and in the ingester). */
+void worker_http_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Readiness check: true when the process can do its work. Called from the
  * HTTP thread; NULL means always ready. */

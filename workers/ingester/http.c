@@ -618,19 +618,6 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void http_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-static void http_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    log_msg(LL_LOG_WARN, "libmicrohttpd", "detail", buf, NULL);
-}
-
 /* Address resolution is shared with the workers' listener (worker_http.c). */
 static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char *err,
                         size_t errlen)
@@ -695,12 +682,12 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         {MHD_OPTION_END, 0, NULL}};
     h->d = MHD_start_daemon(
         flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l, MHD_OPTION_EXTERNAL_LOGGER,
-        http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_ARRAY,
-        pool, MHD_OPTION_CONNECTION_LIMIT, ing->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        ing->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
-        deadlines_notify, (void *)h->dl, MHD_OPTION_END);
+        worker_http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        ing->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
+        (void *)h, MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (void *)h->dl, MHD_OPTION_END);
     if (h->d == NULL) {
         ll_failf(err, errlen, "could not listen on %s:%d: the address is in use or not permitted",
                  ing->host[0] ? ing->host : "0.0.0.0", ing->port);
@@ -714,7 +701,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         /* /healthz, /readyz, /metrics for probes and scrapers: one thread. */
         h->admin_d = MHD_start_daemon(
             flags, (uint16_t)ing->admin_port, NULL, NULL, http_handler, &h->admin_l,
-            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR,
+            MHD_OPTION_EXTERNAL_LOGGER, worker_http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *)&admin_sa, MHD_OPTION_CONNECTION_LIMIT, HTTP_ADMIN_MAX_CONNECTIONS,
             MHD_OPTION_CONNECTION_TIMEOUT, ing->connection_timeout_s,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
