@@ -148,6 +148,15 @@ END $$;
 -- same answer may have given the invoice its money back in full (model
 -- finding 5): then it is paid again. Audit invoice_refunded; event
 -- invoice.refunded, the n-th change of the invoice keyed :n.
+-- What an invoice's own money says its status is after a refund: refunded
+-- when none is left, paid when nothing is due, else partial (rule 7); for
+-- its status, or the one a dispute will restore.
+CREATE FUNCTION billing.refund_status_of_money(p_total bigint, p_paid bigint, p_credited bigint)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN p_paid = 0 THEN 'refunded'
+            WHEN billing.balance_due(p_total, p_paid, p_credited) = 0 THEN 'paid'
+            ELSE 'partial' END;
+
 CREATE FUNCTION billing.invoice_refunded(p_invoice_id bigint, p_change bigint,
                                          p_own_money boolean, p_charge text,
                                          p_refund_ids jsonb, p_paid_before bigint,
@@ -165,16 +174,11 @@ BEGIN
        SET refunded_cents = i.refunded_cents + p_change,
            status = CASE WHEN NOT p_own_money OR i.status IN ('disputed', 'charged_back')
                          THEN i.status
-                         WHEN i.amount_paid_cents = 0 THEN 'refunded'
-                         WHEN billing.balance_due(i.total_cents, i.amount_paid_cents,
-                                                  i.credited_cents) = 0 THEN 'paid'
-                         ELSE 'partial' END,
+                         ELSE billing.refund_status_of_money(i.total_cents, i.amount_paid_cents,
+                                                             i.credited_cents) END,
            status_before_dispute = CASE WHEN p_own_money AND i.status = 'disputed'
-                                        THEN CASE WHEN i.amount_paid_cents = 0 THEN 'refunded'
-                                                  WHEN billing.balance_due(i.total_cents,
-                                                           i.amount_paid_cents,
-                                                           i.credited_cents) = 0 THEN 'paid'
-                                                  ELSE 'partial' END
+                                        THEN billing.refund_status_of_money(i.total_cents,
+                                                 i.amount_paid_cents, i.credited_cents)
                                         ELSE i.status_before_dispute END
      WHERE i.id = p_invoice_id
     RETURNING i.status, i.refunded_cents, i.amount_paid_cents, i.firm_id
