@@ -108,6 +108,15 @@ static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, siz
     int64_t received = stripe_json_i64(o, "amount_received", 0);
     if (id == NULL || status == NULL)
         return DB_OK;
+    const char *firm = stripe_json_str(o, "metadata.firm_id");
+    /* One firm's reconcile walks every firm's PaymentIntents (one Stripe
+     * account serves them all): one made for another firm, by its
+     * metadata, is that firm's to compare, and costs no query here. It is
+     * not marked seen, so if the books hold it as this firm's all the same,
+     * the books side reads it by id and compares it. */
+    if (listed && r->firm_id > 0 && firm != NULL && stripe_event_decimal_id(firm) &&
+        strtoll(firm, NULL, 10) != r->firm_id)
+        return DB_OK;
     if (listed)
         json_object_set_new(r->seen, id, json_true());
     recon_books pay, owner;
@@ -116,7 +125,6 @@ static db_status recon_pi(recon *r, const json_t *o, bool listed, char *err, siz
     if (st != DB_OK)
         return st;
     owner = pay;
-    const char *firm = stripe_json_str(o, "metadata.firm_id");
     if (!owner.found && firm != NULL && stripe_event_decimal_id(firm)) {
         const char *pf[] = {firm, stripe_json_str(o, "metadata.invoice_id")
                                       ? stripe_json_str(o, "metadata.invoice_id")

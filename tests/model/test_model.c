@@ -80,23 +80,42 @@ static void test_model(void **state)
     int64_t only = getenv("LL_MODEL_ONLY") && getenv("LL_MODEL_ONLY")[0]
                        ? (int64_t)env_u64("LL_MODEL_ONLY", 0)
                        : -1;
+    int shard = 0, shards = 1;
+    const char *sh = getenv("LL_MODEL_SHARD");
+    if (sh != NULL && sh[0] != '\0' &&
+        (sscanf(sh, "%d/%d", &shard, &shards) != 2 || shards < 1 || shard < 0 || shard >= shards)) {
+        fprintf(stderr, "model: LL_MODEL_SHARD must be K/N with 0 <= K < N (got '%s')\n", sh);
+        exit(2);
+    }
     env.run_seed = seed;
     env.kills = env_u64("LL_MODEL_KILLS", 1) != 0;
     if (per_batch < 1 || per_batch > MODEL_MAX_BATCH) {
         fprintf(stderr, "model: LL_MODEL_BATCH must be 1 .. %d\n", MODEL_MAX_BATCH);
         exit(2);
     }
-    printf("model: seed %llu, %lld histories in batches of %lld%s\n", (unsigned long long)seed,
+    printf("model: seed %llu, %lld histories in batches of %lld%s", (unsigned long long)seed,
            (long long)histories, (long long)per_batch, only >= 0 ? " (one replayed)" : "");
+    if (shards > 1 && only < 0)
+        printf(", this process runs batch k where k %% %d = %d", shards, shard);
+    printf("\n");
     fflush(stdout);
     model_env_start(&env);
     double t0 = now_s();
-    int64_t failed = 0, planned = only >= 0 ? 1 : histories;
+    int64_t failed = 0, planned = 0;
     int64_t first_batch = only >= 0 ? only / per_batch : 0;
     int64_t last_batch = only >= 0 ? first_batch : (histories + per_batch - 1) / per_batch - 1;
     static model_history hist[MODEL_MAX_BATCH];
     static model_history *ptrs[MODEL_MAX_BATCH];
     for (int64_t bi = first_batch; bi <= last_batch; bi++) {
+        if (only < 0 && bi % shards != shard)
+            continue;
+        planned += only >= 0                           ? 1
+                   : (bi + 1) * per_batch <= histories ? per_batch
+                                                       : histories - bi * per_batch;
+    }
+    for (int64_t bi = first_batch; bi <= last_batch; bi++) {
+        if (only < 0 && bi % shards != shard)
+            continue;
         model_batch b = {.env = &env, .index = (int)bi};
         b.rng.s = model_batch_seed(seed, (uint64_t)bi);
         for (int64_t k = bi * per_batch; k < (bi + 1) * per_batch && k < histories; k++) {

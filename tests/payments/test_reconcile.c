@@ -128,6 +128,32 @@ static void test_books_agree(void **state)
     json_decref(j);
 }
 
+/* One firm's reconcile skips another firm's PaymentIntents by their
+ * metadata without a query; one the books hold as this firm's all the same
+ * (metadata naming firm A, the payment on firm B's invoice) is still
+ * compared, by id, from the books' side: B's reconcile reports it. */
+static void test_other_firms_intent_held_here_is_compared(void **state)
+{
+    (void)state;
+    int64_t a = dbtest_firm(H.pg), b = dbtest_firm(H.pg);
+    int64_t ca = payh_client(&H, a, "pm_card_visa", false);
+    int64_t cb = payh_client(&H, b, "pm_card_visa", false);
+    int64_t ia = payh_invoice(&H, a, ca, 1000, "2026-12-01", "2026-12-31", "on_issue");
+    int64_t ib = payh_invoice(&H, b, cb, 1000, "2026-12-01", "2026-12-31", "on_issue");
+    char pi[64], ch[64];
+    payh_foreign_pi(&H, a, ia, 800, "pm_card_visa", pi, ch); /* metadata: firm a, invoice ia */
+    payh_pay_books(ib, pi, ch, 750, "usd");                  /* the books: firm b's invoice */
+    int rc;
+    json_t *j = reconcile(b, &rc);
+    assert_int_equal(rc, 1);
+    json_t *d = difference(j, "amount_differs", pi);
+    assert_non_null(d);
+    assert_int_equal(jint(d, "firm_id"), b);
+    assert_int_equal(jint(d, "books_amount"), 750);
+    assert_int_equal(jint(d, "stripe_amount"), 800);
+    json_decref(j);
+}
+
 static void test_each_difference_reported(void **state)
 {
     (void)state;
@@ -316,6 +342,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_books_agree),
         cmocka_unit_test(test_each_difference_reported),
+        cmocka_unit_test(test_other_firms_intent_held_here_is_compared),
         cmocka_unit_test(test_failed_refund_still_counted_is_a_status_difference),
         cmocka_unit_test(test_credit_note_refund_reconciled),
     };
