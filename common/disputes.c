@@ -9,6 +9,7 @@
 #include "ledgerline/invoice_transitions.h"
 #include "ledgerline/vocab.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/query_text.h"
 #include "ledgerline/text.h"
 
 #include <stdarg.h>
@@ -20,19 +21,8 @@
 
 #define DI64(v) db_i64((v), (char[24]){0}, 24)
 
-/* Runs sql and returns the first column of the first row as int64 in *out
- * (0 when no row). */
-static db_status disputes_q64(db_conn *c, const char *sql, int n, const char *const *p,
-                              int64_t *out, char *err, size_t errlen)
-{
-    db_status st;
-    PGresult *r = db_exec(c, sql, n, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *out = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return DB_OK;
-}
+/* The event names an invoice (by its metadata) that its firm does not have. */
+#define INVOICE_OF_FIRM_MISSING "invoice %lld of firm %lld does not exist"
 
 /* ---------------------------------------------------------- status mapping */
 
@@ -214,15 +204,10 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     /* The invoice row lock serialises every event about this invoice
      * (several worker instances, a dispute and a refund at once). */
     const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
-    PGresult *r = db_exec(c, llq_dispute_select_invoices, 2, pi, &st, err, errlen);
+    PGresult *r = db_exec_row(c, llq_dispute_select_invoices, 2, pi, &st, err, errlen,
+                              INVOICE_OF_FIRM_MISSING, (long long)invoice_id, (long long)firm_id);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
-                 (long long)firm_id);
-        return DB_PERMANENT;
-    }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), d->currency) == 0;
     char inv_currency[8];
     ll_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
@@ -267,7 +252,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     out->status = old_status;
     if (!exists) {
         int64_t id = 0;
-        st = disputes_q64(c, llq_dispute_insert_payment_disputes, 14, pv, &id, err, errlen);
+        st = db_query_i64(c, llq_dispute_insert_payment_disputes, 14, pv, NULL, &id, err, errlen);
         if (st != DB_OK)
             return st;
         out->dispute_id = id;
@@ -581,15 +566,10 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     memset(out, 0, sizeof *out);
     db_status st;
     const char *pi[] = {DI64(invoice_id), DI64(firm_id), ch->id, ch->payment_intent};
-    PGresult *r = db_exec(c, llq_dispute_select_payments, 4, pi, &st, err, errlen);
+    PGresult *r = db_exec_row(c, llq_dispute_select_payments, 4, pi, &st, err, errlen,
+                              INVOICE_OF_FIRM_MISSING, (long long)invoice_id, (long long)firm_id);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
-                 (long long)firm_id);
-        return DB_PERMANENT;
-    }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), ch->currency) == 0;
     ll_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
     int64_t paid_before = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
@@ -797,18 +777,8 @@ db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *er
     db_status st = db_require_firm(c, firm_id, err, errlen);
     if (st != DB_OK)
         return st;
-    PGresult *r;
     /* Counts are exact integers; the win rate is won / (won + lost), as an
      * exact fraction and as a whole percentage rounded half up, computed in
-     * integers (no floating point). */
-    r = db_exec(c, llq_dispute_with_payment_disputes, 1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *json_text = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (*json_text == NULL) {
-        ll_failf(err, errlen, "could not read the dispute summary: out of memory");
-        return DB_TRANSIENT;
-    }
-    return DB_OK;
+     * integers (no floating point). The query answers one row. */
+    return query_text(c, llq_dispute_with_payment_disputes, 1, p, json_text, err, errlen);
 }
