@@ -17,7 +17,7 @@ static db_status find_work(db_conn *c, void *varg, char *err, size_t errlen)
     const char *p[] = {a->row_id ? DB_I64(a->row_id) : a->stripe_id};
     PGresult *r =
         db_exec_row(c, a->row_id ? llq_dispute_evidence_by_row : llq_dispute_evidence_by_stripe_id,
-                    1, p, &st, err, errlen, "no such dispute: %s", p[0]);
+                    1, p, &st, err, errlen, "dispute %s does not exist", p[0]);
     if (r == NULL)
         return st;
     a->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

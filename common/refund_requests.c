@@ -27,8 +27,9 @@ static db_status invoice_work(db_conn *c, void *varg, char *err, size_t errlen)
     refund_invoice *o = a->out;
     db_status st;
     const char *p[] = {DB_I64(a->invoice_id)};
-    PGresult *r = db_exec_row(c, llq_refund_invoice, 1, p, &st, err, errlen,
-                              "no such invoice: %lld", (long long)a->invoice_id);
+    PGresult *r =
+        db_exec_row(c, llq_refund_invoice, 1, p, &st, err, errlen,
+                    "cannot refund invoice %lld: it does not exist", (long long)a->invoice_id);
     if (r == NULL)
         return st;
     o->firm_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

@@ -191,7 +191,7 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o, const char 
         stripe_config_from_env(&scfg);
         a.sc = stripe_client_new(&scfg, a.sc_err, sizeof a.sc_err);
     } else {
-        snprintf(a.sc_err, sizeof a.sc_err, "STRIPE_SECRET_KEY is not set");
+        ll_failf(a.sc_err, sizeof a.sc_err, "STRIPE_SECRET_KEY is not set");
     }
     char err[1024];
     db_status st = db_run_tx(c, cn_tx, &a, err, sizeof err);

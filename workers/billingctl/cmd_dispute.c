@@ -115,8 +115,9 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *u
         goto out;
     }
     if (ll_vocab_is(&ll_dispute_statuses, a.status, DISPUTE_STATUS_CLOSED)) {
-        fprintf(stderr, "billingctl: dispute evidence refused: dispute %lld (%s) is closed\n",
-                (long long)a.id, a.dp);
+        ll_failf(err, sizeof err, "cannot submit the evidence of dispute %lld (%s): it is closed",
+                 (long long)a.id, a.dp);
+        args_refused("dispute evidence", err);
         goto out;
     }
     sc = stripe_client_new(&scfg, err, sizeof err);
