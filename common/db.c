@@ -3,6 +3,7 @@
  * connects as (a WARNING for a superuser or the schema owner). */
 #include "ledgerline/db.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,14 +253,45 @@ db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen)
     return DB_PERMANENT;
 }
 
-db_status db_exists(db_conn *c, const char *sql, int nparams, const char *const *params,
-                    bool *found, char *err, size_t errlen)
+db_status db_query_i64(db_conn *c, const char *sql, int nparams, const char *const *params,
+                       bool *found, int64_t *value, char *err, size_t errlen)
 {
     db_status st;
     PGresult *r = db_exec(c, sql, nparams, params, &st, err, errlen);
     if (r == NULL)
         return st;
-    *found = PQntuples(r) > 0;
+    bool row = PQntuples(r) > 0;
+    if (found != NULL)
+        *found = row;
+    if (value != NULL)
+        *value = row && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return DB_OK;
+}
+
+db_status db_exists(db_conn *c, const char *sql, int nparams, const char *const *params,
+                    bool *found, char *err, size_t errlen)
+{
+    return db_query_i64(c, sql, nparams, params, found, NULL, err, errlen);
+}
+
+PGresult *db_exec_row(db_conn *c, const char *sql, int nparams, const char *const *params,
+                      db_status *st, char *err, size_t errlen, const char *fmt, ...)
+{
+    db_status s;
+    PGresult *r = db_exec(c, sql, nparams, params, &s, err, errlen);
+    if (r != NULL && PQntuples(r) == 0) {
+        PQclear(r);
+        r = NULL;
+        s = DB_PERMANENT;
+        char why[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        ll_failf(err, errlen, "%s", why);
+    }
+    if (st != NULL)
+        *st = s;
+    return r;
 }

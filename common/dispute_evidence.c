@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 
 static db_status find_work(db_conn *c, void *varg, char *err, size_t errlen)
@@ -17,15 +16,10 @@ static db_status find_work(db_conn *c, void *varg, char *err, size_t errlen)
     db_status st;
     const char *p[] = {a->row_id ? DB_I64(a->row_id) : a->stripe_id};
     PGresult *r =
-        db_exec(c, a->row_id ? llq_dispute_evidence_by_row : llq_dispute_evidence_by_stripe_id, 1,
-                p, &st, err, errlen);
+        db_exec_row(c, a->row_id ? llq_dispute_evidence_by_row : llq_dispute_evidence_by_stripe_id,
+                    1, p, &st, err, errlen, "dispute %s does not exist", p[0]);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "no such dispute: %s", p[0]);
-        return DB_PERMANENT;
-    }
     a->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     a->firm_id = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     a->invoice_id = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
@@ -45,15 +39,11 @@ static db_status record_work(db_conn *c, void *varg, char *err, size_t errlen)
     dispute_evidence *a = varg;
     db_status st;
     const char *p[] = {DB_I64(a->id)};
-    PGresult *r = db_exec(c, llq_dispute_evidence_record, 1, p, &st, err, errlen);
+    PGresult *r = db_exec_row(c, llq_dispute_evidence_record, 1, p, &st, err, errlen,
+                              "cannot record the evidence of dispute %lld: it no longer exists",
+                              (long long)a->id);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "cannot record the evidence of dispute %lld: it no longer exists",
-                 (long long)a->id);
-        return DB_PERMANENT;
-    }
     a->recorded_now = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     snprintf(a->status, sizeof a->status, "%s", PQgetvalue(r, 0, 1));
     snprintf(a->submitted_at, sizeof a->submitted_at, "%s", PQgetvalue(r, 0, 2));

@@ -9,6 +9,7 @@
 #include "ledgerline/invoice_transitions.h"
 #include "ledgerline/vocab.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/query_text.h"
 #include "ledgerline/text.h"
 
 #include <stdarg.h>
@@ -20,19 +21,8 @@
 
 #define DI64(v) db_i64((v), (char[24]){0}, 24)
 
-/* Runs sql and returns the first column of the first row as int64 in *out
- * (0 when no row). */
-static db_status disputes_q64(db_conn *c, const char *sql, int n, const char *const *p,
-                              int64_t *out, char *err, size_t errlen)
-{
-    db_status st;
-    PGresult *r = db_exec(c, sql, n, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *out = (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return DB_OK;
-}
+/* The event names an invoice (by its metadata) that its firm does not have. */
+#define INVOICE_OF_FIRM_MISSING "invoice %lld of firm %lld does not exist"
 
 /* ---------------------------------------------------------- status mapping */
 
@@ -110,30 +100,36 @@ int dispute_parse(const json_t *o, dispute_info *d, char *err, size_t errlen)
     const char *status = stripe_json_str(o, "status");
     const char *currency = stripe_json_str(o, "currency");
     if (kind == NULL || strcmp(kind, "dispute") != 0)
-        return ll_failf(err, errlen, "data.object is not a dispute (object \"%s\")",
+        return ll_failf(err, errlen,
+                        "cannot read the dispute: data.object is a \"%s\", not a dispute",
                         kind ? kind : "");
     if (id == NULL || strncmp(id, "dp_", 3) != 0 || !ll_copy(d->id, sizeof d->id, id))
-        return ll_failf(err, errlen, "dispute: no valid \"id\" (dp_...)");
+        return ll_failf(err, errlen, "cannot read the dispute: it has no valid \"id\" (dp_...)");
     if (dispute_map_status(status, &d->status, &d->resolution) != 0)
-        return ll_failf(err, errlen, "dispute %s: unknown status \"%s\"", d->id,
+        return ll_failf(err, errlen, "cannot read dispute %s: its status \"%s\" is unknown", d->id,
                         status ? status : "(none)");
     ll_copy(d->stripe_status, sizeof d->stripe_status, status);
     d->amount = stripe_json_i64(o, "amount", -1);
     if (d->amount < 0)
-        return ll_failf(err, errlen, "dispute %s: \"amount\" missing or negative", d->id);
+        return ll_failf(err, errlen,
+                        "cannot read dispute %s: its \"amount\" is missing or negative", d->id);
     if (currency == NULL || strlen(currency) != 3)
-        return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
+        return ll_failf(err, errlen, "cannot read dispute %s: its \"currency\" is not an ISO code",
+                        d->id);
     for (int i = 0; i < 3; i++) {
         char ch = currency[i];
         if (ch >= 'A' && ch <= 'Z')
             ch = (char)(ch - 'A' + 'a');
         if (ch < 'a' || ch > 'z')
-            return ll_failf(err, errlen, "dispute %s: \"currency\" is not an ISO code", d->id);
+            return ll_failf(err, errlen,
+                            "cannot read dispute %s: its \"currency\" is not an ISO code", d->id);
         d->currency[i] = ch;
     }
     if (!ll_copy(d->charge, sizeof d->charge, stripe_json_str(o, "charge")) ||
         !ll_copy(d->payment_intent, sizeof d->payment_intent, stripe_json_str(o, "payment_intent")))
-        return ll_failf(err, errlen, "dispute %s: charge or payment_intent id too long", d->id);
+        return ll_failf(err, errlen,
+                        "cannot read dispute %s: its charge or payment_intent id is too long",
+                        d->id);
     if (!ll_copy(d->reason, sizeof d->reason, stripe_json_str(o, "reason")))
         d->reason[0] = '\0';
     d->created = stripe_json_i64(o, "created", 0);
@@ -214,15 +210,10 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     /* The invoice row lock serialises every event about this invoice
      * (several worker instances, a dispute and a refund at once). */
     const char *pi[] = {DI64(invoice_id), DI64(firm_id)};
-    PGresult *r = db_exec(c, llq_dispute_select_invoices, 2, pi, &st, err, errlen);
+    PGresult *r = db_exec_row(c, llq_dispute_select_invoices, 2, pi, &st, err, errlen,
+                              INVOICE_OF_FIRM_MISSING, (long long)invoice_id, (long long)firm_id);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
-                 (long long)firm_id);
-        return DB_PERMANENT;
-    }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), d->currency) == 0;
     char inv_currency[8];
     ll_copy(inv_currency, sizeof inv_currency, PQgetvalue(r, 0, 0));
@@ -267,7 +258,7 @@ db_status dispute_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const d
     out->status = old_status;
     if (!exists) {
         int64_t id = 0;
-        st = disputes_q64(c, llq_dispute_insert_payment_disputes, 14, pv, &id, err, errlen);
+        st = db_query_i64(c, llq_dispute_insert_payment_disputes, 14, pv, NULL, &id, err, errlen);
         if (st != DB_OK)
             return st;
         out->dispute_id = id;
@@ -367,18 +358,21 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     const char *kind = stripe_json_str(o, "object");
     bool is_refund = kind != NULL && strcmp(kind, "refund") == 0;
     if (kind == NULL || (strcmp(kind, "charge") != 0 && !is_refund))
-        return ll_failf(err, errlen, "data.object is not a charge or a refund (object \"%s\")",
+        return ll_failf(err, errlen,
+                        "cannot read the refund: data.object is a \"%s\", not a charge or a refund",
                         kind ? kind : "");
     /* charge.refunded carries the charge, charge.refund.updated the refund. */
     const char *id = stripe_json_str(o, is_refund ? "charge" : "id");
     if (id == NULL || strncmp(id, "ch_", 3) != 0 || !ll_copy(ch->id, sizeof ch->id, id))
-        return ll_failf(err, errlen, "%s: no valid charge id (ch_...)",
+        return ll_failf(err, errlen, "cannot read the %s: it has no valid charge id (ch_...)",
                         is_refund ? "refund" : "charge");
     if (!ll_copy(ch->payment_intent, sizeof ch->payment_intent,
                  stripe_json_str(o, "payment_intent")))
-        return ll_failf(err, errlen, "charge %s: payment_intent id too long", ch->id);
+        return ll_failf(err, errlen, "cannot read charge %s: its payment_intent id is too long",
+                        ch->id);
     if (!refund_currency(stripe_json_str(o, "currency"), ch->currency))
-        return ll_failf(err, errlen, "charge %s: \"currency\" is not an ISO code", ch->id);
+        return ll_failf(err, errlen, "cannot read charge %s: its \"currency\" is not an ISO code",
+                        ch->id);
     if (is_refund) {
         ch->amount = ch->amount_refunded = -1; /* the list says what counts */
         return 0;
@@ -387,8 +381,8 @@ int refund_charge_parse(const json_t *o, refund_charge *ch, char *err, size_t er
     ch->amount_refunded = stripe_json_i64(o, "amount_refunded", -1);
     if (ch->amount < 0 || ch->amount_refunded < 0 || ch->amount_refunded > ch->amount)
         return ll_failf(err, errlen,
-                        "charge %s: \"amount\" / \"amount_refunded\" missing or"
-                        " inconsistent",
+                        "cannot read charge %s: its \"amount\" and \"amount_refunded\" are"
+                        " missing or inconsistent",
                         ch->id);
     ch->refunded = json_is_true(stripe_json_get(o, "refunded"));
     return 0;
@@ -400,7 +394,7 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
     const char *kind = stripe_json_str(body, "object");
     const json_t *data = stripe_json_get(body, "data");
     if (kind == NULL || strcmp(kind, "list") != 0 || !json_is_array(data))
-        return ll_failf(err, errlen, "refund list: not a Stripe list object");
+        return ll_failf(err, errlen, "cannot read the refund list: it is not a Stripe list object");
     *has_more = json_is_true(stripe_json_get(body, "has_more"));
     size_t add = json_array_size(data);
     if (add == 0)
@@ -417,13 +411,16 @@ int refund_list_parse(const json_t *body, refund_info **items, size_t *n, bool *
         memset(r, 0, sizeof *r);
         const char *id = stripe_json_str(o, "id");
         if (id == NULL || strncmp(id, "re_", 3) != 0 || !ll_copy(r->id, sizeof r->id, id))
-            return ll_failf(err, errlen, "refund list: an item has no valid id (re_...)");
+            return ll_failf(err, errlen,
+                            "cannot read the refund list: an item has no valid id (re_...)");
         if (!ll_copy(r->charge, sizeof r->charge, stripe_json_str(o, "charge")) ||
             !ll_copy(r->status, sizeof r->status, stripe_json_str(o, "status")))
-            return ll_failf(err, errlen, "refund %s: charge or status too long", r->id);
+            return ll_failf(err, errlen, "cannot read refund %s: its charge or status is too long",
+                            r->id);
         r->amount = stripe_json_i64(o, "amount", -1);
         if (r->amount < 0)
-            return ll_failf(err, errlen, "refund %s: \"amount\" missing or negative", r->id);
+            return ll_failf(err, errlen,
+                            "cannot read refund %s: its \"amount\" is missing or negative", r->id);
         (*n)++;
     }
     return 0;
@@ -455,7 +452,8 @@ db_status refund_list_charge(stripe_client *sc, const char *charge_id, refund_in
             ll_failf(err, errlen, "could not list the refunds of charge %s: %s", charge_id, cerr);
             st = DB_TRANSIENT;
         } else if (call.result.outcome != STRIPE_OK) {
-            ll_failf(err, errlen, "could not list the refunds of charge %s: %s (HTTP %ld): %s",
+            ll_failf(err, errlen,
+                     "could not list the refunds of charge %s: Stripe answered %s (HTTP %ld): %s",
                      charge_id, stripe_outcome_name(call.result.outcome), call.result.http_status,
                      call.result.message);
             /* A charge Stripe does not know will not appear by retrying:
@@ -581,15 +579,10 @@ db_status refund_apply(db_conn *c, int64_t invoice_id, int64_t firm_id, const re
     memset(out, 0, sizeof *out);
     db_status st;
     const char *pi[] = {DI64(invoice_id), DI64(firm_id), ch->id, ch->payment_intent};
-    PGresult *r = db_exec(c, llq_dispute_select_payments, 4, pi, &st, err, errlen);
+    PGresult *r = db_exec_row(c, llq_dispute_select_payments, 4, pi, &st, err, errlen,
+                              INVOICE_OF_FIRM_MISSING, (long long)invoice_id, (long long)firm_id);
     if (r == NULL)
         return st;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        ll_failf(err, errlen, "invoice %lld of firm %lld does not exist", (long long)invoice_id,
-                 (long long)firm_id);
-        return DB_PERMANENT;
-    }
     bool same_currency = strcmp(PQgetvalue(r, 0, 0), ch->currency) == 0;
     ll_copy(out->status, sizeof out->status, PQgetvalue(r, 0, 1));
     int64_t paid_before = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
@@ -718,26 +711,31 @@ bool dispute_evidence_field_known(const char *key)
 int dispute_evidence_validate(const json_t *doc, char *err, size_t errlen)
 {
     if (!json_is_object(doc))
-        return ll_failf(err, errlen, "evidence must be one JSON object");
+        return ll_failf(err, errlen, "cannot use the evidence: it is not one JSON object");
     if (json_object_size(doc) == 0)
-        return ll_failf(err, errlen, "evidence has no fields");
+        return ll_failf(err, errlen, "cannot use the evidence: it has no fields");
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)doc, key, v)
     {
-        if (!dispute_evidence_field_known(key))
-            return ll_failf(err, errlen,
-                            "unknown evidence field \"%s\" (Stripe's fields are"
-                            " customer_name, service_date, receipt, ...; see"
-                            " docs/DISPUTES.md)",
-                            key);
+        if (!dispute_evidence_field_known(key)) {
+            ll_failf(err, errlen, "cannot use the evidence: its field \"%s\" is unknown", key);
+            return ll_hintf(err, errlen,
+                            "Stripe's fields are customer_name, service_date, receipt, ...;"
+                            " docs/DISPUTES.md lists them.");
+        }
         if (!json_is_string(v) || json_string_length(v) == 0)
-            return ll_failf(err, errlen, "evidence field \"%s\" must be a non-empty string", key);
-        if (json_string_length(v) > 20000)
-            return ll_failf(err, errlen, "evidence field \"%s\" is longer than 20000 characters",
+            return ll_failf(err, errlen,
+                            "cannot use the evidence: its field \"%s\" is not a non-empty string",
                             key);
+        if (json_string_length(v) > 20000)
+            return ll_failf(
+                err, errlen,
+                "cannot use the evidence: its field \"%s\" is longer than 20000 characters", key);
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return ll_failf(err, errlen, "evidence field \"%s\" contains a NUL character", key);
+            return ll_failf(err, errlen,
+                            "cannot use the evidence: its field \"%s\" contains a NUL character",
+                            key);
     }
     return 0;
 }
@@ -797,18 +795,8 @@ db_status dispute_report(db_conn *c, int64_t firm_id, char **json_text, char *er
     db_status st = db_require_firm(c, firm_id, err, errlen);
     if (st != DB_OK)
         return st;
-    PGresult *r;
     /* Counts are exact integers; the win rate is won / (won + lost), as an
      * exact fraction and as a whole percentage rounded half up, computed in
-     * integers (no floating point). */
-    r = db_exec(c, llq_dispute_with_payment_disputes, 1, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *json_text = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (*json_text == NULL) {
-        ll_failf(err, errlen, "could not read the dispute summary: out of memory");
-        return DB_TRANSIENT;
-    }
-    return DB_OK;
+     * integers (no floating point). The query answers one row. */
+    return query_text(c, llq_dispute_with_payment_disputes, 1, p, json_text, err, errlen);
 }

@@ -1,8 +1,10 @@
 /* lifecycle.c: the invoice lifecycle's operations (see lifecycle.h): firm
- * settings, issue, adjust, void. Owns their input validation; the rules
- * (legal numbers, immutability of issued invoices, what can be voided) are
- * sql/012 and the operations sql/013's functions, so any writer gets the
- * same answers. */
+ * settings, issue, adjust, void, credit notes. Owns their input validation
+ * and decisions (the settings, a credit note's default mode and its client
+ * credit); the rules (legal numbers, immutability of issued invoices, what
+ * can be voided) are sql/012 and the transitions sql/013's and sql/014's
+ * functions, which common/invoice_transitions.c calls, so any writer gets
+ * the same answers. */
 #include "ledgerline/lifecycle.h"
 
 #include <ctype.h>
@@ -13,12 +15,15 @@
 
 #include "ledgerline/credit.h"
 #include "ledgerline/failf.h"
+#include "ledgerline/invoice_transitions.h"
 #include "ledgerline/queries.h"
+#include "ledgerline/query_text.h"
 #include "ledgerline/text.h"
 
-/* what: the operation refused, as "cannot <what>: ..." says it. */
-static bool who_why_valid(const char *what, const char *reason, const char *by, char *err,
-                          size_t errlen)
+/* what: the operation refused, as "cannot <what>: ..." says it;
+ * with_reason: the operation requires a reason (--reason TEXT). */
+static bool who_why_valid(const char *what, bool with_reason, const char *reason, const char *by,
+                          char *err, size_t errlen)
 {
     if (ll_blank(by) || strlen(by) > LIFECYCLE_NAME_MAX) {
         ll_failf(err, errlen, "cannot %s: --by NAME (1 to %d characters) is required", what,
@@ -28,6 +33,10 @@ static bool who_why_valid(const char *what, const char *reason, const char *by, 
     if (reason != NULL && strlen(reason) > LIFECYCLE_TEXT_MAX) {
         ll_failf(err, errlen, "cannot %s: --reason is longer than %d characters", what,
                  LIFECYCLE_TEXT_MAX);
+        return false;
+    }
+    if (with_reason && ll_blank(reason)) {
+        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
         return false;
     }
     return true;
@@ -126,27 +135,17 @@ db_status lifecycle_firm_settings(db_conn *c, const lifecycle_settings *s, char 
                        s->payment_instructions,
                        s->reminder_days ? days : NULL,
                        tri(s->reminders_enabled)};
-    db_status st;
-    PGresult *r =
-        db_exec(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &st, err, errlen);
-    if (r == NULL)
+    bool found = false;
+    db_status st = db_exists(c, "SELECT 1 FROM billing.firms WHERE id = $1::bigint", 1, p, &found,
+                             err, errlen);
+    if (st != DB_OK)
         return st;
-    int found = PQntuples(r);
-    PQclear(r);
     if (!found) {
         ll_failf(err, errlen, "cannot change the settings of firm %s: it does not exist", firm);
         return DB_PERMANENT;
     }
-    r = db_exec(c, llq_lifecycle_firm_settings, 9, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *json_out = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (*json_out == NULL) {
-        ll_failf(err, errlen, "could not change the firm settings: out of memory");
-        return DB_TRANSIENT;
-    }
-    return DB_OK;
+    /* The upsert answers one row: the settings as they now are. */
+    return query_text(c, llq_lifecycle_firm_settings, 9, p, json_out, err, errlen);
 }
 
 db_status lifecycle_issue(db_conn *c, int64_t invoice_id, civil_date on, const char *by,
@@ -157,22 +156,14 @@ db_status lifecycle_issue(db_conn *c, int64_t invoice_id, civil_date on, const c
     *already = false;
     char what[48];
     snprintf(what, sizeof what, "issue invoice %lld", (long long)invoice_id);
-    if (!who_why_valid(what, NULL, by, err, errlen))
+    if (!who_why_valid(what, false, NULL, by, err, errlen))
         return DB_PERMANENT;
-    char inv[24], day[16];
+    char day[16];
     if (date_format(on, day, sizeof day) == NULL) {
         ll_failf(err, errlen, "cannot %s: the issue date is invalid", what);
         return DB_PERMANENT;
     }
-    const char *p[] = {db_i64(invoice_id, inv, sizeof inv), day, by};
-    db_status st;
-    PGresult *r = db_exec(c, llq_lifecycle_issue, 3, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    snprintf(legal_number, LIFECYCLE_NUMBER_MAX, "%s", PQgetvalue(r, 0, 0));
-    *already = PQgetvalue(r, 0, 1)[0] == 't';
-    PQclear(r);
-    return DB_OK;
+    return itr_issue(c, invoice_id, day, by, legal_number, already, err, errlen);
 }
 
 db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, const char *quantity,
@@ -181,12 +172,8 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
 {
     char what[48];
     snprintf(what, sizeof what, "adjust invoice %lld", (long long)invoice_id);
-    if (!who_why_valid(what, reason, by, err, errlen))
+    if (!who_why_valid(what, true, reason, by, err, errlen))
         return DB_PERMANENT;
-    if (ll_blank(reason)) {
-        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
-        return DB_PERMANENT;
-    }
     if ((quantity == NULL) == (amount_cents < 0)) {
         ll_failf(err, errlen, "cannot %s: give exactly one of --quantity Q and --amount-cents N",
                  what);
@@ -198,21 +185,8 @@ db_status lifecycle_adjust(db_conn *c, int64_t invoice_id, int64_t line_id, cons
                  quantity);
         return DB_PERMANENT;
     }
-    char inv[24], line[24], amt[24];
-    const char *p[] = {db_i64(invoice_id, inv, sizeof inv),
-                       db_i64(line_id, line, sizeof line),
-                       quantity,
-                       amount_cents >= 0 ? db_i64(amount_cents, amt, sizeof amt) : NULL,
-                       reason,
-                       by};
-    db_status st;
-    PGresult *r = db_exec(c, llq_lifecycle_adjust, 6, p, &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *total_out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *amount_out = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    PQclear(r);
-    return DB_OK;
+    return itr_adjust(c, invoice_id, line_id, quantity, amount_cents, reason, by, total_out,
+                      amount_out, err, errlen);
 }
 
 db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, const char *by,
@@ -222,24 +196,9 @@ db_status lifecycle_void(db_conn *c, int64_t invoice_id, const char *reason, con
     *already = false;
     char what[48];
     snprintf(what, sizeof what, "void invoice %lld", (long long)invoice_id);
-    if (!who_why_valid(what, reason, by, err, errlen))
+    if (!who_why_valid(what, true, reason, by, err, errlen))
         return DB_PERMANENT;
-    if (ll_blank(reason)) {
-        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
-        return DB_PERMANENT;
-    }
-    char inv[24];
-    const char *p[] = {db_i64(invoice_id, inv, sizeof inv), reason, by};
-    db_status st;
-    PGresult *r =
-        db_exec(c, "SELECT released, already FROM billing.void_invoice($1::bigint, $2, $3)", 3, p,
-                &st, err, errlen);
-    if (r == NULL)
-        return st;
-    *released = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *already = PQgetvalue(r, 0, 1)[0] == 't';
-    PQclear(r);
-    return DB_OK;
+    return itr_void(c, invoice_id, reason, by, released, already, err, errlen);
 }
 
 db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecycle_credit_note *out,
@@ -248,53 +207,38 @@ db_status lifecycle_credit(db_conn *c, const lifecycle_credit_params *p, lifecyc
     memset(out, 0, sizeof *out);
     char what[64];
     snprintf(what, sizeof what, "create a credit note of invoice %lld", (long long)p->invoice_id);
-    if (!who_why_valid(what, p->reason, p->by, err, errlen))
+    if (!who_why_valid(what, true, p->reason, p->by, err, errlen))
         return DB_PERMANENT;
-    if (ll_blank(p->reason)) {
-        ll_failf(err, errlen, "cannot %s: --reason TEXT is required", what);
-        return DB_PERMANENT;
-    }
     if ((p->lines_json == NULL) == (p->total_cents <= 0)) {
         ll_failf(err, errlen,
                  "cannot %s: give either --amount-cents N or --line LINE_ID:AMOUNT_CENTS", what);
         return DB_PERMANENT;
     }
-    char inv[24], tot[24], day[16];
+    char day[16];
     if (date_format(p->on, day, sizeof day) == NULL) {
         ll_failf(err, errlen, "cannot %s: its date is invalid", what);
         return DB_PERMANENT;
     }
-    db_i64(p->invoice_id, inv, sizeof inv);
+    itr_credit q = {.invoice_id = p->invoice_id,
+                    .total_cents = p->total_cents,
+                    .lines_json = p->lines_json,
+                    .mode = p->mode,
+                    .reason = p->reason,
+                    .by = p->by,
+                    .day = day};
     db_status st;
-    const char *mode = p->mode;
-    if (mode == NULL) {
+    if (q.mode == NULL) {
         /* The default: refund what a Stripe payment paid, else credit. */
-        const char *pm[] = {inv};
+        const char *pm[] = {DB_I64(p->invoice_id)};
         PGresult *r = db_exec(c, llq_lifecycle_credit_mode, 1, pm, &st, err, errlen);
         if (r == NULL)
             return st;
-        mode = PQgetvalue(r, 0, 0)[0] == 't' ? "refund" : "credit";
+        q.mode = PQgetvalue(r, 0, 0)[0] == 't' ? "refund" : "credit";
         PQclear(r);
     }
-    const char *pp[] = {inv,
-                        p->lines_json ? NULL : db_i64(p->total_cents, tot, sizeof tot),
-                        p->lines_json,
-                        mode,
-                        p->reason,
-                        p->by,
-                        day};
-    PGresult *r = db_exec(c, llq_lifecycle_credit_note, 7, pp, &st, err, errlen);
-    if (r == NULL)
+    st = itr_credit_note(c, &q, out, err, errlen);
+    if (st != DB_OK)
         return st;
-    out->credit_note_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    snprintf(out->legal_number, sizeof out->legal_number, "%s", PQgetvalue(r, 0, 1));
-    out->applied_to_due_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    out->refunded_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-    out->credited_cents = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
-    out->firm_id = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
-    out->client_id = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
-    out->already = PQgetvalue(r, 0, 7)[0] == 't';
-    PQclear(r);
     if (out->credited_cents > 0 && !out->already) {
         char desc[LIFECYCLE_NUMBER_MAX + 32];
         snprintf(desc, sizeof desc, "Credit note %s", out->legal_number);

@@ -79,12 +79,23 @@ const char *db_i64(int64_t v, char *buf, size_t bufsz);
 
 const char *db_status_name(db_status s);
 
-/* DB_OK when billing.firms has firm_id, else DB_PERMANENT with "no such
- * firm: N" in err (commands and reports scoped to a firm check it first). */
+/* The first row's first column as an integer: *found (may be NULL) =
+ * whether the query returns a row, *value (may be NULL) = that column (0
+ * when there is no row or it is NULL). */
+db_status db_query_i64(db_conn *c, const char *sql, int nparams, const char *const *params,
+                       bool *found, int64_t *value, char *err, size_t errlen);
 /* *found = whether the query returns a row (e.g. "SELECT 1 FROM ... WHERE
  * id = $1"): the one way to ask "does it exist". */
 db_status db_exists(db_conn *c, const char *sql, int nparams, const char *const *params,
                     bool *found, char *err, size_t errlen);
+/* db_exec for a statement that must answer a row (the object it reads or
+ * locks exists): when it answers none, NULL with *st = DB_PERMANENT and
+ * fmt's message in err (e.g. "invoice %lld does not exist"). */
+PGresult *db_exec_row(db_conn *c, const char *sql, int nparams, const char *const *params,
+                      db_status *st, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+/* DB_OK when billing.firms has firm_id, else DB_PERMANENT with "no such
+ * firm: N" in err (commands and reports scoped to a firm check it first). */
 db_status db_require_firm(db_conn *c, int64_t firm_id, char *err, size_t errlen);
 
 #endif

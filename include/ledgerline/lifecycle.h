@@ -1,10 +1,14 @@
 /* lifecycle.h: the invoice lifecycle a finance team runs (docs/INVOICES.md;
  * CONTRACT "Additions of 2026-12-03 / Invoice lifecycle"): firm settings,
- * issuing a draft with its legal number, adjusting a draft's hourly lines and
- * voiding an unpaid invoice. Each call runs inside the caller's transaction;
- * the rules themselves are the database's (sql/012, sql/013), these
- * functions validate their input and call them. A refusal returns
- * DB_PERMANENT with the database's message (it names its rule). */
+ * issuing a draft with its legal number, adjusting a draft's hourly lines,
+ * voiding an unpaid invoice and credit notes. Each call runs inside the
+ * caller's transaction; the rules themselves are the database's (sql/012,
+ * sql/013, sql/014). These functions validate their input and decide what
+ * is the operator's to decide (settings, a credit note's mode and client
+ * credit); the transitions themselves go through invoice_transitions.h
+ * (itr_issue, itr_adjust, itr_void, itr_credit_note), the one C caller of
+ * them. A refusal returns DB_PERMANENT with the database's message (it
+ * names its rule). */
 #ifndef LEDGERLINE_LIFECYCLE_H
 #define LEDGERLINE_LIFECYCLE_H
 
@@ -14,10 +18,11 @@
 
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
+#include "ledgerline/invoice_transitions.h"
 
-#define LIFECYCLE_NAME_MAX 200  /* --by */
-#define LIFECYCLE_TEXT_MAX 2000 /* --reason, settings texts */
-#define LIFECYCLE_NUMBER_MAX 64 /* a legal number */
+#define LIFECYCLE_NAME_MAX 200              /* --by */
+#define LIFECYCLE_TEXT_MAX 2000             /* --reason, settings texts */
+#define LIFECYCLE_NUMBER_MAX ITR_NUMBER_MAX /* a legal number */
 
 /* `firm settings`: NULL (or -1 for the tri-states) leaves a setting as it is;
  * a firm without a row gets the defaults for what is not given. */
@@ -69,14 +74,11 @@ typedef struct {
     civil_date on;
 } lifecycle_credit_params;
 
-typedef struct {
-    int64_t credit_note_id, firm_id, client_id;
-    char legal_number[LIFECYCLE_NUMBER_MAX];
-    int64_t applied_to_due_cents, refunded_cents, credited_cents;
-    bool already; /* the same note made by an earlier run of the command */
-} lifecycle_credit_note;
+/* The note as billing.create_credit_note answered it (itr_note); already:
+ * the same note made by an earlier run of the command. */
+typedef itr_note lifecycle_credit_note;
 
-/* Writes the note (billing.create_credit_note, sql/014) and, for its
+/* Writes the note (itr_credit_note: billing.create_credit_note, sql/014) and, for its
  * --credit part, the client's credit entry (credit_add, source credit_note,
  * the invoice as its source). The --refund part is the caller's to send to
  * Stripe after commit (refund_targets; idempotency key per note). */

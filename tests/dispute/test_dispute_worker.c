@@ -1045,6 +1045,83 @@ static void test_refund_command(void **state)
     json_decref(ev);
 }
 
+/* A PaymentIntent of `amount` cents at the stand-in (so it knows its
+ * charge), into x. */
+static void standin_payment(int64_t firm, int64_t amount, ids *x)
+{
+    stripe_config cfg = {
+        .secret_key = "sk_test_DisputeTests0123456789", .api_base = standin_url(sd), .max_rps = 25};
+    char err[256];
+    stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
+    assert_non_null(sc);
+    char key[64];
+    snprintf(key, sizeof key, "dsp-test-pi-%ld-%u", (long)getpid(), ++seq);
+    stripe_form *f = stripe_form_payment_intent(amount, "usd", NULL, "pm_card_visa", 1, firm, key);
+    stripe_call call = {
+        .method = "POST", .path = "/v1/payment_intents", .form = f, .idempotency_key = key};
+    assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
+    assert_int_equal(call.result.outcome, STRIPE_OK);
+    snprintf(x->pi, sizeof x->pi, "%s", call.result.object_id);
+    snprintf(x->ch, sizeof x->ch, "%s", call.result.latest_charge);
+    snprintf(x->dp, sizeof x->dp, "dp_unused");
+    stripe_result_free(&call.result);
+    stripe_form_free(f);
+    stripe_client_free(sc);
+}
+
+/* billingctl refund's idempotency keys, byte for byte (the whole invoice:
+ * "full"; an amount: its cents; r<refunded cents> as recorded), and its
+ * refusal of a disputed invoice (common/refund_requests.c). */
+static void test_refund_keys_and_refusal(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(pg);
+    ids x;
+    standin_payment(firm, 2000, &x);
+    int64_t inv = seed_invoice(firm, 2000, 2000, "paid", x.pi, x.ch);
+    const char *pi[] = {I(inv)};
+    char want[256];
+
+    /* an amount: "refund-<invoice>-<pi>-<cents>-r<refunded>" */
+    assert_int_equal(ctl("--json", "refund", I(inv), "--amount-cents", "300", "--reason",
+                         "goodwill", "--by", "ops", NULL),
+                     0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    snprintf(want, sizeof want, "refund-%lld-%s-300-r0", (long long)inv, x.pi);
+    assert_string_equal(json_string_value(json_object_get(j, "idempotency_key")), want);
+    assert_string_equal(json_string_value(json_object_get(j, "currency")), "usd");
+    json_decref(j);
+    snprintf(want, sizeof want, "refund-%lld-%s-300-r0|300|goodwill|usd", (long long)inv, x.pi);
+    assert_string_equal(qt("SELECT metadata->>'idempotency_key' || '|' ||"
+                           " (metadata->>'amount_cents') || '|' || (metadata->>'reason') || '|' ||"
+                           " (metadata->>'currency') FROM billing.audit_events"
+                           " WHERE action = 'refund_requested' AND metadata->>'invoice_id' = $1",
+                           1, pi),
+                        want);
+
+    /* the rest, no amount asked, once 300 is recorded as refunded: "full", r300 */
+    q("UPDATE billing.invoices SET refunded_cents = 300 WHERE id = $1 RETURNING 1", 1, pi);
+    assert_int_equal(ctl("--json", "refund", I(inv), "--reason", "duplicate", "--by", "ops", NULL),
+                     0);
+    j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    snprintf(want, sizeof want, "refund-%lld-%s-full-r300", (long long)inv, x.pi);
+    assert_string_equal(json_string_value(json_object_get(j, "idempotency_key")), want);
+    json_decref(j);
+
+    /* disputed: refused before Stripe is asked, nothing audited */
+    int64_t before = standin_stat(sd, "refunds_created");
+    int64_t d = seed_invoice(firm, 1500, 1500, "disputed", "pi_DisputedNotAsked", NULL);
+    assert_int_equal(ctl("refund", I(d), "--reason", "x", "--by", "ops", NULL), 1);
+    snprintf(want, sizeof want, "cannot refund invoice %lld: it is disputed or charged back",
+             (long long)d);
+    assert_non_null(strstr(errout, want));
+    assert_non_null(strstr(errout, "DETAIL: The invoice is disputed: the card network holds"));
+    assert_int_equal(standin_stat(sd, "refunds_created"), before);
+    assert_int_equal(audit_count(d, "refund_requested"), 0);
+}
+
 static void test_report_disputes(void **state)
 {
     (void)state;
@@ -1165,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_evidence_submission),
         cmocka_unit_test(test_dlq_list_escapes_control_characters),
         cmocka_unit_test(test_refund_command),
+        cmocka_unit_test(test_refund_keys_and_refusal),
         cmocka_unit_test(test_report_disputes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

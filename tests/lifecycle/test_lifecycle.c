@@ -904,6 +904,74 @@ static void test_credit_note_refund_through_stripe(void **state)
     standin_stop(sd);
 }
 
+/* The refund of a credit note, byte for byte as common/refund_requests.c
+ * sends it: the key "credit-note-<note id>-<PaymentIntent>", the amount and
+ * the metadata at Stripe, and the audit that names the note. */
+static void test_credit_note_refund_key(void **state)
+{
+    (void)state;
+    standin *sd = standin_start(NULL);
+    setenv("STRIPE_SECRET_KEY", "sk_test_LifecycleTests00000001", 1);
+    setenv("STRIPE_API_BASE", standin_url(sd), 1);
+    int64_t f = firm_with_prefix("RK");
+    int64_t cl = client_new(f, 1000, false);
+    int64_t e = eng_new(f, cl, "package", "1000", NULL);
+    tick(f, "2026-03-01"); /* 1100 */
+    int64_t inv = q1("SELECT id FROM billing.invoices WHERE engagement_id = $1", e);
+    stripe_config cfg = {
+        .secret_key = "sk_test_LifecycleTests00000001", .api_base = standin_url(sd), .max_rps = 25};
+    char err[256], key[64], pi[STRIPE_ID_MAX];
+    stripe_client *sc = stripe_client_new(&cfg, err, sizeof err);
+    assert_non_null(sc);
+    snprintf(key, sizeof key, "lc-test-pi-key-%ld", (long)getpid());
+    stripe_form *form = stripe_form_payment_intent(1100, "usd", NULL, "pm_card_visa", inv, f, key);
+    stripe_call call = {
+        .method = "POST", .path = "/v1/payment_intents", .form = form, .idempotency_key = key};
+    assert_int_equal(stripe_perform(sc, &call, err, sizeof err), 0);
+    assert_int_equal(call.result.outcome, STRIPE_OK);
+    snprintf(pi, sizeof pi, "%s", call.result.object_id);
+    const char *pp[] = {I(inv), call.result.object_id, call.result.latest_charge};
+    q("UPDATE billing.invoices SET amount_paid_cents = 1100, status = 'paid',"
+      " stripe_payment_intent_id = $2, stripe_charge_id = $3 WHERE id = $1::bigint RETURNING 1",
+      3, pp);
+    stripe_result_free(&call.result);
+    stripe_form_free(form);
+    stripe_client_free(sc);
+
+    assert_int_equal(ctl("--json", "credit-note", "create", "--invoice", I(inv), "--amount-cents",
+                         "330", "--refund", "--reason", "partly refunded", "--by", "fin", NULL),
+                     0);
+    int64_t note = json_int("credit_note_id");
+    assert_int_equal(json_int("refunded_cents"), 330);
+    char want[256];
+    snprintf(want, sizeof want, "credit-note-%lld-%s|330|%lld", (long long)note, pi,
+             (long long)note);
+    const char *pf[] = {I(f)};
+    assert_string_equal(qt("SELECT (metadata->>'idempotency_key') || '|' ||"
+                           " (metadata->>'amount_cents') || '|' || (metadata->>'credit_note_id')"
+                           " FROM billing.audit_events WHERE firm_id = $1"
+                           " AND action = 'refund_requested'",
+                           1, pf),
+                        want);
+    /* a credit note's audit records neither reason nor currency */
+    assert_int_equal(q1("SELECT count(*) FROM billing.audit_events WHERE firm_id = $1"
+                        " AND action = 'refund_requested'"
+                        " AND (metadata ? 'reason' OR metadata ? 'currency')",
+                        f),
+                     0);
+    json_t *refunds = standin_refunds(sd);
+    json_t *last = json_array_get(refunds, json_array_size(refunds) - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "amount")), 330);
+    json_t *md = json_object_get(last, "metadata");
+    char note_text[24];
+    snprintf(note_text, sizeof note_text, "%lld", (long long)note);
+    assert_string_equal(json_string_value(json_object_get(md, "credit_note_id")), note_text);
+    assert_string_equal(json_string_value(json_object_get(md, "refund_reason")), "partly refunded");
+    assert_string_equal(json_string_value(json_object_get(md, "requested_by")), "fin");
+    json_decref(refunds);
+    standin_stop(sd);
+}
+
 /* ---- reports: wip and aging ------------------------------------------------------------ */
 
 static void test_report_wip_and_aging(void **state)
@@ -1075,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_report_wip_and_aging),
         cmocka_unit_test(test_review_flow_charged_after_issue),
         cmocka_unit_test(test_credit_note_refund_through_stripe),
+        cmocka_unit_test(test_credit_note_refund_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

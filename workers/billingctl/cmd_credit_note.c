@@ -6,7 +6,8 @@
  * client credit are common/lifecycle.c's lifecycle_credit (one transaction;
  * sql/014 for the arithmetic, rule 12.4 in the database). The refund part
  * then goes to Stripe by the refund command's path: refund_targets
- * (common/disputes.c, rule 11.10) says which charges and how much; one POST
+ * (common/disputes.c, rule 11.10) says which charges and how much;
+ * refund_requests_send (common/refund_requests.c) makes one POST
  * /v1/refunds per charge with the idempotency key "credit-note-<note
  * id>-<PaymentIntent or charge>", so re-running the command (which finds the
  * note it made, sql/014) refunds once. As with `billingctl refund`, the
@@ -59,69 +60,41 @@ static db_status cn_tx(db_conn *c, void *varg, char *err, size_t errlen)
                           errlen);
 }
 
-/* Sends the note's refund part (the targets cn_tx found); 0 when all of it
- * was accepted by Stripe. */
+/* Sends the note's refund part (the targets cn_tx found) through
+ * common/refund_requests.c; 0 when all of it was accepted by Stripe. The
+ * accepted ones go into refunds (to print), a warning for each whose audit
+ * row is missing. */
 static int cn_refund(db_conn *c, const cn_arg *a, json_t *refunds)
 {
-    const lifecycle_credit_params *p = a->p;
-    const lifecycle_credit_note *n = &a->n;
-    const refund_target *targets = a->targets;
-    size_t ntargets = a->ntargets;
-    stripe_client *sc = a->sc;
-    char err[1024];
-    size_t made = 0;
-    for (size_t k = 0; k < ntargets; k++) {
-        const refund_target *t = &targets[k];
-        const char *ref = t->payment_intent[0] ? t->payment_intent : t->charge;
-        stripe_form *form = stripe_form_refund(t->payment_intent[0] ? t->payment_intent : NULL,
-                                               t->charge, t->amount, NULL, p->invoice_id);
-        char note[24];
-        if (form == NULL || stripe_form_add(form, "metadata[refund_reason]", p->reason) != 0 ||
-            stripe_form_add(form, "metadata[requested_by]", p->by) != 0 ||
-            stripe_form_add(form, "metadata[credit_note_id]",
-                            db_i64(n->credit_note_id, note, sizeof note)) != 0) {
-            stripe_form_free(form);
-            fprintf(stderr, "billingctl: out of memory\n");
-            break;
-        }
-        char idem[256];
-        snprintf(idem, sizeof idem, "credit-note-%lld-%s", (long long)n->credit_note_id, ref);
-        stripe_call call = {
-            .method = "POST", .path = "/v1/refunds", .form = form, .idempotency_key = idem};
-        char cerr[256] = "";
-        int rc = stripe_perform(sc, &call, cerr, sizeof cerr);
-        stripe_form_free(form);
-        if (rc != 0 || call.result.outcome != STRIPE_OK) {
-            fprintf(stderr,
-                    "billingctl: credit-note create: could not refund %lld cents of %s: %s%s "
-                    "(credit note %s is recorded; re-running the same command sends the same "
-                    "idempotency key)\n",
-                    (long long)t->amount, ref,
-                    rc != 0 ? cerr : stripe_outcome_name(call.result.outcome),
-                    rc != 0 ? "" : call.result.message, n->legal_number);
-            stripe_result_free(&call.result);
-            break;
-        }
-        /* refund_requested, once per Stripe refund id (as `billingctl refund`). */
-        refund_request au = {.firm_id = n->firm_id,
-                             .invoice_id = p->invoice_id,
-                             .credit_note_id = n->credit_note_id,
-                             .amount = call.result.amount >= 0 ? call.result.amount : t->amount,
-                             .actor = p->by,
-                             .idempotency_key = idem,
-                             .refund_id = call.result.object_id,
-                             .stripe_status = call.result.object_status};
-        if (refund_request_audit(c, &au, NULL, err, sizeof err) != DB_OK)
-            fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
-                    call.result.object_id, err);
-        json_array_append_new(refunds, json_pack("{ss ss sI ss}", "refund_id",
-                                                 call.result.object_id, "payment_intent", ref,
-                                                 "amount_cents", (json_int_t)au.amount, "status",
-                                                 call.result.object_status));
-        stripe_result_free(&call.result);
-        made++;
+    refund_sent *sent = calloc(a->ntargets, sizeof *sent);
+    if (sent == NULL) {
+        fprintf(stderr, "billingctl: out of memory\n");
+        return -1;
     }
-    return made == ntargets ? 0 : -1;
+    refund_send_params rp = {.kind = REFUND_FOR_CREDIT_NOTE,
+                             .firm_id = a->n.firm_id,
+                             .invoice_id = a->p->invoice_id,
+                             .reason = a->p->reason,
+                             .by = a->p->by,
+                             .credit_note_id = a->n.credit_note_id,
+                             .credit_note_number = a->n.legal_number};
+    char err[1024];
+    size_t nsent = 0;
+    int rc =
+        refund_requests_send(c, a->sc, &rp, a->targets, a->ntargets, sent, &nsent, err, sizeof err);
+    for (size_t k = 0; k < nsent; k++) {
+        const refund_sent *s = &sent[k];
+        if (!s->audited)
+            fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
+                    s->refund_id, s->audit_err);
+        json_array_append_new(refunds, json_pack("{ss ss sI ss}", "refund_id", s->refund_id,
+                                                 "payment_intent", s->paid_by, "amount_cents",
+                                                 (json_int_t)s->amount, "status", s->status));
+    }
+    free(sent);
+    if (rc != 0)
+        args_refused("credit-note create", err);
+    return rc;
 }
 
 int cmd_credit_note_create(int argc, char **argv, const cli_opts *o, const char *usage)
@@ -218,7 +191,7 @@ int cmd_credit_note_create(int argc, char **argv, const cli_opts *o, const char 
         stripe_config_from_env(&scfg);
         a.sc = stripe_client_new(&scfg, a.sc_err, sizeof a.sc_err);
     } else {
-        snprintf(a.sc_err, sizeof a.sc_err, "STRIPE_SECRET_KEY is not set");
+        ll_failf(a.sc_err, sizeof a.sc_err, "STRIPE_SECRET_KEY is not set");
     }
     char err[1024];
     db_status st = db_run_tx(c, cn_tx, &a, err, sizeof err);

@@ -24,6 +24,7 @@
 #include "ledgerline/disputes.h"
 #include "ledgerline/failf.h"
 #include "ledgerline/stripe.h"
+#include "ledgerline/stripe_failf.h"
 #include "ledgerline/vocab.h"
 
 #define EVIDENCE_MAX_BYTES (1024 * 1024)
@@ -114,8 +115,9 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *u
         goto out;
     }
     if (ll_vocab_is(&ll_dispute_statuses, a.status, DISPUTE_STATUS_CLOSED)) {
-        fprintf(stderr, "billingctl: dispute evidence refused: dispute %lld (%s) is closed\n",
-                (long long)a.id, a.dp);
+        ll_failf(err, sizeof err, "cannot submit the evidence of dispute %lld (%s): it is closed",
+                 (long long)a.id, a.dp);
+        args_refused("dispute evidence", err);
         goto out;
     }
     sc = stripe_client_new(&scfg, err, sizeof err);
@@ -144,17 +146,12 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *u
     call.form = form;
     call.idempotency_key = idem;
     char cerr[256] = "";
-    if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
-        fprintf(stderr, "billingctl: dispute evidence refused: %s\n", cerr);
-        goto out;
-    }
-    if (call.result.outcome != STRIPE_OK) {
-        fprintf(
-            stderr, "billingctl: dispute evidence refused: Stripe answered %s (HTTP %ld): %s%s\n",
-            stripe_outcome_name(call.result.outcome), call.result.http_status, call.result.message,
-            stripe_result_transient(&call.result)
-                ? " (temporary; re-running the same command is safe: same idempotency key)"
-                : "");
+    int sent = stripe_perform(sc, &call, cerr, sizeof cerr);
+    if (sent != 0 || call.result.outcome != STRIPE_OK) {
+        char what[STRIPE_ID_MAX + 48];
+        snprintf(what, sizeof what, "submit the evidence of dispute %s", a.dp);
+        stripe_call_failf(err, sizeof err, what, sent, cerr, &call.result, NULL);
+        args_refused("dispute evidence", err);
         goto out;
     }
     a.fields = fields;

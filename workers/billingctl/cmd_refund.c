@@ -23,7 +23,9 @@
  * --reason is the operator's text (metadata[refund_reason]); when it is one
  * of Stripe's reasons (duplicate, fraudulent, requested_by_customer) it is
  * also sent as `reason`. An audit event refund_requested (actor = --by) is
- * written once per Stripe refund id. */
+ * written once per Stripe refund id. All of that, and the refusal of a
+ * disputed or charged back invoice, is common/refund_requests.c's; this
+ * file parses the arguments and prints. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,37 +34,57 @@
 
 #include "args.h"
 #include "cli.h"
-#include "ledgerline/disputes.h"
 #include "ledgerline/refund_requests.h"
 #include "ledgerline/stripe.h"
-#include "ledgerline/vocab.h"
 
-typedef struct {
-    int64_t invoice_id;
-    refund_invoice inv;
-    const char *by, *reason, *refund_id, *refund_status;
-    int64_t amount;
-} refund_arg;
-
-static bool refund_stripe_reason(const char *text)
+/* The refunds Stripe accepted: a line each (or one JSON object), and a
+ * warning for each whose audit row is missing. */
+static void refund_print(bool json, int64_t invoice_id, const refund_invoice *inv,
+                         const refund_sent *sent, size_t nsent)
 {
-    return strcmp(text, "duplicate") == 0 || strcmp(text, "fraudulent") == 0 ||
-           strcmp(text, "requested_by_customer") == 0;
+    json_t *done = json_array();
+    int64_t total = 0;
+    for (size_t k = 0; k < nsent; k++) {
+        const refund_sent *s = &sent[k];
+        if (!s->audited)
+            /* The refund exists at Stripe; only our audit row is missing. */
+            fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
+                    s->refund_id, s->audit_err);
+        total += s->amount;
+        json_array_append_new(done, json_pack("{ss ss sI ss}", "refund_id", s->refund_id,
+                                              "payment_intent", s->payment_intent, "amount_cents",
+                                              (json_int_t)s->amount, "status", s->status));
+        if (!json)
+            printf("refund %s of invoice %lld (%s): %lld %s cents, %s (recorded when Stripe's"
+                   " charge.refunded webhook arrives)\n",
+                   s->refund_id, (long long)invoice_id, s->paid_by, (long long)s->amount,
+                   inv->currency, s->status);
+    }
+    if (json && nsent > 0) {
+        json_t *j = json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)invoice_id,
+                              "refund_id", sent[0].refund_id, "amount_cents", (json_int_t)total,
+                              "currency", inv->currency, "status", sent[0].status,
+                              "idempotency_key", sent[nsent - 1].idempotency_key, "refunds", done);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        json_decref(j);
+    }
+    json_decref(done);
 }
 
 int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    bool json = o->json;
     const char *inv = NULL, *amount = NULL, *reason = NULL, *by = NULL;
     /* argv[0] is "refund" (a one-word command: main.c passes it as the verb). */
     const args_option opts[] = {
         {"--amount-cents", &amount, NULL}, {"--reason", &reason, NULL}, {"--by", &by, NULL}};
     if (args_parse(argc, argv, usage, opts, ARGS_N(opts), &inv) != 0)
         return CLI_USAGE;
-    refund_arg a = {0};
-    if (inv == NULL || !args_parse_id(inv, &a.invoice_id))
+    int64_t invoice_id = 0, cents = 0;
+    if (inv == NULL || !args_parse_id(inv, &invoice_id))
         return args_usage(usage, "INVOICE_ID (a positive integer) is required");
-    if (amount != NULL && (!args_parse_cents(amount, &a.amount) || a.amount <= 0))
+    if (amount != NULL && (!args_parse_cents(amount, &cents) || cents <= 0))
         return args_usage(usage, "--amount-cents must be a positive whole number of cents");
     if (reason == NULL || reason[0] == '\0')
         return args_usage(usage, "--reason TEXT is required");
@@ -72,8 +94,6 @@ int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
         return args_usage(usage, "--by NAME is required");
     if (strlen(by) > 500)
         return args_usage(usage, "--by is longer than 500 characters");
-    a.by = by;
-    a.reason = reason;
     stripe_config scfg;
     stripe_config_from_env(&scfg);
 
@@ -83,25 +103,12 @@ int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
     int rc = CLI_REFUSED;
     char err[1024];
     stripe_client *sc = NULL;
-    stripe_form *form = NULL;
-    stripe_call call = {0};
+    refund_invoice ri;
     refund_target *targets = NULL;
-    size_t ntargets = 0;
-    db_status st = refund_invoice_read(c, a.invoice_id, &a.inv, err, sizeof err);
-    if (st != DB_OK) {
-        args_refused("refund", err);
-        goto out;
-    }
-    if (ll_vocab_is(&ll_invoice_statuses, a.inv.status, INVOICE_STATUS_DISPUTED) ||
-        ll_vocab_is(&ll_invoice_statuses, a.inv.status, INVOICE_STATUS_CHARGED_BACK)) {
-        fprintf(stderr,
-                "billingctl: refund refused: invoice %lld: it is disputed or charged back: the "
-                "card network holds that money\n",
-                (long long)a.invoice_id);
-        goto out;
-    }
-    st = refund_targets(c, a.invoice_id, a.amount, &targets, &ntargets, err, sizeof err);
-    if (st != DB_OK) {
+    refund_sent *sent = NULL;
+    size_t ntargets = 0, nsent = 0;
+    if (refund_invoice_prepare(c, invoice_id, cents, &ri, &targets, &ntargets, err, sizeof err) !=
+        DB_OK) {
         args_refused("refund", err);
         goto out;
     }
@@ -111,93 +118,30 @@ int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
         rc = CLI_USAGE;
         goto out;
     }
-    json_t *done = json_array();
-    int64_t total = 0;
-    char first_id[STRIPE_ID_MAX] = "", first_status[32] = "", idem[256] = "";
-    for (size_t k = 0; k < ntargets; k++) {
-        const refund_target *t = &targets[k];
-        bool whole = amount == NULL && ntargets == 1;
-        form = stripe_form_refund(t->payment_intent[0] ? t->payment_intent : NULL, t->charge,
-                                  whole ? 0 : t->amount,
-                                  refund_stripe_reason(reason) ? reason : NULL, a.invoice_id);
-        if (form == NULL || stripe_form_add(form, "metadata[refund_reason]", reason) != 0 ||
-            stripe_form_add(form, "metadata[requested_by]", by) != 0) {
-            fprintf(stderr, "billingctl: out of memory\n");
-            break;
-        }
-        snprintf(idem, sizeof idem, "refund-%lld-%s-%s-r%lld", (long long)a.invoice_id,
-                 t->payment_intent[0] ? t->payment_intent : t->charge,
-                 whole ? "full" : DB_I64(t->amount), (long long)a.inv.refunded);
-        call = (stripe_call){
-            .method = "POST", .path = "/v1/refunds", .form = form, .idempotency_key = idem};
-        char cerr[256] = "";
-        if (stripe_perform(sc, &call, cerr, sizeof cerr) != 0) {
-            fprintf(stderr, "billingctl: refund refused: %s\n", cerr);
-            break;
-        }
-        if (call.result.outcome != STRIPE_OK) {
-            fprintf(stderr, "billingctl: refund refused: Stripe answered %s (HTTP %ld): %s%s\n",
-                    stripe_outcome_name(call.result.outcome), call.result.http_status,
-                    call.result.message,
-                    stripe_result_transient(&call.result)
-                        ? " (temporary; re-running the same command is safe: same idempotency key)"
-                        : "");
-            break;
-        }
-        a.refund_id = call.result.object_id;
-        a.refund_status = call.result.object_status;
-        a.amount = call.result.amount >= 0 ? call.result.amount : t->amount;
-        refund_request rq = {.firm_id = a.inv.firm_id,
-                             .invoice_id = a.invoice_id,
-                             .amount = a.amount,
-                             .actor = a.by,
-                             .refund_id = a.refund_id,
-                             .idempotency_key = idem,
-                             .stripe_status = a.refund_status,
-                             .reason = a.reason,
-                             .currency = a.inv.currency};
-        st = refund_request_audit(c, &rq, NULL, err, sizeof err);
-        if (st != DB_OK)
-            /* The refund exists at Stripe; only our audit row is missing. */
-            fprintf(stderr, "billingctl: warning: refund %s made but not audited: %s\n",
-                    a.refund_id, err);
-        if (k == 0) {
-            snprintf(first_id, sizeof first_id, "%s", a.refund_id);
-            snprintf(first_status, sizeof first_status, "%s", a.refund_status);
-        }
-        total += a.amount;
-        json_array_append_new(done, json_pack("{ss ss sI ss}", "refund_id", a.refund_id,
-                                              "payment_intent", t->payment_intent, "amount_cents",
-                                              (json_int_t)a.amount, "status", a.refund_status));
-        if (!json)
-            printf("refund %s of invoice %lld (%s): %lld %s cents, %s (recorded when Stripe's"
-                   " charge.refunded webhook arrives)\n",
-                   a.refund_id, (long long)a.invoice_id,
-                   t->payment_intent[0] ? t->payment_intent : t->charge, (long long)a.amount,
-                   a.inv.currency, a.refund_status);
-        stripe_result_free(&call.result);
-        stripe_form_free(form);
-        form = NULL;
-    }
-    size_t made = json_array_size(done);
-    if (json && made > 0) {
-        json_t *j =
-            json_pack("{sI ss sI ss ss ss sO}", "invoice_id", (json_int_t)a.invoice_id, "refund_id",
-                      first_id, "amount_cents", (json_int_t)total, "currency", a.inv.currency,
-                      "status", first_status, "idempotency_key", idem, "refunds", done);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        printf("%s\n", text ? text : "{}");
-        free(text);
-        json_decref(j);
-    }
-    json_decref(done);
-    if (made < ntargets)
+    sent = calloc(ntargets, sizeof *sent);
+    if (sent == NULL) {
+        fprintf(stderr, "billingctl: out of memory\n");
         goto out;
+    }
+    refund_send_params p = {.kind = REFUND_FOR_INVOICE,
+                            .firm_id = ri.firm_id,
+                            .invoice_id = invoice_id,
+                            .reason = reason,
+                            .by = by,
+                            .currency = ri.currency,
+                            .refunded_cents = ri.refunded,
+                            .whole = amount == NULL && ntargets == 1};
+    int sent_all =
+        refund_requests_send(c, sc, &p, targets, ntargets, sent, &nsent, err, sizeof err);
+    refund_print(o->json, invoice_id, &ri, sent, nsent);
+    if (sent_all != 0) {
+        args_refused("refund", err);
+        goto out;
+    }
     rc = CLI_OK;
 out:
-    stripe_result_free(&call.result);
-    stripe_form_free(form);
     stripe_client_free(sc);
+    free(sent);
     free(targets);
     db_close(c);
     return rc;

@@ -1,4 +1,4 @@
--- lifecycle_credit_note.sql (common/lifecycle.c): creates a credit note
+-- itr_credit_note.sql (common/invoice_transitions.c, for lifecycle.c): creates a credit note
 -- through billing.create_credit_note: its id and legal number, how it
 -- splits (applied to what is due, refunded, credited), the invoice's firm
 -- and client, and whether it was created before.

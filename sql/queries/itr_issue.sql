@@ -1,4 +1,4 @@
--- lifecycle_issue.sql (common/lifecycle.c): issues an invoice through
+-- itr_issue.sql (common/invoice_transitions.c, for lifecycle.c): issues an invoice through
 -- billing.issue_invoice (sql/013): its legal number, and whether it was
 -- issued before.
 -- $1: the invoice id; $2: the issue date; $3: who issues it.

@@ -1,4 +1,4 @@
--- lifecycle_adjust.sql (common/lifecycle.c): adjusts a line of a draft
+-- itr_adjust.sql (common/invoice_transitions.c, for lifecycle.c): adjusts a line of a draft
 -- invoice through billing.adjust_invoice_line (sql/013): the invoice's new
 -- total and the line's new amount.
 -- $1: invoice; $2: line; $3: a new quantity (hours) or NULL; $4: a new
