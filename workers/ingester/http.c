@@ -4,14 +4,9 @@
  * envelope, then a publish that waits for the broker's acknowledgement),
  * /healthz, /readyz, /metrics, and request metrics (stats.c).
  *
- * Threading: with one INGESTER_THREADS (the default on up to 3 CPUs), one
- * thread of ours runs libmicrohttpd in its external epoll mode and serves the
- * delivery reports too (http_loop_thread): libmicrohttpd's epoll fd, the
- * publisher's eventfd and a wake-up eventfd share one epoll set. With more,
- * an internal epoll thread pool of libmicrohttpd's, and the publisher's own
- * thread serves the reports. Either way a webhook whose event is being
+ * Threading: an internal epoll thread pool. A webhook whose event is being
  * published has its connection suspended (publish.c) and resumed from the
- * delivery report, so no HTTP thread waits on the broker; the resumed call of
+ * delivery report, so no pool thread waits on the broker; the resumed call of
  * the access handler answers 200 or 503.
  *
  * GET /readyz asks the broker for metadata off the pool threads: its
@@ -42,18 +37,14 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -100,12 +91,6 @@ struct ingester_http {
     unsigned canned_code[CANNED_COUNT];
     ready_checker *ready; /* /readyz checks (ready.c) */
     deadlines *dl;        /* open connections and their deadlines (deadlines.c) */
-    /* The event loop (one INGESTER_THREADS; http_loop_thread). */
-    bool loop;
-    int loop_fd, wake_fd; /* its epoll set; the eventfd other threads wake it with */
-    pthread_t loop_thread;
-    bool loop_started;
-    atomic_bool loop_quiesce, loop_stop;
 };
 
 /* Bytes of an oversized chunked body read and discarded before the
@@ -646,129 +631,8 @@ static int http_resolve(const char *host, int port, struct sockaddr_in *sa, char
  * (docs/INGESTER.md, "Memory"). */
 #define HTTP_CONN_MEMORY ((size_t)32 * 1024)
 
-/* The event loop's epoll set: what each event's data says it is. */
-enum { LOOP_MHD = 1, LOOP_PUBLISH, LOOP_WAKE };
-
-/* Wakes the event loop from another thread (a /readyz resume, quiesce,
- * stop): libmicrohttpd's external mode has no wake-up of its own. */
-static void http_loop_wake(void *arg)
-{
-    ingester_http *h = arg;
-    uint64_t one = 1;
-    ssize_t r = write(h->wake_fd, &one, sizeof one);
-    (void)r; /* EAGAIN: the counter is full, so the loop wakes anyway */
-}
-
-/* How long the loop may sleep: libmicrohttpd's own timeout (0 when it has
- * work pending, such as resumed connections), at most the publisher's tick
- * (the publish deadline). */
-static int http_loop_timeout(ingester_http *h)
-{
-    MHD_UNSIGNED_LONG_LONG to = 0;
-    if (MHD_get_timeout(h->d, &to) == MHD_YES && to < PUBLISH_TICK_MS)
-        return (int)to;
-    return PUBLISH_TICK_MS;
-}
-
-/* One thread for HTTP and the delivery reports. Each turn: wait, serve
- * every ready report (each resumes its connection on this thread, so no
- * other thread is woken and the resumes of one poll are handled by the
- * one MHD_run that follows), then let libmicrohttpd read, answer and
- * accept. */
-static void *http_loop_thread(void *arg)
-{
-    ingester_http *h = arg;
-    publisher *pub = h->ing->pub;
-    bool quiesced = false;
-    for (;;) {
-        struct epoll_event ev[4];
-        int n = epoll_wait(h->loop_fd, ev, 4, http_loop_timeout(h));
-        bool reports = false;
-        for (int i = 0; i < n; i++) {
-            if (ev[i].data.u32 == LOOP_PUBLISH) {
-                reports = true;
-            } else if (ev[i].data.u32 == LOOP_WAKE) {
-                uint64_t v;
-                ssize_t r = read(h->wake_fd, &v, sizeof v);
-                (void)r;
-            }
-        }
-        publisher_serve(pub, reports);
-        if (!quiesced && atomic_load(&h->loop_quiesce)) {
-            MHD_quiesce_daemon(h->d); /* the socket stays open until exit, as with the pool */
-            quiesced = true;
-        }
-        MHD_run(h->d);
-        if (atomic_load(&h->loop_stop))
-            break;
-    }
-    /* Send what the last turn's resumes queued before the daemon stops. */
-    for (int i = 0; i < 16 && http_loop_timeout(h) == 0; i++)
-        MHD_run(h->d);
-    return NULL;
-}
-
-/* Builds the loop's epoll set around the started daemon and starts the
- * loop's thread. */
-static int http_loop_start(ingester_http *h, char *err, size_t errlen)
-{
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-    if (di == NULL) {
-        ll_failf(err, errlen, "could not get libmicrohttpd's epoll fd");
-        return -1;
-    }
-    h->loop_fd = epoll_create1(EPOLL_CLOEXEC);
-    h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->loop_fd < 0 || h->wake_fd < 0) {
-        ll_failf(err, errlen, "could not create the event loop: %s", strerror(errno));
-        return -1;
-    }
-    const struct {
-        int fd;
-        uint32_t what;
-    } fds[] = {{di->epoll_fd, LOOP_MHD},
-               {publisher_fd(h->ing->pub), LOOP_PUBLISH},
-               {h->wake_fd, LOOP_WAKE}};
-    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = fds[i].what};
-        if (epoll_ctl(h->loop_fd, EPOLL_CTL_ADD, fds[i].fd, &ev) != 0) {
-            ll_failf(err, errlen, "could not build the event loop: %s", strerror(errno));
-            return -1;
-        }
-    }
-    int prc = pthread_create(&h->loop_thread, NULL, http_loop_thread, h);
-    if (prc != 0) {
-        ll_failf(err, errlen, "could not start the event loop's thread: %s", strerror(prc));
-        return -1;
-    }
-    h->loop_started = true;
-    return 0;
-}
-
-/* Stops the loop after one more turn; every resume made before this call
- * is answered by then. */
-static void http_loop_stop(ingester_http *h)
-{
-    if (!h->loop_started)
-        return;
-    atomic_store(&h->loop_stop, true);
-    http_loop_wake(h);
-    pthread_join(h->loop_thread, NULL);
-    h->loop_started = false;
-}
-
-static void http_loop_close(ingester_http *h)
-{
-    if (h->loop_fd >= 0)
-        close(h->loop_fd);
-    if (h->wake_fd >= 0)
-        close(h->wake_fd);
-    h->loop_fd = h->wake_fd = -1;
-}
-
 static void http_start_failed(ingester_http *h)
 {
-    http_loop_close(h);
     ready_checker_free(h->ready);
     http_canned_free(h);
     deadlines_free(h->dl);
@@ -789,8 +653,6 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         return NULL;
     }
     h->ing = ing;
-    h->loop = publisher_fd(ing->pub) >= 0;
-    h->loop_fd = h->wake_fd = -1;
     h->pub_l = (http_listener){h, false};
     h->admin_l = (http_listener){h, true};
     if (http_canned_build(h) != 0) {
@@ -798,7 +660,7 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
         http_start_failed(h);
         return NULL;
     }
-    h->ready = ready_checker_start(ing->pub, h->loop ? http_loop_wake : NULL, h, err, errlen);
+    h->ready = ready_checker_start(ing->pub, err, errlen);
     if (h->ready == NULL) {
         http_start_failed(h);
         return NULL;
@@ -812,19 +674,14 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
-    /* The event loop (one thread): libmicrohttpd's external epoll mode,
-     * where it drops MHD_USE_ITC (a resume only marks the connection; the
-     * loop's next MHD_run picks it up). A pool: libmicrohttpd's threads. */
-    unsigned pub_flags =
-        h->loop ? (unsigned)(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG) : flags;
-    /* The pool option is left out with one thread (libmicrohttpd warns on a
-     * pool of 0 or 1). */
+    /* One thread is the internal polling thread alone: the pool option is
+     * left out (libmicrohttpd warns on a pool of 0 or 1). */
     struct MHD_OptionItem pool[] = {
         {ing->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)ing->threads,
          NULL},
         {MHD_OPTION_END, 0, NULL}};
     h->d = MHD_start_daemon(
-        pub_flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l, MHD_OPTION_EXTERNAL_LOGGER,
+        flags, (uint16_t)ing->port, NULL, NULL, http_handler, &h->pub_l, MHD_OPTION_EXTERNAL_LOGGER,
         worker_http_mhd_log, (void *)NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_LIMIT, ing->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, ing->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -838,10 +695,6 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
                  "Set INGESTER_LISTEN to a free host:port, or stop what holds this "
                  "one.");
         http_start_failed(h);
-        return NULL;
-    }
-    if (h->loop && http_loop_start(h, err, errlen) != 0) {
-        ingester_http_stop(h);
         return NULL;
     }
     if (ing->admin_port > 0) {
@@ -871,13 +724,8 @@ ingester_http *ingester_http_start(ingester *ing, char *err, size_t errlen)
 
 void ingester_http_quiesce(ingester_http *h)
 {
-    if (h != NULL && h->loop) {
-        /* The loop's thread owns the daemon. */
-        atomic_store(&h->loop_quiesce, true);
-        http_loop_wake(h);
-    } else if (h != NULL && h->d != NULL) {
+    if (h != NULL && h->d != NULL)
         MHD_quiesce_daemon(h->d);
-    }
     /* The admin listener keeps answering probes until the stop. */
 }
 
@@ -896,17 +744,14 @@ void ingester_http_stop(ingester_http *h)
 {
     if (h == NULL)
         return;
-    /* Answers the /readyz checks still waiting before the server stops;
-     * the loop's last turn sends those answers. */
+    /* Answers the /readyz checks still waiting before the server stops. */
     ready_checker_stop(h->ready);
-    http_loop_stop(h);
     deadlines_stop(h->dl);
     /* libmicrohttpd reports each connection closed (deadlines.c) while it stops. */
     if (h->admin_d != NULL)
         MHD_stop_daemon(h->admin_d);
     if (h->d != NULL)
         MHD_stop_daemon(h->d);
-    http_loop_close(h);
     ready_checker_free(h->ready);
     http_canned_free(h);
     deadlines_free(h->dl);

@@ -70,10 +70,7 @@ int main(void)
     /* librdkafka gives up on a message after the publish timeout, so a 503'd
      * event rarely lands later (if it does, the event id makes the
      * redelivery a no-op downstream). */
-    /* One HTTP thread: it also serves the delivery reports (http.c's event
-     * loop); a pool: the publisher's own thread does. */
-    ing.pub = publisher_new(brokers, ing.publish_timeout_ms, ing.linger_us, ing.threads > 1, err,
-                            sizeof err);
+    ing.pub = publisher_new(brokers, ing.publish_timeout_ms, ing.linger_us, err, sizeof err);
     if (ing.pub == NULL)
         config_die(err);
 

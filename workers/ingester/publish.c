@@ -4,7 +4,7 @@
  * request's, the delivery report's and the deadline list's; atomics count
  * them so whichever side finishes last frees it. The outcome is decided
  * once (an atomic exchange) by the first of: the delivery report, or the
- * deadline (the publish timeout) checked every PUBLISH_TICK_MS (50 ms):
+ * deadline (the publish timeout) checked by the poll thread every 50 ms:
  * librdkafka's own message.timeout.ms is enforced by a coarse scan and can
  * report a second or more late. The decider resumes the connection.
  *
@@ -13,27 +13,15 @@
  * also serves the delivery reports, alone keeps the deadline list. (With a
  * mutex, the libmicrohttpd thread and the poll thread met on it for about
  * every other request, each time a futex call and often a context switch.)
- *
- * Two ways to serve the reports (publisher_new's own_thread):
- * - a poll thread of the publisher's (libmicrohttpd's thread pool, more than
- *   one INGESTER_THREADS);
- * - the caller's event loop (http.c, one thread): librdkafka writes an
- *   eventfd (rd_kafka_queue_io_event_enable on the main queue) when a report
- *   is ready, the loop has it in its epoll set and calls publisher_serve,
- *   and the resumes happen on the thread that runs libmicrohttpd: no
- *   wake-up of another thread per request.
  */
 #include "publish.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
@@ -66,8 +54,6 @@ struct publisher {
     publish_wait *head, *tail; /* oldest first: the deadlines' order */
     atomic_size_t pending;
     int timeout_ms;
-    bool own_thread;
-    int efd; /* the loop's wake-up fd (not own_thread); -1 otherwise */
 };
 
 void publish_wait_release(publish_wait *w)
@@ -151,74 +137,28 @@ static void publish_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     publish_wait_release(w); /* the report's reference */
 }
 
-/* Decides the waits whose deadline has passed. Poll thread (or loop) only.
- * The timeout is the same for every request, so the list is in deadline
- * order, give or take the pool threads' interleaving. */
-static void publish_expire(publisher *p)
-{
-    uint64_t now = clock_mono_us();
-    while (p->head != NULL && now >= p->head->deadline_us) {
-        publish_wait *w = p->head;
-        publish_decide(p, w, KAFKA_TIMEOUT, RD_KAFKA_RESP_ERR__TIMED_OUT);
-        publish_unlist(p, w);
-    }
-}
-
 /* Serves delivery reports and the backstop deadline. */
 static void *publish_poll_thread(void *arg)
 {
     publisher *p = arg;
     while (!atomic_load(&p->stopping)) {
         publish_take_incoming(p);
-        rd_kafka_poll(p->rk, PUBLISH_TICK_MS);
+        rd_kafka_poll(p->rk, 50);
         publish_take_incoming(p);
-        publish_expire(p);
+        /* The timeout is the same for every request, so the list is in
+         * deadline order, give or take the pool threads' interleaving. */
+        uint64_t now = clock_mono_us();
+        while (p->head != NULL && now >= p->head->deadline_us) {
+            publish_wait *w = p->head;
+            publish_decide(p, w, KAFKA_TIMEOUT, RD_KAFKA_RESP_ERR__TIMED_OUT);
+            publish_unlist(p, w);
+        }
     }
     return NULL;
 }
 
-void publisher_serve(publisher *p, bool woken)
-{
-    if (woken) {
-        uint64_t n;
-        ssize_t r = read(p->efd, &n, sizeof n);
-        (void)r; /* EAGAIN: nothing was written since the last read */
-    }
-    publish_take_incoming(p);
-    rd_kafka_poll(p->rk, 0);
-    publish_expire(p);
-}
-
-int publisher_fd(publisher *p)
-{
-    return p->own_thread ? -1 : p->efd;
-}
-
-/* Loop mode: the producer and the eventfd librdkafka writes when the main
- * queue (delivery reports) gets an event. */
-static int publish_loop_start(publisher *p, rd_kafka_conf_t *conf, char *err, size_t errlen)
-{
-    p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->efd < 0) {
-        ll_failf(err, errlen, "could not create the delivery-report eventfd: %s", strerror(errno));
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        close(p->efd);
-        return -1;
-    }
-    static const uint64_t one = 1; /* an eventfd takes 8-byte writes */
-    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
-    rd_kafka_queue_io_event_enable(q, p->efd, &one, sizeof one);
-    rd_kafka_queue_destroy(q);
-    return 0;
-}
-
-publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, bool own_thread,
-                         char *err, size_t errlen)
+publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, char *err,
+                         size_t errlen)
 {
     rd_kafka_conf_t *conf = kafka_producer_conf(brokers, timeout_ms, err, errlen);
     if (conf == NULL)
@@ -242,14 +182,9 @@ publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, boo
         return NULL;
     }
     p->timeout_ms = timeout_ms;
-    p->own_thread = own_thread;
-    p->efd = -1;
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, publish_dr_cb);
-    int rc = own_thread ? kafka_producer_start(conf, &p->rk, &p->poller, publish_poll_thread, p,
-                                               err, errlen)
-                        : publish_loop_start(p, conf, err, errlen);
-    if (rc != 0) {
+    if (kafka_producer_start(conf, &p->rk, &p->poller, publish_poll_thread, p, err, errlen) != 0) {
         free(p);
         return NULL;
     }
@@ -330,21 +265,13 @@ void publisher_destroy(publisher *p, int flush_ms)
         return;
     kafka_client_drain(p->rk, flush_ms);
     atomic_store(&p->stopping, 1);
-    if (p->own_thread)
-        pthread_join(p->poller, NULL);
+    pthread_join(p->poller, NULL);
     rd_kafka_poll(p->rk, 0);
     /* Every request was answered before this call, so what is left on the
      * list (or still pushed) is decided: only the list's references remain. */
     publish_take_incoming(p);
     while (p->head != NULL)
         publish_unlist(p, p->head);
-    if (!p->own_thread) {
-        rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
-        rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
-        rd_kafka_queue_destroy(q);
-    }
     rd_kafka_destroy(p->rk);
-    if (p->efd >= 0)
-        close(p->efd);
     free(p);
 }

@@ -19,13 +19,9 @@ struct MHD_Connection;
 typedef struct publisher publisher;
 typedef struct publish_wait publish_wait;
 
-/* linger_us: librdkafka's linger.ms, in microseconds. own_thread: the
- * delivery reports and the publish deadline are served by a thread of the
- * publisher's; otherwise by the caller's event loop, which waits on
- * publisher_fd and calls publisher_serve (on the thread that runs
- * libmicrohttpd, so the resumes need no wake-up of another thread). */
-publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, bool own_thread,
-                         char *err, size_t errlen);
+/* linger_us: librdkafka's linger.ms, in microseconds. */
+publisher *publisher_new(const char *brokers, int timeout_ms, int linger_us, char *err,
+                         size_t errlen);
 /* Flushes for at most flush_ms, then frees. Call with no request pending. */
 void publisher_destroy(publisher *p, int flush_ms);
 
@@ -41,15 +37,6 @@ publish_wait *publish_start(publisher *p, struct MHD_Connection *conn, const cha
 /* After resume: KAFKA_OK when the broker acknowledged; err says why not. */
 kafka_status publish_wait_result(publish_wait *w, uint64_t *elapsed_us, char *err, size_t errlen);
 void publish_wait_release(publish_wait *w);
-
-/* Not own_thread: a non-blocking fd, readable when a delivery report is
- * ready; -1 with own_thread. */
-int publisher_fd(publisher *p);
-/* Not own_thread: serves the ready delivery reports (resuming their
- * connections) and the publish deadline, which needs a call at least every
- * PUBLISH_TICK_MS. woken: publisher_fd was readable. One thread only. */
-void publisher_serve(publisher *p, bool woken);
-#define PUBLISH_TICK_MS 50
 
 /* Requests whose outcome is not known yet. */
 size_t publisher_pending(publisher *p);

@@ -10,8 +10,6 @@
 
 struct ready_checker {
     publisher *pub;
-    void (*wake)(void *);
-    void *wake_arg;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -45,15 +43,12 @@ static void *ready_thread(void *arg)
             r->pending--;
             MHD_resume_connection(chk->conn);
         }
-        if (r->wake != NULL)
-            r->wake(r->wake_arg);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
-ready_checker *ready_checker_start(publisher *pub, void (*wake)(void *), void *wake_arg, char *err,
-                                   size_t errlen)
+ready_checker *ready_checker_start(publisher *pub, char *err, size_t errlen)
 {
     ready_checker *r = calloc(1, sizeof *r);
     if (r == NULL) {
@@ -61,8 +56,6 @@ ready_checker *ready_checker_start(publisher *pub, void (*wake)(void *), void *w
         return NULL;
     }
     r->pub = pub;
-    r->wake = wake;
-    r->wake_arg = wake_arg;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     int prc = pthread_create(&r->thread, NULL, ready_thread, r);

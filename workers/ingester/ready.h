@@ -25,12 +25,8 @@ typedef struct ready_check {
 
 typedef struct ready_checker ready_checker;
 
-/* Starts the helper thread. wake (may be NULL) is called, with wake_arg,
- * after each batch of resumes: an external event loop (http.c) that runs
- * libmicrohttpd has no other way to learn of a resume from this thread.
- * NULL with err when it cannot. */
-ready_checker *ready_checker_start(publisher *pub, void (*wake)(void *), void *wake_arg, char *err,
-                                   size_t errlen);
+/* Starts the helper thread. NULL with err when it cannot. */
+ready_checker *ready_checker_start(publisher *pub, char *err, size_t errlen);
 
 /* Suspends chk->conn and queues the check; false (nothing suspended) when
  * the checker is stopping: the caller answers "not ready" itself. */
