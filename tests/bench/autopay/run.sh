@@ -2,10 +2,13 @@
 # run.sh: autopay benchmark (issue 5). Not run by ctest; prints figures and
 # never asserts a time.
 #
-#   tests/bench/autopay/run.sh [BUILD_DIR]      (default build/release)
+#   tests/bench/autopay/run.sh [--kafka dev|real] [BUILD_DIR]   (default build/release)
 #
 # Settings (environment): N invoices (5000), RPS = STRIPE_MAX_RPS (100),
-# LATENCY_MS of the stand-in (300), BENCH_LOG_LEVEL of the worker (info).
+# LATENCY_MS of the stand-in (300), BENCH_LOG_LEVEL of the worker (info),
+# KAFKA_PORT_BASE of the real cluster (stack-up.sh's --kafka-port-base,
+# default 19092). --kafka real runs it on the 3-node Apache Kafka cluster
+# (replication 3, min.insync.replicas 2) instead of the dev broker.
 #
 # Starts everything it uses and stops it on exit, by PID: its own local
 # stack (deploy/local/stack-up.sh --dir <tmp>: PostgreSQL + dev broker), a
@@ -19,6 +22,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
+kafka=dev
+if [ "${1:-}" = --kafka ]; then kafka=${2:-}; shift 2 || true; fi
+case "$kafka" in dev|real) ;; *) echo "run.sh: --kafka must be dev or real" >&2; exit 2 ;; esac
 build=$(cd "${1:-$root/build/release}" && pwd)
 n=${N:-5000}
 rps=${RPS:-100}
@@ -45,8 +51,10 @@ trap cleanup EXIT
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 q() { psql -X -qtA -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
-echo "== stack in $stack"
-"$root/deploy/local/stack-up.sh" --dir "$stack" --build "$build" --db llbench_autopay >"$work/stack-up.log" 2>&1 ||
+echo "== stack in $stack (kafka $kafka); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+kafka_args=(--kafka "$kafka")
+[ "$kafka" = real ] && kafka_args+=(--kafka-port-base "${KAFKA_PORT_BASE:-19092}")
+"$root/deploy/local/stack-up.sh" --dir "$stack" --build "$build" --db llbench_autopay "${kafka_args[@]}" >"$work/stack-up.log" 2>&1 ||
   { cat "$work/stack-up.log" >&2; exit 1; }
 set -a
 # shellcheck disable=SC1091
@@ -76,7 +84,8 @@ prefix="llbench$$."
 group="${prefix}billing-autopay-worker"
 export KAFKA_TOPIC_PREFIX=$prefix
 # A tick for a firm that does not exist creates the topic (the dev broker
-# creates topics on produce) and charges nothing, so the worker subscribes
+# creates topics on produce; the real cluster's brokers have
+# auto.create.topics.enable, kafka-up.sh) and charges nothing, so the worker subscribes
 # to an existing topic and is known to be consuming before the clock starts.
 LOG_LEVEL=warn "$ctl" autopay run --date "$day" --firm-id 999999999 >/dev/null
 export TICK_SHARDS=${TICK_SHARDS:-12}
@@ -128,4 +137,5 @@ echo "stand-in: max requests in any one-second window: $most (cap $rps)"
 [ "$most" -le "$rps" ] || echo "WARNING: the stand-in saw $most requests in one second, above the cap of $rps"
 [ "$created" -eq "$n" ] || echo "WARNING: $created payment intents created for $n invoices"
 [ "$payments" -eq "$n" ] || echo "WARNING: $payments payments for $n invoices"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "logs in $work"
