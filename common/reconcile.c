@@ -223,19 +223,18 @@ static void recon_dispute_view(const char *status, int64_t amount, recon_view *v
 {
     const char *state = recon_dispute_state(status);
     bool closed = strcmp(state, "won") == 0 || strcmp(state, "lost") == 0;
-    *v = (recon_view){
-        .amount = amount, .status = state, .required = true, .status_checked = closed};
+    *v =
+        (recon_view){.amount = amount, .status = state, .required = true, .status_checked = closed};
 }
 
-static const recon_object_kind recon_refunds = {"refund", llq_reconcile_refund,
-                                                recon_refund_view};
+static const recon_object_kind recon_refunds = {"refund", llq_reconcile_refund, recon_refund_view};
 static const recon_object_kind recon_disputes = {"dispute", llq_reconcile_dispute,
                                                  recon_dispute_view};
 
 /* One refund or dispute against the books (counted in *count when it is
  * ours and in scope); the first difference that is a finding is reported. */
-static db_status recon_object(recon *r, const recon_object_kind *k, int64_t *count,
-                              const json_t *o, bool listed, char *err, size_t errlen)
+static db_status recon_object(recon *r, const recon_object_kind *k, int64_t *count, const json_t *o,
+                              bool listed, char *err, size_t errlen)
 {
     recon_books b, owner;
     bool compare;
@@ -373,15 +372,23 @@ static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char 
     return DB_OK;
 }
 
+/* The rows of a books' query over the window: $1, $2 = its first and last
+ * second (Unix time, inclusive), $3 = the run's firm (0 = all). */
+static PGresult *recon_window(recon *r, const char *sql, int64_t gte, int64_t lte, db_status *st,
+                              char *err, size_t errlen)
+{
+    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
+    return db_exec(r->c, sql, 3, p, st, err, errlen);
+}
+
 /* A credit note's refund part is money the books say went back to the
  * client: Stripe's refunds carrying the note's id, on every charge of its
  * invoice and whenever they were made, must add up to it (a refund that
  * failed or was never made leaves the client owed). */
 static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
-    PGresult *res = db_exec(r->c, llq_reconcile_credit_notes, 3, p, &st, err, errlen);
+    PGresult *res = recon_window(r, llq_reconcile_credit_notes, gte, lte, &st, err, errlen);
     if (res == NULL)
         return st;
     for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {
@@ -427,9 +434,8 @@ static db_status recon_books_side(recon *r, const char *sql, const char *object,
                                   const char *path_prefix, recon_each_fn each, int64_t gte,
                                   int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
-    PGresult *res = db_exec(r->c, sql, 3, p, &st, err, errlen);
+    PGresult *res = recon_window(r, sql, gte, lte, &st, err, errlen);
     if (res == NULL)
         return st;
     for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {
