@@ -41,25 +41,35 @@ static bool credit_source_valid(const char *s)
     return false;
 }
 
+/* The one row sql ($1 = id) returns; NULL with *st and err when the query
+ * fails, or DB_PERMANENT "<missing>: <id>" when there is no such row. */
+static PGresult *credit_row(db_conn *c, const char *sql, int64_t id, const char *missing,
+                            db_status *st, char *err, size_t errlen)
+{
+    char b[24];
+    const char *p[] = {db_i64(id, b, sizeof b)};
+    PGresult *r = db_exec(c, sql, 1, p, st, err, errlen);
+    if (r != NULL && PQntuples(r) != 1) {
+        PQclear(r);
+        ll_failf(err, errlen, "%s: %lld", missing, (long long)id);
+        *st = DB_PERMANENT;
+        return NULL;
+    }
+    return r;
+}
+
 /* Locks the client row (serialises ledger writes of one client) and returns
  * its firm and currency. Unknown client: DB_PERMANENT. */
 static db_status credit_lock_client(db_conn *c, int64_t client_id, int64_t *firm_id,
                                     char currency[4], bool lock, char *err, size_t errlen)
 {
-    char b[24];
-    const char *p[] = {db_i64(client_id, b, sizeof b)};
     db_status st;
-    PGresult *r = db_exec(c,
-                          lock ? llq_credit_select_clients
-                               : "SELECT firm_id, currency FROM billing.clients WHERE id = $1",
-                          1, p, &st, err, errlen);
+    PGresult *r = credit_row(c,
+                             lock ? llq_credit_select_clients
+                                  : "SELECT firm_id, currency FROM billing.clients WHERE id = $1",
+                             client_id, "no such client", &st, err, errlen);
     if (r == NULL)
         return st;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        ll_failf(err, errlen, "no such client: %lld", (long long)client_id);
-        return DB_PERMANENT;
-    }
     if (firm_id)
         *firm_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     if (currency)
@@ -289,17 +299,11 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
         ll_failf(err, errlen, "cannot apply credit: the date is out of range");
         return DB_PERMANENT;
     }
-    char bi[24];
-    const char *pi[] = {db_i64(invoice_id, bi, sizeof bi)};
     db_status st;
-    PGresult *r = db_exec(c, llq_credit_select_invoices, 1, pi, &st, err, errlen);
+    PGresult *r = credit_row(c, llq_credit_select_invoices, invoice_id,
+                             "cannot apply credit: no such invoice", &st, err, errlen);
     if (r == NULL)
         return st;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        ll_failf(err, errlen, "cannot apply credit: no such invoice: %lld", (long long)invoice_id);
-        return DB_PERMANENT;
-    }
     int64_t firm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     int64_t client = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     char status[32], inv_currency[4], number[128];
@@ -359,10 +363,10 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     if (max_cents > 0)
         amount = max_cents;
 
-    char bf[24], bc[24], ba[24];
+    char bf[24], bc[24], bi[24], ba[24];
     const char *pa[] = {db_i64(firm, bf, sizeof bf),
                         db_i64(client, bc, sizeof bc),
-                        pi[0],
+                        db_i64(invoice_id, bi, sizeof bi),
                         db_i64(amount, ba, sizeof ba),
                         amount == due ? "invoice_payment" : "partial_payment",
                         ll_blank(actor) ? NULL : actor,
@@ -371,7 +375,7 @@ db_status credit_apply_to_invoice(db_conn *c, int64_t invoice_id, int64_t max_ce
     st = db_command(c, APPLY_SQL, 8, pa, err, errlen);
     if (st != DB_OK)
         return st;
-    const char *pl[] = {pi[0], pa[3], day};
+    const char *pl[] = {pa[2], pa[3], day};
     r = db_exec(c, "SELECT new_status FROM billing.land_money($1, $2, $3::date)", 3, pl, &st, err,
                 errlen);
     if (r == NULL)

@@ -9,6 +9,7 @@
  */
 #include "ledgerline/envelope.h"
 #include "ledgerline/failf.h"
+#include "ledgerline/vocab.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -30,6 +31,9 @@ static const char *const invoice_event_names[] = {
     "invoice.overdue",  "invoice.disputed", "invoice.charged_back",
     "invoice.refunded", "invoice.voided",   "invoice.credited"};
 #define INVOICE_EVENT_COUNT (sizeof invoice_event_names / sizeof invoice_event_names[0])
+
+static const ll_vocab tick_kinds = {tick_kind_names, TICK_KIND_COUNT};
+static const ll_vocab invoice_event_types = {invoice_event_names, INVOICE_EVENT_COUNT};
 
 static const char *envelope_json_type(const json_t *v)
 {
@@ -159,18 +163,15 @@ static json_t *envelope_load(const char *what, const char *json, size_t len, cha
 
 const char *tick_kind_name(tick_kind k)
 {
-    return (unsigned)k < TICK_KIND_COUNT ? tick_kind_names[k] : NULL;
+    return ll_vocab_name(&tick_kinds, (int)k);
 }
 
 bool tick_kind_parse(const char *text, tick_kind *out)
 {
-    for (size_t i = 0; text != NULL && i < TICK_KIND_COUNT; i++) {
-        if (strcmp(text, tick_kind_names[i]) == 0) {
-            *out = (tick_kind)i;
-            return true;
-        }
-    }
-    return false;
+    int i = ll_vocab_find(&tick_kinds, text);
+    if (i >= 0)
+        *out = (tick_kind)i;
+    return i >= 0;
 }
 
 /* The one idempotency key a tick's fields give (CONTRACT "Topics and
@@ -342,18 +343,15 @@ int tick_parse(const char *json, size_t len, tick_msg *out, char *err, size_t er
 
 const char *invoice_event_type_name(invoice_event_type t)
 {
-    return (unsigned)t < INVOICE_EVENT_COUNT ? invoice_event_names[t] : NULL;
+    return ll_vocab_name(&invoice_event_types, (int)t);
 }
 
 bool invoice_event_type_parse(const char *text, invoice_event_type *out)
 {
-    for (size_t i = 0; text != NULL && i < INVOICE_EVENT_COUNT; i++) {
-        if (strcmp(text, invoice_event_names[i]) == 0) {
-            *out = (invoice_event_type)i;
-            return true;
-        }
-    }
-    return false;
+    int i = ll_vocab_find(&invoice_event_types, text);
+    if (i >= 0)
+        *out = (invoice_event_type)i;
+    return i >= 0;
 }
 
 static bool envelope_currency_valid(const char *c)

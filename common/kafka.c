@@ -721,6 +721,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, NULL);
 }
 
+/* What a consumer holds, its client closed or never started; the DLQ
+ * producer gets dlq_flush_ms to deliver what it holds. */
+static void kafka_consumer_free(kafka_consumer *c, int dlq_flush_ms)
+{
+    if (c->rk != NULL)
+        rd_kafka_destroy(c->rk);
+    kafka_producer_destroy(c->dlq, dlq_flush_ms);
+    free(c->brokers);
+    free(c->group_id);
+    free(c->dlq_topic);
+    free(c);
+}
+
 kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, size_t errlen)
 {
     kafka_consumer *c = calloc(1, sizeof *c);
@@ -784,13 +797,7 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
     return c;
 
 fail:
-    if (c->rk != NULL)
-        rd_kafka_destroy(c->rk);
-    kafka_producer_destroy(c->dlq, 0);
-    free(c->brokers);
-    free(c->group_id);
-    free(c->dlq_topic);
-    free(c);
+    kafka_consumer_free(c, 0);
     return NULL;
 }
 
@@ -961,12 +968,7 @@ void kafka_consumer_close(kafka_consumer *c)
         return;
     kafka_consumer_commit(c);
     rd_kafka_consumer_close(c->rk);
-    rd_kafka_destroy(c->rk);
-    kafka_producer_destroy(c->dlq, 5000);
-    free(c->brokers);
-    free(c->group_id);
-    free(c->dlq_topic);
-    free(c);
+    kafka_consumer_free(c, 5000);
 }
 
 kafka_consumer_stats kafka_consumer_get_stats(const kafka_consumer *c)

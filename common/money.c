@@ -29,6 +29,15 @@ MONEY_CURRENCY_MAP(MONEY_ROW_CHECK)
 /* 2^63: the magnitude of INT64_MIN, the largest magnitude a parse may yield. */
 #define MONEY_MAG_LIMIT ((unsigned __int128)1 << 63)
 
+/* A sign and a magnitude as int64: -2^63 .. 2^63 - 1, else MONEY_OVERFLOW. */
+static money_status money_signed(bool neg, unsigned __int128 mag, int64_t *out)
+{
+    if (mag > (neg ? MONEY_MAG_LIMIT : (unsigned __int128)INT64_MAX))
+        return MONEY_OVERFLOW;
+    *out = !neg ? (int64_t)mag : mag == MONEY_MAG_LIMIT ? INT64_MIN : -(int64_t)mag;
+    return MONEY_OK;
+}
+
 bool money_currency_valid(const char *cur)
 {
     if (!cur)
@@ -108,17 +117,7 @@ static money_status money_muldiv_gran(int64_t amount, int64_t num, int64_t den, 
      * (gran < 2^63) fits in 128 bits. */
     if (q > MONEY_MAG_LIMIT)
         return MONEY_OVERFLOW;
-    q *= (unsigned __int128)gran;
-    if (neg) {
-        if (q > MONEY_MAG_LIMIT)
-            return MONEY_OVERFLOW;
-        *out = (q == MONEY_MAG_LIMIT) ? INT64_MIN : -(int64_t)q;
-    } else {
-        if (q > (unsigned __int128)INT64_MAX)
-            return MONEY_OVERFLOW;
-        *out = (int64_t)q;
-    }
-    return MONEY_OK;
+    return money_signed(neg, q * (unsigned __int128)gran, out);
 }
 
 money_status money_muldiv(int64_t amount, int64_t num, int64_t den, int64_t *out)
@@ -227,16 +226,7 @@ static money_status money_parse_decimal(const char *text, int exp, bool allow_ne
         mag *= 10;
     /* exp <= MONEY_MAX_EXPONENT (3) here, so mag < 2^63 * 1000 cannot overflow
      * 128 bits. */
-    if (neg) {
-        if (mag > MONEY_MAG_LIMIT)
-            return MONEY_OVERFLOW;
-        *out = (mag == MONEY_MAG_LIMIT) ? INT64_MIN : -(int64_t)mag;
-    } else {
-        if (mag > (unsigned __int128)INT64_MAX)
-            return MONEY_OVERFLOW;
-        *out = (int64_t)mag;
-    }
-    return MONEY_OK;
+    return money_signed(neg, mag, out);
 }
 
 money_status money_parse(const char *text, const char *cur, int64_t *out)

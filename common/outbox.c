@@ -292,6 +292,16 @@ static void *outbox_relay_main(void *arg)
     return NULL;
 }
 
+/* What a relay holds once its thread is gone (or never started). */
+static void outbox_relay_free(outbox_relay *r)
+{
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    db_close(r->db);
+    free(r->prefix);
+    free(r);
+}
+
 outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const char *prefix,
                                  int idle_ms, char *err, size_t errlen)
 {
@@ -314,11 +324,7 @@ outbox_relay *outbox_relay_start(const char *db_url, kafka_producer *p, const ch
     int rc = pthread_create(&r->thread, NULL, outbox_relay_main, r);
     if (rc != 0) {
         ll_failf(err, errlen, "could not start the outbox relay thread: %s", strerror(rc));
-        pthread_cond_destroy(&r->cv);
-        pthread_mutex_destroy(&r->mu);
-        db_close(r->db);
-        free(r->prefix);
-        free(r);
+        outbox_relay_free(r);
         return NULL;
     }
     return r;
@@ -342,10 +348,6 @@ int64_t outbox_relay_stop(outbox_relay *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
     int64_t n = r->published;
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    db_close(r->db);
-    free(r->prefix);
-    free(r);
+    outbox_relay_free(r);
     return n;
 }

@@ -18,6 +18,14 @@
 #include "ledgerline/failf.h"
 #include "ledgerline/queries.h"
 
+/* Whether the row's first column (an attempt's status) says the attempt is
+ * still open: processing, or waiting after a transient error. */
+static bool pay_attempt_open(const PGresult *r)
+{
+    return PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
+                                strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
+}
+
 /* An answer that changes nothing for the customer: the attempt stays
  * unfinished (transient_error, with why), the invoice's autopay waits for
  * the next run, or for an operator after an idempotency conflict. */
@@ -43,8 +51,7 @@ db_status pay_apply(db_conn *c, void *arg, char *err, size_t errlen)
     PGresult *r = db_exec(c, llq_pay_apply_select_invoices_1, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
-    bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
-                                     strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
+    bool open = pay_attempt_open(r);
     bool abandoned = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), "abandoned") == 0;
     PQclear(r);
     if (!open && !abandoned) {
@@ -140,8 +147,7 @@ static db_status pay_abandon(db_conn *c, void *arg, char *err, size_t errlen)
     PGresult *r = db_exec(c, llq_pay_apply_select_invoices_2, 1, p, &st, err, errlen);
     if (r == NULL)
         return st;
-    bool open = PQntuples(r) > 0 && (strcmp(PQgetvalue(r, 0, 0), "processing") == 0 ||
-                                     strcmp(PQgetvalue(r, 0, 0), "transient_error") == 0);
+    bool open = pay_attempt_open(r);
     bool wanted = open && pay_bool(r, 0, 1);
     char inv[24];
     pay_copy(inv, sizeof inv, r, 0, 2);

@@ -181,36 +181,37 @@ static db_status recon_books_of(recon *r, const json_t *o, bool listed, const ch
     return st;
 }
 
-/* ---- refunds --------------------------------------------------------------- */
+/* ---- refunds and disputes ------------------------------------------------ */
 
-static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+/* Stripe's side of one refund or dispute as the books would hold it, and
+ * which of its differences from the books' row are findings. */
+typedef struct {
+    int64_t amount;             /* what counts in the books */
+    const char *status;         /* the status in the books' words */
+    bool required;              /* the books must hold it */
+    bool status_checked;        /* a status difference alone is a finding */
+    bool amount_follows_status; /* both differ: the status is the finding */
+} recon_view;
+
+/* What tells a refund from a dispute: its name in a report, the books'
+ * row of it ($1 = its id) and Stripe's object as the books would hold it. */
+typedef struct {
+    const char *object;
+    const char *sql;
+    void (*view)(const char *status, int64_t amount, recon_view *v);
+} recon_object_kind;
+
+/* A refund counts unless it failed or was canceled (refund_counted): what
+ * it counts follows its status, and one that counts nothing need not be in
+ * the books. */
+static void recon_refund_view(const char *status, int64_t amount, recon_view *v)
 {
-    const char *id = stripe_json_str(o, "id");
-    const char *status = stripe_json_str(o, "status");
-    const char *currency = stripe_json_str(o, "currency");
-    int64_t amount = stripe_json_i64(o, "amount", 0);
-    recon_books b, owner;
-    bool compare;
-    db_status st =
-        recon_books_of(r, o, listed, llq_reconcile_refund, &b, &owner, &compare, err, errlen);
-    if (st != DB_OK || !compare)
-        return st;
-    r->stats->refunds++;
     int64_t counted = refund_counted(status, amount);
-    if (!b.found) {
-        if (counted > 0)
-            recon_report(r, RECON_MISSING_IN_BOOKS, "refund", id, &owner, counted, currency,
-                         status);
-    } else if (currency != NULL && strcmp(currency, b.currency) != 0) {
-        recon_report(r, RECON_CURRENCY_DIFFERS, "refund", id, &b, counted, currency, status);
-    } else if (counted != b.amount) {
-        recon_report(r, strcmp(status, b.status) != 0 ? RECON_STATUS_DIFFERS : RECON_AMOUNT_DIFFERS,
-                     "refund", id, &b, counted, currency, status);
-    }
-    return DB_OK;
+    *v = (recon_view){.amount = counted,
+                      .status = status,
+                      .required = counted > 0,
+                      .amount_follows_status = true};
 }
-
-/* ---- disputes -------------------------------------------------------------- */
 
 /* Stripe's status as the books write it: opened, under_review, won, lost. */
 static const char *recon_dispute_state(const char *stripe_status)
@@ -224,32 +225,61 @@ static const char *recon_dispute_state(const char *stripe_status)
     return s == DISPUTE_UNDER_REVIEW ? "under_review" : "opened";
 }
 
-static db_status recon_dispute(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+/* Open states may lag by one event; what the books must never miss or get
+ * wrong is a closed dispute (a lost one is money gone). */
+static void recon_dispute_view(const char *status, int64_t amount, recon_view *v)
 {
-    const char *id = stripe_json_str(o, "id");
-    const char *status = stripe_json_str(o, "status");
-    const char *currency = stripe_json_str(o, "currency");
-    int64_t amount = stripe_json_i64(o, "amount", 0);
+    const char *state = recon_dispute_state(status);
+    bool closed = strcmp(state, "won") == 0 || strcmp(state, "lost") == 0;
+    *v =
+        (recon_view){.amount = amount, .status = state, .required = true, .status_checked = closed};
+}
+
+static const recon_object_kind recon_refunds = {"refund", llq_reconcile_refund, recon_refund_view};
+static const recon_object_kind recon_disputes = {"dispute", llq_reconcile_dispute,
+                                                 recon_dispute_view};
+
+/* One refund or dispute against the books (counted in *count when it is
+ * ours and in scope); the first difference that is a finding is reported. */
+static db_status recon_object(recon *r, const recon_object_kind *k, int64_t *count, const json_t *o,
+                              bool listed, char *err, size_t errlen)
+{
     recon_books b, owner;
     bool compare;
-    db_status st =
-        recon_books_of(r, o, listed, llq_reconcile_dispute, &b, &owner, &compare, err, errlen);
+    db_status st = recon_books_of(r, o, listed, k->sql, &b, &owner, &compare, err, errlen);
     if (st != DB_OK || !compare)
         return st;
-    r->stats->disputes++;
-    const char *state = recon_dispute_state(status);
-    /* Open states may lag by one event; what the books must never miss or
-     * get wrong is a closed dispute (a lost one is money gone). */
-    bool closed = strcmp(state, "won") == 0 || strcmp(state, "lost") == 0;
-    if (!b.found)
-        recon_report(r, RECON_MISSING_IN_BOOKS, "dispute", id, &owner, amount, currency, state);
-    else if (currency != NULL && strcmp(currency, b.currency) != 0)
-        recon_report(r, RECON_CURRENCY_DIFFERS, "dispute", id, &b, amount, currency, state);
-    else if (amount != b.amount)
-        recon_report(r, RECON_AMOUNT_DIFFERS, "dispute", id, &b, amount, currency, state);
-    else if (closed && strcmp(state, b.status) != 0)
-        recon_report(r, RECON_STATUS_DIFFERS, "dispute", id, &b, amount, currency, state);
+    (*count)++;
+    const char *id = stripe_json_str(o, "id");
+    const char *currency = stripe_json_str(o, "currency");
+    recon_view v;
+    k->view(stripe_json_str(o, "status"), stripe_json_i64(o, "amount", 0), &v);
+    bool status_differs = strcmp(v.status, b.status) != 0;
+    if (!b.found) {
+        if (v.required)
+            recon_report(r, RECON_MISSING_IN_BOOKS, k->object, id, &owner, v.amount, currency,
+                         v.status);
+    } else if (currency != NULL && strcmp(currency, b.currency) != 0) {
+        recon_report(r, RECON_CURRENCY_DIFFERS, k->object, id, &b, v.amount, currency, v.status);
+    } else if (v.amount != b.amount) {
+        recon_report(r,
+                     v.amount_follows_status && status_differs ? RECON_STATUS_DIFFERS
+                                                               : RECON_AMOUNT_DIFFERS,
+                     k->object, id, &b, v.amount, currency, v.status);
+    } else if (v.status_checked && status_differs) {
+        recon_report(r, RECON_STATUS_DIFFERS, k->object, id, &b, v.amount, currency, v.status);
+    }
     return DB_OK;
+}
+
+static db_status recon_refund(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+{
+    return recon_object(r, &recon_refunds, &r->stats->refunds, o, listed, err, errlen);
+}
+
+static db_status recon_dispute(recon *r, const json_t *o, bool listed, char *err, size_t errlen)
+{
+    return recon_object(r, &recon_disputes, &r->stats->disputes, o, listed, err, errlen);
 }
 
 /* ---- Stripe's lists -------------------------------------------------------- */
@@ -350,15 +380,23 @@ static db_status recon_note_refund(recon *r, const json_t *o, bool listed, char 
     return DB_OK;
 }
 
+/* The rows of a books' query over the window: $1, $2 = its first and last
+ * second (Unix time, inclusive), $3 = the run's firm (0 = all). */
+static PGresult *recon_window(recon *r, const char *sql, int64_t gte, int64_t lte, db_status *st,
+                              char *err, size_t errlen)
+{
+    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
+    return db_exec(r->c, sql, 3, p, st, err, errlen);
+}
+
 /* A credit note's refund part is money the books say went back to the
  * client: Stripe's refunds carrying the note's id, on every charge of its
  * invoice and whenever they were made, must add up to it (a refund that
  * failed or was never made leaves the client owed). */
 static db_status recon_credit_notes(recon *r, int64_t gte, int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
-    PGresult *res = db_exec(r->c, llq_reconcile_credit_notes, 3, p, &st, err, errlen);
+    PGresult *res = recon_window(r, llq_reconcile_credit_notes, gte, lte, &st, err, errlen);
     if (res == NULL)
         return st;
     for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {
@@ -404,9 +442,8 @@ static db_status recon_books_side(recon *r, const char *sql, const char *object,
                                   const char *path_prefix, recon_each_fn each, int64_t gte,
                                   int64_t lte, char *err, size_t errlen)
 {
-    const char *p[] = {DB_I64(gte), DB_I64(lte), DB_I64(r->firm_id)};
     db_status st;
-    PGresult *res = db_exec(r->c, sql, 3, p, &st, err, errlen);
+    PGresult *res = recon_window(r, sql, gte, lte, &st, err, errlen);
     if (res == NULL)
         return st;
     for (int i = 0; i < PQntuples(res) && st == DB_OK; i++) {

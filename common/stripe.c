@@ -232,6 +232,15 @@ const char *stripe_form_body(const stripe_form *f)
     return f ? f->buf : "";
 }
 
+/* A built form, or NULL (the form freed) when any field failed (rc != 0). */
+static stripe_form *stripe_form_done(stripe_form *f, int rc)
+{
+    if (rc == 0)
+        return f;
+    stripe_form_free(f);
+    return NULL;
+}
+
 stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency, const char *customer,
                                         const char *payment_method, int64_t invoice_id,
                                         int64_t firm_id, const char *attempt_key)
@@ -249,11 +258,7 @@ stripe_form *stripe_form_payment_intent(int64_t amount, const char *currency, co
     rc |= stripe_form_add_i64(f, "metadata[invoice_id]", invoice_id);
     rc |= stripe_form_add_i64(f, "metadata[firm_id]", firm_id);
     rc |= stripe_form_add(f, "metadata[attempt_key]", attempt_key);
-    if (rc != 0) {
-        stripe_form_free(f);
-        return NULL;
-    }
-    return f;
+    return stripe_form_done(f, rc);
 }
 
 stripe_form *stripe_form_refund(const char *payment_intent, const char *charge, int64_t amount,
@@ -272,11 +277,7 @@ stripe_form *stripe_form_refund(const char *payment_intent, const char *charge, 
     if (reason != NULL && reason[0] != '\0')
         rc |= stripe_form_add(f, "reason", reason);
     rc |= stripe_form_add_i64(f, "metadata[invoice_id]", invoice_id);
-    if (rc != 0) {
-        stripe_form_free(f);
-        return NULL;
-    }
-    return f;
+    return stripe_form_done(f, rc);
 }
 
 /* ------------------------------------------------------------------------ */

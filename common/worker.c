@@ -116,6 +116,11 @@ static int worker_start(worker_process *p, const char *url, const char *brokers,
     w->db = db_connect(url, 60000, err, errlen);
     if (w->db == NULL)
         return -1;
+    if (spec->declare_metrics != NULL && spec->declare_metrics(w->metrics) != 0)
+        return ll_failf(err, errlen,
+                        "could not declare the metrics of %s: a name is malformed or taken, "
+                        "or memory ran out",
+                        spec->name);
     if (spec->init != NULL && spec->init(w, err, errlen) != 0)
         return -1;
     w->relay = outbox_relay_start(url, w->producer, w->prefix, 1000, err, errlen);

@@ -29,9 +29,13 @@ typedef struct {
     bool needs_stripe; /* STRIPE_SECRET_KEY required */
     /* Handles one message (ctx is the worker). */
     kafka_result (*handle)(worker *w, const kafka_msg *m, char *err, size_t errlen);
-    /* Optional, after the clients exist and before consuming: declares the
-     * worker's own metrics, reads its own settings. Non-zero stops, with
-     * the reason in err. */
+    /* Optional, after the clients exist and before init: declares the
+     * worker's own metrics. Non-zero (a name malformed or taken, or no
+     * memory) stops the worker. */
+    int (*declare_metrics)(metrics_registry *m);
+    /* Optional, after declare_metrics and before consuming: reads the
+     * worker's own settings, sets up its state. Non-zero stops, with the
+     * reason in err. */
     int (*init)(worker *w, char *err, size_t errlen);
     void *app; /* the worker's own state */
 } worker_spec;

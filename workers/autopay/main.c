@@ -19,15 +19,21 @@ static payments_ctx autopay_ctx;
 
 static int autopay_init(worker *w, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     autopay_ctx.db = w->db;
     autopay_ctx.stripe = w->stripe;
     autopay_ctx.metrics = w->metrics;
     payments_schedule_from_env(&autopay_ctx);
-    if (payments_metrics_declare(w->metrics) != 0 ||
-        metrics_declare(w->metrics, "billing_charges_total", METRICS_COUNTER,
-                        "Invoices charged, by outcome.") != 0)
-        return ll_failf(err, errlen, "could not declare the autopay worker's metrics");
     return 0;
+}
+
+static int autopay_metrics(metrics_registry *m)
+{
+    if (payments_metrics_declare(m) != 0)
+        return -1;
+    return metrics_declare(m, "billing_charges_total", METRICS_COUNTER,
+                           "Invoices charged, by outcome.");
 }
 
 static kafka_result autopay_issued(worker *w, const kafka_msg *m, char *err, size_t errlen)
@@ -82,6 +88,7 @@ int main(void)
         .ntopics = 3,
         .needs_stripe = true,
         .handle = autopay_handle,
+        .declare_metrics = autopay_metrics,
         .init = autopay_init};
     return worker_main(&spec);
 }

@@ -96,9 +96,26 @@ static int print_pdf(const char *what, int64_t invoice_id, int64_t credit_note_i
     return rc;
 }
 
-int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
+/* The invoice a credit note belongs to; CLI_REFUSED, said, when there is
+ * no such note. */
+static int credit_note_of(db_conn *c, int64_t id, int64_t *inv)
 {
-    int64_t id;
+    char err[1024];
+    *inv = 0;
+    if (credit_note_invoice(c, id, inv, err, sizeof err) != DB_OK)
+        return args_refused("credit-note pdf", err);
+    if (*inv == 0) {
+        ll_failf(err, sizeof err, "cannot render credit note %lld: it does not exist",
+                 (long long)id);
+        return args_refused("credit-note pdf", err);
+    }
+    return CLI_OK;
+}
+
+/* `invoice pdf ID -o FILE` and `credit-note pdf ID -o FILE`. */
+static int cmd_pdf(int argc, char **argv, const cli_opts *o, const char *usage, bool credit_note)
+{
+    int64_t id, inv;
     const char *out;
     int rc = parse_id_out(argc, argv, usage, &id, &out);
     if (rc != CLI_OK)
@@ -106,38 +123,26 @@ int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_USAGE;
-    rc = print_pdf("invoice pdf", id, 0, out, o, c);
+    inv = id;
+    if (credit_note && (rc = credit_note_of(c, id, &inv)) != CLI_OK) {
+        db_close(c);
+        return rc;
+    }
+    rc = print_pdf(credit_note ? "credit-note pdf" : "invoice pdf", inv, credit_note ? id : 0, out,
+                   o, c);
     db_close(c);
     document_release_fonts();
     return rc;
 }
 
+int cmd_invoice_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
+{
+    return cmd_pdf(argc, argv, o, usage, false);
+}
+
 int cmd_credit_note_pdf(int argc, char **argv, const cli_opts *o, const char *usage)
 {
-    int64_t id;
-    const char *out;
-    int rc = parse_id_out(argc, argv, usage, &id, &out);
-    if (rc != CLI_OK)
-        return rc;
-    db_conn *c = args_connect();
-    if (c == NULL)
-        return CLI_USAGE;
-    char err[1024];
-    int64_t inv = 0;
-    if (credit_note_invoice(c, id, &inv, err, sizeof err) != DB_OK) {
-        db_close(c);
-        return args_refused("credit-note pdf", err);
-    }
-    if (inv == 0) {
-        ll_failf(err, sizeof err, "cannot render credit note %lld: it does not exist",
-                 (long long)id);
-        db_close(c);
-        return args_refused("credit-note pdf", err);
-    }
-    rc = print_pdf("credit-note pdf", inv, id, out, o, c);
-    db_close(c);
-    document_release_fonts();
-    return rc;
+    return cmd_pdf(argc, argv, o, usage, true);
 }
 
 /* ---- statement ------------------------------------------------------------------ */

@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
+#include "args.h"
 #include "cli.h"
-#include "ledgerline/config.h"
 #include "ledgerline/db.h"
 #include "ledgerline/invoicing.h"
 #include "ledgerline/kafka.h"
@@ -58,13 +58,10 @@ static int invoices_print_preview(const invoicing_preview *pv, const cli_opts *o
 
 static int invoices_dry_run(civil_date date, int64_t firm_id, const cli_opts *o)
 {
-    const char *url = config_require("DATABASE_URL");
-    char err[1024];
-    db_conn *c = db_connect(url, 10000, err, sizeof err);
-    if (c == NULL) {
-        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+    db_conn *c = args_connect();
+    if (c == NULL)
         return CLI_REFUSED;
-    }
+    char err[1024];
     invoicing_params p = {.business_date = date, .shard = 0, .shards = 1, .firm_id = firm_id};
     invoicing_preview pv;
     db_status st = invoicing_preview_run(c, &p, &pv, err, sizeof err);

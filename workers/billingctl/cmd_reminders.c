@@ -5,7 +5,6 @@
  * --dry-run lists the reminders that date asks for (billing.reminders_due
  * through common/reminders.c), writing and sending nothing. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include <jansson.h>
 
@@ -13,15 +12,9 @@
 #include "ledgerline/reminders.h"
 #include "ticks_cli.h"
 
-typedef struct {
-    json_t *rows;
-    size_t count;
-    bool json;
-} reminders_out;
-
 static void reminder_row(const reminder_due *r, void *arg)
 {
-    reminders_out *ro = arg;
+    tick_cli_rows *ro = arg;
     ro->count++;
     if (ro->json) {
         json_array_append_new(
@@ -44,25 +37,14 @@ static int reminders_dry_run(const tick_cli_args *a, const cli_opts *o)
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_REFUSED;
-    reminders_out ro = {.rows = json_array(), .json = o->json};
+    tick_cli_rows ro = {.rows = json_array(), .json = o->json};
     if (!o->json)
         printf("%10s %-24s %-10s %5s %14s %-4s %s\n", "INVOICE", "LEGAL_NUMBER", "DUE_DATE", "STEP",
                "BALANCE_CENTS", "CUR", "TO");
     char err[1024];
     db_status st = reminders_due(c, a->date, a->firm_id, 0, 1, reminder_row, &ro, err, sizeof err);
     db_close(c);
-    int rc = CLI_OK;
-    if (st != DB_OK) {
-        rc = args_refused("dry run failed", err);
-    } else if (o->json) {
-        char *s = json_dumps(ro.rows, JSON_COMPACT);
-        printf("%s\n", s ? s : "[]");
-        free(s);
-    } else {
-        printf("%zu reminder(s) (dry run: nothing sent, nothing written)\n", ro.count);
-    }
-    json_decref(ro.rows);
-    return rc;
+    return tick_cli_dry_run_end(&ro, st, err, "reminder(s)", "nothing sent, nothing written");
 }
 
 int cmd_reminders_run(int argc, char **argv, const cli_opts *o, const char *usage)

@@ -1,5 +1,6 @@
 /* cmd_ticks.c: publishing ticks from the command line (`invoices generate`,
- * `autopay run`, `retry run` share it), and the two payment commands:
+ * `autopay run`, `retry run` and `reminders run` share it; the last three
+ * also the end of a --dry-run), and the two payment commands:
  * `autopay run` and `retry run`, whose --dry-run lists what the tick would
  * charge (and, for retries, make overdue) from the workers' own selection
  * (common/payments.c), writing nothing. */
@@ -72,15 +73,26 @@ int tick_cli_publish(tick_kind kind, const tick_cli_args *a, const cli_opts *o)
     return CLI_OK;
 }
 
-typedef struct {
-    json_t *rows;
-    size_t count;
-    bool json;
-} preview_out;
+int tick_cli_dry_run_end(tick_cli_rows *d, db_status st, const char *err, const char *what,
+                         const char *nothing_done)
+{
+    int rc = CLI_OK;
+    if (st != DB_OK) {
+        rc = args_refused("dry run failed", err);
+    } else if (d->json) {
+        char *s = json_dumps(d->rows, JSON_COMPACT);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+    } else {
+        printf("%zu %s (dry run: %s)\n", d->count, what, nothing_done);
+    }
+    json_decref(d->rows);
+    return rc;
+}
 
 static void preview_row(const payments_preview_row *r, void *arg)
 {
-    preview_out *po = arg;
+    tick_cli_rows *po = arg;
     po->count++;
     if (po->json) {
         json_array_append_new(
@@ -104,7 +116,7 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
     db_conn *c = args_connect();
     if (c == NULL)
         return CLI_REFUSED;
-    preview_out po = {.rows = json_array(), .json = o->json};
+    tick_cli_rows po = {.rows = json_array(), .json = o->json};
     if (!o->json)
         printf("%-8s %10s %-32s %10s %-10s %-10s %12s %12s %-4s %7s\n", "ACTION", "INVOICE",
                "INVOICE_NUMBER", "ENGAGEMENT", "PERIOD_START", "PERIOD_END", "TOTAL_CENTS",
@@ -113,18 +125,7 @@ static int payments_dry_run(payments_kind kind, const tick_cli_args *a, const cl
     db_status st =
         payments_preview(c, kind, a->date, a->firm_id, preview_row, &po, err, sizeof err);
     db_close(c);
-    int rc = CLI_OK;
-    if (st != DB_OK) {
-        rc = args_refused("dry run failed", err);
-    } else if (o->json) {
-        char *s = json_dumps(po.rows, JSON_COMPACT);
-        printf("%s\n", s ? s : "[]");
-        free(s);
-    } else {
-        printf("%zu row(s) (dry run: nothing charged, nothing written)\n", po.count);
-    }
-    json_decref(po.rows);
-    return rc;
+    return tick_cli_dry_run_end(&po, st, err, "row(s)", "nothing charged, nothing written");
 }
 
 int cmd_autopay_run(int argc, char **argv, const cli_opts *o, const char *usage)

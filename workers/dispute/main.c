@@ -11,16 +11,14 @@ static dispute_worker dispute_state;
 
 static int dispute_init(worker *w, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     dispute_state = (dispute_worker){.db = w->db,
                                      .stripe = w->stripe,
                                      .producer = w->producer,
                                      .prefix = w->prefix,
                                      .group = w->group,
                                      .metrics = w->metrics};
-    if (dispute_worker_metrics_declare(w->metrics) != 0)
-        return ll_failf(err, errlen,
-                        "could not declare the dispute worker's metrics: "
-                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 
@@ -39,6 +37,7 @@ int main(void)
                                      .ntopics = 1,
                                      .needs_stripe = true,
                                      .handle = dispute_handle,
+                                     .declare_metrics = dispute_worker_metrics_declare,
                                      .init = dispute_init};
     return worker_main(&spec);
 }

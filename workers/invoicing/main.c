@@ -10,15 +10,18 @@
 
 static invoicing_worker invoicing_state;
 
+static int invoicing_metrics(metrics_registry *m)
+{
+    return metrics_declare(m, "billing_invoices_generated_total", METRICS_COUNTER,
+                           "Invoices created by invoicing ticks.");
+}
+
 static int invoicing_init(worker *w, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     invoicing_state = (invoicing_worker){
         .db = w->db, .producer = w->producer, .prefix = w->prefix, .group = w->group};
-    if (metrics_declare(w->metrics, "billing_invoices_generated_total", METRICS_COUNTER,
-                        "Invoices created by invoicing ticks.") != 0)
-        return ll_failf(err, errlen,
-                        "could not declare the invoicing worker's metrics: "
-                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 
@@ -43,6 +46,7 @@ int main(void)
                                      .ntopics = 1,
                                      .needs_stripe = false,
                                      .handle = invoicing_handle,
+                                     .declare_metrics = invoicing_metrics,
                                      .init = invoicing_init};
     return worker_main(&spec);
 }

@@ -33,10 +33,6 @@ static int notifier_init(worker *w, char *err, size_t errlen)
                      .smtp = &notifier_smtp,
                      .max_attempts = (int)config_int("NOTIFIER_MAX_ATTEMPTS", 10, 1, 1000),
                      .metrics = w->metrics};
-    if (notify_metrics_declare(w->metrics) != 0)
-        return ll_failf(err, errlen,
-                        "could not declare the notifier's metrics: "
-                        "a name is malformed or taken, or memory ran out");
     return 0;
 }
 
@@ -84,6 +80,7 @@ int main(void)
                                      .topics = {TOPIC_INVOICES, TOPIC_TICKS_REMINDERS},
                                      .ntopics = 2,
                                      .handle = notifier_handle,
+                                     .declare_metrics = notify_metrics_declare,
                                      .init = notifier_init};
     int rc = worker_main(&spec);
     document_release_fonts(); /* for leak checkers: rendering's caches */

@@ -19,17 +19,21 @@ static payments_ctx retry_ctx;
 
 static int retry_init(worker *w, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     retry_ctx.db = w->db;
     retry_ctx.stripe = w->stripe;
     retry_ctx.metrics = w->metrics;
     payments_schedule_from_env(&retry_ctx);
-    if (payments_metrics_declare(w->metrics) != 0 ||
-        metrics_declare(w->metrics, "billing_retries_total", METRICS_COUNTER,
-                        "Payment retries and overdue invoices, by outcome.") != 0)
-        return ll_failf(err, errlen,
-                        "could not declare the retry worker's metrics: "
-                        "a name is malformed or taken, or memory ran out");
     return 0;
+}
+
+static int retry_metrics(metrics_registry *m)
+{
+    if (payments_metrics_declare(m) != 0)
+        return -1;
+    return metrics_declare(m, "billing_retries_total", METRICS_COUNTER,
+                           "Payment retries and overdue invoices, by outcome.");
 }
 
 static kafka_result retry_handle(worker *w, const kafka_msg *m, char *err, size_t errlen)
@@ -47,6 +51,7 @@ int main(void)
                                      .ntopics = 2,
                                      .needs_stripe = true,
                                      .handle = retry_handle,
+                                     .declare_metrics = retry_metrics,
                                      .init = retry_init};
     return worker_main(&spec);
 }
