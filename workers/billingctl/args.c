@@ -119,6 +119,15 @@ db_conn *args_connect(void)
     return c;
 }
 
+stripe_client *args_stripe_client(const stripe_config *cfg)
+{
+    char err[1024];
+    stripe_client *sc = stripe_client_new(cfg, err, sizeof err);
+    if (sc == NULL)
+        fprintf(stderr, "billingctl: configuration error: %s\n", err);
+    return sc;
+}
+
 int args_run_tx(const char *what, db_work_fn fn, void *arg)
 {
     db_conn *c = args_connect();

@@ -14,6 +14,7 @@
 #include "ledgerline/credit.h"
 #include "ledgerline/date.h"
 #include "ledgerline/db.h"
+#include "ledgerline/stripe.h"
 #include "ledgerline/invoice_manual.h"
 
 /* A positive integer id ("1" .. INT64_MAX, digits only). */
@@ -63,6 +64,12 @@ int args_parse_each(int argc, char **argv, const char *usage, const args_option 
 /* Connects to DATABASE_URL (exit 2 when unset). NULL after printing the
  * reason when it cannot connect. */
 db_conn *args_connect(void);
+
+/* A Stripe client for cfg (the command reads stripe_config_from_env
+ * before anything else, so that a missing key is a usage error first).
+ * NULL after printing the configuration error; the command then exits
+ * CLI_USAGE. */
+stripe_client *args_stripe_client(const stripe_config *cfg);
 
 /* Connects (args_connect), runs fn in one transaction (db_run_tx) and
  * closes; a failure is printed as args_refused(what, ...). Returns CLI_OK

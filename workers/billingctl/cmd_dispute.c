@@ -120,9 +120,8 @@ int cmd_dispute_evidence(int argc, char **argv, const cli_opts *o, const char *u
         args_refused("dispute evidence", err);
         goto out;
     }
-    sc = stripe_client_new(&scfg, err, sizeof err);
+    sc = args_stripe_client(&scfg);
     if (sc == NULL) {
-        fprintf(stderr, "billingctl: configuration error: %s\n", err);
         rc = CLI_USAGE;
         goto out;
     }

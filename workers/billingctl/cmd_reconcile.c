@@ -65,12 +65,9 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o, const char *usage)
         return args_usage(usage, "--firm-id must be a positive integer");
     stripe_config scfg;
     stripe_config_from_env(&scfg);
-    char err[1024];
-    stripe_client *sc = stripe_client_new(&scfg, err, sizeof err);
-    if (sc == NULL) {
-        fprintf(stderr, "billingctl: configuration error: %s\n", err);
+    stripe_client *sc = args_stripe_client(&scfg);
+    if (sc == NULL)
         return CLI_USAGE;
-    }
     db_conn *c = args_connect();
     if (c == NULL) {
         stripe_client_free(sc);
@@ -78,6 +75,7 @@ int cmd_reconcile(int argc, char **argv, const cli_opts *o, const char *usage)
     }
     recon_out out = {.json = json, .list = json ? json_array() : NULL};
     recon_stats stats;
+    char err[1024];
     db_status st =
         reconcile_run(c, sc, df, dt, firm_id, recon_print, &out, &stats, err, sizeof err);
     db_close(c);

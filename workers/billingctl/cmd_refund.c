@@ -112,9 +112,8 @@ int cmd_refund(int argc, char **argv, const cli_opts *o, const char *usage)
         args_refused("refund", err);
         goto out;
     }
-    sc = stripe_client_new(&scfg, err, sizeof err);
+    sc = args_stripe_client(&scfg);
     if (sc == NULL) {
-        fprintf(stderr, "billingctl: configuration error: %s\n", err);
         rc = CLI_USAGE;
         goto out;
     }
