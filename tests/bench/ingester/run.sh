@@ -153,10 +153,18 @@ else
   kdir="$root/.stack/bench-ingester-$$/kafka"
   mkdir -p "$kdir"
   echo "== starting a 3-node Apache Kafka cluster in $kdir (ports $kbase..$((kbase + 2)))"
-  rc=0
-  "$root/deploy/local/kafka/kafka-up.sh" --dir "$kdir" --build "$build" --port-base "$kbase" \
-    >"$dir/kafka-up.log" 2>&1 || rc=$?
-  [ "$rc" -eq 0 ] || { cat "$dir/kafka-up.log" >&2; echo "kafka-up.sh failed ($rc)" >&2; exit 1; }
+  # A node may exit while the cluster forms on a loaded machine (registration
+  # timing out): kafka-up.sh restarts only the nodes not running, so one more
+  # call is tried before giving up.
+  rc=1
+  for attempt in 1 2; do
+    rc=0
+    "$root/deploy/local/kafka/kafka-up.sh" --dir "$kdir" --build "$build" --port-base "$kbase" \
+      >>"$dir/kafka-up.log" 2>&1 || rc=$?
+    [ "$rc" -ne 0 ] || break
+    echo "== kafka-up.sh failed ($rc, attempt $attempt): $(grep -h -m 1 -E 'ERROR|FATAL' "$kdir"/node*/server.log 2>/dev/null | cut -c1-200)" >&2
+  done
+  [ "$rc" -eq 0 ] || { tail -n 20 "$dir/kafka-up.log" >&2; echo "kafka-up.sh failed ($rc)" >&2; exit 1; }
   brokers=$(cat "$kdir/bootstrap")
   echo "== $(tail -n 1 "$dir/kafka-up.log" | sed 's/^kafka-up.sh: //')"
 fi
