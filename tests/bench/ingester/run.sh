@@ -82,14 +82,19 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 secret=whsec_BenchIngester0123456789
 echo "== load average: $(loadavg) ($(nproc) CPUs); kafka $kafka; $runs run(s)"
-echo "== generating $events signed events of ~1.5 KiB"
-pad=$(head -c 1200 /dev/zero | tr '\0' 'x')
-now=$(date +%s)
-for i in $(seq 1 "$events"); do
-  body=$(printf '{"id":"evt_bench_%06d","object":"event","type":"payment_intent.succeeded","api_version":"2024-06-20","created":%s,"data":{"object":{"id":"pi_bench_%d","object":"payment_intent","amount":1099,"currency":"usd","status":"succeeded","description":"%s"}},"livemode":false,"pending_webhooks":1}' "$i" "$now" "$((i % 97))" "$pad")
-  sig=$(printf '%s.%s' "$now" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')
-  printf 't=%s,v1=%s\t%s\n' "$now" "$sig" "$body"
-done > "$dir/requests.tsv"
+# Stripe's signatures are valid for 300 s (the ingester and both peers check
+# the tolerance), so the events are signed again at the start of every run,
+# after the brokers and servers are up.
+sign_events() {
+  local i body sig now pad
+  pad=$(head -c 1200 /dev/zero | tr '\0' 'x')
+  now=$(date +%s)
+  for i in $(seq 1 "$events"); do
+    body=$(printf '{"id":"evt_bench_%06d","object":"event","type":"payment_intent.succeeded","api_version":"2024-06-20","created":%s,"data":{"object":{"id":"pi_bench_%d","object":"payment_intent","amount":1099,"currency":"usd","status":"succeeded","description":"%s"}},"livemode":false,"pending_webhooks":1}' "$i" "$now" "$((i % 97))" "$pad")
+    sig=$(printf '%s.%s' "$now" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')
+    printf 't=%s,v1=%s\t%s\n' "$now" "$sig" "$body"
+  done > "$dir/requests.tsv"
+}
 
 # The Express comparison: installed with npm outside the repository.
 express_url=
@@ -214,7 +219,8 @@ rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 echo "== wrk: $conns connections, $warmup warm-up + $duration per server, $wthreads threads"
 for r in $(seq 1 "$runs"); do
-  echo "== run $r of $runs, load average $(loadavg)"
+  sign_events
+  echo "== run $r of $runs ($events events of ~1.5 KiB signed now), load average $(loadavg)"
   run "$r" floor "http://127.0.0.1:$fport/webhooks/stripe"
   run "$r" ingester "http://127.0.0.1:$port/webhooks/stripe"
   [ -z "$express_url" ] || run "$r" express "$express_url"
