@@ -252,4 +252,4 @@ if [ "$runs" -gt 1 ]; then
         printf "%-17s " fmt " / " fmt " / " fmt "%s\n", k, v[1], med, v[NR], unit }'
   done
 fi
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ingester_(events_published_total|publish_failures_total|publish_duration_seconds_count)' || true
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^ingester_(events_published_total|publish_failures_total|publish_duration_seconds_(count|bucket))' || true
