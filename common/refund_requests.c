@@ -135,11 +135,18 @@ static stripe_form *refund_form(const refund_send_params *p, const refund_target
     return f;
 }
 
+/* What paid the target: its PaymentIntent, or its charge without one (the
+ * key's and the messages' name for it). */
+static const char *refund_target_ref(const refund_target *t)
+{
+    return t->payment_intent[0] ? t->payment_intent : t->charge;
+}
+
 /* The idempotency key of one target (refund_key_kind says which). */
 static void refund_key(const refund_send_params *p, const refund_target *t, char *key,
                        size_t keylen)
 {
-    const char *ref = t->payment_intent[0] ? t->payment_intent : t->charge;
+    const char *ref = refund_target_ref(t);
     if (p->kind == REFUND_FOR_CREDIT_NOTE)
         snprintf(key, keylen, "credit-note-%lld-%s", (long long)p->credit_note_id, ref);
     else
@@ -153,7 +160,7 @@ static int refund_failf(const refund_send_params *p, const refund_target *t, int
 {
     char what[STRIPE_ID_MAX + 64];
     snprintf(what, sizeof what, "refund %lld cents of %s", (long long)t->amount,
-             t->payment_intent[0] ? t->payment_intent : t->charge);
+             refund_target_ref(t));
     char note[128] = "";
     if (p->kind == REFUND_FOR_CREDIT_NOTE)
         snprintf(note, sizeof note, "Credit note %s is recorded.", p->credit_note_number);
@@ -204,7 +211,7 @@ static int refund_send_one(db_conn *c, stripe_client *sc, const refund_send_para
     ll_copy(s->refund_id, sizeof s->refund_id, call.result.object_id);
     ll_copy(s->status, sizeof s->status, call.result.object_status);
     ll_copy(s->payment_intent, sizeof s->payment_intent, t->payment_intent);
-    ll_copy(s->paid_by, sizeof s->paid_by, t->payment_intent[0] ? t->payment_intent : t->charge);
+    ll_copy(s->paid_by, sizeof s->paid_by, refund_target_ref(t));
     s->amount = call.result.amount >= 0 ? call.result.amount : t->amount;
     stripe_result_free(&call.result);
     refund_sent_audit(c, p, s);
