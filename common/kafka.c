@@ -763,6 +763,14 @@ kafka_consumer *kafka_consumer_new(const kafka_consumer_config *cfg, char *err, 
         conf_set(conf, "enable.auto.commit", "true", err, errlen) != 0 ||
         conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) != 0 ||
         conf_set(conf, "enable.partition.eof", "false", err, errlen) != 0 ||
+        /* How long a fetch that found nothing waits at the broker. Apache
+         * Kafka answers as soon as a message arrives, so this only sets
+         * how often an idle consumer asks again (10 a second per broker).
+         * librdkafka's mock cluster (the dev broker) always waits the
+         * whole time, so its default of 500 ms was up to half a second on
+         * every hop of the local stack and the tests (docs/BENCHMARKS.md,
+         * "End to end"). */
+        conf_set(conf, "fetch.wait.max.ms", "100", err, errlen) != 0 ||
         /* Ask the broker to create a subscribed topic that does not exist
          * yet; a broker with auto.create.topics.enable=false (production:
          * topics come from deploy/kafka/create-topics.sh) refuses. */
