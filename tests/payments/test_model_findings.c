@@ -328,6 +328,81 @@ static void test_model_refund_met_after_a_dispute_keeps_its_status(void **state)
     assert_int_equal(PAID(inv2), 600);
 }
 
+/* Model finding 6 (LL_MODEL_SEED=20261212 LL_MODEL_ONLY=11444, found by
+ * the long run under load: the autopay worker SIGKILLed, its webhook late):
+ * a dispute lost before the books knew its payment. The dispute worker
+ * found no payment to take the money back from and charged the invoice
+ * back with nothing taken; the payment landing afterwards met a closed
+ * invoice and became overpayment credit, so the client kept a 15800 credit
+ * for money Stripe had already taken back. Rule 7: out of order ends as in
+ * order; the payment lands and the dispute takes it back (sql/023). */
+#define CREDIT(client)                                                                             \
+    Q("SELECT coalesce(sum(CASE entry_type WHEN 'credit' THEN amount_cents"                        \
+      " ELSE -amount_cents END), 0) FROM billing.credit_ledger WHERE client_id = $1::bigint",      \
+      client)
+static int64_t payment_col(const char *pi, const char *col)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT %s FROM billing.payments WHERE stripe_payment_intent_id = $1",
+             col);
+    const char *p[] = {pi};
+    return dbtest_ok(H.pg, sql, 1, p);
+}
+
+static void test_model_dispute_lost_before_its_payment_takes_it_back(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    /* the finding: opened and lost, then the payment's success */
+    int64_t inv = invoice(firm, client, 15800);
+    char pi[64], ch[64], dp[64];
+    uniq(pi, sizeof pi, "pi_m6");
+    uniq(ch, sizeof ch, "ch_m6");
+    uniq(dp, sizeof dp, "dp_m6");
+    dispute_now(inv, firm, pi, ch, dp, 15800, "needs_response", 1796300000);
+    dispute_now(inv, firm, pi, ch, dp, 15800, "lost", 1796300100);
+    assert_string_equal(STATUS(inv), "charged_back");
+    pay(inv, pi, ch, 15800);
+    assert_int_equal(PAID(inv), 0);
+    assert_string_equal(STATUS(inv), "charged_back");
+    assert_int_equal(CREDIT(client), 0);
+    assert_int_equal(payment_col(pi, "amount_cents"), 15800);
+    assert_int_equal(payment_col(pi, "back_invoice_cents"), 15800);
+    assert_int_equal(verify_violations(firm, NULL), 0);
+
+    /* the success names only the PaymentIntent, and it paid twice: in
+     * order, 1000 lands, 500 is credit, and the lost dispute of 1500 takes
+     * the credit first, then the invoice's 1000 */
+    int64_t inv2 = invoice(firm, client, 1000);
+    char pi2[64], ch2[64], dp2[64];
+    uniq(pi2, sizeof pi2, "pi_m7");
+    uniq(ch2, sizeof ch2, "ch_m7");
+    uniq(dp2, sizeof dp2, "dp_m7");
+    dispute_now(inv2, firm, pi2, ch2, dp2, 1500, "lost", 1796300000);
+    pay(inv2, pi2, NULL, 1500);
+    assert_int_equal(PAID(inv2), 0);
+    assert_string_equal(STATUS(inv2), "charged_back");
+    assert_int_equal(CREDIT(client), 0);
+    assert_int_equal(payment_col(pi2, "amount_cents"), 1000);
+    assert_int_equal(payment_col(pi2, "back_invoice_cents"), 1000);
+    assert_int_equal(payment_col(pi2, "back_credit_cents"), 500);
+    assert_int_equal(verify_violations(firm, NULL), 0);
+
+    /* a dispute won before its payment leaves nothing waiting: the payment
+     * lands as any other */
+    int64_t inv3 = invoice(firm, client, 700);
+    char pi3[64], ch3[64], dp3[64];
+    uniq(pi3, sizeof pi3, "pi_m8");
+    uniq(ch3, sizeof ch3, "ch_m8");
+    uniq(dp3, sizeof dp3, "dp_m8");
+    dispute_now(inv3, firm, pi3, ch3, dp3, 700, "won", 1796300000);
+    pay(inv3, pi3, ch3, 700);
+    assert_int_equal(PAID(inv3), 700);
+    assert_string_equal(STATUS(inv3), "paid");
+    assert_int_equal(CREDIT(client), 0);
+}
+
 static bool autopay_due(int64_t inv, const char *day)
 {
     char sql[512];
@@ -448,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_model_refund_met_after_a_dispute_keeps_its_status),
         cmocka_unit_test(test_model_money_back_after_a_refund_does_not_charge_again),
         cmocka_unit_test(test_model_refund_and_failed_refund_together_leave_it_paid),
+        cmocka_unit_test(test_model_dispute_lost_before_its_payment_takes_it_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
