@@ -94,13 +94,15 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
      * (model finding 6, sql/023): the money lands as it would have before
      * the chargeback, and the dispute takes its part back below. */
     r = db_exec(c,
-                "SELECT applied_cents, surplus_cents FROM billing.land_money($1, $2, $3::date,"
-                " billing.dispute_waits_for($1::bigint, $4, $5))",
+                "SELECT l.applied_cents, l.surplus_cents, w.waits"
+                " FROM billing.dispute_waits_for($1::bigint, $4, $5) AS w(waits),"
+                " LATERAL billing.land_money($1, $2, $3::date, w.waits) AS l",
                 5, (const char *const[]){id, amt, day, m->payment_intent, pay_null(m->charge)}, &st,
                 err, errlen);
     if (r == NULL)
         return st;
     int64_t apply = pay_i64(r, 0, 0), over = pay_i64(r, 0, 1);
+    bool dispute_waits = PQgetvalue(r, 0, 2)[0] == 't';
     PQclear(r);
     char ap[24];
     db_i64(apply, ap, sizeof ap);
@@ -140,10 +142,12 @@ db_status payments_apply_success(db_conn *c, const payments_money *m, payments_m
         if (st != DB_OK)
             return st;
     }
-    st = db_command(c, "SELECT billing.dispute_take_back_pending($1::bigint)", 1,
-                    (const char *const[]){payment_id}, err, errlen);
-    if (st != DB_OK)
-        return st;
+    if (dispute_waits) {
+        st = db_command(c, "SELECT billing.dispute_take_back_pending($1::bigint)", 1,
+                        (const char *const[]){payment_id}, err, errlen);
+        if (st != DB_OK)
+            return st;
+    }
     *out = PAYMENTS_MONEY_APPLIED;
     return DB_OK;
 }
