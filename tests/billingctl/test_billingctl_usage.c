@@ -3,7 +3,8 @@
  * `billingctl` without a command (and `--help`) lists every command of the
  * table, one "  billingctl <usage>" line each; every one of those commands,
  * given an option it does not know, exits 2 and prints exactly its own table
- * line, once, as the last line of stderr. */
+ * line, once, as the last line of stderr; and a command whose database is
+ * down exits 1 (refused), not 2 (usage), saying it could not connect. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "support/ctltest.h"
@@ -126,11 +128,41 @@ static void test_bad_option_prints_the_table_line(void **state)
         run_bad_option(COMMANDS[i], lines[i]);
 }
 
+/* Valid invocations of commands that connect first, with DATABASE_URL on a
+ * port where nothing listens: each exits 1 with the reason, writes nothing
+ * to stdout and leaves no output file. */
+static void test_database_down_is_refused_not_usage(void **state)
+{
+    (void)state;
+    static const char *const invocations[][8] = {
+        {"notifications", "list", NULL},
+        {"invoice", "pdf", "1", "-o", "/tmp/ll-ctl-down.pdf", NULL},
+        {"credit-note", "pdf", "1", "-o", "/tmp/ll-ctl-down.pdf", NULL},
+        {"statement", "--client", "1", "-o", "/tmp/ll-ctl-down.pdf", NULL},
+        {"invoice", "show", "1", NULL},
+        {"credit", "balance", "--client", "1", NULL},
+        {"report", "aging", "--firm-id", "1", "--date", "2026-12-01", NULL},
+        {"db", "migrate", NULL},
+    };
+    const char *const env[] = {"DATABASE_URL=postgresql://ll@127.0.0.1:1/none?connect_timeout=2",
+                               NULL};
+    unlink("/tmp/ll-ctl-down.pdf");
+    for (size_t i = 0; i < sizeof invocations / sizeof invocations[0]; i++) {
+        int rc = ctltest_argv(out, sizeof out, errout, sizeof errout, env, invocations[i]);
+        if (rc != 1 || strstr(errout, "billingctl: could not connect to DATABASE_URL") == NULL)
+            fail_msg("'%s %s' with the database down exited %d: %s", invocations[i][0],
+                     invocations[i][1], rc, errout);
+        assert_string_equal(out, "");
+        assert_int_equal(access("/tmp/ll-ctl-down.pdf", F_OK), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_command_lists_the_table),
         cmocka_unit_test(test_bad_option_prints_the_table_line),
+        cmocka_unit_test(test_database_down_is_refused_not_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

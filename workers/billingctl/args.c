@@ -115,7 +115,7 @@ db_conn *args_connect(void)
     char err[1024];
     db_conn *c = db_connect(url, 10000, err, sizeof err);
     if (c == NULL)
-        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+        fprintf(stderr, "billingctl: could not connect to DATABASE_URL: %s\n", err);
     return c;
 }
 

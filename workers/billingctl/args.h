@@ -62,7 +62,9 @@ int args_parse_each(int argc, char **argv, const char *usage, const args_option 
 #define ARGS_N(opts) (sizeof(opts) / sizeof((opts)[0]))
 
 /* Connects to DATABASE_URL (exit 2 when unset). NULL after printing the
- * reason when it cannot connect. */
+ * reason when it could not connect; the command then exits CLI_REFUSED (1):
+ * a database that is down is an operation that did not happen, not a usage
+ * error, and a retry may pass. */
 db_conn *args_connect(void);
 
 /* A Stripe client for cfg (the command reads stripe_config_from_env

@@ -21,7 +21,7 @@ int cmd_db_migrate(int argc, char **argv, const cli_opts *o, const char *usage)
     db_expect_privileged();
     db_conn *c = db_connect(url, 30000, err, sizeof err);
     if (c == NULL) {
-        fprintf(stderr, "billingctl: cannot connect to DATABASE_URL: %s\n", err);
+        fprintf(stderr, "billingctl: could not connect to DATABASE_URL: %s\n", err);
         return CLI_REFUSED;
     }
     int applied = 0;

@@ -122,7 +122,7 @@ static int cmd_pdf(int argc, char **argv, const cli_opts *o, const char *usage, 
         return rc;
     db_conn *c = args_connect();
     if (c == NULL)
-        return CLI_USAGE;
+        return CLI_REFUSED;
     inv = id;
     if (credit_note && (rc = credit_note_of(c, id, &inv)) != CLI_OK) {
         db_close(c);
@@ -283,7 +283,7 @@ int cmd_statement(int argc, char **argv, const cli_opts *o, const char *usage)
     }
     db_conn *c = args_connect();
     if (c == NULL)
-        return CLI_USAGE;
+        return CLI_REFUSED;
     rc = run_statement(c, &a, &smtp, o);
     db_close(c);
     document_release_fonts();
@@ -329,7 +329,7 @@ int cmd_notifications_list(int argc, char **argv, const cli_opts *o, const char 
         return args_usage(usage, "--status is queued, sent or failed");
     db_conn *c = args_connect();
     if (c == NULL)
-        return CLI_USAGE;
+        return CLI_REFUSED;
     char err[1024];
     db_status st;
     PGresult *r = notifications_list(c, inv, client, status, &st, err, sizeof err);
