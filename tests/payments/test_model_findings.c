@@ -514,6 +514,62 @@ static void test_model_refund_and_failed_refund_together_leave_it_paid(void **st
     assert_int_equal(verify_violations(firm, NULL), 0);
 }
 
+/* Model finding 7 (LL_MODEL_SEED=20261213 LL_MODEL_ONLY=8010, the long run
+ * of 2026-12-08): money that lands on an invoice while a dispute is open.
+ * 11100 paid, 9050 refunded (partial, then overdue), a dispute of the
+ * remaining 2050 opened (the invoice disputed, "overdue" remembered), the
+ * refund then failed (11.11: its 9050 comes back to the invoice, paid in
+ * full again) and the dispute was won: the won dispute restored the
+ * remembered status, so the books said overdue for an invoice with nothing
+ * due. billing.land_money kept a disputed invoice disputed but left the
+ * status it will return to as it was. Rule 7 (events out of order end as in
+ * order; here the order itself was Stripe's): money landing while a dispute
+ * is open changes the status the dispute will restore, as a refund does.
+ * The same for a second payment landing on a disputed, partly paid
+ * invoice. */
+static void test_model_money_landing_while_disputed_is_remembered(void **state)
+{
+    (void)state;
+    int64_t firm = dbtest_firm(H.pg);
+    int64_t client = payh_client(&H, firm, "pm_card_visa", false);
+    int64_t inv = invoice(firm, client, 11100);
+    char pi[64], ch[64], re[64], dp[64];
+    uniq(pi, sizeof pi, "pi_mn");
+    uniq(ch, sizeof ch, "ch_mn");
+    uniq(re, sizeof re, "re_mn");
+    uniq(dp, sizeof dp, "dp_mn");
+    pay(inv, pi, ch, 11100);
+    refund_now(inv, firm, pi, ch, re, 9050, "succeeded");
+    assert_string_equal(STATUS(inv), "partial");
+    dispute_now(inv, firm, pi, ch, dp, 2050, "needs_response", 1796300000);
+    assert_string_equal(STATUS(inv), "disputed");
+    refund_now(inv, firm, pi, ch, re, 9050, "failed");
+    assert_int_equal(PAID(inv), 11100);
+    assert_string_equal(STATUS(inv), "disputed");
+    dispute_now(inv, firm, pi, ch, dp, 2050, "won", 1796300100);
+    assert_int_equal(PAID(inv), 11100);
+    assert_string_equal(STATUS(inv), "paid");
+    assert_int_equal(verify_violations(firm, NULL), 0);
+
+    /* A second payment while the dispute of the first is open. */
+    int64_t inv2 = invoice(firm, client, 1000);
+    char pa[64], ca[64], pb[64], cb[64], dp2[64];
+    uniq(pa, sizeof pa, "pi_mo");
+    uniq(ca, sizeof ca, "ch_mo");
+    uniq(pb, sizeof pb, "pi_mp");
+    uniq(cb, sizeof cb, "ch_mp");
+    uniq(dp2, sizeof dp2, "dp_mo");
+    pay(inv2, pa, ca, 400);
+    assert_string_equal(STATUS(inv2), "partial");
+    dispute_now(inv2, firm, pa, ca, dp2, 400, "needs_response", 1796300000);
+    pay(inv2, pb, cb, 600);
+    assert_int_equal(PAID(inv2), 1000);
+    assert_string_equal(STATUS(inv2), "disputed");
+    dispute_now(inv2, firm, pa, ca, dp2, 400, "won", 1796300100);
+    assert_string_equal(STATUS(inv2), "paid");
+    assert_int_equal(verify_violations(firm, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_model_money_back_after_a_refund_does_not_charge_again),
         cmocka_unit_test(test_model_refund_and_failed_refund_together_leave_it_paid),
         cmocka_unit_test(test_model_dispute_lost_before_its_payment_takes_it_back),
+        cmocka_unit_test(test_model_money_landing_while_disputed_is_remembered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
