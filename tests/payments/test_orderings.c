@@ -803,7 +803,10 @@ static bool dead_lettered(const char *text)
     snprintf(dlq, sizeof dlq, "%s%s", H.prefix, TOPIC_DLQ);
     rd_kafka_t *rk = kafkatest_reader(getenv("KAFKA_BROKERS"), dlq);
     bool found = false;
-    for (time_t end = time(NULL) + 60; !found && time(NULL) < end;) {
+    /* A bound for "never comes", not a speed: on a starved machine (load
+     * average 30 on 2 cores) the new reader's group join and the worker's
+     * retries took more than 60 s once. */
+    for (time_t end = time(NULL) + 180; !found && time(NULL) < end;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (m == NULL)
             continue;

@@ -110,6 +110,17 @@ q llbench_drain "VACUUM ANALYZE" >/dev/null
 echo "seeded in $(( $(now_ms) - t0 )) ms"
 copies="floor"
 for k in $instances; do copies="$copies w$k"; done
+# On the real cluster each worker count's topics get the contract's
+# partition counts (deploy/kafka/create-topics.sh: 12 for stripe.payments),
+# as production creates them, not the brokers' auto-created default: a
+# second kafka-up.sh on the stack's cluster only creates what is missing.
+if [ "$kafka" = real ]; then
+  for k in $instances; do
+    "$root/deploy/local/kafka/kafka-up.sh" --dir "$stack/kafka" --build "$build" \
+      --topic-prefix "llbench$$.w$k." >>"$work/stack-up.log" 2>&1 ||
+      { tail -n 5 "$work/stack-up.log" >&2; exit 1; }
+  done
+fi
 for c in $copies; do
   q postgres "CREATE DATABASE llbench_drain_$c TEMPLATE llbench_drain" >/dev/null
 done
