@@ -3,8 +3,9 @@
 #
 #   tests/bench/invoicing/run.sh [N]        (N engagements, default 1000000)
 #
-# Needs DATABASE_URL (a migrated database of a local stack, used only as the
-# schema template) and KAFKA_BROKERS, e.g.
+# Needs OWNER_DATABASE_URL (else DATABASE_URL: a superuser's URL of a
+# migrated database of a local stack, used only as the schema template) and
+# KAFKA_BROKERS, e.g.
 #   deploy/local/stack-up.sh --dir /tmp/bench-stack --build build/release --db bench
 #   set -a; . /tmp/bench-stack/env; set +a; tests/bench/invoicing/run.sh 100000
 # BUILD (default build/release) holds billingctl and billing-invoicing-worker.
@@ -34,8 +35,11 @@ worker="$build/workers/invoicing/billing-invoicing-worker"
 date=2026-11-24
 : "${DATABASE_URL:?source the stack env first}" "${KAFKA_BROKERS:?source the stack env first}"
 for b in "$ctl" "$worker"; do [ -x "$b" ] || { echo "run.sh: $b not built" >&2; exit 1; }; done
-base=${DATABASE_URL%/*}
-template=${DATABASE_URL##*/}
+# It creates and drops databases: the stack's superuser (OWNER_DATABASE_URL
+# of the stack env) when there is one, not its operator's DATABASE_URL.
+admin_url=${OWNER_DATABASE_URL:-$DATABASE_URL}
+base=${admin_url%/*}
+template=${admin_url##*/}
 seed_url="$base/llbench_seed"
 run_url="$base/llbench_run"
 logdir=$(mktemp -d /tmp/llbench.XXXXXX)
