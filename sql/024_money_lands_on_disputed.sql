@@ -15,7 +15,8 @@
 --
 -- Now money landing on a disputed invoice changes the remembered status as
 -- it would change the status itself: paid when nothing is due, a failed
--- invoice stays failed, else partial. The rest is 012's function unchanged.
+-- invoice stays failed, else partial (one expression, v_money_status, for
+-- both). The rest is 012's function unchanged.
 
 CREATE OR REPLACE FUNCTION billing.land_money(p_invoice_id bigint, p_amount bigint,
                                               p_day date, p_reopen boolean DEFAULT false,
@@ -25,6 +26,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     inv billing.invoices%ROWTYPE;
     full_paid boolean;
+    v_money_status text;
 BEGIN
     IF p_amount < 0 THEN
         RAISE EXCEPTION 'rule 1.4: cannot land a negative amount (% cents) on invoice %',
@@ -50,20 +52,19 @@ BEGIN
         RETURN;
     END IF;
     full_paid := inv.amount_paid_cents + applied_cents + inv.credited_cents = inv.total_cents;
+    -- What this money makes of the invoice's status, or of the one a
+    -- dispute will restore: paid when nothing is due, a failed invoice stays
+    -- failed (11.7), else partial. A disputed invoice stays disputed.
+    v_money_status := CASE
+        WHEN full_paid THEN 'paid'
+        WHEN (CASE WHEN inv.status = 'disputed' THEN inv.status_before_dispute
+                   ELSE inv.status END) = 'failed' THEN 'failed'
+        ELSE 'partial' END;
     UPDATE billing.invoices SET
         amount_paid_cents = amount_paid_cents + applied_cents,
-        status = CASE
-            WHEN status = 'disputed' THEN 'disputed'
-            WHEN full_paid THEN 'paid'
-            WHEN status = 'failed' THEN 'failed'
-            ELSE 'partial' END,
-        -- a disputed invoice stays disputed; the status the dispute will
-        -- restore is what this money makes of the one remembered
-        status_before_dispute = CASE
-            WHEN status <> 'disputed' THEN status_before_dispute
-            WHEN full_paid THEN 'paid'
-            WHEN status_before_dispute = 'failed' THEN 'failed'
-            ELSE 'partial' END,
+        status = CASE WHEN inv.status = 'disputed' THEN 'disputed' ELSE v_money_status END,
+        status_before_dispute = CASE WHEN inv.status = 'disputed' THEN v_money_status
+                                     ELSE status_before_dispute END,
         paid_date = CASE WHEN full_paid THEN coalesce(paid_date, p_day) ELSE paid_date END,
         autopay_status = CASE
             WHEN NOT autopay_opt_in THEN autopay_status
